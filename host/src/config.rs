@@ -1,0 +1,272 @@
+//! `distro.toml`: where it is found, what it may contain, and errors that point at file:line:column.
+//!
+//! This is the raw stage of the configuration (ripgrep's `LowArgs`): what the file says, kept apart from the
+//! environment. [`crate::settings`] merges it with the environment into the effective settings.
+
+use crate::env::Env;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// An error reading `distro.toml`.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has a key ndotel does not know.
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong, and how to fix it.
+        message: String,
+    },
+    /// An environment variable has a value ndotel cannot use.
+    #[error("{var}={value:?} is not valid: expected {expected}")]
+    Env {
+        /// The variable.
+        var: String,
+        /// Its value.
+        value: String,
+        /// What would have been valid.
+        expected: String,
+    },
+}
+
+/// A plugin entry of the `[opentelemetry_distro]` table: a path, or a path with a sha256 pin.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum PluginEntry {
+    /// `name = "path/to/plugin.so"`.
+    Path(PathBuf),
+    /// `name = { path = "...", sha256 = "..." }`.
+    Pinned {
+        /// The `.so` file.
+        path: PathBuf,
+        /// The expected sha256 of the file, hex.
+        sha256: Option<String>,
+    },
+}
+
+impl PluginEntry {
+    /// The path as written.
+    pub fn path(&self) -> &Path {
+        match self {
+            PluginEntry::Path(p) | PluginEntry::Pinned { path: p, .. } => p,
+        }
+    }
+    /// The sha256 pin, if any.
+    pub fn sha256(&self) -> Option<&str> {
+        match self {
+            PluginEntry::Path(_) => None,
+            PluginEntry::Pinned { sha256, .. } => sha256.as_deref(),
+        }
+    }
+}
+
+/// `[plugins]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsSection {
+    /// Directories whose `.so` files are loaded as plugins (relative to the file).
+    #[serde(default)]
+    pub dirs: Vec<PathBuf>,
+    /// Turn plugin load errors into a start-up failure.
+    pub fail_fast: Option<bool>,
+}
+
+/// `[otel]`: the standard settings, overridden by their `OTEL_*` environment variables.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtelSection {
+    /// `OTEL_SERVICE_NAME`.
+    pub service_name: Option<String>,
+    /// `OTEL_TRACES_EXPORTER` (comma list).
+    pub traces_exporter: Option<String>,
+    /// `OTEL_METRICS_EXPORTER` (comma list).
+    pub metrics_exporter: Option<String>,
+    /// `OTEL_TRACES_SAMPLER`.
+    pub traces_sampler: Option<String>,
+    /// `OTEL_TRACES_SAMPLER_ARG`.
+    pub traces_sampler_arg: Option<String>,
+    /// `OTEL_PROPAGATORS` (comma list).
+    pub propagators: Option<String>,
+    /// `OTEL_SDK_DISABLED`.
+    pub sdk_disabled: Option<bool>,
+    /// `OTEL_METRIC_EXPORT_INTERVAL`, milliseconds.
+    pub metric_export_interval: Option<u64>,
+    /// `OTEL_EXPORTER_FILE_TRACES_PATH`.
+    pub file_traces_path: Option<PathBuf>,
+    /// `OTEL_EXPORTER_FILE_METRICS_PATH`.
+    pub file_metrics_path: Option<PathBuf>,
+}
+
+/// The contents of one `distro.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// The distro used when `OTEL_RUST_DISTRO` is unset.
+    pub default: Option<String>,
+    /// Plugins by name: `name = "path.so"` or `name = { path = "...", sha256 = "..." }`.
+    #[serde(default)]
+    pub opentelemetry_distro: BTreeMap<String, PluginEntry>,
+    /// Plugin directories and loading policy.
+    #[serde(default)]
+    pub plugins: PluginsSection,
+    /// Standard OpenTelemetry settings.
+    #[serde(default)]
+    pub otel: OtelSection,
+    /// Per-distro tables, handed to the distro's `init`.
+    #[serde(default)]
+    pub distro: BTreeMap<String, toml::Table>,
+}
+
+/// A loaded `distro.toml`, with where it came from.
+#[derive(Debug, Clone)]
+pub struct ConfigFile {
+    /// The file (absolute).
+    pub path: PathBuf,
+    /// Its source text (for locating keys in error messages).
+    pub text: String,
+    /// What it says.
+    pub config: FileConfig,
+}
+
+impl ConfigFile {
+    /// Finds `distro.toml`: `OTEL_RUST_DISTRO_CONFIG`, else `./distro.toml`, else none.
+    pub fn discover(env: &Env) -> Result<Option<ConfigFile>, ConfigError> {
+        if let Some(path) = env.get("OTEL_RUST_DISTRO_CONFIG") {
+            return ConfigFile::load(Path::new(path)).map(Some);
+        }
+        let local = env.cwd().join("distro.toml");
+        if local.is_file() {
+            ConfigFile::load(&local).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Reads and parses one file.
+    pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let config = ConfigFile::parse(&path, &text)?;
+        Ok(ConfigFile { path, text, config })
+    }
+
+    /// Parses `text` as the contents of `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
+        toml::from_str::<FileConfig>(text).map_err(|e| {
+            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+            let mut message = e.message().trim().to_string();
+            if message.starts_with("unknown field") {
+                message.push_str(
+                    "; top-level keys are `default`, [opentelemetry_distro], [plugins], [otel], [distro.<name>]",
+                );
+            }
+            ConfigError::Parse { path: path.to_path_buf(), line, column, message }
+        })
+    }
+
+    /// The directory relative paths in the file are resolved against.
+    pub fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("/"))
+    }
+
+    /// Where `key` is set inside `[distro.<name>]`, as `file:line:column` (best effort; the file otherwise).
+    pub fn locate_distro_key(&self, distro: &str, key: &str) -> String {
+        let header = format!("[distro.{distro}");
+        let mut in_section = false;
+        for (i, line) in self.text.lines().enumerate() {
+            let trimmed = line.trim_start();
+            if trimmed.starts_with('[') {
+                in_section = trimmed.starts_with(&header);
+                continue;
+            }
+            let key_part = trimmed
+                .split('=')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_matches('"');
+            if in_section && key_part == key {
+                return format!(
+                    "{}:{}:{}",
+                    self.path.display(),
+                    i + 1,
+                    line.len() - trimmed.len() + 1
+                );
+            }
+        }
+        self.path.display().to_string()
+    }
+}
+
+impl fmt::Display for ConfigFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())
+    }
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_error_points_at_line_and_column() {
+        let err = ConfigFile::parse(Path::new("/x/distro.toml"), "default = \"a\"\n[plugins\n")
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("/x/distro.toml:2:"), "{text}");
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_position() {
+        let err = ConfigFile::parse(
+            Path::new("d.toml"),
+            "[plugins]\ndirs = []\nfail_fsat = true\n",
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("d.toml:3:1"), "{text}");
+        assert!(text.contains("fail_fsat"), "{text}");
+    }
+
+    #[test]
+    fn plugin_entries_take_both_forms() {
+        let cfg = ConfigFile::parse(
+            Path::new("d.toml"),
+            "[opentelemetry_distro]\na = \"a.so\"\nb = { path = \"b.so\", sha256 = \"00\" }\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.opentelemetry_distro["a"].path(), Path::new("a.so"));
+        assert_eq!(cfg.opentelemetry_distro["b"].sha256(), Some("00"));
+    }
+}

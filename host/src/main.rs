@@ -1,0 +1,262 @@
+//! The `ndotel` command: list, check and explain distros, and run an application under one.
+
+use anyhow::{Context as _, Result};
+use clap::{Parser, Subcommand};
+use ndotel::{Env, Pipeline, Plan, Registry};
+use opentelemetry::KeyValue;
+use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+use std::process::ExitCode;
+
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (opentelemetry ",
+    "0.33",
+    ", ndotel-api ",
+    env!("CARGO_PKG_VERSION"),
+    ")"
+);
+
+/// Plugin host for custom OpenTelemetry distributions.
+#[derive(Debug, Parser)]
+#[command(name = "ndotel", version, long_version = LONG_VERSION)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Every distro found (compiled in and plugins), its origin, components and load status.
+    List {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Load the selected distro, build its pipeline and send one probe span through it.
+    Check,
+    /// Every effective setting and where it came from.
+    Config,
+    /// Run APP with the distro settings in its environment (like `opentelemetry-instrument`).
+    Run(RunArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// The distro (`OTEL_RUST_DISTRO`).
+    #[arg(long)]
+    distro: Option<String>,
+    /// `OTEL_TRACES_EXPORTER`.
+    #[arg(long = "traces-exporter", visible_alias = "traces_exporter")]
+    traces_exporter: Option<String>,
+    /// `OTEL_METRICS_EXPORTER`.
+    #[arg(long = "metrics-exporter", visible_alias = "metrics_exporter")]
+    metrics_exporter: Option<String>,
+    /// `OTEL_SERVICE_NAME`.
+    #[arg(long = "service-name", visible_alias = "service_name")]
+    service_name: Option<String>,
+    /// `OTEL_TRACES_SAMPLER`.
+    #[arg(long = "traces-sampler", visible_alias = "traces_sampler")]
+    traces_sampler: Option<String>,
+    /// `OTEL_RUST_DISTRO_PATH`.
+    #[arg(long = "distro-path", visible_alias = "distro_path")]
+    distro_path: Option<String>,
+    /// The application and its arguments.
+    #[arg(last = true, required = true)]
+    app: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::List { json } => list(json),
+        Command::Check => check(),
+        Command::Config => config(),
+        Command::Run(args) => run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ndotel: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn list(json: bool) -> Result<ExitCode> {
+    let env = Env::from_process();
+    let config = ndotel::ConfigFile::discover(&env)?;
+    let registry = Registry::discover(&env, config.as_ref());
+    let duplicates = registry.duplicates();
+    let mut rows = Vec::new();
+    for d in registry.distros() {
+        let error = match duplicates
+            .iter()
+            .find(|e| matches!(e, ndotel::SelectError::Duplicate { name, .. } if *name == d.name))
+        {
+            Some(dup) => Some(dup.to_string()),
+            None => d.init(config.as_ref(), &env).err().map(|e| e.message),
+        };
+        rows.push(serde_json::json!({
+            "name": d.name,
+            "origin": d.origin.kind(),
+            "path": d.origin.path().map(|p| p.display().to_string()),
+            "version": d.version,
+            "api_version": d.api_version,
+            "description": d.description,
+            "components": {
+                "samplers": d.components.samplers,
+                "span_processor": d.components.span_processor,
+                "span_exporters": d.components.span_exporters,
+                "metric_exporters": d.components.metric_exporters,
+            },
+            "status": if error.is_some() { "error" } else { "ok" },
+            "error": error,
+        }));
+    }
+    for f in registry.failures() {
+        rows.push(serde_json::json!({
+            "name": null,
+            "origin": "plugin",
+            "path": f.path().display().to_string(),
+            "version": null,
+            "api_version": null,
+            "description": null,
+            "components": null,
+            "status": "error",
+            "error": f.to_string(),
+        }));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<24} {:<8} {:<8} {:<6} COMPONENTS / PATH / ERROR",
+        "NAME", "ORIGIN", "VERSION", "STATUS"
+    );
+    for (row, d) in rows.iter().zip(
+        registry
+            .distros()
+            .iter()
+            .map(Some)
+            .chain(std::iter::repeat(None)),
+    ) {
+        let name = row["name"].as_str().unwrap_or("-");
+        let origin = row["origin"].as_str().unwrap_or("-");
+        let version = row["version"].as_str().unwrap_or("-");
+        let status = row["status"].as_str().unwrap_or("-");
+        let components = d.map(|d| d.components.summary()).unwrap_or_default();
+        println!("{name:<24} {origin:<8} {version:<8} {status:<6} {components}");
+        if let Some(path) = row["path"].as_str() {
+            println!("{:<24} path: {path}", "");
+        }
+        if let Some(err) = row["error"].as_str() {
+            println!("{:<24} error: {err}", "");
+        }
+    }
+    for w in registry.warnings() {
+        println!("warning: {w}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check() -> Result<ExitCode> {
+    let env = Env::from_process();
+    let plan = Plan::new(&env).context("selecting the distro")?;
+    for f in plan.registry.failures() {
+        println!("warning: skipped plugin: {f}");
+    }
+    println!(
+        "distro: {} {} ({})",
+        plan.distro.name, plan.distro.version, plan.distro.origin
+    );
+    let pipeline = Pipeline::build(&plan, &env)
+        .with_context(|| format!("building the pipeline of {}", plan.distro.name))?;
+    println!("sampler: {}", pipeline.sampler_description);
+    println!(
+        "span exporters: {}",
+        plan.settings.traces_exporter.value.join(",")
+    );
+    println!(
+        "metric exporters: {}",
+        plan.settings.metrics_exporter.value.join(",")
+    );
+    let mut problems = Vec::new();
+    if let Some(tp) = &pipeline.tracer_provider {
+        let tracer = tp.tracer("ndotel.check");
+        let mut span = tracer.start("ndotel.check");
+        span.set_attribute(KeyValue::new("ndotel.check", true));
+        span.end();
+        if let Err(e) = tp.force_flush() {
+            problems.push(format!("flushing the probe span failed: {e}"));
+        }
+        if let Err(e) = tp.shutdown() {
+            problems.push(format!("shutting down the tracer provider failed: {e}"));
+        }
+    }
+    if let Some(mp) = &pipeline.meter_provider {
+        let _ = mp.shutdown();
+    }
+    for c in ndotel::Component::ALL {
+        println!("{} failures: {}", c.name(), pipeline.faults.count(c));
+    }
+    if pipeline.faults.total() > 0 {
+        problems.push(format!(
+            "{} component failure(s), see above",
+            pipeline.faults.total()
+        ));
+    }
+    if problems.is_empty() {
+        println!("ok");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for p in &problems {
+            println!("problem: {p}");
+        }
+        Ok(ExitCode::from(1))
+    }
+}
+
+fn config() -> Result<ExitCode> {
+    let env = Env::from_process();
+    let plan = Plan::new(&env)?;
+    let file = plan
+        .config
+        .as_ref()
+        .map(|c| c.path.display().to_string())
+        .unwrap_or_else(|| "none".into());
+    println!("{:<34} {:<40} SOURCE", "SETTING", "VALUE");
+    println!(
+        "{:<34} {file:<40} OTEL_RUST_DISTRO_CONFIG or ./distro.toml",
+        "distro.toml"
+    );
+    println!(
+        "{:<34} {:<40} {}",
+        "OTEL_RUST_DISTRO", plan.distro.name, plan.distro.origin
+    );
+    for (name, value, source) in plan.settings.rows() {
+        println!("{name:<34} {value:<40} {source}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run(args: RunArgs) -> Result<ExitCode> {
+    use std::os::unix::process::CommandExt as _;
+    let mut cmd = std::process::Command::new(&args.app[0]);
+    cmd.args(&args.app[1..]);
+    let pairs = [
+        ("OTEL_RUST_DISTRO", &args.distro),
+        ("OTEL_TRACES_EXPORTER", &args.traces_exporter),
+        ("OTEL_METRICS_EXPORTER", &args.metrics_exporter),
+        ("OTEL_SERVICE_NAME", &args.service_name),
+        ("OTEL_TRACES_SAMPLER", &args.traces_sampler),
+        ("OTEL_RUST_DISTRO_PATH", &args.distro_path),
+    ];
+    for (var, value) in pairs {
+        if let Some(v) = value {
+            cmd.env(var, v);
+        }
+    }
+    let err = cmd.exec();
+    Err(anyhow::Error::new(err).context(format!("cannot run {}", args.app[0])))
+}

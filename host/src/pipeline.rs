@@ -1,0 +1,523 @@
+//! Building the SDK pipeline from the selected distro, the environment and `distro.toml`:
+//! resource, sampler, the distro's span processor in front of one batch processor per span exporter, one periodic
+//! reader per metric exporter, and the propagators.
+
+use crate::config::{ConfigError, ConfigFile};
+use crate::env::Env;
+use crate::faults::Faults;
+use crate::file::JsonLines;
+use crate::metrics::{FileMetricExporter, PluginMetricExporter};
+use crate::plugin::LoadError;
+use crate::registry::{DistroInfo, InitError, Registry, SelectError};
+use crate::settings::{self, Settings};
+use crate::trace::exporter::{FileSpanExporter, PluginSpanExporter};
+use crate::trace::processor::DistroSpanProcessor;
+use crate::trace::sampler::PluginSampler;
+use crate::trace::view::to_otel;
+use abi_stable::std_types::{RResult, RStr};
+use ndotel_api::FfiDistroBox;
+use opentelemetry::KeyValue;
+use opentelemetry::propagation::TextMapCompositePropagator;
+use opentelemetry::propagation::text_map_propagator::TextMapPropagator;
+use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+use opentelemetry_sdk::resource::TelemetryResourceDetector;
+use opentelemetry_sdk::trace::{
+    BatchSpanProcessor, Sampler, SdkTracerProvider, ShouldSample, SpanProcessor,
+};
+use std::sync::Arc;
+
+/// Why the pipeline could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// `distro.toml` or an environment variable is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The distro could not be chosen.
+    #[error(transparent)]
+    Select(#[from] SelectError),
+    /// The distro's `init` failed.
+    #[error(transparent)]
+    Init(#[from] InitError),
+    /// Plugins failed to load and `OTEL_RUST_DISTRO_FAIL_FAST` is set.
+    #[error("plugin load failed and fail-fast is on: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    FailFast(Vec<LoadError>),
+    /// A component name matches neither a built-in nor the distro's.
+    #[error("{setting}: unknown {kind} {name:?}; valid: {valid}")]
+    UnknownComponent {
+        /// The setting that named it.
+        setting: &'static str,
+        /// Sampler, span exporter, ...
+        kind: &'static str,
+        /// The name.
+        name: String,
+        /// The valid names.
+        valid: String,
+    },
+    /// A component failed to build.
+    #[error("cannot build {what}: {message}")]
+    Component {
+        /// Which component.
+        what: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Built-in span exporters.
+pub const BUILTIN_SPAN_EXPORTERS: &[&str] = &["otlp", "console", "file", "none"];
+/// Built-in metric exporters.
+pub const BUILTIN_METRIC_EXPORTERS: &[&str] = &["otlp", "console", "file", "none"];
+/// Built-in samplers.
+pub const BUILTIN_SAMPLERS: &[&str] = &[
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+];
+
+/// Everything found and decided before building: the file, the registry, the selected distro and its settings.
+#[derive(Debug)]
+pub struct Plan {
+    /// The `distro.toml` in use.
+    pub config: Option<ConfigFile>,
+    /// Every distro found.
+    pub registry: Registry,
+    /// The selected distro.
+    pub distro: DistroInfo,
+    /// The effective settings.
+    pub settings: Settings,
+}
+
+impl Plan {
+    /// Finds the file, discovers distros, selects one and resolves the settings.
+    pub fn new(env: &Env) -> Result<Plan, BuildError> {
+        let config = ConfigFile::discover(env)?;
+        let registry = Registry::discover(env, config.as_ref());
+        if settings::fail_fast(env, config.as_ref())?.value && !registry.failures().is_empty() {
+            return Err(BuildError::FailFast(registry.failures().to_vec()));
+        }
+        let distro = registry.select(env, config.as_ref())?.clone();
+        let settings = Settings::resolve(env, config.as_ref(), &distro)?;
+        Ok(Plan {
+            config,
+            registry,
+            distro,
+            settings,
+        })
+    }
+}
+
+/// A built pipeline: the providers (absent when the SDK is disabled) and the distro's fault counters.
+#[derive(Debug)]
+pub struct Pipeline {
+    /// The tracer provider.
+    pub tracer_provider: Option<SdkTracerProvider>,
+    /// The meter provider.
+    pub meter_provider: Option<SdkMeterProvider>,
+    /// The propagator chosen by `OTEL_PROPAGATORS`.
+    pub propagator: Option<TextMapCompositePropagator>,
+    /// Failures of the distro's components.
+    pub faults: Arc<Faults>,
+    /// The sampler's description.
+    pub sampler_description: String,
+    /// Runtime driving gRPC exporters (tonic needs Tokio), kept alive as long as the pipeline.
+    pub(crate) runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Pipeline {
+    /// Builds the pipeline the plan describes.
+    pub fn build(plan: &Plan, env: &Env) -> Result<Pipeline, BuildError> {
+        let faults = Arc::new(Faults::new(plan.distro.name.clone()));
+        let s = &plan.settings;
+        if s.sdk_disabled.value {
+            return Ok(Pipeline {
+                tracer_provider: None,
+                meter_provider: None,
+                propagator: None,
+                faults,
+                sampler_description: "disabled".into(),
+                runtime: None,
+            });
+        }
+        let distro = plan.distro.init(plan.config.as_ref(), env)?;
+        let mut runtime = None;
+
+        let resource = resource(&plan.distro, distro.as_ref(), s)?;
+        let (sampler, sampler_description) = sampler(&plan.distro, distro.as_ref(), s, &faults)?;
+
+        let mut batch: Vec<Box<dyn SpanProcessor>> = Vec::new();
+        for name in &s.traces_exporter.value {
+            let comp = |message: String| BuildError::Component {
+                what: format!("span exporter {name:?}"),
+                message,
+            };
+            match name.as_str() {
+                "none" => {}
+                "console" => batch.push(Box::new(
+                    BatchSpanProcessor::builder(opentelemetry_stdout::SpanExporter::default())
+                        .build(),
+                )),
+                "file" => {
+                    let out = JsonLines::open(&s.file_traces_path.value).map_err(|e| {
+                        comp(format!("{}: {e}", s.file_traces_path.value.display()))
+                    })?;
+                    batch.push(Box::new(
+                        BatchSpanProcessor::builder(FileSpanExporter::new(out)).build(),
+                    ));
+                }
+                "otlp" => {
+                    let exporter =
+                        match otlp_protocol(env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")? {
+                            Protocol::Grpc => {
+                                let rt = tonic_runtime(&mut runtime).map_err(comp)?;
+                                let _enter = rt.enter();
+                                opentelemetry_otlp::SpanExporter::builder()
+                                    .with_tonic()
+                                    .build()
+                            }
+                            p => opentelemetry_otlp::SpanExporter::builder()
+                                .with_http()
+                                .with_protocol(p)
+                                .build(),
+                        }
+                        .map_err(|e| comp(e.to_string()))?;
+                    batch.push(Box::new(BatchSpanProcessor::builder(exporter).build()));
+                }
+                other
+                    if plan
+                        .distro
+                        .components
+                        .span_exporters
+                        .iter()
+                        .any(|n| n == other) =>
+                {
+                    let d = distro
+                        .as_ref()
+                        .ok_or_else(|| comp("distro not initialised".into()))?;
+                    let e = ffi(d.span_exporter(RStr::from_str(other))).map_err(comp)?;
+                    batch.push(Box::new(
+                        BatchSpanProcessor::builder(PluginSpanExporter::new(e, faults.clone()))
+                            .build(),
+                    ));
+                }
+                other => {
+                    return Err(unknown(
+                        "OTEL_TRACES_EXPORTER",
+                        "span exporter",
+                        other,
+                        BUILTIN_SPAN_EXPORTERS,
+                        &plan.distro.components.span_exporters,
+                    ));
+                }
+            }
+        }
+        let processor = match distro
+            .as_ref()
+            .filter(|_| plan.distro.components.span_processor)
+        {
+            Some(d) => Some(
+                ffi(d.span_processor()).map_err(|message| BuildError::Component {
+                    what: "span processor".into(),
+                    message,
+                })?,
+            ),
+            None => None,
+        };
+        let tracer_provider = SdkTracerProvider::builder()
+            .with_resource(resource.clone())
+            .with_sampler(sampler)
+            .with_span_processor(DistroSpanProcessor::new(processor, batch, faults.clone()))
+            .build();
+
+        let mut meter_builder = SdkMeterProvider::builder().with_resource(resource);
+        let interval = s.metric_export_interval.value;
+        for name in &s.metrics_exporter.value {
+            let comp = |message: String| BuildError::Component {
+                what: format!("metric exporter {name:?}"),
+                message,
+            };
+            match name.as_str() {
+                "none" => {}
+                "console" => {
+                    let e = opentelemetry_stdout::MetricExporter::default();
+                    meter_builder = meter_builder
+                        .with_reader(PeriodicReader::builder(e).with_interval(interval).build());
+                }
+                "file" => {
+                    let out = JsonLines::open(&s.file_metrics_path.value).map_err(|e| {
+                        comp(format!("{}: {e}", s.file_metrics_path.value.display()))
+                    })?;
+                    let reader = PeriodicReader::builder(FileMetricExporter::new(out))
+                        .with_interval(interval)
+                        .build();
+                    meter_builder = meter_builder.with_reader(reader);
+                }
+                "otlp" => {
+                    let exporter = match otlp_protocol(env, "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL")?
+                    {
+                        Protocol::Grpc => {
+                            let rt = tonic_runtime(&mut runtime).map_err(comp)?;
+                            let _enter = rt.enter();
+                            opentelemetry_otlp::MetricExporter::builder()
+                                .with_tonic()
+                                .build()
+                        }
+                        p => opentelemetry_otlp::MetricExporter::builder()
+                            .with_http()
+                            .with_protocol(p)
+                            .build(),
+                    }
+                    .map_err(|e| comp(e.to_string()))?;
+                    meter_builder = meter_builder.with_reader(
+                        PeriodicReader::builder(exporter)
+                            .with_interval(interval)
+                            .build(),
+                    );
+                }
+                other
+                    if plan
+                        .distro
+                        .components
+                        .metric_exporters
+                        .iter()
+                        .any(|n| n == other) =>
+                {
+                    let d = distro
+                        .as_ref()
+                        .ok_or_else(|| comp("distro not initialised".into()))?;
+                    let e = ffi(d.metric_exporter(RStr::from_str(other))).map_err(comp)?;
+                    let reader =
+                        PeriodicReader::builder(PluginMetricExporter::new(e, faults.clone()))
+                            .with_interval(interval)
+                            .build();
+                    meter_builder = meter_builder.with_reader(reader);
+                }
+                other => {
+                    return Err(unknown(
+                        "OTEL_METRICS_EXPORTER",
+                        "metric exporter",
+                        other,
+                        BUILTIN_METRIC_EXPORTERS,
+                        &plan.distro.components.metric_exporters,
+                    ));
+                }
+            }
+        }
+        let meter_provider = meter_builder.build();
+
+        Ok(Pipeline {
+            tracer_provider: Some(tracer_provider),
+            meter_provider: Some(meter_provider),
+            propagator: Some(propagator(&s.propagators.value)?),
+            faults,
+            sampler_description,
+            runtime,
+        })
+    }
+}
+
+fn ffi<T>(r: RResult<T, ndotel_api::FfiError>) -> Result<T, String> {
+    r.into_result().map_err(|e| e.to_string())
+}
+
+fn unknown(
+    setting: &'static str,
+    kind: &'static str,
+    name: &str,
+    builtin: &[&str],
+    distro: &[String],
+) -> BuildError {
+    let mut valid: Vec<String> = builtin.iter().map(|s| s.to_string()).collect();
+    valid.extend(distro.iter().cloned());
+    BuildError::UnknownComponent {
+        setting,
+        kind,
+        name: name.to_string(),
+        valid: valid.join(", "),
+    }
+}
+
+fn tonic_runtime(
+    slot: &mut Option<tokio::runtime::Runtime>,
+) -> Result<&tokio::runtime::Runtime, String> {
+    if slot.is_none() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("ndotel-otlp")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the runtime for gRPC: {e}"))?;
+        *slot = Some(rt);
+    }
+    slot.as_ref().ok_or_else(|| "runtime missing".to_string())
+}
+
+fn otlp_protocol(env: &Env, signal_var: &'static str) -> Result<Protocol, BuildError> {
+    let (var, raw) = match env.get(signal_var) {
+        Some(v) => (signal_var, v),
+        None => (
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+                .unwrap_or("http/protobuf"),
+        ),
+    };
+    match raw.trim() {
+        "grpc" => Ok(Protocol::Grpc),
+        "http/protobuf" => Ok(Protocol::HttpBinary),
+        other => Err(ConfigError::Env {
+            var: var.into(),
+            value: other.into(),
+            expected: "grpc or http/protobuf".into(),
+        }
+        .into()),
+    }
+}
+
+fn resource(
+    info: &DistroInfo,
+    distro: Option<&FfiDistroBox>,
+    s: &Settings,
+) -> Result<Resource, BuildError> {
+    let distro_attrs: Vec<KeyValue> = match distro {
+        Some(d) => ffi(d.resource())
+            .map_err(|message| BuildError::Component {
+                what: format!("resource of distro {}", info.name),
+                message,
+            })?
+            .iter()
+            .map(to_otel)
+            .collect(),
+        None => Vec::new(),
+    };
+    let env_attrs = s
+        .resource_attributes
+        .value
+        .iter()
+        .map(|(k, v)| KeyValue::new(k.clone(), v.clone()));
+    let mut builder = Resource::builder_empty()
+        .with_detectors(&[Box::new(TelemetryResourceDetector)])
+        .with_attributes(distro_attrs)
+        .with_attributes(env_attrs);
+    builder = builder.with_service_name(s.service_name.value.clone().unwrap_or_else(|| {
+        s.resource_attributes
+            .value
+            .iter()
+            .find(|(k, _)| k == "service.name")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| "unknown_service".into())
+    }));
+    Ok(builder.build())
+}
+
+fn sampler(
+    info: &DistroInfo,
+    distro: Option<&FfiDistroBox>,
+    s: &Settings,
+    faults: &Arc<Faults>,
+) -> Result<(ChosenSampler, String), BuildError> {
+    let name = s.traces_sampler.value.as_str();
+    if info.components.samplers.iter().any(|n| n == name)
+        && let Some(d) = distro
+    {
+        let ffi_sampler =
+            ffi(d.sampler(RStr::from_str(name))).map_err(|message| BuildError::Component {
+                what: format!("sampler {name:?}"),
+                message,
+            })?;
+        let sampler = PluginSampler::new(ffi_sampler, faults.clone());
+        let description = sampler.description();
+        return Ok((ChosenSampler::Distro(sampler), description));
+    }
+    let ratio = || -> Result<f64, BuildError> {
+        match &s.traces_sampler_arg.value {
+            None => Ok(1.0),
+            Some(a) => a
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|r| (0.0..=1.0).contains(r))
+                .ok_or_else(|| {
+                    ConfigError::Env {
+                        var: "OTEL_TRACES_SAMPLER_ARG".into(),
+                        value: a.clone(),
+                        expected: "a ratio in 0.0..=1.0".into(),
+                    }
+                    .into()
+                }),
+        }
+    };
+    let sampler = match name {
+        "always_on" => Sampler::AlwaysOn,
+        "always_off" => Sampler::AlwaysOff,
+        "traceidratio" => Sampler::TraceIdRatioBased(ratio()?),
+        "parentbased_always_on" => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+        "parentbased_always_off" => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+        "parentbased_traceidratio" => {
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio()?)))
+        }
+        other => {
+            return Err(unknown(
+                "OTEL_TRACES_SAMPLER",
+                "sampler",
+                other,
+                BUILTIN_SAMPLERS,
+                &info.components.samplers,
+            ));
+        }
+    };
+    let description = format!("{sampler:?}");
+    Ok((ChosenSampler::Builtin(sampler), description))
+}
+
+/// The chosen sampler: a built-in one or the distro's (which sees parent information itself).
+#[derive(Debug, Clone)]
+enum ChosenSampler {
+    Builtin(Sampler),
+    Distro(PluginSampler),
+}
+
+impl ShouldSample for ChosenSampler {
+    fn should_sample(
+        &self,
+        parent_context: Option<&opentelemetry::Context>,
+        trace_id: opentelemetry::trace::TraceId,
+        name: &str,
+        span_kind: &opentelemetry::trace::SpanKind,
+        attributes: &[KeyValue],
+        links: &[opentelemetry::trace::Link],
+    ) -> opentelemetry_sdk::trace::SamplingResult {
+        match self {
+            ChosenSampler::Builtin(s) => {
+                s.should_sample(parent_context, trace_id, name, span_kind, attributes, links)
+            }
+            ChosenSampler::Distro(s) => {
+                s.should_sample(parent_context, trace_id, name, span_kind, attributes, links)
+            }
+        }
+    }
+}
+
+fn propagator(names: &[String]) -> Result<TextMapCompositePropagator, BuildError> {
+    let mut list: Vec<Box<dyn TextMapPropagator + Send + Sync>> = Vec::new();
+    for n in names {
+        match n.as_str() {
+            "tracecontext" => list.push(Box::new(TraceContextPropagator::new())),
+            "baggage" => list.push(Box::new(BaggagePropagator::new())),
+            "none" => {}
+            other => {
+                return Err(ConfigError::Env {
+                    var: "OTEL_PROPAGATORS".into(),
+                    value: other.into(),
+                    expected: "a comma list of tracecontext, baggage, none".into(),
+                }
+                .into());
+            }
+        }
+    }
+    Ok(TextMapCompositePropagator::new(list))
+}

@@ -1,0 +1,273 @@
+//! Loading one plugin `.so`: the safety checks before `dlopen` (ownership, permissions, sha256 pin), the abi_stable
+//! root-module checks after it, and errors short enough to read.
+//!
+//! Each file is loaded with `lib_header_from_path(..).init_root_module()`, never `RootModule::load_from_file`,
+//! which caches one module per type and would hand every later plugin the first one's module.
+
+use abi_stable::library::{LibraryError, RootModule, lib_header_from_path};
+use ndotel_api::{DistroDescriptor, PluginModRef};
+use sha2::{Digest, Sha256};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// Why a plugin file did not load.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum LoadError {
+    /// The file does not exist or cannot be read.
+    #[error("{path}: cannot read plugin: {reason}")]
+    Missing {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        reason: String,
+    },
+    /// Refused before loading: writable by others, owned by another user, or a symlink to such.
+    #[error("{path}: refused: {reason}")]
+    Refused {
+        /// The file.
+        path: PathBuf,
+        /// Why, and how to fix it.
+        reason: String,
+    },
+    /// The file's sha256 differs from the pin in `distro.toml`.
+    #[error(
+        "{path}: refused: sha256 is {found}, distro.toml pins {expected}; rebuild or update the pin"
+    )]
+    Checksum {
+        /// The file.
+        path: PathBuf,
+        /// The pinned digest.
+        expected: String,
+        /// The file's digest.
+        found: String,
+    },
+    /// The dynamic loader rejected the file: not a shared library, empty, truncated, wrong architecture.
+    #[error("{path}: not a loadable shared library: {reason}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// The loader's message.
+        reason: String,
+    },
+    /// A shared library, but it exports no ndotel root module.
+    #[error(
+        "{path}: not an ndotel plugin (it exports no ndotel-api root module; build it with ndotel_api::export_plugin!)"
+    )]
+    NotAPlugin {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Built against an incompatible `ndotel-api`.
+    #[error(
+        "{path}: plugin built for ndotel-api {found}, host needs {expected}: {detail}; rebuild the plugin against ndotel-api {expected}"
+    )]
+    Incompatible {
+        /// The file.
+        path: PathBuf,
+        /// The API version the host was built with.
+        expected: String,
+        /// The API version the plugin was built with.
+        found: String,
+        /// The first lines of the layout check's report.
+        detail: String,
+    },
+}
+
+impl LoadError {
+    /// The file concerned.
+    pub fn path(&self) -> &Path {
+        match self {
+            LoadError::Missing { path, .. }
+            | LoadError::Refused { path, .. }
+            | LoadError::Checksum { path, .. }
+            | LoadError::Open { path, .. }
+            | LoadError::NotAPlugin { path }
+            | LoadError::Incompatible { path, .. } => path,
+        }
+    }
+}
+
+/// A loaded plugin file and the distros it holds.
+#[derive(Debug, Clone)]
+pub struct Plugin {
+    /// Absolute path of the file.
+    pub path: PathBuf,
+    /// The distros it exports.
+    pub distros: Vec<DistroDescriptor>,
+}
+
+impl Plugin {
+    /// Checks and loads the plugin at `path` (made absolute: `dlopen` does not search the working directory).
+    /// `sha256` is the pin from `distro.toml`, if any. The library stays loaded for the life of the process.
+    pub fn load(path: &Path, sha256: Option<&str>) -> Result<Plugin, LoadError> {
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        check_trusted(&path)?;
+        if let Some(expected) = sha256 {
+            let bytes = std::fs::read(&path).map_err(|e| LoadError::Missing {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            let found = format!("{:x}", Sha256::digest(&bytes));
+            if !found.eq_ignore_ascii_case(expected.trim()) {
+                return Err(LoadError::Checksum {
+                    path,
+                    expected: expected.to_string(),
+                    found,
+                });
+            }
+        }
+        let header = lib_header_from_path(&path).map_err(|e| classify(&path, e))?;
+        let module = header
+            .init_root_module::<PluginModRef>()
+            .map_err(|e| match e {
+                LibraryError::AbiInstability(report) => LoadError::Incompatible {
+                    path: path.clone(),
+                    expected: ndotel_api::API_VERSION.to_string(),
+                    found: header.version_strings().version.to_string(),
+                    detail: summarise_abi_report(&report.to_string()),
+                },
+                other => classify(&path, other),
+            })?;
+        let distros = (module.distros())().into_vec();
+        Ok(Plugin { path, distros })
+    }
+}
+
+fn classify(path: &Path, e: LibraryError) -> LoadError {
+    let path = path.to_path_buf();
+    match e {
+        LibraryError::OpenError { err, .. } => LoadError::Open {
+            path,
+            reason: err.to_string(),
+        },
+        LibraryError::GetSymbolError { .. } => LoadError::NotAPlugin { path },
+        LibraryError::IncompatibleVersionNumber {
+            expected_version,
+            actual_version,
+            ..
+        } => LoadError::Incompatible {
+            path,
+            expected: expected_version.to_string(),
+            found: actual_version.to_string(),
+            detail: "semver-incompatible API version".into(),
+        },
+        LibraryError::InvalidAbiHeader(h) => LoadError::Incompatible {
+            path,
+            expected: format!("abi_stable {}", PluginModRef::VERSION_STRINGS.version),
+            found: format!("abi_stable header {}.{}", h.abi_major, h.abi_minor),
+            detail: "built with an incompatible abi_stable".into(),
+        },
+        other => LoadError::Open {
+            path,
+            reason: first_line(&other.to_string()),
+        },
+    }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+/// abi_stable's layout report runs to thousands of lines; its `Error:` lines say what differs.
+fn summarise_abi_report(report: &str) -> String {
+    let mut errors: Vec<&str> = Vec::new();
+    for line in report.lines() {
+        let l = line.trim();
+        if let Some(rest) = l.strip_prefix("Error:") {
+            let rest = rest.trim();
+            if !rest.is_empty() && !errors.contains(&rest) {
+                errors.push(rest);
+            }
+        }
+    }
+    if errors.is_empty() {
+        return first_line(report);
+    }
+    let more = errors.len().saturating_sub(3);
+    let mut text = errors.into_iter().take(3).collect::<Vec<_>>().join("; ");
+    if more > 0 {
+        text.push_str(&format!(" (+{more} more)"));
+    }
+    text
+}
+
+/// sshd StrictModes-style checks: the file and its directory must not be writable by group or others, nor owned by
+/// a user other than root or the current user.
+pub(crate) fn check_trusted(path: &Path) -> Result<(), LoadError> {
+    let meta = std::fs::metadata(path).map_err(|e| LoadError::Missing {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    if !meta.is_file() {
+        return Err(LoadError::Missing {
+            path: path.to_path_buf(),
+            reason: "not a regular file".into(),
+        });
+    }
+    check_mode(path, path, &meta, "file")?;
+    if let Some(dir) = path.parent() {
+        let dmeta = std::fs::metadata(dir).map_err(|e| LoadError::Missing {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        check_mode(path, dir, &dmeta, "directory")?;
+    }
+    Ok(())
+}
+
+fn check_mode(
+    plugin: &Path,
+    what: &Path,
+    meta: &std::fs::Metadata,
+    noun: &str,
+) -> Result<(), LoadError> {
+    let mode = meta.mode();
+    // A sticky directory (like /tmp) is writable by all, but nobody can replace another user's file in it.
+    let sticky = noun == "directory" && mode & 0o1000 != 0;
+    if mode & 0o022 != 0 && !sticky {
+        return Err(LoadError::Refused {
+            path: plugin.to_path_buf(),
+            reason: format!(
+                "{noun} {} is writable by group or others (mode {:o}); run `chmod go-w {}`",
+                what.display(),
+                mode & 0o7777,
+                what.display()
+            ),
+        });
+    }
+    let me = current_uid();
+    if meta.uid() != 0 && meta.uid() != me {
+        return Err(LoadError::Refused {
+            path: plugin.to_path_buf(),
+            reason: format!(
+                "{noun} {} is owned by uid {}, not by root or you (uid {me})",
+                what.display(),
+                meta.uid()
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn current_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn abi_report_is_summarised_to_its_error_lines() {
+        let report = "Error:a\n  lots\n  of\n lines\nError: field x has type u8, expected u16\nError: field x has type u8, expected u16\n";
+        assert_eq!(
+            summarise_abi_report(report),
+            "a; field x has type u8, expected u16"
+        );
+    }
+}

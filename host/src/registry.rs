@@ -1,0 +1,437 @@
+//! The registry: every distro found — compiled in (inventory), named in `[opentelemetry_distro]`, or dropped into a
+//! plugin directory — with where it came from, every plugin that failed to load and why, and the selection rules.
+
+use crate::config::ConfigFile;
+use crate::env::Env;
+use crate::plugin::{LoadError, Plugin};
+use abi_stable::std_types::{RResult, RStr};
+use ndotel_api::ffi::{FfiComponents, InitArgs};
+use ndotel_api::{DistroDescriptor, FfiDistroBox, StaticDistro};
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The name of the built-in distro: the plain SDK configured by the standard environment.
+pub const SDK_DISTRO: &str = "sdk";
+
+/// Where a distro came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// ndotel's own plain-SDK distro.
+    Builtin,
+    /// Linked into this binary and registered with `inventory`.
+    Static,
+    /// Loaded from a plugin file.
+    Plugin {
+        /// The `.so` file.
+        path: PathBuf,
+    },
+}
+
+impl Origin {
+    /// `builtin`, `static` or `plugin`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Origin::Builtin => "builtin",
+            Origin::Static => "static",
+            Origin::Plugin { .. } => "plugin",
+        }
+    }
+    /// The plugin file, for plugins.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Origin::Plugin { path } => Some(path),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Plugin { path } => write!(f, "plugin {}", path.display()),
+            other => f.write_str(other.kind()),
+        }
+    }
+}
+
+/// The components a distro offers (first of each list = its default).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Components {
+    /// Sampler names.
+    pub samplers: Vec<String>,
+    /// Whether it has a span processor.
+    pub span_processor: bool,
+    /// Span exporter names.
+    pub span_exporters: Vec<String>,
+    /// Metric exporter names.
+    pub metric_exporters: Vec<String>,
+}
+
+impl Components {
+    fn from_ffi(c: FfiComponents) -> Self {
+        let names = |v: abi_stable::std_types::RVec<abi_stable::std_types::RString>| {
+            v.into_iter().map(|s| s.into_string()).collect()
+        };
+        Components {
+            samplers: names(c.samplers),
+            span_processor: c.span_processor,
+            span_exporters: names(c.span_exporters),
+            metric_exporters: names(c.metric_exporters),
+        }
+    }
+
+    /// Human summary, e.g. `sampler:a processor exporter:b metrics:c`.
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        parts.extend(self.samplers.iter().map(|s| format!("sampler:{s}")));
+        if self.span_processor {
+            parts.push("processor".into());
+        }
+        parts.extend(
+            self.span_exporters
+                .iter()
+                .map(|s| format!("span_exporter:{s}")),
+        );
+        parts.extend(
+            self.metric_exporters
+                .iter()
+                .map(|s| format!("metric_exporter:{s}")),
+        );
+        if parts.is_empty() {
+            "-".into()
+        } else {
+            parts.join(" ")
+        }
+    }
+}
+
+/// One distro of the registry.
+#[derive(Debug, Clone)]
+pub struct DistroInfo {
+    /// The selectable name.
+    pub name: String,
+    /// The distro's version.
+    pub version: String,
+    /// One line of description.
+    pub description: String,
+    /// The `ndotel-api` version it was built with.
+    pub api_version: String,
+    /// Where it came from.
+    pub origin: Origin,
+    /// What it offers.
+    pub components: Components,
+    descriptor: Option<DistroDescriptor>,
+}
+
+/// A distro's `init` failed (returned an error or panicked).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("distro {distro} ({origin}): init failed: {message}")]
+pub struct InitError {
+    /// The distro.
+    pub distro: String,
+    /// Where it came from.
+    pub origin: Origin,
+    /// What went wrong (with the `distro.toml` location of an offending key where known).
+    pub message: String,
+}
+
+impl DistroInfo {
+    fn from_descriptor(d: DistroDescriptor, origin: Origin) -> Self {
+        DistroInfo {
+            name: d.name.to_string(),
+            version: d.version.to_string(),
+            description: d.description.to_string(),
+            api_version: d.api_version.to_string(),
+            origin,
+            components: Components::from_ffi((d.components)()),
+            descriptor: Some(d),
+        }
+    }
+
+    fn builtin_sdk() -> Self {
+        DistroInfo {
+            name: SDK_DISTRO.into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description:
+                "the plain OpenTelemetry SDK, configured by the standard OTEL_* environment".into(),
+            api_version: ndotel_api::API_VERSION.into(),
+            origin: Origin::Builtin,
+            components: Components::default(),
+            descriptor: None,
+        }
+    }
+
+    /// Initialises the distro with its `[distro.<name>]` table; `Ok(None)` for the built-in `sdk` distro.
+    pub fn init(
+        &self,
+        config: Option<&ConfigFile>,
+        env: &Env,
+    ) -> Result<Option<FfiDistroBox>, InitError> {
+        let Some(descriptor) = self.descriptor else {
+            return Ok(None);
+        };
+        let table = config
+            .and_then(|c| c.config.distro.get(&self.name))
+            .cloned()
+            .unwrap_or_default();
+        let toml_text = toml::to_string(&table).unwrap_or_default();
+        let base_dir = config
+            .map(|c| c.dir().to_path_buf())
+            .unwrap_or_else(|| env.cwd().to_path_buf());
+        let base_dir = base_dir.to_string_lossy();
+        let args = InitArgs {
+            config_toml: RStr::from_str(&toml_text),
+            base_dir: RStr::from_str(&base_dir),
+        };
+        match (descriptor.init)(args) {
+            RResult::ROk(d) => Ok(Some(d)),
+            RResult::RErr(e) => {
+                let mut message = e.to_string();
+                if let (Some(cfg), Some(key)) = (config, unknown_field(&message)) {
+                    message = format!(
+                        "{message} (at {}, table [distro.{}])",
+                        cfg.locate_distro_key(&self.name, key),
+                        self.name
+                    );
+                } else if let Some(cfg) =
+                    config.filter(|c| c.config.distro.contains_key(&self.name))
+                {
+                    message = format!(
+                        "{message} (table [distro.{}] in {})",
+                        self.name,
+                        cfg.path.display()
+                    );
+                }
+                Err(InitError {
+                    distro: self.name.clone(),
+                    origin: self.origin.clone(),
+                    message,
+                })
+            }
+        }
+    }
+}
+
+/// `unknown field `xyz`` → `xyz`.
+fn unknown_field(message: &str) -> Option<&str> {
+    let rest = &message[message.find("unknown field `")? + "unknown field `".len()..];
+    Some(&rest[..rest.find('`')?])
+}
+
+/// Choosing a distro failed.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum SelectError {
+    /// The name matches nothing.
+    #[error("no distro named {name:?} (selected by {by}); available: {available}")]
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// What asked for it (`OTEL_RUST_DISTRO` or the file's `default`).
+        by: String,
+        /// Every available name with its origin.
+        available: String,
+    },
+    /// Two or more distros have this name.
+    #[error(
+        "distro name {name:?} is registered more than once: {origins}; remove or rename one of them"
+    )]
+    Duplicate {
+        /// The name.
+        name: String,
+        /// Every origin that registered it.
+        origins: String,
+    },
+}
+
+/// Every distro found and every plugin that failed.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    distros: Vec<DistroInfo>,
+    failures: Vec<LoadError>,
+    warnings: Vec<String>,
+}
+
+impl Registry {
+    /// Collects compiled-in distros, the table's plugins and every plugin directory's `.so` files.
+    pub fn discover(env: &Env, config: Option<&ConfigFile>) -> Registry {
+        let mut reg = Registry {
+            distros: vec![DistroInfo::builtin_sdk()],
+            ..Default::default()
+        };
+        for s in inventory::iter::<StaticDistro> {
+            reg.distros.push(DistroInfo::from_descriptor(
+                (s.descriptor)(),
+                Origin::Static,
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        if let Some(cfg) = config {
+            for (name, entry) in &cfg.config.opentelemetry_distro {
+                let path = cfg.dir().join(entry.path());
+                if let Some(plugin) = reg.load_plugin(&path, entry.sha256(), &mut seen)
+                    && !plugin.distros.iter().any(|d| d.name.as_str() == name)
+                {
+                    let held: Vec<String> =
+                        plugin.distros.iter().map(|d| d.name.to_string()).collect();
+                    reg.warnings.push(format!(
+                        "{}: [opentelemetry_distro] names it {name:?}, but it holds {held:?}; use one of those names",
+                        cfg.path.display()
+                    ));
+                }
+            }
+        }
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        if let Some(list) = env.get("OTEL_RUST_DISTRO_PATH") {
+            dirs.extend(
+                list.split(':')
+                    .filter(|d| !d.is_empty())
+                    .map(|d| env.cwd().join(d)),
+            );
+        }
+        if let Some(cfg) = config {
+            dirs.extend(cfg.config.plugins.dirs.iter().map(|d| cfg.dir().join(d)));
+        }
+        for dir in dirs {
+            reg.scan_dir(&dir, &mut seen);
+        }
+        reg
+    }
+
+    fn scan_dir(&mut self, dir: &Path, seen: &mut BTreeSet<PathBuf>) {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) => {
+                self.warnings
+                    .push(format!("plugin directory {}: {e}", dir.display()));
+                return;
+            }
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "so"))
+            .collect();
+        files.sort();
+        for file in files {
+            self.load_plugin(&file, None, seen);
+        }
+    }
+
+    fn load_plugin(
+        &mut self,
+        path: &Path,
+        sha256: Option<&str>,
+        seen: &mut BTreeSet<PathBuf>,
+    ) -> Option<Plugin> {
+        let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        if !seen.insert(key) {
+            return None; // the same file named twice (table and directory) is one plugin
+        }
+        match Plugin::load(path, sha256) {
+            Ok(plugin) => {
+                for d in &plugin.distros {
+                    self.distros.push(DistroInfo::from_descriptor(
+                        *d,
+                        Origin::Plugin {
+                            path: plugin.path.clone(),
+                        },
+                    ));
+                }
+                Some(plugin)
+            }
+            Err(e) => {
+                self.failures.push(e);
+                None
+            }
+        }
+    }
+
+    /// Every distro, the built-in `sdk` first.
+    pub fn distros(&self) -> &[DistroInfo] {
+        &self.distros
+    }
+
+    /// Every plugin file that failed to load.
+    pub fn failures(&self) -> &[LoadError] {
+        &self.failures
+    }
+
+    /// Non-fatal oddities (missing directory, table name not held by its plugin).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Names registered more than once, each with all its origins.
+    pub fn duplicates(&self) -> Vec<SelectError> {
+        let mut names: Vec<&str> = self.distros.iter().map(|d| d.name.as_str()).collect();
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
+            .filter_map(|n| self.duplicate(n))
+            .collect()
+    }
+
+    fn duplicate(&self, name: &str) -> Option<SelectError> {
+        let origins: Vec<String> = self
+            .distros
+            .iter()
+            .filter(|d| d.name == name)
+            .map(|d| d.origin.to_string())
+            .collect();
+        (origins.len() > 1).then(|| SelectError::Duplicate {
+            name: name.into(),
+            origins: origins.join(" and "),
+        })
+    }
+
+    /// Chooses the distro: `OTEL_RUST_DISTRO`, else the file's `default`, else the only non-built-in distro, else
+    /// the built-in `sdk`.
+    ///
+    /// ```
+    /// let env = ndotel::Env::from_pairs([("OTEL_RUST_DISTRO", "nope")], "/");
+    /// let reg = ndotel::Registry::discover(&env, None);
+    /// let err = reg.select(&env, None).unwrap_err();
+    /// assert!(err.to_string().contains("sdk (builtin)"));
+    /// ```
+    pub fn select(
+        &self,
+        env: &Env,
+        config: Option<&ConfigFile>,
+    ) -> Result<&DistroInfo, SelectError> {
+        let (name, by) = if let Some(n) = env.get("OTEL_RUST_DISTRO") {
+            (n.trim().to_string(), "OTEL_RUST_DISTRO".to_string())
+        } else if let Some((n, cfg)) =
+            config.and_then(|c| c.config.default.as_ref().map(|n| (n, c)))
+        {
+            (n.clone(), format!("`default` in {}", cfg.path.display()))
+        } else {
+            let others: Vec<&DistroInfo> = self
+                .distros
+                .iter()
+                .filter(|d| d.origin != Origin::Builtin)
+                .collect();
+            let only = match others.as_slice() {
+                [one] => one.name.clone(),
+                _ => SDK_DISTRO.to_string(),
+            };
+            (only, "default rule".to_string())
+        };
+        if let Some(dup) = self.duplicate(&name) {
+            return Err(dup);
+        }
+        self.distros
+            .iter()
+            .find(|d| d.name == name)
+            .ok_or_else(|| SelectError::Unknown {
+                name,
+                by,
+                available: self
+                    .distros
+                    .iter()
+                    .map(|d| format!("{} ({})", d.name, d.origin))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+}

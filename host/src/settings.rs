@@ -1,0 +1,406 @@
+//! The effective settings, each with where it came from. The precedence is written once, in [`pick`]:
+//! CLI flag (which `ndotel run` passes as the environment) > environment > `distro.toml` > the distro's defaults >
+//! ndotel's defaults.
+
+use crate::config::{ConfigError, ConfigFile, OtelSection};
+use crate::env::Env;
+use crate::registry::DistroInfo;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// An environment variable (or the `ndotel run` flag that set it).
+    Env(&'static str),
+    /// `distro.toml`.
+    File(PathBuf),
+    /// The selected distro's default.
+    Distro(String),
+    /// ndotel's (or the OpenTelemetry specification's) default.
+    Default,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Env(v) => write!(f, "env {v}"),
+            Source::File(p) => write!(f, "file {}", p.display()),
+            Source::Distro(d) => write!(f, "distro {d}"),
+            Source::Default => f.write_str("default"),
+        }
+    }
+}
+
+/// A value and its source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setting<T> {
+    /// The effective value.
+    pub value: T,
+    /// Where it came from.
+    pub source: Source,
+}
+
+/// Every effective setting of one pipeline.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `OTEL_SDK_DISABLED`.
+    pub sdk_disabled: Setting<bool>,
+    /// `OTEL_SERVICE_NAME` (`None`: the SDK's `unknown_service`).
+    pub service_name: Setting<Option<String>>,
+    /// `OTEL_RESOURCE_ATTRIBUTES`, parsed.
+    pub resource_attributes: Setting<Vec<(String, String)>>,
+    /// `OTEL_TRACES_EXPORTER`.
+    pub traces_exporter: Setting<Vec<String>>,
+    /// `OTEL_METRICS_EXPORTER`.
+    pub metrics_exporter: Setting<Vec<String>>,
+    /// `OTEL_TRACES_SAMPLER`.
+    pub traces_sampler: Setting<String>,
+    /// `OTEL_TRACES_SAMPLER_ARG`.
+    pub traces_sampler_arg: Setting<Option<String>>,
+    /// `OTEL_PROPAGATORS`.
+    pub propagators: Setting<Vec<String>>,
+    /// `OTEL_METRIC_EXPORT_INTERVAL`.
+    pub metric_export_interval: Setting<Duration>,
+    /// `OTEL_EXPORTER_FILE_TRACES_PATH`.
+    pub file_traces_path: Setting<PathBuf>,
+    /// `OTEL_EXPORTER_FILE_METRICS_PATH`.
+    pub file_metrics_path: Setting<PathBuf>,
+}
+
+/// `OTEL_RUST_DISTRO_FAIL_FAST` > `[plugins] fail_fast` > false.
+pub(crate) fn fail_fast(
+    env: &Env,
+    config: Option<&ConfigFile>,
+) -> Result<Setting<bool>, ConfigError> {
+    let file = config.and_then(|c| c.config.plugins.fail_fast.map(|v| (v, c.path.clone())));
+    pick(
+        env,
+        "OTEL_RUST_DISTRO_FAIL_FAST",
+        file,
+        None,
+        false,
+        parse_bool,
+    )
+}
+
+/// The one place the precedence lives: environment > file > distro default > default.
+fn pick<T>(
+    env: &Env,
+    var: &'static str,
+    file: Option<(T, PathBuf)>,
+    distro: Option<(T, String)>,
+    default: T,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Setting<T>, ConfigError> {
+    if let Some(raw) = env.get(var) {
+        let value = parse(raw).map_err(|expected| ConfigError::Env {
+            var: var.to_string(),
+            value: raw.to_string(),
+            expected,
+        })?;
+        return Ok(Setting {
+            value,
+            source: Source::Env(var),
+        });
+    }
+    if let Some((value, path)) = file {
+        return Ok(Setting {
+            value,
+            source: Source::File(path),
+        });
+    }
+    if let Some((value, distro)) = distro {
+        return Ok(Setting {
+            value,
+            source: Source::Distro(distro),
+        });
+    }
+    Ok(Setting {
+        value: default,
+        source: Source::Default,
+    })
+}
+
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err("true or false".into()),
+    }
+}
+
+fn in_file<T: Clone>(value: Option<&T>, path: &std::path::Path) -> Option<(T, PathBuf)> {
+    value.cloned().map(|v| (v, path.to_path_buf()))
+}
+
+/// Splits a comma list, trimmed, lower-cased, without empties.
+pub(crate) fn list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(|p| p.trim().to_ascii_lowercase())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// Parses `OTEL_RESOURCE_ATTRIBUTES` (`k=v,k2=v2`, values percent-decoded).
+fn parse_resource_attributes(s: &str) -> Result<Vec<(String, String)>, String> {
+    s.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').ok_or_else(|| {
+                format!("key=value pairs separated by commas ({pair:?} has no '=')")
+            })?;
+            Ok((k.trim().to_string(), percent_decode(v.trim())))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl Settings {
+    /// Resolves every setting for `distro` from the environment and the file.
+    pub fn resolve(
+        env: &Env,
+        config: Option<&ConfigFile>,
+        distro: &DistroInfo,
+    ) -> Result<Settings, ConfigError> {
+        let empty = OtelSection::default();
+        let otel = config.map(|c| &c.config.otel).unwrap_or(&empty);
+        let path = config.map(|c| c.path.clone()).unwrap_or_default();
+        let from_distro = |names: &[String]| {
+            names
+                .first()
+                .map(|n| (vec![n.clone()], distro.name.clone()))
+        };
+        let base = config
+            .map(|c| c.dir().to_path_buf())
+            .unwrap_or_else(|| env.cwd().to_path_buf());
+        let ok = |s: &str| Ok(s.to_string());
+        Ok(Settings {
+            sdk_disabled: pick(
+                env,
+                "OTEL_SDK_DISABLED",
+                in_file(otel.sdk_disabled.as_ref(), &path),
+                None,
+                false,
+                parse_bool,
+            )?,
+            service_name: pick(
+                env,
+                "OTEL_SERVICE_NAME",
+                in_file(otel.service_name.as_ref(), &path).map(|(v, p)| (Some(v), p)),
+                None,
+                None,
+                |s| Ok(Some(s.to_string())),
+            )?,
+            resource_attributes: pick(
+                env,
+                "OTEL_RESOURCE_ATTRIBUTES",
+                None,
+                None,
+                Vec::new(),
+                parse_resource_attributes,
+            )?,
+            traces_exporter: pick(
+                env,
+                "OTEL_TRACES_EXPORTER",
+                in_file(otel.traces_exporter.as_ref(), &path).map(|(v, p)| (list(&v), p)),
+                from_distro(&distro.components.span_exporters),
+                vec!["otlp".to_string()],
+                |s| Ok(list(s)),
+            )?,
+            metrics_exporter: pick(
+                env,
+                "OTEL_METRICS_EXPORTER",
+                in_file(otel.metrics_exporter.as_ref(), &path).map(|(v, p)| (list(&v), p)),
+                from_distro(&distro.components.metric_exporters),
+                vec!["otlp".to_string()],
+                |s| Ok(list(s)),
+            )?,
+            traces_sampler: pick(
+                env,
+                "OTEL_TRACES_SAMPLER",
+                in_file(otel.traces_sampler.as_ref(), &path),
+                distro
+                    .components
+                    .samplers
+                    .first()
+                    .map(|s| (s.clone(), distro.name.clone())),
+                "parentbased_always_on".to_string(),
+                |s| Ok(s.trim().to_string()),
+            )?,
+            traces_sampler_arg: pick(
+                env,
+                "OTEL_TRACES_SAMPLER_ARG",
+                in_file(otel.traces_sampler_arg.as_ref(), &path).map(|(v, p)| (Some(v), p)),
+                None,
+                None,
+                |s| ok(s).map(Some),
+            )?,
+            propagators: pick(
+                env,
+                "OTEL_PROPAGATORS",
+                in_file(otel.propagators.as_ref(), &path).map(|(v, p)| (list(&v), p)),
+                None,
+                vec!["tracecontext".to_string(), "baggage".to_string()],
+                |s| Ok(list(s)),
+            )?,
+            metric_export_interval: pick(
+                env,
+                "OTEL_METRIC_EXPORT_INTERVAL",
+                in_file(otel.metric_export_interval.as_ref(), &path)
+                    .map(|(v, p)| (Duration::from_millis(v), p)),
+                None,
+                Duration::from_millis(60_000),
+                |s| {
+                    s.trim()
+                        .parse::<u64>()
+                        .map(Duration::from_millis)
+                        .map_err(|_| "milliseconds, e.g. 60000".into())
+                },
+            )?,
+            file_traces_path: pick(
+                env,
+                "OTEL_EXPORTER_FILE_TRACES_PATH",
+                in_file(otel.file_traces_path.as_ref(), &path).map(|(v, p)| (base.join(v), p)),
+                None,
+                env.cwd().join("traces.jsonl"),
+                |s| Ok(env.cwd().join(s)),
+            )?,
+            file_metrics_path: pick(
+                env,
+                "OTEL_EXPORTER_FILE_METRICS_PATH",
+                in_file(otel.file_metrics_path.as_ref(), &path).map(|(v, p)| (base.join(v), p)),
+                None,
+                env.cwd().join("metrics.jsonl"),
+                |s| Ok(env.cwd().join(s)),
+            )?,
+        })
+    }
+
+    /// Every setting as `(name, value, source)` rows, for `ndotel config`.
+    pub fn rows(&self) -> Vec<(&'static str, String, String)> {
+        let j = |v: &[String]| v.join(",");
+        vec![
+            (
+                "OTEL_SDK_DISABLED",
+                self.sdk_disabled.value.to_string(),
+                self.sdk_disabled.source.to_string(),
+            ),
+            (
+                "OTEL_SERVICE_NAME",
+                self.service_name
+                    .value
+                    .clone()
+                    .unwrap_or_else(|| "unknown_service".into()),
+                self.service_name.source.to_string(),
+            ),
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                self.resource_attributes
+                    .value
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                self.resource_attributes.source.to_string(),
+            ),
+            (
+                "OTEL_TRACES_EXPORTER",
+                j(&self.traces_exporter.value),
+                self.traces_exporter.source.to_string(),
+            ),
+            (
+                "OTEL_METRICS_EXPORTER",
+                j(&self.metrics_exporter.value),
+                self.metrics_exporter.source.to_string(),
+            ),
+            (
+                "OTEL_TRACES_SAMPLER",
+                self.traces_sampler.value.clone(),
+                self.traces_sampler.source.to_string(),
+            ),
+            (
+                "OTEL_TRACES_SAMPLER_ARG",
+                self.traces_sampler_arg.value.clone().unwrap_or_default(),
+                self.traces_sampler_arg.source.to_string(),
+            ),
+            (
+                "OTEL_PROPAGATORS",
+                j(&self.propagators.value),
+                self.propagators.source.to_string(),
+            ),
+            (
+                "OTEL_METRIC_EXPORT_INTERVAL",
+                self.metric_export_interval.value.as_millis().to_string(),
+                self.metric_export_interval.source.to_string(),
+            ),
+            (
+                "OTEL_EXPORTER_FILE_TRACES_PATH",
+                self.file_traces_path.value.display().to_string(),
+                self.file_traces_path.source.to_string(),
+            ),
+            (
+                "OTEL_EXPORTER_FILE_METRICS_PATH",
+                self.file_metrics_path.value.display().to_string(),
+                self.file_metrics_path.source.to_string(),
+            ),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_attributes_are_parsed_and_decoded() {
+        assert_eq!(
+            parse_resource_attributes("a=1, b=x%20y").unwrap(),
+            vec![
+                ("a".to_string(), "1".to_string()),
+                ("b".to_string(), "x y".to_string())
+            ]
+        );
+        assert!(parse_resource_attributes("novalue").is_err());
+    }
+
+    #[test]
+    fn env_beats_default_and_bad_values_name_the_variable() {
+        let env = Env::from_pairs([("OTEL_RUST_DISTRO_FAIL_FAST", "true")], "/");
+        assert_eq!(
+            fail_fast(&env, None).unwrap(),
+            Setting {
+                value: true,
+                source: Source::Env("OTEL_RUST_DISTRO_FAIL_FAST")
+            }
+        );
+        let env = Env::from_pairs([("OTEL_RUST_DISTRO_FAIL_FAST", "maybe")], "/");
+        assert!(
+            fail_fast(&env, None)
+                .unwrap_err()
+                .to_string()
+                .contains("OTEL_RUST_DISTRO_FAIL_FAST")
+        );
+    }
+}

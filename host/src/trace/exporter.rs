@@ -1,0 +1,123 @@
+//! Span exporters: the adapter that drives a distro's synchronous FFI exporter from the SDK's async
+//! `SpanExporter`, and the built-in `file` exporter (OTLP JSON lines).
+
+use super::view::{attr_refs, span_view};
+use crate::faults::{Component, Faults};
+use crate::file::JsonLines;
+use abi_stable::std_types::RResult;
+use ndotel_api::{FfiSpanExporterBox, KeyValueRef};
+use opentelemetry::KeyValue;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
+use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use std::future::{Future, ready};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A distro's span exporter as an SDK exporter.
+pub(crate) struct PluginSpanExporter {
+    inner: FfiSpanExporterBox,
+    resource: Vec<KeyValue>,
+    faults: Arc<Faults>,
+}
+
+impl std::fmt::Debug for PluginSpanExporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginSpanExporter").finish_non_exhaustive()
+    }
+}
+
+impl PluginSpanExporter {
+    pub(crate) fn new(inner: FfiSpanExporterBox, faults: Arc<Faults>) -> Self {
+        PluginSpanExporter {
+            inner,
+            resource: Vec::new(),
+            faults,
+        }
+    }
+
+    fn export_now(&self, batch: &[SpanData]) -> OTelSdkResult {
+        let attrs: Vec<_> = batch.iter().map(|s| attr_refs(&s.attributes)).collect();
+        let views: Vec<_> = batch
+            .iter()
+            .zip(&attrs)
+            .map(|(s, a)| span_view(s, a))
+            .collect();
+        let resource: Vec<KeyValueRef<'_>> = attr_refs(&self.resource).into_vec();
+        self.check(
+            self.inner
+                .export(resource.as_slice().into(), views.as_slice().into()),
+        )
+    }
+
+    fn check(&self, r: RResult<(), ndotel_api::FfiError>) -> OTelSdkResult {
+        match r {
+            RResult::ROk(()) => Ok(()),
+            RResult::RErr(e) => {
+                self.faults.record_ffi(Component::SpanExporter, &e);
+                Err(OTelSdkError::InternalFailure(e.to_string()))
+            }
+        }
+    }
+}
+
+impl SpanExporter for PluginSpanExporter {
+    fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
+        ready(self.export_now(&batch))
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.check(self.inner.force_flush())
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        self.check(self.inner.shutdown())
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.resource = resource
+            .iter()
+            .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+            .collect();
+    }
+}
+
+/// The built-in `file` span exporter: one `ExportTraceServiceRequest` JSON object per line.
+#[derive(Debug)]
+pub(crate) struct FileSpanExporter {
+    out: JsonLines,
+    resource: ResourceAttributesWithSchema,
+}
+
+impl FileSpanExporter {
+    pub(crate) fn new(out: JsonLines) -> Self {
+        FileSpanExporter {
+            out,
+            resource: ResourceAttributesWithSchema::default(),
+        }
+    }
+}
+
+impl SpanExporter for FileSpanExporter {
+    fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
+        let request = ExportTraceServiceRequest {
+            resource_spans: group_spans_by_resource_and_scope(batch, &self.resource),
+        };
+        ready(self.out.write(&request))
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.out.flush()
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        self.out.flush()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.resource = resource.into();
+    }
+}

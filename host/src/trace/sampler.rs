@@ -1,0 +1,87 @@
+//! Adapter from a distro's FFI sampler to the SDK's `ShouldSample`, with the parent-based fallback when the
+//! distro's sampler fails or panics.
+
+use super::view::{attr_refs, kind};
+use crate::faults::{Component, Faults};
+use abi_stable::std_types::RResult;
+use ndotel_api::{Decision, FfiSamplerBox, ParentKind, SamplingParams};
+use opentelemetry::trace::{Link, SpanKind, TraceContextExt, TraceId};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::trace::{SamplingDecision, SamplingResult, ShouldSample};
+use std::sync::Arc;
+
+/// A distro's sampler as an SDK sampler.
+#[derive(Clone)]
+pub(crate) struct PluginSampler {
+    inner: Arc<FfiSamplerBox>,
+    faults: Arc<Faults>,
+}
+
+impl std::fmt::Debug for PluginSampler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginSampler").finish_non_exhaustive()
+    }
+}
+
+impl PluginSampler {
+    pub(crate) fn new(inner: FfiSamplerBox, faults: Arc<Faults>) -> Self {
+        PluginSampler {
+            inner: Arc::new(inner),
+            faults,
+        }
+    }
+
+    pub(crate) fn description(&self) -> String {
+        self.inner.description().into_string()
+    }
+}
+
+impl ShouldSample for PluginSampler {
+    fn should_sample(
+        &self,
+        parent_context: Option<&Context>,
+        trace_id: TraceId,
+        name: &str,
+        span_kind: &SpanKind,
+        attributes: &[KeyValue],
+        _links: &[Link],
+    ) -> SamplingResult {
+        let parent = parent_context
+            .filter(|cx| cx.has_active_span())
+            .map(|cx| cx.span().span_context().clone());
+        let (parent_kind, parent_sampled) = match &parent {
+            None => (ParentKind::None, false),
+            Some(sc) if sc.is_remote() => (ParentKind::Remote, sc.is_sampled()),
+            Some(sc) => (ParentKind::Local, sc.is_sampled()),
+        };
+        let attrs = attr_refs(attributes);
+        let params = SamplingParams {
+            trace_id: trace_id.to_bytes(),
+            parent: parent_kind,
+            parent_sampled,
+            name: name.into(),
+            kind: kind(span_kind),
+            attributes: attrs.as_slice().into(),
+        };
+        let decision = match self.inner.should_sample(&params) {
+            RResult::ROk(Decision::Drop) => SamplingDecision::Drop,
+            RResult::ROk(Decision::RecordOnly) => SamplingDecision::RecordOnly,
+            RResult::ROk(Decision::RecordAndSample) => SamplingDecision::RecordAndSample,
+            RResult::RErr(e) => {
+                self.faults.record_ffi(Component::Sampler, &e);
+                if parent.is_none() || parent_sampled {
+                    SamplingDecision::RecordAndSample
+                } else {
+                    SamplingDecision::Drop
+                }
+            }
+        };
+        SamplingResult {
+            decision,
+            attributes: Vec::new(),
+            trace_state: parent
+                .map(|sc| sc.trace_state().clone())
+                .unwrap_or_default(),
+        }
+    }
+}

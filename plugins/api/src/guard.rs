@@ -1,0 +1,179 @@
+//! Turns a distro author's plain Rust implementations into the FFI trait objects, running every call inside
+//! `catch_unwind`: an uncaught panic in a `#[sabi_trait]` method would abort the whole host process.
+
+use crate::ffi::{
+    DistroDescriptor, FfiComponents, FfiDistro, FfiDistro_TO, FfiDistroBox, FfiMetricExporter,
+    FfiMetricExporter_TO, FfiMetricExporterBox, FfiSampler, FfiSampler_TO, FfiSamplerBox,
+    FfiSpanExporter, FfiSpanExporter_TO, FfiSpanExporterBox, FfiSpanProcessor, FfiSpanProcessor_TO,
+    FfiSpanProcessorBox, InitArgs, PluginMod, PluginModRef,
+};
+use crate::types::{
+    Decision, Edits, ErrorKind, FfiError, KeyValue, KeyValueRef, SamplingParams, SpanView,
+    Temporality,
+};
+use crate::{BoxError, Distro, DistroConfig, MetricExporter, Sampler, SpanExporter, SpanProcessor};
+use abi_stable::prefix_type::PrefixTypeTrait;
+use abi_stable::sabi_trait::TD_Opaque;
+use abi_stable::std_types::{RErr, ROk, RResult, RSlice, RStr, RString, RVec};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// Runs `f`, turning an error into [`ErrorKind::Failed`] and a panic into [`ErrorKind::Panicked`].
+fn guarded<T>(f: impl FnOnce() -> Result<T, BoxError>) -> RResult<T, FfiError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => ROk(v),
+        Ok(Err(e)) => RErr(FfiError::failed(e)),
+        Err(payload) => {
+            let message = if let Some(s) = payload.downcast_ref::<&str>() {
+                (*s).to_string()
+            } else if let Some(s) = payload.downcast_ref::<String>() {
+                s.clone()
+            } else {
+                "non-string panic payload".to_string()
+            };
+            RErr(FfiError {
+                kind: ErrorKind::Panicked,
+                message: message.into(),
+            })
+        }
+    }
+}
+
+struct GuardedSampler(Box<dyn Sampler>);
+impl FfiSampler for GuardedSampler {
+    fn should_sample(&self, params: &SamplingParams<'_>) -> RResult<Decision, FfiError> {
+        guarded(|| Ok(self.0.should_sample(params)))
+    }
+    fn description(&self) -> RString {
+        guarded(|| Ok(self.0.description()))
+            .unwrap_or_else(|e| format!("<{e}>"))
+            .into()
+    }
+}
+
+struct GuardedSpanProcessor(Box<dyn SpanProcessor>);
+impl FfiSpanProcessor for GuardedSpanProcessor {
+    fn start_attributes(&self) -> RResult<RVec<KeyValue>, FfiError> {
+        guarded(|| Ok(self.0.start_attributes().into()))
+    }
+    fn on_end(&self, span: &SpanView<'_>) -> RResult<Edits, FfiError> {
+        guarded(|| {
+            let mut edits = Edits::new();
+            self.0.on_end(span, &mut edits);
+            Ok(edits)
+        })
+    }
+}
+
+struct GuardedSpanExporter(Box<dyn SpanExporter>);
+impl FfiSpanExporter for GuardedSpanExporter {
+    fn export(
+        &self,
+        resource: RSlice<'_, KeyValueRef<'_>>,
+        spans: RSlice<'_, SpanView<'_>>,
+    ) -> RResult<(), FfiError> {
+        guarded(|| self.0.export(resource.as_slice(), spans.as_slice()))
+    }
+    fn force_flush(&self) -> RResult<(), FfiError> {
+        guarded(|| self.0.force_flush())
+    }
+    fn shutdown(&self) -> RResult<(), FfiError> {
+        guarded(|| self.0.shutdown())
+    }
+}
+
+struct GuardedMetricExporter(Box<dyn MetricExporter>);
+impl FfiMetricExporter for GuardedMetricExporter {
+    fn temporality(&self) -> Temporality {
+        guarded(|| Ok(self.0.temporality())).unwrap_or(Temporality::Cumulative)
+    }
+    fn export(&self, otlp_protobuf: RSlice<'_, u8>) -> RResult<(), FfiError> {
+        guarded(|| self.0.export(otlp_protobuf.as_slice()))
+    }
+    fn force_flush(&self) -> RResult<(), FfiError> {
+        guarded(|| self.0.force_flush())
+    }
+    fn shutdown(&self) -> RResult<(), FfiError> {
+        guarded(|| self.0.shutdown())
+    }
+}
+
+struct GuardedDistro<D>(D);
+impl<D: Distro> FfiDistro for GuardedDistro<D> {
+    fn resource(&self) -> RResult<RVec<KeyValue>, FfiError> {
+        guarded(|| Ok(self.0.resource().into()))
+    }
+    fn sampler(&self, name: RStr<'_>) -> RResult<FfiSamplerBox, FfiError> {
+        guarded(|| {
+            let inner = self.0.sampler(name.as_str())?;
+            Ok(FfiSampler_TO::from_value(GuardedSampler(inner), TD_Opaque))
+        })
+    }
+    fn span_processor(&self) -> RResult<FfiSpanProcessorBox, FfiError> {
+        guarded(|| {
+            let inner = self.0.span_processor()?;
+            Ok(FfiSpanProcessor_TO::from_value(
+                GuardedSpanProcessor(inner),
+                TD_Opaque,
+            ))
+        })
+    }
+    fn span_exporter(&self, name: RStr<'_>) -> RResult<FfiSpanExporterBox, FfiError> {
+        guarded(|| {
+            let inner = self.0.span_exporter(name.as_str())?;
+            Ok(FfiSpanExporter_TO::from_value(
+                GuardedSpanExporter(inner),
+                TD_Opaque,
+            ))
+        })
+    }
+    fn metric_exporter(&self, name: RStr<'_>) -> RResult<FfiMetricExporterBox, FfiError> {
+        guarded(|| {
+            let inner = self.0.metric_exporter(name.as_str())?;
+            Ok(FfiMetricExporter_TO::from_value(
+                GuardedMetricExporter(inner),
+                TD_Opaque,
+            ))
+        })
+    }
+}
+
+extern "C" fn components<D: Distro>() -> FfiComponents {
+    let names = |list: &[&str]| list.iter().map(|s| RString::from(*s)).collect::<RVec<_>>();
+    FfiComponents {
+        samplers: names(D::COMPONENTS.samplers),
+        span_processor: D::COMPONENTS.span_processor,
+        span_exporters: names(D::COMPONENTS.span_exporters),
+        metric_exporters: names(D::COMPONENTS.metric_exporters),
+    }
+}
+
+extern "C" fn init<D: Distro>(args: InitArgs<'_>) -> RResult<FfiDistroBox, FfiError> {
+    guarded(|| {
+        let table: toml::Table = args.config_toml.as_str().parse()?;
+        let config = DistroConfig::new(table, args.base_dir.as_str());
+        let distro = D::init(&config)?;
+        Ok(FfiDistro_TO::from_value(GuardedDistro(distro), TD_Opaque))
+    })
+}
+
+/// The descriptor of distro `D`; used by [`register_distro!`](crate::register_distro) and
+/// [`export_plugin!`](crate::export_plugin).
+pub fn descriptor<D: Distro>() -> DistroDescriptor {
+    DistroDescriptor {
+        name: RStr::from_str(D::NAME),
+        version: RStr::from_str(D::VERSION),
+        description: RStr::from_str(D::DESCRIPTION),
+        api_version: RStr::from_str(crate::API_VERSION),
+        components: components::<D>,
+        init: init::<D>,
+    }
+}
+
+/// Builds the root module of a plugin; used by [`export_plugin!`](crate::export_plugin).
+pub fn plugin_module(distros: extern "C" fn() -> RVec<DistroDescriptor>) -> PluginModRef {
+    PluginMod {
+        api_version: RStr::from_str(crate::API_VERSION),
+        distros,
+    }
+    .leak_into_prefix()
+}

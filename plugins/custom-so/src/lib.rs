@@ -1,0 +1,1 @@
+ndotel_api::export_plugin!(otel_custom_distro::CustomDistro);
