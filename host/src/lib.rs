@@ -60,7 +60,9 @@ pub use pipeline::{
     BUILTIN_METRIC_EXPORTERS, BUILTIN_SAMPLERS, BUILTIN_SPAN_EXPORTERS, BuildError, Pipeline, Plan,
 };
 pub use plugin::{LoadError, Plugin};
-pub use registry::{Components, DistroInfo, InitError, Origin, Registry, SDK_DISTRO, SelectError};
+pub use registry::{
+    Components, Distro, DistroInfo, InitError, Origin, Registry, SDK_DISTRO, SelectError,
+};
 pub use settings::{Setting, Settings, Source};
 
 use opentelemetry::trace::TracerProvider as _;

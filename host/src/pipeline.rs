@@ -144,7 +144,10 @@ impl Pipeline {
                 runtime: None,
             });
         }
-        let distro = plan.distro.init(plan.config.as_ref(), env)?;
+        let distro = plan
+            .distro
+            .init(plan.config.as_ref(), env)?
+            .map(|d| d.inner);
         let mut runtime = None;
 
         let resource = resource(&plan.distro, distro.as_ref(), s)?;

@@ -59,7 +59,7 @@ pub enum LoadError {
     },
     /// Built against an incompatible `ndotel-api`.
     #[error(
-        "{path}: plugin built for ndotel-api {found}, host needs {expected}: {detail}; rebuild the plugin against ndotel-api {expected}"
+        "{path}: plugin built for an incompatible ndotel-api (plugin: {found}, host needs: {expected}): {detail}; rebuild the plugin against ndotel-api {expected}"
     )]
     Incompatible {
         /// The file.
@@ -116,6 +116,10 @@ impl Plugin {
                 });
             }
         }
+        preflight_elf(&path).map_err(|reason| LoadError::Open {
+            path: path.clone(),
+            reason,
+        })?;
         let header = lib_header_from_path(&path).map_err(|e| classify(&path, e))?;
         let module = header
             .init_root_module::<PluginModRef>()
@@ -131,6 +135,54 @@ impl Plugin {
         let distros = (module.distros())().into_vec();
         Ok(Plugin { path, distros })
     }
+}
+
+/// Checks the ELF header and program headers before `dlopen`: the loader maps every segment the headers name, and
+/// touching a page beyond the end of a truncated file kills the process with SIGBUS — no error value, no recovery.
+fn preflight_elf(path: &Path) -> Result<(), String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let len = file.metadata().map_err(|e| e.to_string())?.len();
+    let mut h = [0u8; 64];
+    file.read_exact(&mut h)
+        .map_err(|_| format!("file too short for an ELF header ({len} bytes)"))?;
+    if &h[..4] != b"\x7fELF" {
+        return Err("invalid ELF header (not a shared library)".into());
+    }
+    if h[4] != 2 || h[5] != 1 {
+        return Err("not a 64-bit little-endian ELF file".into());
+    }
+    let u16_at = |b: &[u8], o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as u64;
+    let u64_at = |b: &[u8], o: usize| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&b[o..o + 8]);
+        u64::from_le_bytes(a)
+    };
+    if u16_at(&h, 16) != 3 {
+        return Err("ELF file is not a shared object (ET_DYN)".into());
+    }
+    let (phoff, shoff) = (u64_at(&h, 0x20), u64_at(&h, 0x28));
+    let (phentsize, phnum) = (u16_at(&h, 0x36), u16_at(&h, 0x38));
+    let (shentsize, shnum) = (u16_at(&h, 0x3a), u16_at(&h, 0x3c));
+    let truncated =
+        |what: &str| format!("truncated: {what} lies beyond the end of the file ({len} bytes)");
+    if phentsize < 56 || phoff.saturating_add(phentsize * phnum) > len {
+        return Err(truncated("the program header table"));
+    }
+    if shoff.saturating_add(shentsize * shnum) > len {
+        return Err(truncated("the section header table"));
+    }
+    let mut ph = vec![0u8; (phentsize * phnum) as usize];
+    file.seek(SeekFrom::Start(phoff))
+        .and_then(|_| file.read_exact(&mut ph))
+        .map_err(|e| e.to_string())?;
+    for entry in ph.chunks_exact(phentsize as usize) {
+        let (offset, filesz) = (u64_at(entry, 8), u64_at(entry, 0x20));
+        if offset.saturating_add(filesz) > len {
+            return Err(truncated("a loadable segment"));
+        }
+    }
+    Ok(())
 }
 
 fn classify(path: &Path, e: LibraryError) -> LoadError {

@@ -136,6 +136,17 @@ pub struct InitError {
     pub message: String,
 }
 
+/// An initialised distro, ready to build its components.
+pub struct Distro {
+    pub(crate) inner: FfiDistroBox,
+}
+
+impl fmt::Debug for Distro {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Distro").finish_non_exhaustive()
+    }
+}
+
 impl DistroInfo {
     fn from_descriptor(d: DistroDescriptor, origin: Origin) -> Self {
         DistroInfo {
@@ -167,7 +178,7 @@ impl DistroInfo {
         &self,
         config: Option<&ConfigFile>,
         env: &Env,
-    ) -> Result<Option<FfiDistroBox>, InitError> {
+    ) -> Result<Option<Distro>, InitError> {
         let Some(descriptor) = self.descriptor else {
             return Ok(None);
         };
@@ -185,7 +196,7 @@ impl DistroInfo {
             base_dir: RStr::from_str(&base_dir),
         };
         match (descriptor.init)(args) {
-            RResult::ROk(d) => Ok(Some(d)),
+            RResult::ROk(inner) => Ok(Some(Distro { inner })),
             RResult::RErr(e) => {
                 let mut message = e.to_string();
                 if let (Some(cfg), Some(key)) = (config, unknown_field(&message)) {

@@ -1,0 +1,272 @@
+//! Every kind of bad plugin gets a clear error naming the file, the host keeps going, and the good plugin beside
+//! the bad ones still loads. Run-time panics inside a distro's components fall back and are counted.
+#![allow(clippy::unwrap_used)] // a test fails loudly
+
+use ndotel::{Env, LoadError, Registry};
+use ndotel_tests::{output, plugin_dir, read_jsonl, setup, so, workload};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+/// Discovers plugins in `dir` only (no distro.toml), as the host would with `OTEL_RUST_DISTRO_PATH=dir`.
+fn discover(dir: &Path) -> Registry {
+    let env = Env::from_pairs([("OTEL_RUST_DISTRO_PATH", dir.to_str().unwrap())], dir);
+    Registry::discover(&env, None)
+}
+
+fn failure<'a>(reg: &'a Registry, file: &str) -> &'a LoadError {
+    reg.failures()
+        .iter()
+        .find(|f| f.path().file_name().unwrap() == file)
+        .unwrap_or_else(|| panic!("no failure for {file}: {:?}", reg.failures()))
+}
+
+fn good_plugin_still_loads(reg: &Registry) {
+    let d = reg
+        .distros()
+        .iter()
+        .find(|d| d.name == "otel_custom_distro")
+        .expect("the good plugin is missing");
+    assert_eq!(d.origin.kind(), "plugin");
+}
+
+#[test]
+fn files_that_are_not_libraries_are_reported_and_skipped() {
+    let tmp = setup();
+    let dir = plugin_dir(tmp.path(), "plugins", &["otel_custom_distro"]);
+    let real = std::fs::read(so("otel_custom_distro")).unwrap();
+    std::fs::write(
+        dir.join("random.so"),
+        (0..4096u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("empty.so"), b"").unwrap();
+    std::fs::write(dir.join("truncated.so"), &real[..real.len() / 3]).unwrap();
+    std::fs::write(dir.join("header-only.so"), &real[..100_000]).unwrap();
+
+    let reg = discover(&dir);
+    good_plugin_still_loads(&reg);
+    for file in ["random.so", "empty.so", "truncated.so", "header-only.so"] {
+        let err = failure(&reg, file);
+        assert!(matches!(err, LoadError::Open { .. }), "{file}: {err:?}");
+        assert!(
+            err.to_string().contains(file),
+            "the message names the file: {err}"
+        );
+    }
+    assert!(failure(&reg, "empty.so").to_string().contains("too short"));
+    assert!(
+        failure(&reg, "truncated.so")
+            .to_string()
+            .contains("truncated")
+    );
+}
+
+#[test]
+fn a_shared_library_without_root_module_is_not_a_plugin() {
+    let tmp = setup();
+    let dir = plugin_dir(
+        tmp.path(),
+        "plugins",
+        &["otel_custom_distro", "not_a_plugin"],
+    );
+    let reg = discover(&dir);
+    good_plugin_still_loads(&reg);
+    let err = failure(&reg, "libnot_a_plugin.so");
+    assert!(matches!(err, LoadError::NotAPlugin { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("export_plugin!"),
+        "says how to fix it: {err}"
+    );
+}
+
+#[test]
+fn a_plugin_built_against_an_incompatible_api_gets_a_one_line_reason() {
+    let tmp = setup();
+    let dir = plugin_dir(
+        tmp.path(),
+        "plugins",
+        &["otel_custom_distro", "old_api_plugin"],
+    );
+    let reg = discover(&dir);
+    good_plugin_still_loads(&reg);
+    let err = failure(&reg, "libold_api_plugin.so");
+    assert!(matches!(err, LoadError::Incompatible { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        !text.contains('\n') && text.len() < 400,
+        "one short line, not abi_stable's report: {text}"
+    );
+    assert!(
+        text.contains("incompatible ndotel-api") && text.contains("rebuild"),
+        "{text}"
+    );
+}
+
+#[test]
+fn plugins_writable_by_others_are_refused() {
+    let tmp = setup();
+    let good = plugin_dir(tmp.path(), "good", &["otel_custom_distro"]);
+    let dir = plugin_dir(tmp.path(), "plugins", &["fixture_faulty"]);
+    let file = dir.join("libfixture_faulty.so");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let env = Env::from_pairs(
+        [(
+            "OTEL_RUST_DISTRO_PATH",
+            format!("{}:{}", good.display(), dir.display()),
+        )],
+        tmp.path(),
+    );
+    let reg = Registry::discover(&env, None);
+    good_plugin_still_loads(&reg);
+    let err = failure(&reg, "libfixture_faulty.so");
+    assert!(matches!(err, LoadError::Refused { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("writable by group or others")
+            && err.to_string().contains("chmod go-w")
+    );
+
+    // A group-writable directory taints every file in it.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o775)).unwrap();
+    let reg = Registry::discover(&env, None);
+    let err = failure(&reg, "libfixture_faulty.so");
+    assert!(
+        err.to_string()
+            .contains(&format!("directory {}", dir.display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn init_errors_and_init_panics_are_reported_with_the_distro_and_origin() {
+    let tmp = setup();
+    let dir = plugin_dir(
+        tmp.path(),
+        "plugins",
+        &["otel_custom_distro", "fixture_faulty"],
+    );
+    let env = Env::from_pairs(
+        [("OTEL_RUST_DISTRO_PATH", dir.to_str().unwrap())],
+        tmp.path(),
+    );
+    let reg = Registry::discover(&env, None);
+    good_plugin_still_loads(&reg);
+    let find = |name: &str| reg.distros().iter().find(|d| d.name == name).unwrap();
+
+    let err = find("faulty_init_error").init(None, &env).unwrap_err();
+    assert!(err.to_string().contains("faulty_init_error"), "{err}");
+    assert!(err.to_string().contains("libfixture_faulty.so"), "{err}");
+    assert!(err.message.contains("config.invalid"), "{err}");
+
+    let err = find("faulty_init_panic").init(None, &env).unwrap_err();
+    assert!(err.message.contains("panicked: init exploded"), "{err}");
+
+    // The host lives on: the good distro still initialises after the panic.
+    assert!(
+        find("otel_custom_distro")
+            .init(None, &env)
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[test]
+fn selecting_a_distro_whose_init_fails_falls_back_to_the_sdk_and_the_app_runs() {
+    let tmp = setup();
+    let dir = plugin_dir(tmp.path(), "plugins", &["fixture_faulty"]);
+    let (ok, stdout, stderr) = output(
+        workload("workload_dynamic", tmp.path())
+            .env("OTEL_RUST_DISTRO_PATH", &dir)
+            .env("OTEL_RUST_DISTRO", "faulty_init_panic")
+            .env("OTEL_TRACES_EXPORTER", "file")
+            .env("OTEL_METRICS_EXPORTER", "none"),
+    );
+    assert!(ok, "the app must keep running: {stderr}");
+    assert!(
+        stderr.contains("init exploded") && stderr.contains("falling back"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("distro: sdk"), "{stdout}");
+    assert!(
+        !read_jsonl(&tmp.path().join("traces.jsonl")).is_empty(),
+        "spans still flow through the plain SDK"
+    );
+}
+
+#[test]
+fn a_panicking_sampler_falls_back_and_spans_keep_flowing() {
+    let tmp = setup();
+    let dir = plugin_dir(tmp.path(), "plugins", &["fixture_faulty"]);
+    let (ok, stdout, stderr) = output(
+        workload("workload_dynamic", tmp.path())
+            .env("OTEL_RUST_DISTRO_PATH", &dir)
+            .env("OTEL_RUST_DISTRO", "faulty_sampler_panic")
+            .env("OTEL_TRACES_EXPORTER", "file")
+            .env("OTEL_METRICS_EXPORTER", "none"),
+    );
+    assert!(ok, "{stderr}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("ndotel: sampler of distro"))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "one log line, further failures counted: {stderr}"
+    );
+    assert!(lines[0].contains("panicked: sampler exploded"), "{stderr}");
+    let faults: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("faults: "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        faults >= 9,
+        "every sampler call failed and was counted: {stdout}"
+    );
+    let exported = read_jsonl(&tmp.path().join("traces.jsonl"));
+    let spans: usize = exported
+        .iter()
+        .flat_map(|r| r["resourceSpans"].as_array().unwrap())
+        .flat_map(|rs| rs["scopeSpans"].as_array().unwrap())
+        .map(|ss| ss["spans"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(
+        spans, 9,
+        "all 9 spans are exported with the parent-based always-on fallback"
+    );
+}
+
+#[test]
+fn panicking_processor_and_exporter_never_take_the_app_down() {
+    for (distro, exporter) in [
+        ("faulty_processor_panic", "file"),
+        ("faulty_exporter_panic", "panicking,file"),
+    ] {
+        let tmp = setup();
+        let dir = plugin_dir(tmp.path(), "plugins", &["fixture_faulty"]);
+        let (ok, stdout, stderr) = output(
+            workload("workload_dynamic", tmp.path())
+                .env("OTEL_RUST_DISTRO_PATH", &dir)
+                .env("OTEL_RUST_DISTRO", distro)
+                .env("OTEL_TRACES_EXPORTER", exporter)
+                .env("OTEL_METRICS_EXPORTER", "none"),
+        );
+        assert!(ok, "{distro}: {stderr}");
+        assert!(
+            stderr.contains("exploded"),
+            "{distro}: the failure is reported: {stderr}"
+        );
+        assert!(
+            !stdout.contains("faults: 0"),
+            "{distro}: failures are counted: {stdout}"
+        );
+        assert!(
+            !read_jsonl(&tmp.path().join("traces.jsonl")).is_empty(),
+            "{distro}: the file exporter still got spans"
+        );
+    }
+}

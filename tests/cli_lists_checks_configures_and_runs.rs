@@ -1,0 +1,204 @@
+//! The `ndotel` command as users meet it.
+#![allow(clippy::unwrap_used)] // a test fails loudly
+
+use ndotel_tests::{ndotel, output, plugin_dir, setup};
+use serde_json::Value;
+use std::path::Path;
+
+fn list_json(cmd: &mut std::process::Command) -> Vec<Value> {
+    let (ok, stdout, stderr) = output(cmd.args(["list", "--json"]));
+    assert!(ok, "{stderr}");
+    serde_json::from_str::<Vec<Value>>(&stdout).unwrap()
+}
+
+#[test]
+fn list_finds_a_plugin_dropped_into_a_directory() {
+    let tmp = setup();
+    let dir = plugin_dir(tmp.path(), "plugins", &["otel_custom_distro"]);
+    let rows = list_json(ndotel(tmp.path()).env("OTEL_RUST_DISTRO_PATH", &dir));
+    let row = rows
+        .iter()
+        .find(|r| r["name"] == "otel_custom_distro")
+        .expect("listed");
+    assert_eq!(row["origin"], "plugin");
+    assert_eq!(
+        row["path"],
+        dir.join("libotel_custom_distro.so").display().to_string()
+    );
+    assert_eq!(row["status"], "ok");
+    assert_eq!(row["version"], "0.1.0");
+    assert_eq!(row["components"]["samplers"][0], "otel_custom");
+    assert!(row["error"].is_null());
+
+    let (ok, table, _) = output(
+        ndotel(tmp.path())
+            .env("OTEL_RUST_DISTRO_PATH", &dir)
+            .arg("list"),
+    );
+    assert!(
+        ok && table.contains("otel_custom_distro") && table.contains("plugin"),
+        "{table}"
+    );
+}
+
+#[test]
+fn list_in_the_repository_root_finds_the_plugin_through_distro_toml() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    ndotel_tests::build_artifacts();
+    let rows = list_json(&mut ndotel(root));
+    let row = rows
+        .iter()
+        .find(|r| r["name"] == "otel_custom_distro")
+        .expect("listed");
+    assert_eq!(row["origin"], "plugin");
+    assert!(
+        row["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("libotel_custom_distro.so")
+    );
+}
+
+#[test]
+fn list_reports_broken_plugins_with_their_error() {
+    let tmp = setup();
+    let dir = plugin_dir(
+        tmp.path(),
+        "plugins",
+        &["otel_custom_distro", "fixture_faulty", "not_a_plugin"],
+    );
+    let rows = list_json(ndotel(tmp.path()).env("OTEL_RUST_DISTRO_PATH", &dir));
+    let by_name = |n: &str| rows.iter().find(|r| r["name"] == n).unwrap();
+    assert_eq!(by_name("faulty_init_panic")["status"], "error");
+    assert!(
+        by_name("faulty_init_panic")["error"]
+            .as_str()
+            .unwrap()
+            .contains("init exploded")
+    );
+    let broken = rows
+        .iter()
+        .find(|r| {
+            r["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("libnot_a_plugin.so"))
+        })
+        .unwrap();
+    assert_eq!(broken["status"], "error");
+    assert_eq!(by_name("otel_custom_distro")["status"], "ok");
+}
+
+#[test]
+fn check_exits_zero_only_when_the_pipeline_works() {
+    let tmp = setup();
+    let dir = plugin_dir(
+        tmp.path(),
+        "plugins",
+        &["otel_custom_distro", "fixture_faulty"],
+    );
+    let check = |distro: &str, exporter: &str| {
+        output(
+            ndotel(tmp.path())
+                .env("OTEL_RUST_DISTRO_PATH", &dir)
+                .env("OTEL_RUST_DISTRO", distro)
+                .env("OTEL_TRACES_EXPORTER", exporter)
+                .env("OTEL_METRICS_EXPORTER", "none")
+                .arg("check"),
+        )
+    };
+    let (ok, stdout, stderr) = check("otel_custom_distro", "file");
+    assert!(ok, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("OtelCustomSampler") && stdout.ends_with("ok\n"),
+        "{stdout}"
+    );
+
+    let (ok, stdout, _) = check("faulty_sampler_panic", "file");
+    assert!(!ok && stdout.contains("sampler failures: 1"), "{stdout}");
+
+    let (ok, _, stderr) = check("otel_custom_distro", "zipkin");
+    assert!(
+        !ok && stderr.contains("unknown span exporter \"zipkin\"")
+            && stderr.contains("custom_jsonl"),
+        "{stderr}"
+    );
+
+    let (ok, _, stderr) = check("nope", "file");
+    assert!(
+        !ok && stderr.contains("otel_custom_distro (plugin"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn config_shows_every_setting_with_its_source() {
+    let tmp = setup();
+    std::fs::write(
+        tmp.path().join("distro.toml"),
+        "[otel]\nservice_name = \"from-file\"\ntraces_exporter = \"file\"\n",
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = output(
+        ndotel(tmp.path())
+            .env("OTEL_TRACES_EXPORTER", "console")
+            .arg("config"),
+    );
+    assert!(ok, "{stderr}");
+    let line = |key: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or_else(|| panic!("{key} missing: {stdout}"))
+            .to_string()
+    };
+    assert!(
+        line("OTEL_SERVICE_NAME").contains("from-file")
+            && line("OTEL_SERVICE_NAME").contains("file ")
+    );
+    assert!(
+        line("OTEL_TRACES_EXPORTER").contains("console")
+            && line("OTEL_TRACES_EXPORTER").contains("env OTEL_TRACES_EXPORTER")
+    );
+    assert!(
+        line("OTEL_PROPAGATORS").contains("tracecontext,baggage")
+            && line("OTEL_PROPAGATORS").contains("default")
+    );
+}
+
+#[test]
+fn run_passes_flags_in_both_spellings_as_the_environment() {
+    let tmp = setup();
+    let (ok, stdout, stderr) = output(ndotel(tmp.path()).args([
+        "run",
+        "--traces_exporter",
+        "console",
+        "--metrics-exporter",
+        "none",
+        "--service_name",
+        "svc",
+        "--distro",
+        "sdk",
+        "--",
+        "sh",
+        "-c",
+        "echo $OTEL_TRACES_EXPORTER $OTEL_METRICS_EXPORTER $OTEL_SERVICE_NAME $OTEL_RUST_DISTRO",
+    ]));
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.trim(), "console none svc sdk");
+
+    let (ok, _, stderr) = output(ndotel(tmp.path()).args(["run", "--", "/nonexistent/app"]));
+    assert!(
+        !ok && stderr.contains("cannot run /nonexistent/app"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn version_names_the_opentelemetry_and_api_versions() {
+    let tmp = setup();
+    let (ok, stdout, _) = output(ndotel(tmp.path()).arg("--version"));
+    assert!(
+        ok && stdout.contains("opentelemetry 0.33") && stdout.contains("ndotel-api 0.1.0"),
+        "{stdout}"
+    );
+}

@@ -1,0 +1,164 @@
+//! Shared helpers of the integration tests: building the plugin fixtures and the `ndotel` binary once, temporary
+//! directories with safe permissions, child processes with a clean environment, and the common workload.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // test support: failing loudly is the point
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::sync::OnceLock;
+
+/// `target/<profile>` of this build, found from the running executable (`target/<profile>/deps/test-…` or
+/// `target/<profile>/workload_…`).
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let mut dir = exe.parent().unwrap().to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Builds the `ndotel` binary and every plugin fixture (cdylibs, which `cargo test` does not build) into this
+/// build's target directory, once per test process.
+pub fn build_artifacts() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let profile = profile_dir();
+        let target = profile.parent().unwrap();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(workspace_root())
+            .args(["build", "--quiet", "--target-dir"])
+            .arg(target);
+        if profile.ends_with("release") {
+            cmd.arg("--release");
+        }
+        for p in [
+            "ndotel",
+            "otel_custom_distro_so",
+            "fixture_faulty_so",
+            "fixture_not_a_plugin",
+            "fixture_old_api_plugin",
+        ] {
+            cmd.args(["-p", p]);
+        }
+        let status = cmd.status().expect("running cargo build for the fixtures");
+        assert!(status.success(), "building the plugin fixtures failed");
+    });
+}
+
+/// The built `.so` of library `name` (`lib<name>.so`).
+pub fn so(name: &str) -> PathBuf {
+    build_artifacts();
+    profile_dir().join(format!("lib{name}.so"))
+}
+
+/// A fresh temporary directory, mode 0700 (plugins are refused from directories others can write).
+pub fn setup() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    dir
+}
+
+/// Creates `parent/name` (mode 0700) holding copies of the given plugin libraries; returns it.
+pub fn plugin_dir(parent: &Path, name: &str, libs: &[&str]) -> PathBuf {
+    let dir = parent.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    for lib in libs {
+        let dest = dir.join(format!("lib{lib}.so"));
+        std::fs::copy(so(lib), &dest).unwrap();
+        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    dir
+}
+
+/// A command for `ndotel` (built by [`build_artifacts`]) with an empty environment but `PATH`, run in `cwd`.
+pub fn ndotel(cwd: &Path) -> Command {
+    build_artifacts();
+    clean(Command::new(profile_dir().join("ndotel")), cwd)
+}
+
+/// A command for one of this package's workload binaries with an empty environment but `PATH`, run in `cwd`.
+pub fn workload(bin: &str, cwd: &Path) -> Command {
+    clean(Command::new(profile_dir().join(bin)), cwd)
+}
+
+fn clean(mut cmd: Command, cwd: &Path) -> Command {
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(cwd);
+    cmd
+}
+
+/// Runs `cmd`, returning (success, stdout, stderr).
+pub fn output(cmd: &mut Command) -> (bool, String, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// Every JSON line of `path`.
+pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("bad JSON line in {}: {e}: {l}", path.display()))
+        })
+        .collect()
+}
+
+/// The workload both workload binaries run: `--list` prints the registry; otherwise a few HTTP-like traces
+/// (one a health check), made with `tracing` and with the OpenTelemetry API, then a clean shutdown. Prints the
+/// distro in use and the number of component failures.
+pub fn workload_main() -> ExitCode {
+    if std::env::args().any(|a| a == "--list") {
+        let env = ndotel::Env::from_process();
+        for d in ndotel::Registry::discover(&env, None).distros() {
+            println!("{} {}", d.name, d.origin);
+        }
+        return ExitCode::SUCCESS;
+    }
+    let guard = ndotel::init();
+    println!("distro: {}", guard.distro());
+    for i in 0..3 {
+        let server = tracing::info_span!(
+            "GET /items",
+            otel.kind = "server",
+            url.path = "/items",
+            http.request.method = "GET",
+            http.request.header.authorization = "Bearer s3cr3t-t0ken",
+            item = i
+        );
+        server.in_scope(|| {
+            tracing::info_span!(
+                "SELECT items",
+                otel.kind = "client",
+                db.system.name = "sqlite"
+            )
+            .in_scope(|| {});
+        });
+    }
+    tracing::info_span!("GET /health", otel.kind = "server", url.path = "/health").in_scope(|| {
+        tracing::info_span!("SELECT 1", otel.kind = "client").in_scope(|| {});
+    });
+    use opentelemetry::trace::Tracer as _;
+    opentelemetry::global::tracer("workload").in_span("direct api span", |_| {});
+    guard.flush();
+    let faults = guard.faults().total();
+    drop(guard);
+    println!("faults: {faults}");
+    ExitCode::SUCCESS
+}
