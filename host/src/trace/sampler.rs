@@ -46,9 +46,11 @@ impl ShouldSample for PluginSampler {
         attributes: &[KeyValue],
         _links: &[Link],
     ) -> SamplingResult {
+        // An extracted-but-empty context (no `traceparent`) carries an invalid span context: that is a root.
         let parent = parent_context
             .filter(|cx| cx.has_active_span())
-            .map(|cx| cx.span().span_context().clone());
+            .map(|cx| cx.span().span_context().clone())
+            .filter(|sc| sc.is_valid());
         let (parent_kind, parent_sampled) = match &parent {
             None => (ParentKind::None, false),
             Some(sc) if sc.is_remote() => (ParentKind::Remote, sc.is_sampled()),

@@ -1,0 +1,325 @@
+//! The example service: axum + sqlx, the Rust counterpart of the seed's Flask + MySQL `app.py`.
+//!
+//! It calls `ndotel::init()` once; everything else is instrumentation libraries and `tracing`:
+//! `axum-tracing-opentelemetry` makes a SERVER span per request (semantic-convention attributes, incoming
+//! `traceparent` continued), each query runs in a CLIENT span, `opentelemetry-instrumentation-tower` records the
+//! `http.server.request.duration` histogram, and observable instruments report DB pool and process usage.
+//!
+//! `APP_ADDR` (default `127.0.0.1:8080`; port 0 picks a free one) and `DATABASE_URL` (default an embedded SQLite
+//! file `ndotel-app.db` in the working directory; `mysql://user:pass@host:port/db` for MySQL/MariaDB).
+//! SIGTERM or SIGINT: stop accepting, finish in-flight requests, then flush every finished span and the last metrics.
+
+use anyhow::{Context as _, Result};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use opentelemetry::KeyValue;
+use serde::{Deserialize, Serialize};
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Row};
+use std::time::Duration;
+use tracing::Instrument as _;
+
+#[derive(Clone)]
+struct AppState {
+    pool: AnyPool,
+    /// `sqlite` or `mysql`, for `db.system.name`.
+    system: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct Item {
+    id: i64,
+    name: String,
+    price: f64,
+}
+
+#[derive(Debug, Deserialize)]
+struct NewItem {
+    name: String,
+    price: f64,
+}
+
+#[derive(Debug, Deserialize)]
+struct SlowParams {
+    ms: Option<u64>,
+}
+
+/// An error answered as a JSON body with a status; the cause goes to the log and the current span.
+struct AppError(StatusCode, String);
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        tracing::error!(error = %e, "database error");
+        AppError(StatusCode::INTERNAL_SERVER_ERROR, "database error".into())
+    }
+}
+
+/// The CLIENT span of one query, with the database semantic-convention attributes.
+fn db_span(
+    state: &AppState,
+    operation: &'static str,
+    table: &'static str,
+    sql: &str,
+) -> tracing::Span {
+    tracing::info_span!(
+        "db query",
+        otel.kind = "client",
+        otel.name = format!("{operation} {table}"),
+        db.system.name = state.system,
+        db.operation.name = operation,
+        db.collection.name = table,
+        db.query.text = sql,
+    )
+}
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+async fn list_items(State(state): State<AppState>) -> Result<Json<Vec<Item>>, AppError> {
+    const SQL: &str = "SELECT id, name, price FROM items WHERE deleted = 0 ORDER BY id LIMIT 100";
+    let rows = sqlx::query(SQL)
+        .fetch_all(&state.pool)
+        .instrument(db_span(&state, "SELECT", "items", SQL))
+        .await?;
+    let items = rows
+        .iter()
+        .map(|r| {
+            Ok(Item {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                price: r.try_get("price")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(Json(items))
+}
+
+async fn get_item(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<Item>, AppError> {
+    const SQL: &str = "SELECT id, name, price FROM items WHERE id = ? AND deleted = 0";
+    let row = sqlx::query(SQL)
+        .bind(id)
+        .fetch_optional(&state.pool)
+        .instrument(db_span(&state, "SELECT", "items", SQL))
+        .await?;
+    match row {
+        Some(r) => Ok(Json(Item {
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            price: r.try_get("price")?,
+        })),
+        None => Err(AppError(StatusCode::NOT_FOUND, format!("no item {id}"))),
+    }
+}
+
+async fn create_item(
+    State(state): State<AppState>,
+    Json(new): Json<NewItem>,
+) -> Result<(StatusCode, Json<Item>), AppError> {
+    if new.name.trim().is_empty() || !new.price.is_finite() || new.price < 0.0 {
+        return Err(AppError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "name must be non-empty and price >= 0".into(),
+        ));
+    }
+    // MySQL reports the new id with the result; SQLite (through sqlx's Any driver) needs RETURNING.
+    let id = if state.system == "mysql" {
+        const SQL: &str = "INSERT INTO items (name, price, deleted) VALUES (?, ?, 0)";
+        let result = sqlx::query(SQL)
+            .bind(&new.name)
+            .bind(new.price)
+            .execute(&state.pool)
+            .instrument(db_span(&state, "INSERT", "items", SQL))
+            .await?;
+        result.last_insert_id().unwrap_or_default()
+    } else {
+        const SQL: &str = "INSERT INTO items (name, price, deleted) VALUES (?, ?, 0) RETURNING id";
+        let row = sqlx::query(SQL)
+            .bind(&new.name)
+            .bind(new.price)
+            .fetch_one(&state.pool)
+            .instrument(db_span(&state, "INSERT", "items", SQL))
+            .await?;
+        row.try_get("id")?
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(Item {
+            id,
+            name: new.name,
+            price: new.price,
+        }),
+    ))
+}
+
+async fn slow(Query(p): Query<SlowParams>) -> String {
+    let ms = p.ms.unwrap_or(100).min(60_000);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    format!("slept {ms} ms")
+}
+
+fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/items", get(list_items).post(create_item))
+        .route("/items/{id}", get(get_item))
+        .route("/slow", get(slow))
+        .with_state(state)
+        // Every route is traced, health checks included: dropping them is the distro sampler's decision.
+        .layer(axum_tracing_opentelemetry::middleware::OtelAxumLayer::default())
+        .layer(
+            opentelemetry_instrumentation_tower::http::server::LayerBuilder::builder()
+                .with_tracing(false)
+                .build()
+                .unwrap_or_default(),
+        )
+}
+
+async fn schema(pool: &AnyPool, system: &str) -> Result<()> {
+    let ddl = if system == "mysql" {
+        "CREATE TABLE IF NOT EXISTS items (id BIGINT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(255) NOT NULL, \
+         price DOUBLE NOT NULL, deleted INT NOT NULL DEFAULT 0)"
+    } else {
+        "CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, \
+         price REAL NOT NULL, deleted INTEGER NOT NULL DEFAULT 0)"
+    };
+    sqlx::query(ddl)
+        .execute(pool)
+        .await
+        .context("creating the items table")?;
+    Ok(())
+}
+
+/// DB pool gauges and process CPU time / memory, read when the metric reader collects.
+fn register_metrics(pool: AnyPool) {
+    let meter = opentelemetry::global::meter("app");
+    meter
+        .i64_observable_up_down_counter("db.client.connection.count")
+        .with_description("Connections of the pool, by state")
+        .with_unit("{connection}")
+        .with_callback(move |obs| {
+            let idle = pool.num_idle() as i64;
+            let used = pool.size() as i64 - idle;
+            obs.observe(used, &[KeyValue::new("db.client.connection.state", "used")]);
+            obs.observe(idle, &[KeyValue::new("db.client.connection.state", "idle")]);
+        })
+        .build();
+    meter
+        .f64_observable_counter("process.cpu.time")
+        .with_description("CPU time used by the process")
+        .with_unit("s")
+        .with_callback(|obs| {
+            let (user, system) = cpu_times();
+            obs.observe(user, &[KeyValue::new("cpu.mode", "user")]);
+            obs.observe(system, &[KeyValue::new("cpu.mode", "system")]);
+        })
+        .build();
+    meter
+        .i64_observable_up_down_counter("process.memory.usage")
+        .with_description("Resident memory of the process")
+        .with_unit("By")
+        .with_callback(|obs| obs.observe(resident_bytes(), &[]))
+        .build();
+}
+
+fn cpu_times() -> (f64, f64) {
+    // SAFETY: getrusage writes into the zeroed struct we pass and has no other preconditions.
+    let usage = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut u);
+        u
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (secs(usage.ru_utime), secs(usage.ru_stime))
+}
+
+fn resident_bytes() -> i64 {
+    let pages = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<i64>().ok())
+        })
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as i64
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let telemetry = ndotel::init();
+    let addr = std::env::var("APP_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into());
+    let url =
+        std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite:ndotel-app.db?mode=rwc".into());
+    let system = if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+        "mysql"
+    } else {
+        "sqlite"
+    };
+
+    install_default_drivers();
+    let pool = AnyPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(&url)
+        .await
+        .with_context(|| format!("connecting to the database ({system}); check DATABASE_URL"))?;
+    schema(&pool, system).await?;
+    register_metrics(pool.clone());
+
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("binding {addr}; set APP_ADDR"))?;
+    // Tests and scripts read the actual address from this line.
+    println!(
+        "listening on http://{} (database: {system}, distro: {})",
+        listener.local_addr()?,
+        telemetry.distro()
+    );
+    axum::serve(
+        listener,
+        router(AppState {
+            pool: pool.clone(),
+            system,
+        }),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("serving HTTP")?;
+    pool.close().await;
+    drop(telemetry); // flushes every finished span and the last metrics
+    println!("stopped");
+    Ok(())
+}
