@@ -194,7 +194,17 @@ impl ConfigFile {
         for (i, line) in self.text.lines().enumerate() {
             let trimmed = line.trim_start();
             if trimmed.starts_with('[') {
-                in_section = trimmed.starts_with(&header);
+                let table = trimmed.trim_start_matches('[');
+                if table.starts_with(&format!("distro.{distro}.{key}")) {
+                    return format!(
+                        "{}:{}:{}",
+                        self.path.display(),
+                        i + 1,
+                        line.len() - trimmed.len() + 1
+                    );
+                }
+                in_section =
+                    trimmed.starts_with(&header) || trimmed.starts_with(&format!("[{header}"));
                 continue;
             }
             let key_part = trimmed

@@ -237,6 +237,8 @@ fn config() -> Result<ExitCode> {
     for (name, value, source) in plan.settings.rows() {
         println!("{name:<34} {value:<40} {source}");
     }
+    let description = plan.sampler_description(&env)?;
+    println!("{:<34} {description}", "sampler description");
     Ok(ExitCode::SUCCESS)
 }
 

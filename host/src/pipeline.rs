@@ -324,6 +324,18 @@ impl Pipeline {
     }
 }
 
+impl Plan {
+    /// The description of the sampler the pipeline would use (for `ndotel config`), without building exporters.
+    pub fn sampler_description(&self, env: &Env) -> Result<String, BuildError> {
+        let distro = self
+            .distro
+            .init(self.config.as_ref(), env)?
+            .map(|d| d.inner);
+        let faults = Arc::new(Faults::new(self.distro.name.clone()));
+        Ok(sampler(&self.distro, distro.as_ref(), &self.settings, &faults)?.1)
+    }
+}
+
 fn ffi<T>(r: RResult<T, ndotel_api::FfiError>) -> Result<T, String> {
     r.into_result().map_err(|e| e.to_string())
 }

@@ -198,7 +198,7 @@ impl DistroInfo {
         match (descriptor.init)(args) {
             RResult::ROk(inner) => Ok(Some(Distro { inner })),
             RResult::RErr(e) => {
-                let mut message = e.to_string();
+                let mut message = e.to_string().trim().to_string();
                 if let (Some(cfg), Some(key)) = (config, unknown_field(&message)) {
                     message = format!(
                         "{message} (at {}, table [distro.{}])",

@@ -2,7 +2,8 @@
 //!
 //! One file per component, as in the seed: [`sampler`] drops health-check traffic (whole traces) and samples the
 //! rest by ratio, parent-based; [`span_processor`] injects environment attributes and redacts secrets before export;
-//! [`span_exporter`] writes finished spans as JSON lines; [`metric_exporter`] prints metrics for humans.
+//! [`span_exporter`] writes finished spans as JSON lines; [`metric_exporter`] prints metrics for humans, writes
+//! them as OTLP JSON lines or posts them over OTLP/HTTP.
 //! Everything is configured from the `[distro.otel_custom_distro]` table of `distro.toml`; unknown keys are errors.
 //!
 //! This crate is an rlib that registers the distro with `inventory`; the `otel_custom_distro_so` crate beside it
@@ -30,6 +31,8 @@ pub struct Settings {
     pub span_processor: span_processor::ProcessorSettings,
     /// Span exporter settings.
     pub span_exporter: span_exporter::ExporterSettings,
+    /// Metric exporter settings.
+    pub metric_exporter: metric_exporter::MetricExporterSettings,
 }
 
 /// The distro.
@@ -48,7 +51,7 @@ impl Distro for CustomDistro {
         samplers: &["otel_custom"],
         span_processor: true,
         span_exporters: &["custom_jsonl"],
-        metric_exporters: &["custom_console"],
+        metric_exporters: &["custom_console", "custom_file", "custom_otlp"],
     };
 
     fn init(config: &DistroConfig) -> Result<Self, BoxError> {
@@ -56,6 +59,7 @@ impl Distro for CustomDistro {
         // Validate everything now, so a bad regex or ratio is an init error, not a surprise at first use.
         sampler::CustomSampler::new(&settings.sampler)?;
         span_processor::CustomSpanProcessor::new(&settings.span_processor)?;
+        settings.metric_exporter.temporality()?;
         Ok(CustomDistro {
             settings,
             config: config.clone(),
@@ -88,8 +92,16 @@ impl Distro for CustomDistro {
         )?))
     }
 
-    fn metric_exporter(&self, _name: &str) -> Result<Box<dyn MetricExporter>, BoxError> {
-        Ok(Box::new(metric_exporter::ConsoleMetricExporter::stdout()))
+    fn metric_exporter(&self, name: &str) -> Result<Box<dyn MetricExporter>, BoxError> {
+        let s = &self.settings.metric_exporter;
+        Ok(match name {
+            "custom_file" => Box::new(metric_exporter::FileMetricExporter::new(
+                s,
+                self.config.base_dir(),
+            )?),
+            "custom_otlp" => Box::new(metric_exporter::OtlpMetricExporter::new(s)?),
+            _ => Box::new(metric_exporter::ConsoleMetricExporter::new(s)?),
+        })
     }
 }
 

@@ -1,24 +1,58 @@
-//! The metric exporter `custom_console`: decodes the OTLP collection the host hands over and prints one readable
-//! line per data point.
+//! The metric exporters. The host hands every collection over as an OTLP `ExportMetricsServiceRequest` in
+//! protobuf; from it `custom_console` prints one readable line per data point, `custom_file` appends one complete
+//! OTLP/JSON object per line (the "OTLP File exporter" format; a line is written whole or not at all), and
+//! `custom_otlp` posts the protobuf as it is to an OTLP/HTTP endpoint.
 
-use ndotel_api::{BoxError, MetricExporter};
+use ndotel_api::{BoxError, MetricExporter, Temporality};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
 use prost::Message;
+use serde::Deserialize;
 use std::fmt::Write as _;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
 
-/// The exporter.
-#[derive(Debug)]
-pub struct ConsoleMetricExporter {
-    _private: (),
+/// `[distro.otel_custom_distro.metric_exporter]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricExporterSettings {
+    /// `cumulative` or `delta`.
+    pub temporality: String,
+    /// Output of `custom_file`, relative to the `distro.toml` directory.
+    pub file_path: PathBuf,
+    /// Where `custom_otlp` posts (OTLP/HTTP protobuf, `http://` only); the environment's
+    /// `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`, then `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/metrics`, override it.
+    pub otlp_endpoint: String,
+    /// Timeout of one post, milliseconds.
+    pub otlp_timeout_ms: u64,
 }
 
-impl ConsoleMetricExporter {
-    /// Prints to standard output.
-    pub fn stdout() -> Self {
-        ConsoleMetricExporter { _private: () }
+impl Default for MetricExporterSettings {
+    fn default() -> Self {
+        MetricExporterSettings {
+            temporality: "cumulative".into(),
+            file_path: PathBuf::from("custom-metrics.jsonl"),
+            otlp_endpoint: "http://127.0.0.1:4318/v1/metrics".into(),
+            otlp_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl MetricExporterSettings {
+    /// The temporality, validated.
+    pub fn temporality(&self) -> Result<Temporality, BoxError> {
+        match self.temporality.to_ascii_lowercase().as_str() {
+            "cumulative" => Ok(Temporality::Cumulative),
+            "delta" => Ok(Temporality::Delta),
+            other => Err(format!(
+                "metric_exporter.temporality = {other:?}: use \"cumulative\" or \"delta\""
+            )
+            .into()),
+        }
     }
 }
 
@@ -41,6 +75,14 @@ fn attrs_text(attrs: &[KeyValue]) -> String {
     format!("{{{}}}", parts.join(", "))
 }
 
+fn number(v: &Option<number_data_point::Value>) -> String {
+    match v {
+        Some(number_data_point::Value::AsInt(i)) => i.to_string(),
+        Some(number_data_point::Value::AsDouble(d)) => format!("{d:.6}"),
+        None => "-".into(),
+    }
+}
+
 /// Renders a collection as text, one line per data point.
 pub fn render(request: &ExportMetricsServiceRequest) -> String {
     let mut out = String::new();
@@ -52,38 +94,39 @@ pub fn render(request: &ExportMetricsServiceRequest) -> String {
                 } else {
                     format!(" [{}]", m.unit)
                 };
+                let mut line = |kind: &str, attrs: &[KeyValue], value: String| {
+                    let _ = writeln!(
+                        out,
+                        "metric {}{unit} {kind} {} {value}",
+                        m.name,
+                        attrs_text(attrs)
+                    );
+                };
                 match &m.data {
-                    Some(Data::Sum(s)) => s.data_points.iter().for_each(|p| {
-                        let _ = writeln!(
-                            out,
-                            "metric {}{unit} sum {} {}",
-                            m.name,
-                            attrs_text(&p.attributes),
-                            number(&p.value)
-                        );
-                    }),
-                    Some(Data::Gauge(g)) => g.data_points.iter().for_each(|p| {
-                        let _ = writeln!(
-                            out,
-                            "metric {}{unit} gauge {} {}",
-                            m.name,
-                            attrs_text(&p.attributes),
-                            number(&p.value)
-                        );
-                    }),
+                    Some(Data::Sum(s)) => s
+                        .data_points
+                        .iter()
+                        .for_each(|p| line("sum", &p.attributes, number(&p.value))),
+                    Some(Data::Gauge(g)) => g
+                        .data_points
+                        .iter()
+                        .for_each(|p| line("gauge", &p.attributes, number(&p.value))),
                     Some(Data::Histogram(h)) => h.data_points.iter().for_each(|p| {
-                        let _ = writeln!(
-                            out,
-                            "metric {}{unit} histogram {} count={} sum={}",
-                            m.name,
-                            attrs_text(&p.attributes),
-                            p.count,
-                            p.sum.unwrap_or_default()
-                        );
+                        let sum = p.sum.unwrap_or_default();
+                        line(
+                            "histogram",
+                            &p.attributes,
+                            format!("count={} sum={sum:.6}", p.count),
+                        )
                     }),
-                    _ => {
-                        let _ = writeln!(out, "metric {}{unit} (unsupported kind)", m.name);
-                    }
+                    Some(Data::ExponentialHistogram(h)) => h.data_points.iter().for_each(|p| {
+                        line(
+                            "exp_histogram",
+                            &p.attributes,
+                            format!("count={} sum={:.6}", p.count, p.sum.unwrap_or_default()),
+                        )
+                    }),
+                    _ => line("other", &[], String::new()),
                 }
             }
         }
@@ -91,21 +134,126 @@ pub fn render(request: &ExportMetricsServiceRequest) -> String {
     out
 }
 
-fn number(v: &Option<number_data_point::Value>) -> String {
-    match v {
-        Some(number_data_point::Value::AsInt(i)) => i.to_string(),
-        Some(number_data_point::Value::AsDouble(d)) => d.to_string(),
-        None => "-".into(),
+/// `custom_console`: readable lines on standard output.
+#[derive(Debug)]
+pub struct ConsoleMetricExporter {
+    temporality: Temporality,
+}
+
+impl ConsoleMetricExporter {
+    /// Prints to standard output.
+    pub fn new(settings: &MetricExporterSettings) -> Result<Self, BoxError> {
+        Ok(ConsoleMetricExporter {
+            temporality: settings.temporality()?,
+        })
     }
 }
 
 impl MetricExporter for ConsoleMetricExporter {
+    fn temporality(&self) -> Temporality {
+        self.temporality
+    }
     fn export(&self, otlp_protobuf: &[u8]) -> Result<(), BoxError> {
-        let request = ExportMetricsServiceRequest::decode(otlp_protobuf)?;
-        let text = render(&request);
+        let text = render(&ExportMetricsServiceRequest::decode(otlp_protobuf)?);
         let mut stdout = std::io::stdout().lock();
         stdout.write_all(text.as_bytes())?;
         stdout.flush()?;
+        Ok(())
+    }
+}
+
+/// `custom_file`: OTLP/JSON lines.
+#[derive(Debug)]
+pub struct FileMetricExporter {
+    temporality: Temporality,
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+impl FileMetricExporter {
+    /// Opens (creates or appends to) the output file.
+    pub fn new(settings: &MetricExporterSettings, base_dir: &Path) -> Result<Self, BoxError> {
+        let path = base_dir.join(&settings.file_path);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| format!("cannot open metric output {}: {e}", path.display()))?;
+        Ok(FileMetricExporter {
+            temporality: settings.temporality()?,
+            path,
+            file: Mutex::new(file),
+        })
+    }
+}
+
+impl MetricExporter for FileMetricExporter {
+    fn temporality(&self) -> Temporality {
+        self.temporality
+    }
+    fn export(&self, otlp_protobuf: &[u8]) -> Result<(), BoxError> {
+        let request = ExportMetricsServiceRequest::decode(otlp_protobuf)?;
+        let mut line = serde_json::to_vec(&request)?;
+        line.push(b'\n');
+        let mut file = self.file.lock().map_err(|_| "metric file lock poisoned")?;
+        file.write_all(&line)
+            .map_err(|e| format!("{}: {e}", self.path.display()))?;
+        file.flush()?;
+        Ok(())
+    }
+}
+
+/// `custom_otlp`: OTLP/HTTP protobuf posts.
+#[derive(Debug)]
+pub struct OtlpMetricExporter {
+    temporality: Temporality,
+    endpoint: String,
+    agent: ureq::Agent,
+}
+
+impl OtlpMetricExporter {
+    /// Builds the exporter; the endpoint comes from the environment or the settings.
+    pub fn new(settings: &MetricExporterSettings) -> Result<Self, BoxError> {
+        let endpoint = std::env::var("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
+            .ok()
+            .or_else(|| {
+                std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+                    .ok()
+                    .map(|base| format!("{}/v1/metrics", base.trim_end_matches('/')))
+            })
+            .filter(|e| !e.trim().is_empty())
+            .unwrap_or_else(|| settings.otlp_endpoint.clone());
+        if !endpoint.starts_with("http://") {
+            return Err(format!("custom_otlp endpoint {endpoint:?}: only http:// endpoints are supported; use the host's built-in `otlp` exporter for TLS or gRPC").into());
+        }
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_millis(settings.otlp_timeout_ms)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Ok(OtlpMetricExporter {
+            temporality: settings.temporality()?,
+            endpoint,
+            agent,
+        })
+    }
+}
+
+impl MetricExporter for OtlpMetricExporter {
+    fn temporality(&self) -> Temporality {
+        self.temporality
+    }
+    fn export(&self, otlp_protobuf: &[u8]) -> Result<(), BoxError> {
+        let response = self
+            .agent
+            .post(&self.endpoint)
+            .header("content-type", "application/x-protobuf")
+            .send(otlp_protobuf)
+            .map_err(|e| format!("POST {}: {e}", self.endpoint))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("POST {}: HTTP {status}", self.endpoint).into());
+        }
         Ok(())
     }
 }

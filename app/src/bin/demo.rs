@@ -1,0 +1,209 @@
+//! The README's main job: build everything, put the `otel_custom_distro` plugin into a plugin directory, run the
+//! service under `ndotel run` on SQLite, send a few requests (a health check, a bearer token, a password in the
+//! query string), print what was exported, stop the service and check that no secret was exported.
+//!
+//! `cargo run -p app --bin demo` — output goes to `demo-out/` in the working directory.
+
+use anyhow::{Context as _, Result, bail};
+use app::{client, harness, otlp_json};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Method, path, headers, JSON body.
+type Request<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, Option<&'a str>);
+
+const SECRETS: &[&str] = &["s3cr3t-demo-token", "hunter2", "4111 1111 1111 1111"];
+
+fn main() -> Result<()> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("workspace root")?
+        .to_path_buf();
+    let bin_dir = std::env::current_exe()?
+        .parent()
+        .context("target dir")?
+        .to_path_buf();
+    let target = bin_dir.parent().context("target dir")?;
+    println!("== building ndotel, the otel_custom_distro plugin and the service");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.current_dir(&root).args([
+        "build",
+        "--quiet",
+        "-p",
+        "ndotel",
+        "-p",
+        "otel_custom_distro_so",
+        "-p",
+        "app",
+    ]);
+    build.arg("--target-dir").arg(target);
+    if bin_dir.ends_with("release") {
+        build.arg("--release");
+    }
+    if !build.status()?.success() {
+        bail!("cargo build failed");
+    }
+
+    let out = std::env::current_dir()?.join("demo-out");
+    let _ = std::fs::remove_dir_all(&out);
+    let plugins = out.join("plugins");
+    std::fs::create_dir_all(&plugins)?;
+    for dir in [&out, &plugins] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    let so = plugins.join("libotel_custom_distro.so");
+    std::fs::copy(bin_dir.join("libotel_custom_distro.so"), &so)?;
+    std::fs::set_permissions(&so, std::fs::Permissions::from_mode(0o755))?;
+    // The distro's settings from the repository's distro.toml, without its plugin table: the plugin comes from
+    // the plugin directory, as a platform team would ship it.
+    let repo_toml = std::fs::read_to_string(root.join("distro.toml"))?;
+    let settings = repo_toml
+        .find("# ─── Settings of the reference distro")
+        .map(|i| &repo_toml[i..])
+        .unwrap_or("");
+    std::fs::write(out.join("distro.toml"), settings)?;
+    println!(
+        "== plugin directory {} holds {}",
+        plugins.display(),
+        so.display()
+    );
+
+    let mut cmd = Command::new(bin_dir.join("ndotel"));
+    cmd.args([
+        "run",
+        "--distro",
+        "otel_custom_distro",
+        "--traces_exporter",
+        "file",
+        "--metrics_exporter",
+        "file",
+    ])
+    .args(["--service_name", "ndotel-demo", "--"])
+    .arg(bin_dir.join("app"))
+    .current_dir(&out)
+    .env("OTEL_RUST_DISTRO_PATH", &plugins)
+    .env("OTEL_RUST_DISTRO_CONFIG", out.join("distro.toml"))
+    .env("OTEL_METRIC_EXPORT_INTERVAL", "1000")
+    .env("APP_ADDR", "127.0.0.1:0")
+    .env(
+        "DATABASE_URL",
+        format!("sqlite:{}?mode=rwc", out.join("demo.db").display()),
+    );
+    println!("== starting: ndotel run --distro otel_custom_distro ... -- app");
+    let running = harness::start(cmd).map_err(anyhow::Error::msg)?;
+    let addr = running.addr.clone();
+    println!("== service listening on {addr}");
+
+    let requests: [Request<'_>; 7] = [
+        ("GET", "/health", vec![], None),
+        (
+            "POST",
+            "/items",
+            vec![],
+            Some(r#"{"name":"teapot","price":12.5}"#),
+        ),
+        (
+            "POST",
+            "/items",
+            vec![],
+            Some(r#"{"name":"kettle","price":30}"#),
+        ),
+        (
+            "GET",
+            "/items",
+            vec![("Authorization", "Bearer s3cr3t-demo-token")],
+            None,
+        ),
+        ("GET", "/items?user=alice&password=hunter2", vec![], None),
+        (
+            "GET",
+            "/items/1",
+            vec![(
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            )],
+            None,
+        ),
+        ("GET", "/items/999", vec![], None),
+    ];
+    for (method, path, headers, body) in &requests {
+        let r = client::request(&addr, method, path, headers, *body)?;
+        println!(
+            "   {method:<4} {path:<40} -> {} {}",
+            r.status,
+            r.body.chars().take(60).collect::<String>()
+        );
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500)); // let one metric collection happen
+    println!("== stopping the service (SIGTERM)");
+    if !running.terminate().map_err(anyhow::Error::msg)? {
+        bail!("the service did not exit cleanly");
+    }
+    report(&out)
+}
+
+fn report(out: &Path) -> Result<()> {
+    let traces: PathBuf = out.join("traces.jsonl");
+    let spans = otlp_json::spans(&traces).map_err(anyhow::Error::msg)?;
+    println!(
+        "== {} spans exported to {} (OTLP JSON lines)",
+        spans.len(),
+        traces.display()
+    );
+    for s in &spans {
+        let kind = match s.kind {
+            2 => "SERVER",
+            3 => "CLIENT",
+            _ => "INTERNAL",
+        };
+        let parent = if s.parent_span_id.is_empty() {
+            "root".to_string()
+        } else {
+            format!("parent {}", &s.parent_span_id)
+        };
+        println!(
+            "   trace {} {kind:<6} {:<22} ({parent})",
+            &s.trace_id[..12.min(s.trace_id.len())],
+            s.name
+        );
+        for key in [
+            "url.path",
+            "url.query",
+            "http.response.status_code",
+            "db.query.text",
+            "deployment.environment.name",
+        ] {
+            if let Some(v) = s.attr(key) {
+                println!("        {key} = {v}");
+            }
+        }
+    }
+    let metrics_path = out.join("metrics.jsonl");
+    let metrics = otlp_json::last_metrics(&metrics_path).map_err(anyhow::Error::msg)?;
+    println!("== last metric collection in {}", metrics_path.display());
+    for (name, points) in &metrics {
+        println!("   {name:<40} {points} data point(s)");
+    }
+
+    let mut exported = String::new();
+    for f in ["traces.jsonl", "metrics.jsonl"] {
+        exported.push_str(&std::fs::read_to_string(out.join(f)).unwrap_or_default());
+    }
+    let leaked: Vec<&&str> = SECRETS.iter().filter(|s| exported.contains(**s)).collect();
+    if spans.iter().any(|s| s.attr("url.path") == Some("/health")) {
+        bail!("a /health span was exported");
+    }
+    if !leaked.is_empty() {
+        bail!("secrets reached the export: {leaked:?}");
+    }
+    if spans.is_empty() || metrics.is_empty() {
+        bail!("nothing was exported");
+    }
+    println!(
+        "== ok: no /health span, no secret ({}) in the export",
+        SECRETS.join(", ")
+    );
+    Ok(())
+}
