@@ -1,0 +1,246 @@
+//! The example service as a child process under `ndotel run` with the `otel_custom_distro` plugin, exporting
+//! through the file exporter, on SQLite and (when `NDOTEL_TEST_MYSQL_URL` is set) on real MariaDB/MySQL.
+#![allow(clippy::unwrap_used)] // a test fails loudly
+
+use app::otlp_json::{self, Span};
+use app::{client, harness};
+use ndotel_tests::{build_artifacts, plugin_dir, profile_dir, setup};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+const SERVER: i64 = 2;
+const CLIENT: i64 = 3;
+
+fn start(dir: &Path, database_url: &str) -> harness::Running {
+    build_artifacts();
+    let plugins = plugin_dir(dir, "plugins", &["otel_custom_distro"]);
+    let mut cmd = Command::new(profile_dir().join("ndotel"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(dir)
+        .args([
+            "run",
+            "--distro",
+            "otel_custom_distro",
+            "--traces-exporter",
+            "file",
+            "--metrics-exporter",
+            "file",
+        ])
+        .args(["--service-name", "e2e", "--"])
+        .arg(profile_dir().join("app"))
+        .env("OTEL_RUST_DISTRO_PATH", plugins)
+        .env("OTEL_METRIC_EXPORT_INTERVAL", "500")
+        .env("APP_ADDR", "127.0.0.1:0")
+        .env("DATABASE_URL", database_url);
+    harness::start(cmd).unwrap()
+}
+
+fn traceparent(i: u64) -> (String, String) {
+    let trace_id = format!("{:016x}{:016x}", 0xabcdef_u64, i + 1);
+    (
+        trace_id.clone(),
+        format!("00-{trace_id}-00f067aa0ba902b7-01"),
+    )
+}
+
+/// The checks every database must pass.
+fn scenario(database_url: &str, system: &str) {
+    let tmp = setup();
+    let app = start(tmp.path(), database_url);
+    let addr = app.addr.clone();
+    let get = |path: &str, headers: &[(&str, &str)]| {
+        client::request(&addr, "GET", path, headers, None).unwrap()
+    };
+
+    assert_eq!(get("/health", &[]).status, 200);
+    let created = client::request(
+        &addr,
+        "POST",
+        "/items",
+        &[],
+        Some(r#"{"name":"lamp","price":19.5}"#),
+    )
+    .unwrap();
+    assert_eq!(created.status, 201, "{}", created.body);
+    let list = get("/items", &[("Authorization", "Bearer e2e-s3cret-token")]);
+    assert_eq!(list.status, 200);
+    assert!(list.body.contains("lamp"));
+    assert_eq!(get("/items?user=bob&password=e2e-hunter2", &[]).status, 200);
+    let (trace_id, tp) = traceparent(7);
+    assert_eq!(get("/items/1", &[("traceparent", tp.as_str())]).status, 200);
+    assert_eq!(get("/items/424242", &[]).status, 404);
+    std::thread::sleep(Duration::from_millis(800)); // at least one metric collection
+    assert!(
+        app.terminate().unwrap(),
+        "the service exits cleanly on SIGTERM"
+    );
+
+    let spans = otlp_json::spans(&tmp.path().join("traces.jsonl")).unwrap();
+    // /health: no span at all, and so no child either.
+    assert!(
+        !spans.iter().any(|s| s.attr("url.path") == Some("/health")),
+        "a /health span was exported"
+    );
+    let health_traces: Vec<&Span> = spans.iter().filter(|s| s.name.contains("health")).collect();
+    assert!(health_traces.is_empty(), "{health_traces:?}");
+
+    // GET /items: one trace, a SERVER span with semantic-convention attributes, CLIENT DB span(s) under it.
+    let servers: Vec<&Span> = spans
+        .iter()
+        .filter(|s| {
+            s.kind == SERVER
+                && s.attr("http.route") == Some("/items")
+                && s.attr("http.request.method") == Some("GET")
+        })
+        .collect();
+    assert_eq!(servers.len(), 2, "two GET /items requests");
+    for server in &servers {
+        assert_eq!(server.attr("http.response.status_code"), Some("200"));
+        assert!(
+            server.attr("server.address").is_some() && server.attr("url.path") == Some("/items")
+        );
+        let children: Vec<&Span> = spans
+            .iter()
+            .filter(|s| s.parent_span_id == server.span_id)
+            .collect();
+        assert!(!children.is_empty(), "no DB span under {server:?}");
+        for c in children {
+            assert_eq!(c.kind, CLIENT);
+            assert_eq!(c.trace_id, server.trace_id);
+            assert_eq!(c.attr("db.system.name"), Some(system));
+            assert_eq!(c.attr("db.operation.name"), Some("SELECT"));
+            assert_eq!(
+                c.attr("db.query.text"),
+                Some("SELECT id, name, price FROM items WHERE deleted = ? ORDER BY id LIMIT ?")
+            );
+        }
+    }
+
+    // The incoming traceparent is continued.
+    let continued = spans
+        .iter()
+        .find(|s| s.kind == SERVER && s.trace_id == trace_id)
+        .expect("traceparent not continued");
+    assert_eq!(continued.parent_span_id, "00f067aa0ba902b7");
+    assert!(spans.iter().any(|s| s.kind == CLIENT
+        && s.trace_id == trace_id
+        && s.parent_span_id == continued.span_id));
+
+    // Nothing secret anywhere in what was exported.
+    let exported = std::fs::read_to_string(tmp.path().join("traces.jsonl")).unwrap()
+        + &std::fs::read_to_string(tmp.path().join("metrics.jsonl")).unwrap();
+    for secret in ["e2e-s3cret-token", "e2e-hunter2", "'lamp'"] {
+        assert!(!exported.contains(secret), "{secret} reached the export");
+    }
+    assert!(exported.contains("password=[REDACTED]"));
+
+    let metrics = otlp_json::last_metrics(&tmp.path().join("metrics.jsonl")).unwrap();
+    for name in [
+        "http.server.request.duration",
+        "db.client.connection.count",
+        "process.cpu.time",
+        "process.memory.usage",
+    ] {
+        assert!(
+            metrics.iter().any(|(n, points)| n == name && *points > 0),
+            "{name} missing from {metrics:?}"
+        );
+    }
+}
+
+/// SIGTERM during load: every request that got a response has its SERVER span in the file.
+fn shutdown_under_load(database_url: &str) {
+    let tmp = setup();
+    let app = start(tmp.path(), database_url);
+    let addr = Arc::new(app.addr.clone());
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..4u64)
+        .map(|w| {
+            let (addr, stop) = (addr.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut answered = Vec::new();
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let (trace_id, tp) = traceparent(w * 1_000_000 + i);
+                    let path = if i % 3 == 0 { "/slow?ms=150" } else { "/items" };
+                    if let Ok(r) =
+                        client::request(&addr, "GET", path, &[("traceparent", &tp)], None)
+                        && r.status == 200
+                    {
+                        answered.push(trace_id);
+                    }
+                    i += 1;
+                }
+                answered
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1200));
+    let terminated = std::thread::spawn(move || app.terminate());
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let answered: Vec<String> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    assert!(terminated.join().unwrap().unwrap(), "clean exit");
+    assert!(answered.len() > 10, "the load ran: {}", answered.len());
+    let spans = otlp_json::spans(&tmp.path().join("traces.jsonl")).unwrap();
+    let missing: Vec<&String> = answered
+        .iter()
+        .filter(|t| !spans.iter().any(|s| s.kind == SERVER && &s.trace_id == *t))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} answered requests have no SERVER span",
+        missing.len(),
+        answered.len()
+    );
+}
+
+fn sqlite_url(name: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("ndotel-e2e-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    format!("sqlite:{}?mode=rwc", dir.join("app.db").display())
+}
+
+#[test]
+fn sqlite_requests_are_traced_redacted_and_health_checks_dropped() {
+    scenario(&sqlite_url("scenario"), "sqlite");
+}
+
+#[test]
+fn sqlite_sigterm_under_load_loses_no_answered_request() {
+    shutdown_under_load(&sqlite_url("load"));
+}
+
+/// The MariaDB/MySQL URL, or a loud skip message.
+fn mysql_url() -> Option<String> {
+    match std::env::var("NDOTEL_TEST_MYSQL_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            eprintln!(
+                "\n*** SKIPPED: NDOTEL_TEST_MYSQL_URL is not set; the MariaDB/MySQL end-to-end tests did not run ***\n"
+            );
+            None
+        }
+    }
+}
+
+#[test]
+fn mysql_requests_are_traced_redacted_and_health_checks_dropped() {
+    if let Some(url) = mysql_url() {
+        scenario(&url, "mysql");
+    }
+}
+
+#[test]
+fn mysql_sigterm_under_load_loses_no_answered_request() {
+    if let Some(url) = mysql_url() {
+        shutdown_under_load(&url);
+    }
+}
