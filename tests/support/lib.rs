@@ -154,6 +154,10 @@ pub fn workload_main() -> ExitCode {
     tracing::info_span!("GET /health", otel.kind = "server", url.path = "/health").in_scope(|| {
         tracing::info_span!("SELECT 1", otel.kind = "client").in_scope(|| {});
     });
+    let requests = opentelemetry::global::meter("workload")
+        .u64_counter("workload.requests")
+        .build();
+    requests.add(3, &[opentelemetry::KeyValue::new("http.route", "/items")]);
     use opentelemetry::trace::Tracer as _;
     opentelemetry::global::tracer("workload").in_span("direct api span", |_| {});
     guard.flush();

@@ -1,0 +1,245 @@
+//! Traces and metrics reach a real OTLP collector — rotel, from PyPI — over gRPC and over HTTP/protobuf, from the
+//! host's built-in `otlp` exporters and from the distro's `custom_otlp` metric exporter. rotel's Python processor
+//! hook (`fixtures/rotel/capture.py`) writes what it received; the test asserts on span names, resource,
+//! redaction and the absence of health checks.
+#![allow(clippy::unwrap_used)] // a test fails loudly
+
+use ndotel_tests::{output, plugin_dir, read_jsonl, setup, workload};
+use serde_json::Value;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+/// The rotel-agent binary: `NDOTEL_TEST_ROTEL`, else the one pip installed, else a loud skip.
+fn rotel() -> Option<PathBuf> {
+    let from_env = std::env::var("NDOTEL_TEST_ROTEL").ok().map(PathBuf::from);
+    let from_pip = || {
+        let out = Command::new("python3")
+            .args(["-c", "import os, rotel; print(os.path.join(os.path.dirname(rotel.__file__), 'rotel-agent'))"])
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+    };
+    match from_env.or_else(from_pip).filter(|p| p.is_file()) {
+        Some(p) => Some(p),
+        None => {
+            eprintln!(
+                "\n*** SKIPPED: rotel-agent not found (pip install --pre rotel==0.0.1a15 rotel-sdk==0.0.1a9, or set NDOTEL_TEST_ROTEL) ***\n"
+            );
+            None
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Collector {
+    child: Child,
+    grpc: u16,
+    http: u16,
+    out: PathBuf,
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_collector(bin: &Path, dir: &Path) -> Collector {
+    let (grpc, http) = (free_port(), free_port());
+    let capture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/rotel/capture.py");
+    let child = Command::new(bin)
+        .arg("start")
+        .args(["--otlp-grpc-endpoint", &format!("127.0.0.1:{grpc}")])
+        .args(["--otlp-http-endpoint", &format!("127.0.0.1:{http}")])
+        .args(["--exporter", "blackhole"])
+        .arg("--otlp-with-trace-processor")
+        .arg(&capture)
+        .arg("--otlp-with-metrics-processor")
+        .arg(&capture)
+        .arg("--pid-file")
+        .arg(dir.join("rotel.pid"))
+        .arg("--log-file")
+        .arg(dir.join("rotel.log"))
+        .env("NDOTEL_ROTEL_OUT", dir)
+        .current_dir(dir)
+        .spawn()
+        .unwrap();
+    let mut c = Collector {
+        child,
+        grpc,
+        http,
+        out: dir.to_path_buf(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", grpc)).is_err()
+        || TcpStream::connect(("127.0.0.1", http)).is_err()
+    {
+        assert!(
+            c.child.try_wait().unwrap().is_none(),
+            "rotel exited: {}",
+            log(dir)
+        );
+        assert!(
+            Instant::now() < deadline,
+            "rotel did not start listening: {}",
+            log(dir)
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    c
+}
+
+fn log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("rotel.log")).unwrap_or_default()
+}
+
+/// Waits until `file` in the collector's output satisfies `done`.
+fn wait_for(c: &Collector, file: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let records = read_jsonl(&c.out.join(file));
+        if done(&records) {
+            return records;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{file} never got what was expected: {records:#?}\n{}",
+            log(&c.out)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn run_workload(dir: &Path, env: &[(&str, String)]) {
+    let plugins = plugin_dir(dir, "plugins", &["otel_custom_distro"]);
+    let mut cmd = workload("workload_dynamic", dir);
+    cmd.env("OTEL_RUST_DISTRO_PATH", plugins)
+        .env("OTEL_RUST_DISTRO", "otel_custom_distro")
+        .env("OTEL_SERVICE_NAME", "rotel-e2e")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let (ok, stdout, stderr) = output(&mut cmd);
+    assert!(ok && stdout.contains("faults: 0"), "{stdout}\n{stderr}");
+}
+
+fn assert_received_spans(c: &Collector) {
+    let spans = wait_for(c, "spans.jsonl", |s| {
+        s.iter().filter(|s| s["name"] == "SELECT items").count() >= 3
+    });
+    let names: Vec<&str> = spans.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names.iter().filter(|n| **n == "GET /items").count(),
+        3,
+        "{names:?}"
+    );
+    assert!(names.contains(&"direct api span"), "{names:?}");
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains("health") || *n == "SELECT 1"),
+        "health checks must not arrive: {names:?}"
+    );
+    for s in spans.iter().filter(|s| s["name"] == "GET /items") {
+        assert_eq!(
+            s["attributes"]["http.request.header.authorization"], "[REDACTED]",
+            "{s}"
+        );
+        assert_eq!(
+            s["attributes"]["deployment.environment.name"],
+            "development"
+        );
+        assert_eq!(s["resource"]["service.name"], "rotel-e2e");
+        assert_eq!(s["resource"]["telemetry.distro.name"], "otel_custom_distro");
+    }
+    let everything = std::fs::read_to_string(c.out.join("spans.jsonl")).unwrap();
+    assert!(
+        !everything.contains("s3cr3t-t0ken"),
+        "the bearer token reached the collector"
+    );
+}
+
+fn assert_received_metric(c: &Collector) {
+    let metrics = wait_for(c, "metrics.jsonl", |m| {
+        m.iter().any(|m| m["name"] == "workload.requests")
+    });
+    let m = metrics
+        .iter()
+        .find(|m| m["name"] == "workload.requests")
+        .unwrap();
+    assert_eq!(m["resource"]["service.name"], "rotel-e2e");
+}
+
+#[test]
+fn traces_and_metrics_reach_rotel_over_grpc() {
+    let Some(bin) = rotel() else { return };
+    let tmp = setup();
+    let c = start_collector(&bin, tmp.path());
+    run_workload(
+        tmp.path(),
+        &[
+            ("OTEL_TRACES_EXPORTER", "otlp".into()),
+            ("OTEL_METRICS_EXPORTER", "otlp".into()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".into()),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://127.0.0.1:{}", c.grpc),
+            ),
+        ],
+    );
+    assert_received_spans(&c);
+    assert_received_metric(&c);
+}
+
+#[test]
+fn traces_and_metrics_reach_rotel_over_http_protobuf() {
+    let Some(bin) = rotel() else { return };
+    let tmp = setup();
+    let c = start_collector(&bin, tmp.path());
+    run_workload(
+        tmp.path(),
+        &[
+            ("OTEL_TRACES_EXPORTER", "otlp".into()),
+            ("OTEL_METRICS_EXPORTER", "otlp".into()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".into()),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://127.0.0.1:{}", c.http),
+            ),
+        ],
+    );
+    assert_received_spans(&c);
+    assert_received_metric(&c);
+}
+
+#[test]
+fn the_distros_own_otlp_metric_exporter_reaches_rotel() {
+    let Some(bin) = rotel() else { return };
+    let tmp = setup();
+    let c = start_collector(&bin, tmp.path());
+    run_workload(
+        tmp.path(),
+        &[
+            ("OTEL_TRACES_EXPORTER", "none".into()),
+            ("OTEL_METRICS_EXPORTER", "custom_otlp".into()),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://127.0.0.1:{}", c.http),
+            ),
+        ],
+    );
+    assert_received_metric(&c);
+}
