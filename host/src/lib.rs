@@ -26,7 +26,8 @@
 //! | `OTEL_RUST_DISTRO_PATH` | `[plugins] dirs` | none | plugin directories (`:`-separated; both are used) |
 //! | — | `[opentelemetry_distro] name = "x.so"` or `{ path, sha256 }` | none | plugin files, relative to the file |
 //! | `OTEL_RUST_DISTRO_FAIL_FAST` | `[plugins] fail_fast` | `false` | plugin load errors stop start-up |
-//! | `OTEL_RUST_TRACING_FILTER` | — | `info,otel::tracing=trace` | which `tracing` spans become OpenTelemetry spans |
+//! | `OTEL_RUST_TRACING_FILTER` | — | `info,otel::tracing=trace` | which `tracing` spans become OpenTelemetry spans and which events are logged to stderr (`EnvFilter` syntax) |
+//! | `OTEL_RUST_TRACING_CONTEXT_ACTIVATION` | — | `true` | `false`: entering a `tracing` span no longer makes its OpenTelemetry context current (cheaper; `Context::current()` then does not see it) |
 //! | `OTEL_SDK_DISABLED` | `[otel] sdk_disabled` | `false` | no telemetry at all |
 //! | `OTEL_SERVICE_NAME` | `[otel] service_name` | `unknown_service` | `service.name` |
 //! | `OTEL_RESOURCE_ATTRIBUTES` | — | none | extra resource attributes `k=v,k2=v2` |
@@ -131,6 +132,8 @@ impl Guard {
         }
         if let Some(tp) = &pipeline.tracer_provider {
             opentelemetry::global::set_tracer_provider(tp.clone());
+            // One global filter, not per-layer ones: with a global filter, `tracing` caches each callsite's interest
+            // once, so disabled debug/trace callsites in dependencies (hyper, sqlx, tokio) cost nothing per call.
             let filter = env
                 .get("OTEL_RUST_TRACING_FILTER")
                 .unwrap_or("info,otel::tracing=trace");
@@ -141,11 +144,18 @@ impl Guard {
                 .with_tracked_inactivity(false)
                 .with_target(false)
                 .with_level(false)
-                .with_filter(EnvFilter::new(filter));
+                // Entering a span also makes its OpenTelemetry context current (so the OpenTelemetry API works inside
+                // `tracing` spans); measured at ~6% of a request's instructions, so it can be turned off.
+                .with_context_activation(
+                    env.get("OTEL_RUST_TRACING_CONTEXT_ACTIVATION") != Some("false"),
+                );
+            // The log layer sees events only: left to see spans, it would format every span's fields up front —
+            // measured at 30% of a request's instructions in the example service.
             let fmt_layer = tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
-                .with_filter(EnvFilter::new(env.get("RUST_LOG").unwrap_or("info")));
+                .with_filter(tracing_subscriber::filter::filter_fn(|m| m.is_event()));
             if tracing_subscriber::registry()
+                .with(EnvFilter::new(filter))
                 .with(otel_layer)
                 .with(fmt_layer)
                 .try_init()

@@ -238,6 +238,7 @@ impl Pipeline {
             .build();
 
         let mut meter_builder = SdkMeterProvider::builder().with_resource(resource);
+        let readers = s.metrics_exporter.value.iter().any(|n| n != "none");
         let interval = s.metric_export_interval.value;
         for name in &s.metrics_exporter.value {
             let comp = |message: String| BuildError::Component {
@@ -311,11 +312,13 @@ impl Pipeline {
                 }
             }
         }
-        let meter_provider = meter_builder.build();
+        // No reader (`none`): leave the global no-op meter provider, so instruments cost nothing and the SDK does
+        // not complain that their callbacks will never run.
+        let meter_provider = readers.then(|| meter_builder.build());
 
         Ok(Pipeline {
             tracer_provider: Some(tracer_provider),
-            meter_provider: Some(meter_provider),
+            meter_provider,
             propagator: Some(propagator(&s.propagators.value)?),
             faults,
             sampler_description,

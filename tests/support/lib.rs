@@ -42,6 +42,7 @@ pub fn build_artifacts() {
         }
         for p in [
             "ndotel",
+            "app",
             "otel_custom_distro_so",
             "fixture_faulty_so",
             "fixture_not_a_plugin",

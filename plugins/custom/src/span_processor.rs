@@ -5,6 +5,7 @@
 //! of literals in SQL text (strings and numbers become `?`). A span with nothing to change gets no edits and costs
 //! no allocation.
 
+use aho_corasick::{AhoCorasick, AhoCorasickKind};
 use ndotel_api::{BoxError, Edits, KeyValue, REDACTED, SpanProcessor, SpanView, ValueRef};
 use regex::{Captures, Regex, RegexSet, RegexSetBuilder};
 use serde::Deserialize;
@@ -100,13 +101,13 @@ impl Default for ProcessorSettings {
 #[derive(Debug)]
 pub struct CustomSpanProcessor {
     attributes: Vec<(String, String)>,
-    redact_keys: RegexSet,
+    redact_keys: KeyMatcher,
     query_params: Vec<String>,
     url_attributes: Vec<String>,
     sql_attributes: Vec<String>,
     sanitize_sql: bool,
     secrets: Option<Regex>,
-    sql: Regex,
+    prefilter: Prefilter,
     rename: Vec<(Regex, String)>,
 }
 
@@ -118,10 +119,7 @@ impl CustomSpanProcessor {
             .iter()
             .map(|(k, v)| Ok((k.clone(), expand_env(v, |name| std::env::var(name).ok())?)))
             .collect::<Result<Vec<_>, BoxError>>()?;
-        let redact_keys =
-            RegexSetBuilder::new(settings.redact_keys.iter().map(|g| glob_to_regex(g)))
-                .case_insensitive(true)
-                .build()?;
+        let redact_keys = KeyMatcher::new(&settings.redact_keys)?;
         let mut secret_parts = Vec::new();
         if settings.redact_bearer_tokens {
             secret_parts.push(r"(?P<bearer>(?i:bearer)\s+[A-Za-z0-9\-._~+/]+=*)");
@@ -137,9 +135,6 @@ impl CustomSpanProcessor {
         let secrets = (!secret_parts.is_empty())
             .then(|| Regex::new(&secret_parts.join("|")))
             .transpose()?;
-        let sql = Regex::new(
-            r#"(?P<keep>\$\d+|"(?:[^"]|"")*"|`[^`]*`|\b[A-Za-z_][A-Za-z0-9_]*\b)|(?P<lit>'(?:[^']|'')*'|\b\d+(?:\.\d+)?(?:[eE][+-]?\d+)?\b|\bx'[0-9A-Fa-f]*')"#,
-        )?;
         let rename = settings
             .rename
             .iter()
@@ -162,7 +157,11 @@ impl CustomSpanProcessor {
             sql_attributes: settings.sql_attributes.clone(),
             sanitize_sql: settings.sanitize_sql,
             secrets,
-            sql,
+            prefilter: Prefilter {
+                bearer: settings.redact_bearer_tokens,
+                email: settings.redact_emails,
+                card: settings.redact_card_numbers,
+            },
             rename,
         })
     }
@@ -171,7 +170,7 @@ impl CustomSpanProcessor {
     pub fn clean_value<'a>(&self, key: &str, value: &'a str) -> Option<Cow<'a, str>> {
         let mut out = Cow::Borrowed(value);
         if self.sanitize_sql && self.sql_attributes.iter().any(|k| k == key) {
-            out = self.strip_sql_literals(&out).map(Cow::Owned).unwrap_or(out);
+            out = strip_sql_literals(&out).map(Cow::Owned).unwrap_or(out);
         }
         if self.url_attributes.iter().any(|k| k == key) {
             out = self.redact_query(&out).map(Cow::Owned).unwrap_or(out);
@@ -184,7 +183,7 @@ impl CustomSpanProcessor {
 
     fn redact_secrets(&self, value: &str) -> Option<String> {
         let re = self.secrets.as_ref()?;
-        if !re.is_match(value) {
+        if !self.prefilter.might_match(value) || !re.is_match(value) {
             return None;
         }
         let replaced = re.replace_all(value, |c: &Captures<'_>| match c.name("card") {
@@ -192,20 +191,6 @@ impl CustomSpanProcessor {
             _ => REDACTED.to_string(),
         });
         (replaced != value).then(|| replaced.into_owned())
-    }
-
-    fn strip_sql_literals(&self, sql: &str) -> Option<String> {
-        let mut changed = false;
-        let out = self
-            .sql
-            .replace_all(sql, |c: &Captures<'_>| match c.name("lit") {
-                Some(_) => {
-                    changed = true;
-                    "?".to_string()
-                }
-                None => c[0].to_string(),
-            });
-        changed.then(|| out.into_owned())
     }
 
     fn sensitive_param(&self, name: &str) -> bool {
@@ -272,6 +257,198 @@ impl SpanProcessor for CustomSpanProcessor {
             }
         }
     }
+}
+
+/// Cheap byte checks that rule out most values before the secrets regex runs (it is on every span's path).
+#[derive(Debug, Clone, Copy)]
+struct Prefilter {
+    bearer: bool,
+    email: bool,
+    card: bool,
+}
+
+impl Prefilter {
+    fn might_match(&self, value: &str) -> bool {
+        let b = value.as_bytes();
+        let mut digits = 0;
+        for (i, &c) in b.iter().enumerate() {
+            if c.is_ascii_digit() {
+                digits += 1;
+                if self.card && digits >= 13 {
+                    return true;
+                }
+            } else if c == b'@' {
+                if self.email {
+                    return true;
+                }
+            } else if self.bearer
+                && (c | 0x20) == b'b'
+                && b[i..].len() >= 6
+                && b[i..i + 6].eq_ignore_ascii_case(b"bearer")
+            {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// Case-insensitive attribute-key globs, matched without a regex for the usual shapes (`*x*`, `x*`, `*x`, `x`):
+/// attribute keys are checked on every span, so this is on the hot path.
+#[derive(Debug)]
+struct KeyMatcher {
+    contains: Option<AhoCorasick>,
+    prefixes: Vec<String>,
+    suffixes: Vec<String>,
+    exact: Vec<String>,
+    general: Option<RegexSet>,
+}
+
+impl KeyMatcher {
+    fn new(globs: &[String]) -> Result<Self, BoxError> {
+        let (mut contains, mut prefixes, mut suffixes, mut exact, mut general) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for g in globs {
+            let lower = g.to_ascii_lowercase();
+            let stars = lower.matches('*').count();
+            let inner = lower.trim_matches('*');
+            match (stars, lower.starts_with('*'), lower.ends_with('*')) {
+                (0, _, _) => exact.push(lower),
+                (2, true, true) if !inner.is_empty() => contains.push(inner.to_string()),
+                (1, false, true) => prefixes.push(inner.to_string()),
+                (1, true, false) => suffixes.push(inner.to_string()),
+                _ => general.push(glob_to_regex(&lower)),
+            }
+        }
+        Ok(KeyMatcher {
+            contains: (!contains.is_empty())
+                .then(|| {
+                    // A DFA without prefilter: keys are short, so per-call set-up would dominate.
+                    AhoCorasick::builder()
+                        .ascii_case_insensitive(true)
+                        .kind(Some(AhoCorasickKind::DFA))
+                        .prefilter(false)
+                        .build(&contains)
+                })
+                .transpose()?,
+            prefixes,
+            suffixes,
+            exact,
+            general: (!general.is_empty())
+                .then(|| RegexSetBuilder::new(general).case_insensitive(true).build())
+                .transpose()?,
+        })
+    }
+
+    fn is_match(&self, key: &str) -> bool {
+        let b = key.as_bytes();
+        let ci_prefix =
+            |p: &String| b.len() >= p.len() && b[..p.len()].eq_ignore_ascii_case(p.as_bytes());
+        let ci_suffix = |p: &String| {
+            b.len() >= p.len() && b[b.len() - p.len()..].eq_ignore_ascii_case(p.as_bytes())
+        };
+        self.contains.as_ref().is_some_and(|ac| ac.is_match(key))
+            || self.exact.iter().any(|e| key.eq_ignore_ascii_case(e))
+            || self.prefixes.iter().any(ci_prefix)
+            || self.suffixes.iter().any(ci_suffix)
+            || self.general.as_ref().is_some_and(|set| set.is_match(key))
+    }
+}
+
+/// Replaces string and number literals in SQL text by `?`; `None` when there are none. A single-pass scanner (it
+/// runs on every DB span): quoted identifiers (`"…"`, `` `…` ``), identifiers (`t1`) and placeholders (`$1`, `?`,
+/// `:name`) are kept; `'…'` strings (with `''` escapes), `x'…'` hex strings and numbers are replaced.
+pub fn strip_sql_literals(sql: &str) -> Option<String> {
+    let b = sql.as_bytes();
+    // Fast path: no quote and no digit means no literal.
+    if !b.iter().any(|c| *c == b'\'' || c.is_ascii_digit()) {
+        return None;
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut changed = false;
+    let mut i = 0;
+    let mut copied = 0; // b[copied..i] is pending verbatim text
+    let flush = |out: &mut String, from: usize, to: usize| out.push_str(&sql[from..to]);
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b'"' | b'`' => {
+                // A quoted identifier: copy through to the closing quote.
+                i += 1;
+                while i < b.len() && b[i] != c {
+                    i += 1;
+                }
+                i = (i + 1).min(b.len());
+            }
+            b'\'' => {
+                let start = if i > 0
+                    && (b[i - 1] == b'x' || b[i - 1] == b'X')
+                    && (i < 2 || !is_ident(b[i - 2]))
+                {
+                    i - 1
+                } else {
+                    i
+                };
+                i += 1;
+                loop {
+                    match b.get(i) {
+                        None => break,
+                        Some(b'\'') if b.get(i + 1) == Some(&b'\'') => i += 2,
+                        Some(b'\'') => {
+                            i += 1;
+                            break;
+                        }
+                        Some(_) => i += 1,
+                    }
+                }
+                flush(&mut out, copied, start);
+                out.push('?');
+                copied = i;
+                changed = true;
+            }
+            b'$' | b':'
+                if b.get(i + 1)
+                    .is_some_and(|n| n.is_ascii_alphanumeric() || *n == b'_') =>
+            {
+                // A placeholder ($1, :name): keep it whole.
+                i += 1;
+                while i < b.len() && is_ident(b[i]) {
+                    i += 1;
+                }
+            }
+            c if c.is_ascii_digit() => {
+                let start = i;
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'.' || b[i] == b'_')
+                {
+                    // Exponent signs belong to the number: 1e-5.
+                    if (b[i] == b'e' || b[i] == b'E') && matches!(b.get(i + 1), Some(b'+' | b'-')) {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                flush(&mut out, copied, start);
+                out.push('?');
+                copied = i;
+                changed = true;
+            }
+            c if is_ident(c) => {
+                // An identifier (may contain digits: t1, col_2): keep.
+                while i < b.len() && is_ident(b[i]) {
+                    i += 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    if !changed {
+        return None;
+    }
+    flush(&mut out, copied, b.len());
+    Some(out)
+}
+
+fn is_ident(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80
 }
 
 /// Whether the digits of `s` (spaces and dashes ignored) pass the Luhn check.
@@ -435,6 +612,30 @@ mod tests {
     }
 
     #[test]
+    fn key_globs_of_every_shape_match_case_insensitively() {
+        let m = KeyMatcher::new(&[
+            "*token*".into(),
+            "x-api-*".into(),
+            "*_secret".into(),
+            "Cookie".into(),
+            "a*b*c".into(),
+        ])
+        .unwrap();
+        for yes in [
+            "Auth.TOKEN.x",
+            "X-API-key",
+            "client_SECRET",
+            "cookie",
+            "aXbYc",
+        ] {
+            assert!(m.is_match(yes), "{yes}");
+        }
+        for no in ["url.path", "x-apikey", "secret_client", "cookies", "acb"] {
+            assert!(!m.is_match(no), "{no}");
+        }
+    }
+
+    #[test]
     fn secret_looking_values_are_redacted_and_each_class_switches_off() {
         let p = processor();
         assert_eq!(
@@ -508,6 +709,25 @@ mod tests {
             one(&p, "other", "price = 42"),
             "price = 42",
             "only SQL attributes are stripped"
+        );
+    }
+
+    #[test]
+    fn sql_scanner_edge_cases() {
+        assert_eq!(strip_sql_literals("SELECT a FROM t WHERE b = ?"), None);
+        assert_eq!(strip_sql_literals("SELECT t1.c2 FROM t1").as_deref(), None);
+        assert_eq!(
+            strip_sql_literals("x = -1.5e-3 AND y = X'0AFF' AND z = 0x1F").as_deref(),
+            Some("x = -? AND y = ? AND z = ?")
+        );
+        assert_eq!(
+            strip_sql_literals("a = :name AND b = $2 AND c = 'it''s' AND d = 'unterminated")
+                .as_deref(),
+            Some("a = :name AND b = $2 AND c = ? AND d = ?")
+        );
+        assert_eq!(
+            strip_sql_literals("SELECT `col 1`, \"x 2\" FROM t WHERE n = 'é 9'").as_deref(),
+            Some("SELECT `col 1`, \"x 2\" FROM t WHERE n = ?")
         );
     }
 
