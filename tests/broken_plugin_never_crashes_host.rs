@@ -270,3 +270,32 @@ fn panicking_processor_and_exporter_never_take_the_app_down() {
         );
     }
 }
+
+#[test]
+fn a_hanging_exporter_neither_blocks_the_app_nor_the_other_exporters() {
+    let tmp = setup();
+    let dir = plugin_dir(tmp.path(), "plugins", &["fixture_faulty"]);
+    let started = std::time::Instant::now();
+    let (ok, stdout, stderr) = output(
+        workload("workload_dynamic", tmp.path())
+            .env("OTEL_RUST_DISTRO_PATH", &dir)
+            .env("OTEL_RUST_DISTRO", "faulty_exporter_hang")
+            .env("OTEL_TRACES_EXPORTER", "hanging,file")
+            .env("OTEL_METRICS_EXPORTER", "none")
+            .env("OTEL_BSP_EXPORT_TIMEOUT", "1000"),
+    );
+    let took = started.elapsed();
+    assert!(ok, "{stdout}{stderr}");
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "shutdown waited {took:?} for the hung exporter"
+    );
+    assert!(
+        stderr.contains("span exporter of distro faulty_exporter_hang failed: timed out"),
+        "the hang is reported: {stderr}"
+    );
+    assert!(
+        !read_jsonl(&tmp.path().join("traces.jsonl")).is_empty(),
+        "the file exporter still got its spans"
+    );
+}

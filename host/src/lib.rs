@@ -40,6 +40,8 @@
 //! | `OTEL_EXPORTER_FILE_TRACES_PATH` | `[otel] file_traces_path` | `traces.jsonl` | `file` span exporter output (OTLP JSON lines) |
 //! | `OTEL_EXPORTER_FILE_METRICS_PATH` | `[otel] file_metrics_path` | `metrics.jsonl` | `file` metric exporter output |
 //! | `OTEL_EXPORTER_OTLP_(TRACES_/METRICS_)PROTOCOL` | — | `http/protobuf` | `grpc` or `http/protobuf` |
+//! | `OTEL_BSP_EXPORT_TIMEOUT` | — | `30000` | milliseconds a distro span exporter may take before it counts as hung |
+//! | `OTEL_METRIC_EXPORT_TIMEOUT` | — | `30000` | milliseconds a distro metric exporter may take before it counts as hung |
 //! | `OTEL_EXPORTER_OTLP_*`, `OTEL_BSP_*` | — | per the SDK | read by opentelemetry-otlp and the SDK |
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
@@ -53,6 +55,7 @@ mod plugin;
 mod registry;
 mod settings;
 mod trace;
+mod worker;
 
 pub use config::{ConfigError, ConfigFile, FileConfig, PluginEntry};
 pub use env::Env;

@@ -203,10 +203,9 @@ impl Pipeline {
                         .as_ref()
                         .ok_or_else(|| comp("distro not initialised".into()))?;
                     let e = ffi(d.span_exporter(RStr::from_str(other))).map_err(comp)?;
-                    batch.push(Box::new(
-                        BatchSpanProcessor::builder(PluginSpanExporter::new(e, faults.clone()))
-                            .build(),
-                    ));
+                    let e = PluginSpanExporter::new(e, faults.clone(), s.span_export_timeout.value)
+                        .map_err(|e| comp(e.to_string()))?;
+                    batch.push(Box::new(BatchSpanProcessor::builder(e).build()));
                 }
                 other => {
                     return Err(unknown(
@@ -295,10 +294,10 @@ impl Pipeline {
                         .as_ref()
                         .ok_or_else(|| comp("distro not initialised".into()))?;
                     let e = ffi(d.metric_exporter(RStr::from_str(other))).map_err(comp)?;
-                    let reader =
-                        PeriodicReader::builder(PluginMetricExporter::new(e, faults.clone()))
-                            .with_interval(interval)
-                            .build();
+                    let e =
+                        PluginMetricExporter::new(e, faults.clone(), s.metric_export_timeout.value)
+                            .map_err(|e| comp(e.to_string()))?;
+                    let reader = PeriodicReader::builder(e).with_interval(interval).build();
                     meter_builder = meter_builder.with_reader(reader);
                 }
                 other => {

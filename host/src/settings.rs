@@ -63,6 +63,10 @@ pub struct Settings {
     pub propagators: Setting<Vec<String>>,
     /// `OTEL_METRIC_EXPORT_INTERVAL`.
     pub metric_export_interval: Setting<Duration>,
+    /// `OTEL_BSP_EXPORT_TIMEOUT`: how long a distro span exporter call may take.
+    pub span_export_timeout: Setting<Duration>,
+    /// `OTEL_METRIC_EXPORT_TIMEOUT`: how long a distro metric exporter call may take.
+    pub metric_export_timeout: Setting<Duration>,
     /// `OTEL_EXPORTER_FILE_TRACES_PATH`.
     pub file_traces_path: Setting<PathBuf>,
     /// `OTEL_EXPORTER_FILE_METRICS_PATH`.
@@ -129,6 +133,13 @@ fn parse_bool(s: &str) -> Result<bool, String> {
         "false" | "0" | "no" => Ok(false),
         _ => Err("true or false".into()),
     }
+}
+
+fn millis(s: &str) -> Result<Duration, String> {
+    s.trim()
+        .parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|_| "milliseconds, e.g. 30000".into())
 }
 
 fn in_file<T: Clone>(value: Option<&T>, path: &std::path::Path) -> Option<(T, PathBuf)> {
@@ -272,12 +283,23 @@ impl Settings {
                     .map(|(v, p)| (Duration::from_millis(v), p)),
                 None,
                 Duration::from_millis(60_000),
-                |s| {
-                    s.trim()
-                        .parse::<u64>()
-                        .map(Duration::from_millis)
-                        .map_err(|_| "milliseconds, e.g. 60000".into())
-                },
+                millis,
+            )?,
+            span_export_timeout: pick(
+                env,
+                "OTEL_BSP_EXPORT_TIMEOUT",
+                None,
+                None,
+                Duration::from_millis(30_000),
+                millis,
+            )?,
+            metric_export_timeout: pick(
+                env,
+                "OTEL_METRIC_EXPORT_TIMEOUT",
+                None,
+                None,
+                Duration::from_millis(30_000),
+                millis,
             )?,
             file_traces_path: pick(
                 env,
@@ -354,6 +376,16 @@ impl Settings {
                 "OTEL_METRIC_EXPORT_INTERVAL",
                 self.metric_export_interval.value.as_millis().to_string(),
                 self.metric_export_interval.source.to_string(),
+            ),
+            (
+                "OTEL_BSP_EXPORT_TIMEOUT",
+                self.span_export_timeout.value.as_millis().to_string(),
+                self.span_export_timeout.source.to_string(),
+            ),
+            (
+                "OTEL_METRIC_EXPORT_TIMEOUT",
+                self.metric_export_timeout.value.as_millis().to_string(),
+                self.metric_export_timeout.source.to_string(),
             ),
             (
                 "OTEL_EXPORTER_FILE_TRACES_PATH",

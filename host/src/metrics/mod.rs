@@ -3,6 +3,7 @@
 
 use crate::faults::{Component, Faults};
 use crate::file::JsonLines;
+use crate::worker::Worker;
 use abi_stable::std_types::RResult;
 use ndotel_api::FfiMetricExporterBox;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -15,10 +16,12 @@ use std::future::{Future, ready};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A distro's metric exporter as an SDK exporter.
+/// A distro's metric exporter as an SDK exporter. Calls run on a worker thread with a deadline
+/// (`OTEL_METRIC_EXPORT_TIMEOUT`), so a hanging exporter is reported and skipped, never waited for forever.
 pub(crate) struct PluginMetricExporter {
-    inner: FfiMetricExporterBox,
+    inner: Arc<FfiMetricExporterBox>,
     temporality: Temporality,
+    worker: Worker,
     faults: Arc<Faults>,
 }
 
@@ -31,24 +34,37 @@ impl std::fmt::Debug for PluginMetricExporter {
 }
 
 impl PluginMetricExporter {
-    pub(crate) fn new(inner: FfiMetricExporterBox, faults: Arc<Faults>) -> Self {
+    pub(crate) fn new(
+        inner: FfiMetricExporterBox,
+        faults: Arc<Faults>,
+        timeout: Duration,
+    ) -> std::io::Result<Self> {
         let temporality = match inner.temporality() {
             ndotel_api::Temporality::Cumulative => Temporality::Cumulative,
             ndotel_api::Temporality::Delta => Temporality::Delta,
         };
-        PluginMetricExporter {
-            inner,
+        Ok(PluginMetricExporter {
+            inner: Arc::new(inner),
             temporality,
+            worker: Worker::new("ndotel-metric-export", timeout)?,
             faults,
-        }
+        })
     }
 
-    fn check(&self, r: RResult<(), ndotel_api::FfiError>) -> OTelSdkResult {
-        match r {
-            RResult::ROk(()) => Ok(()),
-            RResult::RErr(e) => {
+    fn call(
+        &self,
+        f: impl FnOnce(&FfiMetricExporterBox) -> RResult<(), ndotel_api::FfiError> + Send + 'static,
+    ) -> OTelSdkResult {
+        let inner = self.inner.clone();
+        match self.worker.run(move || f(&inner)) {
+            Ok(RResult::ROk(())) => Ok(()),
+            Ok(RResult::RErr(e)) => {
                 self.faults.record_ffi(Component::MetricExporter, &e);
                 Err(OTelSdkError::InternalFailure(e.to_string()))
+            }
+            Err(stuck) => {
+                self.faults.record(Component::MetricExporter, &stuck);
+                Err(OTelSdkError::InternalFailure(stuck.to_string()))
             }
         }
     }
@@ -57,15 +73,15 @@ impl PluginMetricExporter {
 impl PushMetricExporter for PluginMetricExporter {
     fn export(&self, metrics: &ResourceMetrics) -> impl Future<Output = OTelSdkResult> + Send {
         let bytes = ExportMetricsServiceRequest::from(metrics).encode_to_vec();
-        ready(self.check(self.inner.export(bytes.as_slice().into())))
+        ready(self.call(move |exporter| exporter.export(bytes.as_slice().into())))
     }
 
     fn force_flush(&self) -> OTelSdkResult {
-        self.check(self.inner.force_flush())
+        self.call(|exporter| exporter.force_flush())
     }
 
     fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
-        self.check(self.inner.shutdown())
+        self.call(|exporter| exporter.shutdown())
     }
 
     fn temporality(&self) -> Temporality {

@@ -4,6 +4,7 @@
 use super::view::{attr_refs, span_view};
 use crate::faults::{Component, Faults};
 use crate::file::JsonLines;
+use crate::worker::Worker;
 use abi_stable::std_types::RResult;
 use ndotel_api::{FfiSpanExporterBox, KeyValueRef};
 use opentelemetry::KeyValue;
@@ -17,48 +18,51 @@ use std::future::{Future, ready};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A distro's span exporter as an SDK exporter.
+/// A distro's span exporter as an SDK exporter. Calls run on a worker thread with a deadline
+/// (`OTEL_BSP_EXPORT_TIMEOUT`), so a hanging exporter is reported and skipped, never waited for forever.
 pub(crate) struct PluginSpanExporter {
-    inner: FfiSpanExporterBox,
-    resource: Vec<KeyValue>,
+    inner: Arc<FfiSpanExporterBox>,
+    resource: Arc<Vec<KeyValue>>,
+    worker: Worker,
     faults: Arc<Faults>,
 }
 
 impl std::fmt::Debug for PluginSpanExporter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginSpanExporter").finish_non_exhaustive()
+        f.debug_struct("PluginSpanExporter")
+            .field("worker", &self.worker)
+            .finish_non_exhaustive()
     }
 }
 
 impl PluginSpanExporter {
-    pub(crate) fn new(inner: FfiSpanExporterBox, faults: Arc<Faults>) -> Self {
-        PluginSpanExporter {
-            inner,
-            resource: Vec::new(),
+    pub(crate) fn new(
+        inner: FfiSpanExporterBox,
+        faults: Arc<Faults>,
+        timeout: Duration,
+    ) -> std::io::Result<Self> {
+        Ok(PluginSpanExporter {
+            inner: Arc::new(inner),
+            resource: Arc::new(Vec::new()),
+            worker: Worker::new("ndotel-span-export", timeout)?,
             faults,
-        }
+        })
     }
 
-    fn export_now(&self, batch: &[SpanData]) -> OTelSdkResult {
-        let attrs: Vec<_> = batch.iter().map(|s| attr_refs(&s.attributes)).collect();
-        let views: Vec<_> = batch
-            .iter()
-            .zip(&attrs)
-            .map(|(s, a)| span_view(s, a))
-            .collect();
-        let resource: Vec<KeyValueRef<'_>> = attr_refs(&self.resource).into_vec();
-        self.check(
-            self.inner
-                .export(resource.as_slice().into(), views.as_slice().into()),
-        )
-    }
-
-    fn check(&self, r: RResult<(), ndotel_api::FfiError>) -> OTelSdkResult {
-        match r {
-            RResult::ROk(()) => Ok(()),
-            RResult::RErr(e) => {
+    fn call(
+        &self,
+        f: impl FnOnce(&FfiSpanExporterBox) -> RResult<(), ndotel_api::FfiError> + Send + 'static,
+    ) -> OTelSdkResult {
+        let inner = self.inner.clone();
+        match self.worker.run(move || f(&inner)) {
+            Ok(RResult::ROk(())) => Ok(()),
+            Ok(RResult::RErr(e)) => {
                 self.faults.record_ffi(Component::SpanExporter, &e);
                 Err(OTelSdkError::InternalFailure(e.to_string()))
+            }
+            Err(stuck) => {
+                self.faults.record(Component::SpanExporter, &stuck);
+                Err(OTelSdkError::InternalFailure(stuck.to_string()))
             }
         }
     }
@@ -66,22 +70,34 @@ impl PluginSpanExporter {
 
 impl SpanExporter for PluginSpanExporter {
     fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
-        ready(self.export_now(&batch))
+        let resource = self.resource.clone();
+        ready(self.call(move |exporter| {
+            let attrs: Vec<_> = batch.iter().map(|s| attr_refs(&s.attributes)).collect();
+            let views: Vec<_> = batch
+                .iter()
+                .zip(&attrs)
+                .map(|(s, a)| span_view(s, a))
+                .collect();
+            let resource: Vec<KeyValueRef<'_>> = attr_refs(&resource).into_vec();
+            exporter.export(resource.as_slice().into(), views.as_slice().into())
+        }))
     }
 
     fn force_flush(&self) -> OTelSdkResult {
-        self.check(self.inner.force_flush())
+        self.call(|exporter| exporter.force_flush())
     }
 
     fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
-        self.check(self.inner.shutdown())
+        self.call(|exporter| exporter.shutdown())
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        self.resource = resource
-            .iter()
-            .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
-            .collect();
+        self.resource = Arc::new(
+            resource
+                .iter()
+                .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+                .collect(),
+        );
     }
 }
 

@@ -1,0 +1,98 @@
+//! Runs a distro's exporter calls on a thread of their own with a deadline: an exporter that hangs costs one stuck
+//! thread and a counted failure, never the batch processor, the application's shutdown or the other exporters.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Why a call did not complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stuck {
+    /// A previous call has not returned yet.
+    Busy,
+    /// The call did not return in time (it goes on in the background).
+    TimedOut(Duration),
+}
+
+impl std::fmt::Display for Stuck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stuck::Busy => f.write_str("still stuck in an earlier call; skipped"),
+            Stuck::TimedOut(d) => write!(
+                f,
+                "timed out after {d:?} (it hangs; later calls are skipped until it returns)"
+            ),
+        }
+    }
+}
+
+/// One worker thread with a deadline per call.
+#[derive(Debug)]
+pub(crate) struct Worker {
+    jobs: mpsc::Sender<Job>,
+    busy: Arc<AtomicBool>,
+    timeout: Duration,
+}
+
+impl Worker {
+    pub(crate) fn new(name: &str, timeout: Duration) -> std::io::Result<Self> {
+        let (jobs, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name(name.to_string())
+            .spawn(move || {
+                for job in rx {
+                    job();
+                }
+            })?;
+        Ok(Worker {
+            jobs,
+            busy: Arc::new(AtomicBool::new(false)),
+            timeout,
+        })
+    }
+
+    /// Runs `f` on the worker and waits for it up to the deadline.
+    pub(crate) fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Stuck> {
+        if self.busy.swap(true, Ordering::AcqRel) {
+            return Err(Stuck::Busy);
+        }
+        let (tx, rx) = mpsc::sync_channel(1);
+        let busy = self.busy.clone();
+        let job: Job = Box::new(move || {
+            let _ = tx.send(f());
+            busy.store(false, Ordering::Release);
+        });
+        if self.jobs.send(job).is_err() {
+            self.busy.store(false, Ordering::Release);
+            return Err(Stuck::Busy);
+        }
+        rx.recv_timeout(self.timeout)
+            .map_err(|_| Stuck::TimedOut(self.timeout))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hanging_call_times_out_and_later_calls_are_skipped_until_it_returns() {
+        let w = Worker::new("test", Duration::from_millis(50)).unwrap();
+        assert_eq!(w.run(|| 7).unwrap(), 7);
+        let (release, wait) = mpsc::channel::<()>();
+        assert_eq!(
+            w.run(move || wait.recv().ok()).unwrap_err(),
+            Stuck::TimedOut(Duration::from_millis(50))
+        );
+        assert_eq!(w.run(|| 1).unwrap_err(), Stuck::Busy);
+        release.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(w.run(|| 2).unwrap(), 2);
+    }
+}
