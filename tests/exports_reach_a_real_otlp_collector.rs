@@ -1,4 +1,4 @@
-//! Traces and metrics reach a real OTLP collector — rotel, from PyPI — over gRPC and over HTTP/protobuf, from the
+//! Traces, metrics and logs reach a real OTLP collector — rotel, from PyPI — over gRPC and over HTTP/protobuf, from the
 //! host's built-in `otlp` exporters and from the distro's `custom_otlp` metric exporter. rotel's Python processor
 //! hook (`fixtures/rotel/capture.py`) writes what it received; the test asserts on span names, resource,
 //! redaction and the absence of health checks.
@@ -67,6 +67,8 @@ fn start_collector(bin: &Path, dir: &Path) -> Collector {
         .arg("--otlp-with-trace-processor")
         .arg(&capture)
         .arg("--otlp-with-metrics-processor")
+        .arg(&capture)
+        .arg("--otlp-with-logs-processor")
         .arg(&capture)
         .arg("--pid-file")
         .arg(dir.join("rotel.pid"))
@@ -183,8 +185,18 @@ fn assert_received_metric(c: &Collector) {
     assert_eq!(m["resource"]["service.name"], "rotel-e2e");
 }
 
+fn assert_received_log(c: &Collector) {
+    let logs = wait_for(c, "logs.jsonl", |l| {
+        l.iter().any(|l| l["body"] == "workload done")
+    });
+    let l = logs.iter().find(|l| l["body"] == "workload done").unwrap();
+    assert_eq!(l["severity"], "INFO");
+    assert_eq!(l["attributes"]["orders"], 3);
+    assert_eq!(l["resource"]["service.name"], "rotel-e2e");
+}
+
 #[test]
-fn traces_and_metrics_reach_rotel_over_grpc() {
+fn traces_metrics_and_logs_reach_rotel_over_grpc() {
     let Some(bin) = rotel() else { return };
     let tmp = setup();
     let c = start_collector(&bin, tmp.path());
@@ -193,6 +205,7 @@ fn traces_and_metrics_reach_rotel_over_grpc() {
         &[
             ("OTEL_TRACES_EXPORTER", "otlp".into()),
             ("OTEL_METRICS_EXPORTER", "otlp".into()),
+            ("OTEL_LOGS_EXPORTER", "otlp".into()),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".into()),
             (
                 "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -202,10 +215,11 @@ fn traces_and_metrics_reach_rotel_over_grpc() {
     );
     assert_received_spans(&c);
     assert_received_metric(&c);
+    assert_received_log(&c);
 }
 
 #[test]
-fn traces_and_metrics_reach_rotel_over_http_protobuf() {
+fn traces_metrics_and_logs_reach_rotel_over_http_protobuf() {
     let Some(bin) = rotel() else { return };
     let tmp = setup();
     let c = start_collector(&bin, tmp.path());
@@ -214,6 +228,7 @@ fn traces_and_metrics_reach_rotel_over_http_protobuf() {
         &[
             ("OTEL_TRACES_EXPORTER", "otlp".into()),
             ("OTEL_METRICS_EXPORTER", "otlp".into()),
+            ("OTEL_LOGS_EXPORTER", "otlp".into()),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".into()),
             (
                 "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -223,6 +238,7 @@ fn traces_and_metrics_reach_rotel_over_http_protobuf() {
     );
     assert_received_spans(&c);
     assert_received_metric(&c);
+    assert_received_log(&c);
 }
 
 #[test]

@@ -96,6 +96,8 @@ pub struct OtelSection {
     pub traces_exporter: Option<String>,
     /// `OTEL_METRICS_EXPORTER` (comma list).
     pub metrics_exporter: Option<String>,
+    /// `OTEL_LOGS_EXPORTER` (comma list).
+    pub logs_exporter: Option<String>,
     /// `OTEL_TRACES_SAMPLER`.
     pub traces_sampler: Option<String>,
     /// `OTEL_TRACES_SAMPLER_ARG`.

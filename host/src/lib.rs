@@ -33,6 +33,7 @@
 //! | `OTEL_RESOURCE_ATTRIBUTES` | — | none | extra resource attributes `k=v,k2=v2` |
 //! | `OTEL_TRACES_EXPORTER` | `[otel] traces_exporter` | distro's first, else `otlp` | comma list: `otlp`, `console`, `file`, `none`, distro names |
 //! | `OTEL_METRICS_EXPORTER` | `[otel] metrics_exporter` | distro's first, else `otlp` | comma list, as above |
+//! | `OTEL_LOGS_EXPORTER` | `[otel] logs_exporter` | `none` | comma list: `otlp`, `console`, `none` — `tracing` events as log records (not redacted by distros: opt in knowingly) |
 //! | `OTEL_TRACES_SAMPLER` | `[otel] traces_sampler` | distro's first, else `parentbased_always_on` | built-in or distro sampler |
 //! | `OTEL_TRACES_SAMPLER_ARG` | `[otel] traces_sampler_arg` | `1.0` | ratio for `*traceidratio` |
 //! | `OTEL_PROPAGATORS` | `[otel] propagators` | `tracecontext,baggage` | comma list: `tracecontext`, `baggage`, `none` |
@@ -61,7 +62,8 @@ pub use config::{ConfigError, ConfigFile, FileConfig, PluginEntry};
 pub use env::Env;
 pub use faults::{Component, Faults};
 pub use pipeline::{
-    BUILTIN_METRIC_EXPORTERS, BUILTIN_SAMPLERS, BUILTIN_SPAN_EXPORTERS, BuildError, Pipeline, Plan,
+    BUILTIN_LOG_EXPORTERS, BUILTIN_METRIC_EXPORTERS, BUILTIN_SAMPLERS, BUILTIN_SPAN_EXPORTERS,
+    BuildError, Pipeline, Plan,
 };
 pub use plugin::{LoadError, Plugin};
 pub use registry::{
@@ -116,6 +118,7 @@ impl Guard {
             pipeline: Pipeline {
                 tracer_provider: None,
                 meter_provider: None,
+                logger_provider: None,
                 propagator: None,
                 faults: Default::default(),
                 sampler_description: "disabled".into(),
@@ -157,9 +160,15 @@ impl Guard {
             let fmt_layer = tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
                 .with_filter(tracing_subscriber::filter::filter_fn(|m| m.is_event()));
+            // `tracing` events become OpenTelemetry log records when OTEL_LOGS_EXPORTER selects an exporter.
+            let logs_layer = pipeline
+                .logger_provider
+                .as_ref()
+                .map(opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new);
             if tracing_subscriber::registry()
                 .with(EnvFilter::new(filter))
                 .with(otel_layer)
+                .with(logs_layer)
                 .with(fmt_layer)
                 .try_init()
                 .is_err()
@@ -184,6 +193,10 @@ impl Drop for Guard {
         if let Some(mp) = self.pipeline.meter_provider.take() {
             let _ = mp.force_flush();
             let _ = mp.shutdown();
+        }
+        if let Some(lp) = self.pipeline.logger_provider.take() {
+            let _ = lp.force_flush();
+            let _ = lp.shutdown();
         }
         if let Some(rt) = self.pipeline.runtime.take() {
             rt.shutdown_background();

@@ -21,7 +21,8 @@ use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry::propagation::text_map_propagator::TextMapPropagator;
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::logs::SdkLoggerProvider;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::resource::TelemetryResourceDetector;
 use opentelemetry_sdk::trace::{
@@ -70,6 +71,8 @@ pub enum BuildError {
 pub const BUILTIN_SPAN_EXPORTERS: &[&str] = &["otlp", "console", "file", "none"];
 /// Built-in metric exporters.
 pub const BUILTIN_METRIC_EXPORTERS: &[&str] = &["otlp", "console", "file", "none"];
+/// Built-in log exporters.
+pub const BUILTIN_LOG_EXPORTERS: &[&str] = &["otlp", "console", "none"];
 /// Built-in samplers.
 pub const BUILTIN_SAMPLERS: &[&str] = &[
     "always_on",
@@ -125,34 +128,47 @@ pub struct Pipeline {
     pub faults: Arc<Faults>,
     /// The sampler's description.
     pub sampler_description: String,
+    /// The logger provider for `tracing` events (`None` unless `OTEL_LOGS_EXPORTER` selects an exporter).
+    pub logger_provider: Option<SdkLoggerProvider>,
     /// Runtime driving gRPC exporters (tonic needs Tokio), kept alive as long as the pipeline.
     pub(crate) runtime: Option<tokio::runtime::Runtime>,
 }
 
-impl Pipeline {
-    /// Builds the pipeline the plan describes.
-    pub fn build(plan: &Plan, env: &Env) -> Result<Pipeline, BuildError> {
-        let faults = Arc::new(Faults::new(plan.distro.name.clone()));
-        let s = &plan.settings;
-        if s.sdk_disabled.value {
-            return Ok(Pipeline {
-                tracer_provider: None,
-                meter_provider: None,
-                propagator: None,
-                faults,
-                sampler_description: "disabled".into(),
-                runtime: None,
-            });
+/// What every exporter builder needs.
+struct Ctx<'a> {
+    plan: &'a Plan,
+    env: &'a Env,
+    distro: Option<FfiDistroBox>,
+    faults: Arc<Faults>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Ctx<'_> {
+    fn distro(&self) -> Result<&FfiDistroBox, String> {
+        self.distro
+            .as_ref()
+            .ok_or_else(|| "distro not initialised".to_string())
+    }
+
+    /// The runtime tonic needs for gRPC exporters, started on first use.
+    fn tonic_runtime(&mut self) -> Result<&tokio::runtime::Runtime, String> {
+        if self.runtime.is_none() {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("ndotel-otlp")
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the runtime for gRPC: {e}"))?;
+            self.runtime = Some(rt);
         }
-        let distro = plan
-            .distro
-            .init(plan.config.as_ref(), env)?
-            .map(|d| d.inner);
-        let mut runtime = None;
+        self.runtime
+            .as_ref()
+            .ok_or_else(|| "runtime missing".to_string())
+    }
 
-        let resource = resource(&plan.distro, distro.as_ref(), s)?;
-        let (sampler, sampler_description) = sampler(&plan.distro, distro.as_ref(), s, &faults)?;
-
+    fn span_processors(&mut self) -> Result<Vec<Box<dyn SpanProcessor>>, BuildError> {
+        let plan = self.plan;
+        let s = &plan.settings;
         let mut batch: Vec<Box<dyn SpanProcessor>> = Vec::new();
         for name in &s.traces_exporter.value {
             let comp = |message: String| BuildError::Component {
@@ -166,19 +182,16 @@ impl Pipeline {
                         .build(),
                 )),
                 "file" => {
-                    let out = JsonLines::open(&s.file_traces_path.value).map_err(|e| {
-                        comp(format!("{}: {e}", s.file_traces_path.value.display()))
-                    })?;
+                    let out = open_file(&s.file_traces_path.value).map_err(comp)?;
                     batch.push(Box::new(
                         BatchSpanProcessor::builder(FileSpanExporter::new(out)).build(),
                     ));
                 }
                 "otlp" => {
                     let exporter =
-                        match otlp_protocol(env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")? {
+                        match otlp_protocol(self.env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")? {
                             Protocol::Grpc => {
-                                let rt = tonic_runtime(&mut runtime).map_err(comp)?;
-                                let _enter = rt.enter();
+                                let _enter = self.tonic_runtime().map_err(comp)?.enter();
                                 opentelemetry_otlp::SpanExporter::builder()
                                     .with_tonic()
                                     .build()
@@ -199,25 +212,205 @@ impl Pipeline {
                         .iter()
                         .any(|n| n == other) =>
                 {
-                    let d = distro
-                        .as_ref()
-                        .ok_or_else(|| comp("distro not initialised".into()))?;
-                    let e = ffi(d.span_exporter(RStr::from_str(other))).map_err(comp)?;
-                    let e = PluginSpanExporter::new(e, faults.clone(), s.span_export_timeout.value)
-                        .map_err(|e| comp(e.to_string()))?;
+                    let e = ffi(self
+                        .distro()
+                        .map_err(comp)?
+                        .span_exporter(RStr::from_str(other)))
+                    .map_err(comp)?;
+                    let e = PluginSpanExporter::new(
+                        e,
+                        self.faults.clone(),
+                        s.span_export_timeout.value,
+                    )
+                    .map_err(|e| comp(e.to_string()))?;
                     batch.push(Box::new(BatchSpanProcessor::builder(e).build()));
                 }
                 other => {
+                    let names = &plan.distro.components.span_exporters;
                     return Err(unknown(
                         "OTEL_TRACES_EXPORTER",
                         "span exporter",
                         other,
                         BUILTIN_SPAN_EXPORTERS,
-                        &plan.distro.components.span_exporters,
+                        names,
                     ));
                 }
             }
         }
+        Ok(batch)
+    }
+
+    /// The meter provider, or `None` when no exporter is selected (the global no-op provider then stays, so
+    /// instruments cost nothing and the SDK does not warn that their callbacks will never run).
+    fn meter_provider(
+        &mut self,
+        resource: Resource,
+    ) -> Result<Option<SdkMeterProvider>, BuildError> {
+        let plan = self.plan;
+        let s = &plan.settings;
+        let interval = s.metric_export_interval.value;
+        let temporality = otlp_temporality(self.env)?;
+        let mut builder = SdkMeterProvider::builder().with_resource(resource);
+        let mut readers = 0;
+        for name in &s.metrics_exporter.value {
+            let comp = |message: String| BuildError::Component {
+                what: format!("metric exporter {name:?}"),
+                message,
+            };
+            builder = match name.as_str() {
+                "none" => continue,
+                "console" => builder.with_reader(
+                    PeriodicReader::builder(opentelemetry_stdout::MetricExporter::default())
+                        .with_interval(interval)
+                        .build(),
+                ),
+                "file" => {
+                    let out = open_file(&s.file_metrics_path.value).map_err(comp)?;
+                    builder.with_reader(
+                        PeriodicReader::builder(FileMetricExporter::new(out, temporality))
+                            .with_interval(interval)
+                            .build(),
+                    )
+                }
+                "otlp" => {
+                    let exporter =
+                        match otlp_protocol(self.env, "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL")? {
+                            Protocol::Grpc => {
+                                let _enter = self.tonic_runtime().map_err(comp)?.enter();
+                                opentelemetry_otlp::MetricExporter::builder()
+                                    .with_tonic()
+                                    .with_temporality(temporality)
+                                    .build()
+                            }
+                            p => opentelemetry_otlp::MetricExporter::builder()
+                                .with_http()
+                                .with_protocol(p)
+                                .with_temporality(temporality)
+                                .build(),
+                        }
+                        .map_err(|e| comp(e.to_string()))?;
+                    builder.with_reader(
+                        PeriodicReader::builder(exporter)
+                            .with_interval(interval)
+                            .build(),
+                    )
+                }
+                other
+                    if plan
+                        .distro
+                        .components
+                        .metric_exporters
+                        .iter()
+                        .any(|n| n == other) =>
+                {
+                    let e = ffi(self
+                        .distro()
+                        .map_err(comp)?
+                        .metric_exporter(RStr::from_str(other)))
+                    .map_err(comp)?;
+                    let e = PluginMetricExporter::new(
+                        e,
+                        self.faults.clone(),
+                        s.metric_export_timeout.value,
+                    )
+                    .map_err(|e| comp(e.to_string()))?;
+                    builder.with_reader(PeriodicReader::builder(e).with_interval(interval).build())
+                }
+                other => {
+                    let names = &plan.distro.components.metric_exporters;
+                    return Err(unknown(
+                        "OTEL_METRICS_EXPORTER",
+                        "metric exporter",
+                        other,
+                        BUILTIN_METRIC_EXPORTERS,
+                        names,
+                    ));
+                }
+            };
+            readers += 1;
+        }
+        Ok((readers > 0).then(|| builder.build()))
+    }
+
+    /// The logger provider for `tracing` events, or `None` (`none` is ndotel's default: distros have no log
+    /// processor yet, so nothing would redact log records).
+    fn logger_provider(
+        &mut self,
+        resource: Resource,
+    ) -> Result<Option<SdkLoggerProvider>, BuildError> {
+        let plan = self.plan;
+        let mut builder = SdkLoggerProvider::builder().with_resource(resource);
+        let mut exporters = 0;
+        for name in &plan.settings.logs_exporter.value {
+            let comp = |message: String| BuildError::Component {
+                what: format!("log exporter {name:?}"),
+                message,
+            };
+            match name.as_str() {
+                "none" => continue,
+                "console" => {
+                    builder =
+                        builder.with_batch_exporter(opentelemetry_stdout::LogExporter::default())
+                }
+                "otlp" => {
+                    let exporter =
+                        match otlp_protocol(self.env, "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL")? {
+                            Protocol::Grpc => {
+                                let _enter = self.tonic_runtime().map_err(comp)?.enter();
+                                opentelemetry_otlp::LogExporter::builder()
+                                    .with_tonic()
+                                    .build()
+                            }
+                            p => opentelemetry_otlp::LogExporter::builder()
+                                .with_http()
+                                .with_protocol(p)
+                                .build(),
+                        }
+                        .map_err(|e| comp(e.to_string()))?;
+                    builder = builder.with_batch_exporter(exporter);
+                }
+                other => {
+                    return Err(unknown(
+                        "OTEL_LOGS_EXPORTER",
+                        "log exporter",
+                        other,
+                        BUILTIN_LOG_EXPORTERS,
+                        &[],
+                    ));
+                }
+            }
+            exporters += 1;
+        }
+        Ok((exporters > 0).then(|| builder.build()))
+    }
+}
+
+fn open_file(path: &std::path::Path) -> Result<JsonLines, String> {
+    JsonLines::open(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+impl Pipeline {
+    /// Builds the pipeline the plan describes.
+    pub fn build(plan: &Plan, env: &Env) -> Result<Pipeline, BuildError> {
+        let faults = Arc::new(Faults::new(plan.distro.name.clone()));
+        let s = &plan.settings;
+        if s.sdk_disabled.value {
+            return Ok(Pipeline {
+                tracer_provider: None,
+                meter_provider: None,
+                logger_provider: None,
+                propagator: None,
+                faults,
+                sampler_description: "disabled".into(),
+                runtime: None,
+            });
+        }
+        let distro = plan
+            .distro
+            .init(plan.config.as_ref(), env)?
+            .map(|d| d.inner);
+        let resource = resource(&plan.distro, distro.as_ref(), s)?;
+        let (sampler, sampler_description) = sampler(&plan.distro, distro.as_ref(), s, &faults)?;
         let processor = match distro
             .as_ref()
             .filter(|_| plan.distro.components.span_processor)
@@ -230,98 +423,29 @@ impl Pipeline {
             ),
             None => None,
         };
+        let mut ctx = Ctx {
+            plan,
+            env,
+            distro,
+            faults: faults.clone(),
+            runtime: None,
+        };
+        let batch = ctx.span_processors()?;
         let tracer_provider = SdkTracerProvider::builder()
             .with_resource(resource.clone())
             .with_sampler(sampler)
             .with_span_processor(DistroSpanProcessor::new(processor, batch, faults.clone()))
             .build();
-
-        let mut meter_builder = SdkMeterProvider::builder().with_resource(resource);
-        let readers = s.metrics_exporter.value.iter().any(|n| n != "none");
-        let interval = s.metric_export_interval.value;
-        for name in &s.metrics_exporter.value {
-            let comp = |message: String| BuildError::Component {
-                what: format!("metric exporter {name:?}"),
-                message,
-            };
-            match name.as_str() {
-                "none" => {}
-                "console" => {
-                    let e = opentelemetry_stdout::MetricExporter::default();
-                    meter_builder = meter_builder
-                        .with_reader(PeriodicReader::builder(e).with_interval(interval).build());
-                }
-                "file" => {
-                    let out = JsonLines::open(&s.file_metrics_path.value).map_err(|e| {
-                        comp(format!("{}: {e}", s.file_metrics_path.value.display()))
-                    })?;
-                    let reader = PeriodicReader::builder(FileMetricExporter::new(out))
-                        .with_interval(interval)
-                        .build();
-                    meter_builder = meter_builder.with_reader(reader);
-                }
-                "otlp" => {
-                    let exporter = match otlp_protocol(env, "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL")?
-                    {
-                        Protocol::Grpc => {
-                            let rt = tonic_runtime(&mut runtime).map_err(comp)?;
-                            let _enter = rt.enter();
-                            opentelemetry_otlp::MetricExporter::builder()
-                                .with_tonic()
-                                .build()
-                        }
-                        p => opentelemetry_otlp::MetricExporter::builder()
-                            .with_http()
-                            .with_protocol(p)
-                            .build(),
-                    }
-                    .map_err(|e| comp(e.to_string()))?;
-                    meter_builder = meter_builder.with_reader(
-                        PeriodicReader::builder(exporter)
-                            .with_interval(interval)
-                            .build(),
-                    );
-                }
-                other
-                    if plan
-                        .distro
-                        .components
-                        .metric_exporters
-                        .iter()
-                        .any(|n| n == other) =>
-                {
-                    let d = distro
-                        .as_ref()
-                        .ok_or_else(|| comp("distro not initialised".into()))?;
-                    let e = ffi(d.metric_exporter(RStr::from_str(other))).map_err(comp)?;
-                    let e =
-                        PluginMetricExporter::new(e, faults.clone(), s.metric_export_timeout.value)
-                            .map_err(|e| comp(e.to_string()))?;
-                    let reader = PeriodicReader::builder(e).with_interval(interval).build();
-                    meter_builder = meter_builder.with_reader(reader);
-                }
-                other => {
-                    return Err(unknown(
-                        "OTEL_METRICS_EXPORTER",
-                        "metric exporter",
-                        other,
-                        BUILTIN_METRIC_EXPORTERS,
-                        &plan.distro.components.metric_exporters,
-                    ));
-                }
-            }
-        }
-        // No reader (`none`): leave the global no-op meter provider, so instruments cost nothing and the SDK does
-        // not complain that their callbacks will never run.
-        let meter_provider = readers.then(|| meter_builder.build());
-
+        let meter_provider = ctx.meter_provider(resource.clone())?;
+        let logger_provider = ctx.logger_provider(resource)?;
         Ok(Pipeline {
             tracer_provider: Some(tracer_provider),
             meter_provider,
+            logger_provider,
             propagator: Some(propagator(&s.propagators.value)?),
             faults,
             sampler_description,
-            runtime,
+            runtime: ctx.runtime,
         })
     }
 }
@@ -359,19 +483,23 @@ fn unknown(
     }
 }
 
-fn tonic_runtime(
-    slot: &mut Option<tokio::runtime::Runtime>,
-) -> Result<&tokio::runtime::Runtime, String> {
-    if slot.is_none() {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("ndotel-otlp")
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the runtime for gRPC: {e}"))?;
-        *slot = Some(rt);
+/// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`: cumulative (default), delta, or lowmemory (treated as delta).
+fn otlp_temporality(env: &Env) -> Result<Temporality, BuildError> {
+    let var = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
+    match env
+        .get(var)
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("cumulative") => Ok(Temporality::Cumulative),
+        Some("delta") | Some("lowmemory") => Ok(Temporality::Delta),
+        Some(other) => Err(ConfigError::Env {
+            var: var.into(),
+            value: other.into(),
+            expected: "cumulative, delta or lowmemory".into(),
+        }
+        .into()),
     }
-    slot.as_ref().ok_or_else(|| "runtime missing".to_string())
 }
 
 fn otlp_protocol(env: &Env, signal_var: &'static str) -> Result<Protocol, BuildError> {

@@ -55,6 +55,8 @@ pub struct Settings {
     pub traces_exporter: Setting<Vec<String>>,
     /// `OTEL_METRICS_EXPORTER`.
     pub metrics_exporter: Setting<Vec<String>>,
+    /// `OTEL_LOGS_EXPORTER`.
+    pub logs_exporter: Setting<Vec<String>>,
     /// `OTEL_TRACES_SAMPLER`.
     pub traces_sampler: Setting<String>,
     /// `OTEL_TRACES_SAMPLER_ARG`.
@@ -248,6 +250,14 @@ impl Settings {
                 vec!["otlp".to_string()],
                 |s| Ok(list(s)),
             )?,
+            logs_exporter: pick(
+                env,
+                "OTEL_LOGS_EXPORTER",
+                in_file(otel.logs_exporter.as_ref(), &path).map(|(v, p)| (list(&v), p)),
+                None,
+                vec!["none".to_string()],
+                |s| Ok(list(s)),
+            )?,
             traces_sampler: pick(
                 env,
                 "OTEL_TRACES_SAMPLER",
@@ -356,6 +366,11 @@ impl Settings {
                 "OTEL_METRICS_EXPORTER",
                 j(&self.metrics_exporter.value),
                 self.metrics_exporter.source.to_string(),
+            ),
+            (
+                "OTEL_LOGS_EXPORTER",
+                j(&self.logs_exporter.value),
+                self.logs_exporter.source.to_string(),
             ),
             (
                 "OTEL_TRACES_SAMPLER",

@@ -6,6 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use crate::faults::{Component, Faults};
+use abi_stable::std_types::RResult;
+use ndotel_api::FfiError;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+
 type Job = Box<dyn FnOnce() + Send>;
 
 /// Why a call did not complete.
@@ -74,6 +79,28 @@ impl Worker {
         }
         rx.recv_timeout(self.timeout)
             .map_err(|_| Stuck::TimedOut(self.timeout))
+    }
+}
+
+/// Calls a distro component on `worker`, counting a failure, a panic or a hang against `component`.
+pub(crate) fn call_component<C: Send + Sync + 'static>(
+    worker: &Worker,
+    target: &Arc<C>,
+    faults: &Faults,
+    component: Component,
+    f: impl FnOnce(&C) -> RResult<(), FfiError> + Send + 'static,
+) -> OTelSdkResult {
+    let target = target.clone();
+    match worker.run(move || f(&target)) {
+        Ok(RResult::ROk(())) => Ok(()),
+        Ok(RResult::RErr(e)) => {
+            faults.record_ffi(component, &e);
+            Err(OTelSdkError::InternalFailure(e.to_string()))
+        }
+        Err(stuck) => {
+            faults.record(component, &stuck);
+            Err(OTelSdkError::InternalFailure(stuck.to_string()))
+        }
     }
 }
 

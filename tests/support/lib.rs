@@ -161,6 +161,7 @@ pub fn workload_main() -> ExitCode {
     requests.add(3, &[opentelemetry::KeyValue::new("http.route", "/items")]);
     use opentelemetry::trace::Tracer as _;
     opentelemetry::global::tracer("workload").in_span("direct api span", |_| {});
+    tracing::info!(orders = 3, "workload done");
     guard.flush();
     let faults = guard.faults().total();
     drop(guard);

@@ -3,11 +3,11 @@
 
 use crate::faults::{Component, Faults};
 use crate::file::JsonLines;
-use crate::worker::Worker;
+use crate::worker::{Worker, call_component};
 use abi_stable::std_types::RResult;
 use ndotel_api::FfiMetricExporterBox;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::Temporality;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
@@ -55,18 +55,13 @@ impl PluginMetricExporter {
         &self,
         f: impl FnOnce(&FfiMetricExporterBox) -> RResult<(), ndotel_api::FfiError> + Send + 'static,
     ) -> OTelSdkResult {
-        let inner = self.inner.clone();
-        match self.worker.run(move || f(&inner)) {
-            Ok(RResult::ROk(())) => Ok(()),
-            Ok(RResult::RErr(e)) => {
-                self.faults.record_ffi(Component::MetricExporter, &e);
-                Err(OTelSdkError::InternalFailure(e.to_string()))
-            }
-            Err(stuck) => {
-                self.faults.record(Component::MetricExporter, &stuck);
-                Err(OTelSdkError::InternalFailure(stuck.to_string()))
-            }
-        }
+        call_component(
+            &self.worker,
+            &self.inner,
+            &self.faults,
+            Component::MetricExporter,
+            f,
+        )
     }
 }
 
@@ -93,11 +88,12 @@ impl PushMetricExporter for PluginMetricExporter {
 #[derive(Debug)]
 pub(crate) struct FileMetricExporter {
     out: JsonLines,
+    temporality: Temporality,
 }
 
 impl FileMetricExporter {
-    pub(crate) fn new(out: JsonLines) -> Self {
-        FileMetricExporter { out }
+    pub(crate) fn new(out: JsonLines, temporality: Temporality) -> Self {
+        FileMetricExporter { out, temporality }
     }
 }
 
@@ -115,6 +111,6 @@ impl PushMetricExporter for FileMetricExporter {
     }
 
     fn temporality(&self) -> Temporality {
-        Temporality::Cumulative
+        self.temporality
     }
 }

@@ -4,7 +4,7 @@
 use super::view::{attr_refs, span_view};
 use crate::faults::{Component, Faults};
 use crate::file::JsonLines;
-use crate::worker::Worker;
+use crate::worker::{Worker, call_component};
 use abi_stable::std_types::RResult;
 use ndotel_api::{FfiSpanExporterBox, KeyValueRef};
 use opentelemetry::KeyValue;
@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
 use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use std::future::{Future, ready};
 use std::sync::Arc;
@@ -53,18 +53,13 @@ impl PluginSpanExporter {
         &self,
         f: impl FnOnce(&FfiSpanExporterBox) -> RResult<(), ndotel_api::FfiError> + Send + 'static,
     ) -> OTelSdkResult {
-        let inner = self.inner.clone();
-        match self.worker.run(move || f(&inner)) {
-            Ok(RResult::ROk(())) => Ok(()),
-            Ok(RResult::RErr(e)) => {
-                self.faults.record_ffi(Component::SpanExporter, &e);
-                Err(OTelSdkError::InternalFailure(e.to_string()))
-            }
-            Err(stuck) => {
-                self.faults.record(Component::SpanExporter, &stuck);
-                Err(OTelSdkError::InternalFailure(stuck.to_string()))
-            }
-        }
+        call_component(
+            &self.worker,
+            &self.inner,
+            &self.faults,
+            Component::SpanExporter,
+            f,
+        )
     }
 }
 

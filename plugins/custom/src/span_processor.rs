@@ -518,6 +518,25 @@ mod tests {
     use ndotel_api::{KeyValueRef, SpanEdit, SpanKind, StatusCode};
     use proptest::prelude::*;
 
+    fn view<'a>(name: &'a str, attrs: &'a [KeyValueRef<'a>]) -> SpanView<'a> {
+        SpanView {
+            trace_id: [1; 16],
+            span_id: [1; 8],
+            parent_span_id: [0; 8],
+            parent_is_remote: false,
+            sampled: true,
+            name: name.into(),
+            kind: SpanKind::Server,
+            start_unix_nanos: 0,
+            end_unix_nanos: 1,
+            attributes: attrs.into(),
+            status: StatusCode::Unset,
+            status_message: "".into(),
+            scope_name: "".into(),
+            event_count: 0,
+        }
+    }
+
     fn processor() -> CustomSpanProcessor {
         CustomSpanProcessor::new(&ProcessorSettings::default()).unwrap()
     }
@@ -535,22 +554,7 @@ mod tests {
                 value: ValueRef::Str(v.as_str().into()),
             })
             .collect();
-        let span = SpanView {
-            trace_id: [1; 16],
-            span_id: [1; 8],
-            parent_span_id: [0; 8],
-            parent_is_remote: false,
-            sampled: true,
-            name: name.into(),
-            kind: SpanKind::Server,
-            start_unix_nanos: 0,
-            end_unix_nanos: 1,
-            attributes: refs.as_slice().into(),
-            status: StatusCode::Unset,
-            status_message: "".into(),
-            scope_name: "".into(),
-            event_count: 0,
-        };
+        let span = view(name, &refs);
         let mut edits = Edits::new();
         p.on_end(&span, &mut edits);
         let mut name = name.to_string();
@@ -771,22 +775,7 @@ mod tests {
             key: "url.path".into(),
             value: ValueRef::Str("/items".into()),
         }];
-        let span = SpanView {
-            trace_id: [1; 16],
-            span_id: [1; 8],
-            parent_span_id: [0; 8],
-            parent_is_remote: false,
-            sampled: true,
-            name: "GET /items".into(),
-            kind: SpanKind::Server,
-            start_unix_nanos: 0,
-            end_unix_nanos: 1,
-            attributes: attrs.as_slice().into(),
-            status: StatusCode::Unset,
-            status_message: "".into(),
-            scope_name: "".into(),
-            event_count: 0,
-        };
+        let span = view("GET /items", &attrs);
         let mut edits = Edits::new();
         p.on_end(&span, &mut edits);
         assert!(edits.is_empty());
