@@ -202,3 +202,50 @@ fn version_names_the_opentelemetry_and_api_versions() {
         "{stdout}"
     );
 }
+
+#[test]
+fn fail_fast_turns_a_broken_plugin_into_a_start_up_failure() {
+    let tmp = setup();
+    let dir = plugin_dir(
+        tmp.path(),
+        "plugins",
+        &["otel_custom_distro", "not_a_plugin"],
+    );
+    let check = |fail_fast: &str| {
+        output(
+            ndotel(tmp.path())
+                .env("OTEL_RUST_DISTRO_PATH", &dir)
+                .env("OTEL_RUST_DISTRO", "otel_custom_distro")
+                .env("OTEL_RUST_DISTRO_FAIL_FAST", fail_fast)
+                .env("OTEL_TRACES_EXPORTER", "none")
+                .env("OTEL_METRICS_EXPORTER", "none")
+                .arg("check"),
+        )
+    };
+    let (ok, stdout, _) = check("false");
+    assert!(
+        ok,
+        "by default a broken plugin beside the selected one is reported and skipped: {stdout}"
+    );
+    assert!(
+        stdout.contains("warning: skipped plugin") && stdout.contains("libnot_a_plugin.so"),
+        "{stdout}"
+    );
+    let (ok, _, stderr) = check("true");
+    assert!(
+        !ok && stderr.contains("fail-fast") && stderr.contains("libnot_a_plugin.so"),
+        "{stderr}"
+    );
+
+    // The application's `ndotel::init()` stops start-up too, instead of running on without the distro.
+    let (ok, _, stderr) = output(
+        ndotel_tests::workload("workload_dynamic", tmp.path())
+            .env("OTEL_RUST_DISTRO_PATH", &dir)
+            .env("OTEL_RUST_DISTRO_FAIL_FAST", "true")
+            .env("OTEL_TRACES_EXPORTER", "none"),
+    );
+    assert!(
+        !ok && stderr.contains("OTEL_RUST_DISTRO_FAIL_FAST is set"),
+        "{stderr}"
+    );
+}

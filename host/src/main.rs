@@ -1,24 +1,15 @@
 //! The `ndotel` command: list, check and explain distros, and run an application under one.
 
 use anyhow::{Context as _, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use ndotel::{Env, Pipeline, Plan, Registry};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
 use std::process::ExitCode;
 
-const LONG_VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (opentelemetry ",
-    "0.33",
-    ", ndotel-api ",
-    env!("CARGO_PKG_VERSION"),
-    ")"
-);
-
 /// Plugin host for custom OpenTelemetry distributions.
 #[derive(Debug, Parser)]
-#[command(name = "ndotel", version, long_version = LONG_VERSION)]
+#[command(name = "ndotel", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -66,7 +57,18 @@ struct RunArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // `--version` also names the OpenTelemetry SDK and plugin API versions this host was built with.
+    let long_version = format!(
+        "{} (opentelemetry {}, ndotel-api {})",
+        env!("CARGO_PKG_VERSION"),
+        ndotel::OPENTELEMETRY_VERSION,
+        ndotel_api::API_VERSION
+    );
+    let matches = Cli::command().long_version(long_version).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let result = match cli.command {
         Command::List { json } => list(json),
         Command::Check => check(),
