@@ -96,6 +96,52 @@ fn run_round(v: &Variant, dir: &Path, plugins: &Path, seconds: u32) -> Result<f6
         .with_context(|| format!("no Requests/sec in wrk output:\n{text}"))
 }
 
+/// The per-span costs from the last `cargo bench -p ndotel-benches --bench span_cost` (criterion's estimates).
+fn span_cost_table() -> Result<String> {
+    let dir = profile_dir()
+        .parent()
+        .context("target dir")?
+        .join("criterion/span");
+    let mut out = String::new();
+    let mut rows = Vec::new();
+    for case in ["clean", "with_secret"] {
+        for variant in ["bare_sdk", "ndotel_sdk_distro", "custom_distro_so"] {
+            let file = dir
+                .join(format!("{variant}_{case}"))
+                .join("new/estimates.json");
+            let Ok(text) = std::fs::read_to_string(&file) else {
+                continue;
+            };
+            let v: serde_json::Value = serde_json::from_str(&text)?;
+            if let Some(ns) = v["median"]["point_estimate"].as_f64() {
+                rows.push((case, variant, ns));
+            }
+        }
+    }
+    if rows.is_empty() {
+        return Ok("\n(no span cost estimates: run `cargo bench -p ndotel-benches --bench span_cost` first)\n".into());
+    }
+    writeln!(out, "\n# Per-span cost\n")?;
+    writeln!(
+        out,
+        "`cargo bench -p ndotel-benches --bench span_cost` (criterion, median): one SERVER span with 8 attributes made \
+         with the OpenTelemetry API, exporters off, so the difference is the distro's own work (sampler and span \
+         processor across the FFI boundary for the `.so`). `with_secret`: one attribute is an `Authorization` header \
+         the distro redacts.\n"
+    )?;
+    writeln!(out, "| case | variant | ns/span | × bare SDK |")?;
+    writeln!(out, "|---|---|---:|---:|")?;
+    for (case, variant, ns) in &rows {
+        let bare = rows
+            .iter()
+            .find(|(c, v, _)| c == case && *v == "bare_sdk")
+            .map(|r| r.2)
+            .unwrap_or(*ns);
+        writeln!(out, "| {case} | {variant} | {ns:.0} | {:.2}× |", ns / bare)?;
+    }
+    Ok(out)
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -144,6 +190,7 @@ fn main() -> Result<()> {
             all.join(", ")
         )?;
     }
+    table.push_str(&span_cost_table()?);
     println!("\n{table}");
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("results.md");
     std::fs::write(&path, table)?;

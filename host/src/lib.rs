@@ -99,11 +99,11 @@ impl Guard {
     pub fn tracer_provider(&self) -> Option<&opentelemetry_sdk::trace::SdkTracerProvider> {
         self.pipeline.tracer_provider.as_ref()
     }
-    /// The meter provider (`None` when the SDK is disabled).
+    /// The meter provider (`None` when the SDK is disabled or no metric exporter is selected).
     pub fn meter_provider(&self) -> Option<&opentelemetry_sdk::metrics::SdkMeterProvider> {
         self.pipeline.meter_provider.as_ref()
     }
-    /// Flushes spans and metrics now.
+    /// Flushes spans, metrics and log records now.
     pub fn flush(&self) {
         if let Some(tp) = &self.pipeline.tracer_provider {
             let _ = tp.force_flush();
@@ -111,19 +111,14 @@ impl Guard {
         if let Some(mp) = &self.pipeline.meter_provider {
             let _ = mp.force_flush();
         }
+        if let Some(lp) = &self.pipeline.logger_provider {
+            let _ = lp.force_flush();
+        }
     }
 
     fn disabled(distro: &str) -> Guard {
         Guard {
-            pipeline: Pipeline {
-                tracer_provider: None,
-                meter_provider: None,
-                logger_provider: None,
-                propagator: None,
-                faults: Default::default(),
-                sampler_description: "disabled".into(),
-                runtime: None,
-            },
+            pipeline: Pipeline::disabled(Default::default()),
             distro: distro.into(),
         }
     }

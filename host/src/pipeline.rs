@@ -390,20 +390,25 @@ fn open_file(path: &std::path::Path) -> Result<JsonLines, String> {
 }
 
 impl Pipeline {
+    /// No telemetry at all (`OTEL_SDK_DISABLED`, or nothing could be built).
+    pub(crate) fn disabled(faults: Arc<Faults>) -> Pipeline {
+        Pipeline {
+            tracer_provider: None,
+            meter_provider: None,
+            logger_provider: None,
+            propagator: None,
+            faults,
+            sampler_description: "disabled".into(),
+            runtime: None,
+        }
+    }
+
     /// Builds the pipeline the plan describes.
     pub fn build(plan: &Plan, env: &Env) -> Result<Pipeline, BuildError> {
         let faults = Arc::new(Faults::new(plan.distro.name.clone()));
         let s = &plan.settings;
         if s.sdk_disabled.value {
-            return Ok(Pipeline {
-                tracer_provider: None,
-                meter_provider: None,
-                logger_provider: None,
-                propagator: None,
-                faults,
-                sampler_description: "disabled".into(),
-                runtime: None,
-            });
+            return Ok(Pipeline::disabled(faults));
         }
         let distro = plan
             .distro
