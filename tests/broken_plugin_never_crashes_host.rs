@@ -299,3 +299,27 @@ fn a_hanging_exporter_neither_blocks_the_app_nor_the_other_exporters() {
         "the file exporter still got its spans"
     );
 }
+
+#[test]
+fn plugins_owned_by_another_user_are_refused() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("\n*** SKIPPED: changing a file's owner needs root ***\n");
+        return;
+    }
+    let tmp = setup();
+    let dir = plugin_dir(
+        tmp.path(),
+        "plugins",
+        &["otel_custom_distro", "fixture_faulty"],
+    );
+    let file = dir.join("libfixture_faulty.so");
+    std::os::unix::fs::chown(&file, Some(65534), Some(65534)).unwrap();
+    let reg = discover(&dir);
+    good_plugin_still_loads(&reg);
+    let err = failure(&reg, "libfixture_faulty.so");
+    assert!(
+        matches!(err, LoadError::Refused { .. }) && err.to_string().contains("owned by uid 65534"),
+        "{err}"
+    );
+}

@@ -164,3 +164,27 @@ fn a_sha256_pin_that_does_not_match_is_refused() {
     assert!(reg.failures()[0].to_string().contains("00ff"));
     let _ = so("otel_custom_distro");
 }
+
+#[test]
+fn a_table_name_its_plugin_does_not_hold_is_reported() {
+    let tmp = setup();
+    plugin_dir(tmp.path(), "lib", &["otel_custom_distro"]);
+    let toml = tmp.path().join("distro.toml");
+    std::fs::write(
+        &toml,
+        "[opentelemetry_distro]\nmy_distro = \"lib/libotel_custom_distro.so\"\n",
+    )
+    .unwrap();
+    let cfg = ConfigFile::load(&toml).unwrap();
+    let env = Env::from_pairs(Vec::<(String, String)>::new(), tmp.path());
+    let reg = Registry::discover(&env, Some(&cfg));
+    let warning = reg
+        .warnings()
+        .iter()
+        .find(|w| w.contains("my_distro"))
+        .expect("a warning");
+    assert!(
+        warning.contains("otel_custom_distro"),
+        "names what the plugin holds: {warning}"
+    );
+}

@@ -202,6 +202,13 @@ impl Drop for Guard {
 /// Builds and installs the pipeline from the process environment, or says why it could not.
 ///
 /// Plugins that failed to load but were not selected are reported on standard error and skipped.
+///
+/// ```no_run
+/// match ndotel::try_init() {
+///     Ok(telemetry) => println!("telemetry through distro {}", telemetry.distro()),
+///     Err(e) => eprintln!("no telemetry: {e}"),
+/// }
+/// ```
 pub fn try_init() -> Result<Guard, BuildError> {
     try_init_with(&Env::from_process())
 }

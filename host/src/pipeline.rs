@@ -98,6 +98,15 @@ pub struct Plan {
 
 impl Plan {
     /// Finds the file, discovers distros, selects one and resolves the settings.
+    ///
+    /// ```
+    /// let env = ndotel::Env::from_pairs([("OTEL_RUST_DISTRO", "sdk"), ("OTEL_TRACES_EXPORTER", "none")], "/");
+    /// let plan = ndotel::Plan::new(&env).unwrap();
+    /// assert_eq!(plan.distro.name, "sdk");
+    /// assert_eq!(plan.settings.traces_exporter.value, ["none"]);
+    /// let pipeline = ndotel::Pipeline::build(&plan, &env).unwrap();
+    /// assert!(pipeline.tracer_provider.is_some());
+    /// ```
     pub fn new(env: &Env) -> Result<Plan, BuildError> {
         let config = ConfigFile::discover(env)?;
         let registry = Registry::discover(env, config.as_ref());

@@ -206,6 +206,29 @@ pub trait MetricExporter: Send + Sync + 'static {
 /// Registers a distro (a type implementing [`Distro`]) with `inventory`, from the distro's rlib crate.
 ///
 /// A binary finds it only if it links the crate: reference it with `use my_distro as _;`.
+///
+/// ```
+/// use ndotel_api::{BoxError, ComponentNames, Distro, DistroConfig};
+///
+/// struct Minimal;
+/// impl Distro for Minimal {
+///     const NAME: &'static str = "minimal";
+///     const VERSION: &'static str = "1.0.0";
+///     const COMPONENTS: ComponentNames = ComponentNames {
+///         samplers: &[], span_processor: false, span_exporters: &[], metric_exporters: &[],
+///     };
+///     fn init(_: &DistroConfig) -> Result<Self, BoxError> {
+///         Ok(Minimal)
+///     }
+/// }
+/// ndotel_api::register_distro!(Minimal);
+///
+/// let names: Vec<_> = ndotel_api::inventory::iter::<ndotel_api::StaticDistro>
+///     .into_iter()
+///     .map(|d| (d.descriptor)().name.to_string())
+///     .collect();
+/// assert!(names.contains(&"minimal".to_string()));
+/// ```
 #[macro_export]
 macro_rules! register_distro {
     ($distro:ty) => {
@@ -216,7 +239,10 @@ macro_rules! register_distro {
 }
 
 /// Exports the root module for one or more distros from a cdylib crate (needs `abi_stable` as a dependency):
-/// `ndotel_api::export_plugin!(my_distro::MyDistro);`
+/// `ndotel_api::export_plugin!(my_distro::MyDistro);` — the whole `lib.rs` of `plugins/custom-so`.
+///
+/// The root module lists the distros' descriptors; the host loads the library, checks the module's layout and
+/// version, and initialises the distro it selects.
 #[macro_export]
 macro_rules! export_plugin {
     ($($distro:ty),+ $(,)?) => {
