@@ -4,108 +4,13 @@
 //! redaction and the absence of health checks.
 #![allow(clippy::unwrap_used)] // a test fails loudly
 
-use ndotel_tests::{output, plugin_dir, read_jsonl, setup, workload};
+use ndotel_tests::{
+    Collector, output, plugin_dir, read_jsonl, rotel_agent, rotel_log as log, setup, start_rotel,
+    workload,
+};
 use serde_json::Value;
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// The rotel-agent binary: `NDOTEL_TEST_ROTEL`, else the one pip installed, else a loud skip.
-fn rotel() -> Option<PathBuf> {
-    let from_env = std::env::var("NDOTEL_TEST_ROTEL").ok().map(PathBuf::from);
-    let from_pip = || {
-        let out = Command::new("python3")
-            .args(["-c", "import os, rotel; print(os.path.join(os.path.dirname(rotel.__file__), 'rotel-agent'))"])
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-    };
-    match from_env.or_else(from_pip).filter(|p| p.is_file()) {
-        Some(p) => Some(p),
-        None => {
-            eprintln!(
-                "\n*** SKIPPED: rotel-agent not found (pip install --pre rotel==0.0.1a15 rotel-sdk==0.0.1a9, or set NDOTEL_TEST_ROTEL) ***\n"
-            );
-            None
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Collector {
-    child: Child,
-    grpc: u16,
-    http: u16,
-    out: PathBuf,
-}
-
-impl Drop for Collector {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_collector(bin: &Path, dir: &Path) -> Collector {
-    let (grpc, http) = (free_port(), free_port());
-    let capture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/rotel/capture.py");
-    let child = Command::new(bin)
-        .arg("start")
-        .args(["--otlp-grpc-endpoint", &format!("127.0.0.1:{grpc}")])
-        .args(["--otlp-http-endpoint", &format!("127.0.0.1:{http}")])
-        .args(["--exporter", "blackhole"])
-        .arg("--otlp-with-trace-processor")
-        .arg(&capture)
-        .arg("--otlp-with-metrics-processor")
-        .arg(&capture)
-        .arg("--otlp-with-logs-processor")
-        .arg(&capture)
-        .arg("--pid-file")
-        .arg(dir.join("rotel.pid"))
-        .arg("--log-file")
-        .arg(dir.join("rotel.log"))
-        .env("NDOTEL_ROTEL_OUT", dir)
-        .current_dir(dir)
-        .spawn()
-        .unwrap();
-    let mut c = Collector {
-        child,
-        grpc,
-        http,
-        out: dir.to_path_buf(),
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", grpc)).is_err()
-        || TcpStream::connect(("127.0.0.1", http)).is_err()
-    {
-        assert!(
-            c.child.try_wait().unwrap().is_none(),
-            "rotel exited: {}",
-            log(dir)
-        );
-        assert!(
-            Instant::now() < deadline,
-            "rotel did not start listening: {}",
-            log(dir)
-        );
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    c
-}
-
-fn log(dir: &Path) -> String {
-    std::fs::read_to_string(dir.join("rotel.log")).unwrap_or_default()
-}
 
 /// Waits until `file` in the collector's output satisfies `done`.
 fn wait_for(c: &Collector, file: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
@@ -136,6 +41,10 @@ fn run_workload(dir: &Path, env: &[(&str, String)]) {
     }
     let (ok, stdout, stderr) = output(&mut cmd);
     assert!(ok && stdout.contains("faults: 0"), "{stdout}\n{stderr}");
+}
+
+fn capture() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/rotel/capture.py")
 }
 
 fn assert_received_spans(c: &Collector) {
@@ -197,9 +106,9 @@ fn assert_received_log(c: &Collector) {
 
 #[test]
 fn traces_metrics_and_logs_reach_rotel_over_grpc() {
-    let Some(bin) = rotel() else { return };
+    let Some(bin) = rotel_agent() else { return };
     let tmp = setup();
-    let c = start_collector(&bin, tmp.path());
+    let c = start_rotel(&bin, tmp.path(), Some(&capture()));
     run_workload(
         tmp.path(),
         &[
@@ -220,9 +129,9 @@ fn traces_metrics_and_logs_reach_rotel_over_grpc() {
 
 #[test]
 fn traces_metrics_and_logs_reach_rotel_over_http_protobuf() {
-    let Some(bin) = rotel() else { return };
+    let Some(bin) = rotel_agent() else { return };
     let tmp = setup();
-    let c = start_collector(&bin, tmp.path());
+    let c = start_rotel(&bin, tmp.path(), Some(&capture()));
     run_workload(
         tmp.path(),
         &[
@@ -243,9 +152,9 @@ fn traces_metrics_and_logs_reach_rotel_over_http_protobuf() {
 
 #[test]
 fn the_distros_own_otlp_metric_exporter_reaches_rotel() {
-    let Some(bin) = rotel() else { return };
+    let Some(bin) = rotel_agent() else { return };
     let tmp = setup();
-    let c = start_collector(&bin, tmp.path());
+    let c = start_rotel(&bin, tmp.path(), Some(&capture()));
     run_workload(
         tmp.path(),
         &[

@@ -6,7 +6,9 @@
 
 use anyhow::{Context as _, Result, bail};
 use app::{client, harness};
-use ndotel_tests::{build_artifacts, plugin_dir, profile_dir, setup};
+use ndotel_tests::{
+    Collector, build_artifacts, plugin_dir, profile_dir, rotel_agent, setup, start_rotel,
+};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
@@ -14,40 +16,56 @@ use std::process::Command;
 struct Variant {
     name: &'static str,
     what: &'static str,
-    env: &'static [(&'static str, &'static str)],
+    env: Vec<(&'static str, String)>,
 }
 
-const VARIANTS: &[Variant] = &[
-    Variant {
-        name: "baseline",
-        what: "no telemetry (OTEL_SDK_DISABLED=true)",
-        env: &[("OTEL_SDK_DISABLED", "true")],
-    },
-    Variant {
-        name: "sdk_none",
-        what: "ndotel built-in `sdk` distro, spans made but not exported",
-        env: &[
-            ("OTEL_RUST_DISTRO", "sdk"),
-            ("OTEL_TRACES_EXPORTER", "none"),
-        ],
-    },
-    Variant {
-        name: "custom_none",
-        what: "otel_custom_distro from its .so (sampler, processor), spans not exported",
-        env: &[
-            ("OTEL_RUST_DISTRO", "otel_custom_distro"),
-            ("OTEL_TRACES_EXPORTER", "none"),
-        ],
-    },
-    Variant {
-        name: "custom_file",
-        what: "otel_custom_distro from its .so, OTLP/JSON file exporter",
-        env: &[
-            ("OTEL_RUST_DISTRO", "otel_custom_distro"),
-            ("OTEL_TRACES_EXPORTER", "file"),
-        ],
-    },
-];
+fn variants(collector: Option<&Collector>) -> Vec<Variant> {
+    let custom = |exporter: &str| {
+        vec![
+            ("OTEL_RUST_DISTRO", "otel_custom_distro".to_string()),
+            ("OTEL_TRACES_EXPORTER", exporter.to_string()),
+        ]
+    };
+    let mut v = vec![
+        Variant {
+            name: "baseline",
+            what: "no telemetry (OTEL_SDK_DISABLED=true)",
+            env: vec![("OTEL_SDK_DISABLED", "true".into())],
+        },
+        Variant {
+            name: "sdk_none",
+            what: "ndotel built-in `sdk` distro, spans made but not exported",
+            env: vec![
+                ("OTEL_RUST_DISTRO", "sdk".into()),
+                ("OTEL_TRACES_EXPORTER", "none".into()),
+            ],
+        },
+        Variant {
+            name: "custom_none",
+            what: "otel_custom_distro from its .so (sampler, processor), spans not exported",
+            env: custom("none"),
+        },
+        Variant {
+            name: "custom_file",
+            what: "otel_custom_distro from its .so, OTLP/JSON file exporter",
+            env: custom("file"),
+        },
+    ];
+    if let Some(c) = collector {
+        let mut env = custom("otlp");
+        env.push(("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".into()));
+        env.push((
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{}", c.grpc),
+        ));
+        v.push(Variant {
+            name: "custom_otlp",
+            what: "otel_custom_distro from its .so, OTLP/gRPC to a rotel collector on the same machine",
+            env,
+        });
+    }
+    v
+}
 
 fn arg(name: &str, default: u32) -> u32 {
     let args: Vec<String> = std::env::args().collect();
@@ -70,7 +88,7 @@ fn run_round(v: &Variant, dir: &Path, plugins: &Path, seconds: u32) -> Result<f6
             "DATABASE_URL",
             format!("sqlite:{}?mode=rwc", dir.join("bench.db").display()),
         );
-    for (k, val) in v.env {
+    for (k, val) in &v.env {
         cmd.env(k, val);
     }
     let app = harness::start(cmd).map_err(anyhow::Error::msg)?;
@@ -153,9 +171,15 @@ fn main() -> Result<()> {
     build_artifacts();
     let tmp = setup();
     let plugins = plugin_dir(tmp.path(), "plugins", &["otel_custom_distro"]);
-    let mut results: Vec<Vec<f64>> = vec![Vec::new(); VARIANTS.len()];
+    let collector = rotel_agent().map(|bin| {
+        let dir = tmp.path().join("rotel");
+        std::fs::create_dir_all(&dir).map(|_| start_rotel(&bin, &dir, None))
+    });
+    let collector = collector.transpose()?;
+    let variants = variants(collector.as_ref());
+    let mut results: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     for round in 1..=rounds {
-        for (i, v) in VARIANTS.iter().enumerate() {
+        for (i, v) in variants.iter().enumerate() {
             let dir = tmp.path().join(format!("{}-{round}", v.name));
             std::fs::create_dir_all(&dir)?;
             let rps = run_round(v, &dir, &plugins, seconds)?;
@@ -178,7 +202,7 @@ fn main() -> Result<()> {
         "| variant | what | median req/s | ratio | rounds (req/s) |"
     )?;
     writeln!(table, "|---|---|---:|---:|---|")?;
-    for (i, v) in VARIANTS.iter().enumerate() {
+    for (i, v) in variants.iter().enumerate() {
         let m = median(&mut results[i].clone());
         let all: Vec<String> = results[i].iter().map(|r| format!("{r:.0}")).collect();
         writeln!(

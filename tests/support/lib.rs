@@ -168,3 +168,103 @@ pub fn workload_main() -> ExitCode {
     println!("faults: {faults}");
     ExitCode::SUCCESS
 }
+
+/// The rotel-agent OTLP collector binary: `NDOTEL_TEST_ROTEL`, else the one pip installed, else a loud skip
+/// message and `None`.
+pub fn rotel_agent() -> Option<PathBuf> {
+    let from_env = std::env::var("NDOTEL_TEST_ROTEL").ok().map(PathBuf::from);
+    let from_pip = || {
+        let out = Command::new("python3")
+            .args(["-c", "import os, rotel; print(os.path.join(os.path.dirname(rotel.__file__), 'rotel-agent'))"])
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+    };
+    let found = from_env.or_else(from_pip).filter(|p| p.is_file());
+    if found.is_none() {
+        eprintln!(
+            "\n*** SKIPPED: rotel-agent not found (pip install --pre rotel==0.0.1a15 rotel-sdk==0.0.1a9, or set NDOTEL_TEST_ROTEL) ***\n"
+        );
+    }
+    found
+}
+
+/// A running rotel collector; killed on drop.
+#[derive(Debug)]
+pub struct Collector {
+    child: std::process::Child,
+    /// OTLP/gRPC port.
+    pub grpc: u16,
+    /// OTLP/HTTP port.
+    pub http: u16,
+    /// Its directory (pid and log files, and what a capture hook writes).
+    pub out: PathBuf,
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// rotel's log file in `dir`.
+pub fn rotel_log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("rotel.log")).unwrap_or_default()
+}
+
+/// Starts rotel on free ports with the blackhole exporter, with `capture` (a Python processor hook) on traces,
+/// metrics and logs if given, and waits until both endpoints accept connections.
+pub fn start_rotel(bin: &Path, dir: &Path, capture: Option<&Path>) -> Collector {
+    use std::time::{Duration, Instant};
+    let (grpc, http) = (free_port(), free_port());
+    let mut cmd = Command::new(bin);
+    cmd.arg("start")
+        .args(["--otlp-grpc-endpoint", &format!("127.0.0.1:{grpc}")])
+        .args(["--otlp-http-endpoint", &format!("127.0.0.1:{http}")])
+        .args(["--exporter", "blackhole"])
+        .arg("--pid-file")
+        .arg(dir.join("rotel.pid"))
+        .arg("--log-file")
+        .arg(dir.join("rotel.log"))
+        .env("NDOTEL_ROTEL_OUT", dir)
+        .current_dir(dir);
+    if let Some(hook) = capture {
+        for signal in ["trace", "metrics", "logs"] {
+            cmd.arg(format!("--otlp-with-{signal}-processor")).arg(hook);
+        }
+    }
+    let mut c = Collector {
+        child: cmd.spawn().unwrap(),
+        grpc,
+        http,
+        out: dir.to_path_buf(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let up = |p: u16| std::net::TcpStream::connect(("127.0.0.1", p)).is_ok();
+    while !up(grpc) || !up(http) {
+        // A hook with a syntax error makes rotel exit 0 at once: check it is alive.
+        assert!(
+            c.child.try_wait().unwrap().is_none(),
+            "rotel exited: {}",
+            rotel_log(dir)
+        );
+        assert!(
+            Instant::now() < deadline,
+            "rotel did not start listening: {}",
+            rotel_log(dir)
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    c
+}
