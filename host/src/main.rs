@@ -57,6 +57,12 @@ struct RunArgs {
 }
 
 fn main() -> ExitCode {
+    // Like other Unix tools, end quietly when the reader of our output goes away (`ndotel list | head`) instead of
+    // panicking on the broken pipe.
+    // SAFETY: restoring the default disposition of SIGPIPE at start-up, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     // `--version` also names the OpenTelemetry SDK and plugin API versions this host was built with.
     let long_version = format!(
         "{} (opentelemetry {}, ndotel-api {})",

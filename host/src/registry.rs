@@ -292,17 +292,7 @@ impl Registry {
                 }
             }
         }
-        let mut dirs: Vec<PathBuf> = Vec::new();
-        if let Some(list) = env.get("OTEL_RUST_DISTRO_PATH") {
-            dirs.extend(
-                list.split(':')
-                    .filter(|d| !d.is_empty())
-                    .map(|d| env.cwd().join(d)),
-            );
-        }
-        if let Some(cfg) = config {
-            dirs.extend(cfg.config.plugins.dirs.iter().map(|d| cfg.dir().join(d)));
-        }
+        let dirs = crate::settings::plugin_dirs(env, config).value;
         for dir in dirs {
             reg.scan_dir(&dir, &mut seen);
         }

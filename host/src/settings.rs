@@ -47,6 +47,10 @@ pub struct Setting<T> {
 pub struct Settings {
     /// `OTEL_SDK_DISABLED`.
     pub sdk_disabled: Setting<bool>,
+    /// `OTEL_RUST_DISTRO_FAIL_FAST`.
+    pub fail_fast: Setting<bool>,
+    /// Plugin directories: `OTEL_RUST_DISTRO_PATH` and `[plugins] dirs` (both are used).
+    pub plugin_dirs: Setting<Vec<PathBuf>>,
     /// `OTEL_SERVICE_NAME` (`None`: the SDK's `unknown_service`).
     pub service_name: Setting<Option<String>>,
     /// `OTEL_RESOURCE_ATTRIBUTES`, parsed.
@@ -89,6 +93,31 @@ pub(crate) fn fail_fast(
         false,
         parse_bool,
     )
+}
+
+/// Plugin directories: those of `OTEL_RUST_DISTRO_PATH` (relative to the working directory) and those of
+/// `[plugins] dirs` (relative to the file) — a union, not an override. The source names the first that has any.
+pub(crate) fn plugin_dirs(env: &Env, config: Option<&ConfigFile>) -> Setting<Vec<PathBuf>> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    let mut source = Source::Default;
+    if let Some(list) = env.get("OTEL_RUST_DISTRO_PATH") {
+        dirs.extend(
+            list.split(':')
+                .filter(|d| !d.is_empty())
+                .map(|d| env.cwd().join(d)),
+        );
+        source = Source::Env("OTEL_RUST_DISTRO_PATH");
+    }
+    if let Some(cfg) = config.filter(|c| !c.config.plugins.dirs.is_empty()) {
+        dirs.extend(cfg.config.plugins.dirs.iter().map(|d| cfg.dir().join(d)));
+        if source == Source::Default {
+            source = Source::File(cfg.path.clone());
+        }
+    }
+    Setting {
+        value: dirs,
+        source,
+    }
 }
 
 /// The one place the precedence lives: environment > file > distro default > default.
@@ -210,6 +239,8 @@ impl Settings {
             .unwrap_or_else(|| env.cwd().to_path_buf());
         let ok = |s: &str| Ok(s.to_string());
         Ok(Settings {
+            fail_fast: fail_fast(env, config)?,
+            plugin_dirs: plugin_dirs(env, config),
             sdk_disabled: pick(
                 env,
                 "OTEL_SDK_DISABLED",
@@ -334,6 +365,21 @@ impl Settings {
     pub fn rows(&self) -> Vec<(&'static str, String, String)> {
         let j = |v: &[String]| v.join(",");
         vec![
+            (
+                "OTEL_RUST_DISTRO_FAIL_FAST",
+                self.fail_fast.value.to_string(),
+                self.fail_fast.source.to_string(),
+            ),
+            (
+                "OTEL_RUST_DISTRO_PATH",
+                self.plugin_dirs
+                    .value
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(":"),
+                self.plugin_dirs.source.to_string(),
+            ),
             (
                 "OTEL_SDK_DISABLED",
                 self.sdk_disabled.value.to_string(),
