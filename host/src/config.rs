@@ -174,13 +174,14 @@ impl ConfigFile {
     pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
         toml::from_str::<FileConfig>(text).map_err(|e| {
             let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
-            let mut message = e.message().trim().to_string();
-            if message.starts_with("unknown field") {
-                message.push_str(
-                    "; top-level keys are `default`, [opentelemetry_distro], [plugins], [otel], [distro.<name>]",
-                );
+            // serde names the unknown key and the keys valid where it stands ("unknown field `x`, expected …").
+            let message = e.message().trim().to_string();
+            ConfigError::Parse {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message,
             }
-            ConfigError::Parse { path: path.to_path_buf(), line, column, message }
         })
     }
 
