@@ -15,21 +15,56 @@ use crate::{BoxError, Distro, DistroConfig, MetricExporter, Sampler, SpanExporte
 use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RErr, ROk, RResult, RSlice, RStr, RString, RVec};
+use std::cell::{Cell, RefCell};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Once;
+
+thread_local! {
+    /// Set while distro code runs inside [`guarded`]: its panics are caught and reported by the host.
+    static AT_BOUNDARY: Cell<bool> = const { Cell::new(false) };
+    /// Where the last caught panic happened.
+    static PANIC_AT: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// A panic hook that stays quiet for panics [`guarded`] catches (the host reports each as one line, with the
+/// location recorded here) and hands every other panic to the hook that was there before.
+fn install_quiet_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if AT_BOUNDARY.with(Cell::get) {
+                let at = info
+                    .location()
+                    .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+                PANIC_AT.with(|p| *p.borrow_mut() = at);
+            } else {
+                previous(info)
+            }
+        }));
+    });
+}
 
 /// Runs `f`, turning an error into [`ErrorKind::Failed`] and a panic into [`ErrorKind::Panicked`].
 fn guarded<T>(f: impl FnOnce() -> Result<T, BoxError>) -> RResult<T, FfiError> {
-    match catch_unwind(AssertUnwindSafe(f)) {
+    install_quiet_hook();
+    let outer = AT_BOUNDARY.with(|b| b.replace(true));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    AT_BOUNDARY.with(|b| b.set(outer));
+    match result {
         Ok(Ok(v)) => ROk(v),
         Ok(Err(e)) => RErr(FfiError::failed(e)),
         Err(payload) => {
-            let message = if let Some(s) = payload.downcast_ref::<&str>() {
+            let mut message = if let Some(s) = payload.downcast_ref::<&str>() {
                 (*s).to_string()
             } else if let Some(s) = payload.downcast_ref::<String>() {
                 s.clone()
             } else {
                 "non-string panic payload".to_string()
             };
+            if let Some(at) = PANIC_AT.with(|p| p.borrow_mut().take()) {
+                message.push_str(&format!(" (at {at})"));
+            }
             RErr(FfiError {
                 kind: ErrorKind::Panicked,
                 message: message.into(),
