@@ -104,50 +104,37 @@ fn assert_received_log(c: &Collector) {
     assert_eq!(l["resource"]["service.name"], "rotel-e2e");
 }
 
-#[test]
-fn traces_metrics_and_logs_reach_rotel_over_grpc() {
+/// All three signals through the host's built-in `otlp` exporters with `protocol`, to the collector's `port`.
+fn all_signals_reach_rotel(protocol: &str, port: fn(&Collector) -> u16) {
     let Some(bin) = rotel_agent() else { return };
     let tmp = setup();
     let c = start_rotel(&bin, tmp.path(), Some(&capture()));
-    run_workload(
-        tmp.path(),
-        &[
-            ("OTEL_TRACES_EXPORTER", "otlp".into()),
-            ("OTEL_METRICS_EXPORTER", "otlp".into()),
-            ("OTEL_LOGS_EXPORTER", "otlp".into()),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".into()),
-            (
-                "OTEL_EXPORTER_OTLP_ENDPOINT",
-                format!("http://127.0.0.1:{}", c.grpc),
-            ),
-        ],
-    );
+    let mut env = vec![("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.to_string())];
+    env.push((
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        format!("http://127.0.0.1:{}", port(&c)),
+    ));
+    for signal in [
+        "OTEL_TRACES_EXPORTER",
+        "OTEL_METRICS_EXPORTER",
+        "OTEL_LOGS_EXPORTER",
+    ] {
+        env.push((signal, "otlp".into()));
+    }
+    run_workload(tmp.path(), &env);
     assert_received_spans(&c);
     assert_received_metric(&c);
     assert_received_log(&c);
 }
 
 #[test]
+fn traces_metrics_and_logs_reach_rotel_over_grpc() {
+    all_signals_reach_rotel("grpc", |c| c.grpc);
+}
+
+#[test]
 fn traces_metrics_and_logs_reach_rotel_over_http_protobuf() {
-    let Some(bin) = rotel_agent() else { return };
-    let tmp = setup();
-    let c = start_rotel(&bin, tmp.path(), Some(&capture()));
-    run_workload(
-        tmp.path(),
-        &[
-            ("OTEL_TRACES_EXPORTER", "otlp".into()),
-            ("OTEL_METRICS_EXPORTER", "otlp".into()),
-            ("OTEL_LOGS_EXPORTER", "otlp".into()),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".into()),
-            (
-                "OTEL_EXPORTER_OTLP_ENDPOINT",
-                format!("http://127.0.0.1:{}", c.http),
-            ),
-        ],
-    );
-    assert_received_spans(&c);
-    assert_received_metric(&c);
-    assert_received_log(&c);
+    all_signals_reach_rotel("http/protobuf", |c| c.http);
 }
 
 #[test]
