@@ -124,12 +124,20 @@ impl Plugin {
         let module = header
             .init_root_module::<PluginModRef>()
             .map_err(|e| match e {
-                LibraryError::AbiInstability(report) => LoadError::Incompatible {
-                    path: path.clone(),
-                    expected: ndotel_api::API_VERSION.to_string(),
-                    found: header.version_strings().version.to_string(),
-                    detail: summarise_abi_report(&report.to_string()),
-                },
+                LibraryError::AbiInstability(report) => {
+                    let found = header.version_strings().version.to_string();
+                    let mut detail = summarise_abi_report(&report.to_string());
+                    if found == ndotel_api::API_VERSION {
+                        // Same number, different layout: a modified or mismatched copy of the API crate.
+                        detail = format!("same version number but a different layout ({detail})");
+                    }
+                    LoadError::Incompatible {
+                        path: path.clone(),
+                        expected: ndotel_api::API_VERSION.to_string(),
+                        found,
+                        detail,
+                    }
+                }
                 other => classify(&path, other),
             })?;
         let distros = (module.distros())().into_vec();
