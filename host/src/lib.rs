@@ -219,6 +219,9 @@ pub fn try_init_with(env: &Env) -> Result<Guard, BuildError> {
     for failure in plan.registry.failures() {
         eprintln!("ndotel: skipped plugin: {failure}");
     }
+    for warning in plan.registry.warnings() {
+        eprintln!("ndotel: warning: {warning}");
+    }
     let pipeline = Pipeline::build(&plan, env)?;
     Ok(Guard::install(pipeline, plan.distro.name.clone(), env))
 }

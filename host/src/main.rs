@@ -174,6 +174,9 @@ fn check() -> Result<ExitCode> {
     for f in plan.registry.failures() {
         println!("warning: skipped plugin: {f}");
     }
+    for w in plan.registry.warnings() {
+        println!("warning: {w}");
+    }
     println!(
         "distro: {} {} ({})",
         plan.distro.name, plan.distro.version, plan.distro.origin
