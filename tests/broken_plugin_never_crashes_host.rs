@@ -323,3 +323,30 @@ fn plugins_owned_by_another_user_are_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn a_distro_whose_init_hangs_does_not_hang_start_up() {
+    let tmp = setup();
+    let dir = plugin_dir(tmp.path(), "plugins", &["fixture_faulty"]);
+    let started = std::time::Instant::now();
+    let (ok, stdout, stderr) = output(
+        workload("workload_dynamic", tmp.path())
+            .env("OTEL_RUST_DISTRO_PATH", &dir)
+            .env("OTEL_RUST_DISTRO", "faulty_init_hang")
+            .env("OTEL_RUST_DISTRO_INIT_TIMEOUT", "500")
+            .env("OTEL_TRACES_EXPORTER", "file")
+            .env("OTEL_METRICS_EXPORTER", "none"),
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "start-up waited {:?}",
+        started.elapsed()
+    );
+    assert!(
+        stderr.contains("init did not return within 500ms") && stderr.contains("falling back"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("distro: sdk"), "{stdout}");
+    assert!(!read_jsonl(&tmp.path().join("traces.jsonl")).is_empty());
+}

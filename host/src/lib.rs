@@ -25,6 +25,7 @@
 //! | `OTEL_RUST_DISTRO_CONFIG` | — | `./distro.toml` if present | the configuration file |
 //! | `OTEL_RUST_DISTRO_PATH` | `[plugins] dirs` | none | plugin directories (`:`-separated; both are used) |
 //! | — | `[opentelemetry_distro] name = "x.so"` or `{ path, sha256 }` | none | plugin files, relative to the file |
+//! | `OTEL_RUST_DISTRO_INIT_TIMEOUT` | — | `10000` | milliseconds a distro's `init` may take before it counts as failed |
 //! | `OTEL_RUST_DISTRO_FAIL_FAST` | `[plugins] fail_fast` | `false` | plugin load errors stop start-up |
 //! | `OTEL_RUST_TRACING_FILTER` | — | `info,otel::tracing=trace` | which `tracing` spans become OpenTelemetry spans and which events are logged to stderr (`EnvFilter` syntax) |
 //! | `OTEL_RUST_TRACING_CONTEXT_ACTIVATION` | — | `true` | `false`: entering a `tracing` span no longer makes its OpenTelemetry context current (cheaper; `Context::current()` then does not see it) |

@@ -10,6 +10,7 @@ use ndotel_api::{DistroDescriptor, FfiDistroBox, StaticDistro};
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The name of the built-in distro: the plain SDK configured by the standard environment.
 pub const SDK_DISTRO: &str = "sdk";
@@ -190,12 +191,39 @@ impl DistroInfo {
         let base_dir = config
             .map(|c| c.dir().to_path_buf())
             .unwrap_or_else(|| env.cwd().to_path_buf());
-        let base_dir = base_dir.to_string_lossy();
-        let args = InitArgs {
-            config_toml: RStr::from_str(&toml_text),
-            base_dir: RStr::from_str(&base_dir),
+        let base_dir = base_dir.to_string_lossy().into_owned();
+        // A distro's init runs on a thread of its own with a deadline: one that hangs (a config service that never
+        // answers) must not hang the application's start-up.
+        let timeout = env
+            .get("OTEL_RUST_DISTRO_INIT_TIMEOUT")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map_or(DEFAULT_INIT_TIMEOUT, Duration::from_millis);
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let init = descriptor.init;
+        let spawned = std::thread::Builder::new()
+            .name(format!("ndotel-init-{}", self.name))
+            .spawn(move || {
+                let args = InitArgs {
+                    config_toml: RStr::from_str(&toml_text),
+                    base_dir: RStr::from_str(&base_dir),
+                };
+                let _ = tx.send(init(args));
+            });
+        let fail = |message: String| InitError {
+            distro: self.name.clone(),
+            origin: self.origin.clone(),
+            message,
         };
-        match (descriptor.init)(args) {
+        if let Err(e) = spawned {
+            return Err(fail(format!("cannot start its init thread: {e}")));
+        }
+        let result = rx.recv_timeout(timeout).map_err(|_| {
+            fail(format!(
+                "init did not return within {timeout:?} (it hangs; set OTEL_RUST_DISTRO_INIT_TIMEOUT in milliseconds \
+                 to wait longer)"
+            ))
+        })?;
+        match result {
             RResult::ROk(inner) => Ok(Some(Distro { inner })),
             RResult::RErr(e) => {
                 let mut message = e.to_string().trim().to_string();
@@ -223,6 +251,9 @@ impl DistroInfo {
         }
     }
 }
+
+/// How long a distro's `init` may take (`OTEL_RUST_DISTRO_INIT_TIMEOUT`, milliseconds).
+pub(crate) const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `unknown field `xyz`` → `xyz`.
 fn unknown_field(message: &str) -> Option<&str> {
