@@ -67,9 +67,15 @@ fn list_reports_broken_plugins_with_their_error() {
         "plugins",
         &["otel_custom_distro", "fixture_faulty", "not_a_plugin"],
     );
-    let rows = list_json(ndotel(tmp.path()).env("OTEL_RUST_DISTRO_PATH", &dir));
+    let rows = list_json(
+        ndotel(tmp.path())
+            .env("OTEL_RUST_DISTRO_PATH", &dir)
+            .env("OTEL_RUST_DISTRO_INIT_TIMEOUT", "300"),
+    );
     let by_name = |n: &str| rows.iter().find(|r| r["name"] == n).unwrap();
     assert_eq!(by_name("faulty_init_panic")["status"], "error");
+    let hang = by_name("faulty_init_hang")["error"].as_str().unwrap();
+    assert!(hang.contains("init did not return within 300ms"), "{hang}");
     assert!(
         by_name("faulty_init_panic")["error"]
             .as_str()
