@@ -13,7 +13,7 @@ use std::process::Command;
 /// Method, path, headers, JSON body.
 type Request<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, Option<&'a str>);
 
-const SECRETS: &[&str] = &["s3cr3t-demo-token", "hunter2", "4111 1111 1111 1111"];
+const SECRETS: &[&str] = &["s3cr3t-demo-token", "hunter2", "4111-1111-1111-1111"];
 
 fn main() -> Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -116,7 +116,12 @@ fn main() -> Result<()> {
             vec![("Authorization", "Bearer s3cr3t-demo-token")],
             None,
         ),
-        ("GET", "/items?user=alice&password=hunter2", vec![], None),
+        (
+            "GET",
+            "/items?user=alice&password=hunter2&card=4111-1111-1111-1111",
+            vec![],
+            None,
+        ),
         (
             "GET",
             "/items/1",
