@@ -34,6 +34,8 @@ fn start(dir: &Path, database_url: &str) -> harness::Running {
         .arg(profile_dir().join("app"))
         .env("OTEL_RUST_DISTRO_PATH", plugins)
         .env("OTEL_METRIC_EXPORT_INTERVAL", "500")
+        // The test is about shutdown, not overload: a queue that cannot fill up keeps the SDK from dropping spans.
+        .env("OTEL_BSP_MAX_QUEUE_SIZE", "65536")
         .env("APP_ADDR", "127.0.0.1:0")
         .env("DATABASE_URL", database_url);
     harness::start(cmd).unwrap()
