@@ -20,6 +20,26 @@ fn failure<'a>(reg: &'a Registry, file: &str) -> &'a LoadError {
         .unwrap_or_else(|| panic!("no failure for {file}: {:?}", reg.failures()))
 }
 
+/// Runs the workload with distro `distro` of the faulty plugin (in a fresh plugin directory under `dir`), the given
+/// span exporters and extra variables; returns (success, stdout, stderr).
+fn run_faulty(
+    dir: &Path,
+    distro: &str,
+    exporters: &str,
+    extra: &[(&str, &str)],
+) -> (bool, String, String) {
+    let plugins = plugin_dir(dir, "plugins", &["fixture_faulty"]);
+    let mut cmd = workload("workload_dynamic", dir);
+    cmd.env("OTEL_RUST_DISTRO_PATH", &plugins)
+        .env("OTEL_RUST_DISTRO", distro)
+        .env("OTEL_TRACES_EXPORTER", exporters)
+        .env("OTEL_METRICS_EXPORTER", "none");
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    output(&mut cmd)
+}
+
 fn good_plugin_still_loads(reg: &Registry) {
     let d = reg
         .distros()
@@ -175,14 +195,7 @@ fn init_errors_and_init_panics_are_reported_with_the_distro_and_origin() {
 #[test]
 fn selecting_a_distro_whose_init_fails_falls_back_to_the_sdk_and_the_app_runs() {
     let tmp = setup();
-    let dir = plugin_dir(tmp.path(), "plugins", &["fixture_faulty"]);
-    let (ok, stdout, stderr) = output(
-        workload("workload_dynamic", tmp.path())
-            .env("OTEL_RUST_DISTRO_PATH", &dir)
-            .env("OTEL_RUST_DISTRO", "faulty_init_panic")
-            .env("OTEL_TRACES_EXPORTER", "file")
-            .env("OTEL_METRICS_EXPORTER", "none"),
-    );
+    let (ok, stdout, stderr) = run_faulty(tmp.path(), "faulty_init_panic", "file", &[]);
     assert!(ok, "the app must keep running: {stderr}");
     assert!(
         stderr.contains("init exploded") && stderr.contains("falling back"),
@@ -198,14 +211,7 @@ fn selecting_a_distro_whose_init_fails_falls_back_to_the_sdk_and_the_app_runs() 
 #[test]
 fn a_panicking_sampler_falls_back_and_spans_keep_flowing() {
     let tmp = setup();
-    let dir = plugin_dir(tmp.path(), "plugins", &["fixture_faulty"]);
-    let (ok, stdout, stderr) = output(
-        workload("workload_dynamic", tmp.path())
-            .env("OTEL_RUST_DISTRO_PATH", &dir)
-            .env("OTEL_RUST_DISTRO", "faulty_sampler_panic")
-            .env("OTEL_TRACES_EXPORTER", "file")
-            .env("OTEL_METRICS_EXPORTER", "none"),
-    );
+    let (ok, stdout, stderr) = run_faulty(tmp.path(), "faulty_sampler_panic", "file", &[]);
     assert!(ok, "{stderr}");
     let lines: Vec<&str> = stderr
         .lines()
@@ -247,14 +253,7 @@ fn panicking_processor_and_exporter_never_take_the_app_down() {
         ("faulty_exporter_panic", "panicking,file"),
     ] {
         let tmp = setup();
-        let dir = plugin_dir(tmp.path(), "plugins", &["fixture_faulty"]);
-        let (ok, stdout, stderr) = output(
-            workload("workload_dynamic", tmp.path())
-                .env("OTEL_RUST_DISTRO_PATH", &dir)
-                .env("OTEL_RUST_DISTRO", distro)
-                .env("OTEL_TRACES_EXPORTER", exporter)
-                .env("OTEL_METRICS_EXPORTER", "none"),
-        );
+        let (ok, stdout, stderr) = run_faulty(tmp.path(), distro, exporter, &[]);
         assert!(ok, "{distro}: {stderr}");
         assert!(
             stderr.contains("exploded"),
@@ -274,15 +273,12 @@ fn panicking_processor_and_exporter_never_take_the_app_down() {
 #[test]
 fn a_hanging_exporter_neither_blocks_the_app_nor_the_other_exporters() {
     let tmp = setup();
-    let dir = plugin_dir(tmp.path(), "plugins", &["fixture_faulty"]);
     let started = std::time::Instant::now();
-    let (ok, stdout, stderr) = output(
-        workload("workload_dynamic", tmp.path())
-            .env("OTEL_RUST_DISTRO_PATH", &dir)
-            .env("OTEL_RUST_DISTRO", "faulty_exporter_hang")
-            .env("OTEL_TRACES_EXPORTER", "hanging,file")
-            .env("OTEL_METRICS_EXPORTER", "none")
-            .env("OTEL_BSP_EXPORT_TIMEOUT", "1000"),
+    let (ok, stdout, stderr) = run_faulty(
+        tmp.path(),
+        "faulty_exporter_hang",
+        "hanging,file",
+        &[("OTEL_BSP_EXPORT_TIMEOUT", "1000")],
     );
     let took = started.elapsed();
     assert!(ok, "{stdout}{stderr}");
@@ -327,15 +323,12 @@ fn plugins_owned_by_another_user_are_refused() {
 #[test]
 fn a_distro_whose_init_hangs_does_not_hang_start_up() {
     let tmp = setup();
-    let dir = plugin_dir(tmp.path(), "plugins", &["fixture_faulty"]);
     let started = std::time::Instant::now();
-    let (ok, stdout, stderr) = output(
-        workload("workload_dynamic", tmp.path())
-            .env("OTEL_RUST_DISTRO_PATH", &dir)
-            .env("OTEL_RUST_DISTRO", "faulty_init_hang")
-            .env("OTEL_RUST_DISTRO_INIT_TIMEOUT", "500")
-            .env("OTEL_TRACES_EXPORTER", "file")
-            .env("OTEL_METRICS_EXPORTER", "none"),
+    let (ok, stdout, stderr) = run_faulty(
+        tmp.path(),
+        "faulty_init_hang",
+        "file",
+        &[("OTEL_RUST_DISTRO_INIT_TIMEOUT", "500")],
     );
     assert!(ok, "{stderr}");
     assert!(
