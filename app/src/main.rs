@@ -36,6 +36,16 @@ struct Item {
     price: f64,
 }
 
+impl Item {
+    fn from_row(r: &sqlx::any::AnyRow) -> Result<Item, sqlx::Error> {
+        Ok(Item {
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            price: r.try_get("price")?,
+        })
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct NewItem {
     name: String,
@@ -93,13 +103,7 @@ async fn list_items(State(state): State<AppState>) -> Result<Json<Vec<Item>>, Ap
         .await?;
     let items = rows
         .iter()
-        .map(|r| {
-            Ok(Item {
-                id: r.try_get("id")?,
-                name: r.try_get("name")?,
-                price: r.try_get("price")?,
-            })
-        })
+        .map(Item::from_row)
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
     Ok(Json(items))
 }
@@ -115,11 +119,7 @@ async fn get_item(
         .instrument(db_span(&state, "SELECT", "items", SQL))
         .await?;
     match row {
-        Some(r) => Ok(Json(Item {
-            id: r.try_get("id")?,
-            name: r.try_get("name")?,
-            price: r.try_get("price")?,
-        })),
+        Some(r) => Ok(Json(Item::from_row(&r)?)),
         None => Err(AppError(StatusCode::NOT_FOUND, format!("no item {id}"))),
     }
 }

@@ -2,7 +2,6 @@
 //! (sampler → parent-based always-on, processor → pass-through, exporter → drop the batch), prints one line the
 //! first time, and counts every failure here so `ndotel check` can show it.
 
-use ndotel_api::FfiError;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// The components whose failures are counted.
@@ -82,11 +81,6 @@ impl Faults {
                 component.fallback()
             );
         }
-    }
-
-    /// Records an FFI failure.
-    pub(crate) fn record_ffi(&self, component: Component, error: &FfiError) {
-        self.record(component, error)
     }
 
     /// How many times `component` failed.

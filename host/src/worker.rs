@@ -94,7 +94,7 @@ pub(crate) fn call_component<C: Send + Sync + 'static>(
     match worker.run(move || f(&target)) {
         Ok(RResult::ROk(())) => Ok(()),
         Ok(RResult::RErr(e)) => {
-            faults.record_ffi(component, &e);
+            faults.record(component, &e);
             Err(OTelSdkError::InternalFailure(e.to_string()))
         }
         Err(stuck) => {

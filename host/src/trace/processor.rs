@@ -42,7 +42,7 @@ impl DistroSpanProcessor {
         let start_attributes = match plugin.as_ref().map(|p| p.start_attributes()) {
             Some(RResult::ROk(attrs)) => attrs.iter().map(to_otel).collect(),
             Some(RResult::RErr(e)) => {
-                faults.record_ffi(Component::SpanProcessor, &e);
+                faults.record(Component::SpanProcessor, &e);
                 Vec::new()
             }
             None => Vec::new(),
@@ -68,7 +68,7 @@ impl DistroSpanProcessor {
         let edits = match result {
             RResult::ROk(edits) => edits,
             RResult::RErr(e) => {
-                self.faults.record_ffi(Component::SpanProcessor, &e);
+                self.faults.record(Component::SpanProcessor, &e);
                 return Some(span);
             }
         };

@@ -70,7 +70,7 @@ impl ShouldSample for PluginSampler {
             RResult::ROk(Decision::RecordOnly) => SamplingDecision::RecordOnly,
             RResult::ROk(Decision::RecordAndSample) => SamplingDecision::RecordAndSample,
             RResult::RErr(e) => {
-                self.faults.record_ffi(Component::Sampler, &e);
+                self.faults.record(Component::Sampler, &e);
                 if parent.is_none() || parent_sampled {
                     SamplingDecision::RecordAndSample
                 } else {
