@@ -295,9 +295,31 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing in-flight requests");
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
+/// How long in-flight requests may take to finish after SIGTERM (`APP_DRAIN_TIMEOUT`, milliseconds; default 5000).
+fn drain_timeout() -> Duration {
+    std::env::var("APP_DRAIN_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(Duration::from_secs(5), Duration::from_millis)
+}
+
+fn main() -> Result<()> {
     let telemetry = ndotel::init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the Tokio runtime")?;
+    let served = runtime.block_on(serve(telemetry.distro()));
+    // A request stuck forever (inside a hanging distro call, say) must not hold the exit: the runtime's threads get
+    // one second, then the process goes on without them.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    drop(telemetry); // flushes every finished span and the last metrics, within OTEL_RUST_SHUTDOWN_TIMEOUT
+    served?;
+    println!("stopped");
+    Ok(())
+}
+
+async fn serve(distro: &str) -> Result<()> {
     let addr = std::env::var("APP_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into());
     let url =
         std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite:ndotel-app.db?mode=rwc".into());
@@ -322,20 +344,31 @@ async fn main() -> Result<()> {
         .with_context(|| format!("binding {addr}; set APP_ADDR"))?;
     // Tests and scripts read the actual address from this line.
     println!(
-        "listening on http://{} (database: {system}, distro: {})",
-        listener.local_addr()?,
-        telemetry.distro()
+        "listening on http://{} (database: {system}, distro: {distro})",
+        listener.local_addr()?
     );
     let app = router(AppState {
         pool: pool.clone(),
         system,
     })?;
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+    let (stopping, mut stop_seen) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = stopping.send(true);
+    });
+    let drain = drain_timeout();
+    tokio::select! {
+        served = server.into_future() => served.context("serving HTTP")?,
+        _ = async {
+            let _ = stop_seen.wait_for(|stop| *stop).await;
+            tokio::time::sleep(drain).await;
+        } => eprintln!("app: in-flight requests did not finish within {drain:?} of the stop signal; stopping anyway"),
+    }
+    if tokio::time::timeout(Duration::from_secs(2), pool.close())
         .await
-        .context("serving HTTP")?;
-    pool.close().await;
-    drop(telemetry); // flushes every finished span and the last metrics
-    println!("stopped");
+        .is_err()
+    {
+        eprintln!("app: database connections still in use after 2s; closing anyway");
+    }
     Ok(())
 }

@@ -84,6 +84,12 @@ pub struct PluginsSection {
     pub dirs: Vec<PathBuf>,
     /// Turn plugin load errors into a start-up failure.
     pub fail_fast: Option<bool>,
+    /// `OTEL_RUST_DISTRO_FALLBACK`: what runs when the selected distro cannot be used.
+    pub fallback: Option<crate::settings::Fallback>,
+    /// `OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR`: what happens to a span the distro's processor failed on.
+    pub on_processor_error: Option<crate::settings::OnProcessorError>,
+    /// `OTEL_RUST_DISTRO_CALL_TIMEOUT`, milliseconds.
+    pub call_timeout: Option<u64>,
 }
 
 /// `[otel]`: the standard settings, overridden by their `OTEL_*` environment variables.

@@ -1,8 +1,13 @@
 //! Counting failures of distro components. A failing component is faulty, not fatal: the adapter uses a fallback
-//! (sampler → parent-based always-on, processor → pass-through, exporter → drop the batch), prints one line the
-//! first time, and counts every failure here so `ndotel check` can show it.
+//! (sampler → parent-based always-on, processor → drop the span unless the operator chose pass-through, exporter →
+//! drop the batch), prints one line the first time, and counts every failure here so `ndotel check` can show it.
+//!
+//! A panic message from a sampler or processor may quote the span data it was looking at (Rust's own slicing panics
+//! print the string), so for those components only the panic's location is printed, never its message.
 
+use ndotel_api::{ErrorKind, FfiError};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 /// The components whose failures are counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,10 +35,15 @@ impl Component {
             Component::MetricExporter => "metric exporter",
         }
     }
-    fn fallback(self) -> &'static str {
+    fn fallback(self, processor_passes: bool) -> &'static str {
         match self {
             Component::Sampler => "using the parent-based always-on decision",
-            Component::SpanProcessor => "passing spans through unchanged",
+            Component::SpanProcessor if processor_passes => {
+                "passing spans through unchanged (OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR=pass)"
+            }
+            Component::SpanProcessor => {
+                "dropping the span, which it may not have redacted (OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR=pass exports it unchanged instead)"
+            }
             Component::SpanExporter => "dropping the batch",
             Component::MetricExporter => "dropping the collection",
         }
@@ -58,6 +68,8 @@ struct Counter {
 pub struct Faults {
     distro: String,
     counters: [Counter; 4],
+    processor_passes: bool,
+    hung: AtomicU64,
 }
 
 impl Faults {
@@ -66,7 +78,68 @@ impl Faults {
         Faults {
             distro: distro.into(),
             counters: Default::default(),
+            processor_passes: false,
+            hung: AtomicU64::new(0),
         }
+    }
+
+    /// Counters for a pipeline whose processor failures pass spans through (`OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR`).
+    pub(crate) fn with_processor_passing(mut self, passes: bool) -> Self {
+        self.processor_passes = passes;
+        self
+    }
+
+    /// Whether a span the processor failed on is exported unchanged (otherwise it is dropped).
+    pub(crate) fn processor_passes(&self) -> bool {
+        self.processor_passes
+    }
+
+    /// Records a failed per-span call (sampler, processor): like [`Faults::record`], but a panic is reported by its
+    /// location only — its message may quote the attribute values the component was looking at.
+    pub(crate) fn record_span_call(&self, component: Component, error: &FfiError) {
+        match error.kind {
+            ErrorKind::Panicked => {
+                let at = error
+                    .message
+                    .rfind(" (at ")
+                    .map(|i| &error.message.as_str()[i + 1..])
+                    .unwrap_or("(location unknown)");
+                self.record(
+                    component,
+                    &format!(
+                        "panicked {at}; its message is withheld because it may quote span data"
+                    ),
+                );
+            }
+            _ => self.record(component, error),
+        }
+    }
+
+    /// Records that the watchdog found a call of `component` stuck on `thread`; the component is bypassed for good.
+    pub(crate) fn record_hang(
+        &self,
+        component: Component,
+        thread: &str,
+        stuck_for: Duration,
+        deadline: Duration,
+    ) {
+        self.hung.fetch_add(1, Ordering::Relaxed);
+        self.counters[component.index()]
+            .count
+            .fetch_add(1, Ordering::Relaxed);
+        eprintln!(
+            "ndotel: {} of distro {} is stuck: a call on thread {thread} has not returned after {stuck_for:?} \
+             (deadline {deadline:?}, OTEL_RUST_DISTRO_CALL_TIMEOUT); it is bypassed from now on, {} \
+             (the request on that thread stays stuck; every other request is served)",
+            component.name(),
+            self.distro,
+            component.fallback(self.processor_passes)
+        );
+    }
+
+    /// How many components the watchdog found stuck.
+    pub fn hung(&self) -> u64 {
+        self.hung.load(Ordering::Relaxed)
     }
 
     /// Records one failure; prints a line for the first failure of each component.
@@ -78,7 +151,7 @@ impl Faults {
                 "ndotel: {} of distro {} failed: {error}; {} (further failures are counted, see `ndotel check`)",
                 component.name(),
                 self.distro,
-                component.fallback()
+                component.fallback(self.processor_passes)
             );
         }
     }

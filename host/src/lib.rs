@@ -11,9 +11,10 @@
 //! tracing::info_span!("work").in_scope(|| {});
 //! ```
 //!
-//! A broken plugin never takes the application down: [`init`] reports it and falls back to the plain SDK
-//! (`OTEL_RUST_DISTRO_FAIL_FAST=true` makes it a start-up failure instead); a distro component that fails or panics
-//! at run time is replaced by a fallback and counted (see [`Faults`]).
+//! A broken plugin never takes the application down, and never leaks what it would have redacted: when the selected
+//! distro cannot be used, [`init`] reports it and runs with telemetry off (`OTEL_RUST_DISTRO_FALLBACK=sdk` opts
+//! into the plain SDK, `OTEL_RUST_DISTRO_FAIL_FAST=true` into a start-up failure); a distro component that fails,
+//! panics or hangs at run time is replaced by a fallback and counted (see [`Faults`]).
 //!
 //! # Settings
 //! Precedence, for every setting: CLI flag (`ndotel run`, passed as the environment) > environment >
@@ -27,6 +28,12 @@
 //! | — | `[opentelemetry_distro] name = "x.so"` or `{ path, sha256 }` | none | plugin files, relative to the file |
 //! | `OTEL_RUST_DISTRO_INIT_TIMEOUT` | — | `10000` | milliseconds a distro's `init` may take before it counts as failed |
 //! | `OTEL_RUST_DISTRO_FAIL_FAST` | `[plugins] fail_fast` | `false` | plugin load errors stop start-up |
+//! | `OTEL_RUST_DISTRO_FALLBACK` | `[plugins] fallback` | `off` | when the selected distro cannot be used: `off` (telemetry off) or `sdk` (plain SDK, unredacted) |
+//! | `OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR` | `[plugins] on_processor_error` | `drop` | a span the distro's processor failed on: `drop` or `pass` (exported unchanged) |
+//! | `OTEL_RUST_DISTRO_CALL_TIMEOUT` | `[plugins] call_timeout` | `200` | milliseconds a sampler or processor call may take before the watchdog bypasses the component |
+//! | `OTEL_RUST_SHUTDOWN_TIMEOUT` | — | `5000` | milliseconds flushing and shutting down may take in all; what was not delivered is reported |
+//! | `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | — | `5000`, `2048`, `512` | batch span processor; invalid values warn and use the default, sizes above 2^20 and delays above a day are clamped |
+//! | `OTEL_BLRP_SCHEDULE_DELAY`, `OTEL_BLRP_MAX_QUEUE_SIZE`, `OTEL_BLRP_MAX_EXPORT_BATCH_SIZE` | — | `1000`, `2048`, `512` | batch log record processor, checked the same way |
 //! | `OTEL_RUST_TRACING_FILTER` | — | `info,otel::tracing=trace` | which `tracing` spans become OpenTelemetry spans and which events are logged to stderr (`EnvFilter` syntax) |
 //! | `OTEL_RUST_TRACING_CONTEXT_ACTIVATION` | — | `true` | `false`: entering a `tracing` span no longer makes its OpenTelemetry context current (cheaper; `Context::current()` then does not see it) |
 //! | `OTEL_SDK_DISABLED` | `[otel] sdk_disabled` | `false` | no telemetry at all |
@@ -44,7 +51,7 @@
 //! | `OTEL_EXPORTER_OTLP_(TRACES_/METRICS_)PROTOCOL` | — | `http/protobuf` | `grpc` or `http/protobuf` |
 //! | `OTEL_BSP_EXPORT_TIMEOUT` | — | `30000` | milliseconds a distro span exporter may take before it counts as hung |
 //! | `OTEL_METRIC_EXPORT_TIMEOUT` | — | `30000` | milliseconds a distro metric exporter may take before it counts as hung |
-//! | `OTEL_EXPORTER_OTLP_*`, `OTEL_BSP_*` | — | per the SDK | read by opentelemetry-otlp and the SDK |
+//! | `OTEL_EXPORTER_OTLP_*` | — | per the SDK | read by opentelemetry-otlp |
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 mod config;
@@ -57,6 +64,7 @@ mod plugin;
 mod registry;
 mod settings;
 mod trace;
+mod watchdog;
 mod worker;
 
 pub use config::{ConfigError, ConfigFile, FileConfig, PluginEntry};
@@ -88,9 +96,13 @@ pub struct Guard {
 }
 
 impl Guard {
-    /// The name of the distro in use.
+    /// The name of the distro in use (or selected, when telemetry is off because it could not be used).
     pub fn distro(&self) -> &str {
         &self.distro
+    }
+    /// Whether telemetry is on: `false` when the SDK is disabled or the selected distro could not be used.
+    pub fn enabled(&self) -> bool {
+        self.pipeline.tracer_provider.is_some()
     }
     /// Failure counters of the distro's components.
     pub fn faults(&self) -> &Faults {
@@ -179,23 +191,47 @@ impl Guard {
 }
 
 impl Drop for Guard {
+    /// Flushes and shuts down every provider within `OTEL_RUST_SHUTDOWN_TIMEOUT` in all: a collector that accepts
+    /// connections but never answers must not hold the service's exit hostage. What was not delivered is said.
     fn drop(&mut self) {
-        if let Some(tp) = self.pipeline.tracer_provider.take() {
-            if let Err(e) = tp.force_flush() {
-                eprintln!("ndotel: flushing spans failed: {e}");
+        let tp = self.pipeline.tracer_provider.take();
+        let mp = self.pipeline.meter_provider.take();
+        let lp = self.pipeline.logger_provider.take();
+        let rt = self.pipeline.runtime.take();
+        if tp.is_none() && mp.is_none() && lp.is_none() {
+            return;
+        }
+        let timeout = self.pipeline.shutdown_timeout;
+        let finished = worker::with_deadline("ndotel-shutdown", timeout, move || {
+            if let Some(tp) = tp {
+                if let Err(e) = tp.force_flush() {
+                    eprintln!("ndotel: flushing spans failed: {e}");
+                }
+                let _ = tp.shutdown();
             }
-            let _ = tp.shutdown();
+            if let Some(mp) = mp {
+                let _ = mp.force_flush();
+                let _ = mp.shutdown();
+            }
+            if let Some(lp) = lp {
+                let _ = lp.force_flush();
+                let _ = lp.shutdown();
+            }
+            if let Some(rt) = rt {
+                rt.shutdown_background();
+            }
+        });
+        if let Err(e) = finished {
+            eprintln!(
+                "ndotel: shutdown {e} (an exporter is slow or its collector does not answer); stopping anyway \
+                 (OTEL_RUST_SHUTDOWN_TIMEOUT sets this deadline)"
+            );
         }
-        if let Some(mp) = self.pipeline.meter_provider.take() {
-            let _ = mp.force_flush();
-            let _ = mp.shutdown();
-        }
-        if let Some(lp) = self.pipeline.logger_provider.take() {
-            let _ = lp.force_flush();
-            let _ = lp.shutdown();
-        }
-        if let Some(rt) = self.pipeline.runtime.take() {
-            rt.shutdown_background();
+        let lost = self.pipeline.delivery.undelivered();
+        if lost > 0 {
+            eprintln!(
+                "ndotel: {lost} span export(s) were not delivered (an export failed or shutdown ran out of time)"
+            );
         }
     }
 }
@@ -220,7 +256,12 @@ pub fn try_init_with(env: &Env) -> Result<Guard, BuildError> {
     for failure in plan.registry.failures() {
         eprintln!("ndotel: skipped plugin: {failure}");
     }
-    for warning in plan.registry.warnings() {
+    for warning in plan
+        .registry
+        .warnings()
+        .iter()
+        .chain(&plan.settings.warnings)
+    {
         eprintln!("ndotel: warning: {warning}");
     }
     let pipeline = Pipeline::build(&plan, env)?;
@@ -229,8 +270,12 @@ pub fn try_init_with(env: &Env) -> Result<Guard, BuildError> {
 
 /// Builds and installs the pipeline; never fails the application.
 ///
-/// On error it prints the reason and runs on the plain SDK distro (or with no telemetry when even that cannot be
-/// built). Only with `OTEL_RUST_DISTRO_FAIL_FAST=true` does an error panic instead, as asked.
+/// **Fail closed for data, open for the service.** When the selected distro cannot be used (its plugin refused,
+/// its `init` or a component failing, two distros with its name), the service runs with telemetry *off*: nothing
+/// the distro would have redacted or dropped leaves the process. The reason is printed once on standard error
+/// (`ndotel check` shows it too). `OTEL_RUST_DISTRO_FALLBACK=sdk` runs the plain SDK instead — with the same
+/// exporters and *without* the distro's redaction. `OTEL_RUST_DISTRO_FAIL_FAST=true` makes it a start-up failure:
+/// the error is printed and the process exits with status 1 (no panic).
 pub fn init() -> Guard {
     let env = Env::from_process();
     match try_init_with(&env) {
@@ -241,17 +286,41 @@ pub fn init() -> Guard {
                 .map(|s| s.value)
                 .unwrap_or(false)
             {
-                panic!("ndotel: {e} (OTEL_RUST_DISTRO_FAIL_FAST is set)");
+                eprintln!("ndotel: error: {e}");
+                eprintln!("ndotel: stopping start-up because OTEL_RUST_DISTRO_FAIL_FAST is set");
+                std::process::exit(1);
             }
-            eprintln!("ndotel: {e}; falling back to the built-in `sdk` distro");
-            let fallback = env.with("OTEL_RUST_DISTRO", SDK_DISTRO);
-            match try_init_with(&fallback) {
-                Ok(guard) => guard,
-                Err(e) => {
-                    eprintln!("ndotel: {e}; running without telemetry");
-                    Guard::disabled(SDK_DISTRO)
+            let fallback = settings::fallback(&env, config.as_ref())
+                .map(|s| s.value)
+                .unwrap_or(settings::Fallback::Off);
+            let wanted = env
+                .get("OTEL_RUST_DISTRO")
+                .map(str::to_string)
+                .or_else(|| config.as_ref().and_then(|c| c.config.default.clone()));
+            let is_sdk = wanted.as_deref() == Some(SDK_DISTRO);
+            if fallback == settings::Fallback::Sdk && !is_sdk {
+                eprintln!(
+                    "ndotel: {e}; running the built-in `sdk` distro instead, as OTEL_RUST_DISTRO_FALLBACK=sdk asks \
+                     (its exports are NOT redacted by the distro)"
+                );
+                match try_init_with(&env.with("OTEL_RUST_DISTRO", SDK_DISTRO)) {
+                    Ok(guard) => return guard,
+                    Err(e) => eprintln!("ndotel: the `sdk` fallback failed too: {e}"),
                 }
+            } else if !is_sdk {
+                eprintln!(
+                    "ndotel: {e}; telemetry is OFF: the selected distro{} cannot be used, and exporting without it \
+                     could leak what it would have redacted (set OTEL_RUST_DISTRO_FALLBACK=sdk to export through the \
+                     plain SDK instead, unredacted)",
+                    wanted
+                        .as_deref()
+                        .map(|w| format!(" {w}"))
+                        .unwrap_or_default()
+                );
+                return Guard::disabled(wanted.as_deref().unwrap_or(SDK_DISTRO));
             }
+            eprintln!("ndotel: {e}; telemetry is OFF");
+            Guard::disabled(SDK_DISTRO)
         }
     }
 }

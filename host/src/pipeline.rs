@@ -10,12 +10,12 @@ use crate::metrics::{FileMetricExporter, PluginMetricExporter};
 use crate::plugin::LoadError;
 use crate::registry::{DistroInfo, InitError, Registry, SelectError};
 use crate::settings::{self, Settings};
-use crate::trace::exporter::{FileSpanExporter, PluginSpanExporter};
+use crate::trace::exporter::{Counted, Delivery, FileSpanExporter, PluginSpanExporter};
 use crate::trace::processor::DistroSpanProcessor;
 use crate::trace::sampler::PluginSampler;
 use crate::trace::view::to_otel;
 use abi_stable::std_types::{RResult, RStr};
-use ndotel_api::FfiDistroBox;
+use ndotel_api::{FfiDistroBox, FfiError};
 use opentelemetry::KeyValue;
 use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry::propagation::text_map_propagator::TextMapPropagator;
@@ -26,9 +26,11 @@ use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::resource::TelemetryResourceDetector;
 use opentelemetry_sdk::trace::{
-    BatchSpanProcessor, Sampler, SdkTracerProvider, ShouldSample, SpanProcessor,
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, ShouldSample, SpanExporter,
+    SpanProcessor,
 };
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Why the pipeline could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -141,22 +143,68 @@ pub struct Pipeline {
     pub logger_provider: Option<SdkLoggerProvider>,
     /// Runtime driving gRPC exporters (tonic needs Tokio), kept alive as long as the pipeline.
     pub(crate) runtime: Option<tokio::runtime::Runtime>,
+    /// Spans handed to exporters and delivered by them.
+    pub(crate) delivery: Arc<Delivery>,
+    /// How long shutdown may take in all (`OTEL_RUST_SHUTDOWN_TIMEOUT`).
+    pub(crate) shutdown_timeout: Duration,
 }
 
 /// What every exporter builder needs.
 struct Ctx<'a> {
     plan: &'a Plan,
     env: &'a Env,
-    distro: Option<FfiDistroBox>,
+    distro: Option<crate::registry::Distro>,
     faults: Arc<Faults>,
     runtime: Option<tokio::runtime::Runtime>,
+    delivery: Arc<Delivery>,
 }
 
 impl Ctx<'_> {
-    fn distro(&self) -> Result<&FfiDistroBox, String> {
-        self.distro
+    /// Calls the initialised distro at start-up (`resource()`, a component constructor) under the init deadline:
+    /// a distro that hangs there must not keep the application from starting.
+    fn startup<T: Send + 'static>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&FfiDistroBox) -> RResult<T, FfiError> + Send + 'static,
+    ) -> Result<T, String> {
+        let d = self
+            .distro
             .as_ref()
-            .ok_or_else(|| "distro not initialised".to_string())
+            .ok_or_else(|| "distro not initialised".to_string())?;
+        startup_call(d, what, f)
+    }
+
+    /// A batch processor for `exporter`, with the validated `OTEL_BSP_*` settings and delivery counting.
+    fn batch(&self, exporter: impl SpanExporter + 'static) -> Box<dyn SpanProcessor> {
+        let s = &self.plan.settings;
+        // Every value is set here, so the SDK's own reading of OTEL_BSP_* (which panics or aborts on absurd queue
+        // sizes) never decides anything.
+        let config = BatchConfigBuilder::default()
+            .with_max_queue_size(s.bsp_max_queue_size.value)
+            .with_max_export_batch_size(s.bsp_max_export_batch_size.value)
+            .with_scheduled_delay(s.bsp_schedule_delay.value)
+            .build();
+        Box::new(
+            BatchSpanProcessor::builder(Counted::new(exporter, self.delivery.clone()))
+                .with_batch_config(config)
+                .build(),
+        )
+    }
+
+    /// A batch log processor with the validated `OTEL_BLRP_*` settings.
+    fn log_batch(
+        &self,
+        exporter: impl opentelemetry_sdk::logs::LogExporter + 'static,
+    ) -> opentelemetry_sdk::logs::BatchLogProcessor {
+        let s = &self.plan.settings;
+        let config = opentelemetry_sdk::logs::BatchConfigBuilder::default()
+            .with_max_queue_size(s.blrp_max_queue_size.value)
+            .with_max_export_batch_size(s.blrp_max_export_batch_size.value)
+            .with_scheduled_delay(s.blrp_schedule_delay.value)
+            .build();
+        opentelemetry_sdk::logs::BatchLogProcessor::builder(exporter)
+            .with_batch_config(config)
+            .build()
     }
 
     /// The runtime tonic needs for gRPC exporters, started on first use.
@@ -186,15 +234,10 @@ impl Ctx<'_> {
             };
             match name.as_str() {
                 "none" => {}
-                "console" => batch.push(Box::new(
-                    BatchSpanProcessor::builder(opentelemetry_stdout::SpanExporter::default())
-                        .build(),
-                )),
+                "console" => batch.push(self.batch(opentelemetry_stdout::SpanExporter::default())),
                 "file" => {
                     let out = open_file(&s.file_traces_path.value).map_err(comp)?;
-                    batch.push(Box::new(
-                        BatchSpanProcessor::builder(FileSpanExporter::new(out)).build(),
-                    ));
+                    batch.push(self.batch(FileSpanExporter::new(out)));
                 }
                 "otlp" => {
                     let exporter =
@@ -211,7 +254,7 @@ impl Ctx<'_> {
                                 .build(),
                         }
                         .map_err(|e| comp(e.to_string()))?;
-                    batch.push(Box::new(BatchSpanProcessor::builder(exporter).build()));
+                    batch.push(self.batch(exporter));
                 }
                 other
                     if plan
@@ -221,18 +264,19 @@ impl Ctx<'_> {
                         .iter()
                         .any(|n| n == other) =>
                 {
-                    let e = ffi(self
-                        .distro()
-                        .map_err(comp)?
-                        .span_exporter(RStr::from_str(other)))
-                    .map_err(comp)?;
+                    let owned = other.to_string();
+                    let e = self
+                        .startup("its span exporter", move |d| {
+                            d.span_exporter(RStr::from_str(&owned))
+                        })
+                        .map_err(comp)?;
                     let e = PluginSpanExporter::new(
                         e,
                         self.faults.clone(),
                         s.span_export_timeout.value,
                     )
                     .map_err(|e| comp(e.to_string()))?;
-                    batch.push(Box::new(BatchSpanProcessor::builder(e).build()));
+                    batch.push(self.batch(e));
                 }
                 other => {
                     let names = &plan.distro.components.span_exporters;
@@ -312,11 +356,12 @@ impl Ctx<'_> {
                         .iter()
                         .any(|n| n == other) =>
                 {
-                    let e = ffi(self
-                        .distro()
-                        .map_err(comp)?
-                        .metric_exporter(RStr::from_str(other)))
-                    .map_err(comp)?;
+                    let owned = other.to_string();
+                    let e = self
+                        .startup("its metric exporter", move |d| {
+                            d.metric_exporter(RStr::from_str(&owned))
+                        })
+                        .map_err(comp)?;
                     let e = PluginMetricExporter::new(
                         e,
                         self.faults.clone(),
@@ -358,8 +403,9 @@ impl Ctx<'_> {
             match name.as_str() {
                 "none" => continue,
                 "console" => {
-                    builder =
-                        builder.with_batch_exporter(opentelemetry_stdout::LogExporter::default())
+                    builder = builder.with_log_processor(
+                        self.log_batch(opentelemetry_stdout::LogExporter::default()),
+                    )
                 }
                 "otlp" => {
                     let exporter =
@@ -376,7 +422,7 @@ impl Ctx<'_> {
                                 .build(),
                         }
                         .map_err(|e| comp(e.to_string()))?;
-                    builder = builder.with_batch_exporter(exporter);
+                    builder = builder.with_log_processor(self.log_batch(exporter));
                 }
                 other => {
                     return Err(unknown(
@@ -409,46 +455,68 @@ impl Pipeline {
             faults,
             sampler_description: "disabled".into(),
             runtime: None,
+            delivery: Arc::default(),
+            shutdown_timeout: Duration::from_secs(5),
         }
     }
 
     /// Builds the pipeline the plan describes.
     pub fn build(plan: &Plan, env: &Env) -> Result<Pipeline, BuildError> {
-        let faults = Arc::new(Faults::new(plan.distro.name.clone()));
         let s = &plan.settings;
+        let faults = Arc::new(
+            Faults::new(plan.distro.name.clone()).with_processor_passing(
+                s.on_processor_error.value == settings::OnProcessorError::Pass,
+            ),
+        );
         if s.sdk_disabled.value {
             return Ok(Pipeline::disabled(faults));
         }
-        let distro = plan
-            .distro
-            .init(plan.config.as_ref(), env)?
-            .map(|d| d.inner);
-        let resource = resource(&plan.distro, distro.as_ref(), s)?;
-        let (sampler, sampler_description) = sampler(&plan.distro, distro.as_ref(), s, &faults)?;
-        let processor = match distro
-            .as_ref()
-            .filter(|_| plan.distro.components.span_processor)
-        {
-            Some(d) => Some(
-                ffi(d.span_processor()).map_err(|message| BuildError::Component {
-                    what: "span processor".into(),
-                    message,
-                })?,
-            ),
-            None => None,
-        };
+        let distro = plan.distro.init(plan.config.as_ref(), env)?;
         let mut ctx = Ctx {
             plan,
             env,
             distro,
             faults: faults.clone(),
             runtime: None,
+            delivery: Arc::default(),
         };
+        let resource = resource(&ctx)?;
+        let (sampler, sampler_description) = sampler(&ctx)?;
+        let component = |what: &str| {
+            let what = what.to_string();
+            move |message| BuildError::Component { what, message }
+        };
+        let (processor, start_attributes) =
+            if ctx.distro.is_some() && plan.distro.components.span_processor {
+                let p = ctx
+                    .startup("its span processor", |d| d.span_processor())
+                    .map_err(component("span processor"))?;
+                let p = Arc::new(p);
+                let asked = p.clone();
+                let attrs =
+                    with_deadline_of(&ctx, "its span processor's start attributes", move || {
+                        asked.start_attributes()
+                    })
+                    .map_err(component("span processor"))?;
+                let p = Arc::try_unwrap(p).map_err(|_| {
+                    component("span processor")("its start-attributes call has not returned".into())
+                })?;
+                (Some(p), attrs.into_vec())
+            } else {
+                (None, Vec::new())
+            };
         let batch = ctx.span_processors()?;
         let tracer_provider = SdkTracerProvider::builder()
             .with_resource(resource.clone())
             .with_sampler(sampler)
-            .with_span_processor(DistroSpanProcessor::new(processor, batch, faults.clone()))
+            .with_span_processor(DistroSpanProcessor::new(
+                processor,
+                start_attributes,
+                batch,
+                faults.clone(),
+                s.call_timeout.value,
+                ctx.delivery.handed.clone(),
+            ))
             .build();
         let meter_provider = ctx.meter_provider(resource.clone())?;
         let logger_provider = ctx.logger_provider(resource)?;
@@ -460,6 +528,8 @@ impl Pipeline {
             faults,
             sampler_description,
             runtime: ctx.runtime,
+            delivery: ctx.delivery,
+            shutdown_timeout: s.shutdown_timeout.value,
         })
     }
 }
@@ -467,13 +537,44 @@ impl Pipeline {
 impl Plan {
     /// The description of the sampler the pipeline would use (for `ndotel config`), without building exporters.
     pub fn sampler_description(&self, env: &Env) -> Result<String, BuildError> {
-        let distro = self
-            .distro
-            .init(self.config.as_ref(), env)?
-            .map(|d| d.inner);
-        let faults = Arc::new(Faults::new(self.distro.name.clone()));
-        Ok(sampler(&self.distro, distro.as_ref(), &self.settings, &faults)?.1)
+        let distro = self.distro.init(self.config.as_ref(), env)?;
+        let ctx = Ctx {
+            plan: self,
+            env,
+            distro,
+            faults: Arc::new(Faults::new(self.distro.name.clone())),
+            runtime: None,
+            delivery: Arc::default(),
+        };
+        Ok(sampler(&ctx)?.1)
     }
+}
+
+/// Runs a start-up call into the distro under its init deadline.
+fn startup_call<T: Send + 'static>(
+    d: &crate::registry::Distro,
+    what: &str,
+    f: impl FnOnce(&FfiDistroBox) -> RResult<T, FfiError> + Send + 'static,
+) -> Result<T, String> {
+    let inner = d.inner.clone();
+    crate::worker::with_deadline("ndotel-startup", d.timeout, move || ffi(f(&inner)))
+        .map_err(|e| {
+            format!("{what} {e} (it hangs; OTEL_RUST_DISTRO_INIT_TIMEOUT sets the deadline of start-up calls)")
+        })?
+}
+
+/// Runs `f` (a start-up call on an already built component) under the distro's init deadline.
+fn with_deadline_of<T: Send + 'static>(
+    ctx: &Ctx<'_>,
+    what: &str,
+    f: impl FnOnce() -> RResult<T, FfiError> + Send + 'static,
+) -> Result<T, String> {
+    let timeout = ctx
+        .distro
+        .as_ref()
+        .map_or(crate::registry::DEFAULT_INIT_TIMEOUT, |d| d.timeout);
+    crate::worker::with_deadline("ndotel-startup", timeout, move || ffi(f()))
+        .map_err(|e| format!("{what} {e} (it hangs)"))?
 }
 
 fn ffi<T>(r: RResult<T, ndotel_api::FfiError>) -> Result<T, String> {
@@ -537,13 +638,12 @@ fn otlp_protocol(env: &Env, signal_var: &'static str) -> Result<Protocol, BuildE
     }
 }
 
-fn resource(
-    info: &DistroInfo,
-    distro: Option<&FfiDistroBox>,
-    s: &Settings,
-) -> Result<Resource, BuildError> {
-    let distro_attrs: Vec<KeyValue> = match distro {
-        Some(d) => ffi(d.resource())
+fn resource(ctx: &Ctx<'_>) -> Result<Resource, BuildError> {
+    let info = &ctx.plan.distro;
+    let s = &ctx.plan.settings;
+    let distro_attrs: Vec<KeyValue> = match &ctx.distro {
+        Some(_) => ctx
+            .startup("its resource()", |d| d.resource())
             .map_err(|message| BuildError::Component {
                 what: format!("resource of distro {}", info.name),
                 message,
@@ -573,23 +673,25 @@ fn resource(
     Ok(builder.build())
 }
 
-fn sampler(
-    info: &DistroInfo,
-    distro: Option<&FfiDistroBox>,
-    s: &Settings,
-    faults: &Arc<Faults>,
-) -> Result<(ChosenSampler, String), BuildError> {
+fn sampler(ctx: &Ctx<'_>) -> Result<(ChosenSampler, String), BuildError> {
+    let info = &ctx.plan.distro;
+    let s = &ctx.plan.settings;
     let name = s.traces_sampler.value.as_str();
-    if info.components.samplers.iter().any(|n| n == name)
-        && let Some(d) = distro
-    {
-        let ffi_sampler =
-            ffi(d.sampler(RStr::from_str(name))).map_err(|message| BuildError::Component {
-                what: format!("sampler {name:?}"),
-                message,
-            })?;
-        let sampler = PluginSampler::new(ffi_sampler, faults.clone());
-        let description = sampler.description();
+    if info.components.samplers.iter().any(|n| n == name) && ctx.distro.is_some() {
+        let component = |message| BuildError::Component {
+            what: format!("sampler {name:?}"),
+            message,
+        };
+        let owned = name.to_string();
+        let ffi_sampler = ctx
+            .startup("its sampler", move |d| d.sampler(RStr::from_str(&owned)))
+            .map_err(component)?;
+        let sampler = PluginSampler::new(ffi_sampler, ctx.faults.clone(), s.call_timeout.value);
+        let asked = sampler.ffi();
+        let description = with_deadline_of(ctx, "its sampler's description()", move || {
+            RResult::ROk(asked.description().into_string())
+        })
+        .map_err(component)?;
         return Ok((ChosenSampler::Distro(sampler), description));
     }
     let ratio = || -> Result<f64, BuildError> {

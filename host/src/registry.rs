@@ -139,7 +139,9 @@ pub struct InitError {
 
 /// An initialised distro, ready to build its components.
 pub struct Distro {
-    pub(crate) inner: FfiDistroBox,
+    pub(crate) inner: std::sync::Arc<FfiDistroBox>,
+    /// The deadline of every start-up call into it (`OTEL_RUST_DISTRO_INIT_TIMEOUT`).
+    pub(crate) timeout: Duration,
 }
 
 impl fmt::Debug for Distro {
@@ -194,37 +196,27 @@ impl DistroInfo {
         let base_dir = base_dir.to_string_lossy().into_owned();
         // A distro's init runs on a thread of its own with a deadline: one that hangs (a config service that never
         // answers) must not hang the application's start-up.
-        let timeout = env
-            .get("OTEL_RUST_DISTRO_INIT_TIMEOUT")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map_or(DEFAULT_INIT_TIMEOUT, Duration::from_millis);
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let timeout = init_timeout(env);
         let init = descriptor.init;
-        let spawned = std::thread::Builder::new()
-            .name(format!("ndotel-init-{}", self.name))
-            .spawn(move || {
-                let args = InitArgs {
-                    config_toml: RStr::from_str(&toml_text),
-                    base_dir: RStr::from_str(&base_dir),
-                };
-                let _ = tx.send(init(args));
-            });
-        let fail = |message: String| InitError {
+        let result = crate::worker::with_deadline(&format!("ndotel-init-{}", self.name), timeout, move || {
+            let args = InitArgs {
+                config_toml: RStr::from_str(&toml_text),
+                base_dir: RStr::from_str(&base_dir),
+            };
+            init(args)
+        })
+        .map_err(|e| InitError {
             distro: self.name.clone(),
             origin: self.origin.clone(),
-            message,
-        };
-        if let Err(e) = spawned {
-            return Err(fail(format!("cannot start its init thread: {e}")));
-        }
-        let result = rx.recv_timeout(timeout).map_err(|_| {
-            fail(format!(
-                "init did not return within {timeout:?} (it hangs; set OTEL_RUST_DISTRO_INIT_TIMEOUT in milliseconds \
-                 to wait longer)"
-            ))
+            message: format!(
+                "init {e} (it hangs; set OTEL_RUST_DISTRO_INIT_TIMEOUT in milliseconds to wait longer)"
+            ),
         })?;
         match result {
-            RResult::ROk(inner) => Ok(Some(Distro { inner })),
+            RResult::ROk(inner) => Ok(Some(Distro {
+                inner: std::sync::Arc::new(inner),
+                timeout,
+            })),
             RResult::RErr(e) => {
                 let mut message = e.to_string().trim().to_string();
                 if let (Some(cfg), Some(key)) = (config, unknown_field(&message)) {
@@ -255,6 +247,24 @@ impl DistroInfo {
 /// How long a distro's `init` may take (`OTEL_RUST_DISTRO_INIT_TIMEOUT`, milliseconds).
 pub(crate) const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// `OTEL_RUST_DISTRO_INIT_TIMEOUT`: the deadline of `init` and of every other start-up call into a distro. An
+/// invalid value is reported and the default used (clamped to a day).
+pub(crate) fn init_timeout(env: &Env) -> Duration {
+    let var = "OTEL_RUST_DISTRO_INIT_TIMEOUT";
+    match env.get(var).map(str::trim).filter(|v| !v.is_empty()) {
+        None => DEFAULT_INIT_TIMEOUT,
+        Some(v) => match v.parse::<u64>() {
+            Ok(ms) if ms > 0 => Duration::from_millis(ms.min(86_400_000)),
+            _ => {
+                eprintln!(
+                    "ndotel: warning: {var}={v:?} is not a positive number of milliseconds; using {DEFAULT_INIT_TIMEOUT:?}"
+                );
+                DEFAULT_INIT_TIMEOUT
+            }
+        },
+    }
+}
+
 /// `unknown field `xyz`` → `xyz`.
 fn unknown_field(message: &str) -> Option<&str> {
     let rest = &message[message.find("unknown field `")? + "unknown field `".len()..];
@@ -265,7 +275,8 @@ fn unknown_field(message: &str) -> Option<&str> {
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum SelectError {
     /// The name matches nothing.
-    #[error("no distro named {name:?} (selected by {by}); available: {available}")]
+    #[error("no distro named {name:?} (selected by {by}); available: {available}{}",
+        if .not_loaded.is_empty() { String::new() } else { format!("; plugins that did not load: {}", .not_loaded.join("; ")) })]
     Unknown {
         /// The name asked for.
         name: String,
@@ -273,6 +284,8 @@ pub enum SelectError {
         by: String,
         /// Every available name with its origin.
         available: String,
+        /// Why each plugin that could have held it did not load (refused, damaged, incompatible).
+        not_loaded: Vec<String>,
     },
     /// Two or more distros have this name.
     #[error(
@@ -464,6 +477,7 @@ impl Registry {
                     .map(|d| format!("{} ({})", d.name, d.origin))
                     .collect::<Vec<_>>()
                     .join(", "),
+                not_loaded: self.failures.iter().map(|f| f.to_string()).collect(),
             })
     }
 }

@@ -42,9 +42,72 @@ pub struct Setting<T> {
     pub source: Source,
 }
 
+/// What [`init`](crate::init) runs when the selected distro cannot be used (its plugin refused or missing, its
+/// `init` or a component failing, a duplicate name): fail closed by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fallback {
+    /// Telemetry off: nothing the distro would have processed (redacted, dropped) leaves the process.
+    Off,
+    /// The plain `sdk` distro with the same exporters: telemetry keeps flowing, *without* the distro's redaction.
+    Sdk,
+}
+
+impl fmt::Display for Fallback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Fallback::Off => "off",
+            Fallback::Sdk => "sdk",
+        })
+    }
+}
+
+/// What happens to a span when the distro's span processor fails on it (returns an error, panics or hangs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnProcessorError {
+    /// The span is dropped (counted): a processor that redacts cannot leak what it failed to redact.
+    Drop,
+    /// The span is exported unchanged: for distros whose processor only enriches.
+    Pass,
+}
+
+impl fmt::Display for OnProcessorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OnProcessorError::Drop => "drop",
+            OnProcessorError::Pass => "pass",
+        })
+    }
+}
+
 /// Every effective setting of one pipeline.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// `OTEL_RUST_DISTRO_FALLBACK`.
+    pub fallback: Setting<Fallback>,
+    /// `OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR`.
+    pub on_processor_error: Setting<OnProcessorError>,
+    /// `OTEL_RUST_DISTRO_CALL_TIMEOUT`: how long one sampler or processor call may take before the watchdog
+    /// bypasses that component.
+    pub call_timeout: Setting<Duration>,
+    /// `OTEL_RUST_SHUTDOWN_TIMEOUT`: how long shutdown may take in all.
+    pub shutdown_timeout: Setting<Duration>,
+    /// `OTEL_BSP_SCHEDULE_DELAY`.
+    pub bsp_schedule_delay: Setting<Duration>,
+    /// `OTEL_BSP_MAX_QUEUE_SIZE`.
+    pub bsp_max_queue_size: Setting<usize>,
+    /// `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` (never above the queue size).
+    pub bsp_max_export_batch_size: Setting<usize>,
+    /// `OTEL_BLRP_SCHEDULE_DELAY`.
+    pub blrp_schedule_delay: Setting<Duration>,
+    /// `OTEL_BLRP_MAX_QUEUE_SIZE`.
+    pub blrp_max_queue_size: Setting<usize>,
+    /// `OTEL_BLRP_MAX_EXPORT_BATCH_SIZE` (never above the queue size).
+    pub blrp_max_export_batch_size: Setting<usize>,
+    /// Values that were invalid or out of range, each replaced as the specification says (warn, use the default
+    /// or the nearest valid value); printed once by `init()` and shown by `ndotel config`.
+    pub warnings: Vec<String>,
     /// `OTEL_SDK_DISABLED`.
     pub sdk_disabled: Setting<bool>,
     /// `OTEL_RUST_DISTRO_FAIL_FAST`.
@@ -94,6 +157,96 @@ pub(crate) fn fail_fast(
         parse_bool,
     )
 }
+
+/// `OTEL_RUST_DISTRO_FALLBACK` > `[plugins] fallback` > `off`. Resolvable on its own: `init()` needs it exactly
+/// when the rest of the plan failed.
+pub(crate) fn fallback(
+    env: &Env,
+    config: Option<&ConfigFile>,
+) -> Result<Setting<Fallback>, ConfigError> {
+    let file = config.and_then(|c| c.config.plugins.fallback.map(|v| (v, c.path.clone())));
+    pick(
+        env,
+        "OTEL_RUST_DISTRO_FALLBACK",
+        file,
+        None,
+        Fallback::Off,
+        |s| match s.trim().to_ascii_lowercase().as_str() {
+            "off" | "none" => Ok(Fallback::Off),
+            "sdk" => Ok(Fallback::Sdk),
+            _ => Err("off (telemetry off, the default) or sdk (plain SDK, unredacted)".into()),
+        },
+    )
+}
+
+/// A number from the environment (or the file) that must lie in `min..=max`. As the specification says for numeric
+/// settings, an invalid value is a warning and the default is used; a value above `max` is clamped (a queue of 2^64
+/// spans is a typo, not a wish) — never an error that would turn telemetry off, never a panic later.
+fn pick_number(
+    env: &Env,
+    var: &'static str,
+    file: Option<(u64, PathBuf)>,
+    default: u64,
+    (min, max): (u64, u64),
+    warnings: &mut Vec<String>,
+) -> Setting<u64> {
+    let (raw, source) = match (env.get(var).filter(|v| !v.trim().is_empty()), file) {
+        (Some(raw), _) => (raw.trim().to_string(), Source::Env(var)),
+        (None, Some((v, path))) => (v.to_string(), Source::File(path)),
+        (None, None) => {
+            return Setting {
+                value: default,
+                source: Source::Default,
+            };
+        }
+    };
+    match raw.parse::<u64>() {
+        Ok(v) if v < min => {
+            warnings.push(format!(
+                "{var}={raw} ({source}) is below the minimum {min}; using the default {default}"
+            ));
+            Setting {
+                value: default,
+                source: Source::Default,
+            }
+        }
+        Ok(v) if v > max => {
+            warnings.push(format!(
+                "{var}={raw} ({source}) is above the maximum {max}; using {max}"
+            ));
+            Setting { value: max, source }
+        }
+        Ok(value) => Setting { value, source },
+        Err(_) => {
+            warnings.push(format!(
+                "{var}={raw:?} ({source}) is not a non-negative integer; using the default {default}"
+            ));
+            Setting {
+                value: default,
+                source: Source::Default,
+            }
+        }
+    }
+}
+
+fn as_millis(s: Setting<u64>) -> Setting<Duration> {
+    Setting {
+        value: Duration::from_millis(s.value),
+        source: s.source,
+    }
+}
+
+fn as_usize(s: Setting<u64>) -> Setting<usize> {
+    Setting {
+        value: usize::try_from(s.value).unwrap_or(usize::MAX),
+        source: s.source,
+    }
+}
+
+/// The longest any timeout or delay may be: a day. Longer values are typos, and some overflow `Instant` arithmetic.
+const MAX_MILLIS: u64 = 86_400_000;
+/// The largest span or log record queue: about a million entries.
+const MAX_QUEUE: u64 = 1 << 20;
 
 /// Plugin directories: those of `OTEL_RUST_DISTRO_PATH` (relative to the working directory) and those of
 /// `[plugins] dirs` (relative to the file) — a union, not an override. The source names the first that has any.
@@ -166,13 +319,6 @@ fn parse_bool(s: &str) -> Result<bool, String> {
     }
 }
 
-fn millis(s: &str) -> Result<Duration, String> {
-    s.trim()
-        .parse::<u64>()
-        .map(Duration::from_millis)
-        .map_err(|_| "milliseconds, e.g. 30000".into())
-}
-
 fn in_file<T: Clone>(value: Option<&T>, path: &std::path::Path) -> Option<(T, PathBuf)> {
     value.cloned().map(|v| (v, path.to_path_buf()))
 }
@@ -238,7 +384,102 @@ impl Settings {
             .map(|c| c.dir().to_path_buf())
             .unwrap_or_else(|| env.cwd().to_path_buf());
         let ok = |s: &str| Ok(s.to_string());
+        let plugins = config.map(|c| &c.config.plugins);
+        let mut warnings = Vec::new();
+        let w = &mut warnings;
+        let bsp_max_queue_size = as_usize(pick_number(
+            env,
+            "OTEL_BSP_MAX_QUEUE_SIZE",
+            None,
+            2048,
+            (1, MAX_QUEUE),
+            w,
+        ));
+        let mut bsp_max_export_batch_size = as_usize(pick_number(
+            env,
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+            None,
+            512,
+            (1, MAX_QUEUE),
+            w,
+        ));
+        bsp_max_export_batch_size.value = bsp_max_export_batch_size
+            .value
+            .min(bsp_max_queue_size.value);
+        let blrp_max_queue_size = as_usize(pick_number(
+            env,
+            "OTEL_BLRP_MAX_QUEUE_SIZE",
+            None,
+            2048,
+            (1, MAX_QUEUE),
+            w,
+        ));
+        let mut blrp_max_export_batch_size = as_usize(pick_number(
+            env,
+            "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE",
+            None,
+            512,
+            (1, MAX_QUEUE),
+            w,
+        ));
+        blrp_max_export_batch_size.value = blrp_max_export_batch_size
+            .value
+            .min(blrp_max_queue_size.value);
+        let millis_setting = |var, file: Option<u64>, default, min, w: &mut Vec<String>| {
+            as_millis(pick_number(
+                env,
+                var,
+                file.map(|v| (v, path.clone())),
+                default,
+                (min, MAX_MILLIS),
+                w,
+            ))
+        };
+        let call_timeout = millis_setting(
+            "OTEL_RUST_DISTRO_CALL_TIMEOUT",
+            plugins.and_then(|p| p.call_timeout),
+            200,
+            1,
+            w,
+        );
+        let shutdown_timeout = millis_setting("OTEL_RUST_SHUTDOWN_TIMEOUT", None, 5000, 1, w);
+        let bsp_schedule_delay = millis_setting("OTEL_BSP_SCHEDULE_DELAY", None, 5000, 1, w);
+        let blrp_schedule_delay = millis_setting("OTEL_BLRP_SCHEDULE_DELAY", None, 1000, 1, w);
+        let metric_export_interval = millis_setting(
+            "OTEL_METRIC_EXPORT_INTERVAL",
+            otel.metric_export_interval,
+            60_000,
+            1,
+            w,
+        );
+        let span_export_timeout = millis_setting("OTEL_BSP_EXPORT_TIMEOUT", None, 30_000, 1, w);
+        let metric_export_timeout =
+            millis_setting("OTEL_METRIC_EXPORT_TIMEOUT", None, 30_000, 1, w);
         Ok(Settings {
+            fallback: fallback(env, config)?,
+            on_processor_error: pick(
+                env,
+                "OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR",
+                plugins.and_then(|p| p.on_processor_error.map(|v| (v, path.clone()))),
+                None,
+                OnProcessorError::Drop,
+                |s| match s.trim().to_ascii_lowercase().as_str() {
+                    "drop" => Ok(OnProcessorError::Drop),
+                    "pass" => Ok(OnProcessorError::Pass),
+                    _ => Err("drop (the default) or pass".into()),
+                },
+            )?,
+            call_timeout,
+            shutdown_timeout,
+            bsp_schedule_delay,
+            bsp_max_queue_size,
+            bsp_max_export_batch_size,
+            blrp_schedule_delay,
+            blrp_max_queue_size,
+            blrp_max_export_batch_size,
+            metric_export_interval,
+            span_export_timeout,
+            metric_export_timeout,
             fail_fast: fail_fast(env, config)?,
             plugin_dirs: plugin_dirs(env, config),
             sdk_disabled: pick(
@@ -317,31 +558,6 @@ impl Settings {
                 vec!["tracecontext".to_string(), "baggage".to_string()],
                 |s| Ok(list(s)),
             )?,
-            metric_export_interval: pick(
-                env,
-                "OTEL_METRIC_EXPORT_INTERVAL",
-                in_file(otel.metric_export_interval.as_ref(), &path)
-                    .map(|(v, p)| (Duration::from_millis(v), p)),
-                None,
-                Duration::from_millis(60_000),
-                millis,
-            )?,
-            span_export_timeout: pick(
-                env,
-                "OTEL_BSP_EXPORT_TIMEOUT",
-                None,
-                None,
-                Duration::from_millis(30_000),
-                millis,
-            )?,
-            metric_export_timeout: pick(
-                env,
-                "OTEL_METRIC_EXPORT_TIMEOUT",
-                None,
-                None,
-                Duration::from_millis(30_000),
-                millis,
-            )?,
             file_traces_path: pick(
                 env,
                 "OTEL_EXPORTER_FILE_TRACES_PATH",
@@ -358,13 +574,65 @@ impl Settings {
                 env.cwd().join("metrics.jsonl"),
                 |s| Ok(env.cwd().join(s)),
             )?,
+            warnings,
         })
     }
 
     /// Every setting as `(name, value, source)` rows, for `ndotel config`.
     pub fn rows(&self) -> Vec<(&'static str, String, String)> {
         let j = |v: &[String]| v.join(",");
+        let ms = |s: &Setting<Duration>| s.value.as_millis().to_string();
         vec![
+            (
+                "OTEL_RUST_DISTRO_FALLBACK",
+                self.fallback.value.to_string(),
+                self.fallback.source.to_string(),
+            ),
+            (
+                "OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR",
+                self.on_processor_error.value.to_string(),
+                self.on_processor_error.source.to_string(),
+            ),
+            (
+                "OTEL_RUST_DISTRO_CALL_TIMEOUT",
+                ms(&self.call_timeout),
+                self.call_timeout.source.to_string(),
+            ),
+            (
+                "OTEL_RUST_SHUTDOWN_TIMEOUT",
+                ms(&self.shutdown_timeout),
+                self.shutdown_timeout.source.to_string(),
+            ),
+            (
+                "OTEL_BSP_SCHEDULE_DELAY",
+                ms(&self.bsp_schedule_delay),
+                self.bsp_schedule_delay.source.to_string(),
+            ),
+            (
+                "OTEL_BSP_MAX_QUEUE_SIZE",
+                self.bsp_max_queue_size.value.to_string(),
+                self.bsp_max_queue_size.source.to_string(),
+            ),
+            (
+                "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+                self.bsp_max_export_batch_size.value.to_string(),
+                self.bsp_max_export_batch_size.source.to_string(),
+            ),
+            (
+                "OTEL_BLRP_SCHEDULE_DELAY",
+                ms(&self.blrp_schedule_delay),
+                self.blrp_schedule_delay.source.to_string(),
+            ),
+            (
+                "OTEL_BLRP_MAX_QUEUE_SIZE",
+                self.blrp_max_queue_size.value.to_string(),
+                self.blrp_max_queue_size.source.to_string(),
+            ),
+            (
+                "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE",
+                self.blrp_max_export_batch_size.value.to_string(),
+                self.blrp_max_export_batch_size.source.to_string(),
+            ),
             (
                 "OTEL_RUST_DISTRO_FAIL_FAST",
                 self.fail_fast.value.to_string(),

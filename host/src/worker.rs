@@ -70,8 +70,11 @@ impl Worker {
         let (tx, rx) = mpsc::sync_channel(1);
         let busy = self.busy.clone();
         let job: Job = Box::new(move || {
-            let _ = tx.send(f());
+            let result = f();
+            // Clear `busy` before answering: a caller that has its answer may call again at once, and must not find
+            // the worker still marked busy by the call that just returned.
             busy.store(false, Ordering::Release);
+            let _ = tx.send(result);
         });
         if self.jobs.send(job).is_err() {
             self.busy.store(false, Ordering::Release);
@@ -80,6 +83,25 @@ impl Worker {
         rx.recv_timeout(self.timeout)
             .map_err(|_| Stuck::TimedOut(self.timeout))
     }
+}
+
+/// Runs `f` on a fresh thread called `name` and waits for it up to `timeout`: for one-off calls into distro code at
+/// start-up (`init`, `resource()`, component constructors), which must not hang the application's start.
+/// A call that times out goes on in the background; its result is discarded.
+pub(crate) fn with_deadline<T: Send + 'static>(
+    name: &str,
+    timeout: Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    let (tx, rx) = mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            let _ = tx.send(f());
+        })
+        .map_err(|e| format!("cannot start a thread for it: {e}"))?;
+    rx.recv_timeout(timeout)
+        .map_err(|_| format!("did not return within {timeout:?}"))
 }
 
 /// Calls a distro component on `worker`, counting a failure, a panic or a hang against `component`.
@@ -119,7 +141,23 @@ mod tests {
         );
         assert_eq!(w.run(|| 1).unwrap_err(), Stuck::Busy);
         release.send(()).unwrap();
-        std::thread::sleep(Duration::from_millis(20));
-        assert_eq!(w.run(|| 2).unwrap(), 2);
+        // Wait for the stuck call to return (an event, not a sleep): the worker answers again once it has.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            match w.run(|| 2) {
+                Ok(v) => break assert_eq!(v, 2),
+                Err(_) if std::time::Instant::now() < deadline => std::thread::yield_now(),
+                Err(e) => panic!("the worker never recovered: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn back_to_back_calls_never_find_the_worker_busy() {
+        // The race: the answer used to be sent before `busy` was cleared, so an immediate next call was refused.
+        let w = Worker::new("test", Duration::from_secs(60)).unwrap();
+        for i in 0..20_000u32 {
+            assert_eq!(w.run(move || i), Ok(i), "call {i} was refused");
+        }
     }
 }

@@ -134,6 +134,43 @@ pub fn workload_main() -> ExitCode {
     }
     let guard = ndotel::init();
     println!("distro: {}", guard.distro());
+    println!("telemetry: {}", if guard.enabled() { "on" } else { "off" });
+    // WORKLOAD_HANG: one span whose attribute says "hang", on a thread of its own that is never waited for (the
+    // faulty distros hang on it); the rest of the workload must go on.
+    if std::env::var_os("WORKLOAD_HANG").is_some() {
+        std::thread::spawn(|| {
+            tracing::info_span!("GET /hang", otel.kind = "server", url.path = "/hang")
+                .in_scope(|| {});
+            println!("the hanging span returned");
+        });
+        // Go on once the watchdog has found the hang (an event, with a generous deadline), so what follows runs
+        // against the bypassed component.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while guard.faults().hung() == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        println!("hung components: {}", guard.faults().hung());
+    }
+    // WORKLOAD_THREADS x WORKLOAD_SPANS: a stress of many spans from several threads.
+    let stress = |var: &str| {
+        std::env::var(var)
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0)
+    };
+    let (threads, spans) = (stress("WORKLOAD_THREADS"), stress("WORKLOAD_SPANS"));
+    let workers: Vec<_> = (0..threads)
+        .map(|t| {
+            std::thread::spawn(move || {
+                for i in 0..spans {
+                    tracing::info_span!("stress", thread = t, i = i).in_scope(|| {});
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
     for i in 0..3 {
         let server = tracing::info_span!(
             "GET /items",

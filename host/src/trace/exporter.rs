@@ -16,7 +16,66 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use std::future::{Future, ready};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+/// How many spans reached the exporters' processors and how many the exporters delivered: what is left over at
+/// shutdown (an export failed, or the shutdown deadline passed first) is reported, never silently lost.
+#[derive(Debug, Default)]
+pub(crate) struct Delivery {
+    /// Spans handed to the exporters' batch processors (one count per exporter).
+    pub(crate) handed: Arc<AtomicU64>,
+    delivered: AtomicU64,
+}
+
+impl Delivery {
+    /// Spans handed to an exporter that it did not deliver.
+    pub(crate) fn undelivered(&self) -> u64 {
+        self.handed
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.delivered.load(Ordering::Relaxed))
+    }
+}
+
+/// An exporter that counts the spans it delivered.
+#[derive(Debug)]
+pub(crate) struct Counted<E> {
+    inner: E,
+    delivery: Arc<Delivery>,
+}
+
+impl<E> Counted<E> {
+    pub(crate) fn new(inner: E, delivery: Arc<Delivery>) -> Self {
+        Counted { inner, delivery }
+    }
+}
+
+impl<E: SpanExporter> SpanExporter for Counted<E> {
+    fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
+        let n = batch.len() as u64;
+        let delivery = self.delivery.clone();
+        let export = self.inner.export(batch);
+        async move {
+            let result = export.await;
+            if result.is_ok() {
+                delivery.delivered.fetch_add(n, Ordering::Relaxed);
+            }
+            result
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource)
+    }
+}
 
 /// A distro's span exporter as an SDK exporter. Calls run on a worker thread with a deadline
 /// (`OTEL_BSP_EXPORT_TIMEOUT`), so a hanging exporter is reported and skipped, never waited for forever.

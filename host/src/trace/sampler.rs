@@ -3,18 +3,21 @@
 
 use super::view::{attr_refs, kind};
 use crate::faults::{Component, Faults};
+use crate::watchdog::Watched;
 use abi_stable::std_types::RResult;
 use ndotel_api::{Decision, FfiSamplerBox, ParentKind, SamplingParams};
 use opentelemetry::trace::{Link, SpanKind, TraceContextExt, TraceId};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{SamplingDecision, SamplingResult, ShouldSample};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A distro's sampler as an SDK sampler.
 #[derive(Clone)]
 pub(crate) struct PluginSampler {
     inner: Arc<FfiSamplerBox>,
     faults: Arc<Faults>,
+    watched: Arc<Watched>,
 }
 
 impl std::fmt::Debug for PluginSampler {
@@ -24,15 +27,19 @@ impl std::fmt::Debug for PluginSampler {
 }
 
 impl PluginSampler {
-    pub(crate) fn new(inner: FfiSamplerBox, faults: Arc<Faults>) -> Self {
+    /// Wraps `inner`, watched with `call_timeout` per call.
+    pub(crate) fn new(inner: FfiSamplerBox, faults: Arc<Faults>, call_timeout: Duration) -> Self {
+        let watched = Watched::new(Component::Sampler, call_timeout, faults.clone());
         PluginSampler {
             inner: Arc::new(inner),
             faults,
+            watched,
         }
     }
 
-    pub(crate) fn description(&self) -> String {
-        self.inner.description().into_string()
+    /// The FFI sampler, for the start-up call that asks its description under a deadline.
+    pub(crate) fn ffi(&self) -> Arc<FfiSamplerBox> {
+        self.inner.clone()
     }
 }
 
@@ -65,16 +72,23 @@ impl ShouldSample for PluginSampler {
             kind: kind(span_kind),
             attributes: attrs.as_slice().into(),
         };
-        let decision = match self.inner.should_sample(&params) {
-            RResult::ROk(Decision::Drop) => SamplingDecision::Drop,
-            RResult::ROk(Decision::RecordOnly) => SamplingDecision::RecordOnly,
-            RResult::ROk(Decision::RecordAndSample) => SamplingDecision::RecordAndSample,
-            RResult::RErr(e) => {
-                self.faults.record(Component::Sampler, &e);
-                if parent.is_none() || parent_sampled {
-                    SamplingDecision::RecordAndSample
-                } else {
-                    SamplingDecision::Drop
+        let fallback = || {
+            if parent.is_none() || parent_sampled {
+                SamplingDecision::RecordAndSample
+            } else {
+                SamplingDecision::Drop
+            }
+        };
+        let decision = if self.watched.bypassed() {
+            fallback()
+        } else {
+            match self.watched.call(|| self.inner.should_sample(&params)) {
+                RResult::ROk(Decision::Drop) => SamplingDecision::Drop,
+                RResult::ROk(Decision::RecordOnly) => SamplingDecision::RecordOnly,
+                RResult::ROk(Decision::RecordAndSample) => SamplingDecision::RecordAndSample,
+                RResult::RErr(e) => {
+                    self.faults.record_span_call(Component::Sampler, &e);
+                    fallback()
                 }
             }
         };

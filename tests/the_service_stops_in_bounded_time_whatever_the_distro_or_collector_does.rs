@@ -1,0 +1,126 @@
+//! The example service under a distro whose processor hangs on some requests, and against a collector that accepts
+//! connections but never answers: every other request is answered, the stuck component is named, and SIGTERM ends
+//! the service in bounded time, saying what was not delivered.
+#![allow(clippy::unwrap_used)] // a test fails loudly
+
+use app::{client, harness};
+use ndotel_tests::{build_artifacts, plugin_dir, profile_dir, setup};
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The app binary with a clean environment, its stderr piped.
+fn app(dir: &Path) -> Command {
+    build_artifacts();
+    let mut cmd = Command::new(profile_dir().join("app"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(dir)
+        .env("APP_ADDR", "127.0.0.1:0")
+        .env("OTEL_METRICS_EXPORTER", "none")
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Starts the service and collects its stderr on a thread; returns the service and the collector of stderr.
+fn start(cmd: Command) -> (harness::Running, std::thread::JoinHandle<String>) {
+    let mut running = harness::start(cmd).unwrap();
+    let mut err = running.child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = err.read_to_string(&mut text);
+        text
+    });
+    (running, reader)
+}
+
+/// SIGTERM; returns whether it exited successfully and how long that took.
+fn stop(running: harness::Running) -> (bool, Duration) {
+    let started = Instant::now();
+    let ok = running.terminate().unwrap();
+    (ok, started.elapsed())
+}
+
+#[test]
+fn a_request_stuck_in_the_distro_does_not_stop_the_others_nor_the_exit() {
+    let tmp = setup();
+    let plugins = plugin_dir(tmp.path(), "plugins", &["fixture_faulty"]);
+    let mut cmd = app(tmp.path());
+    cmd.env("OTEL_RUST_DISTRO_PATH", &plugins)
+        .env("OTEL_RUST_DISTRO", "faulty_processor_hang")
+        .env("OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR", "pass")
+        .env("OTEL_RUST_DISTRO_CALL_TIMEOUT", "200")
+        .env("OTEL_TRACES_EXPORTER", "file")
+        .env("APP_DRAIN_TIMEOUT", "1000");
+    let (running, stderr) = start(cmd);
+    let addr = running.addr.clone();
+    // The processor hangs on the span of this request (its url.path says "hang"); nobody waits for the answer.
+    let stuck_addr = addr.clone();
+    std::thread::spawn(move || client::request(&stuck_addr, "GET", "/hang", &[], None));
+    // Every other request is answered. The first ones may race the stuck one; keep asking until the watchdog has
+    // had its chance, then require answers.
+    let mut answered = 0;
+    for _ in 0..20 {
+        let r = client::request(&addr, "GET", "/items", &[], None).unwrap();
+        assert_eq!(r.status, 200);
+        answered += 1;
+    }
+    assert_eq!(answered, 20);
+    let (ok, took) = stop(running);
+    let stderr = stderr.join().unwrap();
+    assert!(ok, "the service exits cleanly: {stderr}");
+    assert!(
+        took < Duration::from_secs(60),
+        "SIGTERM took {took:?}: {stderr}"
+    );
+    assert!(
+        stderr.contains("span processor of distro faulty_processor_hang is stuck"),
+        "the stuck component is named: {stderr}"
+    );
+    let traces = std::fs::read_to_string(tmp.path().join("traces.jsonl")).unwrap_or_default();
+    assert!(
+        traces.contains("/items"),
+        "spans of the other requests are exported (pass-through chosen)"
+    );
+}
+
+#[test]
+fn sigterm_against_a_collector_that_never_answers_ends_in_bounded_time_and_says_what_was_lost() {
+    let tmp = setup();
+    // A "collector" that accepts connections and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            held.push(conn);
+        }
+    });
+    let mut cmd = app(tmp.path());
+    cmd.env("OTEL_RUST_DISTRO", "sdk")
+        .env("OTEL_TRACES_EXPORTER", "otlp")
+        .env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{port}"),
+        )
+        .env("OTEL_RUST_SHUTDOWN_TIMEOUT", "2000");
+    let (running, stderr) = start(cmd);
+    for _ in 0..5 {
+        let r = client::request(&running.addr, "GET", "/items", &[], None).unwrap();
+        assert_eq!(r.status, 200);
+    }
+    let (ok, took) = stop(running);
+    let stderr = stderr.join().unwrap();
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("shutdown did not return within 2s"),
+        "the deadline is reported: {stderr}"
+    );
+    assert!(
+        stderr.contains("were not delivered"),
+        "what was lost is said: {stderr}"
+    );
+    // Bounded: 2 s of shutdown budget plus start-up slack on a busy machine — not the 25 s of before.
+    assert!(took < Duration::from_secs(20), "SIGTERM took {took:?}");
+}
