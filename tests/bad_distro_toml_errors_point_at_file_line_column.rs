@@ -57,3 +57,69 @@ fn an_unknown_key_in_a_distro_table_is_named_with_its_line() {
 fn so_dir(parent: &std::path::Path) -> std::path::PathBuf {
     ndotel_tests::plugin_dir(parent, "plugins", &["otel_custom_distro"])
 }
+
+#[test]
+fn a_misspelled_pin_key_is_an_error_naming_it_never_an_unpinned_plugin() {
+    for key in ["sha", "sha_256", "checksum", "SHA256"] {
+        let tmp = setup();
+        let toml = tmp.path().join("distro.toml");
+        std::fs::write(
+            &toml,
+            format!("[opentelemetry_distro]\nmine = {{ path = \"x.so\", {key} = \"00\" }}\n"),
+        )
+        .unwrap();
+        let (ok, _, stderr) = output(ndotel(tmp.path()).arg("list"));
+        assert!(!ok, "{key}: {stderr}");
+        assert!(
+            stderr.contains(&format!("unknown field `{key}`"))
+                && stderr.contains(&format!("{}:2:", toml.display())),
+            "{key}: {stderr}"
+        );
+    }
+    // A pin that is not 64 hex digits is refused too.
+    let tmp = setup();
+    std::fs::write(
+        tmp.path().join("distro.toml"),
+        "[opentelemetry_distro]\nmine = { path = \"x.so\", sha256 = \"abc\" }\n",
+    )
+    .unwrap();
+    let (ok, _, stderr) = output(ndotel(tmp.path()).arg("list"));
+    assert!(!ok && stderr.contains("64 hex digits"), "{stderr}");
+}
+
+#[test]
+fn a_distro_toml_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = setup();
+    let toml = tmp.path().join("distro.toml");
+    std::fs::write(&toml, "[plugins]\ndirs = []\n").unwrap();
+    std::fs::set_permissions(&toml, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let (ok, _, stderr) = output(ndotel(tmp.path()).arg("config"));
+    assert!(!ok);
+    assert!(
+        stderr.contains("writable by group or others") && stderr.contains("chmod go-w"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_device_or_fifo_as_the_configuration_is_an_error_not_a_hang() {
+    let tmp = setup();
+    let fifo = tmp.path().join("fifo.toml");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path and mode.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    for path in [std::path::Path::new("/dev/zero"), fifo.as_path()] {
+        let (ok, _, stderr) = output(
+            ndotel(tmp.path())
+                .arg("config")
+                .env("OTEL_RUST_DISTRO_CONFIG", path),
+        );
+        assert!(!ok, "{}: {stderr}", path.display());
+        assert!(
+            stderr.contains("not a regular file"),
+            "{}: {stderr}",
+            path.display()
+        );
+    }
+}

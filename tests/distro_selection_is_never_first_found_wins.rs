@@ -152,7 +152,7 @@ fn a_sha256_pin_that_does_not_match_is_refused() {
     let tmp = setup();
     plugin_dir(tmp.path(), "lib", &["otel_custom_distro"]);
     let toml = tmp.path().join("distro.toml");
-    std::fs::write(&toml, "[opentelemetry_distro]\notel_custom_distro = { path = \"lib/libotel_custom_distro.so\", sha256 = \"00ff\" }\n").unwrap();
+    std::fs::write(&toml, "[opentelemetry_distro]\notel_custom_distro = { path = \"lib/libotel_custom_distro.so\", sha256 = \"00FF000000000000000000000000000000000000000000000000000000000000\" }\n").unwrap();
     let cfg = ConfigFile::load(&toml).unwrap();
     let env = Env::from_pairs(Vec::<(String, String)>::new(), tmp.path());
     let reg = Registry::discover(&env, Some(&cfg));
@@ -161,7 +161,12 @@ fn a_sha256_pin_that_does_not_match_is_refused() {
         "{:?}",
         reg.failures()
     );
-    assert!(reg.failures()[0].to_string().contains("00ff"));
+    // Either case is accepted; the message shows the pin as written, lower-cased.
+    assert!(
+        reg.failures()[0]
+            .to_string()
+            .contains("00ff000000000000000000000000000000000000000000000000000000000000")
+    );
     let _ = so("otel_custom_distro");
 }
 

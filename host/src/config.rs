@@ -9,6 +9,42 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+/// The largest `distro.toml` read: a configuration file, not a data file.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Reads a regular file of at most `limit` bytes. Opened non-blocking, so a FIFO cannot hang start-up, and checked
+/// on the open descriptor, so `/dev/zero` or a 2 GB file is an error instead of a hang or an exhausted memory.
+fn read_bounded(path: &Path, limit: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a device, FIFO or directory cannot be a configuration file)",
+        ));
+    }
+    if meta.len() > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{} bytes, more than the limit of {limit}", meta.len()),
+        ));
+    }
+    let mut text = String::new();
+    file.take(limit + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("it grew past the limit of {limit} bytes while being read"),
+        ));
+    }
+    Ok(text)
+}
+
 /// An error reading `distro.toml`.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -32,6 +68,14 @@ pub enum ConfigError {
         /// What is wrong, and how to fix it.
         message: String,
     },
+    /// The file may not be trusted: it, or a directory above it, can be changed by another user.
+    #[error("{path}: refused: {reason}")]
+    Untrusted {
+        /// The file.
+        path: PathBuf,
+        /// Which path broke which rule, and the fix.
+        reason: String,
+    },
     /// An environment variable has a value ndotel cannot use.
     #[error("{var}={value:?} is not valid: expected {expected}")]
     Env {
@@ -45,8 +89,10 @@ pub enum ConfigError {
 }
 
 /// A plugin entry of the `[opentelemetry_distro]` table: a path, or a path with a sha256 pin.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(untagged)]
+///
+/// A table accepts exactly `path` and `sha256` (64 hex digits, either case): a misspelled key (`sha`, `checksum`,
+/// `SHA256`) is an error naming it, never a silently unpinned plugin.
+#[derive(Debug, Clone, PartialEq)]
 pub enum PluginEntry {
     /// `name = "path/to/plugin.so"`.
     Path(PathBuf),
@@ -57,6 +103,47 @@ pub enum PluginEntry {
         /// The expected sha256 of the file, hex.
         sha256: Option<String>,
     },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PinnedEntry {
+    path: PathBuf,
+    sha256: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for PluginEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = PluginEntry;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(r#"a path ("lib.so") or a table { path = "lib.so", sha256 = "<64 hex digits>" }"#)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<PluginEntry, E> {
+                Ok(PluginEntry::Path(PathBuf::from(v)))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<PluginEntry, A::Error> {
+                let e =
+                    PinnedEntry::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                if let Some(pin) = &e.sha256
+                    && (pin.len() != 64 || !pin.bytes().all(|b| b.is_ascii_hexdigit()))
+                {
+                    return Err(serde::de::Error::custom(format!(
+                        "sha256 must be 64 hex digits (the output of `sha256sum`), not {pin:?}"
+                    )));
+                }
+                Ok(PluginEntry::Pinned {
+                    path: e.path,
+                    sha256: e.sha256.map(|p| p.to_ascii_lowercase()),
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl PluginEntry {
@@ -165,10 +252,17 @@ impl ConfigFile {
         }
     }
 
-    /// Reads and parses one file.
+    /// Reads and parses one file. It must be a regular file of at most [`MAX_CONFIG_BYTES`], and pass the same
+    /// trust checks as a plugin (it names plugins and switches redaction on and off): neither it nor any directory
+    /// above it may be changeable by another user.
     pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+        let untrusted = |reason: String| ConfigError::Untrusted {
+            path: path.clone(),
+            reason,
+        };
+        crate::trust::check_chain(&path).map_err(untrusted)?;
+        let text = read_bounded(&path, MAX_CONFIG_BYTES).map_err(|source| ConfigError::Read {
             path: path.clone(),
             source,
         })?;
@@ -282,10 +376,13 @@ mod tests {
     fn plugin_entries_take_both_forms() {
         let cfg = ConfigFile::parse(
             Path::new("d.toml"),
-            "[opentelemetry_distro]\na = \"a.so\"\nb = { path = \"b.so\", sha256 = \"00\" }\n",
+            "[opentelemetry_distro]\na = \"a.so\"\nb = { path = \"b.so\", sha256 = \"ABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABAB\" }\n",
         )
         .unwrap();
         assert_eq!(cfg.opentelemetry_distro["a"].path(), Path::new("a.so"));
-        assert_eq!(cfg.opentelemetry_distro["b"].sha256(), Some("00"));
+        assert_eq!(
+            cfg.opentelemetry_distro["b"].sha256(),
+            Some("abababababababababababababababababababababababababababababababab")
+        );
     }
 }

@@ -64,10 +64,11 @@ mod plugin;
 mod registry;
 mod settings;
 mod trace;
+mod trust;
 mod watchdog;
 mod worker;
 
-pub use config::{ConfigError, ConfigFile, FileConfig, PluginEntry};
+pub use config::{ConfigError, ConfigFile, FileConfig, MAX_CONFIG_BYTES, PluginEntry};
 pub use env::Env;
 pub use faults::{Component, Faults};
 pub use pipeline::{

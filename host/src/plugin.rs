@@ -7,7 +7,6 @@
 use abi_stable::library::{LibraryError, RootModule, lib_header_from_path};
 use ndotel_api::{DistroDescriptor, PluginModRef};
 use sha2::{Digest, Sha256};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Why a plugin file did not load.
@@ -103,11 +102,15 @@ impl Plugin {
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         check_trusted(&path)?;
         if let Some(expected) = sha256 {
-            let bytes = std::fs::read(&path).map_err(|e| LoadError::Missing {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
-            let found = format!("{:x}", Sha256::digest(&bytes));
+            // Streamed: bounded memory whatever the file's size.
+            let mut hasher = Sha256::new();
+            std::fs::File::open(&path)
+                .and_then(|mut f| std::io::copy(&mut f, &mut hasher))
+                .map_err(|e| LoadError::Missing {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+            let found = format!("{:x}", hasher.finalize());
             if !found.eq_ignore_ascii_case(expected.trim()) {
                 return Err(LoadError::Checksum {
                     path,
@@ -255,8 +258,7 @@ fn summarise_abi_report(report: &str) -> String {
     text
 }
 
-/// sshd StrictModes-style checks: the file and its directory must not be writable by group or others, nor owned by
-/// a user other than root or the current user.
+/// The trust chain (see [`crate::trust`]): the file, every directory up to `/`, and a symlink's target and owner.
 pub(crate) fn check_trusted(path: &Path) -> Result<(), LoadError> {
     let meta = std::fs::metadata(path).map_err(|e| LoadError::Missing {
         path: path.to_path_buf(),
@@ -268,54 +270,10 @@ pub(crate) fn check_trusted(path: &Path) -> Result<(), LoadError> {
             reason: "not a regular file".into(),
         });
     }
-    check_mode(path, path, &meta, "file")?;
-    if let Some(dir) = path.parent() {
-        let dmeta = std::fs::metadata(dir).map_err(|e| LoadError::Missing {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        check_mode(path, dir, &dmeta, "directory")?;
-    }
-    Ok(())
-}
-
-fn check_mode(
-    plugin: &Path,
-    what: &Path,
-    meta: &std::fs::Metadata,
-    noun: &str,
-) -> Result<(), LoadError> {
-    let mode = meta.mode();
-    // A sticky directory (like /tmp) is writable by all, but nobody can replace another user's file in it.
-    let sticky = noun == "directory" && mode & 0o1000 != 0;
-    if mode & 0o022 != 0 && !sticky {
-        return Err(LoadError::Refused {
-            path: plugin.to_path_buf(),
-            reason: format!(
-                "{noun} {} is writable by group or others (mode {:o}); run `chmod go-w {}`",
-                what.display(),
-                mode & 0o7777,
-                what.display()
-            ),
-        });
-    }
-    let me = current_uid();
-    if meta.uid() != 0 && meta.uid() != me {
-        return Err(LoadError::Refused {
-            path: plugin.to_path_buf(),
-            reason: format!(
-                "{noun} {} is owned by uid {}, not by root or you (uid {me})",
-                what.display(),
-                meta.uid()
-            ),
-        });
-    }
-    Ok(())
-}
-
-fn current_uid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
+    crate::trust::check_chain(path).map_err(|reason| LoadError::Refused {
+        path: path.to_path_buf(),
+        reason,
+    })
 }
 
 #[cfg(test)]

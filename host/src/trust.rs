@@ -1,0 +1,131 @@
+//! The trust chain, as sshd's StrictModes and sudo check it: a file ndotel acts on (a plugin, `distro.toml`) and
+//! every directory from it up to `/` must be owned by root or the current user and not writable by group or
+//! others — unless the directory is sticky (like `/tmp`), where nobody can replace an entry they do not own, and
+//! then the entry inside must be owned by root or the current user. A symlink is resolved, every component of the
+//! resolved path is checked, and so is the link's own owner. Each refusal names the path, the rule and the fix.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+fn current_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+fn owner_ok(uid: u32, me: u32) -> bool {
+    uid == 0 || uid == me
+}
+
+/// Checks `path` (a file) and the chain above it; `Err` says which path broke which rule and how to fix it.
+pub(crate) fn check_chain(path: &Path) -> Result<(), String> {
+    let me = current_uid();
+    let link = std::fs::symlink_metadata(path).map_err(|e| format!("cannot stat it: {e}"))?;
+    if link.file_type().is_symlink() && !owner_ok(link.uid(), me) {
+        return Err(format!(
+            "symlink {} is owned by uid {}, not by root or you (uid {me}); replace it with a link you own",
+            path.display(),
+            link.uid()
+        ));
+    }
+    let real = std::fs::canonicalize(path).map_err(|e| format!("cannot resolve it: {e}"))?;
+    let meta = std::fs::metadata(&real).map_err(|e| format!("cannot stat it: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a regular file", real.display()));
+    }
+    let shown = if real == path {
+        String::new()
+    } else {
+        format!(" (the target of {})", path.display())
+    };
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "file {}{shown} is writable by group or others (mode {:o}); run `chmod go-w {}`",
+            real.display(),
+            meta.mode() & 0o7777,
+            real.display()
+        ));
+    }
+    if !owner_ok(meta.uid(), me) {
+        return Err(format!(
+            "file {}{shown} is owned by uid {}, not by root or you (uid {me})",
+            real.display(),
+            meta.uid()
+        ));
+    }
+    let mut child_owner = meta.uid();
+    for dir in real.ancestors().skip(1) {
+        let m =
+            std::fs::metadata(dir).map_err(|e| format!("cannot stat {}: {e}", dir.display()))?;
+        if !owner_ok(m.uid(), me) {
+            return Err(format!(
+                "directory {}{shown} is owned by uid {}, not by root or you (uid {me}): its owner can replace \
+                 what it holds",
+                dir.display(),
+                m.uid()
+            ));
+        }
+        let sticky = m.mode() & 0o1000 != 0;
+        if m.mode() & 0o022 != 0 && !(sticky && owner_ok(child_owner, me)) {
+            return Err(format!(
+                "directory {}{shown} is writable by group or others (mode {:o}); run `chmod go-w {}`",
+                dir.display(),
+                m.mode() & 0o7777,
+                dir.display()
+            ));
+        }
+        child_owner = m.uid();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn chmod(p: &Path, mode: u32) {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn a_writable_grandparent_is_refused_and_a_safe_chain_passes() {
+        let tmp = tempfile::tempdir().unwrap();
+        chmod(tmp.path(), 0o700);
+        let mid = tmp.path().join("a/b");
+        std::fs::create_dir_all(&mid).unwrap();
+        let file = mid.join("f.so");
+        std::fs::write(&file, b"x").unwrap();
+        chmod(&file, 0o644);
+        chmod(&mid, 0o755);
+        chmod(&tmp.path().join("a"), 0o755);
+        assert_eq!(check_chain(&file), Ok(()));
+        chmod(&tmp.path().join("a"), 0o777);
+        let err = check_chain(&file).unwrap_err();
+        assert!(err.contains("/a is writable by group or others"), "{err}");
+        // Sticky and writable by all (like /tmp) is fine when the entry inside is ours.
+        chmod(&tmp.path().join("a"), 0o1777);
+        assert_eq!(check_chain(&file), Ok(()));
+    }
+
+    #[test]
+    fn a_symlink_into_a_writable_directory_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        chmod(tmp.path(), 0o700);
+        let open = tmp.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        chmod(&open, 0o777);
+        let target = open.join("f.so");
+        std::fs::write(&target, b"x").unwrap();
+        chmod(&target, 0o644);
+        let safe = tmp.path().join("safe");
+        std::fs::create_dir(&safe).unwrap();
+        chmod(&safe, 0o755);
+        let link = safe.join("f.so");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = check_chain(&link).unwrap_err();
+        assert!(
+            err.contains("/open (the target of") && err.contains("is writable"),
+            "{err}"
+        );
+    }
+}
