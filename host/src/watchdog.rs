@@ -1,8 +1,8 @@
 //! The watchdog over per-span calls into distro code. A sampler or span processor runs on the application's own
 //! request threads, so a call that never returns would hang that request and, without a watchdog, every later one.
 //!
-//! Each call marks its start in a slot owned by the calling thread (a coarse clock read and two relaxed atomic
-//! stores: no allocation, no lock); one watchdog thread per process looks at the slots a few times per deadline. A
+//! Each call marks its start in a slot owned by the calling thread (the watchdog's epoch and two relaxed atomic
+//! stores: no clock read, no allocation, no lock); one watchdog thread per process looks at the slots a few times per deadline. A
 //! call found past its deadline gets its component *bypassed* from then on (the adapter uses its fallback decision),
 //! reported once with the distro, the component and the thread. The stuck thread cannot be freed — Rust cannot
 //! cancel a call — but every other request is served and shutdown never waits for it.
@@ -11,22 +11,12 @@ use crate::faults::{Component, Faults};
 use std::cell::OnceCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// Monotonic nanoseconds from the kernel's coarse clock (a vDSO read, a few nanoseconds; resolution a few ms, far
-/// finer than any deadline here). Never 0, which marks an idle slot.
-fn now_nanos() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC_COARSE exists on every Linux since 2.6.32.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    (ts.tv_sec as u64)
-        .wrapping_mul(1_000_000_000)
-        .wrapping_add(ts.tv_nsec as u64)
-        .max(1)
-}
+/// The watchdog's epoch, advanced by its thread on every look. A call marks its start with the current epoch: one
+/// relaxed load, no clock read (in some sandboxes even the coarse clock is a system call, measured at ~0.7 µs).
+/// Starts at 1, since 0 marks an idle slot.
+static EPOCH: AtomicU64 = AtomicU64::new(1);
 
 /// One thread's in-flight call: when it started (0: none) and which watched component it is in.
 #[derive(Debug)]
@@ -123,7 +113,8 @@ impl Watched {
                 slot.watched.swap(self.id, Ordering::Relaxed),
                 slot.since.load(Ordering::Relaxed),
             );
-            slot.since.store(now_nanos(), Ordering::Release);
+            slot.since
+                .store(EPOCH.load(Ordering::Relaxed), Ordering::Release);
             previous
         });
         let result = f();
@@ -144,9 +135,17 @@ impl Watched {
     }
 }
 
-/// The watchdog loop: a look every quarter of the shortest deadline (5 ms to 250 ms).
+/// The watchdog loop: a look every quarter of the shortest deadline (5 ms to 250 ms). It remembers when each recent
+/// epoch began; a call marked with epoch `e` started after epoch `e` began, so it has surely run for at least
+/// `now - begin(e + 1)` — the stuck time judged against the deadline (epochs too old to be remembered are stuck).
 fn watch(shared: &Shared) {
+    let mut began: std::collections::VecDeque<(u64, Instant)> = std::collections::VecDeque::new();
     loop {
+        let epoch = EPOCH.fetch_add(1, Ordering::Relaxed) + 1;
+        began.push_back((epoch, Instant::now()));
+        if began.len() > 4096 {
+            began.pop_front();
+        }
         let watched: Vec<Arc<Watched>> = match shared.watched.lock() {
             Ok(mut list) => {
                 let live = list.iter().filter_map(Weak::upgrade).collect::<Vec<_>>();
@@ -168,7 +167,8 @@ fn watch(shared: &Shared) {
         if watched.is_empty() {
             continue;
         }
-        let now = now_nanos();
+        let now = Instant::now();
+        let oldest = began.front().map_or(now, |(_, t)| *t);
         let Ok(mut slots) = shared.slots.lock() else {
             return;
         };
@@ -179,7 +179,14 @@ fn watch(shared: &Shared) {
                 continue;
             }
             let id = slot.watched.load(Ordering::Relaxed);
-            let stuck_for = Duration::from_nanos(now.saturating_sub(since));
+            let surely_since = match began.iter().find(|(e, _)| *e == since + 1) {
+                Some((_, t)) => *t,
+                // Started in the current epoch: it cannot have been running for a whole tick yet.
+                None if since + 1 > epoch => now,
+                // Older than every remembered epoch: running for longer than any deadline.
+                None => oldest,
+            };
+            let stuck_for = now.saturating_duration_since(surely_since);
             if let Some(w) = watched.iter().find(|w| w.id == id)
                 && stuck_for > w.deadline
             {
