@@ -4,7 +4,7 @@
 //! settings never panic; the file exporter leaves only whole lines; the exporter worker never refuses a good call.
 #![allow(clippy::unwrap_used)] // a test fails loudly
 
-use ndotel_tests::{output, plugin_dir, read_jsonl, setup, workload};
+use ndotel_tests::{output, plugin_dir, read_jsonl, setup, workload, workload_faults};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -133,12 +133,7 @@ fn a_panicking_processor_drops_the_span_and_its_message_is_withheld() {
         span_names(&tmp.path().join("traces.jsonl")).is_empty(),
         "every span the processor failed on is dropped"
     );
-    let faults: u64 = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("faults: "))
-        .unwrap()
-        .parse()
-        .unwrap();
+    let faults = workload_faults(&stdout);
     assert!(faults >= 9, "each failure is counted: {stdout}");
 
     // Pass-through is an explicit choice.

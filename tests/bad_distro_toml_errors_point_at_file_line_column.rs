@@ -123,3 +123,23 @@ fn a_device_or_fifo_as_the_configuration_is_an_error_not_a_hang() {
         );
     }
 }
+
+#[test]
+fn a_configuration_over_the_size_limit_is_an_error() {
+    let tmp = setup();
+    let big = tmp.path().join("big.toml");
+    let mut text = String::from("# padding\n");
+    while (text.len() as u64) <= ndotel::MAX_CONFIG_BYTES {
+        text.push_str(
+            "# ........................................................................\n",
+        );
+    }
+    std::fs::write(&big, text).unwrap();
+    let (ok, _, stderr) = output(
+        ndotel(tmp.path())
+            .arg("config")
+            .env("OTEL_RUST_DISTRO_CONFIG", &big),
+    );
+    assert!(!ok);
+    assert!(stderr.contains("more than the limit"), "{stderr}");
+}

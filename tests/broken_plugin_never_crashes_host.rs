@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)] // a test fails loudly
 
 use ndotel::{Env, LoadError, Registry};
-use ndotel_tests::{output, plugin_dir, read_jsonl, setup, so, workload};
+use ndotel_tests::{output, plugin_dir, read_jsonl, setup, so, workload, workload_faults};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -227,12 +227,7 @@ fn a_panicking_sampler_falls_back_and_spans_keep_flowing() {
         !stderr.contains("sampler exploded"),
         "a panic message may quote span data: {stderr}"
     );
-    let faults: u64 = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("faults: "))
-        .unwrap()
-        .parse()
-        .unwrap();
+    let faults = workload_faults(&stdout);
     assert!(
         faults >= 9,
         "every sampler call failed and was counted: {stdout}"

@@ -486,21 +486,15 @@ impl Pipeline {
             let what = what.to_string();
             move |message| BuildError::Component { what, message }
         };
+        // Built and asked for its start attributes in one start-up call, under one deadline.
         let (processor, start_attributes) =
             if ctx.distro.is_some() && plan.distro.components.span_processor {
-                let p = ctx
-                    .startup("its span processor", |d| d.span_processor())
-                    .map_err(component("span processor"))?;
-                let p = Arc::new(p);
-                let asked = p.clone();
-                let attrs =
-                    with_deadline_of(&ctx, "its span processor's start attributes", move || {
-                        asked.start_attributes()
+                let (p, attrs) = ctx
+                    .startup("its span processor", |d| {
+                        d.span_processor()
+                            .and_then(|p| p.start_attributes().map(|attrs| (p, attrs)))
                     })
                     .map_err(component("span processor"))?;
-                let p = Arc::try_unwrap(p).map_err(|_| {
-                    component("span processor")("its start-attributes call has not returned".into())
-                })?;
                 (Some(p), attrs.into_vec())
             } else {
                 (None, Vec::new())
@@ -561,20 +555,6 @@ fn startup_call<T: Send + 'static>(
         .map_err(|e| {
             format!("{what} {e} (it hangs; OTEL_RUST_DISTRO_INIT_TIMEOUT sets the deadline of start-up calls)")
         })?
-}
-
-/// Runs `f` (a start-up call on an already built component) under the distro's init deadline.
-fn with_deadline_of<T: Send + 'static>(
-    ctx: &Ctx<'_>,
-    what: &str,
-    f: impl FnOnce() -> RResult<T, FfiError> + Send + 'static,
-) -> Result<T, String> {
-    let timeout = ctx
-        .distro
-        .as_ref()
-        .map_or(crate::registry::DEFAULT_INIT_TIMEOUT, |d| d.timeout);
-    crate::worker::with_deadline("ndotel-startup", timeout, move || ffi(f()))
-        .map_err(|e| format!("{what} {e} (it hangs)"))?
 }
 
 fn ffi<T>(r: RResult<T, ndotel_api::FfiError>) -> Result<T, String> {
@@ -683,15 +663,16 @@ fn sampler(ctx: &Ctx<'_>) -> Result<(ChosenSampler, String), BuildError> {
             message,
         };
         let owned = name.to_string();
-        let ffi_sampler = ctx
-            .startup("its sampler", move |d| d.sampler(RStr::from_str(&owned)))
+        // Built and asked for its description in one start-up call, under one deadline.
+        let (ffi_sampler, description) = ctx
+            .startup("its sampler", move |d| {
+                d.sampler(RStr::from_str(&owned)).map(|s| {
+                    let description = s.description().into_string();
+                    (s, description)
+                })
+            })
             .map_err(component)?;
         let sampler = PluginSampler::new(ffi_sampler, ctx.faults.clone(), s.call_timeout.value);
-        let asked = sampler.ffi();
-        let description = with_deadline_of(ctx, "its sampler's description()", move || {
-            RResult::ROk(asked.description().into_string())
-        })
-        .map_err(component)?;
         return Ok((ChosenSampler::Distro(sampler), description));
     }
     let ratio = || -> Result<f64, BuildError> {

@@ -128,4 +128,27 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn a_symlink_owned_by_another_user_is_refused_even_to_a_safe_target() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("\n*** SKIPPED: changing a link's owner needs root ***\n");
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        chmod(tmp.path(), 0o1777); // sticky and open, like /tmp
+        let target = tmp.path().join("real.so");
+        std::fs::write(&target, b"x").unwrap();
+        chmod(&target, 0o644);
+        let link = tmp.path().join("link.so");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        std::os::unix::fs::lchown(&link, Some(65534), Some(65534)).unwrap();
+        let err = check_chain(&link).unwrap_err();
+        assert!(
+            err.contains("symlink") && err.contains("uid 65534"),
+            "{err}"
+        );
+        assert_eq!(check_chain(&target), Ok(()));
+    }
 }

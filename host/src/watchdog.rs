@@ -108,22 +108,19 @@ impl Watched {
     /// Runs `f` (the call into distro code) with its start marked for the watchdog.
     #[inline]
     pub(crate) fn call<R>(&self, f: impl FnOnce() -> R) -> R {
-        let previous = with_slot(|slot| {
-            let previous = (
+        with_slot(|slot| {
+            // Saved and restored: distro code may start a span inside a distro call.
+            let outer = (
                 slot.watched.swap(self.id, Ordering::Relaxed),
                 slot.since.load(Ordering::Relaxed),
             );
             slot.since
                 .store(EPOCH.load(Ordering::Relaxed), Ordering::Release);
-            previous
-        });
-        let result = f();
-        with_slot(|slot| {
-            // Restores an outer call's mark, should distro code start a span inside a distro call.
-            slot.watched.store(previous.0, Ordering::Relaxed);
-            slot.since.store(previous.1, Ordering::Release);
-        });
-        result
+            let result = f();
+            slot.watched.store(outer.0, Ordering::Relaxed);
+            slot.since.store(outer.1, Ordering::Release);
+            result
+        })
     }
 
     fn trip(&self, thread: &str, stuck_for: Duration) {
@@ -179,12 +176,17 @@ fn watch(shared: &Shared) {
                 continue;
             }
             let id = slot.watched.load(Ordering::Relaxed);
-            let surely_since = match began.iter().find(|(e, _)| *e == since + 1) {
-                Some((_, t)) => *t,
+            // `began` holds consecutive epochs, so epoch `e` sits at `e - first`.
+            let first = began.front().map_or(epoch, |(e, _)| *e);
+            let surely_since = if since + 1 > epoch {
                 // Started in the current epoch: it cannot have been running for a whole tick yet.
-                None if since + 1 > epoch => now,
+                now
+            } else {
                 // Older than every remembered epoch: running for longer than any deadline.
-                None => oldest,
+                (since + 1)
+                    .checked_sub(first)
+                    .and_then(|i| began.get(i as usize))
+                    .map_or(oldest, |(_, t)| *t)
             };
             let stuck_for = now.saturating_duration_since(surely_since);
             if let Some(w) = watched.iter().find(|w| w.id == id)

@@ -109,6 +109,16 @@ pub fn output(cmd: &mut Command) -> (bool, String, String) {
     )
 }
 
+/// The component failures the workload counted (its `faults: N` line).
+pub fn workload_faults(stdout: &str) -> u64 {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("faults: "))
+        .unwrap_or_else(|| panic!("no faults line in: {stdout}"))
+        .parse()
+        .unwrap()
+}
+
 /// Every JSON line of `path`.
 pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)

@@ -36,11 +36,6 @@ impl PluginSampler {
             watched,
         }
     }
-
-    /// The FFI sampler, for the start-up call that asks its description under a deadline.
-    pub(crate) fn ffi(&self) -> Arc<FfiSamplerBox> {
-        self.inner.clone()
-    }
 }
 
 impl ShouldSample for PluginSampler {
