@@ -204,7 +204,8 @@ fn version_names_the_opentelemetry_and_api_versions() {
     let tmp = setup();
     let (ok, stdout, _) = output(ndotel(tmp.path()).arg("--version"));
     assert!(
-        ok && stdout.contains("opentelemetry 0.33") && stdout.contains("ndotel-api 0.1.0"),
+        ok && stdout.contains("opentelemetry 0.33")
+            && stdout.contains(&format!("ndotel-api {}", ndotel::API_VERSION)),
         "{stdout}"
     );
 }

@@ -5,7 +5,7 @@
 //! A panic message from a sampler or processor may quote the span data it was looking at (Rust's own slicing panics
 //! print the string), so for those components only the panic's location is printed, never its message.
 
-use ndotel_api::{ErrorKind, FfiError};
+use ndotel_api::ffi::{ErrorKind, FfiError};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -98,7 +98,7 @@ impl Faults {
     /// location only — its message may quote the attribute values the component was looking at.
     pub(crate) fn record_span_call(&self, component: Component, error: &FfiError) {
         match error.kind {
-            ErrorKind::Panicked => {
+            ErrorKind::PANICKED => {
                 let at = error
                     .message
                     .rfind(" (at ")

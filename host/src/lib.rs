@@ -80,6 +80,8 @@ pub use registry::{
     Components, Distro, DistroInfo, InitError, Origin, Registry, SDK_DISTRO, SelectError,
 };
 pub use settings::{Setting, Settings, Source};
+/// The version of `ndotel-api` this host was built with (plugins built against the same major version load).
+pub use ndotel_api::API_VERSION;
 
 use opentelemetry::trace::TracerProvider as _;
 use tracing_subscriber::layer::SubscriberExt as _;

@@ -13,9 +13,11 @@ use crate::settings::{self, Settings};
 use crate::trace::exporter::{Counted, Delivery, FileSpanExporter, PluginSpanExporter};
 use crate::trace::processor::DistroSpanProcessor;
 use crate::trace::sampler::PluginSampler;
-use crate::trace::view::to_otel;
+use crate::trace::view::Attributes;
+use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RResult, RStr};
-use ndotel_api::{FfiDistroBox, FfiError};
+use ndotel_api::ffi::FfiAttributes_TO;
+use ndotel_api::ffi::{FfiDistroBox, FfiError};
 use opentelemetry::KeyValue;
 use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry::propagation::text_map_propagator::TextMapPropagator;
@@ -491,11 +493,14 @@ impl Pipeline {
             if ctx.distro.is_some() && plan.distro.components.span_processor {
                 let (p, attrs) = ctx
                     .startup("its span processor", |d| {
-                        d.span_processor()
-                            .and_then(|p| p.start_attributes().map(|attrs| (p, attrs)))
+                        d.span_processor().and_then(|p| {
+                            let mut attrs = Attributes::default();
+                            p.start_attributes(FfiAttributes_TO::from_ptr(&mut attrs, TD_Opaque))
+                                .map(|()| (p, attrs.0))
+                        })
                     })
                     .map_err(component("span processor"))?;
-                (Some(p), attrs.into_vec())
+                (Some(p), attrs)
             } else {
                 (None, Vec::new())
             };
@@ -557,7 +562,7 @@ fn startup_call<T: Send + 'static>(
         })?
 }
 
-fn ffi<T>(r: RResult<T, ndotel_api::FfiError>) -> Result<T, String> {
+fn ffi<T>(r: RResult<T, FfiError>) -> Result<T, String> {
     r.into_result().map_err(|e| e.to_string())
 }
 
@@ -623,14 +628,15 @@ fn resource(ctx: &Ctx<'_>) -> Result<Resource, BuildError> {
     let s = &ctx.plan.settings;
     let distro_attrs: Vec<KeyValue> = match &ctx.distro {
         Some(_) => ctx
-            .startup("its resource()", |d| d.resource())
+            .startup("its resource()", |d| {
+                let mut attrs = Attributes::default();
+                d.resource(FfiAttributes_TO::from_ptr(&mut attrs, TD_Opaque))
+                    .map(|()| attrs.0)
+            })
             .map_err(|message| BuildError::Component {
                 what: format!("resource of distro {}", info.name),
                 message,
-            })?
-            .iter()
-            .map(to_otel)
-            .collect(),
+            })?,
         None => Vec::new(),
     };
     let env_attrs = s

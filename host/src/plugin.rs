@@ -5,7 +5,7 @@
 //! which caches one module per type and would hand every later plugin the first one's module.
 
 use abi_stable::library::{LibraryError, RootModule, lib_header_from_path};
-use ndotel_api::{DistroDescriptor, PluginModRef};
+use ndotel_api::ffi::{DistroDescriptorRef, PluginModRef};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -56,6 +56,14 @@ pub enum LoadError {
         /// The file.
         path: PathBuf,
     },
+    /// Built with `panic = "abort"`: no panic in it could be caught, so any would kill the host.
+    #[error(
+        "{path}: refused: built with panic = \"abort\", so any panic in the distro would abort this process; set panic = \"unwind\" (the default) in the [profile.*] sections of the plugin's Cargo.toml and rebuild"
+    )]
+    PanicAbort {
+        /// The file.
+        path: PathBuf,
+    },
     /// Built against an incompatible `ndotel-api`.
     #[error(
         "{path}: plugin built for an incompatible ndotel-api (plugin: {found}, host needs: {expected}): {detail}; rebuild the plugin against ndotel-api {expected}"
@@ -81,18 +89,34 @@ impl LoadError {
             | LoadError::Checksum { path, .. }
             | LoadError::Open { path, .. }
             | LoadError::NotAPlugin { path }
+            | LoadError::PanicAbort { path }
             | LoadError::Incompatible { path, .. } => path,
         }
     }
 }
 
 /// A loaded plugin file and the distros it holds.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Plugin {
     /// Absolute path of the file.
     pub path: PathBuf,
+    /// The `ndotel-api` version it was built with.
+    pub api_version: String,
+    /// The capabilities of that API version.
+    pub capabilities: Vec<String>,
     /// The distros it exports.
-    pub distros: Vec<DistroDescriptor>,
+    pub distros: Vec<DistroDescriptorRef>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("path", &self.path)
+            .field("api_version", &self.api_version)
+            .field("capabilities", &self.capabilities)
+            .field("distros", &self.distros.len())
+            .finish()
+    }
 }
 
 impl Plugin {
@@ -143,9 +167,44 @@ impl Plugin {
                 }
                 other => classify(&path, other),
             })?;
+        if !module.panic_unwind() {
+            return Err(LoadError::PanicAbort { path });
+        }
+        let capabilities = module
+            .capabilities()
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
         let distros = (module.distros())().into_vec();
-        Ok(Plugin { path, distros })
+        Ok(Plugin {
+            path,
+            api_version: module.api_version().to_string(),
+            capabilities,
+            distros,
+        })
     }
+
+    /// One line for each capability of this host's API that the plugin's (older) API lacks, saying what the host
+    /// does without it.
+    pub fn missing_capabilities(&self) -> Vec<String> {
+        ndotel_api::CAPABILITIES
+            .iter()
+            .filter(|c| !self.capabilities.iter().any(|p| p == *c))
+            .map(|c| {
+                format!(
+                    "{}: built with ndotel-api {}, which predates `{c}`: {}",
+                    self.path.display(),
+                    self.api_version,
+                    degradation(c)
+                )
+            })
+            .collect()
+    }
+}
+
+/// What the host does without a capability a plugin lacks.
+fn degradation(_capability: &str) -> &'static str {
+    "the host does without it (rebuild the plugin against this ndotel-api to use it)"
 }
 
 /// Checks the ELF header and program headers before `dlopen`: the loader maps every segment the headers name, and

@@ -4,9 +4,11 @@
 use crate::config::ConfigFile;
 use crate::env::Env;
 use crate::plugin::{LoadError, Plugin};
+use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RResult, RStr};
-use ndotel_api::ffi::{FfiComponents, InitArgs};
-use ndotel_api::{DistroDescriptor, FfiDistroBox, StaticDistro};
+use ndotel_api::ffi::{
+    DistroDescriptorRef, FfiDistroBox, FfiInitArgs, FfiInitArgs_TO, StaticDistro,
+};
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -70,15 +72,15 @@ pub struct Components {
 }
 
 impl Components {
-    fn from_ffi(c: FfiComponents) -> Self {
-        let names = |v: abi_stable::std_types::RVec<abi_stable::std_types::RString>| {
-            v.into_iter().map(|s| s.into_string()).collect()
+    fn from_descriptor(d: DistroDescriptorRef) -> Self {
+        let names = |v: abi_stable::std_types::RSlice<'static, RStr<'static>>| {
+            v.iter().map(|s| s.to_string()).collect()
         };
         Components {
-            samplers: names(c.samplers),
-            span_processor: c.span_processor,
-            span_exporters: names(c.span_exporters),
-            metric_exporters: names(c.metric_exporters),
+            samplers: names(d.samplers()),
+            span_processor: d.span_processor(),
+            span_exporters: names(d.span_exporters()),
+            metric_exporters: names(d.metric_exporters()),
         }
     }
 
@@ -122,7 +124,32 @@ pub struct DistroInfo {
     pub origin: Origin,
     /// What it offers.
     pub components: Components,
-    descriptor: Option<DistroDescriptor>,
+    descriptor: Option<Descriptor>,
+}
+
+/// A distro's descriptor (abi_stable's prefix reference has no `Debug`).
+#[derive(Clone, Copy)]
+struct Descriptor(DistroDescriptorRef);
+
+impl fmt::Debug for Descriptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Descriptor").field(&self.0.name()).finish()
+    }
+}
+
+/// The arguments of a distro's `init`, as the plugin reads them.
+struct InitArgs {
+    config_toml: String,
+    base_dir: String,
+}
+
+impl FfiInitArgs for InitArgs {
+    fn config_toml(&self) -> RStr<'_> {
+        self.config_toml.as_str().into()
+    }
+    fn base_dir(&self) -> RStr<'_> {
+        self.base_dir.as_str().into()
+    }
 }
 
 /// A distro's `init` failed (returned an error or panicked).
@@ -151,15 +178,15 @@ impl fmt::Debug for Distro {
 }
 
 impl DistroInfo {
-    fn from_descriptor(d: DistroDescriptor, origin: Origin) -> Self {
+    fn from_descriptor(d: DistroDescriptorRef, origin: Origin, api_version: &str) -> Self {
         DistroInfo {
-            name: d.name.to_string(),
-            version: d.version.to_string(),
-            description: d.description.to_string(),
-            api_version: d.api_version.to_string(),
+            name: d.name().to_string(),
+            version: d.version().to_string(),
+            description: d.description().to_string(),
+            api_version: api_version.to_string(),
             origin,
-            components: Components::from_ffi((d.components)()),
-            descriptor: Some(d),
+            components: Components::from_descriptor(d),
+            descriptor: Some(Descriptor(d)),
         }
     }
 
@@ -197,13 +224,13 @@ impl DistroInfo {
         // A distro's init runs on a thread of its own with a deadline: one that hangs (a config service that never
         // answers) must not hang the application's start-up.
         let timeout = init_timeout(env);
-        let init = descriptor.init;
+        let init = descriptor.0.init();
         let result = crate::worker::with_deadline(&format!("ndotel-init-{}", self.name), timeout, move || {
             let args = InitArgs {
-                config_toml: RStr::from_str(&toml_text),
-                base_dir: RStr::from_str(&base_dir),
+                config_toml: toml_text,
+                base_dir,
             };
-            init(args)
+            init(FfiInitArgs_TO::from_ptr(&args, TD_Opaque))
         })
         .map_err(|e| InitError {
             distro: self.name.clone(),
@@ -318,6 +345,7 @@ impl Registry {
             reg.distros.push(DistroInfo::from_descriptor(
                 (s.descriptor)(),
                 Origin::Static,
+                ndotel_api::API_VERSION,
             ));
         }
         let mut seen = BTreeSet::new();
@@ -325,10 +353,13 @@ impl Registry {
             for (name, entry) in &cfg.config.opentelemetry_distro {
                 let path = cfg.dir().join(entry.path());
                 if let Some(plugin) = reg.load_plugin(&path, entry.sha256(), &mut seen)
-                    && !plugin.distros.iter().any(|d| d.name.as_str() == name)
+                    && !plugin.distros.iter().any(|d| d.name().as_str() == name)
                 {
-                    let held: Vec<String> =
-                        plugin.distros.iter().map(|d| d.name.to_string()).collect();
+                    let held: Vec<String> = plugin
+                        .distros
+                        .iter()
+                        .map(|d| d.name().to_string())
+                        .collect();
                     reg.warnings.push(format!(
                         "{}: [opentelemetry_distro] names it {name:?}, but it holds {held:?}; use one of those names",
                         cfg.path.display()
@@ -374,12 +405,14 @@ impl Registry {
         }
         match Plugin::load(path, sha256) {
             Ok(plugin) => {
+                self.warnings.extend(plugin.missing_capabilities());
                 for d in &plugin.distros {
                     self.distros.push(DistroInfo::from_descriptor(
                         *d,
                         Origin::Plugin {
                             path: plugin.path.clone(),
                         },
+                        &plugin.api_version,
                     ));
                 }
                 Some(plugin)

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::faults::{Component, Faults};
 use abi_stable::std_types::RResult;
-use ndotel_api::FfiError;
+use ndotel_api::ffi::FfiError;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 
 type Job = Box<dyn FnOnce() + Send>;

@@ -5,7 +5,7 @@ use crate::faults::{Component, Faults};
 use crate::file::JsonLines;
 use crate::worker::{Worker, call_component};
 use abi_stable::std_types::RResult;
-use ndotel_api::FfiMetricExporterBox;
+use ndotel_api::ffi::FfiMetricExporterBox;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::Temporality;
@@ -39,7 +39,7 @@ impl PluginMetricExporter {
         faults: Arc<Faults>,
         timeout: Duration,
     ) -> std::io::Result<Self> {
-        let temporality = match inner.temporality() {
+        let temporality = match ndotel_api::Temporality::from_code_or_default(inner.temporality()) {
             ndotel_api::Temporality::Cumulative => Temporality::Cumulative,
             ndotel_api::Temporality::Delta => Temporality::Delta,
         };
@@ -53,7 +53,7 @@ impl PluginMetricExporter {
 
     fn call(
         &self,
-        f: impl FnOnce(&FfiMetricExporterBox) -> RResult<(), ndotel_api::FfiError> + Send + 'static,
+        f: impl FnOnce(&FfiMetricExporterBox) -> RResult<(), ndotel_api::ffi::FfiError> + Send + 'static,
     ) -> OTelSdkResult {
         call_component(
             &self.worker,

@@ -1,12 +1,13 @@
 //! Span exporters: the adapter that drives a distro's synchronous FFI exporter from the SDK's async
 //! `SpanExporter`, and the built-in `file` exporter (OTLP JSON lines).
 
-use super::view::{attr_refs, span_view};
+use super::view::HostSpan;
 use crate::faults::{Component, Faults};
 use crate::file::JsonLines;
 use crate::worker::{Worker, call_component};
+use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::RResult;
-use ndotel_api::{FfiSpanExporterBox, KeyValueRef};
+use ndotel_api::ffi::{FfiSpan_TO, FfiSpanExporterBox, FfiSpanRef};
 use opentelemetry::KeyValue;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
@@ -110,7 +111,7 @@ impl PluginSpanExporter {
 
     fn call(
         &self,
-        f: impl FnOnce(&FfiSpanExporterBox) -> RResult<(), ndotel_api::FfiError> + Send + 'static,
+        f: impl FnOnce(&FfiSpanExporterBox) -> RResult<(), ndotel_api::ffi::FfiError> + Send + 'static,
     ) -> OTelSdkResult {
         call_component(
             &self.worker,
@@ -126,14 +127,17 @@ impl SpanExporter for PluginSpanExporter {
     fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
         let resource = self.resource.clone();
         ready(self.call(move |exporter| {
-            let attrs: Vec<_> = batch.iter().map(|s| attr_refs(&s.attributes)).collect();
-            let views: Vec<_> = batch
+            // One arena per batch: the exporter may read every part of every span.
+            let bump = bumpalo::Bump::new();
+            let views: Vec<HostSpan<'_>> = batch
                 .iter()
-                .zip(&attrs)
-                .map(|(s, a)| span_view(s, a))
+                .map(|s| HostSpan::new(s, &resource, &bump))
                 .collect();
-            let resource: Vec<KeyValueRef<'_>> = attr_refs(&resource).into_vec();
-            exporter.export(resource.as_slice().into(), views.as_slice().into())
+            let views: Vec<FfiSpanRef<'_>> = views
+                .iter()
+                .map(|v| FfiSpan_TO::from_ptr(v, TD_Opaque))
+                .collect();
+            exporter.export(views.as_slice().into())
         }))
     }
 

@@ -6,16 +6,20 @@
 //! watchdog bypasses it) costs that span — it is dropped and counted — unless the operator chose pass-through with
 //! `OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR=pass`.
 
-use super::view::{attr_refs, span_view, to_otel};
+use super::view::{HostSpan, to_otel_value, with_scratch};
 use crate::faults::{Component, Faults};
 use crate::watchdog::Watched;
-use abi_stable::std_types::RResult;
-use ndotel_api::{FfiSpanProcessorBox, REDACTED, SpanEdit};
-use opentelemetry::trace::Span as _;
-use opentelemetry::{Context, KeyValue};
+use abi_stable::sabi_trait::TD_Opaque;
+use abi_stable::std_types::{RResult, RStr};
+use ndotel_api::REDACTED;
+use ndotel_api::ValueRef;
+use ndotel_api::ffi::{FfiEdits, FfiEdits_TO, FfiSpan_TO, FfiSpanProcessorBox, FfiTarget};
+use opentelemetry::trace::{Span as _, Status};
+use opentelemetry::{Context, Key, KeyValue, Value};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
+use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +28,7 @@ use std::time::Duration;
 pub(crate) struct DistroSpanProcessor {
     plugin: Option<(FfiSpanProcessorBox, Arc<Watched>)>,
     start_attributes: Vec<KeyValue>,
+    resource: Vec<KeyValue>,
     next: Vec<Box<dyn SpanProcessor>>,
     faults: Arc<Faults>,
     /// Spans handed to the exporters' processors (each gets every one): with the exporters' own counts, what
@@ -45,7 +50,7 @@ impl DistroSpanProcessor {
     /// `start_attributes` were asked of the plugin when it was built (under the start-up deadline).
     pub(crate) fn new(
         plugin: Option<FfiSpanProcessorBox>,
-        start_attributes: Vec<ndotel_api::KeyValue>,
+        start_attributes: Vec<KeyValue>,
         next: Vec<Box<dyn SpanProcessor>>,
         faults: Arc<Faults>,
         call_timeout: Duration,
@@ -57,7 +62,8 @@ impl DistroSpanProcessor {
         });
         DistroSpanProcessor {
             plugin,
-            start_attributes: start_attributes.iter().map(to_otel).collect(),
+            start_attributes,
+            resource: Vec::new(),
             next,
             faults,
             handed,
@@ -70,7 +76,7 @@ impl DistroSpanProcessor {
     }
 
     /// Applies the distro's edits; `None` when the span is dropped.
-    fn edit(&self, mut span: SpanData) -> Option<SpanData> {
+    fn edit(&self, span: SpanData) -> Option<SpanData> {
         let Some((plugin, watched)) = &self.plugin else {
             return Some(span);
         };
@@ -78,37 +84,160 @@ impl DistroSpanProcessor {
             // Stuck earlier: counted once by the watchdog; every later span takes the fallback.
             return self.on_failure(span);
         }
-        let result = {
-            let attrs = attr_refs(&span.attributes);
-            let view = span_view(&span, &attrs);
-            watched.call(|| plugin.on_end(&view))
-        };
-        let edits = match result {
-            RResult::ROk(edits) => edits,
-            RResult::RErr(e) => {
-                self.faults.record_span_call(Component::SpanProcessor, &e);
-                return self.on_failure(span);
-            }
-        };
-        for edit in edits.as_slice() {
+        let mut edits = SpanEdits::default();
+        let result = with_scratch(|bump| {
+            let view = HostSpan::new(&span, &self.resource, bump);
+            let view = FfiSpan_TO::from_ptr(&view, TD_Opaque);
+            let sink = FfiEdits_TO::from_ptr(&mut edits, TD_Opaque);
+            watched.call(|| plugin.on_end(view, sink))
+        });
+        if let RResult::RErr(e) = result {
+            self.faults.record_span_call(Component::SpanProcessor, &e);
+            return self.on_failure(span);
+        }
+        edits.apply(span)
+    }
+}
+
+/// Where an edit applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Span,
+    Event(usize),
+    Link(usize),
+}
+
+impl From<FfiTarget> for Target {
+    fn from(t: FfiTarget) -> Self {
+        match t.kind {
+            1 => Target::Event(t.index as usize),
+            2 => Target::Link(t.index as usize),
+            _ => Target::Span,
+        }
+    }
+}
+
+/// One recorded edit, with owned values (the span is borrowed while the distro runs).
+#[derive(Debug)]
+enum SpanEdit {
+    Rename(String),
+    Set(Target, KeyValue),
+    Redact(Target, String),
+    RenameAttribute(Target, String, String),
+    Remove(Target, String),
+    DropEvent(usize),
+    StatusMessage(String),
+}
+
+/// The edits a distro's processor made to one span; empty (and allocation-free) for a span left alone.
+#[derive(Debug, Default)]
+struct SpanEdits {
+    drop: bool,
+    edits: SmallVec<[SpanEdit; 2]>,
+}
+
+impl FfiEdits for SpanEdits {
+    fn drop_span(&mut self) {
+        self.drop = true;
+    }
+    fn rename_span(&mut self, name: RStr<'_>) {
+        self.edits.push(SpanEdit::Rename(name.to_string()));
+    }
+    fn set(&mut self, target: FfiTarget, key: RStr<'_>, value: ValueRef<'_>) {
+        // A value kind this host does not know (a newer plugin) cannot be represented: the edit is skipped.
+        if let Some(value) = to_otel_value(value) {
+            let kv = KeyValue::new(key.to_string(), value);
+            self.edits.push(SpanEdit::Set(target.into(), kv));
+        }
+    }
+    fn redact(&mut self, target: FfiTarget, key: RStr<'_>) {
+        self.edits
+            .push(SpanEdit::Redact(target.into(), key.to_string()));
+    }
+    fn rename_attribute(&mut self, target: FfiTarget, from: RStr<'_>, to: RStr<'_>) {
+        self.edits.push(SpanEdit::RenameAttribute(
+            target.into(),
+            from.to_string(),
+            to.to_string(),
+        ));
+    }
+    fn remove_attribute(&mut self, target: FfiTarget, key: RStr<'_>) {
+        self.edits
+            .push(SpanEdit::Remove(target.into(), key.to_string()));
+    }
+    fn drop_event(&mut self, index: u32) {
+        self.edits.push(SpanEdit::DropEvent(index as usize));
+    }
+    fn set_status_message(&mut self, message: RStr<'_>) {
+        self.edits
+            .push(SpanEdit::StatusMessage(message.to_string()));
+    }
+}
+
+/// The attribute list an edit targets (`None` for an index the span does not have).
+fn attributes_of(span: &mut SpanData, target: Target) -> Option<&mut Vec<KeyValue>> {
+    match target {
+        Target::Span => Some(&mut span.attributes),
+        Target::Event(i) => span.events.events.get_mut(i).map(|e| &mut e.attributes),
+        Target::Link(i) => span.links.links.get_mut(i).map(|l| &mut l.attributes),
+    }
+}
+
+impl SpanEdits {
+    /// Applies the edits in order; `None` when the span is dropped. Event drops apply last, so every edit's index
+    /// means the event the distro saw.
+    fn apply(self, mut span: SpanData) -> Option<SpanData> {
+        if self.drop {
+            return None;
+        }
+        let mut dropped_events: SmallVec<[usize; 4]> = SmallVec::new();
+        for edit in self.edits {
             match edit {
-                SpanEdit::Drop => return None,
-                SpanEdit::Rename(name) => span.name = Cow::Owned(name.to_string()),
-                SpanEdit::Set(kv) => {
-                    let kv = to_otel(kv);
-                    match span.attributes.iter_mut().find(|a| a.key == kv.key) {
-                        Some(existing) => *existing = kv,
-                        None => span.attributes.push(kv),
+                SpanEdit::Rename(name) => span.name = Cow::Owned(name),
+                SpanEdit::Set(target, kv) => {
+                    if let Some(attributes) = attributes_of(&mut span, target) {
+                        match attributes.iter_mut().find(|a| a.key == kv.key) {
+                            Some(existing) => *existing = kv,
+                            None => attributes.push(kv),
+                        }
                     }
                 }
-                SpanEdit::Redact(key) => {
-                    for a in span
-                        .attributes
-                        .iter_mut()
-                        .filter(|a| a.key.as_str() == key.as_str())
-                    {
-                        a.value = REDACTED.into();
+                SpanEdit::Redact(target, key) => {
+                    if let Some(attributes) = attributes_of(&mut span, target) {
+                        for a in attributes.iter_mut().filter(|a| a.key.as_str() == key) {
+                            a.value = Value::from(REDACTED);
+                        }
                     }
+                }
+                SpanEdit::RenameAttribute(target, from, to) => {
+                    if let Some(attributes) = attributes_of(&mut span, target) {
+                        let to = Key::from(to);
+                        attributes.retain(|a| a.key != to);
+                        for a in attributes.iter_mut().filter(|a| a.key.as_str() == from) {
+                            a.key = to.clone();
+                        }
+                    }
+                }
+                SpanEdit::Remove(target, key) => {
+                    if let Some(attributes) = attributes_of(&mut span, target) {
+                        attributes.retain(|a| a.key.as_str() != key);
+                    }
+                }
+                SpanEdit::DropEvent(i) => dropped_events.push(i),
+                SpanEdit::StatusMessage(message) => {
+                    if let Status::Error { description } = &mut span.status {
+                        *description = Cow::Owned(message);
+                    }
+                }
+            }
+        }
+        if !dropped_events.is_empty() {
+            dropped_events.sort_unstable();
+            dropped_events.dedup();
+            for i in dropped_events.into_iter().rev() {
+                if i < span.events.events.len() {
+                    span.events.events.remove(i);
+                    span.events.dropped_count += 1;
                 }
             }
         }
@@ -147,6 +276,10 @@ impl SpanProcessor for DistroSpanProcessor {
     }
 
     fn set_resource(&mut self, resource: &Resource) {
+        self.resource = resource
+            .iter()
+            .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+            .collect();
         for p in &mut self.next {
             p.set_resource(resource);
         }

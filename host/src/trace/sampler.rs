@@ -1,14 +1,17 @@
 //! Adapter from a distro's FFI sampler to the SDK's `ShouldSample`, with the parent-based fallback when the
 //! distro's sampler fails or panics.
 
-use super::view::{attr_refs, kind};
+use super::view::{HostParams, kind, with_scratch};
 use crate::faults::{Component, Faults};
 use crate::watchdog::Watched;
+use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::RResult;
-use ndotel_api::{Decision, FfiSamplerBox, ParentKind, SamplingParams};
+use ndotel_api::ffi::{FfiSamplerBox, FfiSamplingParams_TO};
+use ndotel_api::{Decision, ParentKind};
 use opentelemetry::trace::{Link, SpanKind, TraceContextExt, TraceId};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{SamplingDecision, SamplingResult, ShouldSample};
+use std::cell::OnceCell;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,7 +49,7 @@ impl ShouldSample for PluginSampler {
         name: &str,
         span_kind: &SpanKind,
         attributes: &[KeyValue],
-        _links: &[Link],
+        links: &[Link],
     ) -> SamplingResult {
         // An extracted-but-empty context (no `traceparent`) carries an invalid span context: that is a root.
         let parent = parent_context
@@ -58,15 +61,6 @@ impl ShouldSample for PluginSampler {
             Some(sc) if sc.is_remote() => (ParentKind::Remote, sc.is_sampled()),
             Some(sc) => (ParentKind::Local, sc.is_sampled()),
         };
-        let attrs = attr_refs(attributes);
-        let params = SamplingParams {
-            trace_id: trace_id.to_bytes(),
-            parent: parent_kind,
-            parent_sampled,
-            name: name.into(),
-            kind: kind(span_kind),
-            attributes: attrs.as_slice().into(),
-        };
         let fallback = || {
             if parent.is_none() || parent_sampled {
                 SamplingDecision::RecordAndSample
@@ -77,10 +71,37 @@ impl ShouldSample for PluginSampler {
         let decision = if self.watched.bypassed() {
             fallback()
         } else {
-            match self.watched.call(|| self.inner.should_sample(&params)) {
-                RResult::ROk(Decision::Drop) => SamplingDecision::Drop,
-                RResult::ROk(Decision::RecordOnly) => SamplingDecision::RecordOnly,
-                RResult::ROk(Decision::RecordAndSample) => SamplingDecision::RecordAndSample,
+            let result = with_scratch(|bump| {
+                let params = HostParams {
+                    trace_id: trace_id.to_bytes(),
+                    parent_kind,
+                    parent_sampled,
+                    name,
+                    kind: kind(span_kind),
+                    attributes,
+                    links,
+                    bump,
+                    attribute_refs: OnceCell::new(),
+                    link_refs: OnceCell::new(),
+                };
+                let params = FfiSamplingParams_TO::from_ptr(&params, TD_Opaque);
+                self.watched.call(|| self.inner.should_sample(params))
+            });
+            match result {
+                RResult::ROk(code) => match Decision::from_code(code) {
+                    Some(Decision::Drop) => SamplingDecision::Drop,
+                    Some(Decision::RecordOnly) => SamplingDecision::RecordOnly,
+                    Some(Decision::RecordAndSample) => SamplingDecision::RecordAndSample,
+                    Some(Decision::FollowParent) => fallback(),
+                    None => {
+                        let e = ndotel_api::ffi::FfiError::failed(format!(
+                            "returned decision code {code}, which this host does not know (a plugin built for a \
+                             newer ndotel-api)"
+                        ));
+                        self.faults.record_span_call(Component::Sampler, &e);
+                        fallback()
+                    }
+                },
                 RResult::RErr(e) => {
                     self.faults.record_span_call(Component::Sampler, &e);
                     fallback()

@@ -2,16 +2,19 @@
 //! `catch_unwind`: an uncaught panic in a `#[sabi_trait]` method would abort the whole host process.
 
 use crate::ffi::{
-    DistroDescriptor, FfiComponents, FfiDistro, FfiDistro_TO, FfiDistroBox, FfiMetricExporter,
-    FfiMetricExporter_TO, FfiMetricExporterBox, FfiSampler, FfiSampler_TO, FfiSamplerBox,
-    FfiSpanExporter, FfiSpanExporter_TO, FfiSpanExporterBox, FfiSpanProcessor, FfiSpanProcessor_TO,
-    FfiSpanProcessorBox, InitArgs, PluginMod, PluginModRef,
+    CAPABILITIES_FFI, DistroDescriptor, DistroDescriptorRef, ErrorKind, FfiAttributesMut,
+    FfiDistro, FfiDistro_TO, FfiDistroBox, FfiEditsMut, FfiError, FfiInitArgsRef,
+    FfiMetricExporter, FfiMetricExporter_TO, FfiMetricExporterBox, FfiSampler, FfiSampler_TO,
+    FfiSamplerBox, FfiSamplingParamsRef, FfiSpanExporter, FfiSpanExporter_TO, FfiSpanExporterBox,
+    FfiSpanProcessor, FfiSpanProcessor_TO, FfiSpanProcessorBox, FfiSpanRef, PluginMod,
+    PluginModRef,
 };
-use crate::types::{
-    Decision, Edits, ErrorKind, FfiError, KeyValue, KeyValueRef, SamplingParams, SpanView,
-    Temporality,
+use crate::types::{KeyValue, Temporality};
+use crate::view::{Edits, SamplingParams, SpanView};
+use crate::{
+    BoxError, Components, Distro, DistroConfig, MetricExporter, Sampler, SpanExporter,
+    SpanProcessor,
 };
-use crate::{BoxError, Distro, DistroConfig, MetricExporter, Sampler, SpanExporter, SpanProcessor};
 use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RErr, ROk, RResult, RSlice, RStr, RString, RVec};
@@ -45,7 +48,7 @@ fn install_quiet_hook() {
     });
 }
 
-/// Runs `f`, turning an error into [`ErrorKind::Failed`] and a panic into [`ErrorKind::Panicked`].
+/// Runs `f`, turning an error into [`ErrorKind::Failed`] and a panic into [`ErrorKind::PANICKED`].
 fn guarded<T>(f: impl FnOnce() -> Result<T, BoxError>) -> RResult<T, FfiError> {
     install_quiet_hook();
     let outer = AT_BOUNDARY.with(|b| b.replace(true));
@@ -66,17 +69,28 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, BoxError>) -> RResult<T, FfiError> {
                 message.push_str(&format!(" (at {at})"));
             }
             RErr(FfiError {
-                kind: ErrorKind::Panicked,
+                kind: ErrorKind::PANICKED,
                 message: message.into(),
             })
         }
     }
 }
 
+fn push_all(attributes: &[KeyValue], out: &mut FfiAttributesMut<'_>) {
+    for kv in attributes {
+        kv.value.with_ref(|v| out.push(kv.key.as_str().into(), v));
+    }
+}
+
 struct GuardedSampler(Box<dyn Sampler>);
 impl FfiSampler for GuardedSampler {
-    fn should_sample(&self, params: &SamplingParams<'_>) -> RResult<Decision, FfiError> {
-        guarded(|| Ok(self.0.should_sample(params)))
+    fn should_sample(&self, params: FfiSamplingParamsRef<'_>) -> RResult<u8, FfiError> {
+        guarded(|| {
+            Ok(self
+                .0
+                .should_sample(SamplingParams::from_ffi(&params))
+                .code())
+        })
     }
     fn description(&self) -> RString {
         guarded(|| Ok(self.0.description()))
@@ -87,26 +101,25 @@ impl FfiSampler for GuardedSampler {
 
 struct GuardedSpanProcessor(Box<dyn SpanProcessor>);
 impl FfiSpanProcessor for GuardedSpanProcessor {
-    fn start_attributes(&self) -> RResult<RVec<KeyValue>, FfiError> {
-        guarded(|| Ok(self.0.start_attributes().into()))
-    }
-    fn on_end(&self, span: &SpanView<'_>) -> RResult<Edits, FfiError> {
+    fn start_attributes(&self, mut out: FfiAttributesMut<'_>) -> RResult<(), FfiError> {
         guarded(|| {
-            let mut edits = Edits::new();
-            self.0.on_end(span, &mut edits);
-            Ok(edits)
+            push_all(&self.0.start_attributes(), &mut out);
+            Ok(())
+        })
+    }
+    fn on_end(&self, span: FfiSpanRef<'_>, edits: FfiEditsMut<'_>) -> RResult<(), FfiError> {
+        guarded(|| {
+            self.0
+                .on_end(SpanView::from_ffi(&span), &mut Edits::from_ffi(edits));
+            Ok(())
         })
     }
 }
 
 struct GuardedSpanExporter(Box<dyn SpanExporter>);
 impl FfiSpanExporter for GuardedSpanExporter {
-    fn export(
-        &self,
-        resource: RSlice<'_, KeyValueRef<'_>>,
-        spans: RSlice<'_, SpanView<'_>>,
-    ) -> RResult<(), FfiError> {
-        guarded(|| self.0.export(resource.as_slice(), spans.as_slice()))
+    fn export(&self, spans: RSlice<'_, FfiSpanRef<'_>>) -> RResult<(), FfiError> {
+        guarded(|| self.0.export(SpanView::slice_from_ffi(spans.as_slice())))
     }
     fn force_flush(&self) -> RResult<(), FfiError> {
         guarded(|| self.0.force_flush())
@@ -118,8 +131,10 @@ impl FfiSpanExporter for GuardedSpanExporter {
 
 struct GuardedMetricExporter(Box<dyn MetricExporter>);
 impl FfiMetricExporter for GuardedMetricExporter {
-    fn temporality(&self) -> Temporality {
-        guarded(|| Ok(self.0.temporality())).unwrap_or(Temporality::Cumulative)
+    fn temporality(&self) -> u8 {
+        guarded(|| Ok(self.0.temporality()))
+            .unwrap_or(Temporality::Cumulative)
+            .code()
     }
     fn export(&self, otlp_protobuf: RSlice<'_, u8>) -> RResult<(), FfiError> {
         guarded(|| self.0.export(otlp_protobuf.as_slice()))
@@ -132,20 +147,27 @@ impl FfiMetricExporter for GuardedMetricExporter {
     }
 }
 
-struct GuardedDistro<D>(D);
+struct GuardedDistro<D> {
+    distro: D,
+    components: Components<D>,
+}
+
 impl<D: Distro> FfiDistro for GuardedDistro<D> {
-    fn resource(&self) -> RResult<RVec<KeyValue>, FfiError> {
-        guarded(|| Ok(self.0.resource().into()))
+    fn resource(&self, mut out: FfiAttributesMut<'_>) -> RResult<(), FfiError> {
+        guarded(|| {
+            push_all(&self.distro.resource(), &mut out);
+            Ok(())
+        })
     }
     fn sampler(&self, name: RStr<'_>) -> RResult<FfiSamplerBox, FfiError> {
         guarded(|| {
-            let inner = self.0.sampler(name.as_str())?;
+            let inner = self.components.build_sampler(&self.distro, name.as_str())?;
             Ok(FfiSampler_TO::from_value(GuardedSampler(inner), TD_Opaque))
         })
     }
     fn span_processor(&self) -> RResult<FfiSpanProcessorBox, FfiError> {
         guarded(|| {
-            let inner = self.0.span_processor()?;
+            let inner = self.components.build_span_processor(&self.distro)?;
             Ok(FfiSpanProcessor_TO::from_value(
                 GuardedSpanProcessor(inner),
                 TD_Opaque,
@@ -154,7 +176,9 @@ impl<D: Distro> FfiDistro for GuardedDistro<D> {
     }
     fn span_exporter(&self, name: RStr<'_>) -> RResult<FfiSpanExporterBox, FfiError> {
         guarded(|| {
-            let inner = self.0.span_exporter(name.as_str())?;
+            let inner = self
+                .components
+                .build_span_exporter(&self.distro, name.as_str())?;
             Ok(FfiSpanExporter_TO::from_value(
                 GuardedSpanExporter(inner),
                 TD_Opaque,
@@ -163,7 +187,9 @@ impl<D: Distro> FfiDistro for GuardedDistro<D> {
     }
     fn metric_exporter(&self, name: RStr<'_>) -> RResult<FfiMetricExporterBox, FfiError> {
         guarded(|| {
-            let inner = self.0.metric_exporter(name.as_str())?;
+            let inner = self
+                .components
+                .build_metric_exporter(&self.distro, name.as_str())?;
             Ok(FfiMetricExporter_TO::from_value(
                 GuardedMetricExporter(inner),
                 TD_Opaque,
@@ -172,42 +198,50 @@ impl<D: Distro> FfiDistro for GuardedDistro<D> {
     }
 }
 
-extern "C" fn components<D: Distro>() -> FfiComponents {
-    let names = |list: &[&str]| list.iter().map(|s| RString::from(*s)).collect::<RVec<_>>();
-    FfiComponents {
-        samplers: names(D::COMPONENTS.samplers),
-        span_processor: D::COMPONENTS.span_processor,
-        span_exporters: names(D::COMPONENTS.span_exporters),
-        metric_exporters: names(D::COMPONENTS.metric_exporters),
-    }
-}
-
-extern "C" fn init<D: Distro>(args: InitArgs<'_>) -> RResult<FfiDistroBox, FfiError> {
+extern "C" fn init<D: Distro>(args: FfiInitArgsRef<'_>) -> RResult<FfiDistroBox, FfiError> {
     guarded(|| {
-        let table: toml::Table = args.config_toml.as_str().parse()?;
-        let config = DistroConfig::new(table, args.base_dir.as_str());
+        let table: toml::Table = args.config_toml().as_str().parse()?;
+        let config = DistroConfig::new(table, args.base_dir().as_str());
         let distro = D::init(&config)?;
-        Ok(FfiDistro_TO::from_value(GuardedDistro(distro), TD_Opaque))
+        let guarded = GuardedDistro {
+            distro,
+            components: D::components(),
+        };
+        Ok(FfiDistro_TO::from_value(guarded, TD_Opaque))
     })
 }
 
 /// The descriptor of distro `D`; used by [`register_distro!`](crate::register_distro) and
-/// [`export_plugin!`](crate::export_plugin).
-pub fn descriptor<D: Distro>() -> DistroDescriptor {
+/// [`export_plugin!`](crate::export_plugin). Each call leaks one small descriptor (the host asks once per
+/// process), as abi_stable prefix types live for the whole program.
+pub fn descriptor<D: Distro>() -> DistroDescriptorRef {
+    let components = D::components();
+    let names = |list: Vec<&'static str>| {
+        let list: Vec<RStr<'static>> = list.into_iter().map(RStr::from_str).collect();
+        RSlice::from_slice(Box::leak(list.into_boxed_slice()))
+    };
     DistroDescriptor {
         name: RStr::from_str(D::NAME),
         version: RStr::from_str(D::VERSION),
         description: RStr::from_str(D::DESCRIPTION),
-        api_version: RStr::from_str(crate::API_VERSION),
-        components: components::<D>,
+        samplers: names(components.sampler_names()),
+        span_processor: components.has_span_processor(),
+        span_exporters: names(components.span_exporter_names()),
+        metric_exporters: names(components.metric_exporter_names()),
         init: init::<D>,
     }
+    .leak_into_prefix()
 }
 
 /// Builds the root module of a plugin; used by [`export_plugin!`](crate::export_plugin).
-pub fn plugin_module(distros: extern "C" fn() -> RVec<DistroDescriptor>) -> PluginModRef {
+pub fn plugin_module(
+    distros: extern "C" fn() -> RVec<DistroDescriptorRef>,
+    panic_unwind: bool,
+) -> PluginModRef {
     PluginMod {
         api_version: RStr::from_str(crate::API_VERSION),
+        panic_unwind,
+        capabilities: RSlice::from_slice(&CAPABILITIES_FFI),
         distros,
     }
     .leak_into_prefix()

@@ -6,39 +6,54 @@
 //!
 //! * in the distro's rlib crate, [`register_distro!`] registers it with `inventory`, so any binary that links the
 //!   crate (and references it: `use my_distro as _;`) finds it at start-up;
-//! * in a one-line cdylib crate beside it, [`export_plugin!`] exports the abi_stable root module, so the same distro
-//!   loads at run time from a `.so` file.
+//! * in a one-line cdylib crate beside it, [`export_plugin!`] exports the root module, so the same distro loads at
+//!   run time from a `.so` file. That crate depends on `ndotel-api` and the distro's rlib, nothing else.
 //!
 //! Two crates, because the root module is a `#[no_mangle]` symbol: two distro crates that each exported it could
-//! never be linked into one binary.
+//! never be linked into one binary. [`testing`] runs a sampler or processor over spans built in a unit test.
 //!
-//! # What crosses the boundary
-//! Per-span calls pass borrowed views ([`SamplingParams`], [`SpanView`], [`KeyValueRef`]) and return small values;
-//! a processor that changes a span answers with [`SpanEdit`]s that the host applies, so a span it leaves alone costs
-//! no allocation. Metrics cross once per export interval as an OTLP `ExportMetricsServiceRequest` in protobuf.
-//! No futures and no SDK types cross.
+//! # What a distro sees
+//! A sampler sees a span about to start ([`SamplingParams`]: trace id, parent, name, kind, attributes, links). A
+//! processor sees the whole finished span ([`SpanView`]: ids, name, kind, times, attributes of every type, events,
+//! links, status, instrumentation scope and the resource) and answers with [`Edits`] that the host applies before
+//! any exporter sees the span: set, rename, redact or remove attributes of the span, its events and its links,
+//! replace the status message, drop events, rename or drop the span. All of it is borrowed from the host's span;
+//! a span the processor leaves alone costs no allocation. Metrics cross once per export interval as an OTLP
+//! `ExportMetricsServiceRequest` in protobuf. No futures and no SDK types cross.
 //!
-//! Every entry point the macros generate runs the distro's code inside `catch_unwind`: a panic becomes an
-//! [`FfiError`] of kind [`ErrorKind::Panicked`] instead of aborting the host process.
+//! Every entry point the macros generate runs the distro's code inside `catch_unwind`, so a panic becomes an
+//! error the host reports instead of aborting the process. That needs unwinding: the host refuses a plugin built
+//! with `panic = "abort"` (say `panic = "unwind"` in the plugin's Cargo profile, or leave the default).
 //!
-//! # Evolution rules
-//! * The root module [`PluginMod`] and every `#[sabi_trait]` in [`ffi`] are prefix types: new fields and methods are
-//!   only ever appended *after* the `#[sabi(last_prefix_field)]` marker, and the host checks for their presence.
-//! * Changing, reordering or removing anything before the marker is a breaking change: bump the minor version while
-//!   below 1.0 (abi_stable then refuses to load plugins built for the older API, with a one-line reason).
-//! * Value types (`#[repr(C)]` structs and `#[repr(u8)]` enums) are checked for layout at load time.
+//! # Evolution rules (the API is 1.x: every 1.y host loads every 1.x plugin)
+//! What the code enforces, and so what a later 1.y may do:
+//! * The root module and the distro descriptor are abi_stable prefix types with `missing_field(option)`: new
+//!   fields are appended after the last one; a host reads a field an older plugin lacks as absent.
+//! * The boundary's traits (the plugin's sampler, processor, exporters and distro; the host's span and sampling
+//!   views, edit and attribute sinks) are `#[sabi_trait]`s. New methods are appended after the last one and must
+//!   have a default body, which runs when the other side was built before the method existed.
+//! * Enums that may grow cross as integer codes; each side maps a code it does not know to a documented default
+//!   ([`AnyValue::Unknown`] for a new value kind). The Rust enums of this crate that may grow are
+//!   `#[non_exhaustive]`.
+//! * Records that cross inside slices (attributes, events, links) are frozen; they grow through new view methods.
+//! * Anything else — removing or changing a field, method or code — is a breaking change and needs 2.0, which the
+//!   host refuses in one line naming both versions.
+//!
+//! Each 1.y lists what it added in [`CAPABILITIES`]; the host reads the plugin's list and says, in one line,
+//! what it does without a capability an older plugin lacks.
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
+#[doc(hidden)]
 pub mod ffi;
 mod guard;
+pub mod testing;
 mod types;
+mod view;
 
-pub use ffi::{
-    DistroDescriptor, FfiDistroBox, FfiMetricExporterBox, FfiSamplerBox, FfiSpanExporterBox,
-    FfiSpanProcessorBox, PluginMod, PluginModRef, StaticDistro,
-};
+#[doc(hidden)]
 pub use guard::{descriptor, plugin_module};
 pub use types::*;
+pub use view::*;
 
 #[doc(hidden)]
 pub use abi_stable;
@@ -48,6 +63,9 @@ pub use toml;
 
 /// The version of this API crate, compiled into every plugin and checked by the host.
 pub const API_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What this API version offers, by name; compiled into every plugin (see "Evolution rules").
+pub const CAPABILITIES: &[&str] = &ffi::CAPABILITY_NAMES;
 
 /// Error type returned by distro code; any error converts into it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -97,17 +115,168 @@ impl DistroConfig {
     }
 }
 
-/// The component names a distro offers; the first entry of each list is its default.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ComponentNames {
-    /// Samplers, selectable with `OTEL_TRACES_SAMPLER`.
-    pub samplers: &'static [&'static str],
-    /// Whether the distro has a span processor.
-    pub span_processor: bool,
-    /// Span exporters, selectable with `OTEL_TRACES_EXPORTER`.
-    pub span_exporters: &'static [&'static str],
-    /// Metric exporters, selectable with `OTEL_METRICS_EXPORTER`.
-    pub metric_exporters: &'static [&'static str],
+/// The components a distro offers, each with its name and how to build it: the one place both come from.
+///
+/// The first sampler, span exporter and metric exporter added are the defaults. Names must be unique per kind.
+///
+/// ```
+/// use ndotel_api::{Components, Decision, Sampler, SamplingParams};
+/// struct Always;
+/// impl Sampler for Always {
+///     fn should_sample(&self, _: &SamplingParams<'_>) -> Decision { Decision::RecordAndSample }
+///     fn description(&self) -> String { "Always".into() }
+/// }
+/// struct MyDistro { ratio: f64 }
+/// let components = Components::<MyDistro>::new()
+///     .sampler("always", |_d: &MyDistro| Ok::<_, ndotel_api::BoxError>(Always));
+/// assert_eq!(components.sampler_names(), ["always"]);
+/// ```
+pub struct Components<D> {
+    samplers: Vec<(&'static str, Factory<D, dyn Sampler>)>,
+    span_processor: Option<Factory<D, dyn SpanProcessor>>,
+    span_exporters: Vec<(&'static str, Factory<D, dyn SpanExporter>)>,
+    metric_exporters: Vec<(&'static str, Factory<D, dyn MetricExporter>)>,
+}
+
+type Factory<D, T> = Box<dyn Fn(&D) -> Result<Box<T>, BoxError> + Send + Sync>;
+
+impl<D> Default for Components<D> {
+    fn default() -> Self {
+        Components {
+            samplers: Vec::new(),
+            span_processor: None,
+            span_exporters: Vec::new(),
+            metric_exporters: Vec::new(),
+        }
+    }
+}
+
+impl<D: 'static> std::fmt::Debug for Components<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Components")
+            .field("samplers", &self.sampler_names())
+            .field("span_processor", &self.span_processor.is_some())
+            .field("span_exporters", &names(&self.span_exporters))
+            .field("metric_exporters", &names(&self.metric_exporters))
+            .finish()
+    }
+}
+
+fn names<T>(list: &[(&'static str, T)]) -> Vec<&'static str> {
+    list.iter().map(|(n, _)| *n).collect()
+}
+
+fn find<'c, T>(list: &'c [(&'static str, T)], name: &str) -> Option<&'c T> {
+    list.iter().find(|(n, _)| *n == name).map(|(_, f)| f)
+}
+
+impl<D: 'static> Components<D> {
+    /// No components.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Offers a sampler, selectable with `OTEL_TRACES_SAMPLER=<name>`.
+    pub fn sampler<S: Sampler, E: Into<BoxError>>(
+        mut self,
+        name: &'static str,
+        build: impl Fn(&D) -> Result<S, E> + Send + Sync + 'static,
+    ) -> Self {
+        let f: Factory<D, dyn Sampler> = Box::new(move |d| {
+            build(d)
+                .map(|s| Box::new(s) as Box<dyn Sampler>)
+                .map_err(Into::into)
+        });
+        self.samplers.push((name, f));
+        self
+    }
+    /// Sets the span processor, which runs on every span before any exporter.
+    pub fn span_processor<P: SpanProcessor, E: Into<BoxError>>(
+        mut self,
+        build: impl Fn(&D) -> Result<P, E> + Send + Sync + 'static,
+    ) -> Self {
+        self.span_processor = Some(Box::new(move |d| {
+            build(d)
+                .map(|p| Box::new(p) as Box<dyn SpanProcessor>)
+                .map_err(Into::into)
+        }));
+        self
+    }
+    /// Offers a span exporter, selectable with `OTEL_TRACES_EXPORTER=<name>`.
+    pub fn span_exporter<X: SpanExporter, E: Into<BoxError>>(
+        mut self,
+        name: &'static str,
+        build: impl Fn(&D) -> Result<X, E> + Send + Sync + 'static,
+    ) -> Self {
+        let f: Factory<D, dyn SpanExporter> = Box::new(move |d| {
+            build(d)
+                .map(|x| Box::new(x) as Box<dyn SpanExporter>)
+                .map_err(Into::into)
+        });
+        self.span_exporters.push((name, f));
+        self
+    }
+    /// Offers a metric exporter, selectable with `OTEL_METRICS_EXPORTER=<name>`.
+    pub fn metric_exporter<X: MetricExporter, E: Into<BoxError>>(
+        mut self,
+        name: &'static str,
+        build: impl Fn(&D) -> Result<X, E> + Send + Sync + 'static,
+    ) -> Self {
+        let f: Factory<D, dyn MetricExporter> = Box::new(move |d| {
+            build(d)
+                .map(|x| Box::new(x) as Box<dyn MetricExporter>)
+                .map_err(Into::into)
+        });
+        self.metric_exporters.push((name, f));
+        self
+    }
+
+    /// The sampler names, default first.
+    pub fn sampler_names(&self) -> Vec<&'static str> {
+        names(&self.samplers)
+    }
+    /// Whether a span processor is set.
+    pub fn has_span_processor(&self) -> bool {
+        self.span_processor.is_some()
+    }
+    /// The span exporter names, default first.
+    pub fn span_exporter_names(&self) -> Vec<&'static str> {
+        names(&self.span_exporters)
+    }
+    /// The metric exporter names, default first.
+    pub fn metric_exporter_names(&self) -> Vec<&'static str> {
+        names(&self.metric_exporters)
+    }
+
+    /// Builds the sampler called `name`.
+    pub fn build_sampler(&self, distro: &D, name: &str) -> Result<Box<dyn Sampler>, BoxError> {
+        let f = find(&self.samplers, name).ok_or_else(|| format!("no sampler named {name:?}"))?;
+        f(distro)
+    }
+    /// Builds the span processor.
+    pub fn build_span_processor(&self, distro: &D) -> Result<Box<dyn SpanProcessor>, BoxError> {
+        let f = self.span_processor.as_ref().ok_or("no span processor")?;
+        f(distro)
+    }
+    /// Builds the span exporter called `name`.
+    pub fn build_span_exporter(
+        &self,
+        distro: &D,
+        name: &str,
+    ) -> Result<Box<dyn SpanExporter>, BoxError> {
+        let f = find(&self.span_exporters, name)
+            .ok_or_else(|| format!("no span exporter named {name:?}"))?;
+        f(distro)
+    }
+    /// Builds the metric exporter called `name`.
+    pub fn build_metric_exporter(
+        &self,
+        distro: &D,
+        name: &str,
+    ) -> Result<Box<dyn MetricExporter>, BoxError> {
+        let f = find(&self.metric_exporters, name)
+            .ok_or_else(|| format!("no metric exporter named {name:?}"))?;
+        f(distro)
+    }
 }
 
 /// A distro: implement this, then register it with [`register_distro!`] and export it with [`export_plugin!`].
@@ -121,35 +290,18 @@ pub trait Distro: Send + Sync + Sized + 'static {
     const VERSION: &'static str;
     /// One line saying what the distro does.
     const DESCRIPTION: &'static str = "";
-    /// The components this distro offers.
-    const COMPONENTS: ComponentNames;
 
     /// Builds the distro from its configuration table. Errors are reported with the distro's name and origin.
     fn init(config: &DistroConfig) -> Result<Self, BoxError>;
 
+    /// The components this distro offers: names and how to build each (none by default).
+    fn components() -> Components<Self> {
+        Components::new()
+    }
+
     /// Resource attributes the distro adds (the environment and `OTEL_RESOURCE_ATTRIBUTES` win over these).
     fn resource(&self) -> Vec<KeyValue> {
         Vec::new()
-    }
-    /// Builds the sampler called `name` (one of `COMPONENTS.samplers`).
-    fn sampler(&self, name: &str) -> Result<Box<dyn Sampler>, BoxError> {
-        Err(format!("distro {} has no sampler named {name:?}", Self::NAME).into())
-    }
-    /// Builds the span processor (when `COMPONENTS.span_processor`).
-    fn span_processor(&self) -> Result<Box<dyn SpanProcessor>, BoxError> {
-        Err(format!("distro {} has no span processor", Self::NAME).into())
-    }
-    /// Builds the span exporter called `name` (one of `COMPONENTS.span_exporters`).
-    fn span_exporter(&self, name: &str) -> Result<Box<dyn SpanExporter>, BoxError> {
-        Err(format!("distro {} has no span exporter named {name:?}", Self::NAME).into())
-    }
-    /// Builds the metric exporter called `name` (one of `COMPONENTS.metric_exporters`).
-    fn metric_exporter(&self, name: &str) -> Result<Box<dyn MetricExporter>, BoxError> {
-        Err(format!(
-            "distro {} has no metric exporter named {name:?}",
-            Self::NAME
-        )
-        .into())
     }
 }
 
@@ -167,14 +319,14 @@ pub trait SpanProcessor: Send + Sync + 'static {
     fn start_attributes(&self) -> Vec<KeyValue> {
         Vec::new()
     }
-    /// Inspects an ended span and pushes the edits to apply (none for a span left alone).
-    fn on_end(&self, span: &SpanView<'_>, edits: &mut Edits);
+    /// Inspects an ended span and records the edits to apply (none for a span left alone).
+    fn on_end(&self, span: &SpanView<'_>, edits: &mut Edits<'_>);
 }
 
 /// Sends finished spans somewhere. Called from the batch processor's thread, never concurrently.
 pub trait SpanExporter: Send + Sync + 'static {
-    /// Exports one batch; `resource` holds the resource attributes of the process.
-    fn export(&self, resource: &[KeyValueRef<'_>], spans: &[SpanView<'_>]) -> Result<(), BoxError>;
+    /// Exports one batch (each span carries the resource, see [`SpanView::resource`]).
+    fn export(&self, spans: &[SpanView<'_>]) -> Result<(), BoxError>;
     /// Flushes whatever the exporter buffers.
     fn force_flush(&self) -> Result<(), BoxError> {
         Ok(())
@@ -208,24 +360,21 @@ pub trait MetricExporter: Send + Sync + 'static {
 /// A binary finds it only if it links the crate: reference it with `use my_distro as _;`.
 ///
 /// ```
-/// use ndotel_api::{BoxError, ComponentNames, Distro, DistroConfig};
+/// use ndotel_api::{BoxError, Distro, DistroConfig};
 ///
 /// struct Minimal;
 /// impl Distro for Minimal {
 ///     const NAME: &'static str = "minimal";
 ///     const VERSION: &'static str = "1.0.0";
-///     const COMPONENTS: ComponentNames = ComponentNames {
-///         samplers: &[], span_processor: false, span_exporters: &[], metric_exporters: &[],
-///     };
 ///     fn init(_: &DistroConfig) -> Result<Self, BoxError> {
 ///         Ok(Minimal)
 ///     }
 /// }
 /// ndotel_api::register_distro!(Minimal);
 ///
-/// let names: Vec<_> = ndotel_api::inventory::iter::<ndotel_api::StaticDistro>
+/// let names: Vec<_> = ndotel_api::inventory::iter::<ndotel_api::ffi::StaticDistro>
 ///     .into_iter()
-///     .map(|d| (d.descriptor)().name.to_string())
+///     .map(|d| (d.descriptor)().name().to_string())
 ///     .collect();
 /// assert!(names.contains(&"minimal".to_string()));
 /// ```
@@ -233,29 +382,48 @@ pub trait MetricExporter: Send + Sync + 'static {
 macro_rules! register_distro {
     ($distro:ty) => {
         $crate::inventory::submit! {
-            $crate::StaticDistro { descriptor: $crate::descriptor::<$distro> }
+            $crate::ffi::StaticDistro { descriptor: $crate::descriptor::<$distro> }
         }
     };
 }
 
-/// Exports the root module for one or more distros from a cdylib crate (needs `abi_stable` as a dependency):
-/// `ndotel_api::export_plugin!(my_distro::MyDistro);` — the whole `lib.rs` of `plugins/custom-so`.
+/// Exports the root module for one or more distros from a cdylib crate that depends on `ndotel-api` and the
+/// distros' crates: `ndotel_api::export_plugin!(my_distro::MyDistro);` is the whole `lib.rs` of
+/// `plugins/custom-so`.
 ///
-/// The root module lists the distros' descriptors; the host loads the library, checks the module's layout and
-/// version, and initialises the distro it selects.
+/// The root module records the API version and capabilities the plugin was built with, whether it unwinds on
+/// panic, and the distros' descriptors. The host checks all of it before it initialises the distro it selects.
 #[macro_export]
 macro_rules! export_plugin {
     ($($distro:ty),+ $(,)?) => {
-        extern "C" fn __ndotel_distros() -> $crate::abi_stable::std_types::RVec<$crate::DistroDescriptor> {
+        extern "C" fn __ndotel_distros()
+            -> $crate::abi_stable::std_types::RVec<$crate::ffi::DistroDescriptorRef>
+        {
             let mut all = $crate::abi_stable::std_types::RVec::new();
             $( all.push($crate::descriptor::<$distro>()); )+
             all
         }
 
-        /// The root module of this ndotel plugin.
-        #[$crate::abi_stable::export_root_module]
-        pub fn ndotel_root_module() -> $crate::PluginModRef {
-            $crate::plugin_module(__ndotel_distros)
+        fn __ndotel_root_module() -> $crate::ffi::PluginModRef {
+            $crate::plugin_module(__ndotel_distros, cfg!(panic = "unwind"))
         }
+
+        // What `#[abi_stable::export_root_module]` generates, spelled through `$crate` so that the plugin needs no
+        // direct dependency on abi_stable: the header abi_stable's loader looks up by this name.
+        /// The abi_stable header of this ndotel plugin.
+        #[unsafe(no_mangle)]
+        #[allow(non_upper_case_globals)]
+        pub static _1as_0lib_1header_0root_bmodule_bloader: $crate::abi_stable::library::LibHeader = {
+            extern "C" fn erased_module() -> $crate::abi_stable::library::RootModuleResult {
+                $crate::abi_stable::library::__call_root_module_loader(__ndotel_root_module)
+            }
+            // SAFETY: the constructor returns the module type named here, as `export_root_module` requires.
+            unsafe {
+                $crate::abi_stable::library::LibHeader::from_constructor::<$crate::ffi::PluginModRef>(
+                    erased_module,
+                    $crate::abi_stable::library::CheckTypeLayout::Yes,
+                )
+            }
+        };
     };
 }

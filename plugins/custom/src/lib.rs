@@ -15,10 +15,7 @@ pub mod sampler;
 pub mod span_exporter;
 pub mod span_processor;
 
-use ndotel_api::{
-    BoxError, ComponentNames, Distro, DistroConfig, KeyValue, MetricExporter, Sampler,
-    SpanExporter, SpanProcessor,
-};
+use ndotel_api::{BoxError, Components, Distro, DistroConfig, KeyValue};
 use serde::Deserialize;
 
 /// The settings of `[distro.otel_custom_distro]`.
@@ -47,12 +44,6 @@ impl Distro for CustomDistro {
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const DESCRIPTION: &'static str =
         "drops health checks, samples by ratio, injects environment attributes, redacts secrets";
-    const COMPONENTS: ComponentNames = ComponentNames {
-        samplers: &["otel_custom"],
-        span_processor: true,
-        span_exporters: &["custom_jsonl"],
-        metric_exporters: &["custom_console", "custom_file", "custom_otlp"],
-    };
 
     fn init(config: &DistroConfig) -> Result<Self, BoxError> {
         let settings: Settings = config.deserialize()?;
@@ -66,42 +57,46 @@ impl Distro for CustomDistro {
         })
     }
 
+    fn components() -> Components<Self> {
+        Self::offered()
+    }
+
     fn resource(&self) -> Vec<KeyValue> {
         vec![
             KeyValue::new("telemetry.distro.name", Self::NAME),
             KeyValue::new("telemetry.distro.version", Self::VERSION),
         ]
     }
+}
 
-    fn sampler(&self, _name: &str) -> Result<Box<dyn Sampler>, BoxError> {
-        Ok(Box::new(sampler::CustomSampler::new(
-            &self.settings.sampler,
-        )?))
-    }
-
-    fn span_processor(&self) -> Result<Box<dyn SpanProcessor>, BoxError> {
-        Ok(Box::new(span_processor::CustomSpanProcessor::new(
-            &self.settings.span_processor,
-        )?))
-    }
-
-    fn span_exporter(&self, _name: &str) -> Result<Box<dyn SpanExporter>, BoxError> {
-        Ok(Box::new(span_exporter::JsonLinesExporter::new(
-            &self.settings.span_exporter,
-            self.config.base_dir(),
-        )?))
-    }
-
-    fn metric_exporter(&self, name: &str) -> Result<Box<dyn MetricExporter>, BoxError> {
-        let s = &self.settings.metric_exporter;
-        Ok(match name {
-            "custom_file" => Box::new(metric_exporter::FileMetricExporter::new(
-                s,
-                self.config.base_dir(),
-            )?),
-            "custom_otlp" => Box::new(metric_exporter::OtlpMetricExporter::new(s)?),
-            _ => Box::new(metric_exporter::ConsoleMetricExporter::new(s)?),
-        })
+impl CustomDistro {
+    /// Every component, named once: `ndotel list` shows these names and the host builds them by name.
+    fn offered() -> Components<Self> {
+        Components::new()
+            .sampler("otel_custom", |d: &Self| {
+                sampler::CustomSampler::new(&d.settings.sampler)
+            })
+            .span_processor(|d: &Self| {
+                span_processor::CustomSpanProcessor::new(&d.settings.span_processor)
+            })
+            .span_exporter("custom_jsonl", |d: &Self| {
+                span_exporter::JsonLinesExporter::new(
+                    &d.settings.span_exporter,
+                    d.config.base_dir(),
+                )
+            })
+            .metric_exporter("custom_console", |d: &Self| {
+                metric_exporter::ConsoleMetricExporter::new(&d.settings.metric_exporter)
+            })
+            .metric_exporter("custom_file", |d: &Self| {
+                metric_exporter::FileMetricExporter::new(
+                    &d.settings.metric_exporter,
+                    d.config.base_dir(),
+                )
+            })
+            .metric_exporter("custom_otlp", |d: &Self| {
+                metric_exporter::OtlpMetricExporter::new(&d.settings.metric_exporter)
+            })
     }
 }
 

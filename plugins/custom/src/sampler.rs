@@ -3,7 +3,7 @@
 //! against the ordered rules (first match decides: drop, sample, ratio or rate limit), then sampled by the
 //! fallback ratio. Ratios are decided on the trace id, so every service of a trace agrees.
 
-use ndotel_api::{BoxError, Decision, ParentKind, Sampler, SamplingParams, SpanKind, ValueRef};
+use ndotel_api::{BoxError, Decision, ParentKind, Sampler, SamplingParams, SpanKind};
 use regex::Regex;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -230,22 +230,18 @@ impl Rule {
     }
 
     fn matches(&self, p: &SamplingParams<'_>) -> bool {
-        if self.kind.is_some_and(|k| k != p.kind) {
+        if self.kind.is_some_and(|k| k != p.kind()) {
             return false;
         }
-        if self
-            .name
-            .as_ref()
-            .is_some_and(|re| !re.is_match(p.name.as_str()))
-        {
+        if self.name.as_ref().is_some_and(|re| !re.is_match(p.name())) {
             return false;
         }
         self.attributes.iter().all(|(key, re)| {
-            p.attributes.iter().any(|kv| {
+            p.attributes().iter().any(|kv| {
                 kv.key.as_str() == key
-                    && match kv.value {
-                        ValueRef::Str(s) => re.is_match(s.as_str()),
-                        other => re.is_match(&other.to_string()),
+                    && match kv.value.as_str() {
+                        Some(s) => re.is_match(s),
+                        None => re.is_match(&kv.value.to_string()),
                     }
             })
         })
@@ -283,12 +279,12 @@ impl CustomSampler {
         if self.drop_paths.is_empty() {
             return false;
         }
-        let path_attr = params.attributes.iter().any(|kv| {
+        let path_attr = params.attributes().iter().any(|kv| {
             PATH_ATTRIBUTES.contains(&kv.key.as_str())
-                && matches!(kv.value, ValueRef::Str(v) if self.is_drop_path(v.as_str()))
+                && kv.value.as_str().is_some_and(|v| self.is_drop_path(v))
         });
         // Span names look like `GET /health` or plain `/health`.
-        let name = params.name.as_str();
+        let name = params.name();
         path_attr || self.is_drop_path(name.rsplit(' ').next().unwrap_or(name))
     }
 
@@ -305,10 +301,10 @@ impl CustomSampler {
             Some(rule) => match &rule.decide {
                 Decide::Drop => false,
                 Decide::Sample => true,
-                Decide::Ratio(t) => in_ratio(&params.trace_id, *t),
+                Decide::Ratio(t) => in_ratio(&params.trace_id(), *t),
                 Decide::RateLimit(bucket) => bucket.try_take(),
             },
-            None => in_ratio(&params.trace_id, self.threshold),
+            None => in_ratio(&params.trace_id(), self.threshold),
         };
         if keep {
             Decision::RecordAndSample
@@ -320,12 +316,10 @@ impl CustomSampler {
 
 impl Sampler for CustomSampler {
     fn should_sample(&self, params: &SamplingParams<'_>) -> Decision {
-        match params.parent {
-            ParentKind::Local | ParentKind::Remote if params.parent_sampled => {
-                Decision::RecordAndSample
-            }
-            ParentKind::Local | ParentKind::Remote => Decision::Drop,
+        // Parent-based: a child follows its parent, so a trace is kept or dropped whole.
+        match params.parent() {
             ParentKind::None => self.sample_root(params),
+            ParentKind::Local | ParentKind::Remote => Decision::FollowParent,
         }
     }
 
@@ -343,25 +337,20 @@ impl Sampler for CustomSampler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndotel_api::KeyValueRef;
+    use ndotel_api::testing::{TestParams, sample};
 
-    fn params<'a>(
-        name: &'a str,
-        attrs: &'a [KeyValueRef<'a>],
-        parent: ParentKind,
-        sampled: bool,
-    ) -> SamplingParams<'a> {
-        SamplingParams {
-            trace_id: [7; 16],
-            parent,
-            parent_sampled: sampled,
-            name: name.into(),
-            kind: SpanKind::Server,
-            attributes: attrs.into(),
+    fn params(name: &str, attrs: &[(&str, &str)], parent: ParentKind, sampled: bool) -> TestParams {
+        let mut p = TestParams::new(name)
+            .kind(SpanKind::Server)
+            .parent(parent, sampled)
+            .trace_id([7; 16]);
+        for (k, v) in attrs {
+            p = p.attribute(k, *v);
         }
+        p
     }
 
-    fn root<'a>(name: &'a str, attrs: &'a [KeyValueRef<'a>]) -> SamplingParams<'a> {
+    fn root(name: &str, attrs: &[(&str, &str)]) -> TestParams {
         params(name, attrs, ParentKind::None, false)
     }
 
@@ -374,23 +363,17 @@ mod tests {
     #[test]
     fn health_checks_are_dropped_by_name_and_by_path_attribute() {
         let s = CustomSampler::new(&SamplerSettings::default()).unwrap();
-        assert_eq!(s.should_sample(&root("GET /health", &[])), Decision::Drop);
-        let attrs = [KeyValueRef {
-            key: "url.path".into(),
-            value: ValueRef::Str("/readyz".into()),
-        }];
-        assert_eq!(s.should_sample(&root("GET", &attrs)), Decision::Drop);
-        let attrs = [KeyValueRef {
-            key: "http.route".into(),
-            value: ValueRef::Str("/metrics".into()),
-        }];
-        assert_eq!(s.should_sample(&root("GET", &attrs)), Decision::Drop);
+        assert_eq!(sample(&s, &root("GET /health", &[])), Decision::Drop);
+        let attrs = [("url.path", "/readyz")];
+        assert_eq!(sample(&s, &root("GET", &attrs)), Decision::Drop);
+        let attrs = [("http.route", "/metrics")];
+        assert_eq!(sample(&s, &root("GET", &attrs)), Decision::Drop);
         assert_eq!(
-            s.should_sample(&root("GET /items", &[])),
+            sample(&s, &root("GET /items", &[])),
             Decision::RecordAndSample
         );
         assert_eq!(
-            s.should_sample(&root("GET /healthcheck-report", &[])),
+            sample(&s, &root("GET /healthcheck-report", &[])),
             Decision::RecordAndSample
         );
     }
@@ -398,22 +381,15 @@ mod tests {
     #[test]
     fn children_follow_their_parent_local_and_remote() {
         let s = CustomSampler::new(&SamplerSettings::default()).unwrap();
-        assert_eq!(
-            s.should_sample(&params("SELECT", &[], ParentKind::Local, false)),
-            Decision::Drop
-        );
-        assert_eq!(
-            s.should_sample(&params("SELECT", &[], ParentKind::Local, true)),
-            Decision::RecordAndSample
-        );
-        assert_eq!(
-            s.should_sample(&params("GET /x", &[], ParentKind::Remote, false)),
-            Decision::Drop
-        );
-        assert_eq!(
-            s.should_sample(&params("GET /x", &[], ParentKind::Remote, true)),
-            Decision::RecordAndSample
-        );
+        // The host resolves FollowParent to the parent's decision; the health-check name does not matter then.
+        for parent in [ParentKind::Local, ParentKind::Remote] {
+            for sampled in [false, true] {
+                assert_eq!(
+                    sample(&s, &params("GET /health", &[], parent, sampled)),
+                    Decision::FollowParent
+                );
+            }
+        }
     }
 
     #[test]
@@ -423,7 +399,7 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        assert_eq!(s.should_sample(&root("GET /items", &[])), Decision::Drop);
+        assert_eq!(sample(&s, &root("GET /items", &[])), Decision::Drop);
         assert!(
             CustomSampler::new(&SamplerSettings {
                 ratio: 1.5,
@@ -442,7 +418,7 @@ mod tests {
                 let mut p = root("GET /items", &[]);
                 p.trace_id[8..]
                     .copy_from_slice(&i.wrapping_mul(0x9E37_79B9_7F4A_7C15).to_be_bytes());
-                s.should_sample(&p) == Decision::RecordAndSample
+                sample(&s, &p) == Decision::RecordAndSample
             })
             .count();
         assert!((800..1200).contains(&kept), "{kept}");
@@ -454,18 +430,14 @@ mod tests {
             "[[rules]]\nname = \"^GET /admin\"\nkind = \"server\"\naction = \"drop\"\n",
         ))
         .unwrap();
+        assert_eq!(sample(&s, &root("GET /admin/users", &[])), Decision::Drop);
         assert_eq!(
-            s.should_sample(&root("GET /admin/users", &[])),
-            Decision::Drop
-        );
-        assert_eq!(
-            s.should_sample(&root("GET /items", &[])),
+            sample(&s, &root("GET /items", &[])),
             Decision::RecordAndSample
         );
-        let mut client = root("GET /admin/users", &[]);
-        client.kind = SpanKind::Client;
+        let client = root("GET /admin/users", &[]).kind(SpanKind::Client);
         assert_eq!(
-            s.should_sample(&client),
+            sample(&s, &client),
             Decision::RecordAndSample,
             "kind must match too"
         );
@@ -478,21 +450,12 @@ mod tests {
              [[rules]]\nattributes = { \"http.request.method\" = \".*\" }\naction = \"drop\"\n",
         ))
         .unwrap();
-        let post = [KeyValueRef {
-            key: "http.request.method".into(),
-            value: ValueRef::Str("POST".into()),
-        }];
-        let get = [KeyValueRef {
-            key: "http.request.method".into(),
-            value: ValueRef::Str("GET".into()),
-        }];
+        let post = [("http.request.method", "POST")];
+        let get = [("http.request.method", "GET")];
+        assert_eq!(sample(&s, &root("x", &post)), Decision::RecordAndSample);
+        assert_eq!(sample(&s, &root("x", &get)), Decision::Drop);
         assert_eq!(
-            s.should_sample(&root("x", &post)),
-            Decision::RecordAndSample
-        );
-        assert_eq!(s.should_sample(&root("x", &get)), Decision::Drop);
-        assert_eq!(
-            s.should_sample(&root("x", &[])),
+            sample(&s, &root("x", &[])),
             Decision::Drop,
             "missing attribute: fallback ratio 0"
         );
@@ -506,9 +469,9 @@ mod tests {
         .unwrap();
         let mut p = root("batch job", &[]);
         p.trace_id[8..].copy_from_slice(&0u64.to_be_bytes());
-        assert_eq!(s.should_sample(&p), Decision::RecordAndSample);
+        assert_eq!(sample(&s, &p), Decision::RecordAndSample);
         p.trace_id[8..].copy_from_slice(&u64::MAX.to_be_bytes());
-        assert_eq!(s.should_sample(&p), Decision::Drop);
+        assert_eq!(sample(&s, &p), Decision::Drop);
         assert!(
             CustomSampler::new(&rule("[[rules]]\naction = \"ratio\"\n"))
                 .unwrap_err()
@@ -532,7 +495,7 @@ mod tests {
         ))
         .unwrap();
         let kept = (0..50)
-            .filter(|_| s.should_sample(&root("GET /items", &[])) == Decision::RecordAndSample)
+            .filter(|_| sample(&s, &root("GET /items", &[])) == Decision::RecordAndSample)
             .count();
         assert!((5..=6).contains(&kept), "{kept}");
     }

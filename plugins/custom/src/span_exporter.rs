@@ -1,7 +1,7 @@
 //! The span exporter `custom_jsonl`: one JSON object per finished span, one span per line, written whole (a line
 //! is never torn) and flushed after every batch.
 
-use ndotel_api::{BoxError, KeyValueRef, SpanExporter, SpanKind, SpanView, StatusCode, ValueRef};
+use ndotel_api::{AnyValue, BoxError, KeyValueRef, SpanExporter, SpanKind, SpanView, StatusCode};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::fs::{File, OpenOptions};
@@ -49,12 +49,16 @@ impl JsonLinesExporter {
 fn attributes_json(attributes: &[KeyValueRef<'_>]) -> Value {
     let mut map = Map::new();
     for kv in attributes {
-        let v = match kv.value {
-            ValueRef::Bool(b) => json!(b),
-            ValueRef::I64(i) => json!(i),
-            ValueRef::F64(f) => json!(f),
-            ValueRef::Str(s) => json!(s.as_str()),
-            ValueRef::Other => json!("<array>"),
+        let v = match kv.value.get() {
+            AnyValue::Bool(b) => json!(b),
+            AnyValue::I64(i) => json!(i),
+            AnyValue::F64(f) => json!(f),
+            AnyValue::Str(s) => json!(s),
+            AnyValue::BoolArray(v) => json!(v),
+            AnyValue::I64Array(v) => json!(v),
+            AnyValue::F64Array(v) => json!(v),
+            AnyValue::StrArray(v) => json!(v.iter().map(|s| s.as_str()).collect::<Vec<_>>()),
+            _ => json!("<unknown>"),
         };
         map.insert(kv.key.as_str().to_owned(), v);
     }
@@ -66,45 +70,67 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The JSON object written for one span.
-pub fn span_json(resource: &[KeyValueRef<'_>], span: &SpanView<'_>) -> Value {
-    let kind = match span.kind {
+pub fn span_json(span: &SpanView<'_>) -> Value {
+    let kind = match span.kind() {
         SpanKind::Internal => "internal",
         SpanKind::Server => "server",
         SpanKind::Client => "client",
         SpanKind::Producer => "producer",
         SpanKind::Consumer => "consumer",
     };
-    let status = match span.status {
+    let status = match span.status() {
         StatusCode::Unset => "unset",
         StatusCode::Ok => "ok",
         StatusCode::Error => "error",
     };
-    let parent = if span.parent_span_id == [0; 8] {
+    let parent = if span.parent_span_id() == [0; 8] {
         Value::Null
     } else {
-        json!(hex(&span.parent_span_id))
+        json!(hex(&span.parent_span_id()))
     };
+    let events: Vec<Value> = span
+        .events()
+        .map(|e| {
+            json!({
+                "name": e.name,
+                "time_unix_nanos": e.time_unix_nanos,
+                "attributes": attributes_json(e.attributes),
+            })
+        })
+        .collect();
+    let links: Vec<Value> = span
+        .links()
+        .map(|l| {
+            json!({
+                "trace_id": hex(&l.trace_id),
+                "span_id": hex(&l.span_id),
+                "attributes": attributes_json(l.attributes),
+            })
+        })
+        .collect();
     json!({
-        "trace_id": hex(&span.trace_id),
-        "span_id": hex(&span.span_id),
+        "trace_id": hex(&span.trace_id()),
+        "span_id": hex(&span.span_id()),
         "parent_span_id": parent,
-        "name": span.name.as_str(),
+        "name": span.name(),
         "kind": kind,
-        "start_unix_nanos": span.start_unix_nanos,
-        "end_unix_nanos": span.end_unix_nanos,
+        "start_unix_nanos": span.start_unix_nanos(),
+        "end_unix_nanos": span.end_unix_nanos(),
         "status": status,
-        "status_message": span.status_message.as_str(),
-        "scope": span.scope_name.as_str(),
-        "attributes": attributes_json(span.attributes.as_slice()),
-        "resource": attributes_json(resource),
+        "status_message": span.status_message(),
+        "scope": span.scope().0,
+        "attributes": attributes_json(span.attributes()),
+        "events": events,
+        "links": links,
+        "resource": attributes_json(span.resource()),
     })
 }
 
 impl SpanExporter for JsonLinesExporter {
-    fn export(&self, resource: &[KeyValueRef<'_>], spans: &[SpanView<'_>]) -> Result<(), BoxError> {
+    fn export(&self, spans: &[SpanView<'_>]) -> Result<(), BoxError> {
         let mut buf = Vec::with_capacity(spans.len() * 512);
         for span in spans {
-            serde_json::to_writer(&mut buf, &span_json(resource, span))?;
+            serde_json::to_writer(&mut buf, &span_json(span))?;
             buf.push(b'\n');
         }
         let mut out = self.out.lock().map_err(|_| "span output lock poisoned")?;

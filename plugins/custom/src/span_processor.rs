@@ -5,7 +5,10 @@
 //! of literals in SQL text (strings and numbers become `?`). A span with nothing to change gets no edits and costs
 //! no allocation.
 
-use ndotel_api::{BoxError, Edits, KeyValue, REDACTED, SpanProcessor, SpanView, ValueRef};
+use ndotel_api::abi_stable::std_types::RStr;
+use ndotel_api::{
+    AnyValue, BoxError, Edits, KeyValue, KeyValueRef, REDACTED, SpanProcessor, SpanView,
+};
 use regex::{Captures, Regex, RegexSet, RegexSetBuilder};
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -108,6 +111,8 @@ pub struct CustomSpanProcessor {
     secrets: Option<Regex>,
     prefilter: Prefilter,
     rename: Vec<(Regex, String)>,
+    /// `key=value` pairs, then `key: value` pairs, in free text.
+    text_pairs: [Regex; 2],
 }
 
 impl CustomSpanProcessor {
@@ -145,6 +150,10 @@ impl CustomSpanProcessor {
             })
             .collect::<Result<Vec<_>, BoxError>>()?;
         Ok(CustomSpanProcessor {
+            text_pairs: [
+                Regex::new(r"([A-Za-z0-9_.%\-]+)=([^\s&;,'\x22]+)")?,
+                Regex::new(r"([A-Za-z0-9_.%\-]+):\s*([^\s&;,'\x22=:]+)")?,
+            ],
             attributes,
             redact_keys,
             query_params: settings
@@ -234,27 +243,124 @@ impl SpanProcessor for CustomSpanProcessor {
             .collect()
     }
 
-    fn on_end(&self, span: &SpanView<'_>, edits: &mut Edits) {
+    fn on_end(&self, span: &SpanView<'_>, edits: &mut Edits<'_>) {
+        let name = span.name();
         for (re, template) in &self.rename {
-            if re.is_match(span.name.as_str()) {
-                edits.rename(re.replace(span.name.as_str(), template.as_str()));
+            if re.is_match(name) {
+                edits.rename(&re.replace(name, template.as_str()));
                 break;
             }
         }
-        for kv in span.attributes.iter() {
+        self.check(span.attributes(), false, |fix| match fix {
+            Fix::Redact(key) => edits.redact(key),
+            Fix::Set(key, value) => edits.set(key, value.as_str()),
+            Fix::SetArray(key, items) => edits.set(key, borrowed(&items).as_slice()),
+        });
+        for (i, event) in span.events().enumerate() {
+            self.check(event.attributes, true, |fix| match fix {
+                Fix::Redact(key) => edits.redact_event_attribute(i, key),
+                Fix::Set(key, value) => edits.set_event_attribute(i, key, value.as_str()),
+                Fix::SetArray(key, items) => {
+                    edits.set_event_attribute(i, key, borrowed(&items).as_slice())
+                }
+            });
+        }
+        for (i, link) in span.links().enumerate() {
+            self.check(link.attributes, false, |fix| match fix {
+                Fix::Redact(key) => edits.redact_link_attribute(i, key),
+                Fix::Set(key, value) => edits.set_link_attribute(i, key, value.as_str()),
+                Fix::SetArray(key, items) => {
+                    edits.set_link_attribute(i, key, borrowed(&items).as_slice())
+                }
+            });
+        }
+        if let Some(clean) = self.clean_text(span.status_message()) {
+            edits.set_status_message(&clean);
+        }
+    }
+}
+
+/// One change to an attribute list.
+enum Fix<'a> {
+    Redact(&'a str),
+    Set(&'a str, String),
+    SetArray(&'a str, Vec<String>),
+}
+
+fn borrowed(items: &[String]) -> Vec<RStr<'_>> {
+    items.iter().map(|s| RStr::from_str(s)).collect()
+}
+
+impl CustomSpanProcessor {
+    /// Finds what to change in one attribute list (of the span, an event or a link). Free text (event
+    /// attributes such as `exception.message`) is also searched for `key=value` pairs with sensitive keys.
+    fn check<'a>(
+        &self,
+        attributes: &'a [KeyValueRef<'a>],
+        free_text: bool,
+        mut fix: impl FnMut(Fix<'a>),
+    ) {
+        for kv in attributes {
             let key = kv.key.as_str();
+            let value = kv.value.get();
             if self.redact_keys.is_match(key) {
-                if kv.value != ValueRef::Str(REDACTED.into()) {
-                    edits.redact(key);
+                if value != AnyValue::Str(REDACTED) {
+                    fix(Fix::Redact(key));
                 }
                 continue;
             }
-            if let ValueRef::Str(v) = kv.value
-                && let Some(clean) = self.clean_value(key, v.as_str())
-            {
-                edits.set(key, clean.into_owned());
+            let clean = |v: &str| {
+                let cleaned = self.clean_value(key, v);
+                let base = cleaned.as_deref().unwrap_or(v);
+                match (free_text.then(|| self.clean_text(base)).flatten(), cleaned) {
+                    (Some(text), _) => Some(text),
+                    (None, c) => c.map(Cow::into_owned),
+                }
+            };
+            match value {
+                AnyValue::Str(v) => {
+                    if let Some(clean) = clean(v) {
+                        fix(Fix::Set(key, clean));
+                    }
+                }
+                AnyValue::StrArray(items) => {
+                    let cleaned: Vec<Option<String>> =
+                        items.iter().map(|s| clean(s.as_str())).collect();
+                    if cleaned.iter().any(Option::is_some) {
+                        let items = items
+                            .iter()
+                            .zip(cleaned)
+                            .map(|(s, c)| c.unwrap_or_else(|| s.to_string()))
+                            .collect();
+                        fix(Fix::SetArray(key, items));
+                    }
+                }
+                _ => {}
             }
         }
+    }
+
+    /// Redacts secrets in free text (a status message, an exception message): secret-looking values, and the
+    /// value of every `key=value` pair whose key is sensitive (`password=…`, `token=…`).
+    pub fn clean_text(&self, text: &str) -> Option<String> {
+        let mut out = self.redact_secrets(text);
+        for (re, separator) in self.text_pairs.iter().zip(["=", ": "]) {
+            let base = out.as_deref().unwrap_or(text);
+            let mut changed = false;
+            let replaced = re.replace_all(base, |c: &Captures<'_>| {
+                let (key, value) = (&c[1], &c[2]);
+                if value != REDACTED && self.sensitive_param(key) {
+                    changed = true;
+                    format!("{key}{separator}{REDACTED}")
+                } else {
+                    c[0].to_string()
+                }
+            });
+            if changed {
+                out = Some(replaced.into_owned());
+            }
+        }
+        out
     }
 }
 
@@ -548,66 +654,46 @@ pub fn expand_env(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndotel_api::{KeyValueRef, SpanEdit, SpanKind, StatusCode};
+    use ndotel_api::testing::{self, Edit, Target, TestSpan};
+    use ndotel_api::{SpanKind, StatusCode, Value};
     use proptest::prelude::*;
-
-    fn view<'a>(name: &'a str, attrs: &'a [KeyValueRef<'a>]) -> SpanView<'a> {
-        SpanView {
-            trace_id: [1; 16],
-            span_id: [1; 8],
-            parent_span_id: [0; 8],
-            parent_is_remote: false,
-            sampled: true,
-            name: name.into(),
-            kind: SpanKind::Server,
-            start_unix_nanos: 0,
-            end_unix_nanos: 1,
-            attributes: attrs.into(),
-            status: StatusCode::Unset,
-            status_message: "".into(),
-            scope_name: "".into(),
-            event_count: 0,
-        }
-    }
 
     fn processor() -> CustomSpanProcessor {
         CustomSpanProcessor::new(&ProcessorSettings::default()).unwrap()
     }
 
-    /// Runs `on_end` over `attrs` and applies the edits as the host does; returns (name, attributes).
+    /// Runs `on_end` over `attrs` through the testing kit and applies the edits as the host does; returns (name,
+    /// attributes).
     fn process(
         p: &CustomSpanProcessor,
         name: &str,
         attrs: &[(String, String)],
     ) -> (String, Vec<(String, String)>) {
-        let refs: Vec<KeyValueRef<'_>> = attrs
-            .iter()
-            .map(|(k, v)| KeyValueRef {
-                key: k.as_str().into(),
-                value: ValueRef::Str(v.as_str().into()),
-            })
-            .collect();
-        let span = view(name, &refs);
-        let mut edits = Edits::new();
-        p.on_end(&span, &mut edits);
+        let mut span = TestSpan::new(name).kind(SpanKind::Server);
+        for (k, v) in attrs {
+            span = span.attribute(k, v.as_str());
+        }
         let mut name = name.to_string();
         let mut out = attrs.to_vec();
-        for e in edits.as_slice() {
+        for e in testing::process(p, &span) {
             match e {
-                SpanEdit::Rename(n) => name = n.to_string(),
-                SpanEdit::Redact(k) => out
+                Edit::RenameSpan(n) => name = n,
+                Edit::Redact {
+                    target: Target::Span,
+                    key,
+                } => out
                     .iter_mut()
-                    .filter(|(key, _)| key == k.as_str())
+                    .filter(|(k, _)| *k == key)
                     .for_each(|kv| kv.1 = REDACTED.into()),
-                SpanEdit::Set(kv) => {
-                    let ndotel_api::Value::Str(v) = &kv.value else {
-                        panic!("string expected")
-                    };
-                    out.iter_mut()
-                        .filter(|(key, _)| key == kv.key.as_str())
-                        .for_each(|a| a.1 = v.to_string());
-                }
-                SpanEdit::Drop => panic!("no drops here"),
+                Edit::Set {
+                    target: Target::Span,
+                    key,
+                    value: Value::Str(v),
+                } => out
+                    .iter_mut()
+                    .filter(|(k, _)| *k == key)
+                    .for_each(|a| a.1 = v.clone()),
+                other => panic!("unexpected edit {other:?}"),
             }
         }
         (name, out)
@@ -804,14 +890,75 @@ mod tests {
     #[test]
     fn clean_spans_get_no_edits() {
         let p = processor();
-        let attrs = [KeyValueRef {
-            key: "url.path".into(),
-            value: ValueRef::Str("/items".into()),
-        }];
-        let span = view("GET /items", &attrs);
-        let mut edits = Edits::new();
-        p.on_end(&span, &mut edits);
-        assert!(edits.is_empty());
+        let span = TestSpan::new("GET /items")
+            .attribute("url.path", "/items")
+            .attribute(
+                "http.request.header.accept",
+                Value::StrArray(vec!["text/html".into()]),
+            )
+            .event(
+                "exception",
+                vec![ndotel_api::KeyValue::new(
+                    "exception.message",
+                    "no such item",
+                )],
+            )
+            .status(StatusCode::Error, "not found");
+        assert!(testing::process(&p, &span).is_empty());
+    }
+
+    #[test]
+    fn secrets_in_events_links_arrays_and_the_status_message_are_redacted() {
+        let p = processor();
+        let span = TestSpan::new("POST /login")
+            .attribute(
+                "http.request.header.x-forwarded-auth",
+                Value::StrArray(vec!["ok".into(), "Bearer abcdef123456".into()]),
+            )
+            .event(
+                "exception",
+                vec![
+                    ndotel_api::KeyValue::new(
+                        "exception.message",
+                        "login failed: password=hunter2 for jane",
+                    ),
+                    ndotel_api::KeyValue::new("db.password", "hunter2"),
+                ],
+            )
+            .link(
+                [3; 16],
+                [4; 8],
+                vec![ndotel_api::KeyValue::new("peer.token", "abc")],
+            )
+            .status(
+                StatusCode::Error,
+                "upstream said token: s3cr3t and Bearer xyz987654",
+            );
+        let edits = testing::process(&p, &span);
+        assert_eq!(
+            edits,
+            [
+                Edit::Set {
+                    target: Target::Span,
+                    key: "http.request.header.x-forwarded-auth".into(),
+                    value: Value::StrArray(vec!["ok".into(), REDACTED.into()]),
+                },
+                Edit::Set {
+                    target: Target::Event(0),
+                    key: "exception.message".into(),
+                    value: Value::Str(format!("login failed: password={REDACTED} for jane")),
+                },
+                Edit::Redact {
+                    target: Target::Event(0),
+                    key: "db.password".into()
+                },
+                Edit::Redact {
+                    target: Target::Link(0),
+                    key: "peer.token".into()
+                },
+                Edit::SetStatusMessage(format!("upstream said token: {REDACTED} and {REDACTED}")),
+            ]
+        );
     }
 
     fn luhn_number(prefix: u64) -> String {
