@@ -71,6 +71,8 @@ mod worker;
 pub use config::{ConfigError, ConfigFile, FileConfig, MAX_CONFIG_BYTES, PluginEntry};
 pub use env::Env;
 pub use faults::{Component, Faults};
+/// The version of `ndotel-api` this host was built with (plugins built against the same major version load).
+pub use ndotel_api::API_VERSION;
 pub use pipeline::{
     BUILTIN_LOG_EXPORTERS, BUILTIN_METRIC_EXPORTERS, BUILTIN_SAMPLERS, BUILTIN_SPAN_EXPORTERS,
     BuildError, Pipeline, Plan,
@@ -80,8 +82,6 @@ pub use registry::{
     Components, Distro, DistroInfo, InitError, Origin, Registry, SDK_DISTRO, SelectError,
 };
 pub use settings::{Setting, Settings, Source};
-/// The version of `ndotel-api` this host was built with (plugins built against the same major version load).
-pub use ndotel_api::API_VERSION;
 
 use opentelemetry::trace::TracerProvider as _;
 use tracing_subscriber::layer::SubscriberExt as _;

@@ -61,6 +61,44 @@ pub fn so(name: &str) -> PathBuf {
     profile_dir().join(format!("lib{name}.so"))
 }
 
+/// Builds the cdylib crate at `tests/fixtures/<fixture>` the way an outside author would — its own workspace, its
+/// own Cargo.lock, its own profile — into `target/external`, once per test process and fixture; returns
+/// `lib<lib>.so`.
+pub fn external_plugin(fixture: &str, lib: &str) -> PathBuf {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_build_at_a_time = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    build_external(&workspace_root().join("tests/fixtures").join(fixture), lib)
+}
+
+/// Builds the standalone cdylib crate in `dir` into `target/external`; returns `lib<lib>.so`.
+pub fn build_external(dir: &Path, lib: &str) -> PathBuf {
+    let target = profile_dir().parent().unwrap().join("external");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["build", "--quiet", "--manifest-path"])
+        .arg(dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target)
+        .env_remove("RUSTFLAGS")
+        .output()
+        .expect("running cargo build for an external plugin");
+    assert!(
+        out.status.success(),
+        "building {} failed:\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    target.join("debug").join(format!("lib{lib}.so"))
+}
+
+/// Copies `so` into `dir` (mode 0755) as `lib<name>.so`; returns the copy.
+pub fn install_plugin(so: &Path, dir: &Path, name: &str) -> PathBuf {
+    let dest = dir.join(format!("lib{name}.so"));
+    std::fs::copy(so, &dest).unwrap();
+    std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dest
+}
+
 /// A fresh temporary directory, mode 0700 (plugins are refused from directories others can write).
 pub fn setup() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -74,9 +112,7 @@ pub fn plugin_dir(parent: &Path, name: &str, libs: &[&str]) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     for lib in libs {
-        let dest = dir.join(format!("lib{lib}.so"));
-        std::fs::copy(so(lib), &dest).unwrap();
-        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755)).unwrap();
+        install_plugin(&so(lib), &dir, lib);
     }
     dir
 }
@@ -202,6 +238,25 @@ pub fn workload_main() -> ExitCode {
     tracing::info_span!("GET /health", otel.kind = "server", url.path = "/health").in_scope(|| {
         tracing::info_span!("SELECT 1", otel.kind = "client").in_scope(|| {});
     });
+    // WORKLOAD_SECRETS: a failed login whose secret sits in an attribute, in an event and in the status message.
+    if std::env::var_os("WORKLOAD_SECRETS").is_some() {
+        use opentelemetry::trace::{Status, TraceContextExt as _, Tracer as _};
+        opentelemetry::global::tracer("workload").in_span("POST /login", |cx| {
+            let span = cx.span();
+            span.set_attribute(opentelemetry::KeyValue::new("user.secret", "hunter2"));
+            span.add_event(
+                "exception",
+                vec![
+                    opentelemetry::KeyValue::new(
+                        "exception.message",
+                        "login failed: password=hunter2",
+                    ),
+                    opentelemetry::KeyValue::new("session.secret", "hunter2"),
+                ],
+            );
+            span.set_status(Status::error("database said: password=hunter2 is wrong"));
+        });
+    }
     let requests = opentelemetry::global::meter("workload")
         .u64_counter("workload.requests")
         .build();
