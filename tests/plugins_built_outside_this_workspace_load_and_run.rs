@@ -16,7 +16,7 @@ fn discover(dir: &Path) -> Registry {
 #[test]
 fn a_plugin_built_against_api_1_0_loads_and_runs_every_component() {
     let tmp = setup();
-    let plugins = plugin_dir(tmp.path(), "plugins", &[]);
+    let plugins = plugin_dir(tmp.path(), "plugins", &["otel_custom_distro"]);
     install_plugin(
         &external_plugin("api-1.0-plugin", "frozen_api_plugin"),
         &plugins,
@@ -36,6 +36,21 @@ fn a_plugin_built_against_api_1_0_loads_and_runs_every_component() {
         .find(|d| d.name == "frozen_1_0")
         .unwrap_or_else(|| panic!("not loaded: {:?}", reg.failures()));
     assert_eq!(d.api_version, "1.0.0");
+    // The host's API is newer: the one capability 1.0 lacks is named once, for the 1.0 plugin only.
+    assert_ne!(ndotel::API_VERSION, "1.0.0");
+    let lacking: Vec<&String> = reg
+        .warnings()
+        .iter()
+        .filter(|w| w.contains("predates"))
+        .collect();
+    assert_eq!(lacking.len(), 1, "{:?}", reg.warnings());
+    assert!(
+        lacking[0].contains("libfrozen_api_plugin.so")
+            && lacking[0].contains("ndotel-api 1.0.0")
+            && lacking[0].contains("processor_shutdown"),
+        "{}",
+        lacking[0]
+    );
 
     let (ok, stdout, stderr) = output(
         workload("workload_dynamic", tmp.path())
@@ -48,6 +63,11 @@ fn a_plugin_built_against_api_1_0_loads_and_runs_every_component() {
     );
     assert!(ok, "{stdout}\n{stderr}");
     assert!(stdout.contains("distro: frozen_1_0"), "{stdout}");
+    assert_eq!(
+        stderr.matches("predates `processor_shutdown`").count(),
+        1,
+        "{stderr}"
+    );
     assert_eq!(workload_faults(&stdout), 0, "{stderr}");
 
     let spans = std::fs::read_to_string(tmp.path().join("out/spans.jsonl")).unwrap();

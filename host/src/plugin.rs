@@ -4,7 +4,8 @@
 //! Each file is loaded with `lib_header_from_path(..).init_root_module()`, never `RootModule::load_from_file`,
 //! which caches one module per type and would hand every later plugin the first one's module.
 
-use abi_stable::library::{LibraryError, RootModule, lib_header_from_path};
+use abi_stable::abi_stability::abi_checking::check_layout_compatibility;
+use abi_stable::library::{LibHeader, LibraryError, RootModule, lib_header_from_path};
 use ndotel_api::ffi::{DistroDescriptorRef, PluginModRef};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -148,25 +149,7 @@ impl Plugin {
             reason,
         })?;
         let header = lib_header_from_path(&path).map_err(|e| classify(&path, e))?;
-        let module = header
-            .init_root_module::<PluginModRef>()
-            .map_err(|e| match e {
-                LibraryError::AbiInstability(report) => {
-                    let found = header.version_strings().version.to_string();
-                    let mut detail = summarise_abi_report(&report.to_string());
-                    if found == ndotel_api::API_VERSION {
-                        // Same number, different layout: a modified or mismatched copy of the API crate.
-                        detail = format!("same version number but a different layout ({detail})");
-                    }
-                    LoadError::Incompatible {
-                        path: path.clone(),
-                        expected: ndotel_api::API_VERSION.to_string(),
-                        found,
-                        detail,
-                    }
-                }
-                other => classify(&path, other),
-            })?;
+        let module = check_module(&path, header)?;
         if !module.panic_unwind() {
             return Err(LoadError::PanicAbort { path });
         }
@@ -202,9 +185,72 @@ impl Plugin {
     }
 }
 
+/// Checks the plugin's API version and layout, then initialises its root module.
+///
+/// abi_stable's own `init_root_module` checks the host's layout as the *interface* and the plugin's as the
+/// *implementation*, which lets an older host load a newer library but refuses what ndotel needs: a newer host
+/// loading a plugin built against an older 1.x (the host's vtables and modules have gained fields). So the check runs
+/// the other way round: the plugin's layout is the interface, the host's the implementation. Fields a plugin lacks
+/// are then read through `missing_field(option)` accessors and default trait methods, which abi_stable resolves
+/// from the metadata each prefix value carries. A plugin built against a newer minor version is refused by version.
+fn check_module(path: &Path, header: &'static LibHeader) -> Result<PluginModRef, LoadError> {
+    let host = PluginModRef::VERSION_STRINGS.version;
+    let found = header.version_strings().version.to_string();
+    let incompatible = |detail: String| LoadError::Incompatible {
+        path: path.to_path_buf(),
+        expected: ndotel_api::API_VERSION.to_string(),
+        found: found.clone(),
+        detail,
+    };
+    let plugin = header
+        .version_strings()
+        .parsed()
+        .map_err(|e| incompatible(format!("unreadable version ({e})")))?;
+    let host = host_version(host.as_str());
+    if plugin.major != host.0 {
+        return Err(incompatible(format!(
+            "a different major version (plugin {}.x, host {}.x)",
+            plugin.major, host.0
+        )));
+    }
+    if plugin.minor > host.1 {
+        return Err(incompatible(format!(
+            "the plugin is newer than this host (upgrade the host to ndotel-api {}.{} or later, or build the plugin \
+             against {})",
+            plugin.major,
+            plugin.minor,
+            ndotel_api::API_VERSION
+        )));
+    }
+    let layout = header
+        .layout()
+        .ok_or_else(|| incompatible("it carries no layout to check".into()))?;
+    let expected = <PluginModRef as abi_stable::StableAbi>::LAYOUT;
+    if let Err(report) = check_layout_compatibility(layout, expected) {
+        let mut detail = summarise_abi_report(&report.to_string());
+        if found == ndotel_api::API_VERSION {
+            // Same number, different layout: a modified or mismatched copy of the API crate.
+            detail = format!("same version number but a different layout ({detail})");
+        }
+        return Err(incompatible(detail));
+    }
+    // SAFETY: the layout was checked just above (plugin as interface, host as implementation, see the doc comment).
+    unsafe { header.init_root_module_with_unchecked_layout::<PluginModRef>() }
+        .map_err(|e| classify(path, e))
+}
+
+/// The host API's (major, minor), from its version string.
+fn host_version(version: &str) -> (u32, u32) {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
 /// What the host does without a capability a plugin lacks.
-fn degradation(_capability: &str) -> &'static str {
-    "the host does without it (rebuild the plugin against this ndotel-api to use it)"
+fn degradation(capability: &str) -> &'static str {
+    match capability {
+        "processor_shutdown" => "its span processor is not told when the pipeline shuts down",
+        _ => "the host does without it (rebuild the plugin against this ndotel-api to use it)",
+    }
 }
 
 /// Checks the ELF header and program headers before `dlopen`: the loader maps every segment the headers name, and

@@ -272,6 +272,12 @@ impl SpanProcessor for DistroSpanProcessor {
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        if let Some((plugin, watched)) = &self.plugin
+            && !watched.bypassed()
+            && let RResult::RErr(e) = watched.call(|| plugin.shutdown())
+        {
+            self.faults.record_span_call(Component::SpanProcessor, &e);
+        }
         combine(self.next.iter().map(|p| p.shutdown_with_timeout(timeout)))
     }
 

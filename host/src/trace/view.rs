@@ -7,7 +7,8 @@
 use abi_stable::std_types::RStr;
 use bumpalo::Bump;
 use ndotel_api::ffi::{
-    FfiAttributes, FfiEvent, FfiLink, FfiSamplingParams, FfiSpan, FfiSpanIds, FfiTraceId,
+    FfiAttributes, FfiDroppedCounts, FfiEvent, FfiLink, FfiSamplingParams, FfiSpan, FfiSpanIds,
+    FfiTraceId,
 };
 use ndotel_api::{AnyValue, KeyValueRef, StatusCode, ValueRef};
 use opentelemetry::trace::{Link, SpanKind, Status};
@@ -182,6 +183,13 @@ impl FfiSpan for HostSpan<'_> {
             .version()
             .unwrap_or("")
             .into()
+    }
+    fn dropped_counts(&self) -> FfiDroppedCounts {
+        FfiDroppedCounts {
+            attributes: self.span.dropped_attributes_count,
+            events: self.span.events.dropped_count,
+            links: self.span.links.dropped_count,
+        }
     }
     fn resource(&self) -> abi_stable::std_types::RSlice<'_, KeyValueRef<'_>> {
         (*self

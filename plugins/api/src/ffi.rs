@@ -38,6 +38,15 @@ pub struct FfiSpanIds {
     pub flags: u32,
 }
 
+/// How many attributes, events and links the SDK dropped from a span over its limits (since 1.1).
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FfiDroppedCounts {
+    pub attributes: u32,
+    pub events: u32,
+    pub links: u32,
+}
+
 /// A trace id.
 #[repr(C)]
 #[derive(StableAbi, Debug, Clone, Copy)]
@@ -98,6 +107,8 @@ impl ErrorKind {
     pub const FAILED: Self = ErrorKind(0);
     /// The component panicked; the panic was caught at the boundary.
     pub const PANICKED: Self = ErrorKind(1);
+    /// The destination is unavailable right now (since 1.1; hosts before 1.1 read it as `FAILED`).
+    pub const UNAVAILABLE: Self = ErrorKind(2);
 }
 
 /// The one flat error value that crosses the boundary.
@@ -122,6 +133,7 @@ impl fmt::Display for FfiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
             ErrorKind::PANICKED => write!(f, "panicked: {}", self.message),
+            ErrorKind::UNAVAILABLE => write!(f, "destination unavailable: {}", self.message),
             _ => f.write_str(&self.message),
         }
     }
@@ -148,6 +160,10 @@ pub trait FfiSpan {
     fn scope_version(&self) -> RStr<'_>;
     #[sabi(last_prefix_field)]
     fn resource(&self) -> RSlice<'_, KeyValueRef<'_>>;
+    /// Since 1.1: what the SDK dropped over its limits (zero from a host before 1.1).
+    fn dropped_counts(&self) -> FfiDroppedCounts {
+        FfiDroppedCounts::default()
+    }
 }
 /// A borrowed span view.
 pub type FfiSpanRef<'a> = FfiSpan_TO<'a, RRef<'a, ()>>;
@@ -223,6 +239,10 @@ pub trait FfiSpanProcessor: Send + Sync {
     fn start_attributes(&self, out: FfiAttributesMut<'_>) -> RResult<(), FfiError>;
     #[sabi(last_prefix_field)]
     fn on_end(&self, span: FfiSpanRef<'_>, edits: FfiEditsMut<'_>) -> RResult<(), FfiError>;
+    /// Since 1.1: the pipeline shuts down (a processor from before 1.1 is not told).
+    fn shutdown(&self) -> RResult<(), FfiError> {
+        RResult::ROk(())
+    }
 }
 /// An owned span processor trait object.
 pub type FfiSpanProcessorBox = FfiSpanProcessor_TO<'static, RBox<()>>;
@@ -317,17 +337,23 @@ impl RootModule for PluginModRef {
 }
 
 /// The capabilities of this API version, by name (see the crate docs, "Evolution rules").
-pub const CAPABILITY_NAMES: [&str; 4] = [
+pub const CAPABILITY_NAMES: [&str; 5] = [
+    // 1.0
     "span_view_full",
     "edits_events_links_status",
     "follow_parent",
     "panic_unwind_flag",
+    // 1.1
+    "processor_shutdown",
 ];
 
 /// [`CAPABILITY_NAMES`] as it crosses the boundary.
-pub static CAPABILITIES_FFI: [RStr<'static>; 4] = [
-    RStr::from_str(CAPABILITY_NAMES[0]),
-    RStr::from_str(CAPABILITY_NAMES[1]),
-    RStr::from_str(CAPABILITY_NAMES[2]),
-    RStr::from_str(CAPABILITY_NAMES[3]),
-];
+pub static CAPABILITIES_FFI: [RStr<'static>; CAPABILITY_NAMES.len()] = {
+    let mut out = [RStr::from_str(""); CAPABILITY_NAMES.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = RStr::from_str(CAPABILITY_NAMES[i]);
+        i += 1;
+    }
+    out
+};

@@ -56,7 +56,13 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, BoxError>) -> RResult<T, FfiError> {
     AT_BOUNDARY.with(|b| b.set(outer));
     match result {
         Ok(Ok(v)) => ROk(v),
-        Ok(Err(e)) => RErr(FfiError::failed(e)),
+        Ok(Err(e)) => RErr(match e.downcast::<crate::Unavailable>() {
+            Ok(u) => FfiError {
+                kind: ErrorKind::UNAVAILABLE,
+                message: u.0.into(),
+            },
+            Err(e) => FfiError::failed(e),
+        }),
         Err(payload) => {
             let mut message = if let Some(s) = payload.downcast_ref::<&str>() {
                 (*s).to_string()
@@ -113,6 +119,9 @@ impl FfiSpanProcessor for GuardedSpanProcessor {
                 .on_end(SpanView::from_ffi(&span), &mut Edits::from_ffi(edits));
             Ok(())
         })
+    }
+    fn shutdown(&self) -> RResult<(), FfiError> {
+        guarded(|| self.0.shutdown())
     }
 }
 
@@ -245,4 +254,31 @@ pub fn plugin_module(
         distros,
     }
     .leak_into_prefix()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unavailable_destination_crosses_as_its_own_kind_and_other_errors_as_failures() {
+        let unavailable = guarded::<()>(|| Err(crate::Unavailable("collector down".into()).into()));
+        let RErr(e) = unavailable else {
+            panic!("expected an error")
+        };
+        assert_eq!(e.kind, ErrorKind::UNAVAILABLE);
+        assert_eq!(e.to_string(), "destination unavailable: collector down");
+        let RErr(e) = guarded::<()>(|| Err("disk full".into())) else {
+            panic!("expected an error")
+        };
+        assert_eq!(
+            (e.kind, e.to_string()),
+            (ErrorKind::FAILED, "disk full".into())
+        );
+        let RErr(e) = guarded::<()>(|| panic!("boom")) else {
+            panic!("expected an error")
+        };
+        assert_eq!(e.kind, ErrorKind::PANICKED);
+        assert!(e.message.starts_with("boom (at "), "{}", e.message);
+    }
 }

@@ -40,7 +40,18 @@
 //!   host refuses in one line naming both versions.
 //!
 //! Each 1.y lists what it added in [`CAPABILITIES`]; the host reads the plugin's list and says, in one line,
-//! what it does without a capability an older plugin lacks.
+//! what it does without a capability an older plugin lacks. A plugin built against a newer 1.y than the host's is
+//! refused (upgrade the host), as is any other major version.
+//!
+//! The host checks a plugin's layout with the plugin's types as the interface and its own as the implementation
+//! (abi_stable's loader checks the other way round, which suits an old host loading a new library, not a new host
+//! loading an old plugin). `tests/fixtures/api-1.0` is a frozen copy of 1.0.0; a plugin built against it outside
+//! the workspace is loaded and run by the host's tests on every change.
+//!
+//! # Versions
+//! * 1.0.0 — the boundary above.
+//! * 1.1.0 — [`SpanView::dropped_counts`] (a new view method), [`Unavailable`] errors (a new error kind code), and
+//!   [`SpanProcessor::shutdown`] (a new trait method with a default; capability `processor_shutdown`).
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 #[doc(hidden)]
@@ -69,6 +80,19 @@ pub const CAPABILITIES: &[&str] = &ffi::CAPABILITY_NAMES;
 
 /// Error type returned by distro code; any error converts into it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An error saying the destination is unavailable right now (a collector down, a full queue), as opposed to a
+/// failure of the component: return `Err(Unavailable(..).into())` from an exporter. Since 1.1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unavailable(pub String);
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unavailable {}
 
 /// The configuration handed to [`Distro::init`]: the distro's `[distro.<name>]` table from `distro.toml`.
 #[derive(Debug, Clone, Default)]
@@ -321,6 +345,10 @@ pub trait SpanProcessor: Send + Sync + 'static {
     }
     /// Inspects an ended span and records the edits to apply (none for a span left alone).
     fn on_end(&self, span: &SpanView<'_>, edits: &mut Edits<'_>);
+    /// The pipeline shuts down: release what the processor holds (since 1.1; hosts before 1.1 do not call it).
+    fn shutdown(&self) -> Result<(), BoxError> {
+        Ok(())
+    }
 }
 
 /// Sends finished spans somewhere. Called from the batch processor's thread, never concurrently.

@@ -106,6 +106,11 @@ impl<'a> SpanView<'a> {
     pub fn resource(&self) -> &[KeyValueRef<'_>] {
         self.0.resource().as_slice()
     }
+    /// How many attributes, events and links the SDK dropped over its limits (since 1.1; zero under an older host).
+    pub fn dropped_counts(&self) -> (u32, u32, u32) {
+        let d = self.0.dropped_counts();
+        (d.attributes, d.events, d.links)
+    }
 }
 
 impl fmt::Debug for SpanView<'_> {
