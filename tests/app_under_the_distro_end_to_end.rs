@@ -75,6 +75,17 @@ fn scenario(database_url: &str, system: &str) {
     let (trace_id, tp) = traceparent(7);
     assert_eq!(get("/items/1", &[("traceparent", tp.as_str())]).status, 200);
     assert_eq!(get("/items/424242", &[]).status, 404);
+    // A rejected item: the app records the message, which quotes the input, as an exception event and as the
+    // status message of the SERVER span. The distro must redact the secret in both before export.
+    let rejected = client::request(
+        &addr,
+        "POST",
+        "/items",
+        &[],
+        Some(r#"{"name":"token: e2e-event-s3cret, password=e2e-hunter3","price":-1}"#),
+    )
+    .unwrap();
+    assert_eq!(rejected.status, 422, "{}", rejected.body);
     std::thread::sleep(Duration::from_millis(800)); // at least one metric collection
     assert!(
         app.terminate().unwrap(),
@@ -135,10 +146,39 @@ fn scenario(database_url: &str, system: &str) {
     // Nothing secret anywhere in what was exported.
     let exported = std::fs::read_to_string(tmp.path().join("traces.jsonl")).unwrap()
         + &std::fs::read_to_string(tmp.path().join("metrics.jsonl")).unwrap();
-    for secret in ["e2e-s3cret-token", "e2e-hunter2", "'lamp'"] {
+    for secret in [
+        "e2e-s3cret-token",
+        "e2e-hunter2",
+        "'lamp'",
+        "e2e-event-s3cret",
+        "e2e-hunter3",
+    ] {
         assert!(!exported.contains(secret), "{secret} reached the export");
     }
     assert!(exported.contains("password=[REDACTED]"));
+    // The rejected item's event and status message are there, redacted rather than dropped.
+    let rejected_span = spans
+        .iter()
+        .find(|s| s.kind == SERVER && s.attr("http.response.status_code") == Some("422"))
+        .expect("the rejected POST /items span");
+    let raw: Vec<serde_json::Value> = ndotel_tests::read_jsonl(&tmp.path().join("traces.jsonl"));
+    let span_json = raw
+        .iter()
+        .flat_map(|r| r["resourceSpans"].as_array().into_iter().flatten())
+        .flat_map(|r| r["scopeSpans"].as_array().into_iter().flatten())
+        .flat_map(|s| s["spans"].as_array().into_iter().flatten())
+        .find(|s| s["spanId"].as_str() == Some(rejected_span.span_id.as_str()))
+        .expect("the rejected span's JSON");
+    let event = span_json["events"][0].to_string();
+    let status = span_json["status"]["message"].as_str().unwrap_or_default();
+    for text in [event.as_str(), status] {
+        assert!(
+            text.contains("rejected item")
+                && text.contains("token: [REDACTED]")
+                && text.contains("password=[REDACTED]"),
+            "{text}"
+        );
+    }
 
     let metrics = otlp_json::last_metrics(&tmp.path().join("metrics.jsonl")).unwrap();
     for name in [

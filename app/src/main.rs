@@ -60,6 +60,25 @@ struct SlowParams {
 /// An error answered as a JSON body with a status; the cause goes to the log and the current span.
 struct AppError(StatusCode, String);
 
+impl AppError {
+    /// An error the request's SERVER span records: an `exception` event and an error status, both with the
+    /// message (which may quote the request: the distro's processor redacts what must not leave the process).
+    fn new(status: StatusCode, message: String) -> Self {
+        use opentelemetry::trace::{Status, TraceContextExt as _};
+        let cx = opentelemetry::Context::current();
+        let span = cx.span();
+        span.add_event(
+            "exception",
+            vec![
+                KeyValue::new("exception.type", "AppError"),
+                KeyValue::new("exception.message", message.clone()),
+            ],
+        );
+        span.set_status(Status::error(message.clone()));
+        AppError(status, message)
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
@@ -120,7 +139,10 @@ async fn get_item(
         .await?;
     match row {
         Some(r) => Ok(Json(Item::from_row(&r)?)),
-        None => Err(AppError(StatusCode::NOT_FOUND, format!("no item {id}"))),
+        None => Err(AppError::new(
+            StatusCode::NOT_FOUND,
+            format!("no item {id}"),
+        )),
     }
 }
 
@@ -129,9 +151,12 @@ async fn create_item(
     Json(new): Json<NewItem>,
 ) -> Result<(StatusCode, Json<Item>), AppError> {
     if new.name.trim().is_empty() || !new.price.is_finite() || new.price < 0.0 {
-        return Err(AppError(
+        return Err(AppError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "name must be non-empty and price >= 0".into(),
+            format!(
+                "rejected item {:?} at price {}: name must be non-empty and price >= 0",
+                new.name, new.price
+            ),
         ));
     }
     // MySQL reports the new id with the result; SQLite (through sqlx's Any driver) needs RETURNING.
