@@ -7,6 +7,8 @@ use opentelemetry::KeyValue;
 use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
 use std::process::ExitCode;
 
+mod scaffold;
+
 /// Plugin host for custom OpenTelemetry distributions.
 #[derive(Debug, Parser)]
 #[command(name = "ndotel", version)]
@@ -29,6 +31,17 @@ enum Command {
     Config,
     /// Run APP with the distro settings in its environment (like `opentelemetry-instrument`).
     Run(RunArgs),
+    /// Create a new distro workspace: the distro with tests, its one-line cdylib, a distro.toml and a README.
+    New {
+        /// The distro's name (lowercase, digits and `_`): the crate, the `.so` and `OTEL_RUST_DISTRO`.
+        name: String,
+        /// Where to create the `<name>` directory.
+        #[arg(long, default_value = ".")]
+        dir: std::path::PathBuf,
+        /// Build against this ndotel-api crate (a path) instead of a copy of this host's API written beside it.
+        #[arg(long = "api-path")]
+        api_path: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -80,6 +93,19 @@ fn main() -> ExitCode {
         Command::Check => check(),
         Command::Config => config(),
         Command::Run(args) => run(args),
+        Command::New {
+            name,
+            dir,
+            api_path,
+        } => scaffold::new_distro(&name, &dir, api_path.as_deref()).map(|root| {
+            println!("created {}", root.display());
+            println!(
+                "next: cd {} && cargo test && cargo build --release, then copy target/release/lib{name}.so into a \
+                 plugin directory and select it with OTEL_RUST_DISTRO={name} (see its README.md)",
+                root.display()
+            );
+            ExitCode::SUCCESS
+        }),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,150 @@
+//! `ndotel new <name>`: a working distro workspace outside this repository — the distro (sampler, processor and
+//! exporter stub, with tests), the one-line cdylib, a `distro.toml` section and a README — that builds against
+//! `ndotel-api` as a path dependency: a copy written beside it (the API this host was built with), or the crate
+//! named by `--api-path`.
+
+use anyhow::{Context as _, Result, bail};
+use std::path::{Path, PathBuf};
+
+/// The template, compiled into the binary.
+const TEMPLATE: &[(&str, &str)] = &[
+    (
+        "Cargo.toml",
+        include_str!("../templates/distro/workspace.Cargo.toml"),
+    ),
+    (
+        "{{name}}/Cargo.toml",
+        include_str!("../templates/distro/distro.Cargo.toml"),
+    ),
+    (
+        "{{name}}/src/lib.rs",
+        include_str!("../templates/distro/distro.lib.rs"),
+    ),
+    (
+        "{{name}}_so/Cargo.toml",
+        include_str!("../templates/distro/so.Cargo.toml"),
+    ),
+    (
+        "{{name}}_so/src/lib.rs",
+        include_str!("../templates/distro/so.lib.rs"),
+    ),
+    (
+        "distro.toml",
+        include_str!("../templates/distro/distro.toml"),
+    ),
+    ("README.md", include_str!("../templates/distro/README.md")),
+    (".gitignore", include_str!("../templates/distro/gitignore")),
+];
+
+/// The sources of the `ndotel-api` crate this host was built with, written into a new workspace.
+const API: &[(&str, &str)] = &[
+    ("Cargo.toml", include_str!("../../plugins/api/Cargo.toml")),
+    ("src/lib.rs", include_str!("../../plugins/api/src/lib.rs")),
+    ("src/ffi.rs", include_str!("../../plugins/api/src/ffi.rs")),
+    (
+        "src/guard.rs",
+        include_str!("../../plugins/api/src/guard.rs"),
+    ),
+    (
+        "src/types.rs",
+        include_str!("../../plugins/api/src/types.rs"),
+    ),
+    ("src/view.rs", include_str!("../../plugins/api/src/view.rs")),
+    (
+        "src/testing.rs",
+        include_str!("../../plugins/api/src/testing.rs"),
+    ),
+];
+
+/// `my_distro` → `MyDistro`.
+fn type_name(name: &str) -> String {
+    name.split('_')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let mut c = p.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+fn check_name(name: &str) -> Result<()> {
+    let ok = name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !name.ends_with('_');
+    if !ok {
+        bail!(
+            "{name:?} is not a usable distro name: use lowercase letters, digits and `_`, starting with a letter \
+             (for example `acme_distro`); it becomes the crate name, the library name and OTEL_RUST_DISTRO"
+        );
+    }
+    Ok(())
+}
+
+/// Creates `<dir>/<name>`; returns it.
+pub(crate) fn new_distro(name: &str, dir: &Path, api_path: Option<&Path>) -> Result<PathBuf> {
+    check_name(name)?;
+    let root = dir.join(name);
+    if root.exists() {
+        bail!(
+            "{} already exists; choose another name or --dir (nothing was written)",
+            root.display()
+        );
+    }
+    let api = match api_path {
+        Some(p) => {
+            let p =
+                std::fs::canonicalize(p).with_context(|| format!("--api-path {}", p.display()))?;
+            if !p.join("Cargo.toml").is_file() {
+                bail!(
+                    "--api-path {}: no Cargo.toml there (point it at the ndotel-api crate, plugins/api)",
+                    p.display()
+                );
+            }
+            p.display().to_string()
+        }
+        None => "vendor/ndotel-api".to_string(),
+    };
+    let fill = |text: &str| {
+        text.replace("{{name}}", name)
+            .replace("{{Type}}", &type_name(name))
+            .replace("{{api_path}}", &api)
+    };
+    let mut files: Vec<(String, String)> = TEMPLATE
+        .iter()
+        .map(|(path, text)| (fill(path), fill(text)))
+        .collect();
+    if api_path.is_none() {
+        files.extend(
+            API.iter()
+                .map(|(path, text)| (format!("vendor/ndotel-api/{path}"), text.to_string())),
+        );
+    }
+    for (path, text) in files {
+        let path = root.join(path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_become_types_and_bad_names_are_refused() {
+        assert_eq!(type_name("acme_distro_2"), "AcmeDistro2");
+        for bad in ["", "Acme", "1abc", "a-b", "a b", "abc_", "../x"] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+        assert!(check_name("acme_distro").is_ok());
+    }
+}

@@ -1,0 +1,2 @@
+//! Ships the `{{name}}` distro as a plugin: `target/release/lib{{name}}.so`.
+ndotel_api::export_plugin!({{name}}::{{Type}});
