@@ -348,3 +348,40 @@ fn a_distro_whose_init_hangs_does_not_hang_start_up() {
     assert!(stdout.contains("telemetry: off"), "{stdout}");
     assert!(read_jsonl(&tmp.path().join("traces.jsonl")).is_empty());
 }
+
+#[test]
+fn names_with_control_characters_are_refused_and_never_printed_raw() {
+    let tmp = setup();
+    let dir = plugin_dir(
+        tmp.path(),
+        "plugins",
+        &["otel_custom_distro", "fixture_faulty"],
+    );
+    let (ok, stdout, stderr) = ndotel_tests::output(
+        ndotel_tests::ndotel(tmp.path())
+            .arg("list")
+            .env("OTEL_RUST_DISTRO_PATH", &dir),
+    );
+    assert!(ok, "{stdout}{stderr}");
+    assert!(
+        !stdout.lines().any(|l| l.starts_with("faulty_forged")),
+        "a forged line:\n{stdout}"
+    );
+    assert!(
+        !stdout.contains('\u{1b}') && !stderr.contains('\u{1b}'),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("control characters") && stdout.contains("faulty_hostile\\n"),
+        "{stdout}"
+    );
+    // The plugin's other distros and the good plugin are unaffected.
+    assert!(
+        stdout.lines().any(|l| l.starts_with("faulty_init_error ")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().any(|l| l.starts_with("otel_custom_distro ")),
+        "{stdout}"
+    );
+}

@@ -148,9 +148,10 @@ impl Faults {
         c.count.fetch_add(1, Ordering::Relaxed);
         if !c.logged.swap(true, Ordering::Relaxed) {
             eprintln!(
-                "ndotel: {} of distro {} failed: {error}; {} (further failures are counted, see `ndotel check`)",
+                "ndotel: {} of distro {} failed: {}; {} (further failures are counted, see `ndotel check`)",
                 component.name(),
                 self.distro,
+                crate::text::printable(&error.to_string()),
                 component.fallback(self.processor_passes)
             );
         }

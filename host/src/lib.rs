@@ -63,6 +63,7 @@ mod pipeline;
 mod plugin;
 mod registry;
 mod settings;
+mod text;
 mod trace;
 mod trust;
 mod watchdog;

@@ -563,7 +563,8 @@ fn startup_call<T: Send + 'static>(
 }
 
 fn ffi<T>(r: RResult<T, FfiError>) -> Result<T, String> {
-    r.into_result().map_err(|e| e.to_string())
+    r.into_result()
+        .map_err(|e| crate::text::printable(&e.to_string()).into_owned())
 }
 
 fn unknown(

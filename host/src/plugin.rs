@@ -8,6 +8,7 @@ use abi_stable::abi_stability::abi_checking::check_layout_compatibility;
 use abi_stable::library::{LibHeader, LibraryError, RootModule, lib_header_from_path};
 use ndotel_api::ffi::{DistroDescriptorRef, PluginModRef};
 use sha2::{Digest, Sha256};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// Why a plugin file did not load.
@@ -125,16 +126,16 @@ impl Plugin {
     /// `sha256` is the pin from `distro.toml`, if any. The library stays loaded for the life of the process.
     pub fn load(path: &Path, sha256: Option<&str>) -> Result<Plugin, LoadError> {
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-        check_trusted(&path)?;
+        // One open: the trust checks, the hash, the ELF checks and the loader all see this one file, so nothing can
+        // be swapped in between (the descriptor's identity must match what the trust checks verified).
+        let file = open_trusted(&path)?;
         if let Some(expected) = sha256 {
-            // Streamed: bounded memory whatever the file's size.
+            // Streamed from the descriptor: bounded memory whatever the file's size.
             let mut hasher = Sha256::new();
-            std::fs::File::open(&path)
-                .and_then(|mut f| std::io::copy(&mut f, &mut hasher))
-                .map_err(|e| LoadError::Missing {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                })?;
+            std::io::copy(&mut &file, &mut hasher).map_err(|e| LoadError::Missing {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
             let found = format!("{:x}", hasher.finalize());
             if !found.eq_ignore_ascii_case(expected.trim()) {
                 return Err(LoadError::Checksum {
@@ -144,11 +145,19 @@ impl Plugin {
                 });
             }
         }
-        preflight_elf(&path).map_err(|reason| LoadError::Open {
+        preflight_elf(&file).map_err(|reason| LoadError::Open {
             path: path.clone(),
             reason,
         })?;
-        let header = lib_header_from_path(&path).map_err(|e| classify(&path, e))?;
+        // The loader opens the verified descriptor, not the path. This is sound because the library is never
+        // unloaded (abi_stable leaks every loaded library for the life of the process): once mapped, what runs is
+        // what was checked, and closing our descriptor afterwards does not affect the mapping.
+        let by_fd = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+        let header = lib_header_from_path(&by_fd).map_err(|e| classify(&path, e))?;
+        // The descriptor stays open for the life of the process, like the library: the dynamic loader knows a
+        // library by the name it was opened under, so a reused descriptor number would make the next plugin's
+        // `dlopen` return this one.
+        std::mem::forget(file);
         let module = check_module(&path, header)?;
         if !module.panic_unwind() {
             return Err(LoadError::PanicAbort { path });
@@ -255,10 +264,10 @@ fn degradation(capability: &str) -> &'static str {
 
 /// Checks the ELF header and program headers before `dlopen`: the loader maps every segment the headers name, and
 /// touching a page beyond the end of a truncated file kills the process with SIGBUS — no error value, no recovery.
-fn preflight_elf(path: &Path) -> Result<(), String> {
+fn preflight_elf(mut file: &std::fs::File) -> Result<(), String> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let len = file.metadata().map_err(|e| e.to_string())?.len();
+    file.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
     let mut h = [0u8; 64];
     file.read_exact(&mut h)
         .map_err(|_| format!("file too short for an ELF header ({len} bytes)"))?;
@@ -363,22 +372,52 @@ fn summarise_abi_report(report: &str) -> String {
     text
 }
 
-/// The trust chain (see [`crate::trust`]): the file, every directory up to `/`, and a symlink's target and owner.
-pub(crate) fn check_trusted(path: &Path) -> Result<(), LoadError> {
-    let meta = std::fs::metadata(path).map_err(|e| LoadError::Missing {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    if !meta.is_file() {
-        return Err(LoadError::Missing {
-            path: path.to_path_buf(),
-            reason: "not a regular file".into(),
-        });
-    }
-    crate::trust::check_chain(path).map_err(|reason| LoadError::Refused {
+/// The trust chain (see [`crate::trust`]) — the file, every directory up to `/`, and a symlink's target and
+/// owner — then the one open of the verified file: `O_NOFOLLOW` (the resolved path has no link left, so one that
+/// appears there now is a swap), `O_NONBLOCK` (a FIFO cannot hang the open), and an `fstat` of the descriptor that
+/// must find the very file the checks verified, still a regular file nobody else can write.
+pub(crate) fn open_trusted(path: &Path) -> Result<std::fs::File, LoadError> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let missing = |reason: String| LoadError::Missing {
         path: path.to_path_buf(),
         reason,
-    })
+    };
+    let refused = |reason: String| LoadError::Refused {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| missing(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(missing("not a regular file".into()));
+    }
+    let checked = crate::trust::check_chain(path).map_err(refused)?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&checked.real)
+        .map_err(|e| {
+            refused(format!(
+                "{} changed while it was checked ({e})",
+                checked.real.display()
+            ))
+        })?;
+    let opened = file.metadata().map_err(|e| missing(e.to_string()))?;
+    if (opened.dev(), opened.ino()) != checked.id || !opened.is_file() {
+        return Err(refused(format!(
+            "{} was replaced while it was checked; try again, and find out who can write there",
+            checked.real.display()
+        )));
+    }
+    // Mode and owner as opened (they could have changed after the path checks).
+    if opened.mode() & 0o022 != 0
+        || !(opened.uid() == 0 || opened.uid() == crate::trust::current_uid())
+    {
+        return Err(refused(format!(
+            "{} changed mode or owner while it was checked; run `chmod go-w` on it",
+            checked.real.display()
+        )));
+    }
+    Ok(file)
 }
 
 #[cfg(test)]

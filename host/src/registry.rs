@@ -181,9 +181,9 @@ impl DistroInfo {
     fn from_descriptor(d: DistroDescriptorRef, origin: Origin, api_version: &str) -> Self {
         DistroInfo {
             name: d.name().to_string(),
-            version: d.version().to_string(),
-            description: d.description().to_string(),
-            api_version: api_version.to_string(),
+            version: crate::text::printable(d.version().as_str()).into_owned(),
+            description: crate::text::printable(d.description().as_str()).into_owned(),
+            api_version: crate::text::printable(api_version).into_owned(),
             origin,
             components: Components::from_descriptor(d),
             descriptor: Some(Descriptor(d)),
@@ -245,7 +245,7 @@ impl DistroInfo {
                 timeout,
             })),
             RResult::RErr(e) => {
-                let mut message = e.to_string().trim().to_string();
+                let mut message = crate::text::printable(e.to_string().trim()).into_owned();
                 if let (Some(cfg), Some(key)) = (config, unknown_field(&message)) {
                     message = format!(
                         "{message} (at {}, table [distro.{}])",
@@ -407,6 +407,27 @@ impl Registry {
             Ok(plugin) => {
                 self.warnings.extend(plugin.missing_capabilities());
                 for d in &plugin.distros {
+                    let info_names = Components::from_descriptor(*d);
+                    let clean = crate::text::is_clean(d.name().as_str())
+                        && [
+                            &info_names.samplers,
+                            &info_names.span_exporters,
+                            &info_names.metric_exporters,
+                        ]
+                        .iter()
+                        .all(|list| list.iter().all(|n| crate::text::is_clean(n)));
+                    if !clean {
+                        // A name is selected by environment variable and printed in every report: one that can
+                        // forge lines or colours is refused, not just escaped.
+                        self.failures.push(LoadError::Refused {
+                            path: plugin.path.clone(),
+                            reason: format!(
+                                "distro \"{}\" has a name or component name with control characters; rename it",
+                                crate::text::printable(d.name().as_str())
+                            ),
+                        });
+                        continue;
+                    }
                     self.distros.push(DistroInfo::from_descriptor(
                         *d,
                         Origin::Plugin {

@@ -7,7 +7,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-fn current_uid() -> u32 {
+pub(crate) fn current_uid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
 }
@@ -16,8 +16,17 @@ fn owner_ok(uid: u32, me: u32) -> bool {
     uid == 0 || uid == me
 }
 
+/// What [`check_chain`] verified: the resolved path and the identity of the file it found there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Checked {
+    /// `path` with every symlink resolved.
+    pub(crate) real: std::path::PathBuf,
+    /// Device and inode of the verified file: whatever is opened later must be this file.
+    pub(crate) id: (u64, u64),
+}
+
 /// Checks `path` (a file) and the chain above it; `Err` says which path broke which rule and how to fix it.
-pub(crate) fn check_chain(path: &Path) -> Result<(), String> {
+pub(crate) fn check_chain(path: &Path) -> Result<Checked, String> {
     let me = current_uid();
     let link = std::fs::symlink_metadata(path).map_err(|e| format!("cannot stat it: {e}"))?;
     if link.file_type().is_symlink() && !owner_ok(link.uid(), me) {
@@ -75,7 +84,10 @@ pub(crate) fn check_chain(path: &Path) -> Result<(), String> {
         }
         child_owner = m.uid();
     }
-    Ok(())
+    Ok(Checked {
+        id: (meta.dev(), meta.ino()),
+        real,
+    })
 }
 
 #[cfg(test)]
@@ -98,13 +110,13 @@ mod tests {
         chmod(&file, 0o644);
         chmod(&mid, 0o755);
         chmod(&tmp.path().join("a"), 0o755);
-        assert_eq!(check_chain(&file), Ok(()));
+        assert!(check_chain(&file).is_ok());
         chmod(&tmp.path().join("a"), 0o777);
         let err = check_chain(&file).unwrap_err();
         assert!(err.contains("/a is writable by group or others"), "{err}");
         // Sticky and writable by all (like /tmp) is fine when the entry inside is ours.
         chmod(&tmp.path().join("a"), 0o1777);
-        assert_eq!(check_chain(&file), Ok(()));
+        assert!(check_chain(&file).is_ok());
     }
 
     #[test]
@@ -149,6 +161,6 @@ mod tests {
             err.contains("symlink") && err.contains("uid 65534"),
             "{err}"
         );
-        assert_eq!(check_chain(&target), Ok(()));
+        assert!(check_chain(&target).is_ok());
     }
 }

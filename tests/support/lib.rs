@@ -47,6 +47,7 @@ pub fn build_artifacts() {
             "fixture_faulty_so",
             "fixture_not_a_plugin",
             "fixture_old_api_plugin",
+            "fixture_marker_plugin",
         ] {
             cmd.args(["-p", p]);
         }
