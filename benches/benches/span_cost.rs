@@ -5,56 +5,11 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use opentelemetry::KeyValue;
-use opentelemetry::trace::{Span as _, SpanKind, Tracer as _, TracerProvider as _};
+use ndotel_benches::{attributes, ndotel_provider, one_span};
+use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use std::hint::black_box;
 use std::time::Duration;
-
-fn attributes(secret: bool) -> Vec<KeyValue> {
-    vec![
-        KeyValue::new("http.request.method", "GET"),
-        KeyValue::new("url.path", "/items/42"),
-        KeyValue::new("http.route", "/items/{id}"),
-        KeyValue::new("server.address", "localhost"),
-        KeyValue::new("server.port", 8080),
-        KeyValue::new("user_agent.original", "bench/1.0"),
-        KeyValue::new("http.response.status_code", 200),
-        if secret {
-            KeyValue::new(
-                "http.request.header.authorization",
-                "Bearer abcdef0123456789",
-            )
-        } else {
-            KeyValue::new("network.protocol.version", "1.1")
-        },
-    ]
-}
-
-fn one_span(tracer: &opentelemetry_sdk::trace::SdkTracer, attrs: &[KeyValue]) {
-    let mut span = tracer
-        .span_builder("GET /items/{id}")
-        .with_kind(SpanKind::Server)
-        .with_attributes(attrs.to_vec())
-        .start(tracer);
-    span.set_attribute(KeyValue::new("extra", 1));
-    span.end();
-}
-
-fn ndotel_provider(distro: &str, plugins: &std::path::Path) -> SdkTracerProvider {
-    let env = ndotel::Env::from_pairs(
-        [
-            ("OTEL_RUST_DISTRO", distro.to_string()),
-            ("OTEL_RUST_DISTRO_PATH", plugins.display().to_string()),
-            ("OTEL_TRACES_EXPORTER", "none".into()),
-            ("OTEL_METRICS_EXPORTER", "none".into()),
-        ],
-        plugins,
-    );
-    let plan = ndotel::Plan::new(&env).unwrap();
-    let pipeline = ndotel::Pipeline::build(&plan, &env).unwrap();
-    pipeline.tracer_provider.clone().unwrap()
-}
 
 fn bench(c: &mut Criterion) {
     let tmp = ndotel_tests::setup();

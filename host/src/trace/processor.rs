@@ -190,6 +190,9 @@ impl SpanEdits {
         if self.drop {
             return None;
         }
+        if self.edits.is_empty() {
+            return Some(span);
+        }
         let mut dropped_events: SmallVec<[usize; 4]> = SmallVec::new();
         for edit in self.edits {
             match edit {

@@ -144,6 +144,9 @@ impl FfiSpan for HostSpan<'_> {
         .into()
     }
     fn events(&self) -> abi_stable::std_types::RSlice<'_, FfiEvent<'_>> {
+        if self.span.events.is_empty() {
+            return abi_stable::std_types::RSlice::EMPTY;
+        }
         (*self.events.get_or_init(|| {
             let bump = self.bump;
             bump.alloc_slice_fill_iter(self.span.events.iter().map(|e| FfiEvent {
@@ -155,6 +158,9 @@ impl FfiSpan for HostSpan<'_> {
         .into()
     }
     fn links(&self) -> abi_stable::std_types::RSlice<'_, FfiLink<'_>> {
+        if self.span.links.is_empty() {
+            return abi_stable::std_types::RSlice::EMPTY;
+        }
         (*self
             .links
             .get_or_init(|| links(&self.span.links.links, self.bump)))
@@ -236,6 +242,9 @@ impl FfiSamplingParams for HostParams<'_> {
         .into()
     }
     fn links(&self) -> abi_stable::std_types::RSlice<'_, FfiLink<'_>> {
+        if self.links.is_empty() {
+            return abi_stable::std_types::RSlice::EMPTY;
+        }
         (*self.link_refs.get_or_init(|| links(self.links, self.bump))).into()
     }
 }

@@ -344,6 +344,10 @@ impl CustomSpanProcessor {
     /// value of every `key=value` pair whose key is sensitive (`password=…`, `token=…`).
     pub fn clean_text(&self, text: &str) -> Option<String> {
         let mut out = self.redact_secrets(text);
+        // Most spans have no status message and most text has no pair: skip the regexes without a separator.
+        if !text.contains(['=', ':']) {
+            return out;
+        }
         for (re, separator) in self.text_pairs.iter().zip(["=", ": "]) {
             let base = out.as_deref().unwrap_or(text);
             let mut changed = false;
