@@ -60,7 +60,7 @@ fn a_generated_distro_builds_passes_its_tests_loads_and_runs_on_the_example_serv
     install_plugin(&so, &plugins, "acme_distro");
     std::fs::copy(root.join("distro.toml"), work.join("distro.toml")).unwrap();
 
-    let (ok, stdout, stderr) = output(ndotel(&work).arg("list"));
+    let (ok, stdout, stderr) = output(ndotel(&work).args(["list", "--probe"]));
     let row = stdout
         .lines()
         .find(|l| l.starts_with("acme_distro "))
@@ -174,7 +174,7 @@ fn by_default_the_workspace_carries_the_hosts_own_api_and_its_plugin_loads() {
     install_plugin(&so, &plugins, "vendored_distro");
     let (ok, stdout, stderr) = output(
         ndotel(tmp.path())
-            .arg("list")
+            .args(["list", "--probe"])
             .env("OTEL_RUST_DISTRO_PATH", &plugins),
     );
     let row = stdout

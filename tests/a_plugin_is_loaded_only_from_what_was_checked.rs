@@ -90,3 +90,102 @@ fn swapping_the_plugin_directory_while_loading_never_runs_the_other_users_code()
 }
 
 use std::os::unix::process::CommandExt as _;
+
+/// The workload with distro `distro` selected from `plugins`; returns (success, stdout, stderr).
+fn run_workload(dir: &Path, plugins: &Path, distro: &str, marker: &Path) -> (bool, String, String) {
+    ndotel_tests::output(
+        ndotel_tests::workload("workload_dynamic", dir)
+            .env("OTEL_RUST_DISTRO_PATH", plugins)
+            .env("OTEL_RUST_DISTRO", distro)
+            .env("OTEL_TRACES_EXPORTER", "none")
+            .env("OTEL_METRICS_EXPORTER", "none")
+            .env("NDOTEL_TEST_MARKER", marker),
+    )
+}
+
+#[test]
+fn no_plugin_code_runs_for_listing_or_when_another_distro_is_selected() {
+    let tmp = setup();
+    let plugins = plugin_dir(
+        tmp.path(),
+        "plugins",
+        &["otel_custom_distro", "marker_plugin"],
+    );
+    let marker = tmp.path().join("constructor-ran");
+
+    let (ok, stdout, stderr) = ndotel_tests::output(
+        ndotel_tests::ndotel(tmp.path())
+            .arg("list")
+            .env("OTEL_RUST_DISTRO_PATH", &plugins)
+            .env("NDOTEL_TEST_MARKER", &marker),
+    );
+    assert!(ok, "{stdout}{stderr}");
+    // Listed from its metadata alone.
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("marker_distro "))
+        .expect(&stdout);
+    assert!(row.contains("found"), "{row}");
+    assert!(
+        !marker.exists(),
+        "`ndotel list` ran the plugin's constructor"
+    );
+
+    let (ok, stdout, stderr) = run_workload(tmp.path(), &plugins, "otel_custom_distro", &marker);
+    assert!(ok && stdout.contains("telemetry: on"), "{stdout}{stderr}");
+    assert!(
+        !marker.exists(),
+        "start-up with another distro selected ran the plugin's constructor"
+    );
+
+    // The fixture does leave its marker once it is loaded: when selected, and under `list --probe` (in a child).
+    let (ok, stdout, stderr) = run_workload(tmp.path(), &plugins, "marker_distro", &marker);
+    assert!(
+        ok && stdout.contains("distro: marker_distro"),
+        "{stdout}{stderr}"
+    );
+    assert!(
+        marker.exists(),
+        "the fixture's constructor never runs: this test proves nothing"
+    );
+}
+
+#[test]
+fn a_damaged_full_size_plugin_beside_the_selected_one_harms_nothing() {
+    let tmp = setup();
+    let plugins = plugin_dir(tmp.path(), "plugins", &["otel_custom_distro"]);
+    // What an interrupted copy leaves: the right size, the headers intact, garbage after the first 64 KiB.
+    let mut bytes = std::fs::read(so("fixture_faulty")).unwrap();
+    let len = bytes.len();
+    for (i, b) in bytes[64 * 1024..len.saturating_sub(64 * 1024)]
+        .iter_mut()
+        .enumerate()
+    {
+        *b = (i as u8).wrapping_mul(31) ^ 0xa5;
+    }
+    let damaged = plugins.join("libfixture_faulty.so");
+    std::fs::write(&damaged, &bytes).unwrap();
+    chmod(&damaged, 0o755);
+
+    let (ok, stdout, stderr) = ndotel_tests::output(
+        ndotel_tests::ndotel(tmp.path())
+            .arg("list")
+            .env("OTEL_RUST_DISTRO_PATH", &plugins),
+    );
+    assert!(ok, "`ndotel list` survives and exits 0: {stdout}{stderr}");
+    assert!(
+        stdout.contains("libfixture_faulty.so"),
+        "it is reported: {stdout}"
+    );
+    assert!(
+        stdout.lines().any(|l| l.starts_with("otel_custom_distro ")),
+        "{stdout}"
+    );
+
+    let marker = tmp.path().join("unused-marker");
+    let (ok, stdout, stderr) = run_workload(tmp.path(), &plugins, "otel_custom_distro", &marker);
+    assert!(
+        ok && stdout.contains("telemetry: on"),
+        "the service starts: {stdout}{stderr}"
+    );
+}

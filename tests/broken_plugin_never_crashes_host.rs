@@ -109,7 +109,11 @@ fn a_plugin_built_against_an_incompatible_api_gets_a_one_line_reason() {
         "plugins",
         &["otel_custom_distro", "old_api_plugin"],
     );
-    let reg = discover(&dir);
+    let mut reg = discover(&dir);
+    // It has no metadata section, so it is only loaded (and its version checked) when nothing else holds the
+    // selected name.
+    assert_eq!(reg.legacy_plugins().len(), 1);
+    reg.load_legacy();
     good_plugin_still_loads(&reg);
     let err = failure(&reg, "libold_api_plugin.so");
     assert!(matches!(err, LoadError::Incompatible { .. }), "{err:?}");
@@ -171,8 +175,11 @@ fn init_errors_and_init_panics_are_reported_with_the_distro_and_origin() {
         [("OTEL_RUST_DISTRO_PATH", dir.to_str().unwrap())],
         tmp.path(),
     );
-    let reg = Registry::discover(&env, None);
+    let mut reg = Registry::discover(&env, None);
     good_plugin_still_loads(&reg);
+    // Only the selected distro's plugin is loaded; here every distro of the faulty plugin is tried.
+    reg.load_selected("faulty_init_error").unwrap();
+    reg.load_selected("otel_custom_distro").unwrap();
     let find = |name: &str| reg.distros().iter().find(|d| d.name == name).unwrap();
 
     let err = find("faulty_init_error").init(None, &env).unwrap_err();

@@ -6,7 +6,7 @@ use serde_json::Value;
 use std::path::Path;
 
 fn list_json(cmd: &mut std::process::Command) -> Vec<Value> {
-    let (ok, stdout, stderr) = output(cmd.args(["list", "--json"]));
+    let (ok, stdout, stderr) = output(cmd.args(["list", "--json", "--probe"]));
     assert!(ok, "{stderr}");
     serde_json::from_str::<Vec<Value>>(&stdout).unwrap()
 }

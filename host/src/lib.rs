@@ -58,6 +58,7 @@ mod config;
 mod env;
 mod faults;
 mod file;
+mod inspect;
 mod metrics;
 mod pipeline;
 mod plugin;

@@ -24,6 +24,16 @@ enum Command {
         /// Print a JSON array instead of a table.
         #[arg(long)]
         json: bool,
+        /// Also load each plugin — each in a child process, so a crashing one is only reported — to show its
+        /// components and whether its distros initialise. Without it no plugin code runs.
+        #[arg(long)]
+        probe: bool,
+    },
+    /// (internal) Load one plugin and print its distros as `list --json` would; run by `list --probe`.
+    #[command(name = "__probe", hide = true)]
+    Probe {
+        /// The plugin file.
+        path: std::path::PathBuf,
     },
     /// Load the selected distro, build its pipeline and send one probe span through it.
     Check,
@@ -89,7 +99,8 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     let result = match cli.command {
-        Command::List { json } => list(json),
+        Command::List { json, probe } => list(json, probe),
+        Command::Probe { path } => probe_one(&path),
         Command::Check => check(),
         Command::Config => config(),
         Command::Run(args) => run(args),
@@ -116,19 +127,32 @@ fn main() -> ExitCode {
     }
 }
 
-fn list(json: bool) -> Result<ExitCode> {
-    let env = Env::from_process();
-    let config = ndotel::ConfigFile::discover(&env)?;
-    let registry = Registry::discover(&env, config.as_ref());
+/// One row of `ndotel list` per distro (initialised to report its status, unless only inspected), then one per
+/// plugin that failed to load. With `only`, the rows of that plugin's distros.
+fn rows(
+    registry: &Registry,
+    config: Option<&ndotel::ConfigFile>,
+    env: &Env,
+    only: Option<&std::path::Path>,
+) -> Vec<serde_json::Value> {
     let duplicates = registry.duplicates();
     let mut rows = Vec::new();
     for d in registry.distros() {
+        if only.is_some_and(|p| d.origin.path() != Some(p)) {
+            continue;
+        }
         let error = match duplicates
             .iter()
             .find(|e| matches!(e, ndotel::SelectError::Duplicate { name, .. } if *name == d.name))
         {
             Some(dup) => Some(dup.to_string()),
-            None => d.init(config.as_ref(), &env).err().map(|e| e.message),
+            None if !d.is_loaded() => None,
+            None => d.init(config, env).err().map(|e| e.message),
+        };
+        let status = match (&error, d.is_loaded()) {
+            (Some(_), _) => "error",
+            (None, true) => "ok",
+            (None, false) => "found",
         };
         rows.push(serde_json::json!({
             "name": d.name,
@@ -137,28 +161,135 @@ fn list(json: bool) -> Result<ExitCode> {
             "version": d.version,
             "api_version": d.api_version,
             "description": d.description,
-            "components": {
+            "components": d.is_loaded().then(|| serde_json::json!({
                 "samplers": d.components.samplers,
                 "span_processor": d.components.span_processor,
                 "span_exporters": d.components.span_exporters,
                 "metric_exporters": d.components.metric_exporters,
-            },
-            "status": if error.is_some() { "error" } else { "ok" },
+            })),
+            "status": status,
             "error": error,
         }));
     }
-    for f in registry.failures() {
-        rows.push(serde_json::json!({
-            "name": null,
-            "origin": "plugin",
-            "path": f.path().display().to_string(),
-            "version": null,
-            "api_version": null,
-            "description": null,
-            "components": null,
-            "status": "error",
-            "error": f.to_string(),
-        }));
+    if only.is_none() {
+        for p in registry.legacy_plugins() {
+            rows.push(serde_json::json!({
+                "name": null,
+                "origin": "plugin",
+                "path": p.path.display().to_string(),
+                "version": null,
+                "api_version": null,
+                "description": "built before ndotel-api 1.2 (no metadata): its distros are known only once it is loaded",
+                "components": null,
+                "status": "found",
+                "error": null,
+            }));
+        }
+        for f in registry.failures() {
+            rows.push(serde_json::json!({
+                "name": null,
+                "origin": "plugin",
+                "path": f.path().display().to_string(),
+                "version": null,
+                "api_version": null,
+                "description": null,
+                "components": null,
+                "status": "error",
+                "error": f.to_string(),
+            }));
+        }
+    }
+    rows
+}
+
+/// `ndotel __probe PATH`: loads the plugin at PATH (found by discovery, with its pin) and prints its rows.
+fn probe_one(path: &std::path::Path) -> Result<ExitCode> {
+    let env = Env::from_process();
+    let config = ndotel::ConfigFile::discover(&env)?;
+    let mut registry = Registry::discover(&env, config.as_ref());
+    registry.load_legacy();
+    let names: Vec<String> = registry
+        .distros()
+        .iter()
+        .filter(|d| d.origin.path() == Some(path))
+        .map(|d| d.name.clone())
+        .collect();
+    let mut rows = Vec::new();
+    for name in &names {
+        if let Err(e) = registry.load_selected(name) {
+            rows.push(serde_json::json!({"path": path.display().to_string(), "status": "error", "error": e.to_string()}));
+            println!("{}", serde_json::to_string(&rows)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    rows = self::rows(&registry, config.as_ref(), &env, Some(path));
+    println!("{}", serde_json::to_string(&rows)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `ndotel __probe PATH` in a child process; its rows, or one error row saying how the child died.
+fn probe_child(path: &str) -> Vec<serde_json::Value> {
+    let error_row = |error: String| {
+        vec![serde_json::json!({
+            "name": null, "origin": "plugin", "path": path, "version": null, "api_version": null,
+            "description": null, "components": null, "status": "error", "error": error,
+        })]
+    };
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => return error_row(format!("cannot probe: {e}")),
+    };
+    let out = match std::process::Command::new(exe)
+        .args(["__probe", path])
+        .stdin(std::process::Stdio::null())
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => return error_row(format!("cannot probe: {e}")),
+    };
+    use std::os::unix::process::ExitStatusExt as _;
+    if let Some(signal) = out.status.signal() {
+        return error_row(format!(
+            "loading it crashed the probe process (signal {signal}); nothing of it was loaded here — a damaged \
+             or incompatible file: rebuild or replace it"
+        ));
+    }
+    match serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout) {
+        Ok(rows) if out.status.success() => rows,
+        _ => error_row(format!(
+            "the probe process failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        )),
+    }
+}
+
+fn list(json: bool, probe: bool) -> Result<ExitCode> {
+    let env = Env::from_process();
+    let config = ndotel::ConfigFile::discover(&env)?;
+    let registry = Registry::discover(&env, config.as_ref());
+    let mut rows = rows(&registry, config.as_ref(), &env, None);
+    if probe {
+        let mut probed: Vec<(String, Vec<serde_json::Value>)> = Vec::new();
+        for row in &rows {
+            if row["status"] == "found"
+                && let Some(path) = row["path"].as_str()
+                && !probed.iter().any(|(p, _)| p == path)
+            {
+                probed.push((path.to_string(), probe_child(path)));
+            }
+        }
+        for (path, replacement) in probed {
+            let at = rows
+                .iter()
+                .position(|r| r["path"] == path.as_str())
+                .unwrap_or(rows.len());
+            rows.retain(|r| r["path"] != path.as_str() || r["status"] != "found");
+            rows.splice(at.min(rows.len())..at.min(rows.len()), replacement);
+        }
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -168,18 +299,12 @@ fn list(json: bool) -> Result<ExitCode> {
         "{:<24} {:<8} {:<8} {:<6} COMPONENTS / PATH / ERROR",
         "NAME", "ORIGIN", "VERSION", "STATUS"
     );
-    for (row, d) in rows.iter().zip(
-        registry
-            .distros()
-            .iter()
-            .map(Some)
-            .chain(std::iter::repeat(None)),
-    ) {
+    for row in &rows {
         let name = row["name"].as_str().unwrap_or("-");
         let origin = row["origin"].as_str().unwrap_or("-");
         let version = row["version"].as_str().unwrap_or("-");
         let status = row["status"].as_str().unwrap_or("-");
-        let components = d.map(|d| d.components.summary()).unwrap_or_default();
+        let components = components_summary(row);
         println!("{name:<24} {origin:<8} {version:<8} {status:<6} {components}");
         if let Some(path) = row["path"].as_str() {
             println!("{:<24} path: {path}", "");
@@ -192,6 +317,49 @@ fn list(json: bool) -> Result<ExitCode> {
         println!("warning: {w}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `sampler:a processor span_exporter:b …` from a row, or what to do when the plugin was only inspected.
+fn components_summary(row: &serde_json::Value) -> String {
+    let c = &row["components"];
+    if row["status"] == "found" {
+        return "(not loaded: `ndotel list --probe` loads it in a child process)".into();
+    }
+    if c.is_null() {
+        return String::new();
+    }
+    let names = |key: &str| -> Vec<String> {
+        c[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut parts: Vec<String> = names("samplers")
+        .iter()
+        .map(|s| format!("sampler:{s}"))
+        .collect();
+    if c["span_processor"] == true {
+        parts.push("processor".into());
+    }
+    parts.extend(
+        names("span_exporters")
+            .iter()
+            .map(|s| format!("span_exporter:{s}")),
+    );
+    parts.extend(
+        names("metric_exporters")
+            .iter()
+            .map(|s| format!("metric_exporter:{s}")),
+    );
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(" ")
+    }
 }
 
 fn check() -> Result<ExitCode> {

@@ -61,6 +61,9 @@ pub enum BuildError {
         /// The valid names.
         valid: String,
     },
+    /// The selected distro's plugin could not be loaded.
+    #[error(transparent)]
+    Plugin(#[from] crate::plugin::LoadError),
     /// A component failed to build.
     #[error("cannot build {what}: {message}")]
     Component {
@@ -117,6 +120,17 @@ impl Plan {
         if settings::fail_fast(env, config.as_ref())?.value && !registry.failures().is_empty() {
             return Err(BuildError::FailFast(registry.failures().to_vec()));
         }
+        let mut registry = registry;
+        // Only the selected distro's plugin is loaded; every other plugin was only inspected. Plugins built before
+        // ndotel-api 1.2 name their distros only once loaded: they are loaded when the name is found nowhere else.
+        let name = match registry.select(env, config.as_ref()) {
+            Err(SelectError::Unknown { .. }) if !registry.legacy_plugins().is_empty() => {
+                registry.load_legacy();
+                registry.select(env, config.as_ref())?.name.clone()
+            }
+            other => other?.name.clone(),
+        };
+        registry.load_selected(&name)?;
         let distro = registry.select(env, config.as_ref())?.clone();
         let settings = Settings::resolve(env, config.as_ref(), &distro)?;
         Ok(Plan {

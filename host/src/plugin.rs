@@ -4,6 +4,7 @@
 //! Each file is loaded with `lib_header_from_path(..).init_root_module()`, never `RootModule::load_from_file`,
 //! which caches one module per type and would hand every later plugin the first one's module.
 
+use crate::inspect::Inspected;
 use abi_stable::abi_stability::abi_checking::check_layout_compatibility;
 use abi_stable::library::{LibHeader, LibraryError, RootModule, lib_header_from_path};
 use ndotel_api::ffi::{DistroDescriptorRef, PluginModRef};
@@ -106,8 +107,14 @@ pub struct Plugin {
     pub api_version: String,
     /// The capabilities of that API version.
     pub capabilities: Vec<String>,
-    /// The distros it exports.
+    /// The distros it exports (empty while it is only inspected).
     pub distros: Vec<DistroDescriptorRef>,
+    /// What its metadata section says (`None` for a plugin built before ndotel-api 1.2).
+    pub meta: Option<ndotel_api::meta::PluginMeta>,
+    /// Its sha256 pin.
+    pin: Option<String>,
+    /// Device and inode of the file inspected.
+    id: (u64, u64),
 }
 
 impl std::fmt::Debug for Plugin {
@@ -122,58 +129,101 @@ impl std::fmt::Debug for Plugin {
 }
 
 impl Plugin {
-    /// Checks and loads the plugin at `path` (made absolute: `dlopen` does not search the working directory).
-    /// `sha256` is the pin from `distro.toml`, if any. The library stays loaded for the life of the process.
-    pub fn load(path: &Path, sha256: Option<&str>) -> Result<Plugin, LoadError> {
+    /// Checks the plugin at `path` and reads what it holds **without running any of its code**: the trust chain,
+    /// the sha256 pin (`sha256`, from `distro.toml`), the ELF pre-flight, then the metadata section that
+    /// `export_plugin!` writes. Its distros are known by name; [`Plugin::load`] loads it when one is selected.
+    ///
+    /// A plugin built before ndotel-api 1.2 has no metadata section ([`Plugin::is_legacy`]): its distros are known
+    /// only once it is loaded, which the registry does only when the selected distro is found nowhere else. A
+    /// shared library with neither the section nor an ndotel root module is refused unloaded.
+    pub fn inspect(path: &Path, sha256: Option<&str>) -> Result<Plugin, LoadError> {
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-        // One open: the trust checks, the hash, the ELF checks and the loader all see this one file, so nothing can
-        // be swapped in between (the descriptor's identity must match what the trust checks verified).
-        let file = open_trusted(&path)?;
-        if let Some(expected) = sha256 {
-            // Streamed from the descriptor: bounded memory whatever the file's size.
-            let mut hasher = Sha256::new();
-            std::io::copy(&mut &file, &mut hasher).map_err(|e| LoadError::Missing {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
-            let found = format!("{:x}", hasher.finalize());
-            if !found.eq_ignore_ascii_case(expected.trim()) {
-                return Err(LoadError::Checksum {
-                    path,
-                    expected: expected.to_string(),
-                    found,
-                });
-            }
-        }
-        preflight_elf(&file).map_err(|reason| LoadError::Open {
+        let file = verified_open(&path, sha256)?;
+        let open = |reason: String| LoadError::Open {
             path: path.clone(),
             reason,
-        })?;
-        // The loader opens the verified descriptor, not the path. This is sound because the library is never
-        // unloaded (abi_stable leaks every loaded library for the life of the process): once mapped, what runs is
-        // what was checked, and closing our descriptor afterwards does not affect the mapping.
-        let by_fd = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
-        let header = lib_header_from_path(&by_fd).map_err(|e| classify(&path, e))?;
-        // The descriptor stays open for the life of the process, like the library: the dynamic loader knows a
-        // library by the name it was opened under, so a reused descriptor number would make the next plugin's
-        // `dlopen` return this one.
-        std::mem::forget(file);
-        let module = check_module(&path, header)?;
-        if !module.panic_unwind() {
-            return Err(LoadError::PanicAbort { path });
+        };
+        match crate::inspect::inspect(&file).map_err(open)? {
+            Inspected::Meta(meta) => {
+                check_version(&path, &meta.api_version)?;
+                if !meta.panic_unwind {
+                    return Err(LoadError::PanicAbort { path });
+                }
+                use std::os::unix::fs::MetadataExt;
+                let m = file.metadata().map_err(|e| open(e.to_string()))?;
+                Ok(Plugin {
+                    api_version: meta.api_version.clone(),
+                    capabilities: meta.capabilities.clone(),
+                    distros: Vec::new(),
+                    meta: Some(meta),
+                    pin: sha256.map(str::to_string),
+                    id: (m.dev(), m.ino()),
+                    path,
+                })
+            }
+            Inspected::Legacy => {
+                use std::os::unix::fs::MetadataExt;
+                let m = file.metadata().map_err(|e| open(e.to_string()))?;
+                Ok(Plugin {
+                    api_version: String::new(),
+                    capabilities: Vec::new(),
+                    distros: Vec::new(),
+                    meta: None,
+                    pin: sha256.map(str::to_string),
+                    id: (m.dev(), m.ino()),
+                    path,
+                })
+            }
+            Inspected::NotAPlugin => Err(LoadError::NotAPlugin { path }),
         }
-        let capabilities = module
-            .capabilities()
-            .iter()
-            .map(|c| c.to_string())
-            .collect();
-        let distros = (module.distros())().into_vec();
-        Ok(Plugin {
-            path,
-            api_version: module.api_version().to_string(),
-            capabilities,
-            distros,
-        })
+    }
+
+    /// The names of the distros it holds.
+    pub fn distro_names(&self) -> Vec<String> {
+        match &self.meta {
+            Some(meta) => meta.distros.iter().map(|d| d.name.clone()).collect(),
+            None => self.distros.iter().map(|d| d.name().to_string()).collect(),
+        }
+    }
+
+    /// Whether the plugin is only inspected, not loaded (then its distros are named by its metadata, or — for a
+    /// plugin built before ndotel-api 1.2 — not known until it is loaded).
+    pub fn inspected_only(&self) -> bool {
+        self.distros.is_empty()
+    }
+
+    /// Whether it was built before ndotel-api 1.2: no metadata, so its distros are known only once it is loaded.
+    pub fn is_legacy(&self) -> bool {
+        self.meta.is_none()
+    }
+
+    /// Loads an inspected plugin: the same checks again on a fresh open, which must find the very file inspected,
+    /// then `dlopen` of that descriptor and the root module's checks. The library stays loaded for the life of
+    /// the process.
+    pub fn load(&self) -> Result<Plugin, LoadError> {
+        if !self.inspected_only() {
+            return Ok(self.clone());
+        }
+        let file = verified_open(&self.path, self.pin.as_deref())?;
+        use std::os::unix::fs::MetadataExt;
+        let m = file.metadata().map_err(|e| LoadError::Missing {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })?;
+        if (m.dev(), m.ino()) != self.id {
+            return Err(LoadError::Refused {
+                path: self.path.clone(),
+                reason:
+                    "the file was replaced after it was inspected; find out who can write there"
+                        .into(),
+            });
+        }
+        load_file(
+            self.path.clone(),
+            file,
+            self.pin.as_deref(),
+            self.meta.clone(),
+        )
     }
 
     /// One line for each capability of this host's API that the plugin's (older) API lacks, saying what the host
@@ -203,7 +253,6 @@ impl Plugin {
 /// are then read through `missing_field(option)` accessors and default trait methods, which abi_stable resolves
 /// from the metadata each prefix value carries. A plugin built against a newer minor version is refused by version.
 fn check_module(path: &Path, header: &'static LibHeader) -> Result<PluginModRef, LoadError> {
-    let host = PluginModRef::VERSION_STRINGS.version;
     let found = header.version_strings().version.to_string();
     let incompatible = |detail: String| LoadError::Incompatible {
         path: path.to_path_buf(),
@@ -211,26 +260,7 @@ fn check_module(path: &Path, header: &'static LibHeader) -> Result<PluginModRef,
         found: found.clone(),
         detail,
     };
-    let plugin = header
-        .version_strings()
-        .parsed()
-        .map_err(|e| incompatible(format!("unreadable version ({e})")))?;
-    let host = host_version(host.as_str());
-    if plugin.major != host.0 {
-        return Err(incompatible(format!(
-            "a different major version (plugin {}.x, host {}.x)",
-            plugin.major, host.0
-        )));
-    }
-    if plugin.minor > host.1 {
-        return Err(incompatible(format!(
-            "the plugin is newer than this host (upgrade the host to ndotel-api {}.{} or later, or build the plugin \
-             against {})",
-            plugin.major,
-            plugin.minor,
-            ndotel_api::API_VERSION
-        )));
-    }
+    check_version(path, &found)?;
     let layout = header
         .layout()
         .ok_or_else(|| incompatible("it carries no layout to check".into()))?;
@@ -254,10 +284,126 @@ fn host_version(version: &str) -> (u32, u32) {
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
 
+/// Opens `path` through the trust checks, checks its pin (hashing the open descriptor) and runs the ELF
+/// pre-flight on it.
+fn verified_open(path: &Path, sha256: Option<&str>) -> Result<std::fs::File, LoadError> {
+    // One open: the trust checks, the hash, the ELF checks and the loader all see this one file, so nothing can be
+    // swapped in between (the descriptor's identity must match what the trust checks verified).
+    let file = open_trusted(path)?;
+    if let Some(expected) = sha256 {
+        // Streamed from the descriptor: bounded memory whatever the file's size.
+        let mut hasher = Sha256::new();
+        std::io::copy(&mut &file, &mut hasher).map_err(|e| LoadError::Missing {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let found = format!("{:x}", hasher.finalize());
+        if !found.eq_ignore_ascii_case(expected.trim()) {
+            return Err(LoadError::Checksum {
+                path: path.to_path_buf(),
+                expected: expected.to_string(),
+                found,
+            });
+        }
+    }
+    preflight_elf(&file).map_err(|reason| LoadError::Open {
+        path: path.to_path_buf(),
+        reason,
+    })?;
+    Ok(file)
+}
+
+/// Loads the verified `file` and checks its root module; with `meta`, the module must hold the distros the
+/// metadata named.
+fn load_file(
+    path: PathBuf,
+    file: std::fs::File,
+    pin: Option<&str>,
+    meta: Option<ndotel_api::meta::PluginMeta>,
+) -> Result<Plugin, LoadError> {
+    use std::os::unix::fs::MetadataExt;
+    let id = file
+        .metadata()
+        .map(|m| (m.dev(), m.ino()))
+        .unwrap_or_default();
+    // The loader opens the verified descriptor, not the path. This is sound because the library is never unloaded
+    // (abi_stable leaks every loaded library for the life of the process): once mapped, what runs is what was
+    // checked, and closing our descriptor afterwards would not affect the mapping.
+    let by_fd = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+    let header = lib_header_from_path(&by_fd).map_err(|e| classify(&path, e))?;
+    // The descriptor stays open for the life of the process, like the library: the dynamic loader knows a library
+    // by the name it was opened under, so a reused descriptor number would make the next plugin's `dlopen` return
+    // this one.
+    std::mem::forget(file);
+    let module = check_module(&path, header)?;
+    if !module.panic_unwind() {
+        return Err(LoadError::PanicAbort { path });
+    }
+    let capabilities = module
+        .capabilities()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    let distros = (module.distros())().into_vec();
+    if let Some(meta) = &meta {
+        let named: Vec<String> = meta.distros.iter().map(|d| d.name.clone()).collect();
+        let held: Vec<String> = distros.iter().map(|d| d.name().to_string()).collect();
+        if named != held {
+            return Err(LoadError::Refused {
+                path,
+                reason: format!(
+                    "its metadata names distros {named:?} but its module holds {held:?} (a damaged or altered file)"
+                ),
+            });
+        }
+    }
+    Ok(Plugin {
+        api_version: module.api_version().to_string(),
+        capabilities,
+        distros,
+        meta,
+        pin: pin.map(str::to_string),
+        id,
+        path,
+    })
+}
+
+/// Refuses an API version the host cannot load: another major version, or a newer minor one.
+fn check_version(path: &Path, found: &str) -> Result<(), LoadError> {
+    let plugin = host_version(found);
+    let host = host_version(ndotel_api::API_VERSION);
+    let incompatible = |detail: String| LoadError::Incompatible {
+        path: path.to_path_buf(),
+        expected: ndotel_api::API_VERSION.to_string(),
+        found: found.to_string(),
+        detail,
+    };
+    if plugin.0 != host.0 {
+        return Err(incompatible(format!(
+            "a different major version (plugin {}.x, host {}.x)",
+            plugin.0, host.0
+        )));
+    }
+    if plugin.1 > host.1 {
+        return Err(incompatible(format!(
+            "the plugin is newer than this host (upgrade the host to ndotel-api {}.{} or later, or build the plugin \
+             against {})",
+            plugin.0,
+            plugin.1,
+            ndotel_api::API_VERSION
+        )));
+    }
+    Ok(())
+}
+
 /// What the host does without a capability a plugin lacks.
 fn degradation(capability: &str) -> &'static str {
     match capability {
         "processor_shutdown" => "its span processor is not told when the pipeline shuts down",
+        "metadata_section" => {
+            "it has no metadata section, so it is loaded at discovery to learn its distros (its code runs even when \
+             another distro is selected); rebuild it against ndotel-api 1.2 or later"
+        }
         _ => "the host does without it (rebuild the plugin against this ndotel-api to use it)",
     }
 }

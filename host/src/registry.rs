@@ -125,6 +125,8 @@ pub struct DistroInfo {
     /// What it offers.
     pub components: Components,
     descriptor: Option<Descriptor>,
+    /// The plugin holding it, while it is only inspected (not loaded).
+    unloaded: Option<Plugin>,
 }
 
 /// A distro's descriptor (abi_stable's prefix reference has no `Debug`).
@@ -187,7 +189,28 @@ impl DistroInfo {
             origin,
             components: Components::from_descriptor(d),
             descriptor: Some(Descriptor(d)),
+            unloaded: None,
         }
+    }
+
+    /// A distro known from its plugin's metadata; nothing of the plugin has run.
+    fn from_meta(d: &ndotel_api::meta::DistroMeta, origin: Origin, plugin: &Plugin) -> Self {
+        DistroInfo {
+            name: d.name.clone(),
+            version: crate::text::printable(&d.version).into_owned(),
+            description: crate::text::printable(&d.description).into_owned(),
+            api_version: crate::text::printable(&plugin.api_version).into_owned(),
+            origin,
+            components: Components::default(),
+            descriptor: None,
+            unloaded: Some(plugin.clone()),
+        }
+    }
+
+    /// Whether its code is loaded (compiled in, or its plugin loaded); `false` for a distro known only from its
+    /// plugin's metadata, whose components are not known yet.
+    pub fn is_loaded(&self) -> bool {
+        self.unloaded.is_none()
     }
 
     fn builtin_sdk() -> Self {
@@ -200,6 +223,7 @@ impl DistroInfo {
             origin: Origin::Builtin,
             components: Components::default(),
             descriptor: None,
+            unloaded: None,
         }
     }
 
@@ -210,6 +234,13 @@ impl DistroInfo {
         env: &Env,
     ) -> Result<Option<Distro>, InitError> {
         let Some(descriptor) = self.descriptor else {
+            if self.unloaded.is_some() {
+                return Err(InitError {
+                    distro: self.name.clone(),
+                    origin: self.origin.clone(),
+                    message: "its plugin is not loaded (Registry::load_selected loads it)".into(),
+                });
+            }
             return Ok(None);
         };
         let table = config
@@ -332,9 +363,98 @@ pub struct Registry {
     distros: Vec<DistroInfo>,
     failures: Vec<LoadError>,
     warnings: Vec<String>,
+    /// Plugins built before ndotel-api 1.2 (no metadata), not loaded yet.
+    legacy: Vec<Plugin>,
+}
+
+/// A name is selected by environment variable and printed in every report: one that can forge lines or colours
+/// is refused, not just escaped.
+fn clean_names(plugin: &Plugin, name: &str, components: &Components) -> Result<(), LoadError> {
+    let clean = crate::text::is_clean(name)
+        && [
+            &components.samplers,
+            &components.span_exporters,
+            &components.metric_exporters,
+        ]
+        .iter()
+        .all(|list| list.iter().all(|n| crate::text::is_clean(n)));
+    if clean {
+        return Ok(());
+    }
+    Err(LoadError::Refused {
+        path: plugin.path.clone(),
+        reason: format!(
+            "distro \"{}\" has a name or component name with control characters; rename it",
+            crate::text::printable(name)
+        ),
+    })
 }
 
 impl Registry {
+    /// Loads the plugin holding distro `name` if it is only inspected, so that its components are known and it
+    /// can be initialised; every other plugin stays unloaded. Nothing to do for a loaded or compiled-in distro.
+    pub fn load_selected(&mut self, name: &str) -> Result<(), LoadError> {
+        let Some(plugin) = self
+            .distros
+            .iter()
+            .find(|d| d.name == name)
+            .and_then(|d| d.unloaded.clone())
+        else {
+            return Ok(());
+        };
+        let loaded = plugin.load()?;
+        for desc in &loaded.distros {
+            let components = Components::from_descriptor(*desc);
+            if let Err(e) = clean_names(&loaded, desc.name().as_str(), &components) {
+                if desc.name().as_str() == name {
+                    return Err(e);
+                }
+                continue; // refused at discovery already
+            }
+            for d in self.distros.iter_mut().filter(|d| {
+                d.name == desc.name().as_str()
+                    && d.unloaded.as_ref().is_some_and(|p| p.path == loaded.path)
+            }) {
+                d.descriptor = Some(Descriptor(*desc));
+                d.components = components.clone();
+                d.unloaded = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// Plugins built before ndotel-api 1.2 that are not loaded (their distros are unknown until they are).
+    pub fn legacy_plugins(&self) -> &[Plugin] {
+        &self.legacy
+    }
+
+    /// Loads the plugins built before ndotel-api 1.2 to learn their distros. Done only when the selected distro
+    /// is found nowhere else, or to list them in a probe process: their code runs when they load.
+    pub fn load_legacy(&mut self) {
+        for plugin in std::mem::take(&mut self.legacy) {
+            match plugin.load() {
+                Ok(loaded) => {
+                    self.warnings.extend(loaded.missing_capabilities());
+                    for d in &loaded.distros {
+                        let names = Components::from_descriptor(*d);
+                        if let Err(e) = clean_names(&loaded, d.name().as_str(), &names) {
+                            self.failures.push(e);
+                            continue;
+                        }
+                        self.distros.push(DistroInfo::from_descriptor(
+                            *d,
+                            Origin::Plugin {
+                                path: loaded.path.clone(),
+                            },
+                            &loaded.api_version,
+                        ));
+                    }
+                }
+                Err(e) => self.failures.push(e),
+            }
+        }
+    }
+
     /// Collects compiled-in distros, the table's plugins and every plugin directory's `.so` files.
     pub fn discover(env: &Env, config: Option<&ConfigFile>) -> Registry {
         let mut reg = Registry {
@@ -353,13 +473,9 @@ impl Registry {
             for (name, entry) in &cfg.config.opentelemetry_distro {
                 let path = cfg.dir().join(entry.path());
                 if let Some(plugin) = reg.load_plugin(&path, entry.sha256(), &mut seen)
-                    && !plugin.distros.iter().any(|d| d.name().as_str() == name)
+                    && !plugin.distro_names().iter().any(|n| n == name)
                 {
-                    let held: Vec<String> = plugin
-                        .distros
-                        .iter()
-                        .map(|d| d.name().to_string())
-                        .collect();
+                    let held = plugin.distro_names();
                     reg.warnings.push(format!(
                         "{}: [opentelemetry_distro] names it {name:?}, but it holds {held:?}; use one of those names",
                         cfg.path.display()
@@ -403,36 +519,36 @@ impl Registry {
         if !seen.insert(key) {
             return None; // the same file named twice (table and directory) is one plugin
         }
-        match Plugin::load(path, sha256) {
+        match Plugin::inspect(path, sha256) {
+            Ok(plugin) if plugin.is_legacy() && plugin.inspected_only() => {
+                self.legacy.push(plugin.clone());
+                Some(plugin)
+            }
             Ok(plugin) => {
                 self.warnings.extend(plugin.missing_capabilities());
+                let origin = Origin::Plugin {
+                    path: plugin.path.clone(),
+                };
+                if let Some(meta) = plugin.meta.as_ref().filter(|_| plugin.inspected_only()) {
+                    for d in &meta.distros {
+                        if let Err(e) = clean_names(&plugin, &d.name, &Components::default()) {
+                            self.failures.push(e);
+                            continue;
+                        }
+                        self.distros
+                            .push(DistroInfo::from_meta(d, origin.clone(), &plugin));
+                    }
+                    return Some(plugin);
+                }
                 for d in &plugin.distros {
-                    let info_names = Components::from_descriptor(*d);
-                    let clean = crate::text::is_clean(d.name().as_str())
-                        && [
-                            &info_names.samplers,
-                            &info_names.span_exporters,
-                            &info_names.metric_exporters,
-                        ]
-                        .iter()
-                        .all(|list| list.iter().all(|n| crate::text::is_clean(n)));
-                    if !clean {
-                        // A name is selected by environment variable and printed in every report: one that can
-                        // forge lines or colours is refused, not just escaped.
-                        self.failures.push(LoadError::Refused {
-                            path: plugin.path.clone(),
-                            reason: format!(
-                                "distro \"{}\" has a name or component name with control characters; rename it",
-                                crate::text::printable(d.name().as_str())
-                            ),
-                        });
+                    let names = Components::from_descriptor(*d);
+                    if let Err(e) = clean_names(&plugin, d.name().as_str(), &names) {
+                        self.failures.push(e);
                         continue;
                     }
                     self.distros.push(DistroInfo::from_descriptor(
                         *d,
-                        Origin::Plugin {
-                            path: plugin.path.clone(),
-                        },
+                        origin.clone(),
                         &plugin.api_version,
                     ));
                 }

@@ -45,6 +45,7 @@ const API: &[(&str, &str)] = &[
         "src/guard.rs",
         include_str!("../../plugins/api/src/guard.rs"),
     ),
+    ("src/meta.rs", include_str!("../../plugins/api/src/meta.rs")),
     (
         "src/types.rs",
         include_str!("../../plugins/api/src/types.rs"),

@@ -337,7 +337,7 @@ impl RootModule for PluginModRef {
 }
 
 /// The capabilities of this API version, by name (see the crate docs, "Evolution rules").
-pub const CAPABILITY_NAMES: [&str; 5] = [
+pub const CAPABILITY_NAMES: [&str; 6] = [
     // 1.0
     "span_view_full",
     "edits_events_links_status",
@@ -345,6 +345,8 @@ pub const CAPABILITY_NAMES: [&str; 5] = [
     "panic_unwind_flag",
     // 1.1
     "processor_shutdown",
+    // 1.2
+    "metadata_section",
 ];
 
 /// [`CAPABILITY_NAMES`] as it crosses the boundary.

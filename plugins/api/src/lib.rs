@@ -52,11 +52,15 @@
 //! * 1.0.0 — the boundary above.
 //! * 1.1.0 — [`SpanView::dropped_counts`] (a new view method), [`Unavailable`] errors (a new error kind code), and
 //!   [`SpanProcessor::shutdown`] (a new trait method with a default; capability `processor_shutdown`).
+//! * 1.2.0 — [`export_plugin!`] also writes the plugin's metadata into an ELF section (capability
+//!   `metadata_section`), so the host lists and selects distros without loading plugins.
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 #[doc(hidden)]
 pub mod ffi;
 mod guard;
+#[doc(hidden)]
+pub mod meta;
 pub mod testing;
 mod types;
 mod view;
@@ -432,7 +436,24 @@ macro_rules! export_plugin {
             all
         }
 
+        // The metadata the host reads without loading the plugin (see `ndotel_api::meta`).
+        const __NDOTEL_META_PARTS: &[(u8, &str)] = &[
+            ($crate::meta::API_VERSION, $crate::API_VERSION),
+            ($crate::meta::PANIC, if cfg!(panic = "unwind") { "unwind" } else { "abort" }),
+            $(
+                ($crate::meta::DISTRO, <$distro as $crate::Distro>::NAME),
+                ($crate::meta::DISTRO_VERSION, <$distro as $crate::Distro>::VERSION),
+                ($crate::meta::DISTRO_DESCRIPTION, <$distro as $crate::Distro>::DESCRIPTION),
+            )+
+        ];
+        #[used]
+        #[unsafe(link_section = ".ndotel_meta")]
+        static __NDOTEL_META: [u8; $crate::meta::len(__NDOTEL_META_PARTS)] =
+            $crate::meta::encode(__NDOTEL_META_PARTS);
+
         fn __ndotel_root_module() -> $crate::ffi::PluginModRef {
+            // Keeps the metadata section in the library whatever the linker's section garbage collection does.
+            ::core::hint::black_box(&__NDOTEL_META);
             $crate::plugin_module(__ndotel_distros, cfg!(panic = "unwind"))
         }
 
