@@ -34,9 +34,15 @@ enum Command {
     Probe {
         /// The plugin file.
         path: std::path::PathBuf,
+        /// Only this distro of it.
+        name: Option<String>,
     },
-    /// Load the selected distro, build its pipeline and send one probe span through it.
+    /// Load the selected distro, build its pipeline and send one probe span through it (in a child process, so
+    /// a plugin that crashes or aborts is reported instead of taking `ndotel` down).
     Check,
+    /// (internal) What `check` runs in its child process.
+    #[command(name = "__check", hide = true)]
+    CheckHere,
     /// Every effective setting and where it came from.
     Config,
     /// Run APP with the distro settings in its environment (like `opentelemetry-instrument`).
@@ -100,8 +106,9 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::List { json, probe } => list(json, probe),
-        Command::Probe { path } => probe_one(&path),
-        Command::Check => check(),
+        Command::Probe { path, name } => probe_one(&path, name.as_deref()),
+        Command::Check => check_in_child(),
+        Command::CheckHere => check(),
         Command::Config => config(),
         Command::Run(args) => run(args),
         Command::New {
@@ -133,12 +140,14 @@ fn rows(
     registry: &Registry,
     config: Option<&ndotel::ConfigFile>,
     env: &Env,
-    only: Option<&std::path::Path>,
+    only: Option<(&std::path::Path, Option<&str>)>,
 ) -> Vec<serde_json::Value> {
     let duplicates = registry.duplicates();
     let mut rows = Vec::new();
     for d in registry.distros() {
-        if only.is_some_and(|p| d.origin.path() != Some(p)) {
+        if only.is_some_and(|(p, name)| {
+            d.origin.path() != Some(p) || name.is_some_and(|n| n != d.name)
+        }) {
             continue;
         }
         let error = match duplicates
@@ -202,8 +211,9 @@ fn rows(
     rows
 }
 
-/// `ndotel __probe PATH`: loads the plugin at PATH (found by discovery, with its pin) and prints its rows.
-fn probe_one(path: &std::path::Path) -> Result<ExitCode> {
+/// `ndotel __probe PATH [NAME]`: loads the plugin at PATH (found by discovery, with its pin) and prints the rows
+/// of its distros (of distro NAME only, when given).
+fn probe_one(path: &std::path::Path, only_name: Option<&str>) -> Result<ExitCode> {
     let env = Env::from_process();
     let config = ndotel::ConfigFile::discover(&env)?;
     let mut registry = Registry::discover(&env, config.as_ref());
@@ -211,7 +221,7 @@ fn probe_one(path: &std::path::Path) -> Result<ExitCode> {
     let names: Vec<String> = registry
         .distros()
         .iter()
-        .filter(|d| d.origin.path() == Some(path))
+        .filter(|d| d.origin.path() == Some(path) && only_name.is_none_or(|n| n == d.name))
         .map(|d| d.name.clone())
         .collect();
     let mut rows = Vec::new();
@@ -222,16 +232,16 @@ fn probe_one(path: &std::path::Path) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     }
-    rows = self::rows(&registry, config.as_ref(), &env, Some(path));
+    rows = self::rows(&registry, config.as_ref(), &env, Some((path, only_name)));
     println!("{}", serde_json::to_string(&rows)?);
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs `ndotel __probe PATH` in a child process; its rows, or one error row saying how the child died.
-fn probe_child(path: &str) -> Vec<serde_json::Value> {
+/// Runs `ndotel __probe PATH [NAME]` in a child process; its rows, or one error row saying how the child died.
+fn probe_child(path: &str, name: Option<&str>) -> Vec<serde_json::Value> {
     let error_row = |error: String| {
         vec![serde_json::json!({
-            "name": null, "origin": "plugin", "path": path, "version": null, "api_version": null,
+            "name": name, "origin": "plugin", "path": path, "version": null, "api_version": null,
             "description": null, "components": null, "status": "error", "error": error,
         })]
     };
@@ -241,6 +251,7 @@ fn probe_child(path: &str) -> Vec<serde_json::Value> {
     };
     let out = match std::process::Command::new(exe)
         .args(["__probe", path])
+        .args(name)
         .stdin(std::process::Stdio::null())
         .output()
     {
@@ -250,8 +261,8 @@ fn probe_child(path: &str) -> Vec<serde_json::Value> {
     use std::os::unix::process::ExitStatusExt as _;
     if let Some(signal) = out.status.signal() {
         return error_row(format!(
-            "loading it crashed the probe process (signal {signal}); nothing of it was loaded here — a damaged \
-             or incompatible file: rebuild or replace it"
+            "loading or initialising it crashed the probe process (signal {signal}); it was not loaded here — \
+             in a service it would take the process down: rebuild or replace it"
         ));
     }
     match serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout) {
@@ -273,23 +284,18 @@ fn list(json: bool, probe: bool) -> Result<ExitCode> {
     let registry = Registry::discover(&env, config.as_ref());
     let mut rows = rows(&registry, config.as_ref(), &env, None);
     if probe {
-        let mut probed: Vec<(String, Vec<serde_json::Value>)> = Vec::new();
-        for row in &rows {
-            if row["status"] == "found"
-                && let Some(path) = row["path"].as_str()
-                && !probed.iter().any(|(p, _)| p == path)
-            {
-                probed.push((path.to_string(), probe_child(path)));
+        // One child per distro (one per plugin built before 1.2, whose distros are unknown until loaded), so a
+        // distro that crashes costs only its own row.
+        let mut probed = Vec::with_capacity(rows.len());
+        for row in rows {
+            match (row["status"].as_str(), row["path"].as_str()) {
+                (Some("found"), Some(path)) => {
+                    probed.extend(probe_child(path, row["name"].as_str()));
+                }
+                _ => probed.push(row),
             }
         }
-        for (path, replacement) in probed {
-            let at = rows
-                .iter()
-                .position(|r| r["path"] == path.as_str())
-                .unwrap_or(rows.len());
-            rows.retain(|r| r["path"] != path.as_str() || r["status"] != "found");
-            rows.splice(at.min(rows.len())..at.min(rows.len()), replacement);
-        }
+        rows = probed;
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -360,6 +366,36 @@ fn components_summary(row: &serde_json::Value) -> String {
     } else {
         parts.join(" ")
     }
+}
+
+/// Runs `ndotel __check` as a child with the same environment and output; reports how it died if it crashed.
+fn check_in_child() -> Result<ExitCode> {
+    let exe = std::env::current_exe().context("finding the ndotel executable")?;
+    let status = std::process::Command::new(exe)
+        .arg("__check")
+        .status()
+        .context("starting the check process")?;
+    use std::os::unix::process::ExitStatusExt as _;
+    if let Some(signal) = status.signal() {
+        let name = match signal {
+            libc::SIGSEGV => " (SIGSEGV)",
+            libc::SIGABRT => {
+                " (SIGABRT: the plugin aborted, for example a panic with panic = \"abort\")"
+            }
+            libc::SIGBUS => " (SIGBUS)",
+            libc::SIGILL => " (SIGILL)",
+            libc::SIGKILL => " (SIGKILL)",
+            _ => "",
+        };
+        eprintln!(
+            "ndotel: check: the selected distro crashed the check process with signal {signal}{name}; in a \
+             service it would have taken the process down. Fix or replace its plugin"
+        );
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::from(
+        status.code().unwrap_or(1).clamp(0, 255) as u8
+    ))
 }
 
 fn check() -> Result<ExitCode> {
