@@ -213,6 +213,9 @@ impl SpanEdits {
                     }
                 }
                 SpanEdit::RenameAttribute(target, from, to) => {
+                    if from == to {
+                        continue;
+                    }
                     if let Some(attributes) = attributes_of(&mut span, target) {
                         let to = Key::from(to);
                         attributes.retain(|a| a.key != to);
@@ -304,4 +307,100 @@ pub(crate) fn combine(results: impl Iterator<Item = OTelSdkResult>) -> OTelSdkRe
         }
     }
     first.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::InstrumentationScope;
+    use opentelemetry::trace::{
+        Event, Link, SpanContext, SpanId, SpanKind, TraceFlags, TraceId, TraceState,
+    };
+    use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
+    use std::time::SystemTime;
+
+    fn span(status: Status) -> SpanData {
+        let event = |name: &'static str, kv: KeyValue| {
+            Event::new(name, SystemTime::UNIX_EPOCH, vec![kv], 0)
+        };
+        let mut events = SpanEvents::default();
+        events.events = vec![
+            event("a", KeyValue::new("k", "1")),
+            event("b", KeyValue::new("k", "2")),
+            event("c", KeyValue::new("k", "3")),
+        ];
+        let mut links = SpanLinks::default();
+        links.links = vec![Link::with_context(SpanContext::empty_context())];
+        links.links[0].attributes = vec![KeyValue::new("peer.token", "t")];
+        SpanData {
+            span_context: SpanContext::new(
+                TraceId::from(1),
+                SpanId::from(2),
+                TraceFlags::SAMPLED,
+                false,
+                TraceState::default(),
+            ),
+            parent_span_id: SpanId::INVALID,
+            parent_span_is_remote: false,
+            span_kind: SpanKind::Server,
+            name: "GET /x".into(),
+            start_time: SystemTime::UNIX_EPOCH,
+            end_time: SystemTime::UNIX_EPOCH,
+            attributes: vec![KeyValue::new("a", "1"), KeyValue::new("secret", "s")],
+            dropped_attributes_count: 0,
+            events,
+            links,
+            status,
+            instrumentation_scope: InstrumentationScope::builder("t").build(),
+        }
+    }
+
+    fn edits(list: Vec<SpanEdit>) -> SpanEdits {
+        SpanEdits {
+            drop: false,
+            edits: list.into_iter().collect(),
+        }
+    }
+
+    #[test]
+    fn edits_apply_in_order_with_indexes_meaning_what_the_distro_saw() {
+        let out = edits(vec![
+            SpanEdit::DropEvent(0),
+            SpanEdit::Set(Target::Event(1), KeyValue::new("k", "two")),
+            SpanEdit::Redact(Target::Link(0), "peer.token".into()),
+            SpanEdit::Redact(Target::Span, "secret".into()),
+            SpanEdit::RenameAttribute(Target::Span, "a".into(), "a".into()),
+            SpanEdit::RenameAttribute(Target::Span, "a".into(), "b".into()),
+            SpanEdit::Set(Target::Event(9), KeyValue::new("ignored", "out of range")),
+            SpanEdit::StatusMessage("[REDACTED]".into()),
+        ])
+        .apply(span(Status::error("token=x")))
+        .unwrap();
+        let names: Vec<&str> = out.events.events.iter().map(|e| e.name.as_ref()).collect();
+        assert_eq!(names, ["b", "c"], "event 0 dropped after the other edits");
+        assert_eq!(out.events.dropped_count, 1);
+        assert_eq!(out.events.events[0].attributes[0].value.as_str(), "two");
+        assert_eq!(out.links.links[0].attributes[0].value.as_str(), REDACTED);
+        let attrs: Vec<(String, String)> = out
+            .attributes
+            .iter()
+            .map(|kv| (kv.key.to_string(), kv.value.to_string()))
+            .collect();
+        assert_eq!(
+            attrs,
+            [("b".into(), "1".into()), ("secret".into(), REDACTED.into())],
+            "renaming to itself keeps the attribute"
+        );
+        assert_eq!(out.status, Status::error("[REDACTED]"));
+        // Only an error status has a message.
+        let ok = edits(vec![SpanEdit::StatusMessage("x".into())])
+            .apply(span(Status::Ok))
+            .unwrap();
+        assert_eq!(ok.status, Status::Ok);
+        let dropped = SpanEdits {
+            drop: true,
+            edits: SmallVec::new(),
+        };
+        assert!(dropped.apply(span(Status::Unset)).is_none());
+    }
 }

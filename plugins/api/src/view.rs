@@ -311,7 +311,8 @@ impl<'a> Edits<'a> {
         self.0
             .rename_attribute(FfiTarget::link(index), from.into(), to.into());
     }
-    /// Replaces the status description (the status code stays).
+    /// Replaces the status description (the status code stays). Only an error status has a description: for
+    /// another status this changes nothing.
     pub fn set_status_message(&mut self, message: &str) {
         self.0.set_status_message(message.into());
     }
