@@ -188,4 +188,36 @@ fn a_damaged_full_size_plugin_beside_the_selected_one_harms_nothing() {
         ok && stdout.contains("telemetry: on"),
         "the service starts: {stdout}{stderr}"
     );
+
+    // With a distro of the damaged plugin selected, the service starts on the fallback: telemetry off.
+    let (ok, stdout, stderr) = run_workload(tmp.path(), &plugins, "faulty_init_error", &marker);
+    assert!(
+        ok && stdout.contains("telemetry: off"),
+        "the service starts: {stdout}{stderr}"
+    );
+    assert!(
+        stderr.contains("libfixture_faulty.so"),
+        "and says which file: {stderr}"
+    );
+}
+
+#[test]
+fn a_selected_distro_that_aborts_on_load_costs_only_the_probe_process() {
+    let tmp = setup();
+    let plugins = plugin_dir(tmp.path(), "plugins", &["fixture_faulty"]);
+    let (ok, stdout, stderr) = ndotel_tests::output(
+        ndotel_tests::workload("workload_dynamic", tmp.path())
+            .env("OTEL_RUST_DISTRO_PATH", &plugins)
+            .env("OTEL_RUST_DISTRO", "faulty_init_abort")
+            .env("OTEL_TRACES_EXPORTER", "none")
+            .env("OTEL_METRICS_EXPORTER", "none"),
+    );
+    assert!(ok, "the service lives: {stdout}{stderr}");
+    assert!(stdout.contains("telemetry: off"), "fails closed: {stdout}");
+    assert!(
+        stderr.contains("crashed the probe process with signal 6")
+            && stderr.contains("faulty_init_abort"),
+        "says why, once: {stderr}"
+    );
+    assert!(stdout.contains("faults: 0"), "{stdout}");
 }

@@ -56,6 +56,11 @@ impl Env {
         env
     }
 
+    /// Every variable.
+    pub(crate) fn vars(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.vars.iter()
+    }
+
     /// The working directory.
     pub fn cwd(&self) -> &std::path::Path {
         &self.cwd

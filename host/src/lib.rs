@@ -27,6 +27,7 @@
 //! | `OTEL_RUST_DISTRO_PATH` | `[plugins] dirs` | none | plugin directories (`:`-separated; both are used) |
 //! | — | `[opentelemetry_distro] name = "x.so"` or `{ path, sha256 }` | none | plugin files, relative to the file |
 //! | `OTEL_RUST_DISTRO_INIT_TIMEOUT` | — | `10000` | milliseconds a distro's `init` may take before it counts as failed |
+//! | `OTEL_RUST_DISTRO_PROBE` | — | `true` | `false` skips loading and initialising the selected plugin distro in a probe child process first (a plugin that crashes there leaves telemetry off instead of killing the process) |
 //! | `OTEL_RUST_DISTRO_FAIL_FAST` | `[plugins] fail_fast` | `false` | plugin load errors stop start-up |
 //! | `OTEL_RUST_DISTRO_FALLBACK` | `[plugins] fallback` | `off` | when the selected distro cannot be used: `off` (telemetry off) or `sdk` (plain SDK, unredacted) |
 //! | `OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR` | `[plugins] on_processor_error` | `drop` | a span the distro's processor failed on: `drop` or `pass` (exported unchanged) |
@@ -62,6 +63,7 @@ mod inspect;
 mod metrics;
 mod pipeline;
 mod plugin;
+mod probe;
 mod registry;
 mod settings;
 mod text;

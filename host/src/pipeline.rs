@@ -124,12 +124,47 @@ impl Plan {
         // Only the selected distro's plugin is loaded; every other plugin was only inspected. Plugins built before
         // ndotel-api 1.2 name their distros only once loaded: they are loaded when the name is found nowhere else.
         let name = match registry.select(env, config.as_ref()) {
-            Err(SelectError::Unknown { .. }) if !registry.legacy_plugins().is_empty() => {
+            Err(SelectError::Unknown { name, .. }) if !registry.legacy_plugins().is_empty() => {
+                // Loading them runs their code: probe that first, like any selected plugin.
+                if probing(env) {
+                    let deadline = crate::registry::init_timeout(env) + Duration::from_secs(10);
+                    if let Err(reason) = crate::probe::probe(env, &name, deadline) {
+                        let paths: Vec<String> = registry
+                            .legacy_plugins()
+                            .iter()
+                            .map(|p| p.path.display().to_string())
+                            .collect();
+                        return Err(BuildError::Plugin(crate::plugin::LoadError::Refused {
+                            path: registry.legacy_plugins()[0].path.clone(),
+                            reason: format!(
+                                "looking for distro {name} among the plugins built before ndotel-api 1.2 ({}): \
+                                 {reason}",
+                                paths.join(", ")
+                            ),
+                        }));
+                    }
+                }
                 registry.load_legacy();
                 registry.select(env, config.as_ref())?.name.clone()
             }
             other => other?.name.clone(),
         };
+        // A plugin distro is first loaded and initialised in a probe process, so that one which crashes or
+        // aborts never takes this process down (OTEL_RUST_DISTRO_PROBE=false skips it).
+        if let Some(d) = registry
+            .distros()
+            .iter()
+            .find(|d| d.name == name && !d.is_loaded())
+            && probing(env)
+        {
+            let deadline = crate::registry::init_timeout(env) + Duration::from_secs(10);
+            if let Err(reason) = crate::probe::probe(env, &name, deadline) {
+                return Err(BuildError::Plugin(crate::plugin::LoadError::Refused {
+                    path: d.origin.path().map(|p| p.to_path_buf()).unwrap_or_default(),
+                    reason: format!("distro {name}: {reason}"),
+                }));
+            }
+        }
         registry.load_selected(&name)?;
         let distro = registry.select(env, config.as_ref())?.clone();
         let settings = Settings::resolve(env, config.as_ref(), &distro)?;
@@ -140,6 +175,15 @@ impl Plan {
             settings,
         })
     }
+}
+
+/// Whether the selected plugin is probe-loaded in a child first: not inside the probe child itself, and not when
+/// `OTEL_RUST_DISTRO_PROBE=false`.
+fn probing(env: &Env) -> bool {
+    !crate::probe::in_probe()
+        && !env
+            .get("OTEL_RUST_DISTRO_PROBE")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("false"))
 }
 
 /// A built pipeline: the providers (absent when the SDK is disabled) and the distro's fault counters.
