@@ -221,3 +221,77 @@ fn a_selected_distro_that_aborts_on_load_costs_only_the_probe_process() {
     );
     assert!(stdout.contains("faults: 0"), "{stdout}");
 }
+
+/// Discovers `plugins` (holding the good plugin) plus `extra`; returns the refusal naming `extra`.
+fn refusal_beside_the_good_plugin(plugins: &Path, extra: &Path) -> String {
+    let env = Env::from_pairs(
+        [(
+            "OTEL_RUST_DISTRO_PATH",
+            format!(
+                "{}:{}",
+                plugins.display(),
+                extra.parent().unwrap().display()
+            ),
+        )],
+        plugins,
+    );
+    let reg = Registry::discover(&env, None);
+    assert!(
+        reg.distros().iter().any(|d| d.name == "otel_custom_distro"),
+        "the good plugin beside still loads: {:?}",
+        reg.failures()
+    );
+    reg.failures()
+        .iter()
+        .find(|f| f.path() == extra)
+        .unwrap_or_else(|| panic!("{} not refused: {:?}", extra.display(), reg.failures()))
+        .to_string()
+}
+
+#[test]
+fn links_into_writable_places_foreign_links_and_writable_grandparents_are_refused() {
+    let tmp = setup();
+    let good = plugin_dir(tmp.path(), "good", &["otel_custom_distro"]);
+
+    // A symlink, in a safe directory, to a plugin in a directory everyone can write.
+    let open = tmp.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    chmod(&open, 0o777);
+    install_plugin(&so("marker_plugin"), &open, "marker_plugin");
+    let links = plugin_dir(tmp.path(), "links", &[]);
+    let link = links.join("libmarker_plugin.so");
+    std::os::unix::fs::symlink(open.join("libmarker_plugin.so"), &link).unwrap();
+    let err = refusal_beside_the_good_plugin(&good, &link);
+    assert!(
+        err.contains("/open (the target of") && err.contains("chmod go-w"),
+        "{err}"
+    );
+
+    // A plugin whose grandparent directory others can write.
+    let grand = tmp.path().join("grand");
+    std::fs::create_dir(&grand).unwrap();
+    chmod(&grand, 0o777);
+    let inner = plugin_dir(&grand, "plugins", &["marker_plugin"]);
+    let err = refusal_beside_the_good_plugin(&good, &inner.join("libmarker_plugin.so"));
+    assert!(
+        err.contains("/grand is writable by group or others"),
+        "{err}"
+    );
+
+    // A symlink owned by another user in a sticky directory (like /tmp), even to a safe target.
+    if is_root() {
+        let sticky = tmp.path().join("sticky");
+        std::fs::create_dir(&sticky).unwrap();
+        chmod(&sticky, 0o1777);
+        let foreign = sticky.join("libmarker_plugin.so");
+        std::os::unix::fs::symlink(inner.join("libmarker_plugin.so"), &foreign).unwrap();
+        let c = std::ffi::CString::new(foreign.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid C string; -1 keeps the group.
+        assert_eq!(unsafe { libc::lchown(c.as_ptr(), NOBODY, u32::MAX) }, 0);
+        chmod(&grand, 0o755);
+        let err = refusal_beside_the_good_plugin(&good, &foreign);
+        assert!(err.contains("owned by uid 65534"), "{err}");
+    } else {
+        eprintln!("\n*** SKIPPED (one case): giving a link to another user needs root ***\n");
+    }
+}
