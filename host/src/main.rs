@@ -170,12 +170,7 @@ fn rows(
             "version": d.version,
             "api_version": d.api_version,
             "description": d.description,
-            "components": d.is_loaded().then(|| serde_json::json!({
-                "samplers": d.components.samplers,
-                "span_processor": d.components.span_processor,
-                "span_exporters": d.components.span_exporters,
-                "metric_exporters": d.components.metric_exporters,
-            })),
+            "components": d.is_loaded().then_some(&d.components),
             "status": status,
             "error": error,
         }));
@@ -327,48 +322,14 @@ fn list(json: bool, probe: bool) -> Result<ExitCode> {
 
 /// `sampler:a processor span_exporter:b …` from a row, or what to do when the plugin was only inspected.
 fn components_summary(row: &serde_json::Value) -> String {
-    let c = &row["components"];
     if row["status"] == "found" {
         return "(not loaded: `ndotel list --probe` loads it in a child process)".into();
     }
-    if c.is_null() {
-        return String::new();
-    }
-    let names = |key: &str| -> Vec<String> {
-        c[key]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let mut parts: Vec<String> = names("samplers")
-        .iter()
-        .map(|s| format!("sampler:{s}"))
-        .collect();
-    if c["span_processor"] == true {
-        parts.push("processor".into());
-    }
-    parts.extend(
-        names("span_exporters")
-            .iter()
-            .map(|s| format!("span_exporter:{s}")),
-    );
-    parts.extend(
-        names("metric_exporters")
-            .iter()
-            .map(|s| format!("metric_exporter:{s}")),
-    );
-    if parts.is_empty() {
-        "-".into()
-    } else {
-        parts.join(" ")
-    }
+    serde_json::from_value::<ndotel::Components>(row["components"].clone())
+        .map(|c| c.summary())
+        .unwrap_or_default()
 }
 
-/// Runs `ndotel __check` as a child with the same environment and output; reports how it died if it crashed.
 fn check_in_child() -> Result<ExitCode> {
     let exe = std::env::current_exe().context("finding the ndotel executable")?;
     let status = std::process::Command::new(exe)

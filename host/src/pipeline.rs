@@ -126,24 +126,20 @@ impl Plan {
         let name = match registry.select(env, config.as_ref()) {
             Err(SelectError::Unknown { name, .. }) if !registry.legacy_plugins().is_empty() => {
                 // Loading them runs their code: probe that first, like any selected plugin.
-                if probing(env) {
-                    let deadline = crate::registry::init_timeout(env) + Duration::from_secs(10);
-                    if let Err(reason) = crate::probe::probe(env, &name, deadline) {
-                        let paths: Vec<String> = registry
-                            .legacy_plugins()
-                            .iter()
-                            .map(|p| p.path.display().to_string())
-                            .collect();
-                        return Err(BuildError::Plugin(crate::plugin::LoadError::Refused {
-                            path: registry.legacy_plugins()[0].path.clone(),
-                            reason: format!(
-                                "looking for distro {name} among the plugins built before ndotel-api 1.2 ({}): \
-                                 {reason}",
-                                paths.join(", ")
-                            ),
-                        }));
-                    }
-                }
+                let legacy = registry.legacy_plugins();
+                let paths: Vec<String> = legacy
+                    .iter()
+                    .map(|p| p.path.display().to_string())
+                    .collect();
+                probe_first(
+                    env,
+                    &name,
+                    &legacy[0].path,
+                    &format!(
+                        "looking for distro {name} among the plugins built before ndotel-api 1.2 ({})",
+                        paths.join(", ")
+                    ),
+                )?;
                 registry.load_legacy();
                 registry.select(env, config.as_ref())?.name.clone()
             }
@@ -151,19 +147,13 @@ impl Plan {
         };
         // A plugin distro is first loaded and initialised in a probe process, so that one which crashes or
         // aborts never takes this process down (OTEL_RUST_DISTRO_PROBE=false skips it).
-        if let Some(d) = registry
+        if let Some(path) = registry
             .distros()
             .iter()
             .find(|d| d.name == name && !d.is_loaded())
-            && probing(env)
+            .and_then(|d| d.origin.path())
         {
-            let deadline = crate::registry::init_timeout(env) + Duration::from_secs(10);
-            if let Err(reason) = crate::probe::probe(env, &name, deadline) {
-                return Err(BuildError::Plugin(crate::plugin::LoadError::Refused {
-                    path: d.origin.path().map(|p| p.to_path_buf()).unwrap_or_default(),
-                    reason: format!("distro {name}: {reason}"),
-                }));
-            }
+            probe_first(env, &name, path, &format!("distro {name}"))?;
         }
         registry.load_selected(&name)?;
         let distro = registry.select(env, config.as_ref())?.clone();
@@ -177,13 +167,28 @@ impl Plan {
     }
 }
 
-/// Whether the selected plugin is probe-loaded in a child first: not inside the probe child itself, and not when
-/// `OTEL_RUST_DISTRO_PROBE=false`.
-fn probing(env: &Env) -> bool {
-    !crate::probe::in_probe()
-        && !env
+/// Loads and initialises distro `name` in a probe child before this process loads `path`; the refusal says
+/// `what` was being loaded. Skipped inside the probe child itself and with `OTEL_RUST_DISTRO_PROBE=false`.
+fn probe_first(
+    env: &Env,
+    name: &str,
+    path: &std::path::Path,
+    what: &str,
+) -> Result<(), BuildError> {
+    let skip = crate::probe::in_probe()
+        || env
             .get("OTEL_RUST_DISTRO_PROBE")
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("false"))
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("false"));
+    if skip {
+        return Ok(());
+    }
+    let deadline = crate::registry::init_timeout(env) + Duration::from_secs(10);
+    crate::probe::probe(env, name, deadline).map_err(|reason| {
+        BuildError::Plugin(crate::plugin::LoadError::Refused {
+            path: path.to_path_buf(),
+            reason: format!("{what}: {reason}"),
+        })
+    })
 }
 
 /// A built pipeline: the providers (absent when the SDK is disabled) and the distro's fault counters.

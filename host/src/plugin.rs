@@ -143,39 +143,33 @@ impl Plugin {
             path: path.clone(),
             reason,
         };
-        match crate::inspect::inspect(&file).map_err(open)? {
+        let id = file_id(&file).map_err(|e| open(e.to_string()))?;
+        let meta = match crate::inspect::inspect(&file).map_err(open)? {
             Inspected::Meta(meta) => {
                 check_version(&path, &meta.api_version)?;
                 if !meta.panic_unwind {
                     return Err(LoadError::PanicAbort { path });
                 }
-                use std::os::unix::fs::MetadataExt;
-                let m = file.metadata().map_err(|e| open(e.to_string()))?;
-                Ok(Plugin {
-                    api_version: meta.api_version.clone(),
-                    capabilities: meta.capabilities.clone(),
-                    distros: Vec::new(),
-                    meta: Some(meta),
-                    pin: sha256.map(str::to_string),
-                    id: (m.dev(), m.ino()),
-                    path,
-                })
+                Some(meta)
             }
-            Inspected::Legacy => {
-                use std::os::unix::fs::MetadataExt;
-                let m = file.metadata().map_err(|e| open(e.to_string()))?;
-                Ok(Plugin {
-                    api_version: String::new(),
-                    capabilities: Vec::new(),
-                    distros: Vec::new(),
-                    meta: None,
-                    pin: sha256.map(str::to_string),
-                    id: (m.dev(), m.ino()),
-                    path,
-                })
-            }
-            Inspected::NotAPlugin => Err(LoadError::NotAPlugin { path }),
-        }
+            Inspected::Legacy => None,
+            Inspected::NotAPlugin => return Err(LoadError::NotAPlugin { path }),
+        };
+        Ok(Plugin {
+            api_version: meta
+                .as_ref()
+                .map(|m| m.api_version.clone())
+                .unwrap_or_default(),
+            capabilities: meta
+                .as_ref()
+                .map(|m| m.capabilities.clone())
+                .unwrap_or_default(),
+            distros: Vec::new(),
+            meta,
+            pin: sha256.map(str::to_string),
+            id,
+            path,
+        })
     }
 
     /// The names of the distros it holds.
@@ -205,12 +199,11 @@ impl Plugin {
             return Ok(self.clone());
         }
         let file = verified_open(&self.path, self.pin.as_deref())?;
-        use std::os::unix::fs::MetadataExt;
-        let m = file.metadata().map_err(|e| LoadError::Missing {
+        let id = file_id(&file).map_err(|e| LoadError::Missing {
             path: self.path.clone(),
             reason: e.to_string(),
         })?;
-        if (m.dev(), m.ino()) != self.id {
+        if id != self.id {
             return Err(LoadError::Refused {
                 path: self.path.clone(),
                 reason:
@@ -284,6 +277,12 @@ fn host_version(version: &str) -> (u32, u32) {
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
 
+/// Device and inode of an open file: what identifies it across opens.
+fn file_id(file: &std::fs::File) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    file.metadata().map(|m| (m.dev(), m.ino()))
+}
+
 /// Opens `path` through the trust checks, checks its pin (hashing the open descriptor) and runs the ELF
 /// pre-flight on it.
 fn verified_open(path: &Path, sha256: Option<&str>) -> Result<std::fs::File, LoadError> {
@@ -321,11 +320,7 @@ fn load_file(
     pin: Option<&str>,
     meta: Option<ndotel_api::meta::PluginMeta>,
 ) -> Result<Plugin, LoadError> {
-    use std::os::unix::fs::MetadataExt;
-    let id = file
-        .metadata()
-        .map(|m| (m.dev(), m.ino()))
-        .unwrap_or_default();
+    let id = file_id(&file).unwrap_or_default();
     // The loader opens the verified descriptor, not the path. This is sound because the library is never unloaded
     // (abi_stable leaks every loaded library for the life of the process): once mapped, what runs is what was
     // checked, and closing our descriptor afterwards would not affect the mapping.

@@ -59,7 +59,7 @@ impl fmt::Display for Origin {
 }
 
 /// The components a distro offers (first of each list = its default).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Components {
     /// Sampler names.
     pub samplers: Vec<String>,
@@ -519,38 +519,28 @@ impl Registry {
         if !seen.insert(key) {
             return None; // the same file named twice (table and directory) is one plugin
         }
+        // Inspection loads nothing: distros are named by the plugin's metadata, or — for a plugin built before
+        // ndotel-api 1.2 — only once it is loaded (`load_legacy`).
         match Plugin::inspect(path, sha256) {
-            Ok(plugin) if plugin.is_legacy() && plugin.inspected_only() => {
-                self.legacy.push(plugin.clone());
-                Some(plugin)
-            }
             Ok(plugin) => {
-                self.warnings.extend(plugin.missing_capabilities());
-                let origin = Origin::Plugin {
-                    path: plugin.path.clone(),
-                };
-                if let Some(meta) = plugin.meta.as_ref().filter(|_| plugin.inspected_only()) {
-                    for d in &meta.distros {
-                        if let Err(e) = clean_names(&plugin, &d.name, &Components::default()) {
-                            self.failures.push(e);
-                            continue;
+                match &plugin.meta {
+                    None => self.legacy.push(plugin.clone()),
+                    Some(meta) => {
+                        self.warnings.extend(plugin.missing_capabilities());
+                        let origin = Origin::Plugin {
+                            path: plugin.path.clone(),
+                        };
+                        for d in &meta.distros {
+                            match clean_names(&plugin, &d.name, &Components::default()) {
+                                Ok(()) => self.distros.push(DistroInfo::from_meta(
+                                    d,
+                                    origin.clone(),
+                                    &plugin,
+                                )),
+                                Err(e) => self.failures.push(e),
+                            }
                         }
-                        self.distros
-                            .push(DistroInfo::from_meta(d, origin.clone(), &plugin));
                     }
-                    return Some(plugin);
-                }
-                for d in &plugin.distros {
-                    let names = Components::from_descriptor(*d);
-                    if let Err(e) = clean_names(&plugin, d.name().as_str(), &names) {
-                        self.failures.push(e);
-                        continue;
-                    }
-                    self.distros.push(DistroInfo::from_descriptor(
-                        *d,
-                        origin.clone(),
-                        &plugin.api_version,
-                    ));
                 }
                 Some(plugin)
             }
