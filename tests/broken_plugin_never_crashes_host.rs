@@ -91,10 +91,19 @@ fn a_shared_library_without_root_module_is_not_a_plugin() {
         "plugins",
         &["otel_custom_distro", "not_a_plugin"],
     );
+    let marker = std::path::PathBuf::from(format!(
+        "/tmp/ndotel-not-a-plugin-ran-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&marker);
     let reg = discover(&dir);
     good_plugin_still_loads(&reg);
     let err = failure(&reg, "libnot_a_plugin.so");
     assert!(matches!(err, LoadError::NotAPlugin { .. }), "{err:?}");
+    assert!(
+        !marker.exists(),
+        "refused without being loaded: its constructor ran"
+    );
     assert!(
         err.to_string().contains("export_plugin!"),
         "says how to fix it: {err}"
