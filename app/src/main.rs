@@ -213,20 +213,27 @@ fn router(state: AppState) -> Result<Router> {
         .layer(http))
 }
 
-/// `server.address` / `server.port` from the `Host` header (the middleware does not set them).
+/// `server.address` / `server.port` from the `Host` header (the middleware does not set them), parsed as an
+/// authority: a `user:password@` in it is never recorded, and a header that is not a host is left out.
 fn server_attributes(req: &axum::http::Request<axum::body::Body>) -> Vec<KeyValue> {
-    let host = req
+    let authority = req
         .headers()
         .get(axum::http::header::HOST)
         .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()));
-    let Some(host) = host else { return Vec::new() };
-    let (address, port) = match host.rsplit_once(':') {
-        Some((a, p)) if !a.ends_with(']') || a.starts_with('[') => (a, p.parse::<i64>().ok()),
-        _ => (host, None),
+        .and_then(|h| h.parse::<axum::http::uri::Authority>().ok())
+        .or_else(|| req.uri().authority().cloned());
+    let Some(authority) = authority else {
+        return Vec::new();
     };
-    let mut attrs = vec![KeyValue::new("server.address", address.to_string())];
-    attrs.extend(port.map(|p| KeyValue::new("server.port", p)));
+    let mut attrs = vec![KeyValue::new(
+        "server.address",
+        authority.host().to_string(),
+    )];
+    attrs.extend(
+        authority
+            .port_u16()
+            .map(|p| KeyValue::new("server.port", i64::from(p))),
+    );
     attrs
 }
 

@@ -1,7 +1,7 @@
 //! `otel_custom_distro`: the reference ndotel distro, the Rust counterpart of the seed's Python `ndotel` distro.
 //!
 //! One file per component, as in the seed: [`sampler`] drops health-check traffic (whole traces) and samples the
-//! rest by ratio, parent-based; [`span_processor`] injects environment attributes and redacts secrets before export;
+//! rest by ratio, parent-based; [`span_processor`] injects environment attributes and redacts secrets ([`redact`]) before export;
 //! [`span_exporter`] writes finished spans as JSON lines; [`metric_exporter`] prints metrics for humans, writes
 //! them as OTLP JSON lines or posts them over OTLP/HTTP.
 //! Everything is configured from the `[distro.otel_custom_distro]` table of `distro.toml`; unknown keys are errors.
@@ -11,6 +11,7 @@
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 pub mod metric_exporter;
+pub mod redact;
 pub mod sampler;
 pub mod span_exporter;
 pub mod span_processor;

@@ -1,0 +1,273 @@
+//! Which names are sensitive: attribute keys, query parameter names, header names and the keys of `key=value`
+//! pairs in text, matched against globs without regard to case or separator.
+
+use ndotel_api::BoxError;
+use regex::{RegexSet, RegexSetBuilder};
+
+/// Attribute-key globs redacted by default. `*x*` matches `x` anywhere in the key; a glob without `*` matches the
+/// whole key or whole words of it (`pwd` matches `db.pwd`, `user-pwd` and `userPwd`, not `pwdx`). Case and the
+/// separators `.`, `-`, `_` and space do not matter: `*api_key*` also matches `X-Api-Key` and `api.key`.
+pub const DEFAULT_REDACT_KEYS: &[&str] = &[
+    "*authorization*",
+    "*password*",
+    "*passwd*",
+    "*passphrase*",
+    "*secret*",
+    "*token*",
+    "*cookie*",
+    "*session*",
+    "*credential*",
+    "*signature*",
+    "*api_key*",
+    "*apikey*",
+    "*access_key*",
+    "*accesskey*",
+    "*private_key*",
+    "*privatekey*",
+    "*bearer*",
+    "*jwt*",
+    "*csrf*",
+    "*xsrf*",
+    "pwd",
+    "pw",
+    "pass",
+    "key",
+    "sig",
+    "auth",
+    "sid",
+    "otp",
+    "pin",
+    "cvv",
+    "cvc",
+    "ssn",
+];
+
+/// Query parameter names redacted inside URLs by default, besides those matching the key globs.
+pub const DEFAULT_QUERY_PARAMS: &[&str] =
+    &["code", "ticket", "assertion", "samlrequest", "samlresponse"];
+
+/// Names normalised for matching: ASCII lower case, `.`, `-` and space as `_`.
+const fn norm(c: u8) -> u8 {
+    match c {
+        b'-' | b'.' | b' ' => b'_',
+        c => c.to_ascii_lowercase(),
+    }
+}
+
+/// Case- and separator-insensitive globs over names. The usual shapes (`*x*`, `x`, `x*`, `*x`) are matched on a
+/// normalised copy of the name without a regex: keys are checked on every span.
+#[derive(Debug)]
+pub struct KeyMatcher {
+    /// `*x*` (`whole = false`) and bare words (`whole = true`), bucketed by first byte.
+    needles: Vec<Vec<Needle>>,
+    prefixes: Vec<Box<[u8]>>,
+    suffixes: Vec<Box<[u8]>>,
+    general: Option<RegexSet>,
+}
+
+#[derive(Debug, Clone)]
+struct Needle {
+    bytes: Box<[u8]>,
+    whole: bool,
+}
+
+impl KeyMatcher {
+    /// Compiles `globs`; a glob the fast shapes do not cover becomes an anchored case-insensitive regex.
+    pub fn new<S: AsRef<str>>(globs: &[S]) -> Result<Self, BoxError> {
+        let mut m = KeyMatcher {
+            needles: vec![Vec::new(); 256],
+            prefixes: Vec::new(),
+            suffixes: Vec::new(),
+            general: None,
+        };
+        let mut general = Vec::new();
+        for glob in globs {
+            let glob = glob.as_ref();
+            let inner: Box<[u8]> = glob.trim_matches('*').bytes().map(norm).collect();
+            let stars = glob.matches('*').count();
+            let (lead, trail) = (glob.starts_with('*'), glob.ends_with('*'));
+            match (stars, lead, trail) {
+                _ if inner.is_empty() && stars > 0 => general.push(glob_to_regex(glob)),
+                (0, _, _) => m.push_needle(inner, true),
+                (2, true, true) if glob.len() > 2 => m.push_needle(inner, false),
+                (1, false, true) => m.prefixes.push(inner),
+                (1, true, false) => m.suffixes.push(inner),
+                _ => general.push(glob_to_regex(glob)),
+            }
+        }
+        if !general.is_empty() {
+            m.general = Some(
+                RegexSetBuilder::new(general)
+                    .case_insensitive(true)
+                    .build()?,
+            );
+        }
+        Ok(m)
+    }
+
+    fn push_needle(&mut self, bytes: Box<[u8]>, whole: bool) {
+        if let Some(&first) = bytes.first() {
+            self.needles[first as usize].push(Needle { bytes, whole });
+        }
+    }
+
+    /// Whether `name` matches any glob.
+    pub fn is_match(&self, name: &str) -> bool {
+        let mut stack = [0u8; 128];
+        let mut heap = Vec::new();
+        let normed: &[u8] = if name.len() * 2 <= stack.len() {
+            let n = normalise(name.as_bytes(), &mut stack);
+            &stack[..n]
+        } else {
+            heap.resize(name.len() * 2, 0);
+            let n = normalise(name.as_bytes(), &mut heap);
+            &heap[..n]
+        };
+        self.matches_normalised(normed)
+            || self.general.as_ref().is_some_and(|set| set.is_match(name))
+    }
+
+    fn matches_normalised(&self, key: &[u8]) -> bool {
+        let found = (0..key.len()).any(|i| {
+            self.needles[key[i] as usize].iter().any(|n| {
+                let end = i + n.bytes.len();
+                end <= key.len()
+                    && key[i..end] == *n.bytes
+                    && (!n.whole
+                        || ((i == 0 || !key[i - 1].is_ascii_alphanumeric())
+                            && (end == key.len() || !key[end].is_ascii_alphanumeric())))
+            })
+        });
+        found
+            || self.prefixes.iter().any(|p| key.starts_with(p))
+            || self.suffixes.iter().any(|s| key.ends_with(s))
+    }
+}
+
+/// Writes `name` normalised into `out` (which holds at least twice its length), with a `_` where a lower-case
+/// letter or digit is followed by an upper-case one (`userPwd` → `user_pwd`); returns the length written.
+fn normalise(name: &[u8], out: &mut [u8]) -> usize {
+    let mut n = 0;
+    let mut prev_lower = false;
+    for &c in name {
+        if prev_lower && c.is_ascii_uppercase() {
+            out[n] = b'_';
+            n += 1;
+        }
+        out[n] = norm(c);
+        n += 1;
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+    }
+    n
+}
+
+/// Turns a `*` glob into an anchored regex.
+fn glob_to_regex(glob: &str) -> String {
+    let parts: Vec<String> = glob.split('*').map(regex::escape).collect();
+    format!("^{}$", parts.join(".*"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_of_every_shape_match_regardless_of_case_and_separators() {
+        let m =
+            KeyMatcher::new(&["*token*", "x-api-*", "*_secret", "Cookie", "a*b*c", "pwd"]).unwrap();
+        for yes in [
+            "Auth.TOKEN.x",
+            "X-API-key",
+            "x.api.key",
+            "client_SECRET",
+            "client-secret",
+            "cookie",
+            "aXbYc",
+            "db.pwd",
+            "user-pwd",
+            "userPwd",
+            "PWD",
+            "accessToken",
+        ] {
+            assert!(m.is_match(yes), "{yes}");
+        }
+        for no in [
+            "url.path",
+            "x-apikey",
+            "secret_client",
+            "cookies",
+            "acb",
+            "pwdx",
+            "xpwd",
+            "",
+        ] {
+            assert!(!m.is_match(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn the_defaults_cover_the_usual_spellings() {
+        let m = KeyMatcher::new(DEFAULT_REDACT_KEYS).unwrap();
+        for yes in [
+            "password",
+            "db.password",
+            "PASSWD",
+            "pwd",
+            "user_pw",
+            "pass",
+            "passphrase",
+            "api-key",
+            "X-Api-Key",
+            "apiKey",
+            "key",
+            "aws.access_key_id",
+            "AWS_SECRET_ACCESS_KEY",
+            "access-token",
+            "refresh_token",
+            "id_token",
+            "http.request.header.authorization",
+            "http.request.header.proxy-authorization",
+            "http.request.header.cookie",
+            "http.response.header.set-cookie",
+            "session_id",
+            "JSESSIONID",
+            "sid",
+            "sig",
+            "x-amz-signature",
+            "client_secret",
+            "private_key",
+            "privateKey",
+            "x-csrf-token",
+            "auth",
+            "x-auth",
+            "otp",
+            "card.cvv",
+        ] {
+            assert!(m.is_match(yes), "{yes}");
+        }
+        for no in [
+            "url.path",
+            "http.route",
+            "http.request.method",
+            "server.address",
+            "user_agent.original",
+            "db.query.text",
+            "author",
+            "keyboard",
+            "monkey",
+            "compass",
+            "passenger.name",
+            "spinner",
+        ] {
+            assert!(!m.is_match(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn long_and_multibyte_names_are_matched_without_panicking() {
+        let m = KeyMatcher::new(DEFAULT_REDACT_KEYS).unwrap();
+        assert!(m.is_match(&format!("{}password", "é".repeat(200))));
+        assert!(!m.is_match(&"é".repeat(200)));
+        assert!(KeyMatcher::new(&["*", "**", "*é*"]).unwrap().is_match("x"));
+    }
+}

@@ -1,0 +1,378 @@
+//! Redaction: what the reference distro promises never reaches an exporter. Names are matched without regard to
+//! case or separator ([`keys`]); URLs, queries and hosts are parsed and judged decoded ([`url`]); SQL literals are
+//! stripped in the span's dialect ([`sql`]); everything else is searched by the value detectors ([`text`]). Any
+//! value longer than `max_value_length` is redacted whole instead of scanned.
+
+pub mod keys;
+pub mod sql;
+pub mod text;
+mod url;
+
+#[cfg(test)]
+mod fuzz;
+
+use keys::KeyMatcher;
+use ndotel_api::{AnyValue, BoxError, KeyValueRef, REDACTED};
+use serde::Deserialize;
+use sql::{Dialect, Stripped};
+use text::{Detectors, TextScanner};
+
+/// `[distro.otel_custom_distro.span_processor.redact]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedactSettings {
+    /// Globs of attribute keys (and query parameter, header and `key=value` names) whose values are redacted; see
+    /// [`keys::DEFAULT_REDACT_KEYS`] for the matching rules.
+    pub keys: Vec<String>,
+    /// Further query parameter names redacted inside URLs (same matching rules).
+    pub query_params: Vec<String>,
+    /// Attributes holding URLs, request targets or query strings.
+    pub url_attributes: Vec<String>,
+    /// Attributes holding host names, where anything before an `@` is a user or password.
+    pub host_attributes: Vec<String>,
+    /// Attributes holding SQL text, whose literals become `?` (in the dialect of `db.system.name`).
+    pub sql_attributes: Vec<String>,
+    /// Whether SQL literals are stripped.
+    pub sql: bool,
+    /// Values longer than this many bytes are redacted whole, not scanned.
+    pub max_value_length: usize,
+    /// The value detectors.
+    pub detectors: Detectors,
+}
+
+impl Default for RedactSettings {
+    fn default() -> Self {
+        let strings = |list: &[&str]| list.iter().map(|s| s.to_string()).collect();
+        RedactSettings {
+            keys: strings(keys::DEFAULT_REDACT_KEYS),
+            query_params: strings(keys::DEFAULT_QUERY_PARAMS),
+            url_attributes: strings(&[
+                "url.full",
+                "url.query",
+                "url.path",
+                "url.fragment",
+                "url.original",
+                "http.url",
+                "http.target",
+                "http.request.header.referer",
+                "http.response.header.location",
+            ]),
+            host_attributes: strings(&[
+                "server.address",
+                "client.address",
+                "url.domain",
+                "http.host",
+                "net.peer.name",
+                "net.host.name",
+                "http.request.header.host",
+                "http.request.header.x-forwarded-host",
+            ]),
+            sql_attributes: strings(&["db.query.text", "db.statement"]),
+            sql: true,
+            max_value_length: 64 * 1024,
+            detectors: Detectors::default(),
+        }
+    }
+}
+
+/// One change to an attribute list.
+#[derive(Debug, PartialEq)]
+pub enum Fix<'a> {
+    /// Replace the value by `[REDACTED]`.
+    Redact(&'a str),
+    /// Replace the value by this string.
+    Set(&'a str, String),
+    /// Replace the string array by this one.
+    SetArray(&'a str, Vec<String>),
+}
+
+/// The compiled redaction rules.
+#[derive(Debug)]
+pub struct Redactor {
+    keys: KeyMatcher,
+    params: KeyMatcher,
+    scanner: TextScanner,
+    url_attributes: Vec<String>,
+    host_attributes: Vec<String>,
+    sql_attributes: Vec<String>,
+    sql: bool,
+    max_len: usize,
+}
+
+impl Redactor {
+    /// Compiles the rules.
+    pub fn new(s: &RedactSettings) -> Result<Self, BoxError> {
+        Ok(Redactor {
+            keys: KeyMatcher::new(&s.keys).map_err(|e| format!("redact.keys: {e}"))?,
+            params: KeyMatcher::new(&s.query_params)
+                .map_err(|e| format!("redact.query_params: {e}"))?,
+            scanner: TextScanner::new(s.detectors),
+            url_attributes: s.url_attributes.clone(),
+            host_attributes: s.host_attributes.clone(),
+            sql_attributes: s.sql_attributes.clone(),
+            sql: s.sql,
+            max_len: s.max_value_length,
+        })
+    }
+
+    /// Whether values under `key` are redacted whatever they hold.
+    pub fn is_sensitive_key(&self, key: &str) -> bool {
+        self.keys.is_match(key)
+    }
+
+    /// The value `key: value` should have once redacted, or `None` when it is fine as it is. `dialect` is the SQL
+    /// dialect of the span.
+    pub fn clean_value(&self, key: &str, value: &str, dialect: Dialect) -> Option<String> {
+        if value.len() > self.max_len {
+            return (value != REDACTED).then(|| REDACTED.to_string());
+        }
+        if self.sql_attributes.iter().any(|k| k == key) {
+            if !self.sql {
+                return self.clean_text(value);
+            }
+            // Stripped SQL has no literal and no comment left; its identifiers are not scanned as text.
+            return match sql::strip(value, dialect) {
+                Stripped::Clean => None,
+                Stripped::Changed(out) => Some(out),
+                Stripped::Unparseable => Some(REDACTED.to_string()),
+            };
+        }
+        if self.url_attributes.iter().any(|k| k == key) {
+            return self.clean_url(key, value);
+        }
+        if self.host_attributes.iter().any(|k| k == key)
+            && let Some(host) = self.clean_host(value)
+        {
+            return Some(self.clean_text(&host).unwrap_or(host));
+        }
+        self.clean_text(value)
+    }
+
+    /// Free text (a status message, an exception message) with secrets redacted, or `None` when it has none.
+    pub fn clean_text(&self, text: &str) -> Option<String> {
+        if text.len() > self.max_len {
+            return (text != REDACTED).then(|| REDACTED.to_string());
+        }
+        self.scanner.clean(text, &self.keys)
+    }
+
+    /// Finds what to change in one attribute list (of a span, an event, a link or a metric data point).
+    pub fn check<'a>(
+        &self,
+        attributes: &'a [KeyValueRef<'a>],
+        dialect: Dialect,
+        mut fix: impl FnMut(Fix<'a>),
+    ) {
+        for kv in attributes {
+            let key = kv.key.as_str();
+            let value = kv.value.get();
+            if self.keys.is_match(key) {
+                if value != AnyValue::Str(REDACTED) {
+                    fix(Fix::Redact(key));
+                }
+                continue;
+            }
+            match value {
+                AnyValue::Str(v) => {
+                    if let Some(clean) = self.clean_value(key, v, dialect) {
+                        fix(Fix::Set(key, clean));
+                    }
+                }
+                AnyValue::StrArray(items) => {
+                    let cleaned: Vec<Option<String>> = items
+                        .iter()
+                        .map(|s| self.clean_value(key, s.as_str(), dialect))
+                        .collect();
+                    if cleaned.iter().any(Option::is_some) {
+                        let items = items
+                            .iter()
+                            .zip(cleaned)
+                            .map(|(s, c)| c.unwrap_or_else(|| s.to_string()))
+                            .collect();
+                        fix(Fix::SetArray(key, items));
+                    }
+                }
+                // A card number stored as an integer.
+                AnyValue::I64(n) if self.scanner.cards() && text::luhn_i64(n) => {
+                    fix(Fix::Redact(key))
+                }
+                AnyValue::I64Array(ns)
+                    if self.scanner.cards() && ns.iter().any(|n| text::luhn_i64(*n)) =>
+                {
+                    fix(Fix::Redact(key))
+                }
+                // A kind this build cannot read cannot be checked: fail closed.
+                AnyValue::Unknown => fix(Fix::Redact(key)),
+                _ => {}
+            }
+        }
+    }
+
+    /// The SQL dialect named by an attribute list (`db.system.name`, or the older `db.system`).
+    pub fn dialect(attributes: &[KeyValueRef<'_>]) -> Dialect {
+        let system = attributes
+            .iter()
+            .find(|kv| matches!(kv.key.as_str(), "db.system.name" | "db.system"))
+            .and_then(|kv| match kv.value.get() {
+                AnyValue::Str(s) => Some(s),
+                _ => None,
+            });
+        Dialect::of(system)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clean(key: &str, value: &str) -> String {
+        Redactor::new(&RedactSettings::default())
+            .unwrap()
+            .clean_value(key, value, Dialect::Other)
+            .unwrap_or_else(|| value.to_string())
+    }
+
+    #[test]
+    fn queries_are_parsed_then_judged_decoded() {
+        for (key, input, want) in [
+            (
+                "url.query",
+                "user=al&password=hunter2",
+                "user=al&password=[REDACTED]",
+            ),
+            // `;` separates too, and a `?` inside a value is data.
+            ("url.query", "a=1;pwd=hunter2", "a=1;pwd=[REDACTED]"),
+            ("url.query", "q=what?&token=abc", "q=what?&token=[REDACTED]"),
+            (
+                "http.target",
+                "/p?q=a?b&passwd=x#f",
+                "/p?q=a?b&passwd=[REDACTED]#f",
+            ),
+            // Names encoded beyond `%5F`, in upper or lower case, or twice.
+            ("url.query", "%70assword=hunter2", "%70assword=[REDACTED]"),
+            (
+                "url.query",
+                "api%5fkey=k&x%2Dapi%2Dkey=k",
+                "api%5fkey=[REDACTED]&x%2Dapi%2Dkey=[REDACTED]",
+            ),
+            ("url.query", "pass%2577ord=x", "pass%2577ord=[REDACTED]"),
+            // A secret pair encoded inside another value.
+            (
+                "url.query",
+                "q=password%3Dhunter2",
+                "q=password%3D[REDACTED]",
+            ),
+            (
+                "url.query",
+                "next=%2Flogin%3Fuser%3Dal%26token%3Dabc",
+                "next=%2Flogin%3Fuser%3Dal%26token%3D[REDACTED]",
+            ),
+            // Spaces as `+` or `%20` in card numbers and credentials.
+            ("url.query", "n=4111+1111+1111+1111", "n=[REDACTED]"),
+            ("url.query", "n=4111%201111%201111%201111", "n=[REDACTED]"),
+            ("url.query", "h=Bearer%20abc123", "h=Bearer+[REDACTED]"),
+            ("url.query", "to=jane%40example.com", "to=[REDACTED]"),
+            // Fragments carry tokens in the OAuth implicit flow.
+            (
+                "url.full",
+                "https://h/cb#access_token=abc&state=1",
+                "https://h/cb#access_token=[REDACTED]&state=1",
+            ),
+            // Userinfo, as the semantic conventions spell it.
+            (
+                "url.full",
+                "https://al:hunter2@h/x?q=1",
+                "https://REDACTED:REDACTED@h/x?q=1",
+            ),
+            ("url.full", "http://tok3n@h/", "http://REDACTED:REDACTED@h/"),
+            // Path parameters and secrets in the path.
+            (
+                "url.path",
+                "/items;jsessionid=abc123",
+                "/items;jsessionid=[REDACTED]",
+            ),
+            ("url.path", "/users/jane%40example.com", "/users/[REDACTED]"),
+            // Hosts with userinfo.
+            (
+                "server.address",
+                "al:hunter2@localhost",
+                "[REDACTED]@localhost",
+            ),
+            (
+                "server.address",
+                "al%3Ahunter2%40localhost",
+                "[REDACTED]@localhost",
+            ),
+            // The same detectors in any other attribute.
+            (
+                "user_agent.original",
+                "curl?password=x",
+                "curl?password=[REDACTED]",
+            ),
+        ] {
+            assert_eq!(clean(key, input), want, "{key} = {input}");
+        }
+    }
+
+    #[test]
+    fn clean_urls_are_left_byte_for_byte() {
+        for (key, value) in [
+            ("url.full", "https://h/items?q=1&page=2#top"),
+            ("url.query", "q=a%20b&sort=price"),
+            ("url.path", "/items/42"),
+            ("http.target", "/items?q=%E2%82%AC"),
+            ("server.address", "localhost"),
+            ("url.full", "not a url"),
+        ] {
+            assert_eq!(clean(key, value), value);
+        }
+    }
+
+    #[test]
+    fn sql_is_stripped_in_the_dialect_of_the_span_and_unparseable_sql_is_redacted_whole() {
+        let r = Redactor::new(&RedactSettings::default()).unwrap();
+        assert_eq!(
+            r.clean_value(
+                "db.query.text",
+                r#"SELECT "a" FROM t WHERE b = 'x'"#,
+                Dialect::Postgres
+            ),
+            Some(r#"SELECT "a" FROM t WHERE b = ?"#.to_string())
+        );
+        assert_eq!(
+            r.clean_value(
+                "db.query.text",
+                r"SELECT 1 FROM t WHERE b = '\'' OR pw = 'hunter2'",
+                Dialect::MySql
+            ),
+            Some(REDACTED.to_string())
+        );
+        assert_eq!(
+            r.clean_value(
+                "db.statement",
+                "SELECT a FROM t WHERE pw = ?",
+                Dialect::MySql
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn a_value_too_long_to_scan_is_redacted_whole() {
+        let r = Redactor::new(&RedactSettings {
+            max_value_length: 100,
+            ..Default::default()
+        })
+        .unwrap();
+        let long = "a".repeat(101);
+        assert_eq!(
+            r.clean_value("note", &long, Dialect::Other).as_deref(),
+            Some(REDACTED)
+        );
+        assert_eq!(r.clean_text(&long).as_deref(), Some(REDACTED));
+        assert_eq!(
+            r.clean_value("note", &"a".repeat(100), Dialect::Other),
+            None
+        );
+    }
+}

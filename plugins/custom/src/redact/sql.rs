@@ -1,0 +1,426 @@
+//! SQL literal stripping that knows the dialect the span names (`db.system.name`): strings, numbers, hex and bit
+//! literals become `?`; comments are dropped; identifiers, keywords and placeholders stay. What it cannot parse
+//! (an unterminated string, quote or comment, or a statement that reads differently depending on whether the
+//! server treats `\` as an escape) is redacted whole rather than guessed at.
+
+/// The SQL dialect, from `db.system.name` (or the older `db.system`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// MySQL and MariaDB: `"…"` is a string, `\` escapes (unless `NO_BACKSLASH_ESCAPES`), `#` comments.
+    MySql,
+    /// PostgreSQL: `"…"` is an identifier, `E'…'` escapes with `\`, `$tag$…$tag$` strings, nested `/* */`.
+    Postgres,
+    /// SQLite: `"…"`, `` `…` `` and `[…]` are identifiers, `''` is the only escape.
+    Sqlite,
+    /// Anything else: every quoting style read as a string, `#` a comment, both escape conventions tried.
+    Other,
+}
+
+impl Dialect {
+    /// The dialect of a `db.system.name` value.
+    pub fn of(system: Option<&str>) -> Self {
+        match system.map(str::to_ascii_lowercase).as_deref() {
+            Some("mysql" | "mariadb" | "tidb") => Dialect::MySql,
+            Some("postgresql" | "postgres" | "cockroachdb" | "redshift") => Dialect::Postgres,
+            Some("sqlite") => Dialect::Sqlite,
+            _ => Dialect::Other,
+        }
+    }
+}
+
+/// What became of a statement.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stripped {
+    /// No literal and no comment: keep it as it is.
+    Clean,
+    /// The statement with literals replaced.
+    Changed(String),
+    /// Not parseable (or ambiguous): redact the whole statement.
+    Unparseable,
+}
+
+/// Strips the literals of `sql` read in `dialect`.
+pub fn strip(sql: &str, dialect: Dialect) -> Stripped {
+    let b = sql.as_bytes();
+    // Fast path: nothing that starts a literal or a comment.
+    if !b
+        .iter()
+        .any(|c| matches!(c, b'\'' | b'"' | b'$' | b'#' | b'-' | b'/' | b'0'..=b'9'))
+    {
+        return Stripped::Clean;
+    }
+    match dialect {
+        // MySQL servers may or may not treat `\` as an escape: both readings must agree.
+        Dialect::MySql | Dialect::Other => {
+            let with = Scanner::new(sql, dialect, true).run();
+            if with == Scanner::new(sql, dialect, false).run() {
+                with
+            } else {
+                Stripped::Unparseable
+            }
+        }
+        Dialect::Postgres | Dialect::Sqlite => Scanner::new(sql, dialect, false).run(),
+    }
+}
+
+struct Scanner<'a> {
+    sql: &'a str,
+    b: &'a [u8],
+    dialect: Dialect,
+    backslash: bool,
+    out: String,
+    copied: usize,
+    changed: bool,
+}
+
+impl<'a> Scanner<'a> {
+    fn new(sql: &'a str, dialect: Dialect, backslash: bool) -> Self {
+        Scanner {
+            sql,
+            b: sql.as_bytes(),
+            dialect,
+            backslash,
+            out: String::with_capacity(sql.len()),
+            copied: 0,
+            changed: false,
+        }
+    }
+
+    /// Replaces `start..end` by `with`.
+    fn replace(&mut self, start: usize, end: usize, with: &str) {
+        self.out.push_str(&self.sql[self.copied..start]);
+        self.out.push_str(with);
+        self.copied = end;
+        self.changed = true;
+    }
+
+    fn run(mut self) -> Stripped {
+        let b = self.b;
+        let mut i = 0;
+        while i < b.len() {
+            let c = b[i];
+            let next = b.get(i + 1).copied();
+            let strings_in_double = matches!(self.dialect, Dialect::MySql | Dialect::Other);
+            match c {
+                b'\'' => {
+                    let start = self.literal_prefix(i);
+                    // PostgreSQL `E'…'` strings escape with `\`; standard strings do not.
+                    let escapes = self.backslash
+                        || (self.dialect == Dialect::Postgres
+                            && start < i
+                            && b[start..i].eq_ignore_ascii_case(b"e"));
+                    let Some(end) = self.quoted(i, b'\'', escapes) else {
+                        return Stripped::Unparseable;
+                    };
+                    self.replace(start, end, "?");
+                    i = end;
+                }
+                b'"' if strings_in_double => {
+                    let Some(end) = self.quoted(i, b'"', self.backslash) else {
+                        return Stripped::Unparseable;
+                    };
+                    self.replace(i, end, "?");
+                    i = end;
+                }
+                b'"' | b'`' => {
+                    // A quoted identifier: kept.
+                    let Some(end) = self.quoted(i, c, false) else {
+                        return Stripped::Unparseable;
+                    };
+                    i = end;
+                }
+                b'[' if self.dialect == Dialect::Sqlite => {
+                    let Some(close) = b[i..].iter().position(|&c| c == b']') else {
+                        return Stripped::Unparseable;
+                    };
+                    i += close + 1;
+                }
+                b'-' if next == Some(b'-') => {
+                    let end = line_end(b, i);
+                    self.replace(i, end, "");
+                    i = end;
+                }
+                b'#' if matches!(self.dialect, Dialect::MySql | Dialect::Other) => {
+                    let end = line_end(b, i);
+                    self.replace(i, end, "");
+                    i = end;
+                }
+                b'/' if next == Some(b'*') => {
+                    let Some(end) = self.block_comment(i) else {
+                        return Stripped::Unparseable;
+                    };
+                    self.replace(i, end, " ");
+                    i = end;
+                }
+                b'$' => match self.dollar_tag(i) {
+                    Some(tag_end) if self.dialect != Dialect::MySql => {
+                        let tag = &b[i..tag_end];
+                        let Some(body) = find(&b[tag_end..], tag) else {
+                            return Stripped::Unparseable;
+                        };
+                        let end = tag_end + body + tag.len();
+                        self.replace(i, end, "?");
+                        i = end;
+                    }
+                    _ => {
+                        // A placeholder (`$1`) or part of an identifier: kept.
+                        i += 1;
+                        while i < b.len() && is_ident(b[i]) {
+                            i += 1;
+                        }
+                    }
+                },
+                b':' | b'@' | b'?' => {
+                    // Placeholders and variables (`:name`, `@var`, `?`): kept.
+                    i += 1;
+                    while i < b.len() && is_ident(b[i]) {
+                        i += 1;
+                    }
+                }
+                b'0'..=b'9' => {
+                    let end = number_end(b, i);
+                    self.replace(i, end, "?");
+                    i = end;
+                }
+                b'.' if next.is_some_and(|n| n.is_ascii_digit())
+                    && (i == 0 || !is_ident(b[i - 1])) =>
+                {
+                    let end = number_end(b, i + 1);
+                    self.replace(i, end, "?");
+                    i = end;
+                }
+                c if is_ident(c) => {
+                    while i < b.len() && is_ident(b[i]) && b[i] != b'$' {
+                        i += 1;
+                    }
+                    if i < b.len() && b[i] == b'$' {
+                        // `a$b` is one identifier in PostgreSQL and MySQL.
+                        while i < b.len() && (is_ident(b[i]) || b[i] == b'$') {
+                            i += 1;
+                        }
+                    }
+                }
+                _ => i += 1,
+            }
+        }
+        if !self.changed {
+            return Stripped::Clean;
+        }
+        self.out.push_str(&self.sql[self.copied..]);
+        Stripped::Changed(self.out)
+    }
+
+    /// Where a string literal starting at the quote `i` really starts: `x'…'`, `b'…'`, `n'…'`, `e'…'`, `u&'…'`
+    /// and MySQL charset introducers (`_utf8mb4'…'`) belong to it.
+    fn literal_prefix(&self, i: usize) -> usize {
+        let b = self.b;
+        let mut s = i;
+        if s > self.copied && b[s - 1] == b'&' {
+            s -= 1;
+        }
+        let mut w = s;
+        while w > self.copied && is_ident(b[w - 1]) {
+            w -= 1;
+        }
+        let word = &b[w..s];
+        let known = [b"x".as_slice(), b"b", b"n", b"e", b"u"]
+            .iter()
+            .any(|p| word.eq_ignore_ascii_case(p))
+            || (word.first() == Some(&b'_') && word.len() > 1);
+        if known && (s == i || word.eq_ignore_ascii_case(b"u")) {
+            w
+        } else {
+            i
+        }
+    }
+
+    /// The end (past the closing quote) of the quoted run opening at `i`; a doubled quote is an escaped quote,
+    /// and so is `\` + anything when `escapes`. `None` when it never closes.
+    fn quoted(&self, i: usize, q: u8, escapes: bool) -> Option<usize> {
+        let b = self.b;
+        let mut j = i + 1;
+        while j < b.len() {
+            match b[j] {
+                b'\\' if escapes => j += 2,
+                c if c == q && b.get(j + 1) == Some(&q) => j += 2,
+                c if c == q => return Some(j + 1),
+                _ => j += 1,
+            }
+        }
+        None
+    }
+
+    /// The end of the block comment at `i` (nested in PostgreSQL); `None` when it never closes.
+    fn block_comment(&self, i: usize) -> Option<usize> {
+        let b = self.b;
+        let mut depth = 0usize;
+        let mut j = i;
+        while j + 1 < b.len() {
+            if b[j] == b'/' && b[j + 1] == b'*' {
+                depth = if self.dialect == Dialect::Postgres || depth == 0 {
+                    depth + 1
+                } else {
+                    depth
+                };
+                j += 2;
+            } else if b[j] == b'*' && b[j + 1] == b'/' {
+                depth -= 1;
+                j += 2;
+                if depth == 0 {
+                    return Some(j);
+                }
+            } else {
+                j += 1;
+            }
+        }
+        None
+    }
+
+    /// The end of a `$tag$` dollar-quote opener at `i` (the tag may be empty; it does not start with a digit).
+    fn dollar_tag(&self, i: usize) -> Option<usize> {
+        let b = self.b;
+        // `a$$` continues an identifier; after a number (replaced by `?`) a `$` opens a quote, as after `?`.
+        if i > 0 && is_ident(b[i - 1]) && !b[i - 1].is_ascii_digit() {
+            return None;
+        }
+        let mut j = i + 1;
+        if b.get(j).is_some_and(u8::is_ascii_digit) {
+            return None;
+        }
+        while j < b.len() && is_ident(b[j]) {
+            j += 1;
+        }
+        (b.get(j) == Some(&b'$')).then_some(j + 1)
+    }
+}
+
+fn line_end(b: &[u8], i: usize) -> usize {
+    b[i..]
+        .iter()
+        .position(|&c| c == b'\n')
+        .map_or(b.len(), |p| i + p)
+}
+
+/// The end of a number starting at `i`: digits, letters (`0x1F`, `1e5`, `0b101`), `_`, `.` and an exponent's sign.
+fn number_end(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'.' || b[i] == b'_') {
+        if matches!(b[i], b'e' | b'E') && matches!(b.get(i + 1), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        i += 1;
+    }
+    i.min(b.len())
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn is_ident(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(sql: &str, d: Dialect) -> String {
+        match strip(sql, d) {
+            Stripped::Clean => sql.to_string(),
+            Stripped::Changed(out) => out,
+            Stripped::Unparseable => "<whole>".to_string(),
+        }
+    }
+
+    #[test]
+    fn literals_become_placeholders_in_every_dialect() {
+        for d in [
+            Dialect::MySql,
+            Dialect::Postgres,
+            Dialect::Sqlite,
+            Dialect::Other,
+        ] {
+            assert_eq!(
+                s(
+                    "SELECT * FROM t1 WHERE name = 'O''Brien' AND age > 42 AND x = $1 AND y = -1.5e-3",
+                    d
+                ),
+                "SELECT * FROM t1 WHERE name = ? AND age > ? AND x = $1 AND y = -?",
+                "{d:?}"
+            );
+            assert_eq!(
+                s("INSERT INTO items VALUES (?, ?, :n, @v)", d),
+                "INSERT INTO items VALUES (?, ?, :n, @v)"
+            );
+            assert_eq!(
+                s(
+                    "a = X'0AFF' AND b = 0x1F AND c = b'101' AND d = N'x' AND e = .5",
+                    d
+                ),
+                "a = ? AND b = ? AND c = ? AND d = ? AND e = ?"
+            );
+            assert_eq!(
+                s(
+                    "SELECT a -- password hunter2\nFROM t /* secret */ WHERE b = 1",
+                    d
+                ),
+                "SELECT a \nFROM t   WHERE b = ?"
+            );
+            assert_eq!(s("a = 'unterminated", d), "<whole>");
+            assert_eq!(s("a = 1 /* open", d), "<whole>");
+            assert_eq!(s("SELECT t1.c2, é FROM t1", d), "SELECT t1.c2, é FROM t1");
+        }
+    }
+
+    #[test]
+    fn each_dialect_reads_its_own_quoting() {
+        // MySQL: backslash escapes and double-quoted strings.
+        assert_eq!(
+            s(r#"x = "hunter2" AND y = `col 1`"#, Dialect::MySql),
+            "x = ? AND y = `col 1`"
+        );
+        assert_eq!(
+            s(r"x = 'it\'s' AND y = 1", Dialect::MySql),
+            "<whole>",
+            "ambiguous without the server's mode"
+        );
+        assert_eq!(s(r"x = '\'' secret'", Dialect::MySql), "<whole>");
+        assert_eq!(s("x = 1 # hunter2", Dialect::MySql), "x = ? ");
+        assert_eq!(s("x = _utf8mb4'secret'", Dialect::MySql), "x = ?");
+        // PostgreSQL: identifiers in double quotes, E-strings, dollar quoting, nested comments.
+        assert_eq!(
+            s(r#"SELECT "col 2" FROM t WHERE a = 'x'"#, Dialect::Postgres),
+            r#"SELECT "col 2" FROM t WHERE a = ?"#
+        );
+        assert_eq!(
+            s(r"a = E'it\'s secret' AND b = 'c:\'", Dialect::Postgres),
+            "a = ? AND b = ?"
+        );
+        assert_eq!(
+            s(
+                "a = $$hunter2 ' x$$ AND b = $tag$in $$ side$tag$",
+                Dialect::Postgres
+            ),
+            "a = ? AND b = ?"
+        );
+        assert_eq!(s("a = $tag$never closed", Dialect::Postgres), "<whole>");
+        assert_eq!(
+            s("a /* x /* y */ secret */ = 1", Dialect::Postgres),
+            "a   = ?"
+        );
+        assert_eq!(
+            s("a = 1 # 2", Dialect::Postgres),
+            "a = ? # ?",
+            "`#` is an operator in PostgreSQL"
+        );
+        // SQLite: brackets and double quotes are identifiers.
+        assert_eq!(
+            s(r#"SELECT [a b], "c" FROM t WHERE d = 'e'"#, Dialect::Sqlite),
+            r#"SELECT [a b], "c" FROM t WHERE d = ?"#
+        );
+        // Unknown systems: every quoting style is a string.
+        assert_eq!(s(r#"x = "hunter2""#, Dialect::Other), "x = ?");
+        assert_eq!(Dialect::of(Some("MariaDB")), Dialect::MySql);
+        assert_eq!(Dialect::of(None), Dialect::Other);
+    }
+}
