@@ -3,6 +3,12 @@
 
 use ndotel_api::BoxError;
 use regex::{RegexSet, RegexSetBuilder};
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+/// How many distinct names the verdict cache holds; past that (attacker-chosen header names, say) names are
+/// matched afresh each time.
+const CACHE_LIMIT: usize = 4096;
 
 /// Attribute-key globs redacted by default. `*x*` matches `x` anywhere in the key; a glob without `*` matches the
 /// whole key or whole words of it (`pwd` matches `db.pwd`, `user-pwd` and `userPwd`, not `pwdx`). Case and the
@@ -63,6 +69,8 @@ pub struct KeyMatcher {
     prefixes: Vec<Box<[u8]>>,
     suffixes: Vec<Box<[u8]>>,
     general: Option<RegexSet>,
+    /// Verdicts by name: spans repeat the same few keys, so a lookup replaces the scan.
+    cache: RwLock<HashMap<Box<str>, bool>>,
 }
 
 #[derive(Debug, Clone)]
@@ -79,6 +87,7 @@ impl KeyMatcher {
             prefixes: Vec::new(),
             suffixes: Vec::new(),
             general: None,
+            cache: RwLock::new(HashMap::new()),
         };
         let mut general = Vec::new();
         for glob in globs {
@@ -113,6 +122,21 @@ impl KeyMatcher {
 
     /// Whether `name` matches any glob.
     pub fn is_match(&self, name: &str) -> bool {
+        if let Ok(cache) = self.cache.read()
+            && let Some(&verdict) = cache.get(name)
+        {
+            return verdict;
+        }
+        let verdict = self.scan(name);
+        if let Ok(mut cache) = self.cache.write()
+            && cache.len() < CACHE_LIMIT
+        {
+            cache.insert(name.into(), verdict);
+        }
+        verdict
+    }
+
+    fn scan(&self, name: &str) -> bool {
         let mut stack = [0u8; 128];
         let mut heap = Vec::new();
         let normed: &[u8] = if name.len() * 2 <= stack.len() {
