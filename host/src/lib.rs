@@ -149,7 +149,13 @@ impl Guard {
             opentelemetry::global::set_text_map_propagator(p);
         }
         if let Some(mp) = &pipeline.meter_provider {
-            opentelemetry::global::set_meter_provider(mp.clone());
+            match pipeline.series_editor.clone() {
+                // The distro's redaction applies to every metric series before it is recorded.
+                Some(editor) => opentelemetry::global::set_meter_provider(
+                    metrics::series::RedactingMeterProvider::new(mp.clone(), editor),
+                ),
+                None => opentelemetry::global::set_meter_provider(mp.clone()),
+            }
         }
         if let Some(tp) = &pipeline.tracer_provider {
             opentelemetry::global::set_tracer_provider(tp.clone());
@@ -210,15 +216,17 @@ impl Drop for Guard {
         }
         let timeout = self.pipeline.shutdown_timeout;
         let finished = worker::with_deadline("ndotel-shutdown", timeout, move || {
+            // Metrics first: the last collection runs observable callbacks, whose new series still go through
+            // the distro's processor, which the tracer provider's shutdown shuts down.
+            if let Some(mp) = mp {
+                let _ = mp.force_flush();
+                let _ = mp.shutdown();
+            }
             if let Some(tp) = tp {
                 if let Err(e) = tp.force_flush() {
                     eprintln!("ndotel: flushing spans failed: {e}");
                 }
                 let _ = tp.shutdown();
-            }
-            if let Some(mp) = mp {
-                let _ = mp.force_flush();
-                let _ = mp.shutdown();
             }
             if let Some(lp) = lp {
                 let _ = lp.force_flush();

@@ -11,7 +11,7 @@ use crate::plugin::LoadError;
 use crate::registry::{DistroInfo, InitError, Registry, SelectError};
 use crate::settings::{self, Settings};
 use crate::trace::exporter::{Counted, Delivery, FileSpanExporter, PluginSpanExporter};
-use crate::trace::processor::DistroSpanProcessor;
+use crate::trace::processor::{DistroSpanProcessor, Editor};
 use crate::trace::sampler::PluginSampler;
 use crate::trace::view::Attributes;
 use abi_stable::sabi_trait::TD_Opaque;
@@ -212,6 +212,8 @@ pub struct Pipeline {
     pub(crate) delivery: Arc<Delivery>,
     /// How long shutdown may take in all (`OTEL_RUST_SHUTDOWN_TIMEOUT`).
     pub(crate) shutdown_timeout: Duration,
+    /// The distro's span processor, which also judges each new metric series before it is recorded.
+    pub(crate) series_editor: Option<Arc<Editor>>,
 }
 
 /// What every exporter builder needs.
@@ -522,6 +524,7 @@ impl Pipeline {
             runtime: None,
             delivery: Arc::default(),
             shutdown_timeout: Duration::from_secs(5),
+            series_editor: None,
         }
     }
 
@@ -568,17 +571,19 @@ impl Pipeline {
                 (None, Vec::new())
             };
         let batch = ctx.span_processors()?;
+        let distro_processor = DistroSpanProcessor::new(
+            processor,
+            start_attributes,
+            batch,
+            faults.clone(),
+            s.call_timeout.value,
+            ctx.delivery.handed.clone(),
+        );
+        let series_editor = distro_processor.editor();
         let tracer_provider = SdkTracerProvider::builder()
             .with_resource(resource.clone())
             .with_sampler(sampler)
-            .with_span_processor(DistroSpanProcessor::new(
-                processor,
-                start_attributes,
-                batch,
-                faults.clone(),
-                s.call_timeout.value,
-                ctx.delivery.handed.clone(),
-            ))
+            .with_span_processor(distro_processor)
             .build();
         let meter_provider = ctx.meter_provider(resource.clone())?;
         let logger_provider = ctx.logger_provider(resource)?;
@@ -592,6 +597,7 @@ impl Pipeline {
             runtime: ctx.runtime,
             delivery: ctx.delivery,
             shutdown_timeout: s.shutdown_timeout.value,
+            series_editor,
         })
     }
 }

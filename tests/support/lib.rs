@@ -257,6 +257,31 @@ pub fn workload_main() -> ExitCode {
             );
             span.set_status(Status::error("database said: password=hunter2 is wrong"));
         });
+        // The same secret in metric attributes: a counter and an observable gauge, whose series must pass the
+        // distro's redaction before any metric exporter sees them.
+        let meter = opentelemetry::global::meter("workload");
+        let secret_attributes = [
+            opentelemetry::KeyValue::new("user.password", "hunter2"),
+            opentelemetry::KeyValue::new("url.query", "user=al&token=hunter2"),
+            opentelemetry::KeyValue::new("server.address", "al:hunter2@db"),
+            opentelemetry::KeyValue::new("http.route", "/login"),
+        ];
+        meter
+            .u64_counter("workload.logins")
+            .build()
+            .add(1, &secret_attributes);
+        let _gauge = meter
+            .i64_observable_gauge("workload.sessions")
+            .with_callback(|obs| {
+                obs.observe(
+                    2,
+                    &[opentelemetry::KeyValue::new(
+                        "note",
+                        "paid with 4111 1111 1111 1111",
+                    )],
+                )
+            })
+            .build();
     }
     let requests = opentelemetry::global::meter("workload")
         .u64_counter("workload.requests")

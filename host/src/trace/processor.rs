@@ -24,13 +24,61 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The distro's span processor behind its watchdog: what edits a span. Shared by the span pipeline and the metric
+/// series redaction ([`crate::metrics::series`]).
+pub(crate) struct Editor {
+    plugin: FfiSpanProcessorBox,
+    watched: Arc<Watched>,
+    faults: Arc<Faults>,
+}
+
+impl std::fmt::Debug for Editor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Editor").finish_non_exhaustive()
+    }
+}
+
+impl Editor {
+    /// What a span the processor failed on becomes: dropped, or unchanged when the operator chose pass-through.
+    fn on_failure(&self, span: SpanData) -> Option<SpanData> {
+        self.faults.processor_passes().then_some(span)
+    }
+
+    /// Applies the distro's edits; `None` when the span is dropped.
+    pub(crate) fn edit(&self, span: SpanData, resource: &[KeyValue]) -> Option<SpanData> {
+        if self.watched.bypassed() {
+            // Stuck earlier: counted once by the watchdog; every later span takes the fallback.
+            return self.on_failure(span);
+        }
+        let mut edits = SpanEdits::default();
+        let result = with_scratch(|bump| {
+            let view = HostSpan::new(&span, resource, bump);
+            let view = FfiSpan_TO::from_ptr(&view, TD_Opaque);
+            let sink = FfiEdits_TO::from_ptr(&mut edits, TD_Opaque);
+            self.watched.call(|| self.plugin.on_end(view, sink))
+        });
+        if let RResult::RErr(e) = result {
+            self.faults.record_span_call(Component::SpanProcessor, &e);
+            return self.on_failure(span);
+        }
+        edits.apply(span)
+    }
+
+    fn shutdown(&self) {
+        if !self.watched.bypassed()
+            && let RResult::RErr(e) = self.watched.call(|| self.plugin.shutdown())
+        {
+            self.faults.record_span_call(Component::SpanProcessor, &e);
+        }
+    }
+}
+
 /// The distro's processor (if any) in front of the exporters' processors.
 pub(crate) struct DistroSpanProcessor {
-    plugin: Option<(FfiSpanProcessorBox, Arc<Watched>)>,
+    editor: Option<Arc<Editor>>,
     start_attributes: Vec<KeyValue>,
     resource: Vec<KeyValue>,
     next: Vec<Box<dyn SpanProcessor>>,
-    faults: Arc<Faults>,
     /// Spans handed to the exporters' processors (each gets every one): with the exporters' own counts, what
     /// shutdown did not deliver.
     handed: Arc<std::sync::atomic::AtomicU64>,
@@ -39,7 +87,7 @@ pub(crate) struct DistroSpanProcessor {
 impl std::fmt::Debug for DistroSpanProcessor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DistroSpanProcessor")
-            .field("has_plugin", &self.plugin.is_some())
+            .field("has_plugin", &self.editor.is_some())
             .field("start_attributes", &self.start_attributes)
             .field("next", &self.next)
             .finish()
@@ -56,46 +104,34 @@ impl DistroSpanProcessor {
         call_timeout: Duration,
         handed: Arc<std::sync::atomic::AtomicU64>,
     ) -> Self {
-        let plugin = plugin.map(|p| {
+        let editor = plugin.map(|plugin| {
             let watched = Watched::new(Component::SpanProcessor, call_timeout, faults.clone());
-            (p, watched)
+            Arc::new(Editor {
+                plugin,
+                watched,
+                faults,
+            })
         });
         DistroSpanProcessor {
-            plugin,
+            editor,
             start_attributes,
             resource: Vec::new(),
             next,
-            faults,
             handed,
         }
     }
 
-    /// What a span the processor failed on becomes: dropped, or unchanged when the operator chose pass-through.
-    fn on_failure(&self, span: SpanData) -> Option<SpanData> {
-        self.faults.processor_passes().then_some(span)
+    /// The distro's editor, for the metric series (`None` without a distro processor).
+    pub(crate) fn editor(&self) -> Option<Arc<Editor>> {
+        self.editor.clone()
     }
 
     /// Applies the distro's edits; `None` when the span is dropped.
     fn edit(&self, span: SpanData) -> Option<SpanData> {
-        let Some((plugin, watched)) = &self.plugin else {
-            return Some(span);
-        };
-        if watched.bypassed() {
-            // Stuck earlier: counted once by the watchdog; every later span takes the fallback.
-            return self.on_failure(span);
+        match &self.editor {
+            Some(editor) => editor.edit(span, &self.resource),
+            None => Some(span),
         }
-        let mut edits = SpanEdits::default();
-        let result = with_scratch(|bump| {
-            let view = HostSpan::new(&span, &self.resource, bump);
-            let view = FfiSpan_TO::from_ptr(&view, TD_Opaque);
-            let sink = FfiEdits_TO::from_ptr(&mut edits, TD_Opaque);
-            watched.call(|| plugin.on_end(view, sink))
-        });
-        if let RResult::RErr(e) = result {
-            self.faults.record_span_call(Component::SpanProcessor, &e);
-            return self.on_failure(span);
-        }
-        edits.apply(span)
     }
 }
 
@@ -278,11 +314,8 @@ impl SpanProcessor for DistroSpanProcessor {
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        if let Some((plugin, watched)) = &self.plugin
-            && !watched.bypassed()
-            && let RResult::RErr(e) = watched.call(|| plugin.shutdown())
-        {
-            self.faults.record_span_call(Component::SpanProcessor, &e);
+        if let Some(editor) = &self.editor {
+            editor.shutdown();
         }
         combine(self.next.iter().map(|p| p.shutdown_with_timeout(timeout)))
     }

@@ -348,6 +348,12 @@ pub trait SpanProcessor: Send + Sync + 'static {
         Vec::new()
     }
     /// Inspects an ended span and records the edits to apply (none for a span left alone).
+    ///
+    /// Metric series pass through here too, so one set of redaction rules covers both signals: the host hands
+    /// each attribute set a metric instrument records for the first time to `on_end` as an `INTERNAL` span named
+    /// after the instrument, with instrumentation scope `ndotel.metric_series`, no events, links or status, and
+    /// applies the attribute edits to the series (once; later measurements reuse the answer). Dropping that span
+    /// drops the series; renaming it is ignored.
     fn on_end(&self, span: &SpanView<'_>, edits: &mut Edits<'_>);
     /// The pipeline shuts down: release what the processor holds (since 1.1; hosts before 1.1 do not call it).
     fn shutdown(&self) -> Result<(), BoxError> {

@@ -148,7 +148,7 @@ proptest! {
 
     #[test]
     fn a_secret_value_never_leaks_from_any_attribute(
-        kind in 0usize..6,
+        kind in 0usize..9,
         token in "[A-Za-z0-9]{12,30}",
         card in 400_000_000_000_000u64..499_999_999_999_999u64,
         sep in prop::sample::select(vec!["", " ", "-", ".", "+", "%20", "_"]),
@@ -168,7 +168,11 @@ proptest! {
             }
             3 => (format!("{token}{at}example.com"), token.clone()),
             4 => (format!("eyJ{token}.eyJ{token}.{token}"), token.clone()),
-            _ => (format!("-----BEGIN EC PRIVATE KEY-----\n{token}\n-----END EC PRIVATE KEY-----"), token.clone()),
+            5 => (format!("-----BEGIN EC PRIVATE KEY-----\n{token}\n-----END EC PRIVATE KEY-----"), token.clone()),
+            // Pairs in text: plain, JSON, and JSON quoted inside a quoted string (a `{:?}` of a request body).
+            6 => (format!("api_key={token}"), token.clone()),
+            7 => (format!(r#"{{"passwd": "{token}"}}"#), token.clone()),
+            _ => (format!(r#""{{\"secret\":\"{token}\"}}""#), token.clone()),
         };
         let key = KEYS[k];
         if key == "db.query.text" {

@@ -1,5 +1,5 @@
 //! Redaction: what the reference distro promises never reaches an exporter. Names are matched without regard to
-//! case or separator ([`keys`]); URLs, queries and hosts are parsed and judged decoded ([`url`]); SQL literals are
+//! case or separator ([`keys`]); URLs, queries and hosts are parsed and judged decoded; SQL literals are
 //! stripped in the span's dialect ([`sql`]); everything else is searched by the value detectors ([`text`]). Any
 //! value longer than `max_value_length` is redacted whole instead of scanned.
 

@@ -161,7 +161,7 @@ impl TextScanner {
     }
 }
 
-/// Percent-decodes `text` until it no longer changes (at most [`DECODE_ROUNDS`] times).
+/// Percent-decodes `text` until it no longer changes (at most four times).
 pub fn fully_decode(text: &str) -> Cow<'_, str> {
     let mut out = Cow::Borrowed(text);
     for _ in 0..DECODE_ROUNDS {
@@ -362,6 +362,10 @@ fn pairs(text: &str, keys: &KeyMatcher, out: &mut Vec<Range<usize>>) {
         }
         if k_end > 0 && matches!(b[k_end - 1], b'"' | b'\'') {
             k_end -= 1;
+            // JSON quoted inside a string: `\"password\": \"…\"`.
+            if k_end > 0 && b[k_end - 1] == b'\\' {
+                k_end -= 1;
+            }
         }
         let mut k_start = k_end;
         while k_start > 0 && is_key(b[k_start - 1]) {
@@ -378,16 +382,28 @@ fn pairs(text: &str, keys: &KeyMatcher, out: &mut Vec<Range<usize>>) {
         while v < b.len() && b[v] == b' ' {
             v += 1;
         }
-        let quote = b.get(v).copied().filter(|c| matches!(c, b'"' | b'\''));
+        // A quote, or an escaped quote (`\"`) when the text is itself quoted JSON.
+        let escaped = b.get(v) == Some(&b'\\') && matches!(b.get(v + 1), Some(b'"' | b'\''));
+        let quote_at = if escaped { v + 1 } else { v };
+        let quote = b
+            .get(quote_at)
+            .copied()
+            .filter(|c| matches!(c, b'"' | b'\''));
         let end = match quote {
             Some(q) => {
-                let mut e = v + 1;
-                while e < b.len() && b[e] != q {
-                    e += if b[e] == b'\\' { 2 } else { 1 };
+                let mut e = quote_at + 1;
+                while e < b.len() {
+                    if escaped && b[e] == b'\\' && b.get(e + 1) == Some(&q) {
+                        break;
+                    }
+                    if !escaped && b[e] == q {
+                        break;
+                    }
+                    e += if b[e] == b'\\' && !escaped { 2 } else { 1 };
                 }
                 // A closed quote keeps its quotes; an unclosed one goes with the value.
                 if e < b.len() {
-                    v += 1;
+                    v = quote_at + 1;
                 }
                 e.min(b.len())
             }
@@ -478,6 +494,10 @@ mod tests {
             (
                 r#"{"user":"al","password":"hun ter2"}"#,
                 r#"{"user":"al","password":"[REDACTED]"}"#,
+            ),
+            (
+                r#"item "{\"password\": \"hun ter2\"}""#,
+                r#"item "{\"password\": \"[REDACTED]\"}""#,
             ),
             ("token: s3cr3t and more", "token: [REDACTED] and more"),
             ("api-key = 'abc def'", "api-key = '[REDACTED]'"),
