@@ -1,5 +1,8 @@
 //! `span_loop VARIANT SECRET N`: N spans through one variant of the per-span benchmark (`bare`, `sdk` or `custom`,
-//! the reference distro loaded as a `.so`; SECRET 0 or 1), for counting instructions under callgrind.
+//! the reference distro loaded as a `.so`; SECRET 0 or 1), for counting instructions under callgrind. Variants
+//! `metric_bare` and `metric_custom` record N histogram measurements with the same attributes instead, through a
+//! bare SDK meter or through ndotel's global meter with the reference distro (whose processor judges each series
+//! once).
 
 use ndotel_benches::{attributes, ndotel_provider, one_span};
 use opentelemetry::trace::TracerProvider as _;
@@ -14,6 +17,41 @@ fn main() {
     let n: usize = n.parse().expect("N");
     let tmp = ndotel_tests::setup();
     let plugins = ndotel_tests::plugin_dir(tmp.path(), "plugins", &["otel_custom_distro"]);
+    if let Some(meter) = variant.strip_prefix("metric_") {
+        let attrs = attributes(secret == "1");
+        let (_guard, _bare, meter) = if meter == "bare" {
+            let provider = opentelemetry_sdk::metrics::SdkMeterProvider::builder()
+                .with_reader(
+                    opentelemetry_sdk::metrics::PeriodicReader::builder(
+                        opentelemetry_stdout::MetricExporter::default(),
+                    )
+                    .with_interval(std::time::Duration::from_secs(3600))
+                    .build(),
+                )
+                .build();
+            let meter = opentelemetry::metrics::MeterProvider::meter(&provider, "bench");
+            (None, Some(provider), meter)
+        } else {
+            let env = ndotel::Env::from_pairs(
+                [
+                    ("OTEL_RUST_DISTRO", "otel_custom_distro".to_string()),
+                    ("OTEL_RUST_DISTRO_PATH", plugins.display().to_string()),
+                    ("OTEL_TRACES_EXPORTER", "none".into()),
+                    ("OTEL_METRICS_EXPORTER", "file".into()),
+                    ("OTEL_EXPORTER_FILE_METRICS_PATH", "/dev/null".into()),
+                    ("OTEL_METRIC_EXPORT_INTERVAL", "3600000".into()),
+                ],
+                &plugins,
+            );
+            let guard = ndotel::try_init_with(&env).expect("ndotel");
+            (Some(guard), None, opentelemetry::global::meter("bench"))
+        };
+        let histogram = meter.f64_histogram("bench.duration").build();
+        for i in 0..n {
+            histogram.record(i as f64, &attrs);
+        }
+        return;
+    }
     let provider = match variant.as_str() {
         "bare" => SdkTracerProvider::builder()
             .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))

@@ -47,7 +47,8 @@ impl MeterProvider for RedactingMeterProvider {
 }
 
 /// Attribute set as measured → as recorded (`None`: not recorded).
-type Verdicts = HashMap<Vec<KeyValue>, Option<Arc<[KeyValue]>>>;
+/// Hashed with foldhash: a lookup per measurement is the whole cost of a known series, and SipHash doubled it.
+type Verdicts = HashMap<Vec<KeyValue>, Option<Arc<[KeyValue]>>, foldhash::fast::RandomState>;
 
 /// One instrument's series.
 struct Series {
@@ -61,7 +62,7 @@ impl Series {
         Arc::new(Series {
             name,
             editor,
-            known: RwLock::new(HashMap::new()),
+            known: RwLock::new(HashMap::default()),
         })
     }
 
