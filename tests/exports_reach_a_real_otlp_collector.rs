@@ -105,7 +105,7 @@ fn assert_received_log(c: &Collector) {
 }
 
 /// All three signals through the host's built-in `otlp` exporters with `protocol`, to the collector's `port`.
-fn all_signals_reach_rotel(protocol: &str, port: fn(&Collector) -> u16) {
+fn all_signals_reach_rotel(protocol: &str, port: fn(&Collector) -> u16, extra: &[(&str, &str)]) {
     let Some(bin) = rotel_agent() else { return };
     let tmp = setup();
     let c = start_rotel(&bin, tmp.path(), Some(&capture()));
@@ -121,6 +121,7 @@ fn all_signals_reach_rotel(protocol: &str, port: fn(&Collector) -> u16) {
     ] {
         env.push((signal, "otlp".into()));
     }
+    env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
     run_workload(tmp.path(), &env);
     assert_received_spans(&c);
     assert_received_metric(&c);
@@ -129,12 +130,33 @@ fn all_signals_reach_rotel(protocol: &str, port: fn(&Collector) -> u16) {
 
 #[test]
 fn traces_metrics_and_logs_reach_rotel_over_grpc() {
-    all_signals_reach_rotel("grpc", |c| c.grpc);
+    all_signals_reach_rotel("grpc", |c| c.grpc, &[]);
 }
 
 #[test]
 fn traces_metrics_and_logs_reach_rotel_over_http_protobuf() {
-    all_signals_reach_rotel("http/protobuf", |c| c.http);
+    all_signals_reach_rotel("http/protobuf", |c| c.http, &[]);
+}
+
+/// The specification's rules that opentelemetry-otlp alone gets wrong or ignores: an empty per-signal variable is
+/// unset (the generic endpoint still applies), `gzip` compression, headers and timeouts from the environment.
+const SPEC_CASES: &[(&str, &str)] = &[
+    ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", ""),
+    ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", " "),
+    ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", ""),
+    ("OTEL_EXPORTER_OTLP_COMPRESSION", "GZIP"),
+    ("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=ndotel,x-note=a%20b"),
+    ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "15000"),
+];
+
+#[test]
+fn gzip_headers_and_empty_signal_variables_work_over_grpc() {
+    all_signals_reach_rotel("grpc", |c| c.grpc, SPEC_CASES);
+}
+
+#[test]
+fn gzip_headers_and_empty_signal_variables_work_over_http_protobuf() {
+    all_signals_reach_rotel("http/protobuf", |c| c.http, SPEC_CASES);
 }
 
 #[test]

@@ -61,6 +61,7 @@ mod faults;
 mod file;
 mod inspect;
 mod metrics;
+mod otlp;
 mod pipeline;
 mod plugin;
 mod probe;

@@ -21,10 +21,10 @@ use ndotel_api::ffi::{FfiDistroBox, FfiError};
 use opentelemetry::KeyValue;
 use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry::propagation::text_map_propagator::TextMapPropagator;
-use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_otlp::Protocol;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
-use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::resource::TelemetryResourceDetector;
 use opentelemetry_sdk::trace::{
@@ -219,7 +219,6 @@ pub struct Pipeline {
 /// What every exporter builder needs.
 struct Ctx<'a> {
     plan: &'a Plan,
-    env: &'a Env,
     distro: Option<crate::registry::Distro>,
     faults: Arc<Faults>,
     runtime: Option<tokio::runtime::Runtime>,
@@ -307,20 +306,18 @@ impl Ctx<'_> {
                     batch.push(self.batch(FileSpanExporter::new(out)));
                 }
                 "otlp" => {
-                    let exporter =
-                        match otlp_protocol(self.env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")? {
-                            Protocol::Grpc => {
-                                let _enter = self.tonic_runtime().map_err(comp)?.enter();
-                                opentelemetry_otlp::SpanExporter::builder()
-                                    .with_tonic()
-                                    .build()
-                            }
-                            p => opentelemetry_otlp::SpanExporter::builder()
-                                .with_http()
-                                .with_protocol(p)
-                                .build(),
+                    let otlp = &s.otlp[0];
+                    let exporter = match otlp.protocol {
+                        Protocol::Grpc => {
+                            let _enter = self.tonic_runtime().map_err(comp)?.enter();
+                            otlp.grpc(opentelemetry_otlp::SpanExporter::builder().with_tonic())
+                                .build()
                         }
-                        .map_err(|e| comp(e.to_string()))?;
+                        _ => otlp
+                            .http(opentelemetry_otlp::SpanExporter::builder().with_http())
+                            .build(),
+                    }
+                    .map_err(|e| comp(e.to_string()))?;
                     batch.push(self.batch(exporter));
                 }
                 other
@@ -369,7 +366,7 @@ impl Ctx<'_> {
         let plan = self.plan;
         let s = &plan.settings;
         let interval = s.metric_export_interval.value;
-        let temporality = otlp_temporality(self.env)?;
+        let temporality = s.temporality;
         let mut builder = SdkMeterProvider::builder().with_resource(resource);
         let mut readers = 0;
         for name in &s.metrics_exporter.value {
@@ -393,22 +390,26 @@ impl Ctx<'_> {
                     )
                 }
                 "otlp" => {
-                    let exporter =
-                        match otlp_protocol(self.env, "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL")? {
-                            Protocol::Grpc => {
-                                let _enter = self.tonic_runtime().map_err(comp)?.enter();
+                    let otlp = &s.otlp[1];
+                    let exporter = match otlp.protocol {
+                        Protocol::Grpc => {
+                            let _enter = self.tonic_runtime().map_err(comp)?.enter();
+                            otlp.grpc(
                                 opentelemetry_otlp::MetricExporter::builder()
                                     .with_tonic()
-                                    .with_temporality(temporality)
-                                    .build()
-                            }
-                            p => opentelemetry_otlp::MetricExporter::builder()
-                                .with_http()
-                                .with_protocol(p)
-                                .with_temporality(temporality)
-                                .build(),
+                                    .with_temporality(temporality),
+                            )
+                            .build()
                         }
-                        .map_err(|e| comp(e.to_string()))?;
+                        _ => otlp
+                            .http(
+                                opentelemetry_otlp::MetricExporter::builder()
+                                    .with_http()
+                                    .with_temporality(temporality),
+                            )
+                            .build(),
+                    }
+                    .map_err(|e| comp(e.to_string()))?;
                     builder.with_reader(
                         PeriodicReader::builder(exporter)
                             .with_interval(interval)
@@ -475,20 +476,18 @@ impl Ctx<'_> {
                     )
                 }
                 "otlp" => {
-                    let exporter =
-                        match otlp_protocol(self.env, "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL")? {
-                            Protocol::Grpc => {
-                                let _enter = self.tonic_runtime().map_err(comp)?.enter();
-                                opentelemetry_otlp::LogExporter::builder()
-                                    .with_tonic()
-                                    .build()
-                            }
-                            p => opentelemetry_otlp::LogExporter::builder()
-                                .with_http()
-                                .with_protocol(p)
-                                .build(),
+                    let otlp = &self.plan.settings.otlp[2];
+                    let exporter = match otlp.protocol {
+                        Protocol::Grpc => {
+                            let _enter = self.tonic_runtime().map_err(comp)?.enter();
+                            otlp.grpc(opentelemetry_otlp::LogExporter::builder().with_tonic())
+                                .build()
                         }
-                        .map_err(|e| comp(e.to_string()))?;
+                        _ => otlp
+                            .http(opentelemetry_otlp::LogExporter::builder().with_http())
+                            .build(),
+                    }
+                    .map_err(|e| comp(e.to_string()))?;
                     builder = builder.with_log_processor(self.log_batch(exporter));
                 }
                 other => {
@@ -542,7 +541,6 @@ impl Pipeline {
         let distro = plan.distro.init(plan.config.as_ref(), env)?;
         let mut ctx = Ctx {
             plan,
-            env,
             distro,
             faults: faults.clone(),
             runtime: None,
@@ -608,7 +606,6 @@ impl Plan {
         let distro = self.distro.init(self.config.as_ref(), env)?;
         let ctx = Ctx {
             plan: self,
-            env,
             distro,
             faults: Arc::new(Faults::new(self.distro.name.clone())),
             runtime: None,
@@ -650,46 +647,6 @@ fn unknown(
         kind,
         name: name.to_string(),
         valid: valid.join(", "),
-    }
-}
-
-/// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`: cumulative (default), delta, or lowmemory (treated as delta).
-fn otlp_temporality(env: &Env) -> Result<Temporality, BuildError> {
-    let var = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
-    match env
-        .get(var)
-        .map(|v| v.trim().to_ascii_lowercase())
-        .as_deref()
-    {
-        None | Some("cumulative") => Ok(Temporality::Cumulative),
-        Some("delta") | Some("lowmemory") => Ok(Temporality::Delta),
-        Some(other) => Err(ConfigError::Env {
-            var: var.into(),
-            value: other.into(),
-            expected: "cumulative, delta or lowmemory".into(),
-        }
-        .into()),
-    }
-}
-
-fn otlp_protocol(env: &Env, signal_var: &'static str) -> Result<Protocol, BuildError> {
-    let (var, raw) = match env.get(signal_var) {
-        Some(v) => (signal_var, v),
-        None => (
-            "OTEL_EXPORTER_OTLP_PROTOCOL",
-            env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-                .unwrap_or("http/protobuf"),
-        ),
-    };
-    match raw.trim() {
-        "grpc" => Ok(Protocol::Grpc),
-        "http/protobuf" => Ok(Protocol::HttpBinary),
-        other => Err(ConfigError::Env {
-            var: var.into(),
-            value: other.into(),
-            expected: "grpc or http/protobuf".into(),
-        }
-        .into()),
     }
 }
 

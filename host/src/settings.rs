@@ -4,7 +4,9 @@
 
 use crate::config::{ConfigError, ConfigFile, OtelSection};
 use crate::env::Env;
+use crate::otlp::{OtlpConfig, Signal};
 use crate::registry::DistroInfo;
+use opentelemetry_sdk::metrics::Temporality;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -140,6 +142,10 @@ pub struct Settings {
     pub file_traces_path: Setting<PathBuf>,
     /// `OTEL_EXPORTER_FILE_METRICS_PATH`.
     pub file_metrics_path: Setting<PathBuf>,
+    /// `OTEL_EXPORTER_OTLP_*` for traces, metrics and logs (per-signal over generic, empty = unset).
+    pub(crate) otlp: [OtlpConfig; 3],
+    /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`.
+    pub(crate) temporality: Temporality,
 }
 
 /// `OTEL_RUST_DISTRO_FAIL_FAST` > `[plugins] fail_fast` > false.
@@ -247,6 +253,27 @@ fn as_usize(s: Setting<u64>) -> Setting<usize> {
 const MAX_MILLIS: u64 = 86_400_000;
 /// The largest span or log record queue: about a million entries.
 const MAX_QUEUE: u64 = 1 << 20;
+
+/// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`: cumulative (default), delta, or lowmemory (delta for the
+/// exporters here); anything else is warned about and the default used.
+fn temporality(env: &Env, warnings: &mut Vec<String>) -> Temporality {
+    let var = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
+    match env
+        .get(var)
+        .map(|v| v.trim().to_ascii_lowercase())
+        .filter(|v| !v.is_empty())
+        .as_deref()
+    {
+        None | Some("cumulative") => Temporality::Cumulative,
+        Some("delta" | "lowmemory") => Temporality::Delta,
+        Some(other) => {
+            warnings.push(format!(
+                "{var}={other:?} is not cumulative, delta or lowmemory; using cumulative"
+            ));
+            Temporality::Cumulative
+        }
+    }
+}
 
 /// Plugin directories: those of `OTEL_RUST_DISTRO_PATH` (relative to the working directory) and those of
 /// `[plugins] dirs` (relative to the file) — a union, not an override. The source names the first that has any.
@@ -455,6 +482,9 @@ impl Settings {
         let span_export_timeout = millis_setting("OTEL_BSP_EXPORT_TIMEOUT", None, 30_000, 1, w);
         let metric_export_timeout =
             millis_setting("OTEL_METRIC_EXPORT_TIMEOUT", None, 30_000, 1, w);
+        let otlp = [Signal::Traces, Signal::Metrics, Signal::Logs]
+            .map(|signal| OtlpConfig::resolve(env, signal, w));
+        let temporality = temporality(env, w);
         Ok(Settings {
             fallback: fallback(env, config)?,
             on_processor_error: pick(
@@ -574,6 +604,8 @@ impl Settings {
                 env.cwd().join("metrics.jsonl"),
                 |s| Ok(env.cwd().join(s)),
             )?,
+            otlp,
+            temporality,
             warnings,
         })
     }
