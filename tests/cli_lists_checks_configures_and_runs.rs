@@ -122,11 +122,19 @@ fn check_exits_zero_only_when_the_pipeline_works() {
     let (ok, stdout, _) = check("faulty_sampler_panic", "file");
     assert!(!ok && stdout.contains("sampler failures: 1"), "{stdout}");
 
-    let (ok, _, stderr) = check("otel_custom_distro", "zipkin");
+    // A name nothing answers to: `check` fails and lists what is valid (`init()` would run without it).
+    let (ok, stdout, _) = check("otel_custom_distro", "zipkn");
     assert!(
-        !ok && stderr.contains("unknown span exporter \"zipkin\"")
-            && stderr.contains("custom_jsonl"),
-        "{stderr}"
+        !ok && stdout.contains("unknown name: OTEL_TRACES_EXPORTER lists \"zipkn\"")
+            && stdout.contains("custom_jsonl"),
+        "{stdout}"
+    );
+    // A name OpenTelemetry specifies but ndotel lacks: a warning, and the rest works.
+    let (ok, stdout, _) = check("otel_custom_distro", "zipkin,file");
+    assert!(
+        ok && stdout.contains("warning: OTEL_TRACES_EXPORTER lists \"zipkin\"")
+            && stdout.contains("span exporters: file\n"),
+        "{stdout}"
     );
 
     let (ok, _, stderr) = check("nope", "file");

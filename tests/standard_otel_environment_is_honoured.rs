@@ -1,6 +1,8 @@
 //! The standard `OTEL_*` variables the SDK leaves to the host: exporters (comma lists, built-in and distro names),
-//! samplers, `OTEL_SDK_DISABLED`, `OTEL_PROPAGATORS`, service name and resource attributes. Unknown names are errors
-//! that list the valid ones.
+//! samplers, `OTEL_SDK_DISABLED`, `OTEL_PROPAGATORS`, service name and resource attributes — each as the
+//! specification's `sdk-environment-variables` page says (checked against the Python SDK's behaviour): empty is
+//! unset, enums are case-insensitive, lists are deduplicated, an invalid value is a warning and the default, and
+//! only a name nothing answers to fails `ndotel check` / `config` (while `init()` runs without it).
 #![allow(clippy::unwrap_used)] // a test fails loudly
 
 use ndotel_tests::{ndotel, output, plugin_dir, read_jsonl, setup, workload};
@@ -111,46 +113,144 @@ fn service_name_and_resource_attributes_reach_the_resource() {
     assert_eq!(resource["team"], "payments");
 }
 
+/// `ndotel config` for one environment: (exit status, `SETTING -> VALUE SOURCE` rows, stderr).
+fn config(
+    dir: &Path,
+    plugins: &Path,
+    env: &[(&str, &str)],
+) -> (bool, Vec<(String, String)>, String) {
+    let mut cmd = ndotel(dir);
+    cmd.env("OTEL_RUST_DISTRO_PATH", plugins)
+        .env("OTEL_RUST_DISTRO", "otel_custom_distro")
+        .arg("config");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let (ok, stdout, stderr) = output(&mut cmd);
+    let rows = stdout
+        .lines()
+        .filter(|l| l.len() > 35 && l.starts_with("OTEL_"))
+        .map(|l| {
+            let name = l[..34].trim().to_string();
+            let rest = l[35..].to_string();
+            (name, rest)
+        })
+        .collect();
+    (ok, rows, stderr)
+}
+
+/// Environment, setting, expected value, expected source (a substring), a warning expected, `config` succeeds.
+type Case = (
+    &'static [(&'static str, &'static str)],
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    bool,
+);
+
 #[test]
-fn unknown_names_are_errors_that_list_the_valid_ones() {
+fn the_environment_is_read_as_the_specification_says() {
     let tmp = setup();
-    let dir = plugin_dir(tmp.path(), "plugins", &["otel_custom_distro"]);
-    let check = |var: &str, value: &str| {
-        output(
-            ndotel(tmp.path())
-                .env("OTEL_RUST_DISTRO_PATH", &dir)
-                .env("OTEL_RUST_DISTRO", "otel_custom_distro")
-                .env("OTEL_METRICS_EXPORTER", "none")
-                .env(var, value)
-                .arg("check"),
-        )
-    };
-    let (ok, _, stderr) = check("OTEL_TRACES_SAMPLER", "sometimes");
-    assert!(
-        !ok && stderr.contains("unknown sampler \"sometimes\"")
-            && stderr.contains("parentbased_traceidratio, otel_custom"),
-        "{stderr}"
+    let plugins = plugin_dir(tmp.path(), "plugins", &["otel_custom_distro"]);
+    #[rustfmt::skip]
+    let table: &[Case] = &[
+        (&[("OTEL_TRACES_SAMPLER", "ALWAYS_OFF")], "OTEL_TRACES_SAMPLER", "always_off", "env", None, true),
+        (&[("OTEL_TRACES_SAMPLER", " parentbased_TraceIdRatio ")], "OTEL_TRACES_SAMPLER", "parentbased_traceidratio", "env", None, true),
+        (&[("OTEL_TRACES_SAMPLER", "xray")], "OTEL_TRACES_SAMPLER", "otel_custom", "distro", Some("not supported by ndotel"), true),
+        (&[("OTEL_TRACES_SAMPLER", "sometimes")], "OTEL_TRACES_SAMPLER", "otel_custom", "distro", Some("parentbased_traceidratio, otel_custom"), false),
+        (&[("OTEL_TRACES_SAMPLER", "")], "OTEL_TRACES_SAMPLER", "otel_custom", "distro", None, true),
+        (&[("OTEL_SDK_DISABLED", "TRUE")], "OTEL_SDK_DISABLED", "true", "env", None, true),
+        (&[("OTEL_SDK_DISABLED", "1")], "OTEL_SDK_DISABLED", "false", "default", Some("OTEL_SDK_DISABLED=\"1\" is invalid"), true),
+        (&[("OTEL_SDK_DISABLED", "maybe")], "OTEL_SDK_DISABLED", "false", "default", Some("expected true or false"), true),
+        (&[("OTEL_BSP_MAX_QUEUE_SIZE", "-5")], "OTEL_BSP_MAX_QUEUE_SIZE", "2048", "default", Some("OTEL_BSP_MAX_QUEUE_SIZE"), true),
+        (&[("OTEL_BSP_SCHEDULE_DELAY", "soon")], "OTEL_BSP_SCHEDULE_DELAY", "5000", "default", Some("OTEL_BSP_SCHEDULE_DELAY"), true),
+        (&[("OTEL_METRIC_EXPORT_INTERVAL", "")], "OTEL_METRIC_EXPORT_INTERVAL", "60000", "default", None, true),
+        (&[("OTEL_PROPAGATORS", "tracecontext, TraceContext,baggage")], "OTEL_PROPAGATORS", "tracecontext,baggage", "env", None, true),
+        (&[("OTEL_PROPAGATORS", "b3,baggage")], "OTEL_PROPAGATORS", "baggage", "env", Some("\"b3\""), true),
+        (&[("OTEL_PROPAGATORS", "carrier-pigeon")], "OTEL_PROPAGATORS", "none", "env", Some("do not know"), false),
+        (&[("OTEL_METRICS_EXPORTER", "prometheus")], "OTEL_METRICS_EXPORTER", "none", "env", Some("does not support"), true),
+        (&[("OTEL_LOGS_EXPORTER", "syslog")], "OTEL_LOGS_EXPORTER", "none", "env", Some("\"syslog\""), false),
+        (&[("OTEL_TRACES_EXPORTER", "file,FILE,custom_jsonl")], "OTEL_TRACES_EXPORTER", "file,custom_jsonl", "env", None, true),
+        (&[("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attributes,team=a")], "OTEL_SERVICE_NAME", "from-attributes", "env OTEL_RESOURCE_ATTRIBUTES", None, true),
+        (&[("OTEL_SERVICE_NAME", ""), ("OTEL_RESOURCE_ATTRIBUTES", "service.name=x,service.name=y")], "OTEL_SERVICE_NAME", "y", "env OTEL_RESOURCE_ATTRIBUTES", None, true),
+        (&[("OTEL_SERVICE_NAME", "checkout"), ("OTEL_RESOURCE_ATTRIBUTES", "service.name=x")], "OTEL_SERVICE_NAME", "checkout", "env OTEL_SERVICE_NAME", None, true),
+        (&[], "OTEL_SERVICE_NAME", "unknown_service:ndotel", "default", None, true),
+        (&[("OTEL_RESOURCE_ATTRIBUTES", "a=1,broken")], "OTEL_RESOURCE_ATTRIBUTES", "", "default", Some("OTEL_RESOURCE_ATTRIBUTES"), true),
+    ];
+    for (env, setting, value, source, warning, succeeds) in table {
+        let (ok, rows, stderr) = config(tmp.path(), &plugins, env);
+        let row = rows
+            .iter()
+            .find(|(n, _)| n == setting)
+            .map(|(_, r)| r.clone())
+            .unwrap_or_else(|| panic!("{env:?}: no {setting} row in {rows:?}"));
+        let shown = row.split_whitespace().next().unwrap_or("");
+        let shown = if row.starts_with(' ') { "" } else { shown };
+        assert_eq!(shown, *value, "{env:?}: {setting} row {row:?}\n{stderr}");
+        assert!(row.contains(source), "{env:?}: {setting} source in {row:?}");
+        match warning {
+            Some(w) => assert!(
+                stderr.contains("warning:") && stderr.contains(w),
+                "{env:?}: {stderr}"
+            ),
+            None => assert!(!stderr.contains("warning:"), "{env:?}: unexpected {stderr}"),
+        }
+        assert_eq!(ok, *succeeds, "{env:?}: config exit status\n{stderr}");
+    }
+    // The ratio samplers' argument: invalid is a warning and 1.0.
+    let mut cmd = ndotel(tmp.path());
+    let (ok, stdout, stderr) = output(
+        cmd.env("OTEL_RUST_DISTRO_PATH", &plugins)
+            .env("OTEL_RUST_DISTRO", "otel_custom_distro")
+            .env("OTEL_TRACES_SAMPLER", "traceidratio")
+            .env("OTEL_TRACES_SAMPLER_ARG", "abc")
+            .arg("config"),
     );
-    let (ok, _, stderr) = check("OTEL_METRICS_EXPORTER", "prometheus");
     assert!(
-        !ok && stderr.contains("unknown metric exporter \"prometheus\"")
-            && stderr.contains("custom_otlp"),
-        "{stderr}"
+        ok && stdout.contains("TraceIdRatioBased(1.0)")
+            && stderr.contains("OTEL_TRACES_SAMPLER_ARG=\"abc\""),
+        "{stdout}{stderr}"
     );
-    let (ok, _, stderr) = check("OTEL_PROPAGATORS", "b3");
+}
+
+#[test]
+fn no_invalid_value_turns_telemetry_off() {
+    let tmp = setup();
+    let env = [
+        ("OTEL_RUST_DISTRO", "otel_custom_distro"),
+        ("OTEL_TRACES_EXPORTER", "file,zipkn"),
+        ("OTEL_SDK_DISABLED", "maybe"),
+        ("OTEL_TRACES_SAMPLER", "sometimes"),
+        ("OTEL_TRACES_SAMPLER_ARG", "abc"),
+        ("OTEL_PROPAGATORS", "b3,tracecontext,tracecontext"),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "lots"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "-1"),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "brotli"),
+        ("OTEL_RESOURCE_ATTRIBUTES", "=broken"),
+    ];
+    let (ok, stdout, stderr) = run(tmp.path(), &env);
+    assert!(ok && stdout.contains("telemetry: on"), "{stdout}{stderr}");
+    assert!(exported_spans(tmp.path()) > 0, "{stderr}");
+    for var in [
+        "OTEL_SDK_DISABLED",
+        "OTEL_TRACES_SAMPLER",
+        "OTEL_TRACES_EXPORTER",
+        "OTEL_PROPAGATORS",
+        "OTEL_BSP_MAX_QUEUE_SIZE",
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
+        "OTEL_RESOURCE_ATTRIBUTES",
+    ] {
+        assert!(
+            stderr.contains(&format!("ndotel: warning: {var}")),
+            "no warning for {var}:\n{stderr}"
+        );
+    }
+    // Without a service name the resource says `unknown_service:<executable>`, as the semantic conventions say.
+    let traces = std::fs::read_to_string(tmp.path().join("traces.jsonl")).unwrap();
     assert!(
-        !ok && stderr.contains("OTEL_PROPAGATORS=\"b3\"")
-            && stderr.contains("tracecontext, baggage"),
-        "{stderr}"
-    );
-    let (ok, _, stderr) = check("OTEL_LOGS_EXPORTER", "syslog");
-    assert!(
-        !ok && stderr.contains("unknown log exporter \"syslog\""),
-        "{stderr}"
-    );
-    let (ok, _, stderr) = check("OTEL_SDK_DISABLED", "maybe");
-    assert!(
-        !ok && stderr.contains("OTEL_SDK_DISABLED=\"maybe\" is not valid: expected true or false"),
-        "{stderr}"
+        traces.contains("unknown_service:workload_dynamic"),
+        "{traces}"
     );
 }

@@ -38,21 +38,28 @@
 //! | `OTEL_RUST_TRACING_FILTER` | — | `info,otel::tracing=trace` | which `tracing` spans become OpenTelemetry spans and which events are logged to stderr (`EnvFilter` syntax) |
 //! | `OTEL_RUST_TRACING_CONTEXT_ACTIVATION` | — | `true` | `false`: entering a `tracing` span no longer makes its OpenTelemetry context current (cheaper; `Context::current()` then does not see it) |
 //! | `OTEL_SDK_DISABLED` | `[otel] sdk_disabled` | `false` | no telemetry at all |
-//! | `OTEL_SERVICE_NAME` | `[otel] service_name` | `unknown_service` | `service.name` |
-//! | `OTEL_RESOURCE_ATTRIBUTES` | — | none | extra resource attributes `k=v,k2=v2` |
+//! | `OTEL_SERVICE_NAME` | `[otel] service_name` | `service.name` of `OTEL_RESOURCE_ATTRIBUTES`, else `unknown_service:<executable>` | `service.name` |
+//! | `OTEL_RESOURCE_ATTRIBUTES` | — | none | extra resource attributes `k=v,k2=v2` (values percent-decoded; the last of a duplicated key wins; a malformed value is discarded whole, with a warning) |
 //! | `OTEL_TRACES_EXPORTER` | `[otel] traces_exporter` | distro's first, else `otlp` | comma list: `otlp`, `console`, `file`, `none`, distro names |
 //! | `OTEL_METRICS_EXPORTER` | `[otel] metrics_exporter` | distro's first, else `otlp` | comma list, as above |
 //! | `OTEL_LOGS_EXPORTER` | `[otel] logs_exporter` | `none` | comma list: `otlp`, `console`, `none` — `tracing` events as log records (not redacted by distros: opt in knowingly) |
 //! | `OTEL_TRACES_SAMPLER` | `[otel] traces_sampler` | distro's first, else `parentbased_always_on` | built-in or distro sampler |
-//! | `OTEL_TRACES_SAMPLER_ARG` | `[otel] traces_sampler_arg` | `1.0` | ratio for `*traceidratio` |
+//! | `OTEL_TRACES_SAMPLER_ARG` | `[otel] traces_sampler_arg` | `1.0` | ratio for `*traceidratio` (invalid: a warning and 1.0) |
 //! | `OTEL_PROPAGATORS` | `[otel] propagators` | `tracecontext,baggage` | comma list: `tracecontext`, `baggage`, `none` |
 //! | `OTEL_METRIC_EXPORT_INTERVAL` | `[otel] metric_export_interval` | `60000` | milliseconds between metric exports |
 //! | `OTEL_EXPORTER_FILE_TRACES_PATH` | `[otel] file_traces_path` | `traces.jsonl` | `file` span exporter output (OTLP JSON lines) |
 //! | `OTEL_EXPORTER_FILE_METRICS_PATH` | `[otel] file_metrics_path` | `metrics.jsonl` | `file` metric exporter output |
-//! | `OTEL_EXPORTER_OTLP_(TRACES_/METRICS_)PROTOCOL` | — | `http/protobuf` | `grpc` or `http/protobuf` |
 //! | `OTEL_BSP_EXPORT_TIMEOUT` | — | `30000` | milliseconds a distro span exporter may take before it counts as hung |
 //! | `OTEL_METRIC_EXPORT_TIMEOUT` | — | `30000` | milliseconds a distro metric exporter may take before it counts as hung |
-//! | `OTEL_EXPORTER_OTLP_*` | — | per the SDK | read by opentelemetry-otlp |
+//! | `OTEL_EXPORTER_OTLP_{,TRACES_,METRICS_,LOGS_}{PROTOCOL,ENDPOINT,HEADERS,TIMEOUT,COMPRESSION}` | — | `http/protobuf`, the SDK's endpoint, none, `10000`, none | resolved by ndotel per signal (signal variable over the generic one; the generic endpoint gets `/v1/<signal>` for HTTP); `gzip` compression over both transports |
+//! | `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` | — | `cumulative` | `cumulative`, `delta` or `lowmemory` |
+//!
+//! Every value follows the specification's rules: an empty variable is unset; Booleans are `true` or `false` in any
+//! case (nothing else is true); enum values are case-insensitive; lists are trimmed and deduplicated; an invalid value
+//! is a warning (printed once by `init()`, shown by `ndotel config`) and the next source or the default applies. A
+//! name no component answers to (a sampler, exporter or propagator) is left out by `init()`, which runs with the
+//! rest, and fails `ndotel check` and `ndotel config`; one OpenTelemetry specifies but ndotel lacks (`xray`,
+//! `zipkin`, `prometheus`, `b3`) is a warning.
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 mod config;
@@ -298,17 +305,12 @@ pub fn init() -> Guard {
         Ok(guard) => guard,
         Err(e) => {
             let config = ConfigFile::discover(&env).ok().flatten();
-            if settings::fail_fast(&env, config.as_ref())
-                .map(|s| s.value)
-                .unwrap_or(false)
-            {
+            if settings::fail_fast(&env, config.as_ref(), &mut Vec::new()).value {
                 eprintln!("ndotel: error: {e}");
                 eprintln!("ndotel: stopping start-up because OTEL_RUST_DISTRO_FAIL_FAST is set");
                 std::process::exit(1);
             }
-            let fallback = settings::fallback(&env, config.as_ref())
-                .map(|s| s.value)
-                .unwrap_or(settings::Fallback::Off);
+            let fallback = settings::fallback(&env, config.as_ref(), &mut Vec::new()).value;
             let wanted = env
                 .get("OTEL_RUST_DISTRO")
                 .map(str::to_string)

@@ -365,13 +365,25 @@ fn check() -> Result<ExitCode> {
     for f in plan.registry.failures() {
         println!("warning: skipped plugin: {f}");
     }
-    for w in plan.registry.warnings() {
+    for w in plan
+        .registry
+        .warnings()
+        .iter()
+        .chain(&plan.settings.warnings)
+    {
         println!("warning: {w}");
     }
     println!(
         "distro: {} {} ({})",
         plan.distro.name, plan.distro.version, plan.distro.origin
     );
+    // `init()` leaves an unknown name out and runs with the rest; `check` says it is wrong.
+    let mut problems: Vec<String> = plan
+        .settings
+        .unknown
+        .iter()
+        .map(|u| format!("unknown name: {u}"))
+        .collect();
     let pipeline = Pipeline::build(&plan, &env)
         .with_context(|| format!("building the pipeline of {}", plan.distro.name))?;
     println!("sampler: {}", pipeline.sampler_description);
@@ -383,7 +395,6 @@ fn check() -> Result<ExitCode> {
         "metric exporters: {}",
         plan.settings.metrics_exporter.value.join(",")
     );
-    let mut problems = Vec::new();
     if let Some(tp) = &pipeline.tracer_provider {
         let tracer = tp.tracer("ndotel.check");
         let mut span = tracer.start("ndotel.check");
@@ -441,7 +452,15 @@ fn config() -> Result<ExitCode> {
     }
     let description = plan.sampler_description(&env)?;
     println!("{:<34} {description}", "sampler description");
-    Ok(ExitCode::SUCCESS)
+    for w in &plan.settings.warnings {
+        eprintln!("ndotel: warning: {w}");
+    }
+    // An unknown name is an error here (and for `check`); `init()` leaves it out and runs with the rest.
+    Ok(if plan.settings.unknown.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn run(args: RunArgs) -> Result<ExitCode> {

@@ -117,7 +117,9 @@ impl Plan {
     pub fn new(env: &Env) -> Result<Plan, BuildError> {
         let config = ConfigFile::discover(env)?;
         let registry = Registry::discover(env, config.as_ref());
-        if settings::fail_fast(env, config.as_ref())?.value && !registry.failures().is_empty() {
+        if settings::fail_fast(env, config.as_ref(), &mut Vec::new()).value
+            && !registry.failures().is_empty()
+        {
             return Err(BuildError::FailFast(registry.failures().to_vec()));
         }
         let mut registry = registry;
@@ -675,14 +677,7 @@ fn resource(ctx: &Ctx<'_>) -> Result<Resource, BuildError> {
         .with_detectors(&[Box::new(TelemetryResourceDetector)])
         .with_attributes(distro_attrs)
         .with_attributes(env_attrs);
-    builder = builder.with_service_name(s.service_name.value.clone().unwrap_or_else(|| {
-        s.resource_attributes
-            .value
-            .iter()
-            .find(|(k, _)| k == "service.name")
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| "unknown_service".into())
-    }));
+    builder = builder.with_service_name(s.service_name.value.clone());
     Ok(builder.build())
 }
 
@@ -708,32 +703,16 @@ fn sampler(ctx: &Ctx<'_>) -> Result<(ChosenSampler, String), BuildError> {
         let sampler = PluginSampler::new(ffi_sampler, ctx.faults.clone(), s.call_timeout.value);
         return Ok((ChosenSampler::Distro(sampler), description));
     }
-    let ratio = || -> Result<f64, BuildError> {
-        match &s.traces_sampler_arg.value {
-            None => Ok(1.0),
-            Some(a) => a
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|r| (0.0..=1.0).contains(r))
-                .ok_or_else(|| {
-                    ConfigError::Env {
-                        var: "OTEL_TRACES_SAMPLER_ARG".into(),
-                        value: a.clone(),
-                        expected: "a ratio in 0.0..=1.0".into(),
-                    }
-                    .into()
-                }),
-        }
-    };
+    // Checked when the settings were resolved: an invalid argument was warned about and is 1.0 here.
+    let ratio = s.traces_sampler_ratio;
     let sampler = match name {
         "always_on" => Sampler::AlwaysOn,
         "always_off" => Sampler::AlwaysOff,
-        "traceidratio" => Sampler::TraceIdRatioBased(ratio()?),
+        "traceidratio" => Sampler::TraceIdRatioBased(ratio),
         "parentbased_always_on" => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
         "parentbased_always_off" => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
         "parentbased_traceidratio" => {
-            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio()?)))
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio)))
         }
         other => {
             return Err(unknown(

@@ -5,6 +5,9 @@
 use crate::config::{ConfigError, ConfigFile, OtelSection};
 use crate::env::Env;
 use crate::otlp::{OtlpConfig, Signal};
+use crate::pipeline::{
+    BUILTIN_LOG_EXPORTERS, BUILTIN_METRIC_EXPORTERS, BUILTIN_SAMPLERS, BUILTIN_SPAN_EXPORTERS,
+};
 use crate::registry::DistroInfo;
 use opentelemetry_sdk::metrics::Temporality;
 use std::fmt;
@@ -117,7 +120,7 @@ pub struct Settings {
     /// Plugin directories: `OTEL_RUST_DISTRO_PATH` and `[plugins] dirs` (both are used).
     pub plugin_dirs: Setting<Vec<PathBuf>>,
     /// `OTEL_SERVICE_NAME` (`None`: the SDK's `unknown_service`).
-    pub service_name: Setting<Option<String>>,
+    pub service_name: Setting<String>,
     /// `OTEL_RESOURCE_ATTRIBUTES`, parsed.
     pub resource_attributes: Setting<Vec<(String, String)>>,
     /// `OTEL_TRACES_EXPORTER`.
@@ -146,13 +149,43 @@ pub struct Settings {
     pub(crate) otlp: [OtlpConfig; 3],
     /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`.
     pub(crate) temporality: Temporality,
+    /// The ratio of the `traceidratio` samplers (`OTEL_TRACES_SAMPLER_ARG`, 1.0 when unset or invalid).
+    pub(crate) traces_sampler_ratio: f64,
+    /// Names no component answers to (a sampler, exporter or propagator): also in `warnings`, left out of the
+    /// pipeline by `init()`, and a failure for `ndotel check`.
+    pub unknown: Vec<String>,
+}
+
+/// Samplers OpenTelemetry specifies that ndotel does not provide: warned about, the default used.
+const UNSUPPORTED_SAMPLERS: &[&str] = &["jaeger_remote", "parentbased_jaeger_remote", "xray"];
+/// The propagators ndotel provides.
+pub(crate) const BUILTIN_PROPAGATORS: &[&str] = &["tracecontext", "baggage", "none"];
+
+/// A list setting to check: variable, setting, built-in names, names OpenTelemetry specifies that ndotel lacks,
+/// the distro's names.
+type NameList<'a> = (
+    &'static str,
+    &'a mut Setting<Vec<String>>,
+    &'static [&'static str],
+    &'static [&'static str],
+    &'a [String],
+);
+
+fn valid(builtin: &[&str], distro: &[String]) -> String {
+    builtin
+        .iter()
+        .map(|s| s.to_string())
+        .chain(distro.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `OTEL_RUST_DISTRO_FAIL_FAST` > `[plugins] fail_fast` > false.
 pub(crate) fn fail_fast(
     env: &Env,
     config: Option<&ConfigFile>,
-) -> Result<Setting<bool>, ConfigError> {
+    warnings: &mut Vec<String>,
+) -> Setting<bool> {
     let file = config.and_then(|c| c.config.plugins.fail_fast.map(|v| (v, c.path.clone())));
     pick(
         env,
@@ -161,6 +194,7 @@ pub(crate) fn fail_fast(
         None,
         false,
         parse_bool,
+        warnings,
     )
 }
 
@@ -169,7 +203,8 @@ pub(crate) fn fail_fast(
 pub(crate) fn fallback(
     env: &Env,
     config: Option<&ConfigFile>,
-) -> Result<Setting<Fallback>, ConfigError> {
+    warnings: &mut Vec<String>,
+) -> Setting<Fallback> {
     let file = config.and_then(|c| c.config.plugins.fallback.map(|v| (v, c.path.clone())));
     pick(
         env,
@@ -182,6 +217,7 @@ pub(crate) fn fallback(
             "sdk" => Ok(Fallback::Sdk),
             _ => Err("off (telemetry off, the default) or sdk (plain SDK, unredacted)".into()),
         },
+        warnings,
     )
 }
 
@@ -275,6 +311,52 @@ fn temporality(env: &Env, warnings: &mut Vec<String>) -> Temporality {
     }
 }
 
+/// The effective `service.name`: `OTEL_SERVICE_NAME` > `service.name` in `OTEL_RESOURCE_ATTRIBUTES` (the last one)
+/// > `[otel] service_name` > `unknown_service:<executable name>`, as the semantic conventions say.
+fn service_name(
+    env: &Env,
+    file: Option<&String>,
+    path: &std::path::Path,
+    attributes: &Setting<Vec<(String, String)>>,
+) -> Setting<String> {
+    if let Some(v) = env
+        .get("OTEL_SERVICE_NAME")
+        .filter(|v| !v.trim().is_empty())
+    {
+        return Setting {
+            value: v.to_string(),
+            source: Source::Env("OTEL_SERVICE_NAME"),
+        };
+    }
+    if let Some((_, v)) = attributes
+        .value
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "service.name")
+    {
+        return Setting {
+            value: v.clone(),
+            source: attributes.source.clone(),
+        };
+    }
+    if let Some(v) = file {
+        return Setting {
+            value: v.clone(),
+            source: Source::File(path.to_path_buf()),
+        };
+    }
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+    Setting {
+        value: match exe {
+            Some(name) => format!("unknown_service:{name}"),
+            None => "unknown_service".to_string(),
+        },
+        source: Source::Default,
+    }
+}
+
 /// Plugin directories: those of `OTEL_RUST_DISTRO_PATH` (relative to the working directory) and those of
 /// `[plugins] dirs` (relative to the file) — a union, not an override. The source names the first that has any.
 pub(crate) fn plugin_dirs(env: &Env, config: Option<&ConfigFile>) -> Setting<Vec<PathBuf>> {
@@ -300,7 +382,9 @@ pub(crate) fn plugin_dirs(env: &Env, config: Option<&ConfigFile>) -> Setting<Vec
     }
 }
 
-/// The one place the precedence lives: environment > file > distro default > default.
+/// The one place the precedence lives: environment > file > distro default > default. An empty variable is unset;
+/// an invalid one is a warning naming it, and the next source applies (the specification: warn and use the
+/// default, never fail).
 fn pick<T>(
     env: &Env,
     var: &'static str,
@@ -308,40 +392,55 @@ fn pick<T>(
     distro: Option<(T, String)>,
     default: T,
     parse: impl Fn(&str) -> Result<T, String>,
-) -> Result<Setting<T>, ConfigError> {
-    if let Some(raw) = env.get(var) {
-        let value = parse(raw).map_err(|expected| ConfigError::Env {
-            var: var.to_string(),
-            value: raw.to_string(),
-            expected,
-        })?;
-        return Ok(Setting {
-            value,
-            source: Source::Env(var),
-        });
+    warnings: &mut Vec<String>,
+) -> Setting<T> {
+    if let Some(raw) = env.get(var).filter(|v| !v.trim().is_empty()) {
+        match parse(raw) {
+            Ok(value) => {
+                return Setting {
+                    value,
+                    source: Source::Env(var),
+                };
+            }
+            Err(expected) => {
+                let next = if file.is_some() {
+                    "the distro.toml value"
+                } else if distro.is_some() {
+                    "the distro's default"
+                } else {
+                    "the default"
+                };
+                warnings.push(format!(
+                    "{var}={:?} is invalid (expected {expected}); using {next}",
+                    crate::text::printable(raw)
+                ));
+            }
+        }
     }
     if let Some((value, path)) = file {
-        return Ok(Setting {
+        return Setting {
             value,
             source: Source::File(path),
-        });
+        };
     }
     if let Some((value, distro)) = distro {
-        return Ok(Setting {
+        return Setting {
             value,
             source: Source::Distro(distro),
-        });
+        };
     }
-    Ok(Setting {
+    Setting {
         value: default,
         source: Source::Default,
-    })
+    }
 }
 
+/// A Boolean as the specification defines it: `true` (any case) is true, `false` is false; anything else is
+/// invalid (warned about, and false by default). No other spellings: implementations must not add true values.
 fn parse_bool(s: &str) -> Result<bool, String> {
     match s.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" => Ok(true),
-        "false" | "0" | "no" => Ok(false),
+        "true" => Ok(true),
+        "false" => Ok(false),
         _ => Err("true or false".into()),
     }
 }
@@ -366,6 +465,11 @@ fn parse_resource_attributes(s: &str) -> Result<Vec<(String, String)>, String> {
             let (k, v) = pair.split_once('=').ok_or_else(|| {
                 format!("key=value pairs separated by commas ({pair:?} has no '=')")
             })?;
+            if k.trim().is_empty() {
+                return Err(format!(
+                    "key=value pairs separated by commas ({pair:?} has no key)"
+                ));
+            }
             Ok((k.trim().to_string(), percent_decode(v.trim())))
         })
         .collect()
@@ -485,8 +589,19 @@ impl Settings {
         let otlp = [Signal::Traces, Signal::Metrics, Signal::Logs]
             .map(|signal| OtlpConfig::resolve(env, signal, w));
         let temporality = temporality(env, w);
-        Ok(Settings {
-            fallback: fallback(env, config)?,
+        let resource_attributes = pick(
+            env,
+            "OTEL_RESOURCE_ATTRIBUTES",
+            None,
+            None,
+            Vec::new(),
+            parse_resource_attributes,
+            w,
+        );
+        let service_name =
+            service_name(env, otel.service_name.as_ref(), &path, &resource_attributes);
+        let mut settings = Settings {
+            fallback: fallback(env, config, w),
             on_processor_error: pick(
                 env,
                 "OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR",
@@ -498,7 +613,8 @@ impl Settings {
                     "pass" => Ok(OnProcessorError::Pass),
                     _ => Err("drop (the default) or pass".into()),
                 },
-            )?,
+                w,
+            ),
             call_timeout,
             shutdown_timeout,
             bsp_schedule_delay,
@@ -510,7 +626,7 @@ impl Settings {
             metric_export_interval,
             span_export_timeout,
             metric_export_timeout,
-            fail_fast: fail_fast(env, config)?,
+            fail_fast: fail_fast(env, config, w),
             plugin_dirs: plugin_dirs(env, config),
             sdk_disabled: pick(
                 env,
@@ -519,23 +635,10 @@ impl Settings {
                 None,
                 false,
                 parse_bool,
-            )?,
-            service_name: pick(
-                env,
-                "OTEL_SERVICE_NAME",
-                in_file(otel.service_name.as_ref(), &path).map(|(v, p)| (Some(v), p)),
-                None,
-                None,
-                |s| Ok(Some(s.to_string())),
-            )?,
-            resource_attributes: pick(
-                env,
-                "OTEL_RESOURCE_ATTRIBUTES",
-                None,
-                None,
-                Vec::new(),
-                parse_resource_attributes,
-            )?,
+                w,
+            ),
+            service_name,
+            resource_attributes,
             traces_exporter: pick(
                 env,
                 "OTEL_TRACES_EXPORTER",
@@ -543,7 +646,8 @@ impl Settings {
                 from_distro(&distro.components.span_exporters),
                 vec!["otlp".to_string()],
                 |s| Ok(list(s)),
-            )?,
+                w,
+            ),
             metrics_exporter: pick(
                 env,
                 "OTEL_METRICS_EXPORTER",
@@ -551,7 +655,8 @@ impl Settings {
                 from_distro(&distro.components.metric_exporters),
                 vec!["otlp".to_string()],
                 |s| Ok(list(s)),
-            )?,
+                w,
+            ),
             logs_exporter: pick(
                 env,
                 "OTEL_LOGS_EXPORTER",
@@ -559,7 +664,8 @@ impl Settings {
                 None,
                 vec!["none".to_string()],
                 |s| Ok(list(s)),
-            )?,
+                w,
+            ),
             traces_sampler: pick(
                 env,
                 "OTEL_TRACES_SAMPLER",
@@ -571,7 +677,8 @@ impl Settings {
                     .map(|s| (s.clone(), distro.name.clone())),
                 "parentbased_always_on".to_string(),
                 |s| Ok(s.trim().to_string()),
-            )?,
+                w,
+            ),
             traces_sampler_arg: pick(
                 env,
                 "OTEL_TRACES_SAMPLER_ARG",
@@ -579,7 +686,8 @@ impl Settings {
                 None,
                 None,
                 |s| ok(s).map(Some),
-            )?,
+                w,
+            ),
             propagators: pick(
                 env,
                 "OTEL_PROPAGATORS",
@@ -587,7 +695,8 @@ impl Settings {
                 None,
                 vec!["tracecontext".to_string(), "baggage".to_string()],
                 |s| Ok(list(s)),
-            )?,
+                w,
+            ),
             file_traces_path: pick(
                 env,
                 "OTEL_EXPORTER_FILE_TRACES_PATH",
@@ -595,7 +704,8 @@ impl Settings {
                 None,
                 env.cwd().join("traces.jsonl"),
                 |s| Ok(env.cwd().join(s)),
-            )?,
+                w,
+            ),
             file_metrics_path: pick(
                 env,
                 "OTEL_EXPORTER_FILE_METRICS_PATH",
@@ -603,11 +713,134 @@ impl Settings {
                 None,
                 env.cwd().join("metrics.jsonl"),
                 |s| Ok(env.cwd().join(s)),
-            )?,
+                w,
+            ),
             otlp,
             temporality,
+            traces_sampler_ratio: 1.0,
+            unknown: Vec::new(),
             warnings,
-        })
+        };
+        settings.validate(distro);
+        Ok(settings)
+    }
+
+    /// Applies the specification's rules to the names and values picked: enum values case-insensitive, lists
+    /// deduplicated, an unknown or unsupported name warned about and replaced by the default (never an error that
+    /// would turn telemetry off), the sampler argument checked, the effective service name found.
+    fn validate(&mut self, distro: &DistroInfo) {
+        let c = &distro.components;
+        let (w, unknown) = (&mut self.warnings, &mut self.unknown);
+        // The sampler.
+        let s = &mut self.traces_sampler;
+        let lower = s.value.to_ascii_lowercase();
+        if let Some(b) = BUILTIN_SAMPLERS.iter().find(|b| **b == lower) {
+            s.value = b.to_string();
+        } else if !c.samplers.contains(&s.value) {
+            let fallback = c
+                .samplers
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "parentbased_always_on".to_string());
+            let why = if UNSUPPORTED_SAMPLERS.contains(&lower.as_str()) {
+                "is specified by OpenTelemetry but not supported by ndotel"
+            } else {
+                "is not a sampler ndotel or the distro knows"
+            };
+            let message = format!(
+                "OTEL_TRACES_SAMPLER={:?} ({}) {why}; using {fallback} (valid: {})",
+                crate::text::printable(&s.value),
+                s.source,
+                valid(BUILTIN_SAMPLERS, &c.samplers)
+            );
+            if !UNSUPPORTED_SAMPLERS.contains(&lower.as_str()) {
+                unknown.push(message.clone());
+            }
+            w.push(message);
+            *s = Setting {
+                source: if c.samplers.is_empty() {
+                    Source::Default
+                } else {
+                    Source::Distro(distro.name.clone())
+                },
+                value: fallback,
+            };
+        }
+        // Its argument, read only by the ratio samplers.
+        if s.value.ends_with("traceidratio")
+            && let Some(arg) = &self.traces_sampler_arg.value
+        {
+            match arg.trim().parse::<f64>() {
+                Ok(r) if (0.0..=1.0).contains(&r) => self.traces_sampler_ratio = r,
+                _ => w.push(format!(
+                    "OTEL_TRACES_SAMPLER_ARG={:?} ({}) is not a ratio in 0.0..=1.0; using 1.0",
+                    crate::text::printable(arg),
+                    self.traces_sampler_arg.source
+                )),
+            }
+        }
+        // Exporter and propagator lists.
+        let lists: [NameList<'_>; 4] = [
+            (
+                "OTEL_TRACES_EXPORTER",
+                &mut self.traces_exporter,
+                BUILTIN_SPAN_EXPORTERS,
+                &["zipkin", "jaeger"],
+                &c.span_exporters,
+            ),
+            (
+                "OTEL_METRICS_EXPORTER",
+                &mut self.metrics_exporter,
+                BUILTIN_METRIC_EXPORTERS,
+                &["prometheus"],
+                &c.metric_exporters,
+            ),
+            (
+                "OTEL_LOGS_EXPORTER",
+                &mut self.logs_exporter,
+                BUILTIN_LOG_EXPORTERS,
+                &[],
+                &[],
+            ),
+            (
+                "OTEL_PROPAGATORS",
+                &mut self.propagators,
+                BUILTIN_PROPAGATORS,
+                &["b3", "b3multi", "jaeger", "xray", "ottrace"],
+                &[],
+            ),
+        ];
+        for (var, setting, builtin, unsupported, from_distro) in lists {
+            let mut kept: Vec<String> = Vec::new();
+            for name in std::mem::take(&mut setting.value) {
+                if kept.contains(&name) {
+                    continue;
+                }
+                if builtin.contains(&name.as_str()) || from_distro.contains(&name) {
+                    kept.push(name);
+                    continue;
+                }
+                let message = format!(
+                    "{var} lists {:?} ({}), which {}; it is left out (valid: {})",
+                    crate::text::printable(&name),
+                    setting.source,
+                    if unsupported.contains(&name.as_str()) {
+                        "OpenTelemetry specifies but ndotel does not support"
+                    } else {
+                        "ndotel and the distro do not know"
+                    },
+                    valid(builtin, from_distro)
+                );
+                if !unsupported.contains(&name.as_str()) {
+                    unknown.push(message.clone());
+                }
+                w.push(message);
+            }
+            if kept.is_empty() {
+                kept.push("none".to_string());
+            }
+            setting.value = kept;
+        }
     }
 
     /// Every setting as `(name, value, source)` rows, for `ndotel config`.
@@ -687,10 +920,7 @@ impl Settings {
             ),
             (
                 "OTEL_SERVICE_NAME",
-                self.service_name
-                    .value
-                    .clone()
-                    .unwrap_or_else(|| "unknown_service".into()),
+                self.service_name.value.clone(),
                 self.service_name.source.to_string(),
             ),
             (
@@ -779,21 +1009,35 @@ mod tests {
     }
 
     #[test]
-    fn env_beats_default_and_bad_values_name_the_variable() {
-        let env = Env::from_pairs([("OTEL_RUST_DISTRO_FAIL_FAST", "true")], "/");
+    fn env_beats_default_and_bad_values_are_warnings_naming_the_variable() {
+        let mut w = Vec::new();
+        let env = Env::from_pairs([("OTEL_RUST_DISTRO_FAIL_FAST", "TRUE")], "/");
         assert_eq!(
-            fail_fast(&env, None).unwrap(),
+            fail_fast(&env, None, &mut w),
             Setting {
                 value: true,
                 source: Source::Env("OTEL_RUST_DISTRO_FAIL_FAST")
             }
         );
-        let env = Env::from_pairs([("OTEL_RUST_DISTRO_FAIL_FAST", "maybe")], "/");
-        assert!(
-            fail_fast(&env, None)
-                .unwrap_err()
-                .to_string()
-                .contains("OTEL_RUST_DISTRO_FAIL_FAST")
+        for not_true in ["maybe", "1", "yes", "on"] {
+            let env = Env::from_pairs([("OTEL_RUST_DISTRO_FAIL_FAST", not_true)], "/");
+            assert_eq!(
+                fail_fast(&env, None, &mut w),
+                Setting {
+                    value: false,
+                    source: Source::Default
+                },
+                "{not_true}"
+            );
+        }
+        assert_eq!(w.len(), 4);
+        assert!(w.iter().all(|m| m.contains("OTEL_RUST_DISTRO_FAIL_FAST")));
+        let env = Env::from_pairs([("OTEL_RUST_DISTRO_FAIL_FAST", " ")], "/");
+        let empty = fail_fast(&env, None, &mut w);
+        assert_eq!(
+            (empty.value, empty.source, w.len()),
+            (false, Source::Default, 4),
+            "empty is unset, not invalid"
         );
     }
 }
