@@ -127,13 +127,20 @@ fn config(
         cmd.env(k, v);
     }
     let (ok, stdout, stderr) = output(&mut cmd);
+    // Columns start where the header's do.
+    let header = stdout.lines().next().unwrap_or_default();
+    let (value_at, source_at) = (
+        header.find("VALUE").unwrap_or(0),
+        header.find("SOURCE").unwrap_or(0),
+    );
     let rows = stdout
         .lines()
-        .filter(|l| l.len() > 35 && l.starts_with("OTEL_"))
+        .skip(1)
+        .filter(|l| l.starts_with("OTEL_") && l.len() > source_at)
         .map(|l| {
-            let name = l[..34].trim().to_string();
-            let rest = l[35..].to_string();
-            (name, rest)
+            let name = l[..value_at].trim().to_string();
+            let value = l[value_at..source_at].trim_end();
+            (name, format!("{value} {}", &l[source_at..]))
         })
         .collect();
     (ok, rows, stderr)
@@ -177,6 +184,10 @@ fn the_environment_is_read_as_the_specification_says() {
         (&[("OTEL_SERVICE_NAME", "checkout"), ("OTEL_RESOURCE_ATTRIBUTES", "service.name=x")], "OTEL_SERVICE_NAME", "checkout", "env OTEL_SERVICE_NAME", None, true),
         (&[], "OTEL_SERVICE_NAME", "unknown_service:ndotel", "default", None, true),
         (&[("OTEL_RESOURCE_ATTRIBUTES", "a=1,broken")], "OTEL_RESOURCE_ATTRIBUTES", "", "default", Some("OTEL_RESOURCE_ATTRIBUTES"), true),
+        (&[("OTEL_RUST_TRACING_FILTER", "info,[[bad")], "OTEL_RUST_TRACING_FILTER", "info,otel::tracing=trace", "default", Some("OTEL_RUST_TRACING_FILTER"), true),
+        (&[("OTEL_RUST_TRACING_FILTER", "warn,app=debug")], "OTEL_RUST_TRACING_FILTER", "warn,app=debug", "env", None, true),
+        (&[("OTEL_RUST_TRACING_CONTEXT_ACTIVATION", "False")], "OTEL_RUST_TRACING_CONTEXT_ACTIVATION", "false", "env", None, true),
+        (&[("OTEL_RUST_TRACING_CONTEXT_ACTIVATION", "no")], "OTEL_RUST_TRACING_CONTEXT_ACTIVATION", "true", "default", Some("expected true or false"), true),
     ];
     for (env, setting, value, source, warning, succeeds) in table {
         let (ok, rows, stderr) = config(tmp.path(), &plugins, env);

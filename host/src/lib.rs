@@ -152,7 +152,7 @@ impl Guard {
     }
 
     /// Installs the providers and propagator globally and the `tracing` subscriber.
-    fn install(mut pipeline: Pipeline, distro: String, env: &Env) -> Guard {
+    fn install(mut pipeline: Pipeline, distro: String) -> Guard {
         if let Some(p) = pipeline.propagator.take() {
             opentelemetry::global::set_text_map_propagator(p);
         }
@@ -169,9 +169,7 @@ impl Guard {
             opentelemetry::global::set_tracer_provider(tp.clone());
             // One global filter, not per-layer ones: with a global filter, `tracing` caches each callsite's interest
             // once, so disabled debug/trace callsites in dependencies (hyper, sqlx, tokio) cost nothing per call.
-            let filter = env
-                .get("OTEL_RUST_TRACING_FILTER")
-                .unwrap_or("info,otel::tracing=trace");
+            let (filter, context_activation) = pipeline.tracing.clone();
             let otel_layer = tracing_opentelemetry::layer()
                 .with_tracer(tp.tracer("ndotel"))
                 .with_location(false)
@@ -181,9 +179,7 @@ impl Guard {
                 .with_level(false)
                 // Entering a span also makes its OpenTelemetry context current (so the OpenTelemetry API works inside
                 // `tracing` spans); measured at ~6% of a request's instructions, so it can be turned off.
-                .with_context_activation(
-                    env.get("OTEL_RUST_TRACING_CONTEXT_ACTIVATION") != Some("false"),
-                );
+                .with_context_activation(context_activation);
             // The log layer sees events only: left to see spans, it would format every span's fields up front —
             // measured at 30% of a request's instructions in the example service.
             let fmt_layer = tracing_subscriber::fmt::layer()
@@ -195,7 +191,7 @@ impl Guard {
                 .as_ref()
                 .map(opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new);
             if tracing_subscriber::registry()
-                .with(EnvFilter::new(filter))
+                .with(EnvFilter::new(&filter))
                 .with(otel_layer)
                 .with(logs_layer)
                 .with(fmt_layer)
@@ -288,7 +284,7 @@ pub fn try_init_with(env: &Env) -> Result<Guard, BuildError> {
         eprintln!("ndotel: warning: {warning}");
     }
     let pipeline = Pipeline::build(&plan, env)?;
-    Ok(Guard::install(pipeline, plan.distro.name.clone(), env))
+    Ok(Guard::install(pipeline, plan.distro.name.clone()))
 }
 
 /// Builds and installs the pipeline; never fails the application.

@@ -438,20 +438,31 @@ fn config() -> Result<ExitCode> {
         .as_ref()
         .map(|c| c.path.display().to_string())
         .unwrap_or_else(|| "none".into());
-    println!("{:<34} {:<40} SOURCE", "SETTING", "VALUE");
+    let mut rows = vec![
+        (
+            "distro.toml",
+            file,
+            "OTEL_RUST_DISTRO_CONFIG or ./distro.toml".to_string(),
+        ),
+        (
+            "OTEL_RUST_DISTRO",
+            plan.distro.name.clone(),
+            plan.distro.origin.to_string(),
+        ),
+    ];
+    rows.extend(plan.settings.rows());
+    // Columns as wide as their longest entry, so long names and paths never run into each other.
+    let name_width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    let value_width = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0);
     println!(
-        "{:<34} {file:<40} OTEL_RUST_DISTRO_CONFIG or ./distro.toml",
-        "distro.toml"
+        "{:<name_width$}  {:<value_width$}  SOURCE",
+        "SETTING", "VALUE"
     );
-    println!(
-        "{:<34} {:<40} {}",
-        "OTEL_RUST_DISTRO", plan.distro.name, plan.distro.origin
-    );
-    for (name, value, source) in plan.settings.rows() {
-        println!("{name:<34} {value:<40} {source}");
+    for (name, value, source) in rows {
+        println!("{name:<name_width$}  {value:<value_width$}  {source}");
     }
     let description = plan.sampler_description(&env)?;
-    println!("{:<34} {description}", "sampler description");
+    println!("sampler description: {description}");
     for w in &plan.settings.warnings {
         eprintln!("ndotel: warning: {w}");
     }

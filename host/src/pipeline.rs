@@ -216,6 +216,8 @@ pub struct Pipeline {
     pub(crate) shutdown_timeout: Duration,
     /// The distro's span processor, which also judges each new metric series before it is recorded.
     pub(crate) series_editor: Option<Arc<Editor>>,
+    /// `OTEL_RUST_TRACING_FILTER` (valid) and `OTEL_RUST_TRACING_CONTEXT_ACTIVATION`, for the `tracing` bridge.
+    pub(crate) tracing: (String, bool),
 }
 
 /// What every exporter builder needs.
@@ -526,6 +528,7 @@ impl Pipeline {
             delivery: Arc::default(),
             shutdown_timeout: Duration::from_secs(5),
             series_editor: None,
+            tracing: (crate::settings::DEFAULT_TRACING_FILTER.to_string(), true),
         }
     }
 
@@ -598,6 +601,7 @@ impl Pipeline {
             delivery: ctx.delivery,
             shutdown_timeout: s.shutdown_timeout.value,
             series_editor,
+            tracing: (s.tracing_filter.value.clone(), s.context_activation.value),
         })
     }
 }

@@ -145,6 +145,10 @@ pub struct Settings {
     pub file_traces_path: Setting<PathBuf>,
     /// `OTEL_EXPORTER_FILE_METRICS_PATH`.
     pub file_metrics_path: Setting<PathBuf>,
+    /// `OTEL_RUST_TRACING_FILTER`: which `tracing` spans and events are recorded (`EnvFilter` syntax; checked).
+    pub tracing_filter: Setting<String>,
+    /// `OTEL_RUST_TRACING_CONTEXT_ACTIVATION`: entering a `tracing` span makes its OpenTelemetry context current.
+    pub context_activation: Setting<bool>,
     /// `OTEL_EXPORTER_OTLP_*` for traces, metrics and logs (per-signal over generic, empty = unset).
     pub(crate) otlp: [OtlpConfig; 3],
     /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`.
@@ -155,6 +159,9 @@ pub struct Settings {
     /// pipeline by `init()`, and a failure for `ndotel check`.
     pub unknown: Vec<String>,
 }
+
+/// Which `tracing` spans become OpenTelemetry spans, and which events are logged.
+pub(crate) const DEFAULT_TRACING_FILTER: &str = "info,otel::tracing=trace";
 
 /// Samplers OpenTelemetry specifies that ndotel does not provide: warned about, the default used.
 const UNSUPPORTED_SAMPLERS: &[&str] = &["jaeger_remote", "parentbased_jaeger_remote", "xray"];
@@ -589,6 +596,29 @@ impl Settings {
         let otlp = [Signal::Traces, Signal::Metrics, Signal::Logs]
             .map(|signal| OtlpConfig::resolve(env, signal, w));
         let temporality = temporality(env, w);
+        let tracing_filter = pick(
+            env,
+            "OTEL_RUST_TRACING_FILTER",
+            None,
+            None,
+            DEFAULT_TRACING_FILTER.to_string(),
+            |s| {
+                tracing_subscriber::EnvFilter::builder()
+                    .parse(s)
+                    .map(|_| s.trim().to_string())
+                    .map_err(|e| format!("`tracing` filter directives ({e})"))
+            },
+            w,
+        );
+        let context_activation = pick(
+            env,
+            "OTEL_RUST_TRACING_CONTEXT_ACTIVATION",
+            None,
+            None,
+            true,
+            parse_bool,
+            w,
+        );
         let resource_attributes = pick(
             env,
             "OTEL_RESOURCE_ATTRIBUTES",
@@ -715,6 +745,8 @@ impl Settings {
                 |s| Ok(env.cwd().join(s)),
                 w,
             ),
+            tracing_filter,
+            context_activation,
             otlp,
             temporality,
             traces_sampler_ratio: 1.0,
@@ -977,6 +1009,16 @@ impl Settings {
                 "OTEL_METRIC_EXPORT_TIMEOUT",
                 self.metric_export_timeout.value.as_millis().to_string(),
                 self.metric_export_timeout.source.to_string(),
+            ),
+            (
+                "OTEL_RUST_TRACING_FILTER",
+                self.tracing_filter.value.clone(),
+                self.tracing_filter.source.to_string(),
+            ),
+            (
+                "OTEL_RUST_TRACING_CONTEXT_ACTIVATION",
+                self.context_activation.value.to_string(),
+                self.context_activation.source.to_string(),
             ),
             (
                 "OTEL_EXPORTER_FILE_TRACES_PATH",
