@@ -265,3 +265,31 @@ fn no_invalid_value_turns_telemetry_off() {
         "{traces}"
     );
 }
+
+/// `try_init_with` an explicit environment reaches the distro too: the reference distro expands
+/// `${DEPLOYMENT_ENVIRONMENT:-development}` from the host's environment, not the process's.
+#[test]
+fn the_distro_reads_the_environment_the_host_was_given() {
+    use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    use otel_custom_distro as _;
+    let tmp = setup();
+    let out = tmp.path().join("traces.jsonl");
+    assert!(std::env::var_os("DEPLOYMENT_ENVIRONMENT").is_none());
+    let env = ndotel::Env::from_pairs(
+        [
+            ("OTEL_RUST_DISTRO", "otel_custom_distro".to_string()),
+            ("DEPLOYMENT_ENVIRONMENT", "from-the-host-env".to_string()),
+            ("OTEL_TRACES_EXPORTER", "file".to_string()),
+            ("OTEL_METRICS_EXPORTER", "none".to_string()),
+            ("OTEL_EXPORTER_FILE_TRACES_PATH", out.display().to_string()),
+        ],
+        tmp.path(),
+    );
+    let plan = ndotel::Plan::new(&env).unwrap();
+    let pipeline = ndotel::Pipeline::build(&plan, &env).unwrap();
+    let tp = pipeline.tracer_provider.clone().unwrap();
+    tp.tracer("test").in_span("GET /items", |_| {});
+    tp.force_flush().unwrap();
+    let traces = std::fs::read_to_string(&out).unwrap();
+    assert!(traces.contains("from-the-host-env"), "{traces}");
+}

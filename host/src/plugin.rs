@@ -395,6 +395,7 @@ fn check_version(path: &Path, found: &str) -> Result<(), LoadError> {
 fn degradation(capability: &str) -> &'static str {
     match capability {
         "processor_shutdown" => "its span processor is not told when the pipeline shuts down",
+        "host_env" => "it reads the process environment, not the one the host was configured with",
         "metadata_section" => {
             "it has no metadata section, so it is loaded at discovery to learn its distros (its code runs even when \
              another distro is selected); rebuild it against ndotel-api 1.2 or later"

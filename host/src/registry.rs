@@ -5,7 +5,7 @@ use crate::config::ConfigFile;
 use crate::env::Env;
 use crate::plugin::{LoadError, Plugin};
 use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::{RResult, RStr};
+use abi_stable::std_types::{ROption, RResult, RStr, RString, RVec, Tuple2};
 use ndotel_api::ffi::{
     DistroDescriptorRef, FfiDistroBox, FfiInitArgs, FfiInitArgs_TO, StaticDistro,
 };
@@ -143,6 +143,7 @@ impl fmt::Debug for Descriptor {
 struct InitArgs {
     config_toml: String,
     base_dir: String,
+    env: Vec<(String, String)>,
 }
 
 impl FfiInitArgs for InitArgs {
@@ -151,6 +152,14 @@ impl FfiInitArgs for InitArgs {
     }
     fn base_dir(&self) -> RStr<'_> {
         self.base_dir.as_str().into()
+    }
+    fn env(&self) -> ROption<RVec<Tuple2<RString, RString>>> {
+        ROption::RSome(
+            self.env
+                .iter()
+                .map(|(k, v)| Tuple2(RString::from(k.as_str()), RString::from(v.as_str())))
+                .collect(),
+        )
     }
 }
 
@@ -256,10 +265,12 @@ impl DistroInfo {
         // answers) must not hang the application's start-up.
         let timeout = init_timeout(env);
         let init = descriptor.0.init();
+        let vars: Vec<(String, String)> = env.vars().map(|(k, v)| (k.clone(), v.clone())).collect();
         let result = crate::worker::with_deadline(&format!("ndotel-init-{}", self.name), timeout, move || {
             let args = InitArgs {
                 config_toml: toml_text,
                 base_dir,
+                env: vars,
             };
             init(FfiInitArgs_TO::from_ptr(&args, TD_Opaque))
         })

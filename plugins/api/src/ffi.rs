@@ -23,7 +23,7 @@ use abi_stable::library::RootModule;
 use abi_stable::sabi_trait;
 use abi_stable::sabi_types::VersionStrings;
 use abi_stable::sabi_types::{RMut, RRef};
-use abi_stable::std_types::{RBox, RResult, RSlice, RStr, RString, RVec};
+use abi_stable::std_types::{RBox, ROption, RResult, RSlice, RStr, RString, RVec, Tuple2};
 use std::fmt;
 
 /// The ids of a span (arrays cross inside a struct, never by value).
@@ -218,6 +218,11 @@ pub trait FfiInitArgs {
     /// The directory relative paths in the table are resolved against.
     #[sabi(last_prefix_field)]
     fn base_dir(&self) -> RStr<'_>;
+    /// The host's environment, which the distro reads instead of the process's (since 1.3; `RNone` from a host
+    /// before 1.3, whose distros read the process environment).
+    fn env(&self) -> ROption<RVec<Tuple2<RString, RString>>> {
+        ROption::RNone
+    }
 }
 /// Borrowed init arguments.
 pub type FfiInitArgsRef<'a> = FfiInitArgs_TO<'a, RRef<'a, ()>>;
@@ -337,7 +342,7 @@ impl RootModule for PluginModRef {
 }
 
 /// The capabilities of this API version, by name (see the crate docs, "Evolution rules").
-pub const CAPABILITY_NAMES: [&str; 6] = [
+pub const CAPABILITY_NAMES: [&str; 7] = [
     // 1.0
     "span_view_full",
     "edits_events_links_status",
@@ -347,6 +352,8 @@ pub const CAPABILITY_NAMES: [&str; 6] = [
     "processor_shutdown",
     // 1.2
     "metadata_section",
+    // 1.3
+    "host_env",
 ];
 
 /// [`CAPABILITY_NAMES`] as it crosses the boundary.

@@ -17,7 +17,7 @@ use crate::{
 };
 use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::{RErr, ROk, RResult, RSlice, RStr, RString, RVec};
+use abi_stable::std_types::{RErr, ROk, RResult, RSlice, RStr, RString, RVec, Tuple2};
 use std::cell::{Cell, RefCell};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Once;
@@ -210,7 +210,13 @@ impl<D: Distro> FfiDistro for GuardedDistro<D> {
 extern "C" fn init<D: Distro>(args: FfiInitArgsRef<'_>) -> RResult<FfiDistroBox, FfiError> {
     guarded(|| {
         let table: toml::Table = args.config_toml().as_str().parse()?;
-        let config = DistroConfig::new(table, args.base_dir().as_str());
+        let mut config = DistroConfig::new(table, args.base_dir().as_str());
+        if let abi_stable::std_types::RSome(vars) = args.env() {
+            config = config.with_env(
+                vars.into_iter()
+                    .map(|Tuple2(k, v)| (k.into_string(), v.into_string())),
+            );
+        }
         let distro = D::init(&config)?;
         let guarded = GuardedDistro {
             distro,

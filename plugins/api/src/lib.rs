@@ -54,6 +54,8 @@
 //!   [`SpanProcessor::shutdown`] (a new trait method with a default; capability `processor_shutdown`).
 //! * 1.2.0 — [`export_plugin!`] also writes the plugin's metadata into an ELF section (capability
 //!   `metadata_section`), so the host lists and selects distros without loading plugins.
+//! * 1.3.0 — the host hands `init` its environment ([`DistroConfig::env_var`], capability `host_env`), so a distro
+//!   reads what the host was configured with, not the process environment behind its back.
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 #[doc(hidden)]
@@ -103,6 +105,7 @@ impl std::error::Error for Unavailable {}
 pub struct DistroConfig {
     table: toml::Table,
     base_dir: std::path::PathBuf,
+    env: Option<std::sync::Arc<std::collections::HashMap<String, String>>>,
 }
 
 impl DistroConfig {
@@ -111,7 +114,41 @@ impl DistroConfig {
         DistroConfig {
             table,
             base_dir: base_dir.into(),
+            env: None,
         }
+    }
+
+    /// This configuration with the host's environment: [`env_var`](Self::env_var) reads it instead of the
+    /// process's (the host passes it since 1.3, so `ndotel::try_init_with` an explicit environment reaches the
+    /// distro too).
+    ///
+    /// ```
+    /// let config = ndotel_api::DistroConfig::new(Default::default(), ".")
+    ///     .with_env([("DEPLOYMENT_ENVIRONMENT", "staging"), ("EMPTY", "")]);
+    /// assert_eq!(config.env_var("DEPLOYMENT_ENVIRONMENT").as_deref(), Some("staging"));
+    /// assert_eq!(config.env_var("EMPTY"), None, "empty is unset");
+    /// assert_eq!(config.env_var("PATH"), None, "the process environment is not read");
+    /// ```
+    pub fn with_env<K: Into<String>, V: Into<String>>(
+        mut self,
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.env = Some(std::sync::Arc::new(
+            vars.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        ));
+        self
+    }
+
+    /// An environment variable as the host sees it (the process environment under a host before 1.3); empty
+    /// counts as unset, as the OpenTelemetry specification says.
+    pub fn env_var(&self, name: &str) -> Option<String> {
+        match &self.env {
+            Some(vars) => vars.get(name).cloned(),
+            None => std::env::var(name).ok(),
+        }
+        .filter(|v| !v.is_empty())
     }
 
     /// The raw table (empty when `distro.toml` has no section for this distro).

@@ -50,7 +50,7 @@ impl Distro for CustomDistro {
         let settings: Settings = config.deserialize()?;
         // Validate everything now, so a bad regex or ratio is an init error, not a surprise at first use.
         sampler::CustomSampler::new(&settings.sampler)?;
-        span_processor::CustomSpanProcessor::new(&settings.span_processor)?;
+        span_processor::CustomSpanProcessor::new(&settings.span_processor, |n| config.env_var(n))?;
         settings.metric_exporter.temporality()?;
         Ok(CustomDistro {
             settings,
@@ -78,7 +78,9 @@ impl CustomDistro {
                 sampler::CustomSampler::new(&d.settings.sampler)
             })
             .span_processor(|d: &Self| {
-                span_processor::CustomSpanProcessor::new(&d.settings.span_processor)
+                span_processor::CustomSpanProcessor::new(&d.settings.span_processor, |n| {
+                    d.config.env_var(n)
+                })
             })
             .span_exporter("custom_jsonl", |d: &Self| {
                 span_exporter::JsonLinesExporter::new(
@@ -96,7 +98,9 @@ impl CustomDistro {
                 )
             })
             .metric_exporter("custom_otlp", |d: &Self| {
-                metric_exporter::OtlpMetricExporter::new(&d.settings.metric_exporter)
+                metric_exporter::OtlpMetricExporter::new(&d.settings.metric_exporter, |n| {
+                    d.config.env_var(n)
+                })
             })
     }
 }

@@ -212,16 +212,17 @@ pub struct OtlpMetricExporter {
 }
 
 impl OtlpMetricExporter {
-    /// Builds the exporter; the endpoint comes from the environment or the settings.
-    pub fn new(settings: &MetricExporterSettings) -> Result<Self, BoxError> {
-        let endpoint = std::env::var("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
-            .ok()
+    /// Builds the exporter; the endpoint comes from the environment (`env` looks a variable up; empty is unset)
+    /// or the settings.
+    pub fn new(
+        settings: &MetricExporterSettings,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, BoxError> {
+        let endpoint = env("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
             .or_else(|| {
-                std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
-                    .ok()
-                    .map(|base| format!("{}/v1/metrics", base.trim_end_matches('/')))
+                env("OTEL_EXPORTER_OTLP_ENDPOINT")
+                    .map(|base| format!("{}/v1/metrics", base.trim().trim_end_matches('/')))
             })
-            .filter(|e| !e.trim().is_empty())
             .unwrap_or_else(|| settings.otlp_endpoint.clone());
         if !endpoint.starts_with("http://") {
             return Err(format!("custom_otlp endpoint {endpoint:?}: only http:// endpoints are supported; use the host's built-in `otlp` exporter for TLS or gRPC").into());

@@ -55,12 +55,16 @@ pub struct CustomSpanProcessor {
 }
 
 impl CustomSpanProcessor {
-    /// Builds the processor, expanding environment references once and compiling every pattern.
-    pub fn new(settings: &ProcessorSettings) -> Result<Self, BoxError> {
+    /// Builds the processor, expanding environment references once (`env` looks a variable up) and compiling every
+    /// pattern.
+    pub fn new(
+        settings: &ProcessorSettings,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, BoxError> {
         let attributes = settings
             .attributes
             .iter()
-            .map(|(k, v)| Ok((k.clone(), expand_env(v, |name| std::env::var(name).ok())?)))
+            .map(|(k, v)| Ok((k.clone(), expand_env(v, &env)?)))
             .collect::<Result<Vec<_>, BoxError>>()?;
         let rename = settings
             .rename
@@ -178,7 +182,7 @@ mod tests {
     use ndotel_api::{REDACTED, SpanKind, StatusCode, Value};
 
     fn processor() -> CustomSpanProcessor {
-        CustomSpanProcessor::new(&ProcessorSettings::default()).unwrap()
+        CustomSpanProcessor::new(&ProcessorSettings::default(), |_| None).unwrap()
     }
 
     /// Runs `on_end` over `attrs` through the testing kit and applies the edits as the host does; returns (name,
@@ -280,7 +284,7 @@ mod tests {
             email: false,
             ..Detectors::default()
         };
-        let off = CustomSpanProcessor::new(&settings).unwrap();
+        let off = CustomSpanProcessor::new(&settings, |_| None).unwrap();
         assert_eq!(
             one(&off, "note", "Bearer abc jane@example.com 4111111111111111"),
             "Bearer abc jane@example.com 4111111111111111"
@@ -334,31 +338,37 @@ mod tests {
 
     #[test]
     fn rename_rules_use_captures_and_the_first_match_wins() {
-        let p = CustomSpanProcessor::new(&ProcessorSettings {
-            rename: vec![
-                RenameRule {
-                    pattern: r"^(GET|POST) /items/\d+$".into(),
-                    replace: "$1 /items/{id}".into(),
-                },
-                RenameRule {
-                    pattern: r"^GET".into(),
-                    replace: "never".into(),
-                },
-            ],
-            ..Default::default()
-        })
+        let p = CustomSpanProcessor::new(
+            &ProcessorSettings {
+                rename: vec![
+                    RenameRule {
+                        pattern: r"^(GET|POST) /items/\d+$".into(),
+                        replace: "$1 /items/{id}".into(),
+                    },
+                    RenameRule {
+                        pattern: r"^GET".into(),
+                        replace: "never".into(),
+                    },
+                ],
+                ..Default::default()
+            },
+            |_| None,
+        )
         .unwrap();
         assert_eq!(process(&p, "GET /items/123", &[]).0, "GET /items/{id}");
         assert_eq!(process(&p, "POST /items/7", &[]).0, "POST /items/{id}");
         assert_eq!(process(&p, "DELETE /items/7", &[]).0, "DELETE /items/7");
         assert!(
-            CustomSpanProcessor::new(&ProcessorSettings {
-                rename: vec![RenameRule {
-                    pattern: "(".into(),
-                    replace: "x".into()
-                }],
-                ..Default::default()
-            })
+            CustomSpanProcessor::new(
+                &ProcessorSettings {
+                    rename: vec![RenameRule {
+                        pattern: "(".into(),
+                        replace: "x".into()
+                    }],
+                    ..Default::default()
+                },
+                |_| None
+            )
             .unwrap_err()
             .to_string()
             .contains("rename[0]")
