@@ -41,7 +41,7 @@ pub fn build_artifacts() {
             cmd.arg("--release");
         }
         for p in [
-            "ndotel",
+            "ndotel-cli",
             "app",
             "otel_custom_distro_so",
             "fixture_faulty_so",

@@ -32,7 +32,7 @@ fn main() -> Result<()> {
         "build",
         "--quiet",
         "-p",
-        "ndotel",
+        "ndotel-cli",
         "-p",
         "otel_custom_distro_so",
         "-p",
