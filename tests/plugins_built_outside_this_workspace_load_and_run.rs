@@ -48,9 +48,10 @@ fn a_plugin_built_against_api_1_0_loads_and_runs_every_component() {
         .filter(|w| w.contains("predates"))
         .collect();
     assert_eq!(lacking.len(), 3, "{:?}", reg.warnings());
-    for (line, capability) in lacking
-        .iter()
-        .zip(["processor_shutdown", "metadata_section", "host_env"])
+    for (line, capability) in
+        lacking
+            .iter()
+            .zip(["processor_shutdown", "metadata_section", "host_env"])
     {
         assert!(
             line.contains("libfrozen_api_plugin.so")

@@ -20,46 +20,16 @@
 //! Precedence, for every setting: CLI flag (`ndotel run`, passed as the environment) > environment >
 //! `distro.toml` > the distro's default > the default below.
 //!
-//! | Environment | `distro.toml` | Default | Meaning |
-//! |---|---|---|---|
-//! | `OTEL_RUST_DISTRO` | `default` | the only registered distro, else `sdk` | the distro to use |
-//! | `OTEL_RUST_DISTRO_CONFIG` | — | `./distro.toml` if present | the configuration file |
-//! | `OTEL_RUST_DISTRO_PATH` | `[plugins] dirs` | none | plugin directories (`:`-separated; both are used) |
-//! | — | `[opentelemetry_distro] name = "x.so"` or `{ path, sha256 }` | none | plugin files, relative to the file |
-//! | `OTEL_RUST_DISTRO_INIT_TIMEOUT` | — | `10000` | milliseconds a distro's `init` may take before it counts as failed |
-//! | `OTEL_RUST_DISTRO_PROBE` | — | `true` | `false` skips loading and initialising the selected plugin distro in a probe child process first (a plugin that crashes there leaves telemetry off instead of killing the process) |
-//! | `OTEL_RUST_DISTRO_FAIL_FAST` | `[plugins] fail_fast` | `false` | plugin load errors stop start-up |
-//! | `OTEL_RUST_DISTRO_FALLBACK` | `[plugins] fallback` | `off` | when the selected distro cannot be used: `off` (telemetry off) or `sdk` (plain SDK, unredacted) |
-//! | `OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR` | `[plugins] on_processor_error` | `drop` | a span the distro's processor failed on: `drop` or `pass` (exported unchanged) |
-//! | `OTEL_RUST_DISTRO_CALL_TIMEOUT` | `[plugins] call_timeout` | `200` | milliseconds a sampler or processor call may take before the watchdog bypasses the component |
-//! | `OTEL_RUST_SHUTDOWN_TIMEOUT` | — | `5000` | milliseconds flushing and shutting down may take in all; what was not delivered is reported |
-//! | `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | — | `5000`, `2048`, `512` | batch span processor; invalid values warn and use the default, sizes above 2^20 and delays above a day are clamped |
-//! | `OTEL_BLRP_SCHEDULE_DELAY`, `OTEL_BLRP_MAX_QUEUE_SIZE`, `OTEL_BLRP_MAX_EXPORT_BATCH_SIZE` | — | `1000`, `2048`, `512` | batch log record processor, checked the same way |
-//! | `OTEL_RUST_TRACING_FILTER` | — | `info,otel::tracing=trace` | which `tracing` spans become OpenTelemetry spans and which events are logged to stderr (`EnvFilter` syntax) |
-//! | `OTEL_RUST_TRACING_CONTEXT_ACTIVATION` | — | `true` | `false`: entering a `tracing` span no longer makes its OpenTelemetry context current (cheaper; `Context::current()` then does not see it) |
-//! | `OTEL_SDK_DISABLED` | `[otel] sdk_disabled` | `false` | no telemetry at all |
-//! | `OTEL_SERVICE_NAME` | `[otel] service_name` | `service.name` of `OTEL_RESOURCE_ATTRIBUTES`, else `unknown_service:<executable>` | `service.name` |
-//! | `OTEL_RESOURCE_ATTRIBUTES` | — | none | extra resource attributes `k=v,k2=v2` (values percent-decoded; the last of a duplicated key wins; a malformed value is discarded whole, with a warning) |
-//! | `OTEL_TRACES_EXPORTER` | `[otel] traces_exporter` | distro's first, else `otlp` | comma list: `otlp`, `console`, `file`, `none`, distro names |
-//! | `OTEL_METRICS_EXPORTER` | `[otel] metrics_exporter` | distro's first, else `otlp` | comma list, as above |
-//! | `OTEL_LOGS_EXPORTER` | `[otel] logs_exporter` | `none` | comma list: `otlp`, `console`, `none` — `tracing` events as log records (not redacted by distros: opt in knowingly) |
-//! | `OTEL_TRACES_SAMPLER` | `[otel] traces_sampler` | distro's first, else `parentbased_always_on` | built-in or distro sampler |
-//! | `OTEL_TRACES_SAMPLER_ARG` | `[otel] traces_sampler_arg` | `1.0` | ratio for `*traceidratio` (invalid: a warning and 1.0) |
-//! | `OTEL_PROPAGATORS` | `[otel] propagators` | `tracecontext,baggage` | comma list: `tracecontext`, `baggage`, `none` |
-//! | `OTEL_METRIC_EXPORT_INTERVAL` | `[otel] metric_export_interval` | `60000` | milliseconds between metric exports |
-//! | `OTEL_EXPORTER_FILE_TRACES_PATH` | `[otel] file_traces_path` | `traces.jsonl` | `file` span exporter output (OTLP JSON lines) |
-//! | `OTEL_EXPORTER_FILE_METRICS_PATH` | `[otel] file_metrics_path` | `metrics.jsonl` | `file` metric exporter output |
-//! | `OTEL_BSP_EXPORT_TIMEOUT` | — | `30000` | milliseconds a distro span exporter may take before it counts as hung |
-//! | `OTEL_METRIC_EXPORT_TIMEOUT` | — | `30000` | milliseconds a distro metric exporter may take before it counts as hung |
-//! | `OTEL_EXPORTER_OTLP_{,TRACES_,METRICS_,LOGS_}{PROTOCOL,ENDPOINT,HEADERS,TIMEOUT,COMPRESSION}` | — | `http/protobuf`, the SDK's endpoint, none, `10000`, none | resolved by ndotel per signal (signal variable over the generic one; the generic endpoint gets `/v1/<signal>` for HTTP); `gzip` compression over both transports |
-//! | `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` | — | `cumulative` | `cumulative`, `delta` or `lowmemory` |
-//!
 //! Every value follows the specification's rules: an empty variable is unset; Booleans are `true` or `false` in any
 //! case (nothing else is true); enum values are case-insensitive; lists are trimmed and deduplicated; an invalid value
 //! is a warning (printed once by `init()`, shown by `ndotel config`) and the next source or the default applies. A
 //! name no component answers to (a sampler, exporter or propagator) is left out by `init()`, which runs with the
 //! rest, and fails `ndotel check` and `ndotel config`; one OpenTelemetry specifies but ndotel lacks (`xray`,
 //! `zipkin`, `prometheus`, `b3`) is a warning.
+//!
+//! The table below is generated from [`SETTINGS`], the list `ndotel config` follows too:
+//!
+#![doc = include_str!("../SETTINGS.md")]
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 mod config;
@@ -93,7 +63,7 @@ pub use plugin::{LoadError, Plugin};
 pub use registry::{
     Components, Distro, DistroInfo, InitError, Origin, Registry, SDK_DISTRO, SelectError,
 };
-pub use settings::{Setting, Settings, Source};
+pub use settings::{SETTINGS, Setting, SettingDoc, Settings, Source, settings_table};
 
 use opentelemetry::trace::TracerProvider as _;
 use tracing_subscriber::layer::SubscriberExt as _;

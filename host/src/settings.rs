@@ -14,6 +14,223 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// One setting's documentation.
+#[derive(Debug, Clone, Copy)]
+pub struct SettingDoc {
+    /// The environment variable(s).
+    pub env: &'static str,
+    /// The `distro.toml` key, or `—`.
+    pub file: &'static str,
+    /// The default.
+    pub default: &'static str,
+    /// What it does.
+    pub meaning: &'static str,
+}
+
+/// Every setting once: environment variable(s), `distro.toml` key, default, meaning. The crate docs' table is
+/// generated from it (`host/SETTINGS.md`; a test fails when they differ), and `ndotel config` shows a row for each.
+pub const SETTINGS: &[SettingDoc] = &[
+    SettingDoc {
+        env: "`OTEL_RUST_DISTRO`",
+        file: "`default`",
+        default: "the only registered distro, else `sdk`",
+        meaning: "the distro to use",
+    },
+    SettingDoc {
+        env: "`OTEL_RUST_DISTRO_CONFIG`",
+        file: "—",
+        default: "`./distro.toml` if present",
+        meaning: "the configuration file",
+    },
+    SettingDoc {
+        env: "`OTEL_RUST_DISTRO_PATH`",
+        file: "`[plugins] dirs`",
+        default: "none",
+        meaning: "plugin directories (`:`-separated; both are used)",
+    },
+    SettingDoc {
+        env: "—",
+        file: "`[opentelemetry_distro] name = \"x.so\"` or `{ path, sha256 }`",
+        default: "none",
+        meaning: "plugin files, relative to the file",
+    },
+    SettingDoc {
+        env: "`OTEL_RUST_DISTRO_INIT_TIMEOUT`",
+        file: "—",
+        default: "`10000`",
+        meaning: "milliseconds a distro's `init` may take before it counts as failed",
+    },
+    SettingDoc {
+        env: "`OTEL_RUST_DISTRO_PROBE`",
+        file: "—",
+        default: "`true`",
+        meaning: "`false` skips loading and initialising the selected plugin distro in a probe child process first (a plugin that crashes there leaves telemetry off instead of killing the process)",
+    },
+    SettingDoc {
+        env: "`OTEL_RUST_DISTRO_FAIL_FAST`",
+        file: "`[plugins] fail_fast`",
+        default: "`false`",
+        meaning: "plugin load errors stop start-up",
+    },
+    SettingDoc {
+        env: "`OTEL_RUST_DISTRO_FALLBACK`",
+        file: "`[plugins] fallback`",
+        default: "`off`",
+        meaning: "when the selected distro cannot be used: `off` (telemetry off) or `sdk` (plain SDK, unredacted)",
+    },
+    SettingDoc {
+        env: "`OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR`",
+        file: "`[plugins] on_processor_error`",
+        default: "`drop`",
+        meaning: "a span the distro's processor failed on: `drop` or `pass` (exported unchanged)",
+    },
+    SettingDoc {
+        env: "`OTEL_RUST_DISTRO_CALL_TIMEOUT`",
+        file: "`[plugins] call_timeout`",
+        default: "`200`",
+        meaning: "milliseconds a sampler or processor call may take before the watchdog bypasses the component",
+    },
+    SettingDoc {
+        env: "`OTEL_RUST_SHUTDOWN_TIMEOUT`",
+        file: "—",
+        default: "`5000`",
+        meaning: "milliseconds flushing and shutting down may take in all; what was not delivered is reported",
+    },
+    SettingDoc {
+        env: "`OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`",
+        file: "—",
+        default: "`5000`, `2048`, `512`",
+        meaning: "batch span processor; invalid values warn and use the default, sizes above 2^20 and delays above a day are clamped",
+    },
+    SettingDoc {
+        env: "`OTEL_BLRP_SCHEDULE_DELAY`, `OTEL_BLRP_MAX_QUEUE_SIZE`, `OTEL_BLRP_MAX_EXPORT_BATCH_SIZE`",
+        file: "—",
+        default: "`1000`, `2048`, `512`",
+        meaning: "batch log record processor, checked the same way",
+    },
+    SettingDoc {
+        env: "`OTEL_RUST_TRACING_FILTER`",
+        file: "—",
+        default: "`info,otel::tracing=trace`",
+        meaning: "which `tracing` spans become OpenTelemetry spans and which events are logged to stderr (`EnvFilter` syntax)",
+    },
+    SettingDoc {
+        env: "`OTEL_RUST_TRACING_CONTEXT_ACTIVATION`",
+        file: "—",
+        default: "`true`",
+        meaning: "`false`: entering a `tracing` span no longer makes its OpenTelemetry context current (cheaper; `Context::current()` then does not see it)",
+    },
+    SettingDoc {
+        env: "`OTEL_SDK_DISABLED`",
+        file: "`[otel] sdk_disabled`",
+        default: "`false`",
+        meaning: "no telemetry at all",
+    },
+    SettingDoc {
+        env: "`OTEL_SERVICE_NAME`",
+        file: "`[otel] service_name`",
+        default: "`service.name` of `OTEL_RESOURCE_ATTRIBUTES`, else `unknown_service:<executable>`",
+        meaning: "`service.name`",
+    },
+    SettingDoc {
+        env: "`OTEL_RESOURCE_ATTRIBUTES`",
+        file: "—",
+        default: "none",
+        meaning: "extra resource attributes `k=v,k2=v2` (values percent-decoded; the last of a duplicated key wins; a malformed value is discarded whole, with a warning)",
+    },
+    SettingDoc {
+        env: "`OTEL_TRACES_EXPORTER`",
+        file: "`[otel] traces_exporter`",
+        default: "distro's first, else `otlp`",
+        meaning: "comma list: `otlp`, `console`, `file`, `none`, distro names",
+    },
+    SettingDoc {
+        env: "`OTEL_METRICS_EXPORTER`",
+        file: "`[otel] metrics_exporter`",
+        default: "distro's first, else `otlp`",
+        meaning: "comma list, as above",
+    },
+    SettingDoc {
+        env: "`OTEL_LOGS_EXPORTER`",
+        file: "`[otel] logs_exporter`",
+        default: "`none`",
+        meaning: "comma list: `otlp`, `console`, `none` — `tracing` events as log records (not redacted by distros: opt in knowingly)",
+    },
+    SettingDoc {
+        env: "`OTEL_TRACES_SAMPLER`",
+        file: "`[otel] traces_sampler`",
+        default: "distro's first, else `parentbased_always_on`",
+        meaning: "built-in or distro sampler",
+    },
+    SettingDoc {
+        env: "`OTEL_TRACES_SAMPLER_ARG`",
+        file: "`[otel] traces_sampler_arg`",
+        default: "`1.0`",
+        meaning: "ratio for `*traceidratio` (invalid: a warning and 1.0)",
+    },
+    SettingDoc {
+        env: "`OTEL_PROPAGATORS`",
+        file: "`[otel] propagators`",
+        default: "`tracecontext,baggage`",
+        meaning: "comma list: `tracecontext`, `baggage`, `none`",
+    },
+    SettingDoc {
+        env: "`OTEL_METRIC_EXPORT_INTERVAL`",
+        file: "`[otel] metric_export_interval`",
+        default: "`60000`",
+        meaning: "milliseconds between metric exports",
+    },
+    SettingDoc {
+        env: "`OTEL_EXPORTER_FILE_TRACES_PATH`",
+        file: "`[otel] file_traces_path`",
+        default: "`traces.jsonl`",
+        meaning: "`file` span exporter output (OTLP JSON lines)",
+    },
+    SettingDoc {
+        env: "`OTEL_EXPORTER_FILE_METRICS_PATH`",
+        file: "`[otel] file_metrics_path`",
+        default: "`metrics.jsonl`",
+        meaning: "`file` metric exporter output",
+    },
+    SettingDoc {
+        env: "`OTEL_BSP_EXPORT_TIMEOUT`",
+        file: "—",
+        default: "`30000`",
+        meaning: "milliseconds a distro span exporter may take before it counts as hung",
+    },
+    SettingDoc {
+        env: "`OTEL_METRIC_EXPORT_TIMEOUT`",
+        file: "—",
+        default: "`30000`",
+        meaning: "milliseconds a distro metric exporter may take before it counts as hung",
+    },
+    SettingDoc {
+        env: "`OTEL_EXPORTER_OTLP_{,TRACES_,METRICS_,LOGS_}{PROTOCOL,ENDPOINT,HEADERS,TIMEOUT,COMPRESSION}`",
+        file: "—",
+        default: "`http/protobuf`, the SDK's endpoint, none, `10000`, none",
+        meaning: "resolved by ndotel per signal (signal variable over the generic one; the generic endpoint gets `/v1/<signal>` for HTTP); `gzip` compression over both transports",
+    },
+    SettingDoc {
+        env: "`OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`",
+        file: "—",
+        default: "`cumulative`",
+        meaning: "`cumulative`, `delta` or `lowmemory`",
+    },
+];
+
+/// [`SETTINGS`] as the Markdown table of the crate docs.
+pub fn settings_table() -> String {
+    let mut out =
+        String::from("| Environment | `distro.toml` | Default | Meaning |\n|---|---|---|---|\n");
+    for s in SETTINGS {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            s.env, s.file, s.default, s.meaning
+        ));
+    }
+    out
+}
+
 /// Where a setting's value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -1037,6 +1254,36 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The crate docs' table is [`settings_table`]; `NDOTEL_BLESS=1 cargo test -p ndotel settings` rewrites it.
+    #[test]
+    fn the_settings_doc_table_is_generated_from_the_settings_list() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("SETTINGS.md");
+        let want = settings_table();
+        if std::env::var_os("NDOTEL_BLESS").is_some() {
+            std::fs::write(&path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "host/SETTINGS.md differs from settings::SETTINGS; run NDOTEL_BLESS=1 cargo test -p ndotel settings"
+        );
+    }
+
+    /// Every row `ndotel config` shows is documented in [`SETTINGS`].
+    #[test]
+    fn every_config_row_is_in_the_settings_list() {
+        let env = Env::from_pairs([("OTEL_RUST_DISTRO", "sdk")], "/");
+        let registry = crate::Registry::discover(&env, None);
+        let distro = registry.select(&env, None).unwrap();
+        let settings = Settings::resolve(&env, None, distro).unwrap();
+        for (name, _, _) in settings.rows() {
+            assert!(
+                SETTINGS.iter().any(|s| s.env.contains(name)),
+                "{name} is shown by `ndotel config` but missing from SETTINGS"
+            );
+        }
+    }
 
     #[test]
     fn resource_attributes_are_parsed_and_decoded() {
