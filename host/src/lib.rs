@@ -184,7 +184,7 @@ impl Drop for Guard {
         let tp = self.pipeline.tracer_provider.take();
         let mp = self.pipeline.meter_provider.take();
         let lp = self.pipeline.logger_provider.take();
-        let rt = self.pipeline.runtime.take();
+        let transport = std::mem::take(&mut self.pipeline.transport);
         if tp.is_none() && mp.is_none() && lp.is_none() {
             return;
         }
@@ -206,9 +206,7 @@ impl Drop for Guard {
                 let _ = lp.force_flush();
                 let _ = lp.shutdown();
             }
-            if let Some(rt) = rt {
-                rt.shutdown_background();
-            }
+            transport.shutdown();
         });
         if let Err(e) = finished {
             eprintln!(

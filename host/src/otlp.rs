@@ -4,11 +4,17 @@
 //! and replaced by the default — and hands opentelemetry-otlp explicit values, which take precedence over what that
 //! crate would read from the process environment.
 
+#[cfg(not(any(feature = "grpc", feature = "http")))]
+compile_error!(
+    "ndotel needs at least one OTLP transport: enable the `grpc` or `http` feature (both are default)"
+);
+
 use crate::env::Env;
-use opentelemetry_otlp::{
-    Compression, Protocol, WithExportConfig, WithHttpConfig, WithTonicConfig, tonic_types,
-};
-use std::collections::HashMap;
+#[cfg(feature = "http")]
+use opentelemetry_otlp::WithHttpConfig;
+use opentelemetry_otlp::{Compression, WithExportConfig};
+#[cfg(feature = "grpc")]
+use opentelemetry_otlp::{WithTonicConfig, tonic_types};
 use std::time::Duration;
 
 /// A signal, as the OTLP variables and paths name it.
@@ -39,10 +45,18 @@ impl Signal {
     }
 }
 
+/// The OTLP transport (opentelemetry-otlp's own `Protocol` has only the variants of the features it was built
+/// with).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wire {
+    Grpc,
+    HttpProtobuf,
+}
+
 /// One signal's resolved OTLP settings.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct OtlpConfig {
-    pub(crate) protocol: Protocol,
+    pub(crate) protocol: Wire,
     /// `None`: opentelemetry-otlp's default for the protocol (`http://localhost:4318/v1/<signal>` or
     /// `http://localhost:4317`).
     pub(crate) endpoint: Option<String>,
@@ -66,24 +80,42 @@ impl OtlpConfig {
     /// Resolves `signal`'s settings; every value replaced by its default is explained in `warnings`.
     pub(crate) fn resolve(env: &Env, signal: Signal, warnings: &mut Vec<String>) -> OtlpConfig {
         let protocol = match lookup(env, signal, "PROTOCOL") {
-            None => Protocol::HttpBinary,
+            None => Wire::HttpProtobuf,
             Some((var, raw)) => match raw.trim().to_ascii_lowercase().as_str() {
-                "grpc" => Protocol::Grpc,
-                "http/protobuf" => Protocol::HttpBinary,
+                "grpc" => Wire::Grpc,
+                "http/protobuf" => Wire::HttpProtobuf,
                 other => {
                     warnings.push(format!(
                         "{var}={other:?} is not supported (grpc or http/protobuf); using http/protobuf"
                     ));
-                    Protocol::HttpBinary
+                    Wire::HttpProtobuf
                 }
             },
+        };
+        // A transport this build leaves out (cargo features `grpc`, `http`) falls back to the other one.
+        let protocol = match protocol {
+            Wire::Grpc if !cfg!(feature = "grpc") => {
+                warnings.push(
+                    "OTLP over gRPC was requested, but this build of ndotel has no `grpc` feature; using http/protobuf"
+                        .to_string(),
+                );
+                Wire::HttpProtobuf
+            }
+            p if p != Wire::Grpc && !cfg!(feature = "http") => {
+                warnings.push(
+                    "OTLP over HTTP was requested, but this build of ndotel has no `http` feature; using grpc"
+                        .to_string(),
+                );
+                Wire::Grpc
+            }
+            p => p,
         };
         let endpoint = match lookup(env, signal, "ENDPOINT") {
             None => None,
             // The per-signal variable is used as it is.
             Some((var, raw)) if var == signal.var("ENDPOINT") => Some(raw.trim().to_string()),
             // The generic one is a base: OTLP/HTTP appends the signal's path to it.
-            Some((_, raw)) if protocol != Protocol::Grpc => Some(format!(
+            Some((_, raw)) if protocol != Wire::Grpc => Some(format!(
                 "{}/{}",
                 raw.trim().trim_end_matches('/'),
                 signal.path()
@@ -129,11 +161,17 @@ impl OtlpConfig {
     }
 
     /// A builder of any signal, configured over HTTP.
-    pub(crate) fn http<B: WithExportConfig + WithHttpConfig>(&self, builder: B) -> B {
+    #[cfg(feature = "http")]
+    fn http<B: WithExportConfig + WithHttpConfig>(&self, builder: B) -> B {
         let mut b = builder
-            .with_protocol(self.protocol)
+            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
             .with_timeout(self.timeout)
-            .with_headers(self.headers.iter().cloned().collect::<HashMap<_, _>>());
+            .with_headers(
+                self.headers
+                    .iter()
+                    .cloned()
+                    .collect::<std::collections::HashMap<_, _>>(),
+            );
         if let Some(e) = &self.endpoint {
             b = b.with_endpoint(e.clone());
         }
@@ -144,7 +182,8 @@ impl OtlpConfig {
     }
 
     /// A builder of any signal, configured over gRPC.
-    pub(crate) fn grpc<B: WithExportConfig + WithTonicConfig>(&self, builder: B) -> B {
+    #[cfg(feature = "grpc")]
+    fn grpc<B: WithExportConfig + WithTonicConfig>(&self, builder: B) -> B {
         let mut metadata = http::HeaderMap::new();
         for (k, v) in &self.headers {
             if let (Ok(k), Ok(v)) = (
@@ -164,6 +203,93 @@ impl OtlpConfig {
             b = b.with_compression(c);
         }
         b
+    }
+}
+
+/// What the gRPC transport needs beyond the configuration: the Tokio runtime tonic runs on, started on first use
+/// and kept as long as the pipeline.
+#[derive(Debug, Default)]
+pub(crate) struct Transport {
+    #[cfg(feature = "grpc")]
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Transport {
+    #[cfg(feature = "grpc")]
+    fn runtime(&mut self) -> Result<&tokio::runtime::Runtime, String> {
+        if self.runtime.is_none() {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("ndotel-otlp")
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the runtime for gRPC: {e}"))?;
+            self.runtime = Some(rt);
+        }
+        self.runtime
+            .as_ref()
+            .ok_or_else(|| "runtime missing".to_string())
+    }
+
+    /// Stops the runtime without waiting for its tasks (shutdown has its own deadline).
+    pub(crate) fn shutdown(self) {
+        #[cfg(feature = "grpc")]
+        if let Some(rt) = self.runtime {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// The exporter of one signal over the configured transport.
+macro_rules! exporter {
+    ($config:expr, $transport:expr, $builder:expr $(, $then:ident($arg:expr))?) => {{
+        let c: &OtlpConfig = $config;
+        #[allow(unused_variables)] // without the `grpc` feature nothing needs the runtime
+        let t: &mut Transport = $transport;
+        match c.protocol {
+            #[cfg(feature = "grpc")]
+            Wire::Grpc => {
+                let _enter = t.runtime()?.enter();
+                c.grpc($builder.with_tonic()$(.$then($arg))?).build()
+            }
+            #[cfg(feature = "http")]
+            _ => c.http($builder.with_http()$(.$then($arg))?).build(),
+            #[cfg(not(feature = "http"))]
+            _ => return Err("this build of ndotel has no `http` feature".to_string()),
+        }
+        .map_err(|e| e.to_string())
+    }};
+}
+
+impl OtlpConfig {
+    /// The OTLP span exporter.
+    pub(crate) fn span_exporter(
+        &self,
+        transport: &mut Transport,
+    ) -> Result<opentelemetry_otlp::SpanExporter, String> {
+        exporter!(self, transport, opentelemetry_otlp::SpanExporter::builder())
+    }
+
+    /// The OTLP metric exporter.
+    pub(crate) fn metric_exporter(
+        &self,
+        transport: &mut Transport,
+        temporality: opentelemetry_sdk::metrics::Temporality,
+    ) -> Result<opentelemetry_otlp::MetricExporter, String> {
+        exporter!(
+            self,
+            transport,
+            opentelemetry_otlp::MetricExporter::builder(),
+            with_temporality(temporality)
+        )
+    }
+
+    /// The OTLP log exporter.
+    pub(crate) fn log_exporter(
+        &self,
+        transport: &mut Transport,
+    ) -> Result<opentelemetry_otlp::LogExporter, String> {
+        exporter!(self, transport, opentelemetry_otlp::LogExporter::builder())
     }
 }
 
@@ -234,13 +360,13 @@ mod tests {
         );
         assert_eq!(
             (c.protocol, c.endpoint.as_deref()),
-            (Protocol::Grpc, Some("http://collector:4317"))
+            (Wire::Grpc, Some("http://collector:4317"))
         );
         let (c, w) = resolve(&[], Signal::Traces);
         assert_eq!(
             c,
             OtlpConfig {
-                protocol: Protocol::HttpBinary,
+                protocol: Wire::HttpProtobuf,
                 endpoint: None,
                 headers: Vec::new(),
                 timeout: Duration::from_secs(10),
@@ -287,7 +413,7 @@ mod tests {
         );
         assert_eq!(
             (c.timeout, c.compression, c.protocol),
-            (Duration::from_secs(10), None, Protocol::HttpBinary)
+            (Duration::from_secs(10), None, Wire::HttpProtobuf)
         );
         assert_eq!(w.len(), 3, "{w:?}");
     }

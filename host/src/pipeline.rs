@@ -21,7 +21,6 @@ use ndotel_api::ffi::{FfiDistroBox, FfiError};
 use opentelemetry::KeyValue;
 use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry::propagation::text_map_propagator::TextMapPropagator;
-use opentelemetry_otlp::Protocol;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
@@ -208,8 +207,8 @@ pub struct Pipeline {
     pub sampler_description: String,
     /// The logger provider for `tracing` events (`None` unless `OTEL_LOGS_EXPORTER` selects an exporter).
     pub logger_provider: Option<SdkLoggerProvider>,
-    /// Runtime driving gRPC exporters (tonic needs Tokio), kept alive as long as the pipeline.
-    pub(crate) runtime: Option<tokio::runtime::Runtime>,
+    /// What gRPC exporters run on (tonic needs Tokio), kept alive as long as the pipeline.
+    pub(crate) transport: crate::otlp::Transport,
     /// Spans handed to exporters and delivered by them.
     pub(crate) delivery: Arc<Delivery>,
     /// How long shutdown may take in all (`OTEL_RUST_SHUTDOWN_TIMEOUT`).
@@ -225,7 +224,7 @@ struct Ctx<'a> {
     plan: &'a Plan,
     distro: Option<crate::registry::Distro>,
     faults: Arc<Faults>,
-    runtime: Option<tokio::runtime::Runtime>,
+    transport: crate::otlp::Transport,
     delivery: Arc<Delivery>,
 }
 
@@ -277,22 +276,6 @@ impl Ctx<'_> {
             .build()
     }
 
-    /// The runtime tonic needs for gRPC exporters, started on first use.
-    fn tonic_runtime(&mut self) -> Result<&tokio::runtime::Runtime, String> {
-        if self.runtime.is_none() {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("ndotel-otlp")
-                .enable_all()
-                .build()
-                .map_err(|e| format!("cannot start the runtime for gRPC: {e}"))?;
-            self.runtime = Some(rt);
-        }
-        self.runtime
-            .as_ref()
-            .ok_or_else(|| "runtime missing".to_string())
-    }
-
     fn span_processors(&mut self) -> Result<Vec<Box<dyn SpanProcessor>>, BuildError> {
         let plan = self.plan;
         let s = &plan.settings;
@@ -310,18 +293,7 @@ impl Ctx<'_> {
                     batch.push(self.batch(FileSpanExporter::new(out)));
                 }
                 "otlp" => {
-                    let otlp = &s.otlp[0];
-                    let exporter = match otlp.protocol {
-                        Protocol::Grpc => {
-                            let _enter = self.tonic_runtime().map_err(comp)?.enter();
-                            otlp.grpc(opentelemetry_otlp::SpanExporter::builder().with_tonic())
-                                .build()
-                        }
-                        _ => otlp
-                            .http(opentelemetry_otlp::SpanExporter::builder().with_http())
-                            .build(),
-                    }
-                    .map_err(|e| comp(e.to_string()))?;
+                    let exporter = s.otlp[0].span_exporter(&mut self.transport).map_err(comp)?;
                     batch.push(self.batch(exporter));
                 }
                 other
@@ -394,26 +366,9 @@ impl Ctx<'_> {
                     )
                 }
                 "otlp" => {
-                    let otlp = &s.otlp[1];
-                    let exporter = match otlp.protocol {
-                        Protocol::Grpc => {
-                            let _enter = self.tonic_runtime().map_err(comp)?.enter();
-                            otlp.grpc(
-                                opentelemetry_otlp::MetricExporter::builder()
-                                    .with_tonic()
-                                    .with_temporality(temporality),
-                            )
-                            .build()
-                        }
-                        _ => otlp
-                            .http(
-                                opentelemetry_otlp::MetricExporter::builder()
-                                    .with_http()
-                                    .with_temporality(temporality),
-                            )
-                            .build(),
-                    }
-                    .map_err(|e| comp(e.to_string()))?;
+                    let exporter = s.otlp[1]
+                        .metric_exporter(&mut self.transport, temporality)
+                        .map_err(comp)?;
                     builder.with_reader(
                         PeriodicReader::builder(exporter)
                             .with_interval(interval)
@@ -480,18 +435,9 @@ impl Ctx<'_> {
                     )
                 }
                 "otlp" => {
-                    let otlp = &self.plan.settings.otlp[2];
-                    let exporter = match otlp.protocol {
-                        Protocol::Grpc => {
-                            let _enter = self.tonic_runtime().map_err(comp)?.enter();
-                            otlp.grpc(opentelemetry_otlp::LogExporter::builder().with_tonic())
-                                .build()
-                        }
-                        _ => otlp
-                            .http(opentelemetry_otlp::LogExporter::builder().with_http())
-                            .build(),
-                    }
-                    .map_err(|e| comp(e.to_string()))?;
+                    let exporter = self.plan.settings.otlp[2]
+                        .log_exporter(&mut self.transport)
+                        .map_err(comp)?;
                     builder = builder.with_log_processor(self.log_batch(exporter));
                 }
                 other => {
@@ -524,7 +470,7 @@ impl Pipeline {
             propagator: None,
             faults,
             sampler_description: "disabled".into(),
-            runtime: None,
+            transport: Default::default(),
             delivery: Arc::default(),
             shutdown_timeout: Duration::from_secs(5),
             series_editor: None,
@@ -548,7 +494,7 @@ impl Pipeline {
             plan,
             distro,
             faults: faults.clone(),
-            runtime: None,
+            transport: Default::default(),
             delivery: Arc::default(),
         };
         let resource = resource(&ctx)?;
@@ -597,7 +543,7 @@ impl Pipeline {
             propagator: Some(propagator(&s.propagators.value)?),
             faults,
             sampler_description,
-            runtime: ctx.runtime,
+            transport: ctx.transport,
             delivery: ctx.delivery,
             shutdown_timeout: s.shutdown_timeout.value,
             series_editor,
@@ -614,7 +560,7 @@ impl Plan {
             plan: self,
             distro,
             faults: Arc::new(Faults::new(self.distro.name.clone())),
-            runtime: None,
+            transport: Default::default(),
             delivery: Arc::default(),
         };
         Ok(sampler(&ctx)?.1)
