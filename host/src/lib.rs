@@ -37,6 +37,7 @@ mod env;
 mod faults;
 mod file;
 mod inspect;
+mod logs;
 mod metrics;
 mod otlp;
 mod pipeline;

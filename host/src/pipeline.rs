@@ -1,21 +1,20 @@
-//! Building the SDK pipeline from the selected distro, the environment and `distro.toml`:
-//! resource, sampler, the distro's span processor in front of one batch processor per span exporter, one periodic
-//! reader per metric exporter, and the propagators.
+//! Building the SDK pipeline from the selected distro, the environment and `distro.toml`: the plan (which distro,
+//! which settings), the resource and the propagators here; each signal's part in its own module (`trace::builder`,
+//! `metrics::builder`, `logs`), and the OTLP exporters of all three in `otlp`.
 
 use crate::config::{ConfigError, ConfigFile};
 use crate::env::Env;
 use crate::faults::Faults;
 use crate::file::JsonLines;
-use crate::metrics::{FileMetricExporter, PluginMetricExporter};
 use crate::plugin::LoadError;
 use crate::registry::{DistroInfo, InitError, Registry, SelectError};
 use crate::settings::{self, Settings};
-use crate::trace::exporter::{Counted, Delivery, FileSpanExporter, PluginSpanExporter};
+use crate::trace::builder::sampler;
+use crate::trace::exporter::Delivery;
 use crate::trace::processor::{DistroSpanProcessor, Editor};
-use crate::trace::sampler::PluginSampler;
 use crate::trace::view::Attributes;
 use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::{RResult, RStr};
+use abi_stable::std_types::RResult;
 use ndotel_api::ffi::FfiAttributes_TO;
 use ndotel_api::ffi::{FfiDistroBox, FfiError};
 use opentelemetry::KeyValue;
@@ -23,13 +22,10 @@ use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry::propagation::text_map_propagator::TextMapPropagator;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
-use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::resource::TelemetryResourceDetector;
-use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, ShouldSample, SpanExporter,
-    SpanProcessor,
-};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -220,18 +216,18 @@ pub struct Pipeline {
 }
 
 /// What every exporter builder needs.
-struct Ctx<'a> {
-    plan: &'a Plan,
-    distro: Option<crate::registry::Distro>,
-    faults: Arc<Faults>,
-    transport: crate::otlp::Transport,
-    delivery: Arc<Delivery>,
+pub(crate) struct Ctx<'a> {
+    pub(crate) plan: &'a Plan,
+    pub(crate) distro: Option<crate::registry::Distro>,
+    pub(crate) faults: Arc<Faults>,
+    pub(crate) transport: crate::otlp::Transport,
+    pub(crate) delivery: Arc<Delivery>,
 }
 
 impl Ctx<'_> {
     /// Calls the initialised distro at start-up (`resource()`, a component constructor) under the init deadline:
     /// a distro that hangs there must not keep the application from starting.
-    fn startup<T: Send + 'static>(
+    pub(crate) fn startup<T: Send + 'static>(
         &self,
         what: &str,
         f: impl FnOnce(&FfiDistroBox) -> RResult<T, FfiError> + Send + 'static,
@@ -242,221 +238,9 @@ impl Ctx<'_> {
             .ok_or_else(|| "distro not initialised".to_string())?;
         startup_call(d, what, f)
     }
-
-    /// A batch processor for `exporter`, with the validated `OTEL_BSP_*` settings and delivery counting.
-    fn batch(&self, exporter: impl SpanExporter + 'static) -> Box<dyn SpanProcessor> {
-        let s = &self.plan.settings;
-        // Every value is set here, so the SDK's own reading of OTEL_BSP_* (which panics or aborts on absurd queue
-        // sizes) never decides anything.
-        let config = BatchConfigBuilder::default()
-            .with_max_queue_size(s.bsp_max_queue_size.value)
-            .with_max_export_batch_size(s.bsp_max_export_batch_size.value)
-            .with_scheduled_delay(s.bsp_schedule_delay.value)
-            .build();
-        Box::new(
-            BatchSpanProcessor::builder(Counted::new(exporter, self.delivery.clone()))
-                .with_batch_config(config)
-                .build(),
-        )
-    }
-
-    /// A batch log processor with the validated `OTEL_BLRP_*` settings.
-    fn log_batch(
-        &self,
-        exporter: impl opentelemetry_sdk::logs::LogExporter + 'static,
-    ) -> opentelemetry_sdk::logs::BatchLogProcessor {
-        let s = &self.plan.settings;
-        let config = opentelemetry_sdk::logs::BatchConfigBuilder::default()
-            .with_max_queue_size(s.blrp_max_queue_size.value)
-            .with_max_export_batch_size(s.blrp_max_export_batch_size.value)
-            .with_scheduled_delay(s.blrp_schedule_delay.value)
-            .build();
-        opentelemetry_sdk::logs::BatchLogProcessor::builder(exporter)
-            .with_batch_config(config)
-            .build()
-    }
-
-    fn span_processors(&mut self) -> Result<Vec<Box<dyn SpanProcessor>>, BuildError> {
-        let plan = self.plan;
-        let s = &plan.settings;
-        let mut batch: Vec<Box<dyn SpanProcessor>> = Vec::new();
-        for name in &s.traces_exporter.value {
-            let comp = |message: String| BuildError::Component {
-                what: format!("span exporter {name:?}"),
-                message,
-            };
-            match name.as_str() {
-                "none" => {}
-                "console" => batch.push(self.batch(opentelemetry_stdout::SpanExporter::default())),
-                "file" => {
-                    let out = open_file(&s.file_traces_path.value).map_err(comp)?;
-                    batch.push(self.batch(FileSpanExporter::new(out)));
-                }
-                "otlp" => {
-                    let exporter = s.otlp[0].span_exporter(&mut self.transport).map_err(comp)?;
-                    batch.push(self.batch(exporter));
-                }
-                other
-                    if plan
-                        .distro
-                        .components
-                        .span_exporters
-                        .iter()
-                        .any(|n| n == other) =>
-                {
-                    let owned = other.to_string();
-                    let e = self
-                        .startup("its span exporter", move |d| {
-                            d.span_exporter(RStr::from_str(&owned))
-                        })
-                        .map_err(comp)?;
-                    let e = PluginSpanExporter::new(
-                        e,
-                        self.faults.clone(),
-                        s.span_export_timeout.value,
-                    )
-                    .map_err(|e| comp(e.to_string()))?;
-                    batch.push(self.batch(e));
-                }
-                other => {
-                    let names = &plan.distro.components.span_exporters;
-                    return Err(unknown(
-                        "OTEL_TRACES_EXPORTER",
-                        "span exporter",
-                        other,
-                        BUILTIN_SPAN_EXPORTERS,
-                        names,
-                    ));
-                }
-            }
-        }
-        Ok(batch)
-    }
-
-    /// The meter provider, or `None` when no exporter is selected (the global no-op provider then stays, so
-    /// instruments cost nothing and the SDK does not warn that their callbacks will never run).
-    fn meter_provider(
-        &mut self,
-        resource: Resource,
-    ) -> Result<Option<SdkMeterProvider>, BuildError> {
-        let plan = self.plan;
-        let s = &plan.settings;
-        let interval = s.metric_export_interval.value;
-        let temporality = s.temporality;
-        let mut builder = SdkMeterProvider::builder().with_resource(resource);
-        let mut readers = 0;
-        for name in &s.metrics_exporter.value {
-            let comp = |message: String| BuildError::Component {
-                what: format!("metric exporter {name:?}"),
-                message,
-            };
-            builder = match name.as_str() {
-                "none" => continue,
-                "console" => builder.with_reader(
-                    PeriodicReader::builder(opentelemetry_stdout::MetricExporter::default())
-                        .with_interval(interval)
-                        .build(),
-                ),
-                "file" => {
-                    let out = open_file(&s.file_metrics_path.value).map_err(comp)?;
-                    builder.with_reader(
-                        PeriodicReader::builder(FileMetricExporter::new(out, temporality))
-                            .with_interval(interval)
-                            .build(),
-                    )
-                }
-                "otlp" => {
-                    let exporter = s.otlp[1]
-                        .metric_exporter(&mut self.transport, temporality)
-                        .map_err(comp)?;
-                    builder.with_reader(
-                        PeriodicReader::builder(exporter)
-                            .with_interval(interval)
-                            .build(),
-                    )
-                }
-                other
-                    if plan
-                        .distro
-                        .components
-                        .metric_exporters
-                        .iter()
-                        .any(|n| n == other) =>
-                {
-                    let owned = other.to_string();
-                    let e = self
-                        .startup("its metric exporter", move |d| {
-                            d.metric_exporter(RStr::from_str(&owned))
-                        })
-                        .map_err(comp)?;
-                    let e = PluginMetricExporter::new(
-                        e,
-                        self.faults.clone(),
-                        s.metric_export_timeout.value,
-                    )
-                    .map_err(|e| comp(e.to_string()))?;
-                    builder.with_reader(PeriodicReader::builder(e).with_interval(interval).build())
-                }
-                other => {
-                    let names = &plan.distro.components.metric_exporters;
-                    return Err(unknown(
-                        "OTEL_METRICS_EXPORTER",
-                        "metric exporter",
-                        other,
-                        BUILTIN_METRIC_EXPORTERS,
-                        names,
-                    ));
-                }
-            };
-            readers += 1;
-        }
-        Ok((readers > 0).then(|| builder.build()))
-    }
-
-    /// The logger provider for `tracing` events, or `None` (`none` is ndotel's default: distros have no log
-    /// processor yet, so nothing would redact log records).
-    fn logger_provider(
-        &mut self,
-        resource: Resource,
-    ) -> Result<Option<SdkLoggerProvider>, BuildError> {
-        let plan = self.plan;
-        let mut builder = SdkLoggerProvider::builder().with_resource(resource);
-        let mut exporters = 0;
-        for name in &plan.settings.logs_exporter.value {
-            let comp = |message: String| BuildError::Component {
-                what: format!("log exporter {name:?}"),
-                message,
-            };
-            match name.as_str() {
-                "none" => continue,
-                "console" => {
-                    builder = builder.with_log_processor(
-                        self.log_batch(opentelemetry_stdout::LogExporter::default()),
-                    )
-                }
-                "otlp" => {
-                    let exporter = self.plan.settings.otlp[2]
-                        .log_exporter(&mut self.transport)
-                        .map_err(comp)?;
-                    builder = builder.with_log_processor(self.log_batch(exporter));
-                }
-                other => {
-                    return Err(unknown(
-                        "OTEL_LOGS_EXPORTER",
-                        "log exporter",
-                        other,
-                        BUILTIN_LOG_EXPORTERS,
-                        &[],
-                    ));
-                }
-            }
-            exporters += 1;
-        }
-        Ok((exporters > 0).then(|| builder.build()))
-    }
 }
 
-fn open_file(path: &std::path::Path) -> Result<JsonLines, String> {
+pub(crate) fn open_file(path: &std::path::Path) -> Result<JsonLines, String> {
     JsonLines::open(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -585,7 +369,7 @@ fn ffi<T>(r: RResult<T, FfiError>) -> Result<T, String> {
         .map_err(|e| crate::text::printable(&e.to_string()).into_owned())
 }
 
-fn unknown(
+pub(crate) fn unknown(
     setting: &'static str,
     kind: &'static str,
     name: &str,
@@ -629,81 +413,6 @@ fn resource(ctx: &Ctx<'_>) -> Result<Resource, BuildError> {
         .with_attributes(env_attrs);
     builder = builder.with_service_name(s.service_name.value.clone());
     Ok(builder.build())
-}
-
-fn sampler(ctx: &Ctx<'_>) -> Result<(ChosenSampler, String), BuildError> {
-    let info = &ctx.plan.distro;
-    let s = &ctx.plan.settings;
-    let name = s.traces_sampler.value.as_str();
-    if info.components.samplers.iter().any(|n| n == name) && ctx.distro.is_some() {
-        let component = |message| BuildError::Component {
-            what: format!("sampler {name:?}"),
-            message,
-        };
-        let owned = name.to_string();
-        // Built and asked for its description in one start-up call, under one deadline.
-        let (ffi_sampler, description) = ctx
-            .startup("its sampler", move |d| {
-                d.sampler(RStr::from_str(&owned)).map(|s| {
-                    let description = s.description().into_string();
-                    (s, description)
-                })
-            })
-            .map_err(component)?;
-        let sampler = PluginSampler::new(ffi_sampler, ctx.faults.clone(), s.call_timeout.value);
-        return Ok((ChosenSampler::Distro(sampler), description));
-    }
-    // Checked when the settings were resolved: an invalid argument was warned about and is 1.0 here.
-    let ratio = s.traces_sampler_ratio;
-    let sampler = match name {
-        "always_on" => Sampler::AlwaysOn,
-        "always_off" => Sampler::AlwaysOff,
-        "traceidratio" => Sampler::TraceIdRatioBased(ratio),
-        "parentbased_always_on" => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
-        "parentbased_always_off" => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
-        "parentbased_traceidratio" => {
-            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio)))
-        }
-        other => {
-            return Err(unknown(
-                "OTEL_TRACES_SAMPLER",
-                "sampler",
-                other,
-                BUILTIN_SAMPLERS,
-                &info.components.samplers,
-            ));
-        }
-    };
-    let description = format!("{sampler:?}");
-    Ok((ChosenSampler::Builtin(sampler), description))
-}
-
-/// The chosen sampler: a built-in one or the distro's (which sees parent information itself).
-#[derive(Debug, Clone)]
-enum ChosenSampler {
-    Builtin(Sampler),
-    Distro(PluginSampler),
-}
-
-impl ShouldSample for ChosenSampler {
-    fn should_sample(
-        &self,
-        parent_context: Option<&opentelemetry::Context>,
-        trace_id: opentelemetry::trace::TraceId,
-        name: &str,
-        span_kind: &opentelemetry::trace::SpanKind,
-        attributes: &[KeyValue],
-        links: &[opentelemetry::trace::Link],
-    ) -> opentelemetry_sdk::trace::SamplingResult {
-        match self {
-            ChosenSampler::Builtin(s) => {
-                s.should_sample(parent_context, trace_id, name, span_kind, attributes, links)
-            }
-            ChosenSampler::Distro(s) => {
-                s.should_sample(parent_context, trace_id, name, span_kind, attributes, links)
-            }
-        }
-    }
 }
 
 fn propagator(names: &[String]) -> Result<TextMapCompositePropagator, BuildError> {

@@ -1,6 +1,7 @@
 //! The metric signal: the adapter that hands a distro's metric exporter each collection as an OTLP protobuf
 //! `ExportMetricsServiceRequest`, and the built-in `file` exporter (OTLP JSON lines).
 
+pub(crate) mod builder;
 pub(crate) mod series;
 
 use crate::faults::{Component, Faults};

@@ -1,5 +1,6 @@
 //! The trace signal: adapters from distro components to the SDK's sampler, processor and exporter traits.
 
+pub(crate) mod builder;
 pub(crate) mod exporter;
 pub(crate) mod processor;
 pub(crate) mod sampler;

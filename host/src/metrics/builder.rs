@@ -1,0 +1,90 @@
+//! The metric signal's part of the pipeline: one periodic reader per metric exporter (built-in, OTLP or the
+//! distro's).
+
+use crate::metrics::{FileMetricExporter, PluginMetricExporter};
+use crate::pipeline::{BUILTIN_METRIC_EXPORTERS, BuildError, Ctx, open_file, unknown};
+use abi_stable::std_types::RStr;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+
+impl Ctx<'_> {
+    /// The meter provider, or `None` when no exporter is selected (the global no-op provider then stays, so
+    /// instruments cost nothing and the SDK does not warn that their callbacks will never run).
+    pub(crate) fn meter_provider(
+        &mut self,
+        resource: Resource,
+    ) -> Result<Option<SdkMeterProvider>, BuildError> {
+        let plan = self.plan;
+        let s = &plan.settings;
+        let interval = s.metric_export_interval.value;
+        let temporality = s.temporality;
+        let mut builder = SdkMeterProvider::builder().with_resource(resource);
+        let mut readers = 0;
+        for name in &s.metrics_exporter.value {
+            let comp = |message: String| BuildError::Component {
+                what: format!("metric exporter {name:?}"),
+                message,
+            };
+            builder = match name.as_str() {
+                "none" => continue,
+                "console" => builder.with_reader(
+                    PeriodicReader::builder(opentelemetry_stdout::MetricExporter::default())
+                        .with_interval(interval)
+                        .build(),
+                ),
+                "file" => {
+                    let out = open_file(&s.file_metrics_path.value).map_err(comp)?;
+                    builder.with_reader(
+                        PeriodicReader::builder(FileMetricExporter::new(out, temporality))
+                            .with_interval(interval)
+                            .build(),
+                    )
+                }
+                "otlp" => {
+                    let exporter = s.otlp[1]
+                        .metric_exporter(&mut self.transport, temporality)
+                        .map_err(comp)?;
+                    builder.with_reader(
+                        PeriodicReader::builder(exporter)
+                            .with_interval(interval)
+                            .build(),
+                    )
+                }
+                other
+                    if plan
+                        .distro
+                        .components
+                        .metric_exporters
+                        .iter()
+                        .any(|n| n == other) =>
+                {
+                    let owned = other.to_string();
+                    let e = self
+                        .startup("its metric exporter", move |d| {
+                            d.metric_exporter(RStr::from_str(&owned))
+                        })
+                        .map_err(comp)?;
+                    let e = PluginMetricExporter::new(
+                        e,
+                        self.faults.clone(),
+                        s.metric_export_timeout.value,
+                    )
+                    .map_err(|e| comp(e.to_string()))?;
+                    builder.with_reader(PeriodicReader::builder(e).with_interval(interval).build())
+                }
+                other => {
+                    let names = &plan.distro.components.metric_exporters;
+                    return Err(unknown(
+                        "OTEL_METRICS_EXPORTER",
+                        "metric exporter",
+                        other,
+                        BUILTIN_METRIC_EXPORTERS,
+                        names,
+                    ));
+                }
+            };
+            readers += 1;
+        }
+        Ok((readers > 0).then(|| builder.build()))
+    }
+}

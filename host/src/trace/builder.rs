@@ -1,0 +1,164 @@
+//! The trace signal's part of the pipeline: one batch processor per span exporter (built-in, OTLP or the
+//! distro's), and the sampler (built-in or the distro's).
+
+use crate::pipeline::{
+    BUILTIN_SAMPLERS, BUILTIN_SPAN_EXPORTERS, BuildError, Ctx, open_file, unknown,
+};
+use crate::trace::exporter::{Counted, FileSpanExporter, PluginSpanExporter};
+use crate::trace::sampler::PluginSampler;
+use abi_stable::std_types::RStr;
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, ShouldSample, SpanExporter, SpanProcessor,
+};
+
+impl Ctx<'_> {
+    /// A batch processor for `exporter`, with the validated `OTEL_BSP_*` settings and delivery counting.
+    pub(crate) fn batch(&self, exporter: impl SpanExporter + 'static) -> Box<dyn SpanProcessor> {
+        let s = &self.plan.settings;
+        // Every value is set here, so the SDK's own reading of OTEL_BSP_* (which panics or aborts on absurd queue
+        // sizes) never decides anything.
+        let config = BatchConfigBuilder::default()
+            .with_max_queue_size(s.bsp_max_queue_size.value)
+            .with_max_export_batch_size(s.bsp_max_export_batch_size.value)
+            .with_scheduled_delay(s.bsp_schedule_delay.value)
+            .build();
+        Box::new(
+            BatchSpanProcessor::builder(Counted::new(exporter, self.delivery.clone()))
+                .with_batch_config(config)
+                .build(),
+        )
+    }
+
+    pub(crate) fn span_processors(&mut self) -> Result<Vec<Box<dyn SpanProcessor>>, BuildError> {
+        let plan = self.plan;
+        let s = &plan.settings;
+        let mut batch: Vec<Box<dyn SpanProcessor>> = Vec::new();
+        for name in &s.traces_exporter.value {
+            let comp = |message: String| BuildError::Component {
+                what: format!("span exporter {name:?}"),
+                message,
+            };
+            match name.as_str() {
+                "none" => {}
+                "console" => batch.push(self.batch(opentelemetry_stdout::SpanExporter::default())),
+                "file" => {
+                    let out = open_file(&s.file_traces_path.value).map_err(comp)?;
+                    batch.push(self.batch(FileSpanExporter::new(out)));
+                }
+                "otlp" => {
+                    let exporter = s.otlp[0].span_exporter(&mut self.transport).map_err(comp)?;
+                    batch.push(self.batch(exporter));
+                }
+                other
+                    if plan
+                        .distro
+                        .components
+                        .span_exporters
+                        .iter()
+                        .any(|n| n == other) =>
+                {
+                    let owned = other.to_string();
+                    let e = self
+                        .startup("its span exporter", move |d| {
+                            d.span_exporter(RStr::from_str(&owned))
+                        })
+                        .map_err(comp)?;
+                    let e = PluginSpanExporter::new(
+                        e,
+                        self.faults.clone(),
+                        s.span_export_timeout.value,
+                    )
+                    .map_err(|e| comp(e.to_string()))?;
+                    batch.push(self.batch(e));
+                }
+                other => {
+                    let names = &plan.distro.components.span_exporters;
+                    return Err(unknown(
+                        "OTEL_TRACES_EXPORTER",
+                        "span exporter",
+                        other,
+                        BUILTIN_SPAN_EXPORTERS,
+                        names,
+                    ));
+                }
+            }
+        }
+        Ok(batch)
+    }
+}
+
+pub(crate) fn sampler(ctx: &Ctx<'_>) -> Result<(ChosenSampler, String), BuildError> {
+    let info = &ctx.plan.distro;
+    let s = &ctx.plan.settings;
+    let name = s.traces_sampler.value.as_str();
+    if info.components.samplers.iter().any(|n| n == name) && ctx.distro.is_some() {
+        let component = |message| BuildError::Component {
+            what: format!("sampler {name:?}"),
+            message,
+        };
+        let owned = name.to_string();
+        // Built and asked for its description in one start-up call, under one deadline.
+        let (ffi_sampler, description) = ctx
+            .startup("its sampler", move |d| {
+                d.sampler(RStr::from_str(&owned)).map(|s| {
+                    let description = s.description().into_string();
+                    (s, description)
+                })
+            })
+            .map_err(component)?;
+        let sampler = PluginSampler::new(ffi_sampler, ctx.faults.clone(), s.call_timeout.value);
+        return Ok((ChosenSampler::Distro(sampler), description));
+    }
+    // Checked when the settings were resolved: an invalid argument was warned about and is 1.0 here.
+    let ratio = s.traces_sampler_ratio;
+    let sampler = match name {
+        "always_on" => Sampler::AlwaysOn,
+        "always_off" => Sampler::AlwaysOff,
+        "traceidratio" => Sampler::TraceIdRatioBased(ratio),
+        "parentbased_always_on" => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+        "parentbased_always_off" => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+        "parentbased_traceidratio" => {
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio)))
+        }
+        other => {
+            return Err(unknown(
+                "OTEL_TRACES_SAMPLER",
+                "sampler",
+                other,
+                BUILTIN_SAMPLERS,
+                &info.components.samplers,
+            ));
+        }
+    };
+    let description = format!("{sampler:?}");
+    Ok((ChosenSampler::Builtin(sampler), description))
+}
+
+/// The chosen sampler: a built-in one or the distro's (which sees parent information itself).
+#[derive(Debug, Clone)]
+pub(crate) enum ChosenSampler {
+    Builtin(Sampler),
+    Distro(PluginSampler),
+}
+
+impl ShouldSample for ChosenSampler {
+    fn should_sample(
+        &self,
+        parent_context: Option<&opentelemetry::Context>,
+        trace_id: opentelemetry::trace::TraceId,
+        name: &str,
+        span_kind: &opentelemetry::trace::SpanKind,
+        attributes: &[KeyValue],
+        links: &[opentelemetry::trace::Link],
+    ) -> opentelemetry_sdk::trace::SamplingResult {
+        match self {
+            ChosenSampler::Builtin(s) => {
+                s.should_sample(parent_context, trace_id, name, span_kind, attributes, links)
+            }
+            ChosenSampler::Distro(s) => {
+                s.should_sample(parent_context, trace_id, name, span_kind, attributes, links)
+            }
+        }
+    }
+}
