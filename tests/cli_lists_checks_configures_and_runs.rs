@@ -208,7 +208,126 @@ fn run_passes_flags_in_both_spellings_as_the_environment() {
 }
 
 #[test]
-fn version_names_the_opentelemetry_and_api_versions() {
+fn run_checks_the_selection_before_it_hands_over() {
+    let tmp = setup();
+    let dir = plugin_dir(tmp.path(), "plugins", &["otel_custom_distro"]);
+    // A typo in --distro: an error naming what is available, and the application never starts.
+    let (ok, stdout, stderr) = output(ndotel(tmp.path()).args([
+        "run",
+        "--distro-path",
+        dir.to_str().unwrap(),
+        "--distro",
+        "otel_custom_distr",
+        "--",
+        "echo",
+        "started",
+    ]));
+    assert!(
+        !ok && !stdout.contains("started")
+            && stderr.contains("no distro named \"otel_custom_distr\"")
+            && stderr.contains("otel_custom_distro (plugin"),
+        "{stdout}{stderr}"
+    );
+    // An exporter name nothing answers to is caught the same way.
+    let (ok, stdout, stderr) = output(ndotel(tmp.path()).args([
+        "run",
+        "--distro",
+        "sdk",
+        "--traces-exporter",
+        "zipkn",
+        "--",
+        "echo",
+        "started",
+    ]));
+    assert!(
+        !ok && !stdout.contains("started") && stderr.contains("\"zipkn\""),
+        "{stderr}"
+    );
+    // The application after `--` is what `run` needs; without it, a hint instead of clap's complaint.
+    let (ok, _, stderr) = output(ndotel(tmp.path()).args(["run", "echo", "hi"]));
+    assert!(
+        !ok && stderr.contains("put the application after `--`: ndotel run [OPTIONS] -- echo hi"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_and_config_take_the_selection_as_flags_and_config_speaks_json() {
+    let tmp = setup();
+    let dir = plugin_dir(tmp.path(), "plugins", &["otel_custom_distro"]);
+    let (ok, stdout, stderr) = output(ndotel(tmp.path()).args([
+        "config",
+        "--json",
+        "--distro-path",
+        dir.to_str().unwrap(),
+        "--distro",
+        "otel_custom_distro",
+    ]));
+    assert!(ok, "{stderr}");
+    let config: Value = serde_json::from_str(&stdout).unwrap();
+    let row = |name: &str| {
+        config["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} in {config}"))
+    };
+    assert_eq!(row("OTEL_RUST_DISTRO")["value"], "otel_custom_distro");
+    assert_eq!(row("OTEL_RUST_DISTRO")["source"], "env OTEL_RUST_DISTRO");
+    assert!(
+        row("distro origin")["value"]
+            .as_str()
+            .unwrap()
+            .starts_with("plugin ")
+    );
+    assert!(
+        config["sampler_description"]
+            .as_str()
+            .unwrap()
+            .contains("OtelCustomSampler")
+    );
+    let (ok, stdout, stderr) = output(
+        ndotel(tmp.path())
+            .env("OTEL_TRACES_EXPORTER", "none")
+            .env("OTEL_METRICS_EXPORTER", "none")
+            .args([
+                "check",
+                "--distro-path",
+                dir.to_str().unwrap(),
+                "--distro",
+                "otel_custom_distro",
+            ]),
+    );
+    assert!(
+        ok && stdout.contains("distro: otel_custom_distro"),
+        "{stdout}{stderr}"
+    );
+}
+
+#[test]
+fn several_distros_and_no_selection_is_said_out_loud() {
+    let tmp = setup();
+    let dir = plugin_dir(
+        tmp.path(),
+        "plugins",
+        &["otel_custom_distro", "marker_plugin"],
+    );
+    let (ok, stdout, stderr) = output(
+        ndotel(tmp.path())
+            .env("OTEL_RUST_DISTRO_PATH", &dir)
+            .arg("config"),
+    );
+    assert!(
+        ok && stdout.contains("several distros and none selected")
+            && stderr.contains("none is selected: running the built-in `sdk` distro"),
+        "{stdout}{stderr}"
+    );
+}
+
+#[test]
+fn version_names_the_opentelemetry_and_api_versions_however_asked() {
     let tmp = setup();
     let (ok, stdout, _) = output(ndotel(tmp.path()).arg("--version"));
     assert!(
@@ -216,6 +335,11 @@ fn version_names_the_opentelemetry_and_api_versions() {
             && stdout.contains(&format!("ndotel-api {}", ndotel::API_VERSION)),
         "{stdout}"
     );
+    let (_, short, _) = output(ndotel(tmp.path()).arg("-V"));
+    assert_eq!(short, stdout);
+    // clap's errors carry the same prefix as ndotel's own.
+    let (ok, _, stderr) = output(ndotel(tmp.path()).arg("bogus"));
+    assert!(!ok && stderr.starts_with("ndotel: error:"), "{stderr}");
 }
 
 #[test]

@@ -39,12 +39,18 @@ enum Command {
     },
     /// Load the selected distro, build its pipeline and send one probe span through it (in a child process, so
     /// a plugin that crashes or aborts is reported instead of taking `ndotel` down).
-    Check,
+    Check(Select),
     /// (internal) What `check` runs in its child process.
     #[command(name = "__check", hide = true)]
     CheckHere,
     /// Every effective setting and where it came from.
-    Config,
+    Config {
+        #[command(flatten)]
+        select: Select,
+        /// Print a JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run APP with the distro settings in its environment (like `opentelemetry-instrument`).
     Run(RunArgs),
     /// Create a new distro workspace: the distro with tests, its one-line cdylib, a distro.toml and a README.
@@ -60,11 +66,40 @@ enum Command {
     },
 }
 
-#[derive(Debug, clap::Args)]
-struct RunArgs {
+/// Which distro, as flags (they set the environment variables of the same meaning).
+#[derive(Debug, Clone, Default, clap::Args)]
+struct Select {
     /// The distro (`OTEL_RUST_DISTRO`).
     #[arg(long)]
     distro: Option<String>,
+    /// Plugin directories, `:`-separated (`OTEL_RUST_DISTRO_PATH`).
+    #[arg(long = "distro-path", visible_alias = "distro_path")]
+    distro_path: Option<String>,
+}
+
+impl Select {
+    fn pairs(&self) -> [(&'static str, Option<&String>); 2] {
+        [
+            ("OTEL_RUST_DISTRO", self.distro.as_ref()),
+            ("OTEL_RUST_DISTRO_PATH", self.distro_path.as_ref()),
+        ]
+    }
+
+    /// The process environment with these flags applied.
+    fn env(&self) -> Env {
+        self.pairs()
+            .into_iter()
+            .fold(Env::from_process(), |env, (var, value)| match value {
+                Some(v) => env.with(var, v),
+                None => env,
+            })
+    }
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    #[command(flatten)]
+    select: Select,
     /// `OTEL_TRACES_EXPORTER`.
     #[arg(long = "traces-exporter", visible_alias = "traces_exporter")]
     traces_exporter: Option<String>,
@@ -77,9 +112,6 @@ struct RunArgs {
     /// `OTEL_TRACES_SAMPLER`.
     #[arg(long = "traces-sampler", visible_alias = "traces_sampler")]
     traces_sampler: Option<String>,
-    /// `OTEL_RUST_DISTRO_PATH`.
-    #[arg(long = "distro-path", visible_alias = "distro_path")]
-    distro_path: Option<String>,
     /// The application and its arguments.
     #[arg(last = true, required = true)]
     app: Vec<String>,
@@ -99,7 +131,36 @@ fn main() -> ExitCode {
         ndotel::OPENTELEMETRY_VERSION,
         ndotel_api::API_VERSION
     );
-    let matches = Cli::command().long_version(long_version).get_matches();
+    // `ndotel run echo hi`: the application goes after `--`; say so instead of clap's "unexpected argument".
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("run")
+        && !args.iter().any(|a| a == "--")
+        && args.iter().skip(2).any(|a| !a.starts_with('-'))
+    {
+        eprintln!(
+            "ndotel: error: put the application after `--`: ndotel run [OPTIONS] -- {}",
+            args[2..]
+                .iter()
+                .filter(|a| !a.starts_with('-'))
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        return ExitCode::from(2);
+    }
+    let matches = match Cli::command()
+        .version(long_version.clone())
+        .long_version(long_version)
+        .try_get_matches()
+    {
+        Ok(m) => m,
+        // Help and version print as clap prints them; errors get the same `ndotel: ` prefix as every other error.
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            eprint!("ndotel: {}", e.render());
+            return ExitCode::from(2);
+        }
+    };
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
@@ -107,9 +168,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::List { json, probe } => list(json, probe),
         Command::Probe { path, name } => probe_one(&path, name.as_deref()),
-        Command::Check => check_in_child(),
+        Command::Check(select) => check_in_child(&select),
         Command::CheckHere => check(),
-        Command::Config => config(),
+        Command::Config { select, json } => config(&select, json),
         Command::Run(args) => run(args),
         Command::New {
             name,
@@ -330,9 +391,15 @@ fn components_summary(row: &serde_json::Value) -> String {
         .unwrap_or_default()
 }
 
-fn check_in_child() -> Result<ExitCode> {
+fn check_in_child(select: &Select) -> Result<ExitCode> {
     let exe = std::env::current_exe().context("finding the ndotel executable")?;
-    let status = std::process::Command::new(exe)
+    let mut cmd = std::process::Command::new(exe);
+    for (var, value) in select.pairs() {
+        if let Some(v) = value {
+            cmd.env(var, v);
+        }
+    }
+    let status = cmd
         .arg("__check")
         .status()
         .context("starting the check process")?;
@@ -430,39 +497,57 @@ fn check() -> Result<ExitCode> {
     }
 }
 
-fn config() -> Result<ExitCode> {
-    let env = Env::from_process();
+fn config(select: &Select, json: bool) -> Result<ExitCode> {
+    let env = select.env();
     let plan = Plan::new(&env)?;
     let file = plan
         .config
         .as_ref()
         .map(|c| c.path.display().to_string())
         .unwrap_or_else(|| "none".into());
+    let (_, selected_by) = plan.registry.selection(&env, plan.config.as_ref());
     let mut rows = vec![
         (
             "distro.toml",
             file,
             "OTEL_RUST_DISTRO_CONFIG or ./distro.toml".to_string(),
         ),
+        ("OTEL_RUST_DISTRO", plan.distro.name.clone(), selected_by),
         (
-            "OTEL_RUST_DISTRO",
-            plan.distro.name.clone(),
+            "distro origin",
             plan.distro.origin.to_string(),
+            "where the selected distro was found".to_string(),
         ),
     ];
     rows.extend(plan.settings.rows());
-    // Columns as wide as their longest entry, so long names and paths never run into each other.
-    let name_width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
-    let value_width = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0);
-    println!(
-        "{:<name_width$}  {:<value_width$}  SOURCE",
-        "SETTING", "VALUE"
-    );
-    for (name, value, source) in rows {
-        println!("{name:<name_width$}  {value:<value_width$}  {source}");
-    }
     let description = plan.sampler_description(&env)?;
-    println!("sampler description: {description}");
+    if json {
+        let settings: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(name, value, source)| {
+                serde_json::json!({ "name": name, "value": value, "source": source })
+            })
+            .collect();
+        let out = serde_json::json!({
+            "settings": settings,
+            "sampler_description": description,
+            "warnings": plan.settings.warnings,
+            "unknown": plan.settings.unknown,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        // Columns as wide as their longest entry, so long names and paths never run into each other.
+        let name_width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+        let value_width = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0);
+        println!(
+            "{:<name_width$}  {:<value_width$}  SOURCE",
+            "SETTING", "VALUE"
+        );
+        for (name, value, source) in rows {
+            println!("{name:<name_width$}  {value:<value_width$}  {source}");
+        }
+        println!("sampler description: {description}");
+    }
     for w in &plan.settings.warnings {
         eprintln!("ndotel: warning: {w}");
     }
@@ -476,20 +561,35 @@ fn config() -> Result<ExitCode> {
 
 fn run(args: RunArgs) -> Result<ExitCode> {
     use std::os::unix::process::CommandExt as _;
+    let flags = [
+        ("OTEL_TRACES_EXPORTER", args.traces_exporter.as_ref()),
+        ("OTEL_METRICS_EXPORTER", args.metrics_exporter.as_ref()),
+        ("OTEL_SERVICE_NAME", args.service_name.as_ref()),
+        ("OTEL_TRACES_SAMPLER", args.traces_sampler.as_ref()),
+    ];
+    let pairs: Vec<(&str, &String)> = args
+        .select
+        .pairs()
+        .into_iter()
+        .chain(flags)
+        .filter_map(|(var, value)| value.map(|v| (var, v)))
+        .collect();
+    // Check the selection before handing over, as `check` does: a typo in `--distro` is an error here, not a
+    // service that quietly runs without telemetry.
+    let env = pairs
+        .iter()
+        .fold(Env::from_process(), |env, (var, v)| env.with(var, v));
+    let plan = Plan::new(&env).context("selecting the distro")?;
+    if !plan.settings.unknown.is_empty() {
+        anyhow::bail!(
+            "{} (`ndotel config` lists every setting)",
+            plan.settings.unknown.join("; ")
+        );
+    }
     let mut cmd = std::process::Command::new(&args.app[0]);
     cmd.args(&args.app[1..]);
-    let pairs = [
-        ("OTEL_RUST_DISTRO", &args.distro),
-        ("OTEL_TRACES_EXPORTER", &args.traces_exporter),
-        ("OTEL_METRICS_EXPORTER", &args.metrics_exporter),
-        ("OTEL_SERVICE_NAME", &args.service_name),
-        ("OTEL_TRACES_SAMPLER", &args.traces_sampler),
-        ("OTEL_RUST_DISTRO_PATH", &args.distro_path),
-    ];
-    for (var, value) in pairs {
-        if let Some(v) = value {
-            cmd.env(var, v);
-        }
+    for (var, v) in pairs {
+        cmd.env(var, v);
     }
     let err = cmd.exec();
     Err(anyhow::Error::new(err).context(format!("cannot run {}", args.app[0])))

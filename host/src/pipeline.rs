@@ -154,7 +154,22 @@ impl Plan {
         }
         registry.load_selected(&name)?;
         let distro = registry.select(env, config.as_ref())?.clone();
-        let settings = Settings::resolve(env, config.as_ref(), &distro)?;
+        let mut settings = Settings::resolve(env, config.as_ref(), &distro)?;
+        let (_, by) = registry.selection(env, config.as_ref());
+        if by.contains("none selected") {
+            let names: Vec<&str> = registry
+                .distros()
+                .iter()
+                .filter(|d| d.origin != crate::registry::Origin::Builtin)
+                .map(|d| d.name.as_str())
+                .collect();
+            settings.warnings.push(format!(
+                "{} distros are registered ({}) and none is selected: running the built-in `sdk` distro; select one \
+                 with OTEL_RUST_DISTRO or `default` in distro.toml",
+                names.len(),
+                names.join(", ")
+            ));
+        }
         Ok(Plan {
             config,
             registry,

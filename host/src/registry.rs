@@ -601,6 +601,38 @@ impl Registry {
         })
     }
 
+    /// The name selected and what selected it: `OTEL_RUST_DISTRO`, the file's `default`, else the only distro
+    /// registered besides the built-in ones, else `sdk`.
+    pub fn selection(&self, env: &Env, config: Option<&ConfigFile>) -> (String, String) {
+        if let Some(n) = env.get("OTEL_RUST_DISTRO") {
+            (n.trim().to_string(), "env OTEL_RUST_DISTRO".to_string())
+        } else if let Some((n, cfg)) =
+            config.and_then(|c| c.config.default.as_ref().map(|n| (n, c)))
+        {
+            (n.clone(), format!("`default` in {}", cfg.path.display()))
+        } else {
+            match self.selectable().as_slice() {
+                [one] => (one.name.clone(), "the only distro registered".to_string()),
+                [] => (
+                    SDK_DISTRO.to_string(),
+                    "default: no other distro".to_string(),
+                ),
+                _ => (
+                    SDK_DISTRO.to_string(),
+                    "default: several distros and none selected".to_string(),
+                ),
+            }
+        }
+    }
+
+    /// The distros besides the built-in ones.
+    fn selectable(&self) -> Vec<&DistroInfo> {
+        self.distros
+            .iter()
+            .filter(|d| d.origin != Origin::Builtin)
+            .collect()
+    }
+
     /// Chooses the distro: `OTEL_RUST_DISTRO`, else the file's `default`, else the only non-built-in distro, else
     /// the built-in `sdk`.
     ///
@@ -615,24 +647,7 @@ impl Registry {
         env: &Env,
         config: Option<&ConfigFile>,
     ) -> Result<&DistroInfo, SelectError> {
-        let (name, by) = if let Some(n) = env.get("OTEL_RUST_DISTRO") {
-            (n.trim().to_string(), "OTEL_RUST_DISTRO".to_string())
-        } else if let Some((n, cfg)) =
-            config.and_then(|c| c.config.default.as_ref().map(|n| (n, c)))
-        {
-            (n.clone(), format!("`default` in {}", cfg.path.display()))
-        } else {
-            let others: Vec<&DistroInfo> = self
-                .distros
-                .iter()
-                .filter(|d| d.origin != Origin::Builtin)
-                .collect();
-            let only = match others.as_slice() {
-                [one] => one.name.clone(),
-                _ => SDK_DISTRO.to_string(),
-            };
-            (only, "default rule".to_string())
-        };
+        let (name, by) = self.selection(env, config);
         if let Some(dup) = self.duplicate(&name) {
             return Err(dup);
         }
