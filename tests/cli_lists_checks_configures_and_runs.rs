@@ -119,6 +119,27 @@ fn check_exits_zero_only_when_the_pipeline_works() {
         "{stdout}"
     );
 
+    assert!(
+        stdout.contains("probe span sent to: file → "),
+        "check says where the probe span went: {stdout}"
+    );
+    // Nothing listening at the OTLP endpoint is told apart from a broken pipeline.
+    let (ok, stdout, _) = output(
+        ndotel(tmp.path())
+            .env("OTEL_RUST_DISTRO_PATH", &dir)
+            .env("OTEL_RUST_DISTRO", "otel_custom_distro")
+            .env("OTEL_METRICS_EXPORTER", "none")
+            .env("OTEL_TRACES_EXPORTER", "otlp")
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+            .arg("check"),
+    );
+    assert!(
+        !ok && stdout.contains(
+            "no OTLP collector answered: otlp → http://127.0.0.1:9/v1/traces (OTLP/HTTP)"
+        ),
+        "{stdout}"
+    );
+
     let (ok, stdout, _) = check("faulty_sampler_panic", "file");
     assert!(!ok && stdout.contains("sampler failures: 1"), "{stdout}");
 
@@ -176,6 +197,12 @@ fn config_shows_every_setting_with_its_source() {
     assert!(
         line("OTEL_PROPAGATORS").contains("tracecontext,baggage")
             && line("OTEL_PROPAGATORS").contains("default")
+    );
+    // The console exporter is active, not `file`: its path is shown as unused.
+    assert!(
+        line("OTEL_EXPORTER_FILE_TRACES_PATH")
+            .contains("(unused: OTEL_TRACES_EXPORTER has no `file`)"),
+        "{stdout}"
     );
 }
 

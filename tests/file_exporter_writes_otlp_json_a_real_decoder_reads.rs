@@ -71,3 +71,30 @@ fn traces_and_metrics_files_decode_as_otlp() {
         assert!(found, "{file} lacks workload.requests:\n{text}");
     }
 }
+
+/// At shutdown every data point is exported once: the guard does not flush before shutting the meter provider down
+/// (which collects and exports itself).
+#[test]
+fn shutdown_exports_each_metric_once() {
+    let tmp = setup();
+    let (ok, stdout, stderr) = output(
+        workload("workload_static", tmp.path())
+            .env("OTEL_RUST_DISTRO", "sdk")
+            .env("WORKLOAD_NO_FLUSH", "1")
+            .env("OTEL_TRACES_EXPORTER", "none")
+            .env("OTEL_METRICS_EXPORTER", "file")
+            .env("OTEL_METRIC_EXPORT_INTERVAL", "3600000")
+            .env("OTEL_EXPORTER_FILE_METRICS_PATH", "metrics.jsonl"),
+    );
+    assert!(ok, "{stdout}{stderr}");
+    let text = std::fs::read_to_string(tmp.path().join("metrics.jsonl")).unwrap();
+    assert_eq!(
+        text.matches("workload.requests").count(),
+        1,
+        "one export at shutdown:\n{text}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no colour codes on a redirected stderr: {stderr:?}"
+    );
+}

@@ -467,8 +467,26 @@ fn check() -> Result<ExitCode> {
         let mut span = tracer.start("ndotel.check");
         span.set_attribute(KeyValue::new("ndotel.check", true));
         span.end();
+        println!(
+            "probe span sent to: {}",
+            plan.settings.trace_destinations().join(", ")
+        );
         if let Err(e) = tp.force_flush() {
-            problems.push(format!("flushing the probe span failed: {e}"));
+            let otlp = plan
+                .settings
+                .traces_exporter
+                .value
+                .iter()
+                .any(|n| n == "otlp");
+            problems.push(if otlp && e.to_string().contains("network error") {
+                format!(
+                    "no OTLP collector answered: {}. Start one there, point OTEL_EXPORTER_OTLP_ENDPOINT at yours, \
+                     or export elsewhere (OTEL_TRACES_EXPORTER=console, file or none)",
+                    plan.settings.trace_destinations().join(", ")
+                )
+            } else {
+                format!("flushing the probe span failed: {e}")
+            });
         }
         if let Err(e) = tp.shutdown() {
             problems.push(format!("shutting down the tracer provider failed: {e}"));

@@ -155,6 +155,8 @@ impl Guard {
             // measured at 30% of a request's instructions in the example service.
             let fmt_layer = tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
+                // Colours only for a terminal: a redirected stderr gets plain text.
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .with_filter(tracing_subscriber::filter::filter_fn(|m| m.is_event()));
             // `tracing` events become OpenTelemetry log records when OTEL_LOGS_EXPORTER selects an exporter.
             let logs_layer = pipeline
@@ -194,7 +196,7 @@ impl Drop for Guard {
             // Metrics first: the last collection runs observable callbacks, whose new series still go through
             // the distro's processor, which the tracer provider's shutdown shuts down.
             if let Some(mp) = mp {
-                let _ = mp.force_flush();
+                // Shutdown collects and exports once more; a flush before it would export every data point twice.
                 let _ = mp.shutdown();
             }
             if let Some(tp) = tp {
@@ -253,6 +255,14 @@ pub fn try_init_with(env: &Env) -> Result<Guard, BuildError> {
         eprintln!("ndotel: warning: {warning}");
     }
     let pipeline = Pipeline::build(&plan, env)?;
+    // Once, where telemetry goes: the first thing to check when nothing arrives.
+    if pipeline.tracer_provider.is_some() {
+        eprintln!(
+            "ndotel: distro {}; spans: {}",
+            plan.distro.name,
+            plan.settings.trace_destinations().join(", ")
+        );
+    }
     Ok(Guard::install(pipeline, plan.distro.name.clone()))
 }
 

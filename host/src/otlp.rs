@@ -160,6 +160,21 @@ impl OtlpConfig {
         }
     }
 
+    /// Where this signal goes, for people: the endpoint (or opentelemetry-otlp's default) and the transport.
+    pub(crate) fn describe(&self, signal: Signal) -> String {
+        match (self.protocol, &self.endpoint) {
+            (Wire::Grpc, Some(e)) => format!("{e} (OTLP/gRPC)"),
+            (Wire::Grpc, None) => {
+                "http://localhost:4317 (OTLP/gRPC, the default endpoint)".to_string()
+            }
+            (Wire::HttpProtobuf, Some(e)) => format!("{e} (OTLP/HTTP)"),
+            (Wire::HttpProtobuf, None) => format!(
+                "http://localhost:4318/{} (OTLP/HTTP, the default endpoint)",
+                signal.path()
+            ),
+        }
+    }
+
     /// A builder of any signal, configured over HTTP.
     #[cfg(feature = "http")]
     fn http<B: WithExportConfig + WithHttpConfig>(&self, builder: B) -> B {

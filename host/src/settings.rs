@@ -535,6 +535,15 @@ fn temporality(env: &Env, warnings: &mut Vec<String>) -> Temporality {
     }
 }
 
+/// A file path's source, marked unused when `exporters` has no `file`.
+fn unused_unless(source: &Source, exporters: &[String], var: &str) -> String {
+    if exporters.iter().any(|e| e == "file") {
+        source.to_string()
+    } else {
+        format!("{source} (unused: {var} has no `file`)")
+    }
+}
+
 /// The effective `service.name`: `OTEL_SERVICE_NAME` > `service.name` in `OTEL_RESOURCE_ATTRIBUTES` (the last one)
 /// > `[otel] service_name` > `unknown_service:<executable name>`, as the semantic conventions say.
 fn service_name(
@@ -1092,6 +1101,21 @@ impl Settings {
         }
     }
 
+    /// Where spans go, one entry per span exporter, for people (`ndotel check`, the start-up line).
+    pub fn trace_destinations(&self) -> Vec<String> {
+        self.traces_exporter
+            .value
+            .iter()
+            .map(|name| match name.as_str() {
+                "otlp" => format!("otlp → {}", self.otlp[0].describe(Signal::Traces)),
+                "file" => format!("file → {}", self.file_traces_path.value.display()),
+                "console" => "console → stdout".to_string(),
+                "none" => "none (spans are not exported)".to_string(),
+                other => format!("{other} (the distro's exporter)"),
+            })
+            .collect()
+    }
+
     /// Every setting as `(name, value, source)` rows, for `ndotel config`.
     pub fn rows(&self) -> Vec<(&'static str, String, String)> {
         let j = |v: &[String]| v.join(",");
@@ -1240,12 +1264,20 @@ impl Settings {
             (
                 "OTEL_EXPORTER_FILE_TRACES_PATH",
                 self.file_traces_path.value.display().to_string(),
-                self.file_traces_path.source.to_string(),
+                unused_unless(
+                    &self.file_traces_path.source,
+                    &self.traces_exporter.value,
+                    "OTEL_TRACES_EXPORTER",
+                ),
             ),
             (
                 "OTEL_EXPORTER_FILE_METRICS_PATH",
                 self.file_metrics_path.value.display().to_string(),
-                self.file_metrics_path.source.to_string(),
+                unused_unless(
+                    &self.file_metrics_path.source,
+                    &self.metrics_exporter.value,
+                    "OTEL_METRICS_EXPORTER",
+                ),
             ),
         ]
     }
