@@ -265,8 +265,8 @@ fn mysql_url() -> Option<String> {
     match std::env::var("NDOTEL_TEST_MYSQL_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
-            eprintln!(
-                "\n*** SKIPPED: NDOTEL_TEST_MYSQL_URL is not set; the MariaDB/MySQL end-to-end tests did not run ***\n"
+            ndotel_tests::skip_service(
+                "NDOTEL_TEST_MYSQL_URL is not set; the MariaDB/MySQL end-to-end tests did not run",
             );
             None
         }

@@ -300,6 +300,15 @@ pub fn workload_main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// A test that cannot run here says so loudly — or, under `NDOTEL_REQUIRE_SERVICES` (set by `.ci/run`, which
+/// installs every service), fails: in CI a missing service is a failure, never a quiet skip.
+pub fn skip_service(reason: &str) {
+    if std::env::var_os("NDOTEL_REQUIRE_SERVICES").is_some() {
+        panic!("NDOTEL_REQUIRE_SERVICES is set but {reason}");
+    }
+    eprintln!("\n*** SKIPPED: {reason} ***\n");
+}
+
 /// The rotel-agent OTLP collector binary: `NDOTEL_TEST_ROTEL`, else the one pip installed, else a loud skip
 /// message and `None`.
 pub fn rotel_agent() -> Option<PathBuf> {
@@ -315,8 +324,8 @@ pub fn rotel_agent() -> Option<PathBuf> {
     };
     let found = from_env.or_else(from_pip).filter(|p| p.is_file());
     if found.is_none() {
-        eprintln!(
-            "\n*** SKIPPED: rotel-agent not found (pip install --pre rotel==0.0.1a15 rotel-sdk==0.0.1a9, or set NDOTEL_TEST_ROTEL) ***\n"
+        skip_service(
+            "rotel-agent not found (pip install --pre rotel==0.0.1a15 rotel-sdk==0.0.1a9, or set NDOTEL_TEST_ROTEL)",
         );
     }
     found
