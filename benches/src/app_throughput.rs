@@ -214,10 +214,48 @@ fn main() -> Result<()> {
             all.join(", ")
         )?;
     }
-    table.push_str(&span_cost_table()?);
-    println!("\n{table}");
+    let spans = span_cost_table()?;
+    println!("\n{table}{spans}");
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("results.md");
-    std::fs::write(&path, table)?;
-    println!("written to {}", path.display());
+    let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+    text = replace_section(&text, "app_throughput", &table);
+    text = replace_section(&text, "span_cost", &spans);
+    std::fs::write(&path, text)?;
+    println!(
+        "sections app_throughput and span_cost written to {}",
+        path.display()
+    );
     Ok(())
+}
+
+/// `text` with the section between `<!-- begin NAME -->` and `<!-- end NAME -->` replaced by `content` (appended when
+/// absent), so each bench rewrites its own part of `results.md` and leaves the others.
+fn replace_section(text: &str, name: &str, content: &str) -> String {
+    let (begin, end) = (
+        format!("<!-- begin {name} -->"),
+        format!("<!-- end {name} -->"),
+    );
+    let block = format!("{begin}\n{}\n{end}", content.trim());
+    match (text.find(&begin), text.find(&end)) {
+        (Some(b), Some(e)) if b < e => format!("{}{block}{}", &text[..b], &text[e + end.len()..]),
+        _ => format!("{}\n\n{block}\n", text.trim_end()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_section;
+
+    #[test]
+    fn a_section_is_replaced_and_the_rest_kept() {
+        let text = "# Mine\nkeep\n<!-- begin a -->\nold\n<!-- end a -->\ntail\n";
+        assert_eq!(
+            replace_section(text, "a", "new\n"),
+            "# Mine\nkeep\n<!-- begin a -->\nnew\n<!-- end a -->\ntail\n"
+        );
+        assert_eq!(
+            replace_section("# Mine\n", "b", "x"),
+            "# Mine\n\n<!-- begin b -->\nx\n<!-- end b -->\n"
+        );
+    }
 }
