@@ -158,9 +158,12 @@ fn check_exits_zero_only_when_the_pipeline_works() {
         "{stdout}"
     );
 
+    // An unknown name lists what is available and why each plugin that could have held it did not load.
     let (ok, _, stderr) = check("nope", "file");
     assert!(
-        !ok && stderr.contains("otel_custom_distro (plugin"),
+        !ok && stderr.contains("otel_custom_distro (plugin")
+            && stderr.contains("plugins that did not load: ")
+            && stderr.contains("libfixture_faulty.so"),
         "{stderr}"
     );
 }
