@@ -69,10 +69,7 @@ fn assert_received_spans(c: &Collector) {
             s["attributes"]["http.request.header.authorization"], "[REDACTED]",
             "{s}"
         );
-        assert_eq!(
-            s["attributes"]["deployment.environment.name"],
-            "development"
-        );
+        assert_eq!(s["resource"]["deployment.environment.name"], "development");
         assert_eq!(s["resource"]["service.name"], "rotel-e2e");
         assert_eq!(s["resource"]["telemetry.distro.name"], "otel_custom_distro");
     }

@@ -87,10 +87,7 @@ fn static_and_plugin_builds_of_one_distro_produce_the_same_spans() {
             s["attributes"]["http.request.header.authorization"],
             "[REDACTED]"
         );
-        assert_eq!(
-            s["attributes"]["deployment.environment.name"],
-            "development"
-        );
+        assert_eq!(s["resource"]["deployment.environment.name"], "development");
         assert_eq!(s["resource"]["service.name"], "workload");
         assert_eq!(s["resource"]["telemetry.distro.name"], "otel_custom_distro");
     }

@@ -18,11 +18,16 @@ pub mod span_processor;
 
 use ndotel_api::{BoxError, Components, Distro, DistroConfig, KeyValue};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 /// The settings of `[distro.otel_custom_distro]`.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
+    /// Resource attributes (`deployment.environment.name` and the like describe the process, not each span);
+    /// values may use `${VAR}` and `${VAR:-default}`, expanded once at start-up. `OTEL_RESOURCE_ATTRIBUTES` and
+    /// `OTEL_SERVICE_NAME` override them.
+    pub resource: BTreeMap<String, String>,
     /// Sampler settings.
     pub sampler: sampler::SamplerSettings,
     /// Span processor settings.
@@ -33,11 +38,28 @@ pub struct Settings {
     pub metric_exporter: metric_exporter::MetricExporterSettings,
 }
 
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            resource: BTreeMap::from([(
+                "deployment.environment.name".to_string(),
+                "${DEPLOYMENT_ENVIRONMENT:-development}".to_string(),
+            )]),
+            sampler: Default::default(),
+            span_processor: Default::default(),
+            span_exporter: Default::default(),
+            metric_exporter: Default::default(),
+        }
+    }
+}
+
 /// The distro.
 #[derive(Debug)]
 pub struct CustomDistro {
     settings: Settings,
     config: DistroConfig,
+    /// `resource`, expanded.
+    resource: Vec<(String, String)>,
 }
 
 impl Distro for CustomDistro {
@@ -52,9 +74,19 @@ impl Distro for CustomDistro {
         sampler::CustomSampler::new(&settings.sampler)?;
         span_processor::CustomSpanProcessor::new(&settings.span_processor, |n| config.env_var(n))?;
         settings.metric_exporter.temporality()?;
+        let resource = settings
+            .resource
+            .iter()
+            .map(|(k, v)| {
+                span_processor::expand_env(v, |n| config.env_var(n))
+                    .map(|v| (k.clone(), v))
+                    .map_err(|e| format!("resource.{k}: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(CustomDistro {
             settings,
             config: config.clone(),
+            resource,
         })
     }
 
@@ -63,10 +95,16 @@ impl Distro for CustomDistro {
     }
 
     fn resource(&self) -> Vec<KeyValue> {
-        vec![
+        let mut out = vec![
             KeyValue::new("telemetry.distro.name", Self::NAME),
             KeyValue::new("telemetry.distro.version", Self::VERSION),
-        ]
+        ];
+        out.extend(
+            self.resource
+                .iter()
+                .map(|(k, v)| KeyValue::new(k.clone(), v.as_str())),
+        );
+        out
     }
 }
 

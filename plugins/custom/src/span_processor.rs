@@ -11,10 +11,11 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// `[distro.otel_custom_distro.span_processor]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProcessorSettings {
-    /// Attributes set on every span; values may use `${VAR}` and `${VAR:-default}`.
+    /// Attributes set on every span (none by default: what describes the process belongs on the distro's
+    /// `resource`); values may use `${VAR}` and `${VAR:-default}`.
     pub attributes: BTreeMap<String, String>,
     /// What is redacted (`[distro.otel_custom_distro.span_processor.redact]`).
     pub redact: RedactSettings,
@@ -31,19 +32,6 @@ pub struct RenameRule {
     pub pattern: String,
     /// The new name; `$1`, `${name}` insert captures.
     pub replace: String,
-}
-
-impl Default for ProcessorSettings {
-    fn default() -> Self {
-        ProcessorSettings {
-            attributes: BTreeMap::from([(
-                "deployment.environment.name".to_string(),
-                "${DEPLOYMENT_ENVIRONMENT:-development}".to_string(),
-            )]),
-            redact: RedactSettings::default(),
-            rename: Vec::new(),
-        }
-    }
 }
 
 /// The span processor.
