@@ -87,7 +87,12 @@ fn static_and_plugin_builds_of_one_distro_produce_the_same_spans() {
             s["attributes"]["http.request.header.authorization"],
             "[REDACTED]"
         );
+        // A process-wide value: on the resource, not repeated on every span.
         assert_eq!(s["resource"]["deployment.environment.name"], "development");
+        assert!(
+            s["attributes"]["deployment.environment.name"].is_null(),
+            "{s}"
+        );
         assert_eq!(s["resource"]["service.name"], "workload");
         assert_eq!(s["resource"]["telemetry.distro.name"], "otel_custom_distro");
     }
