@@ -158,3 +158,39 @@ fn a_plugin_built_with_panic_abort_is_refused_with_the_fix() {
         "{text}"
     );
 }
+
+/// A plugin stripped for shipping (`strip`, or `strip = true` in its release profile) keeps what the host reads:
+/// the metadata section, found without loading, and the root module, loaded and run.
+#[test]
+fn a_stripped_plugin_is_found_without_loading_and_runs() {
+    let tmp = setup();
+    let dir = plugin_dir(tmp.path(), "plugins", &["otel_custom_distro"]);
+    let so = dir.join("libotel_custom_distro.so");
+    let before = std::fs::metadata(&so).unwrap().len();
+    match std::process::Command::new("strip").arg(&so).status() {
+        Ok(s) if s.success() => {}
+        _ => {
+            eprintln!("\n*** SKIPPED: `strip` (binutils) is not installed ***\n");
+            return;
+        }
+    }
+    assert!(std::fs::metadata(&so).unwrap().len() < before);
+    let reg = discover(&dir);
+    let d = reg
+        .distros()
+        .iter()
+        .find(|d| d.name == "otel_custom_distro")
+        .unwrap_or_else(|| panic!("not found: {:?}", reg.failures()));
+    assert!(!d.is_loaded(), "found from its metadata section");
+    let (ok, stdout, stderr) = output(
+        workload("workload_dynamic", tmp.path())
+            .env("OTEL_RUST_DISTRO_PATH", &dir)
+            .env("OTEL_RUST_DISTRO", "otel_custom_distro")
+            .env("OTEL_TRACES_EXPORTER", "none")
+            .env("OTEL_METRICS_EXPORTER", "none"),
+    );
+    assert!(
+        ok && stdout.contains("telemetry: on") && workload_faults(&stdout) == 0,
+        "{stdout}{stderr}"
+    );
+}

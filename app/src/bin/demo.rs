@@ -28,9 +28,9 @@ fn main() -> Result<()> {
     println!("== building ndotel, the otel_custom_distro plugin and the service");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut build = Command::new(cargo);
+    // Not `--quiet`: a first build takes minutes, and cargo's progress says what it is doing.
     build.current_dir(&root).args([
         "build",
-        "--quiet",
         "-p",
         "ndotel-cli",
         "-p",
