@@ -15,6 +15,61 @@ type Request<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, Option<&'a str>);
 
 const SECRETS: &[&str] = &["s3cr3t-demo-token", "hunter2", "4111-1111-1111-1111"];
 
+/// The paths the demo requests.
+const SENT_PATHS: &[&str] = &["/health", "/items", "/items/1", "/items/999"];
+
+/// One span and its children, depth-first.
+fn print_tree(spans: &[otlp_json::Span], s: &otlp_json::Span, depth: usize) {
+    let kind = match s.kind {
+        2 => "SERVER",
+        3 => "CLIENT",
+        _ => "INTERNAL",
+    };
+    let indent = "   ".repeat(depth + 1);
+    let parent = if depth == 0 && !s.parent_span_id.is_empty() {
+        format!(" (continues remote parent {})", s.parent_span_id)
+    } else {
+        String::new()
+    };
+    println!(
+        "{indent}{kind} {} [trace {}]{parent}",
+        s.name,
+        &s.trace_id[..12.min(s.trace_id.len())]
+    );
+    for key in [
+        "url.path",
+        "url.query",
+        "http.request.header.authorization",
+        "http.response.status_code",
+        "db.query.text",
+    ] {
+        if let Some(v) = s.attr(key) {
+            println!("{indent}    {key} = {v}");
+        }
+    }
+    for child in spans.iter().filter(|c| c.parent_span_id == s.span_id) {
+        print_tree(spans, child, depth + 1);
+    }
+}
+
+/// `drop_paths` of the distro's sampler in the demo's `distro.toml`.
+fn configured_drop_paths(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let table: toml::Table = text.parse().unwrap_or_default();
+    table
+        .get("distro")
+        .and_then(|d| d.get("otel_custom_distro"))
+        .and_then(|d| d.get("sampler"))
+        .and_then(|s| s.get("drop_paths"))
+        .and_then(|p| p.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn main() -> Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -86,6 +141,12 @@ fn main() -> Result<()> {
     .env("OTEL_RUST_DISTRO_PATH", &plugins)
     .env("OTEL_RUST_DISTRO_CONFIG", out.join("distro.toml"))
     .env("OTEL_METRIC_EXPORT_INTERVAL", "1000")
+    // The service records the Authorization header (opt-in, as the semantic conventions describe), so the check
+    // below proves the distro redacted it rather than that nobody recorded it.
+    .env(
+        "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST",
+        "authorization",
+    )
     .env("APP_ADDR", "127.0.0.1:0")
     .env(
         "DATABASE_URL",
@@ -153,38 +214,49 @@ fn report(out: &Path) -> Result<()> {
     let traces: PathBuf = out.join("traces.jsonl");
     let spans = otlp_json::spans(&traces).map_err(anyhow::Error::msg)?;
     println!(
-        "== {} spans exported to {} (OTLP JSON lines)",
+        "== {} spans exported to {} (OTLP JSON lines), as trees",
         spans.len(),
         traces.display()
     );
+    // Roots (no parent here: a new trace, or a parent in another process), then each one's children, indented.
+    let ids: std::collections::HashSet<&str> = spans.iter().map(|s| s.span_id.as_str()).collect();
+    let roots: Vec<&otlp_json::Span> = spans
+        .iter()
+        .filter(|s| !ids.contains(s.parent_span_id.as_str()))
+        .collect();
+    for root in roots {
+        print_tree(&spans, root, 0);
+    }
+
+    println!("== what the distro did");
+    // Dropped: requests that reached the service but left no span.
+    let drop_paths = configured_drop_paths(&out.join("distro.toml"));
+    for path in &drop_paths {
+        if SENT_PATHS.contains(&path.as_str())
+            && !spans.iter().any(|s| s.attr("url.path") == Some(path))
+        {
+            println!(
+                "   dropped   GET {path}: its whole trace (DB children too) — the sampler's drop_paths lists {path}"
+            );
+        }
+    }
+    // Redacted: every exported value the distro replaced, with where it sits.
     for s in &spans {
-        let kind = match s.kind {
-            2 => "SERVER",
-            3 => "CLIENT",
-            _ => "INTERNAL",
-        };
-        let parent = if s.parent_span_id.is_empty() {
-            "root".to_string()
-        } else {
-            format!("parent {}", &s.parent_span_id)
-        };
-        println!(
-            "   trace {} {kind:<6} {:<22} ({parent})",
-            &s.trace_id[..12.min(s.trace_id.len())],
-            s.name
-        );
-        for key in [
-            "url.path",
-            "url.query",
-            "http.response.status_code",
-            "db.query.text",
-            "deployment.environment.name",
-        ] {
-            if let Some(v) = s.attr(key) {
-                println!("        {key} = {v}");
+        for (k, v) in &s.attributes {
+            if v.contains("[REDACTED]") || v.contains("REDACTED:REDACTED") {
+                println!("   redacted  {} · {k} = {v}", s.name);
             }
         }
     }
+    println!(
+        "   resource  deployment.environment.name and service.version come from the distro's [resource] table"
+    );
+    println!(
+        "== next: `ndotel list` / `ndotel check` / `ndotel config` (in {}), OTEL_TRACES_EXPORTER=console to print \
+         spans, OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318 to send them to a collector",
+        out.display()
+    );
+
     let metrics_path = out.join("metrics.jsonl");
     let metrics = otlp_json::last_metrics(&metrics_path).map_err(anyhow::Error::msg)?;
     println!("== last metric collection in {}", metrics_path.display());
@@ -205,6 +277,12 @@ fn report(out: &Path) -> Result<()> {
     }
     if spans.is_empty() || metrics.is_empty() {
         bail!("nothing was exported");
+    }
+    if !spans
+        .iter()
+        .any(|s| s.attr("http.request.header.authorization").is_some())
+    {
+        bail!("the Authorization header was not recorded: the leak check would prove nothing");
     }
     println!(
         "== ok: no /health span, no secret ({}) in the export",
