@@ -124,3 +124,57 @@ fn sigterm_against_a_collector_that_never_answers_ends_in_bounded_time_and_says_
     // Bounded: 2 s of shutdown budget plus start-up slack on a busy machine — not the 25 s of before.
     assert!(took < Duration::from_secs(20), "SIGTERM took {took:?}");
 }
+
+/// With no collector at the endpoint, the OpenTelemetry libraries' export errors are not repeated on every attempt:
+/// each is shown at most once a minute, after the one start-up line that says where spans go.
+#[test]
+fn a_missing_collector_is_reported_without_repeating_itself() {
+    use std::io::Read as _;
+    let tmp = ndotel_tests::setup();
+    ndotel_tests::build_artifacts();
+    let stderr_path = tmp.path().join("stderr.log");
+    let mut cmd = std::process::Command::new(ndotel_tests::profile_dir().join("app"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(tmp.path())
+        .env("OTEL_RUST_DISTRO", "sdk")
+        .env("OTEL_TRACES_EXPORTER", "otlp")
+        .env("OTEL_METRICS_EXPORTER", "otlp")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+        .env("OTEL_EXPORTER_OTLP_TIMEOUT", "200")
+        .env("OTEL_METRIC_EXPORT_INTERVAL", "50")
+        .env("APP_ADDR", "127.0.0.1:0")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite:{}?mode=rwc", tmp.path().join("app.db").display()),
+        )
+        .stderr(std::fs::File::create(&stderr_path).unwrap());
+    let app = app::harness::start(cmd).unwrap();
+    // Wait for the first failure (an event), then for about 20 more collection intervals. The assertion is an upper
+    // bound, so a slow machine (fewer attempts) cannot make it fail; without the de-duplication a normal one shows
+    // a line per attempt.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let mut text = String::new();
+        std::fs::File::open(&stderr_path)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        if text.contains("ExportError") || std::time::Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(20 * 50));
+    assert!(app.terminate().unwrap());
+    let text = std::fs::read_to_string(&stderr_path).unwrap();
+    assert!(
+        text.contains("ndotel: distro sdk; spans: otlp → http://127.0.0.1:9/v1/traces"),
+        "{text}"
+    );
+    let errors = text.lines().filter(|l| l.contains("ExportError")).count();
+    assert!(
+        (1..=4).contains(&errors),
+        "{errors} export error lines:\n{text}"
+    );
+}

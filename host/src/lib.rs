@@ -157,7 +157,20 @@ impl Guard {
                 .with_writer(std::io::stderr)
                 // Colours only for a terminal: a redirected stderr gets plain text.
                 .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-                .with_filter(tracing_subscriber::filter::filter_fn(|m| m.is_event()));
+                .with_filter(
+                    tracing_subscriber::filter::dynamic_filter_fn(|m, _| !repeated_sdk_message(m))
+                        // Decided once per callsite, except the OpenTelemetry libraries' own events, which are
+                        // asked about each time (to drop repeats).
+                        .with_callsite_filter(|m| {
+                            if !m.is_event() {
+                                tracing::subscriber::Interest::never()
+                            } else if m.target().starts_with("opentelemetry") {
+                                tracing::subscriber::Interest::sometimes()
+                            } else {
+                                tracing::subscriber::Interest::always()
+                            }
+                        }),
+                );
             // `tracing` events become OpenTelemetry log records when OTEL_LOGS_EXPORTER selects an exporter.
             let logs_layer = pipeline
                 .logger_provider
@@ -177,6 +190,31 @@ impl Guard {
             }
         }
         Guard { pipeline, distro }
+    }
+}
+
+/// Whether `m` is an OpenTelemetry library's own event (an export failing, say) already shown in the last minute:
+/// a collector that is down would otherwise repeat the same line every few seconds. Where spans go is said once at
+/// start-up, and `ndotel check` tells a missing collector apart from a broken pipeline.
+fn repeated_sdk_message(m: &tracing::Metadata<'_>) -> bool {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+    static SHOWN: Mutex<Option<HashMap<tracing::callsite::Identifier, Instant>>> = Mutex::new(None);
+    if !m.target().starts_with("opentelemetry") {
+        return false;
+    }
+    let Ok(mut shown) = SHOWN.lock() else {
+        return false;
+    };
+    let shown = shown.get_or_insert_with(HashMap::new);
+    let now = Instant::now();
+    match shown.get(&m.callsite()) {
+        Some(at) if now.duration_since(*at) < Duration::from_secs(60) => true,
+        _ => {
+            shown.insert(m.callsite(), now);
+            false
+        }
     }
 }
 
