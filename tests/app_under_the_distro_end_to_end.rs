@@ -116,6 +116,7 @@ fn scenario(database_url: &str, system: &str) {
         assert!(
             server.attr("server.address").is_some() && server.attr("url.path") == Some("/items")
         );
+        assert_eq!(server.attr("url.scheme"), Some("http"), "{server:?}");
         let children: Vec<&Span> = spans
             .iter()
             .filter(|s| s.parent_span_id == server.span_id)

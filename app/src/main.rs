@@ -212,7 +212,35 @@ fn router(state: AppState) -> Result<Router> {
         // One middleware makes the SERVER span (OpenTelemetry API directly, incoming `traceparent` continued) and
         // records the `http.server.*` metrics; query spans made with `tracing` nest under it. Measured: a third of
         // the per-request cost of `axum-tracing-opentelemetry` + `tracing-opentelemetry` for the same span.
-        .layer(http))
+        .layer(http)
+        // Outermost: the scheme and authority of origin-form requests, so `url.scheme` says `http`.
+        .layer(axum::middleware::from_fn(absolute_uri)))
+}
+
+/// Rewrites an origin-form request target (`/items?q=1`) to its absolute form (`http://host/items?q=1`), as a plain
+/// HTTP server sees it: the HTTP instrumentation reads `url.scheme` from the URI. A `Host` that is not a valid
+/// authority (or carries userinfo) leaves the request as it came.
+async fn absolute_uri(mut req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if req.uri().scheme().is_none() {
+        let host = req
+            .headers()
+            .get(axum::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.parse::<axum::http::uri::Authority>().ok())
+            .filter(|a| !a.as_str().contains('@'));
+        if let Some(authority) = host {
+            let mut parts = req.uri().clone().into_parts();
+            parts.scheme = Some(axum::http::uri::Scheme::HTTP);
+            parts.authority = Some(authority);
+            if parts.path_and_query.is_none() {
+                parts.path_and_query = Some(axum::http::uri::PathAndQuery::from_static("/"));
+            }
+            if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    next.run(req).await
 }
 
 /// The request headers named in `OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST` (comma-separated, case
