@@ -243,6 +243,11 @@ fn no_invalid_value_turns_telemetry_off() {
     let (ok, stdout, stderr) = run(tmp.path(), &env);
     assert!(ok && stdout.contains("telemetry: on"), "{stdout}{stderr}");
     assert!(exported_spans(tmp.path()) > 0, "{stderr}");
+    // One warning per value, and no contradictory fallback story.
+    assert!(
+        !stderr.contains("telemetry is OFF") && !stderr.contains("distro instead"),
+        "{stderr}"
+    );
     for var in [
         "OTEL_SDK_DISABLED",
         "OTEL_TRACES_SAMPLER",
