@@ -107,7 +107,7 @@ impl TextScanner {
     }
 
     /// One cheap pass ruling out most values before any regex runs (this is on every span's path).
-    fn might_match(&self, b: &[u8]) -> bool {
+    pub(super) fn might_match(&self, b: &[u8]) -> bool {
         let mut digits = 0;
         for (i, &c) in b.iter().enumerate() {
             match c {

@@ -27,6 +27,13 @@ impl Redactor {
     /// A URL attribute: an absolute URL (`https://u:p@h/p?q#f`), a request target (`/p?q#f`) or, for `url.query`
     /// or anything without a path, a bare query string.
     pub(super) fn clean_url(&self, key: &str, value: &str) -> Option<String> {
+        // Most URLs carry nothing to judge: no userinfo, query, fragment, parameters or escapes, and nothing a
+        // detector would look at. Skip the parse for them (URL attributes are on every HTTP span).
+        if !value.contains(['@', '?', '#', ';', '%', '='])
+            && !self.scanner.might_match(value.as_bytes())
+        {
+            return None;
+        }
         if key == "url.query" {
             return self.clean_query(value, NESTING);
         }
