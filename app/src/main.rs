@@ -285,12 +285,14 @@ async fn capture_request_headers(
 /// `server.address` / `server.port` from the `Host` header (the middleware does not set them), parsed as an
 /// authority: a `user:password@` in it is never recorded, and a header that is not a host is left out.
 fn server_attributes(req: &axum::http::Request<axum::body::Body>) -> Vec<KeyValue> {
-    let authority = req
-        .headers()
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.parse::<axum::http::uri::Authority>().ok())
-        .or_else(|| req.uri().authority().cloned());
+    // The URI's authority: parsed from `Host` once by `absolute_uri`, or the absolute-form target's own (which
+    // takes precedence over `Host`, RFC 9112). `Host` itself only when `absolute_uri` left it (userinfo in it).
+    let authority = req.uri().authority().cloned().or_else(|| {
+        req.headers()
+            .get(axum::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.parse::<axum::http::uri::Authority>().ok())
+    });
     let Some(authority) = authority else {
         return Vec::new();
     };

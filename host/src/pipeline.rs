@@ -156,11 +156,10 @@ impl Plan {
         let distro = registry.select(env, config.as_ref())?.clone();
         let mut settings = Settings::resolve(env, config.as_ref(), &distro)?;
         let (_, by) = registry.selection(env, config.as_ref());
-        if by.contains("none selected") {
+        if by == crate::registry::NONE_SELECTED {
             let names: Vec<&str> = registry
-                .distros()
+                .selectable()
                 .iter()
-                .filter(|d| d.origin != crate::registry::Origin::Builtin)
                 .map(|d| d.name.as_str())
                 .collect();
             settings.warnings.push(format!(

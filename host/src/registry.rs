@@ -340,6 +340,9 @@ fn unknown_field(message: &str) -> Option<&str> {
     Some(&rest[..rest.find('`')?])
 }
 
+/// What [`Registry::selection`] says selected `sdk` when several distros are registered and none is named.
+pub(crate) const NONE_SELECTED: &str = "default: several distros and none selected";
+
 /// Choosing a distro failed.
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum SelectError {
@@ -617,16 +620,13 @@ impl Registry {
                     SDK_DISTRO.to_string(),
                     "default: no other distro".to_string(),
                 ),
-                _ => (
-                    SDK_DISTRO.to_string(),
-                    "default: several distros and none selected".to_string(),
-                ),
+                _ => (SDK_DISTRO.to_string(), NONE_SELECTED.to_string()),
             }
         }
     }
 
     /// The distros besides the built-in ones.
-    fn selectable(&self) -> Vec<&DistroInfo> {
+    pub(crate) fn selectable(&self) -> Vec<&DistroInfo> {
         self.distros
             .iter()
             .filter(|d| d.origin != Origin::Builtin)

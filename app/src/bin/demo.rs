@@ -15,9 +15,6 @@ type Request<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, Option<&'a str>);
 
 const SECRETS: &[&str] = &["s3cr3t-demo-token", "hunter2", "4111-1111-1111-1111"];
 
-/// The paths the demo requests.
-const SENT_PATHS: &[&str] = &["/health", "/items", "/items/1", "/items/999"];
-
 /// One span and its children, depth-first.
 fn print_tree(spans: &[otlp_json::Span], s: &otlp_json::Span, depth: usize) {
     let kind = match s.kind {
@@ -207,10 +204,15 @@ fn main() -> Result<()> {
     if !running.terminate().map_err(anyhow::Error::msg)? {
         bail!("the service did not exit cleanly");
     }
-    report(&out)
+    let sent: Vec<&str> = requests
+        .iter()
+        .map(|(_, target, _, _)| target.split('?').next().unwrap_or(target))
+        .collect();
+    report(&out, &sent)
 }
 
-fn report(out: &Path) -> Result<()> {
+/// What was exported and what the distro did; `sent` are the paths requested.
+fn report(out: &Path, sent: &[&str]) -> Result<()> {
     let traces: PathBuf = out.join("traces.jsonl");
     let spans = otlp_json::spans(&traces).map_err(anyhow::Error::msg)?;
     println!(
@@ -232,8 +234,7 @@ fn report(out: &Path) -> Result<()> {
     // Dropped: requests that reached the service but left no span.
     let drop_paths = configured_drop_paths(&out.join("distro.toml"));
     for path in &drop_paths {
-        if SENT_PATHS.contains(&path.as_str())
-            && !spans.iter().any(|s| s.attr("url.path") == Some(path))
+        if sent.contains(&path.as_str()) && !spans.iter().any(|s| s.attr("url.path") == Some(path))
         {
             println!(
                 "   dropped   GET {path}: its whole trace (DB children too) — the sampler's drop_paths lists {path}"

@@ -68,21 +68,22 @@ impl Series {
 
     /// Calls `record` with the attributes as the distro left them, unless it dropped the series.
     fn with(&self, attributes: &[KeyValue], record: impl FnOnce(&[KeyValue])) {
-        if let Ok(known) = self.known.read()
-            && let Some(verdict) = known.get(attributes)
-        {
-            if let Some(attrs) = verdict {
-                record(attrs);
+        let mut full = true;
+        if let Ok(known) = self.known.read() {
+            if let Some(verdict) = known.get(attributes) {
+                if let Some(attrs) = verdict {
+                    record(attrs);
+                }
+                return;
             }
-            return;
+            full = known.len() >= SERIES_LIMIT;
         }
         let verdict = self.judge(attributes);
         if let Some(attrs) = &verdict {
             record(attrs);
         }
-        if let Ok(mut known) = self.known.write()
-            && known.len() < SERIES_LIMIT
-        {
+        // Once full, no write lock is taken (it would stall every measurement on each new attribute set).
+        if !full && let Ok(mut known) = self.known.write() {
             known.insert(attributes.to_vec(), verdict);
         }
     }

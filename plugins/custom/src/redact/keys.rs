@@ -122,15 +122,16 @@ impl KeyMatcher {
 
     /// Whether `name` matches any glob.
     pub fn is_match(&self, name: &str) -> bool {
-        if let Ok(cache) = self.cache.read()
-            && let Some(&verdict) = cache.get(name)
-        {
-            return verdict;
+        let mut full = true;
+        if let Ok(cache) = self.cache.read() {
+            if let Some(&verdict) = cache.get(name) {
+                return verdict;
+            }
+            full = cache.len() >= CACHE_LIMIT;
         }
         let verdict = self.scan(name);
-        if let Ok(mut cache) = self.cache.write()
-            && cache.len() < CACHE_LIMIT
-        {
+        // Once full, no write lock is taken (it would stall every reader on each new name).
+        if !full && let Ok(mut cache) = self.cache.write() {
             cache.insert(name.into(), verdict);
         }
         verdict
