@@ -174,3 +174,147 @@ fn the_distros_own_otlp_metric_exporter_reaches_rotel() {
     );
     assert_received_metric(&c);
 }
+
+/// PEM files made with the `openssl` command: a CA, a server certificate for `localhost`/127.0.0.1 and a client
+/// certificate (CN `ndotel-test-client`), all signed by the CA; keys `chmod 600`.
+fn make_certificates(dir: &Path) {
+    let sh = |script: &str| {
+        let out = std::process::Command::new("sh")
+            .args(["-ec", script])
+            .current_dir(dir)
+            .output()
+            .expect("the openssl command is needed (apt-get install openssl)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    sh(r#"
+        key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; chmod 600 "$1"; }
+        key ca.key; key server.key; key client.key
+        openssl req -x509 -new -key ca.key -out ca.pem -days 2 -subj /CN=ndotel-test-ca
+        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > server.ext
+        printf 'extendedKeyUsage=clientAuth\n' > client.ext
+        for who in server client; do
+          openssl req -new -key "$who.key" -out "$who.csr" -subj "/CN=ndotel-test-$who"
+          openssl x509 -req -in "$who.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+            -extfile "$who.ext" -out "$who.pem" 2>/dev/null
+        done
+    "#);
+}
+
+/// A TLS proxy (`fixtures/tls/proxy.py`) that requires a client certificate, in front of `c`; returns its port.
+struct Proxy(std::process::Child);
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_tls_proxy(c: &Collector, dir: &Path) -> (Proxy, u16) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tls/proxy.py");
+    let mut child = std::process::Command::new("python3")
+        .arg(script)
+        .arg(dir)
+        .args([c.grpc.to_string(), c.http.to_string()])
+        .args(["server.pem", "server.key", "ca.pem"].map(|f| dir.join(f)))
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(port) = std::fs::read_to_string(dir.join("port")) {
+            return (Proxy(child), port.trim().parse().unwrap());
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the TLS proxy exited");
+        assert!(Instant::now() < deadline, "the TLS proxy never listened");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Traces go to an `https` endpoint through a proxy that demands a client certificate. With the CA and the client
+/// certificate from `OTEL_EXPORTER_OTLP_{CERTIFICATE,CLIENT_CERTIFICATE,CLIENT_KEY}` they arrive; without the client
+/// certificate, or without the CA (the system's roots do not know it), the handshake fails and nothing arrives, and
+/// the service still runs to completion.
+fn tls(protocol: &str, alpn: &str) {
+    let Some(bin) = rotel_agent() else { return };
+    let tmp = setup();
+    make_certificates(tmp.path());
+    let c = start_rotel(&bin, tmp.path(), Some(&capture()));
+    let (_proxy, port) = start_tls_proxy(&c, tmp.path());
+    let file = |f: &str| tmp.path().join(f).display().to_string();
+    let base = |signal_vars: bool| {
+        let endpoint = if signal_vars && protocol != "grpc" {
+            format!("https://localhost:{port}/v1/traces")
+        } else {
+            format!("https://localhost:{port}")
+        };
+        vec![
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.to_string()),
+            (
+                if signal_vars {
+                    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+                } else {
+                    "OTEL_EXPORTER_OTLP_ENDPOINT"
+                },
+                endpoint,
+            ),
+            ("OTEL_TRACES_EXPORTER", "otlp".into()),
+            ("OTEL_METRICS_EXPORTER", "none".into()),
+            ("OTEL_LOGS_EXPORTER", "none".into()),
+            // A refused export gives up sooner (the outcome does not depend on it).
+            ("OTEL_RUST_SHUTDOWN_TIMEOUT", "2000".into()),
+            (
+                if signal_vars {
+                    "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE"
+                } else {
+                    "OTEL_EXPORTER_OTLP_CERTIFICATE"
+                },
+                file("ca.pem"),
+            ),
+        ]
+    };
+    let tls_log = || std::fs::read_to_string(tmp.path().join("tls.log")).unwrap_or_default();
+
+    // No client certificate: refused by the proxy.
+    run_workload(tmp.path(), &base(false));
+    assert!(tls_log().contains("rejected"), "{}", tls_log());
+    assert!(!tls_log().contains("accepted"), "{}", tls_log());
+    // The CA not given: the exporter does not trust the proxy.
+    let mut no_ca = base(false);
+    no_ca.pop();
+    no_ca.push(("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", file("client.pem")));
+    no_ca.push(("OTEL_EXPORTER_OTLP_CLIENT_KEY", file("client.key")));
+    run_workload(tmp.path(), &no_ca);
+    assert!(!tls_log().contains("accepted"), "{}", tls_log());
+    assert!(
+        read_jsonl(&c.out.join("spans.jsonl")).is_empty(),
+        "nothing may arrive over a refused handshake"
+    );
+    // Everything given, per signal: the spans arrive over mutual TLS.
+    let mut full = base(true);
+    full.push((
+        "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+        file("client.pem"),
+    ));
+    full.push(("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", file("client.key")));
+    run_workload(tmp.path(), &full);
+    assert_received_spans(&c);
+    assert!(
+        tls_log().contains(&format!("accepted ndotel-test-client {alpn}")),
+        "{}",
+        tls_log()
+    );
+}
+
+#[test]
+fn mutual_tls_with_the_specifications_certificate_variables_over_grpc() {
+    tls("grpc", "h2");
+}
+
+#[test]
+fn mutual_tls_with_the_specifications_certificate_variables_over_http_protobuf() {
+    tls("http/protobuf", "-");
+}

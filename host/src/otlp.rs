@@ -63,6 +63,30 @@ pub(crate) struct OtlpConfig {
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) timeout: Duration,
     pub(crate) compression: Option<Compression>,
+    pub(crate) tls: Tls,
+}
+
+/// The TLS material the `OTEL_EXPORTER_OTLP_*CERTIFICATE` / `*CLIENT_KEY` variables name, read and checked when the
+/// settings are resolved. Used for `https` endpoints only.
+#[derive(Clone, PartialEq, Default)]
+pub(crate) struct Tls {
+    /// PEM certificates trusted instead of the system's roots (the specification's `CERTIFICATE`), with the file.
+    pub(crate) ca: Option<(Vec<u8>, String)>,
+    /// PEM client certificate chain and private key for mutual TLS, with the certificate's file.
+    pub(crate) identity: Option<(Vec<u8>, Vec<u8>, String)>,
+}
+
+/// Never shows the private key.
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tls")
+            .field("ca", &self.ca.as_ref().map(|(_, file)| file))
+            .field(
+                "client_certificate",
+                &self.identity.as_ref().map(|(_, _, file)| file),
+            )
+            .finish()
+    }
 }
 
 /// The value of the per-signal variable, else of the generic one, with the variable's name; empty is unset.
@@ -151,12 +175,14 @@ impl OtlpConfig {
                 }
             },
         };
+        let tls = Tls::resolve(env, signal, warnings);
         OtlpConfig {
             protocol,
             endpoint,
             headers,
             timeout,
             compression,
+            tls,
         }
     }
 
@@ -175,10 +201,36 @@ impl OtlpConfig {
         }
     }
 
+    fn https(&self) -> bool {
+        self.endpoint.as_deref().is_some_and(|e| {
+            e.trim_start()
+                .get(..8)
+                .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+        })
+    }
+
+    /// The blocking HTTP client, with ndotel's TLS configuration. Built on a thread of its own: reqwest's blocking
+    /// client must not be made (or dropped) inside an async runtime, which the service's `main` may be.
+    #[cfg(feature = "http")]
+    fn http_client(&self) -> Result<reqwest::blocking::Client, String> {
+        let tls = self.tls.rustls(self.https())?;
+        let timeout = self.timeout;
+        std::thread::spawn(move || {
+            reqwest::blocking::Client::builder()
+                .timeout(timeout)
+                .tls_backend_preconfigured(tls)
+                .build()
+        })
+        .join()
+        .map_err(|_| "building the HTTP client panicked".to_string())?
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+    }
+
     /// A builder of any signal, configured over HTTP.
     #[cfg(feature = "http")]
-    fn http<B: WithExportConfig + WithHttpConfig>(&self, builder: B) -> B {
+    fn http<B: WithExportConfig + WithHttpConfig>(&self, builder: B) -> Result<B, String> {
         let mut b = builder
+            .with_http_client(self.http_client()?)
             .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
             .with_timeout(self.timeout)
             .with_headers(
@@ -193,7 +245,7 @@ impl OtlpConfig {
         if let Some(c) = self.compression {
             b = b.with_compression(c);
         }
-        b
+        Ok(b)
     }
 
     /// A builder of any signal, configured over gRPC.
@@ -216,6 +268,9 @@ impl OtlpConfig {
         }
         if let Some(c) = self.compression {
             b = b.with_compression(c);
+        }
+        if self.https() {
+            b = b.with_tls_config(self.tls.tonic());
         }
         b
     }
@@ -268,7 +323,7 @@ macro_rules! exporter {
                 c.grpc($builder.with_tonic()$(.$then($arg))?).build()
             }
             #[cfg(feature = "http")]
-            _ => c.http($builder.with_http()$(.$then($arg))?).build(),
+            _ => c.http($builder.with_http()$(.$then($arg))?)?.build(),
             #[cfg(not(feature = "http"))]
             _ => return Err("this build of ndotel has no `http` feature".to_string()),
         }
@@ -305,6 +360,160 @@ impl OtlpConfig {
         transport: &mut Transport,
     ) -> Result<opentelemetry_otlp::LogExporter, String> {
         exporter!(self, transport, opentelemetry_otlp::LogExporter::builder())
+    }
+}
+
+/// A PEM file named by a TLS variable, read and checked by `check`; `None` (with a warning saying what is used
+/// instead) when it cannot be used.
+fn read_pem(
+    env: &Env,
+    signal: Signal,
+    setting: &str,
+    check: fn(&[u8]) -> Result<(), String>,
+    instead: &str,
+    warnings: &mut Vec<String>,
+) -> Option<(Vec<u8>, String)> {
+    let (var, raw) = lookup(env, signal, setting)?;
+    let path = env.cwd().join(raw.trim());
+    let read = std::fs::read(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+        .and_then(|pem| check(&pem).map(|()| pem));
+    match read {
+        Ok(pem) => Some((pem, path.display().to_string())),
+        Err(why) => {
+            warnings.push(format!("{var}: {why}; {instead}"));
+            None
+        }
+    }
+}
+
+fn check_certificates(pem: &[u8]) -> Result<(), String> {
+    use rustls_pki_types::{CertificateDer, pem::PemObject};
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("not a PEM certificate file ({e})"))?;
+    if certs.is_empty() {
+        return Err("no PEM certificate in it".to_string());
+    }
+    Ok(())
+}
+
+fn check_key(pem: &[u8]) -> Result<(), String> {
+    use rustls_pki_types::{PrivateKeyDer, pem::PemObject};
+    PrivateKeyDer::from_pem_slice(pem)
+        .map(drop)
+        .map_err(|e| format!("no PEM private key in it ({e})"))
+}
+
+impl Tls {
+    fn resolve(env: &Env, signal: Signal, warnings: &mut Vec<String>) -> Tls {
+        let ca = read_pem(
+            env,
+            signal,
+            "CERTIFICATE",
+            check_certificates,
+            "trusting the system's root certificates instead",
+            warnings,
+        );
+        let without = "connecting without a client certificate";
+        let cert = read_pem(
+            env,
+            signal,
+            "CLIENT_CERTIFICATE",
+            check_certificates,
+            without,
+            warnings,
+        );
+        let key = read_pem(env, signal, "CLIENT_KEY", check_key, without, warnings);
+        let identity = match (cert, key) {
+            (Some((cert, file)), Some((key, key_file))) => {
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    if std::fs::metadata(&key_file)
+                        .is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
+                    {
+                        warnings.push(format!(
+                            "the client key {key_file} can be read by other users; `chmod 600` it"
+                        ));
+                    }
+                }
+                #[cfg(not(unix))]
+                let _ = key_file;
+                Some((cert, key, file))
+            }
+            (None, None) => None,
+            (Some(_), None) | (None, Some(_)) => {
+                if lookup(env, signal, "CLIENT_CERTIFICATE").is_some()
+                    != lookup(env, signal, "CLIENT_KEY").is_some()
+                {
+                    warnings.push(format!(
+                        "mutual TLS needs both {} and {} (or their OTEL_EXPORTER_OTLP_ forms); {without}",
+                        signal.var("CLIENT_CERTIFICATE"),
+                        signal.var("CLIENT_KEY"),
+                    ));
+                }
+                None
+            }
+        };
+        Tls { ca, identity }
+    }
+
+    /// The rustls configuration of the HTTP transport: the configured certificates, else the system's roots (read
+    /// only for an `https` endpoint), and the client identity.
+    #[cfg(feature = "http")]
+    fn rustls(&self, https: bool) -> Result<rustls::ClientConfig, String> {
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+        let mut roots = rustls::RootCertStore::empty();
+        match &self.ca {
+            Some((pem, _)) => {
+                for cert in CertificateDer::pem_slice_iter(pem).flatten() {
+                    roots
+                        .add(cert)
+                        .map_err(|e| format!("cannot trust {}: {e}", self.describe_ca()))?;
+                }
+            }
+            None if https => {
+                roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+            }
+            None => {}
+        }
+        let builder = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots);
+        match &self.identity {
+            None => Ok(builder.with_no_client_auth()),
+            Some((cert, key, file)) => {
+                let chain = CertificateDer::pem_slice_iter(cert).flatten().collect();
+                let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| e.to_string())?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| format!("cannot use the client certificate {file}: {e}"))
+            }
+        }
+    }
+
+    #[cfg(feature = "http")]
+    fn describe_ca(&self) -> &str {
+        self.ca.as_ref().map_or("the system's roots", |(_, f)| f)
+    }
+
+    /// The TLS configuration of the gRPC transport.
+    #[cfg(feature = "grpc")]
+    fn tonic(&self) -> tonic_types::transport::ClientTlsConfig {
+        use tonic_types::transport::{Certificate, ClientTlsConfig, Identity};
+        let mut config = ClientTlsConfig::new();
+        config = match &self.ca {
+            Some((pem, _)) => config.ca_certificate(Certificate::from_pem(pem)),
+            None => config.with_native_roots(),
+        };
+        if let Some((cert, key, _)) = &self.identity {
+            config = config.identity(Identity::from_pem(cert, key));
+        }
+        config
     }
 }
 
@@ -386,6 +595,7 @@ mod tests {
                 headers: Vec::new(),
                 timeout: Duration::from_secs(10),
                 compression: None,
+                tls: Tls::default(),
             }
         );
         assert!(w.is_empty());
@@ -431,5 +641,58 @@ mod tests {
             (Duration::from_secs(10), None, Wire::HttpProtobuf)
         );
         assert_eq!(w.len(), 3, "{w:?}");
+    }
+
+    #[test]
+    fn unusable_tls_files_are_warnings_that_name_the_variable_and_never_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path.display().to_string()
+        };
+        let garbage = write("garbage.pem", "not a certificate");
+        let key = write(
+            "client.key",
+            "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIIUb+V2wnKTUku0kbngvXsK63eN62pj6lZesZxeiHHLQ\n-----END PRIVATE KEY-----\n",
+        );
+        let (c, w) = resolve(
+            &[
+                ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem"),
+                ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", &garbage),
+                ("OTEL_EXPORTER_OTLP_CLIENT_KEY", &key),
+            ],
+            Signal::Traces,
+        );
+        assert_eq!(c.tls, Tls::default(), "{w:?}");
+        let all = w.join("\n");
+        assert!(
+            all.contains("OTEL_EXPORTER_OTLP_CERTIFICATE: cannot read /nonexistent/ca.pem"),
+            "{all}"
+        );
+        assert!(
+            all.contains("trusting the system's root certificates instead"),
+            "{all}"
+        );
+        assert!(
+            all.contains("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE: no PEM certificate"),
+            "{all}"
+        );
+        assert!(!all.contains("MC4CAQ"), "the key is never quoted: {all}");
+        assert!(
+            !all.contains("CLIENT_KEY"),
+            "a readable key is not the problem here: {all}"
+        );
+        assert!(!format!("{c:?}").contains("MC4CAQ"), "nor shown by Debug");
+        // A key alone: mutual TLS needs both.
+        let (c, w) = resolve(&[("OTEL_EXPORTER_OTLP_CLIENT_KEY", &key)], Signal::Logs);
+        assert_eq!(c.tls, Tls::default());
+        assert!(
+            w.iter().any(|w| w.contains("mutual TLS needs both")),
+            "{w:?}"
+        );
+        // Nothing set: no warnings, the system's roots.
+        let (c, w) = resolve(&[("OTEL_EXPORTER_OTLP_CERTIFICATE", "")], Signal::Metrics);
+        assert_eq!((c.tls, w.len()), (Tls::default(), 0));
     }
 }

@@ -211,6 +211,12 @@ pub const SETTINGS: &[SettingDoc] = &[
         meaning: "resolved by ndotel per signal (signal variable over the generic one; the generic endpoint gets `/v1/<signal>` for HTTP); `gzip` compression over both transports",
     },
     SettingDoc {
+        env: "`OTEL_EXPORTER_OTLP_{,TRACES_,METRICS_,LOGS_}{CERTIFICATE,CLIENT_CERTIFICATE,CLIENT_KEY}`",
+        file: "—",
+        default: "the system's root certificates, no client certificate",
+        meaning: "PEM files for `https` endpoints, both transports: the certificates to trust instead of the system's, and the client certificate and key for mutual TLS (an unreadable or invalid file is a warning and the default)",
+    },
+    SettingDoc {
         env: "`OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`",
         file: "—",
         default: "`cumulative`",
