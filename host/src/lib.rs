@@ -58,7 +58,7 @@ pub use faults::{Component, Faults};
 pub use ndotel_api::API_VERSION;
 pub use pipeline::{
     BUILTIN_LOG_EXPORTERS, BUILTIN_METRIC_EXPORTERS, BUILTIN_SAMPLERS, BUILTIN_SPAN_EXPORTERS,
-    BuildError, Pipeline, Plan,
+    BuildError, Pipeline, Plan, PlanError, StartError,
 };
 pub use plugin::{LoadError, Plugin};
 pub use registry::{
@@ -218,48 +218,75 @@ fn repeated_sdk_message(m: &tracing::Metadata<'_>) -> bool {
     }
 }
 
-impl Drop for Guard {
-    /// Flushes and shuts down every provider within `OTEL_RUST_SHUTDOWN_TIMEOUT` in all: a collector that accepts
-    /// connections but never answers must not hold the service's exit hostage. What was not delivered is said.
-    fn drop(&mut self) {
+impl Guard {
+    /// Flushes and shuts down every provider now, within `OTEL_RUST_SHUTDOWN_TIMEOUT` in all, and says how it went:
+    /// `Err(OTelSdkError::Timeout(_))` when the deadline passed, `Err(InternalFailure)` naming what failed
+    /// otherwise. Dropping the guard does the same and prints the outcome instead.
+    pub fn shutdown(mut self) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> opentelemetry_sdk::error::OTelSdkResult {
+        use opentelemetry_sdk::error::OTelSdkError;
         let tp = self.pipeline.tracer_provider.take();
         let mp = self.pipeline.meter_provider.take();
         let lp = self.pipeline.logger_provider.take();
         let transport = std::mem::take(&mut self.pipeline.transport);
         if tp.is_none() && mp.is_none() && lp.is_none() {
-            return;
+            return Ok(());
         }
         let timeout = self.pipeline.shutdown_timeout;
         let finished = worker::with_deadline("ndotel-shutdown", timeout, move || {
+            let mut failed = Vec::new();
+            let mut note = |what: &str, r: opentelemetry_sdk::error::OTelSdkResult| match r {
+                Ok(()) | Err(OTelSdkError::AlreadyShutdown) => {}
+                Err(e) => failed.push(format!("{what}: {e}")),
+            };
             // Metrics first: the last collection runs observable callbacks, whose new series still go through
             // the distro's processor, which the tracer provider's shutdown shuts down.
             if let Some(mp) = mp {
                 // Shutdown collects and exports once more; a flush before it would export every data point twice.
-                let _ = mp.shutdown();
+                note("metrics", mp.shutdown());
             }
             if let Some(tp) = tp {
-                if let Err(e) = tp.force_flush() {
-                    eprintln!("ndotel: flushing spans failed: {e}");
-                }
-                let _ = tp.shutdown();
+                note("flushing spans", tp.force_flush());
+                note("traces", tp.shutdown());
             }
             if let Some(lp) = lp {
-                let _ = lp.force_flush();
-                let _ = lp.shutdown();
+                note("flushing logs", lp.force_flush());
+                note("logs", lp.shutdown());
             }
             transport.shutdown();
+            failed
         });
-        if let Err(e) = finished {
-            eprintln!(
-                "ndotel: shutdown {e} (an exporter is slow or its collector does not answer); stopping anyway \
-                 (OTEL_RUST_SHUTDOWN_TIMEOUT sets this deadline)"
-            );
-        }
         let lost = self.pipeline.delivery.undelivered();
         if lost > 0 {
             eprintln!(
                 "ndotel: {lost} span export(s) were not delivered (an export failed or shutdown ran out of time)"
             );
+        }
+        match finished {
+            Ok(failed) if failed.is_empty() => Ok(()),
+            Ok(failed) => Err(OTelSdkError::InternalFailure(failed.join("; "))),
+            Err(e) if e.starts_with("did not return") => Err(OTelSdkError::Timeout(timeout)),
+            Err(e) => Err(OTelSdkError::InternalFailure(format!("shutdown {e}"))),
+        }
+    }
+}
+
+impl Drop for Guard {
+    /// Flushes and shuts down every provider within `OTEL_RUST_SHUTDOWN_TIMEOUT` in all: a collector that accepts
+    /// connections but never answers must not hold the service's exit hostage. What was not delivered is said.
+    fn drop(&mut self) {
+        use opentelemetry_sdk::error::OTelSdkError;
+        match self.finish() {
+            Ok(()) => {}
+            Err(OTelSdkError::Timeout(_)) => eprintln!(
+                "ndotel: shutdown did not return within {:?} (an exporter is slow or its collector does not \
+                 answer); stopping anyway (OTEL_RUST_SHUTDOWN_TIMEOUT sets this deadline)",
+                self.pipeline.shutdown_timeout
+            ),
+            Err(e) => eprintln!("ndotel: shutdown: {e}"),
         }
     }
 }
@@ -274,12 +301,12 @@ impl Drop for Guard {
 ///     Err(e) => eprintln!("no telemetry: {e}"),
 /// }
 /// ```
-pub fn try_init() -> Result<Guard, BuildError> {
+pub fn try_init() -> Result<Guard, StartError> {
     try_init_with(&Env::from_process())
 }
 
 /// [`try_init`] with an explicit environment.
-pub fn try_init_with(env: &Env) -> Result<Guard, BuildError> {
+pub fn try_init_with(env: &Env) -> Result<Guard, StartError> {
     let plan = Plan::new(env)?;
     for failure in plan.registry.failures() {
         eprintln!("ndotel: skipped plugin: {failure}");

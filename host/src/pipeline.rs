@@ -29,21 +29,29 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Why the pipeline could not be built.
+/// Why [`Plan::new`] could not decide what to build: the file, the selection, or loading the selected plugin.
 #[derive(Debug, thiserror::Error)]
-pub enum BuildError {
+pub enum PlanError {
     /// `distro.toml` or an environment variable is wrong.
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The distro could not be chosen.
     #[error(transparent)]
     Select(#[from] SelectError),
-    /// The distro's `init` failed.
-    #[error(transparent)]
-    Init(#[from] InitError),
     /// Plugins failed to load and `OTEL_RUST_DISTRO_FAIL_FAST` is set.
     #[error("plugin load failed and fail-fast is on: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
     FailFast(Vec<LoadError>),
+    /// The selected distro's plugin could not be loaded (or its probe failed).
+    #[error(transparent)]
+    Plugin(#[from] LoadError),
+}
+
+/// Why [`Pipeline::build`] could not build the pipeline from a plan: the distro's `init`, or a component.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The distro's `init` failed.
+    #[error(transparent)]
+    Init(#[from] InitError),
     /// A component name matches neither a built-in nor the distro's.
     #[error("{setting}: unknown {kind} {name:?}; valid: {valid}")]
     UnknownComponent {
@@ -56,9 +64,6 @@ pub enum BuildError {
         /// The valid names.
         valid: String,
     },
-    /// The selected distro's plugin could not be loaded.
-    #[error(transparent)]
-    Plugin(#[from] crate::plugin::LoadError),
     /// A component failed to build.
     #[error("cannot build {what}: {message}")]
     Component {
@@ -67,6 +72,17 @@ pub enum BuildError {
         /// Why.
         message: String,
     },
+}
+
+/// Why [`try_init`](crate::try_init) could not start telemetry: planning or building.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// [`Plan::new`] failed.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// [`Pipeline::build`] failed.
+    #[error(transparent)]
+    Build(#[from] BuildError),
 }
 
 /// Built-in span exporters.
@@ -109,13 +125,13 @@ impl Plan {
     /// let pipeline = ndotel::Pipeline::build(&plan, &env).unwrap();
     /// assert!(pipeline.tracer_provider.is_some());
     /// ```
-    pub fn new(env: &Env) -> Result<Plan, BuildError> {
+    pub fn new(env: &Env) -> Result<Plan, PlanError> {
         let config = ConfigFile::discover(env)?;
         let registry = Registry::discover(env, config.as_ref());
         if settings::fail_fast(env, config.as_ref(), &mut Vec::new()).value
             && !registry.failures().is_empty()
         {
-            return Err(BuildError::FailFast(registry.failures().to_vec()));
+            return Err(PlanError::FailFast(registry.failures().to_vec()));
         }
         let mut registry = registry;
         // Only the selected distro's plugin is loaded; every other plugin was only inspected. Plugins built before
@@ -180,12 +196,7 @@ impl Plan {
 
 /// Loads and initialises distro `name` in a probe child before this process loads `path`; the refusal says
 /// `what` was being loaded. Skipped inside the probe child itself and with `OTEL_RUST_DISTRO_PROBE=false`.
-fn probe_first(
-    env: &Env,
-    name: &str,
-    path: &std::path::Path,
-    what: &str,
-) -> Result<(), BuildError> {
+fn probe_first(env: &Env, name: &str, path: &std::path::Path, what: &str) -> Result<(), PlanError> {
     let skip = crate::probe::in_probe()
         || env
             .get("OTEL_RUST_DISTRO_PROBE")
@@ -195,7 +206,7 @@ fn probe_first(
     }
     let deadline = crate::registry::init_timeout(env) + Duration::from_secs(10);
     crate::probe::probe(env, name, deadline).map_err(|reason| {
-        BuildError::Plugin(crate::plugin::LoadError::Refused {
+        PlanError::Plugin(LoadError::Refused {
             path: path.to_path_buf(),
             reason: format!("{what}: {reason}"),
         })
@@ -278,6 +289,18 @@ impl Pipeline {
 
     /// Builds the pipeline the plan describes.
     pub fn build(plan: &Plan, env: &Env) -> Result<Pipeline, BuildError> {
+        Pipeline::build_with(plan, env, Vec::new())
+    }
+
+    /// [`Pipeline::build`] with span processors of the caller's beside the exporters'. They see spans exactly as
+    /// the exporters do — after the distro's sampler and span processor — so a service's tests can assert on what
+    /// its telemetry will look like with, for example, a `SimpleSpanProcessor` over the SDK's
+    /// `InMemorySpanExporter`.
+    pub fn build_with(
+        plan: &Plan,
+        env: &Env,
+        extra: Vec<Box<dyn opentelemetry_sdk::trace::SpanProcessor>>,
+    ) -> Result<Pipeline, BuildError> {
         let s = &plan.settings;
         let faults = Arc::new(
             Faults::new(plan.distro.name.clone()).with_processor_passing(
@@ -317,7 +340,8 @@ impl Pipeline {
             } else {
                 (None, Vec::new())
             };
-        let batch = ctx.span_processors()?;
+        let mut batch = ctx.span_processors()?;
+        batch.extend(extra);
         let distro_processor = DistroSpanProcessor::new(
             processor,
             start_attributes,
@@ -429,6 +453,7 @@ fn resource(ctx: &Ctx<'_>) -> Result<Resource, BuildError> {
     Ok(builder.build())
 }
 
+/// The propagators, validated when the settings were resolved (an unknown name here is a bug there).
 fn propagator(names: &[String]) -> Result<TextMapCompositePropagator, BuildError> {
     let mut list: Vec<Box<dyn TextMapPropagator + Send + Sync>> = Vec::new();
     for n in names {
@@ -437,12 +462,13 @@ fn propagator(names: &[String]) -> Result<TextMapCompositePropagator, BuildError
             "baggage" => list.push(Box::new(BaggagePropagator::new())),
             "none" => {}
             other => {
-                return Err(ConfigError::Env {
-                    var: "OTEL_PROPAGATORS".into(),
-                    value: other.into(),
-                    expected: "a comma list of tracecontext, baggage, none".into(),
-                }
-                .into());
+                return Err(unknown(
+                    "OTEL_PROPAGATORS",
+                    "propagator",
+                    other,
+                    &["tracecontext", "baggage", "none"],
+                    &[],
+                ));
             }
         }
     }
