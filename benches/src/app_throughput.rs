@@ -6,6 +6,7 @@
 
 use anyhow::{Context as _, Result, bail};
 use app::{client, harness};
+use ndotel_benches::{replace_section, today};
 use ndotel_tests::{
     Collector, build_artifacts, plugin_dir, profile_dir, rotel_agent, setup, start_rotel,
 };
@@ -76,7 +77,41 @@ fn arg(name: &str, default: u32) -> u32 {
         .unwrap_or(default)
 }
 
-fn run_round(v: &Variant, dir: &Path, plugins: &Path, seconds: u32) -> Result<f64> {
+/// One round's measurements.
+#[derive(Debug, Clone, Copy)]
+struct Round {
+    rps: f64,
+    /// wrk's 99th percentile latency, in ms.
+    p99_ms: f64,
+    /// The service's peak resident set (VmHWM), in MiB.
+    rss_mib: f64,
+}
+
+/// wrk's latency percentile line (`     99%    1.23ms`) in ms.
+fn percentile_ms(text: &str, label: &str) -> Option<f64> {
+    let line = text.lines().find(|l| l.trim_start().starts_with(label))?;
+    let v = line.split_whitespace().nth(1)?;
+    let (num, scale) = if let Some(n) = v.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = v.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = v.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        return None;
+    };
+    num.parse::<f64>().ok().map(|n| n * scale)
+}
+
+/// The peak resident set of process `pid`, in MiB.
+fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn run_round(v: &Variant, dir: &Path, plugins: &Path, seconds: u32) -> Result<Round> {
     let mut cmd = Command::new(profile_dir().join("app"));
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -102,16 +137,25 @@ fn run_round(v: &Variant, dir: &Path, plugins: &Path, seconds: u32) -> Result<f6
         .output()
         .context("running wrk (install it: apt-get install wrk)")?;
     let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let rss_mib = peak_rss_mib(app.child.id()).context("reading the service's VmHWM")?;
     if !app.terminate().map_err(anyhow::Error::msg)? {
         bail!("{}: the service did not exit cleanly", v.name);
     }
     if text.contains("Non-2xx") {
         bail!("{}: errors during the run:\n{text}", v.name);
     }
-    text.lines()
+    let rps = text
+        .lines()
         .find_map(|l| l.strip_prefix("Requests/sec:"))
         .and_then(|r| r.trim().parse().ok())
-        .with_context(|| format!("no Requests/sec in wrk output:\n{text}"))
+        .with_context(|| format!("no Requests/sec in wrk output:\n{text}"))?;
+    let p99_ms =
+        percentile_ms(&text, "99%").with_context(|| format!("no 99% in wrk output:\n{text}"))?;
+    Ok(Round {
+        rps,
+        p99_ms,
+        rss_mib,
+    })
 }
 
 /// The per-span costs from the last `cargo bench -p ndotel-benches --bench span_cost` (criterion's estimates).
@@ -177,40 +221,62 @@ fn main() -> Result<()> {
     });
     let collector = collector.transpose()?;
     let variants = variants(collector.as_ref());
-    let mut results: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+    let mut results: Vec<Vec<Round>> = vec![Vec::new(); variants.len()];
     for round in 1..=rounds {
         for (i, v) in variants.iter().enumerate() {
             let dir = tmp.path().join(format!("{}-{round}", v.name));
             std::fs::create_dir_all(&dir)?;
-            let rps = run_round(v, &dir, &plugins, seconds)?;
-            println!("round {round} {:<10} {rps:>10.0} req/s", v.name);
-            results[i].push(rps);
+            let r = run_round(v, &dir, &plugins, seconds)?;
+            println!(
+                "round {round} {:<12} {:>8.0} req/s  p99 {:>6.2} ms  peak RSS {:>6.1} MiB",
+                v.name, r.rps, r.p99_ms, r.rss_mib
+            );
+            results[i].push(r);
         }
     }
-    let base = median(&mut results[0].clone());
+    let col =
+        |i: usize, f: fn(&Round) -> f64| median(&mut results[i].iter().map(f).collect::<Vec<_>>());
+    let (base_rps, base_p99, base_rss) = (
+        col(0, |r| r.rps),
+        col(0, |r| r.p99_ms),
+        col(0, |r| r.rss_mib),
+    );
     let mut table = String::new();
-    writeln!(table, "# Example service throughput under ndotel\n")?;
     writeln!(
         table,
-        "`cargo run --release -p ndotel-benches --bin app_throughput -- --rounds {rounds} --seconds {seconds}`: \
-         `wrk -t1 -c16` on `GET /items` (HTTP + one SQLite query + JSON), {rounds} alternating rounds of {seconds} s \
-         per variant on one 2-core machine; median requests/s, ratio to the no-telemetry baseline measured in the \
-         same run. The Python stack (opentelemetry-instrument + Flask) measured 0.495× here; the target is ≥ 0.90×.\n"
+        "# Example service throughput, tail latency and memory under ndotel\n"
     )?;
     writeln!(
         table,
-        "| variant | what | median req/s | ratio | rounds (req/s) |"
+        "`cargo run --release -p ndotel-benches --bin app_throughput -- --rounds {rounds} --seconds {seconds}` on {}: \
+         `wrk -t1 -c16 --latency` on `GET /items` (HTTP + one SQLite query + JSON), {rounds} alternating rounds of \
+         {seconds} s per variant on one 2-core machine (the service, wrk and the collector share it); medians over \
+         the rounds, ratios to the no-telemetry baseline measured in the same run. Peak RSS is the service's VmHWM \
+         at the end of a round. Targets: throughput ≥ 0.90× exporting and ≥ 0.95× not exporting, p99 ≤ 1.5×, peak \
+         RSS within 10 MiB. The Python stack (opentelemetry-instrument + Flask, OTLP) measured 0.495× throughput and \
+         p99 ×4.7 here.\n",
+        today()
     )?;
-    writeln!(table, "|---|---|---:|---:|---|")?;
+    writeln!(
+        table,
+        "| variant | what | req/s | × | p99 ms | × | peak RSS MiB | Δ MiB | rounds (req/s) |"
+    )?;
+    writeln!(table, "|---|---|---:|---:|---:|---:|---:|---:|---|")?;
     for (i, v) in variants.iter().enumerate() {
-        let m = median(&mut results[i].clone());
-        let all: Vec<String> = results[i].iter().map(|r| format!("{r:.0}")).collect();
+        let (rps, p99, rss) = (
+            col(i, |r| r.rps),
+            col(i, |r| r.p99_ms),
+            col(i, |r| r.rss_mib),
+        );
+        let all: Vec<String> = results[i].iter().map(|r| format!("{:.0}", r.rps)).collect();
         writeln!(
             table,
-            "| {} | {} | {m:.0} | {:.3}× | {} |",
+            "| {} | {} | {rps:.0} | {:.3}× | {p99:.2} | {:.2}× | {rss:.1} | {:+.1} | {} |",
             v.name,
             v.what,
-            m / base,
+            rps / base_rps,
+            p99 / base_p99,
+            rss - base_rss,
             all.join(", ")
         )?;
     }
@@ -228,23 +294,9 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// `text` with the section between `<!-- begin NAME -->` and `<!-- end NAME -->` replaced by `content` (appended when
-/// absent), so each bench rewrites its own part of `results.md` and leaves the others.
-fn replace_section(text: &str, name: &str, content: &str) -> String {
-    let (begin, end) = (
-        format!("<!-- begin {name} -->"),
-        format!("<!-- end {name} -->"),
-    );
-    let block = format!("{begin}\n{}\n{end}", content.trim());
-    match (text.find(&begin), text.find(&end)) {
-        (Some(b), Some(e)) if b < e => format!("{}{block}{}", &text[..b], &text[e + end.len()..]),
-        _ => format!("{}\n\n{block}\n", text.trim_end()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::replace_section;
+    use ndotel_benches::replace_section;
 
     #[test]
     fn a_section_is_replaced_and_the_rest_kept() {

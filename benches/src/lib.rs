@@ -44,6 +44,111 @@ pub fn one_span(tracer: &opentelemetry_sdk::trace::SdkTracer, attrs: &[KeyValue]
     span.end();
 }
 
+/// `k` attributes: the usual 8, then `app.field.N` strings.
+pub fn many_attributes(k: usize, secret: bool) -> Vec<KeyValue> {
+    let mut attrs = attributes(secret);
+    attrs.truncate(k);
+    for i in attrs.len()..k {
+        attrs.push(KeyValue::new(
+            format!("app.field.{i}"),
+            format!("value {i}"),
+        ));
+    }
+    attrs
+}
+
+/// One request: a SERVER span named `name` with `attrs`, and `children` INTERNAL child spans with the same
+/// attributes, each ended before the parent.
+pub fn one_request(
+    tracer: &opentelemetry_sdk::trace::SdkTracer,
+    name: &'static str,
+    attrs: &[KeyValue],
+    children: usize,
+) {
+    use opentelemetry::trace::TraceContextExt as _;
+    let mut span = tracer
+        .span_builder(name)
+        .with_kind(SpanKind::Server)
+        .with_attributes(attrs.to_vec())
+        .start(tracer);
+    span.set_attribute(KeyValue::new("extra", 1));
+    if children > 0 {
+        let cx = opentelemetry::Context::current_with_span(span);
+        for _ in 0..children {
+            let mut child = tracer
+                .span_builder("SELECT items")
+                .with_attributes(attrs.to_vec())
+                .start_with_context(tracer, &cx);
+            child.end();
+        }
+        cx.span().end();
+    } else {
+        span.end();
+    }
+}
+
+/// One span made the way Rust services are instrumented: `tracing`, with the same 8 fields as [`attributes`],
+/// through whatever subscriber is installed.
+pub fn one_tracing_span(secret: bool) {
+    // The last field is the secret or a harmless one, as in [`attributes`].
+    let span = if secret {
+        tracing::info_span!(
+            "GET /items/{id}",
+            otel.kind = "server",
+            http.request.method = "GET",
+            url.path = "/items/42",
+            http.route = "/items/{id}",
+            server.address = "localhost",
+            server.port = 8080,
+            user_agent.original = "bench/1.0",
+            http.response.status_code = 200,
+            http.request.header.authorization = "Bearer abcdef0123456789",
+            extra = tracing::field::Empty,
+        )
+    } else {
+        tracing::info_span!(
+            "GET /items/{id}",
+            otel.kind = "server",
+            http.request.method = "GET",
+            url.path = "/items/42",
+            http.route = "/items/{id}",
+            server.address = "localhost",
+            server.port = 8080,
+            user_agent.original = "bench/1.0",
+            http.response.status_code = 200,
+            network.protocol.version = "1.1",
+            extra = tracing::field::Empty,
+        )
+    };
+    let _entered = span.enter();
+    span.record("extra", 1);
+}
+
+/// `text` with the section between `<!-- begin NAME -->` and `<!-- end NAME -->` replaced by `content` (appended when
+/// absent), so each bench rewrites its own part of `results.md` and leaves the others.
+pub fn replace_section(text: &str, name: &str, content: &str) -> String {
+    let (begin, end) = (
+        format!("<!-- begin {name} -->"),
+        format!("<!-- end {name} -->"),
+    );
+    let block = format!("{begin}\n{}\n{end}", content.trim());
+    match (text.find(&begin), text.find(&end)) {
+        (Some(b), Some(e)) if b < e => format!("{}{block}{}", &text[..b], &text[e + end.len()..]),
+        _ => format!("{}\n\n{block}\n", text.trim_end()),
+    }
+}
+
+/// Today's date (UTC) and the machine's CPU count, for the results' headers.
+pub fn today() -> String {
+    let date = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{date}, {cpus} CPUs")
+}
+
 /// The tracer provider ndotel builds for `distro` (plugins from `plugins`), exporters off.
 pub fn ndotel_provider(distro: &str, plugins: &std::path::Path) -> SdkTracerProvider {
     let env = ndotel::Env::from_pairs(

@@ -4,7 +4,7 @@
 //! bare SDK meter or through ndotel's global meter with the reference distro (whose processor judges each series
 //! once).
 
-use ndotel_benches::{attributes, ndotel_provider, one_span};
+use ndotel_benches::{attributes, ndotel_provider};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 
@@ -52,16 +52,59 @@ fn main() {
         }
         return;
     }
-    let provider = match variant.as_str() {
+    // `bare|sdk|custom` with an optional suffix: `_health` (a span the health rule drops; `bare_off` is the SDK's
+    // AlwaysOff), `_children_K` (a request: one SERVER span and K children), `_attrs_K` (one span, K attributes).
+    // `tracing_sdk|tracing_custom`: the span made with `tracing` through ndotel's installed subscriber.
+    if let Some(distro) = variant.strip_prefix("tracing_") {
+        let distro = if distro == "sdk" {
+            "sdk"
+        } else {
+            "otel_custom_distro"
+        };
+        let env = ndotel::Env::from_pairs(
+            [
+                ("OTEL_RUST_DISTRO", distro.to_string()),
+                ("OTEL_RUST_DISTRO_PATH", plugins.display().to_string()),
+                ("OTEL_TRACES_EXPORTER", "none".into()),
+                ("OTEL_METRICS_EXPORTER", "none".into()),
+                ("OTEL_LOGS_EXPORTER", "none".into()),
+            ],
+            &plugins,
+        );
+        let _guard = ndotel::try_init_with(&env).expect("ndotel");
+        for _ in 0..n {
+            ndotel_benches::one_tracing_span(secret == "1");
+        }
+        return;
+    }
+    let (base, rest) = variant.split_once('_').unwrap_or((variant.as_str(), ""));
+    let provider = match base {
         "bare" => SdkTracerProvider::builder()
-            .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
+            .with_sampler(if rest == "off" {
+                Sampler::AlwaysOff
+            } else {
+                Sampler::ParentBased(Box::new(Sampler::AlwaysOn))
+            })
             .build(),
         "sdk" => ndotel_provider("sdk", &plugins),
         _ => ndotel_provider("otel_custom_distro", &plugins),
     };
     let tracer = provider.tracer("bench");
-    let attrs = attributes(secret == "1");
+    let mut attrs = attributes(secret == "1");
+    let count = |p: &str| {
+        rest.strip_prefix(p)
+            .map(|k| k.parse::<usize>().expect("a count"))
+    };
+    if let Some(k) = count("attrs_") {
+        attrs = ndotel_benches::many_attributes(k, secret == "1");
+    }
+    let name = if rest == "health" || rest == "off" {
+        "GET /health"
+    } else {
+        "GET /items/{id}"
+    };
+    let children = count("children_").unwrap_or(0);
     for _ in 0..n {
-        one_span(&tracer, &attrs);
+        ndotel_benches::one_request(&tracer, name, &attrs, children);
     }
 }

@@ -6,6 +6,35 @@ use regex::{RegexSet, RegexSetBuilder};
 use std::collections::HashMap;
 use std::sync::RwLock;
 
+/// A bounded cache of verdicts by name, shared by the key matcher and the redactor's key classes. Hashed with
+/// foldhash (seeded per process): names are short and looked up on every span, where SipHash cost more than the
+/// rest of the lookup.
+#[derive(Debug)]
+pub(super) struct VerdictCache<T>(RwLock<HashMap<Box<str>, T, foldhash::fast::RandomState>>);
+
+impl<T: Copy> VerdictCache<T> {
+    pub(super) fn new() -> Self {
+        VerdictCache(RwLock::new(HashMap::default()))
+    }
+
+    /// The remembered verdict on `name`, else `judge`'s, remembered while fewer than [`CACHE_LIMIT`] are.
+    pub(super) fn get_or(&self, name: &str, judge: impl FnOnce() -> T) -> T {
+        let mut full = true;
+        if let Ok(cache) = self.0.read() {
+            if let Some(&verdict) = cache.get(name) {
+                return verdict;
+            }
+            full = cache.len() >= CACHE_LIMIT;
+        }
+        let verdict = judge();
+        // Once full, no write lock is taken (it would stall every reader on each new name).
+        if !full && let Ok(mut cache) = self.0.write() {
+            cache.insert(name.into(), verdict);
+        }
+        verdict
+    }
+}
+
 /// How many distinct names the verdict cache holds; past that (attacker-chosen header names, say) names are
 /// matched afresh each time.
 const CACHE_LIMIT: usize = 4096;
@@ -70,7 +99,7 @@ pub struct KeyMatcher {
     suffixes: Vec<Box<[u8]>>,
     general: Option<RegexSet>,
     /// Verdicts by name: spans repeat the same few keys, so a lookup replaces the scan.
-    cache: RwLock<HashMap<Box<str>, bool>>,
+    cache: VerdictCache<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -87,7 +116,7 @@ impl KeyMatcher {
             prefixes: Vec::new(),
             suffixes: Vec::new(),
             general: None,
-            cache: RwLock::new(HashMap::new()),
+            cache: VerdictCache::new(),
         };
         let mut general = Vec::new();
         for glob in globs {
@@ -122,19 +151,7 @@ impl KeyMatcher {
 
     /// Whether `name` matches any glob.
     pub fn is_match(&self, name: &str) -> bool {
-        let mut full = true;
-        if let Ok(cache) = self.cache.read() {
-            if let Some(&verdict) = cache.get(name) {
-                return verdict;
-            }
-            full = cache.len() >= CACHE_LIMIT;
-        }
-        let verdict = self.scan(name);
-        // Once full, no write lock is taken (it would stall every reader on each new name).
-        if !full && let Ok(mut cache) = self.cache.write() {
-            cache.insert(name.into(), verdict);
-        }
-        verdict
+        self.cache.get_or(name, || self.scan(name))
     }
 
     fn scan(&self, name: &str) -> bool {

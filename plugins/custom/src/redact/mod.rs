@@ -86,10 +86,26 @@ pub enum Fix<'a> {
     SetArray(&'a str, Vec<String>),
 }
 
+/// What an attribute key says about its value, judged once per key.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Class {
+    /// Redacted whatever it holds.
+    Sensitive,
+    /// SQL, stripped of literals.
+    Sql,
+    /// A URL, parsed.
+    Url,
+    /// A host, userinfo removed, then scanned as text.
+    Host,
+    /// Scanned as text.
+    Text,
+}
+
 /// The compiled redaction rules.
 #[derive(Debug)]
 pub struct Redactor {
     keys: KeyMatcher,
+    classes: keys::VerdictCache<Class>,
     params: KeyMatcher,
     scanner: TextScanner,
     url_attributes: Vec<String>,
@@ -104,6 +120,7 @@ impl Redactor {
     pub fn new(s: &RedactSettings) -> Result<Self, BoxError> {
         Ok(Redactor {
             keys: KeyMatcher::new(&s.keys).map_err(|e| format!("redact.keys: {e}"))?,
+            classes: keys::VerdictCache::new(),
             params: KeyMatcher::new(&s.query_params)
                 .map_err(|e| format!("redact.query_params: {e}"))?,
             scanner: TextScanner::new(s.detectors),
@@ -123,29 +140,49 @@ impl Redactor {
     /// The value `key: value` should have once redacted, or `None` when it is fine as it is. `dialect` is the SQL
     /// dialect of the span.
     pub fn clean_value(&self, key: &str, value: &str, dialect: Dialect) -> Option<String> {
+        match self.class(key) {
+            Class::Sensitive => (value != REDACTED).then(|| REDACTED.to_string()),
+            class => self.clean_as(class, key, value, dialect),
+        }
+    }
+
+    /// The class of `key`: its verdict is remembered, so a span's usual keys cost one lookup each.
+    fn class(&self, key: &str) -> Class {
+        self.classes.get_or(key, || {
+            let is = |list: &[String]| list.iter().any(|k| k == key);
+            if self.keys.is_match(key) {
+                Class::Sensitive
+            } else if is(&self.sql_attributes) {
+                Class::Sql
+            } else if is(&self.url_attributes) {
+                Class::Url
+            } else if is(&self.host_attributes) {
+                Class::Host
+            } else {
+                Class::Text
+            }
+        })
+    }
+
+    /// [`Redactor::clean_value`] for a key of a class other than [`Class::Sensitive`].
+    fn clean_as(&self, class: Class, key: &str, value: &str, dialect: Dialect) -> Option<String> {
         if value.len() > self.max_len {
             return (value != REDACTED).then(|| REDACTED.to_string());
         }
-        if self.sql_attributes.iter().any(|k| k == key) {
-            if !self.sql {
-                return self.clean_text(value);
-            }
-            // Stripped SQL has no literal and no comment left; its identifiers are not scanned as text.
-            return match sql::strip(value, dialect) {
+        match class {
+            Class::Sql if self.sql => match sql::strip(value, dialect) {
+                // Stripped SQL has no literal and no comment left; its identifiers are not scanned as text.
                 Stripped::Clean => None,
                 Stripped::Changed(out) => Some(out),
                 Stripped::Unparseable => Some(REDACTED.to_string()),
-            };
+            },
+            Class::Url => self.clean_url(key, value),
+            Class::Host => match self.clean_host(value) {
+                Some(host) => Some(self.clean_text(&host).unwrap_or(host)),
+                None => self.clean_text(value),
+            },
+            _ => self.clean_text(value),
         }
-        if self.url_attributes.iter().any(|k| k == key) {
-            return self.clean_url(key, value);
-        }
-        if self.host_attributes.iter().any(|k| k == key)
-            && let Some(host) = self.clean_host(value)
-        {
-            return Some(self.clean_text(&host).unwrap_or(host));
-        }
-        self.clean_text(value)
     }
 
     /// Free text (a status message, an exception message) with secrets redacted, or `None` when it has none.
@@ -166,7 +203,8 @@ impl Redactor {
         for kv in attributes {
             let key = kv.key.as_str();
             let value = kv.value.get();
-            if self.keys.is_match(key) {
+            let class = self.class(key);
+            if class == Class::Sensitive {
                 if value != AnyValue::Str(REDACTED) {
                     fix(Fix::Redact(key));
                 }
@@ -174,14 +212,14 @@ impl Redactor {
             }
             match value {
                 AnyValue::Str(v) => {
-                    if let Some(clean) = self.clean_value(key, v, dialect) {
+                    if let Some(clean) = self.clean_as(class, key, v, dialect) {
                         fix(Fix::Set(key, clean));
                     }
                 }
                 AnyValue::StrArray(items) => {
                     let cleaned: Vec<Option<String>> = items
                         .iter()
-                        .map(|s| self.clean_value(key, s.as_str(), dialect))
+                        .map(|s| self.clean_as(class, key, s.as_str(), dialect))
                         .collect();
                     if cleaned.iter().any(Option::is_some) {
                         let items = items

@@ -54,6 +54,21 @@ impl Default for Detectors {
 pub struct TextScanner {
     on: Detectors,
     patterns: Option<Regex>,
+    /// What each byte means to [`TextScanner::might_match`], for the switched-on detectors.
+    bytes: [Byte; 256],
+}
+
+/// A byte's part in the pre-filter.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Byte {
+    /// Nothing.
+    Plain,
+    /// A digit (counted: 13 or more may be a card number).
+    Digit,
+    /// Something may follow (`%`, `@`, `=`, `:`).
+    Trigger,
+    /// Starts a marker (`bearer`, `basic`, `eyJ`, `-----BEGIN`).
+    Starts,
 }
 
 impl TextScanner {
@@ -81,7 +96,33 @@ impl TextScanner {
             #[allow(clippy::unwrap_used)] // Constant patterns, covered by every test.
             Regex::new(&parts.join("|")).unwrap()
         });
-        TextScanner { on, patterns }
+        let mut bytes = [Byte::Plain; 256];
+        if on.card {
+            bytes[usize::from(b'0')..=usize::from(b'9')].fill(Byte::Digit);
+        }
+        bytes[usize::from(b'%')] = Byte::Trigger;
+        if on.email || on.url_credentials {
+            bytes[usize::from(b'@')] = Byte::Trigger;
+        }
+        if on.key_value_pairs {
+            bytes[usize::from(b'=')] = Byte::Trigger;
+            bytes[usize::from(b':')] = Byte::Trigger;
+        }
+        if on.bearer || on.basic {
+            bytes[usize::from(b'b')] = Byte::Starts;
+            bytes[usize::from(b'B')] = Byte::Starts;
+        }
+        if on.jwt {
+            bytes[usize::from(b'e')] = Byte::Starts;
+        }
+        if on.private_key {
+            bytes[usize::from(b'-')] = Byte::Starts;
+        }
+        TextScanner {
+            on,
+            patterns,
+            bytes,
+        }
     }
 
     /// Whether card numbers are looked for.
@@ -110,28 +151,30 @@ impl TextScanner {
     pub(super) fn might_match(&self, b: &[u8]) -> bool {
         let mut digits = 0;
         for (i, &c) in b.iter().enumerate() {
-            match c {
-                b'0'..=b'9' => {
+            match self.bytes[c as usize] {
+                Byte::Plain => {}
+                Byte::Digit => {
                     digits += 1;
-                    if self.on.card && digits >= 13 {
+                    if digits >= 13 {
                         return true;
                     }
                 }
-                b'%' => return true,
-                b'@' if self.on.email || self.on.url_credentials => return true,
-                b'=' | b':' if self.on.key_value_pairs => return true,
-                b'b' | b'B' if self.on.bearer || self.on.basic => {
+                Byte::Trigger => return true,
+                Byte::Starts => {
                     let rest = &b[i..];
-                    if rest.len() >= 5
-                        && (rest[..5].eq_ignore_ascii_case(b"basic")
-                            || rest.len() >= 6 && rest[..6].eq_ignore_ascii_case(b"bearer"))
-                    {
+                    let starts = match c {
+                        b'b' | b'B' => {
+                            rest.len() >= 5
+                                && (rest[..5].eq_ignore_ascii_case(b"basic")
+                                    || rest.len() >= 6 && rest[..6].eq_ignore_ascii_case(b"bearer"))
+                        }
+                        b'e' => rest.starts_with(b"eyJ"),
+                        _ => rest.starts_with(b"-----BEGIN"),
+                    };
+                    if starts {
                         return true;
                     }
                 }
-                b'e' if self.on.jwt && b[i..].starts_with(b"eyJ") => return true,
-                b'-' if self.on.private_key && b[i..].starts_with(b"-----BEGIN") => return true,
-                _ => {}
             }
         }
         false
