@@ -98,10 +98,7 @@ fn main() -> Result<()> {
         out,
         "How cost grows (per request, reference distro `.so` beside the bare SDK):\n"
     )?;
-    writeln!(
-        out,
-        "| request | bare SDK | `.so` | × | `.so` slope |"
-    )?;
+    writeln!(out, "| request | bare SDK | `.so` | × | `.so` slope |")?;
     writeln!(out, "|---|---:|---:|---:|---:|")?;
     let mut slope = |label: &str,
                      unit: &str,
