@@ -100,16 +100,13 @@ fn main() -> Result<()> {
     )?;
     writeln!(out, "| request | bare SDK | `.so` | × | `.so` slope |")?;
     writeln!(out, "|---|---:|---:|---:|---:|")?;
-    let mut slope = |label: &str,
-                     unit: &str,
-                     ks: [usize; 3],
-                     variant: &dyn Fn(usize) -> String|
-     -> Result<()> {
+    // `bare_<shape>_<k>` beside `custom_<shape>_<k>`; the slope is the `.so` cost per added unit.
+    let mut slope = |label: &str, unit: &str, shape: &str, ks: [usize; 3]| -> Result<()> {
         let mut prev: Option<(usize, f64)> = None;
         for k in ks {
             let n = (1000 / (1 + k as u64)).max(10);
-            let b = measure(&format!("bare_{}", variant(k)), "0", n)?;
-            let c = measure(&format!("custom_{}", variant(k)), "0", n)?;
+            let b = measure(&format!("bare_{shape}_{k}"), "0", n)?;
+            let c = measure(&format!("custom_{shape}_{k}"), "0", n)?;
             let per = prev
                 .map(|(pk, pc)| format!("{:.0} per {unit}", (c - pc) / (k - pk) as f64))
                 .unwrap_or_default();
@@ -125,12 +122,10 @@ fn main() -> Result<()> {
     slope(
         "SERVER span + children:",
         "child span",
+        "children",
         [1, 10, 100],
-        &|k| format!("children_{k}"),
     )?;
-    slope("one span, attributes:", "attribute", [8, 32, 128], &|k| {
-        format!("attrs_{k}")
-    })?;
+    slope("one span, attributes:", "attribute", "attrs", [8, 32, 128])?;
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("results.md");
     let text = std::fs::read_to_string(&path).unwrap_or_default();
     std::fs::write(&path, replace_section(&text, "instructions", &out))?;

@@ -429,15 +429,7 @@ fn check_in_child(select: &Select) -> Result<ExitCode> {
 fn check() -> Result<ExitCode> {
     let env = Env::from_process();
     let plan = Plan::new(&env).context("selecting the distro")?;
-    for f in plan.registry.failures() {
-        println!("warning: skipped plugin: {f}");
-    }
-    for w in plan
-        .registry
-        .warnings()
-        .iter()
-        .chain(&plan.settings.warnings)
-    {
+    for w in plan.warnings() {
         println!("warning: {w}");
     }
     println!(

@@ -328,7 +328,7 @@ impl Guard {
         match finished {
             Ok(failed) if failed.is_empty() => Ok(()),
             Ok(failed) => Err(OTelSdkError::InternalFailure(failed.join("; "))),
-            Err(e) if e.starts_with("did not return") => Err(OTelSdkError::Timeout(timeout)),
+            Err(worker::Missed::TimedOut(d)) => Err(OTelSdkError::Timeout(d)),
             Err(e) => Err(OTelSdkError::InternalFailure(format!("shutdown {e}"))),
         }
     }
@@ -341,10 +341,9 @@ impl Drop for Guard {
         use opentelemetry_sdk::error::OTelSdkError;
         match self.finish() {
             Ok(()) => {}
-            Err(OTelSdkError::Timeout(_)) => eprintln!(
-                "ndotel: shutdown did not return within {:?} (an exporter is slow or its collector does not \
-                 answer); stopping anyway (OTEL_RUST_SHUTDOWN_TIMEOUT sets this deadline)",
-                self.pipeline.shutdown_timeout
+            Err(OTelSdkError::Timeout(d)) => eprintln!(
+                "ndotel: shutdown did not return within {d:?} (an exporter is slow or its collector does not \
+                 answer); stopping anyway (OTEL_RUST_SHUTDOWN_TIMEOUT sets this deadline)"
             ),
             Err(e) => eprintln!("ndotel: shutdown: {e}"),
         }
@@ -368,15 +367,7 @@ pub fn try_init() -> Result<Guard, StartError> {
 /// [`try_init`] with an explicit environment.
 pub fn try_init_with(env: &Env) -> Result<Guard, StartError> {
     let plan = Plan::new(env)?;
-    for failure in plan.registry.failures() {
-        eprintln!("ndotel: skipped plugin: {failure}");
-    }
-    for warning in plan
-        .registry
-        .warnings()
-        .iter()
-        .chain(&plan.settings.warnings)
-    {
+    for warning in plan.warnings() {
         eprintln!("ndotel: warning: {warning}");
     }
     let pipeline = Pipeline::build(&plan, env)?;

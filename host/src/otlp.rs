@@ -375,7 +375,7 @@ fn read_pem(
 ) -> Option<(Vec<u8>, String)> {
     let (var, raw) = lookup(env, signal, setting)?;
     let path = env.cwd().join(raw.trim());
-    let read = std::fs::read(&path)
+    let read = read_small_file(&path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))
         .and_then(|pem| check(&pem).map(|()| pem));
     match read {
@@ -385,6 +385,29 @@ fn read_pem(
             None
         }
     }
+}
+
+/// The largest PEM file read: certificate chains are a few KiB.
+const MAX_PEM_BYTES: u64 = 1 << 20;
+
+/// A regular file of at most [`MAX_PEM_BYTES`] (a device such as `/dev/zero`, or a FIFO, would never end).
+fn read_small_file(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    // Checked before opening: opening a FIFO would wait for a writer.
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".to_string());
+    }
+    if meta.len() > MAX_PEM_BYTES {
+        return Err(format!("larger than {MAX_PEM_BYTES} bytes"));
+    }
+    let mut out = Vec::new();
+    std::fs::File::open(path)
+        .map_err(|e| e.to_string())?
+        .take(MAX_PEM_BYTES + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| e.to_string())?;
+    Ok(out)
 }
 
 fn check_certificates(pem: &[u8]) -> Result<(), String> {
@@ -405,6 +428,14 @@ fn check_key(pem: &[u8]) -> Result<(), String> {
         .map_err(|e| format!("no PEM private key in it ({e})"))
 }
 
+/// The system's root certificates, read once per process (each signal's HTTP exporter needs them).
+#[cfg(feature = "http")]
+fn native_roots() -> &'static [rustls_pki_types::CertificateDer<'static>] {
+    static ROOTS: std::sync::OnceLock<Vec<rustls_pki_types::CertificateDer<'static>>> =
+        std::sync::OnceLock::new();
+    ROOTS.get_or_init(|| rustls_native_certs::load_native_certs().certs)
+}
+
 impl Tls {
     fn resolve(env: &Env, signal: Signal, warnings: &mut Vec<String>) -> Tls {
         let ca = read_pem(
@@ -416,6 +447,15 @@ impl Tls {
             warnings,
         );
         let without = "connecting without a client certificate";
+        if lookup(env, signal, "CLIENT_CERTIFICATE").is_some()
+            != lookup(env, signal, "CLIENT_KEY").is_some()
+        {
+            warnings.push(format!(
+                "mutual TLS needs both {} and {} (or their OTEL_EXPORTER_OTLP_ forms); {without}",
+                signal.var("CLIENT_CERTIFICATE"),
+                signal.var("CLIENT_KEY"),
+            ));
+        }
         let cert = read_pem(
             env,
             signal,
@@ -442,19 +482,7 @@ impl Tls {
                 let _ = key_file;
                 Some((cert, key, file))
             }
-            (None, None) => None,
-            (Some(_), None) | (None, Some(_)) => {
-                if lookup(env, signal, "CLIENT_CERTIFICATE").is_some()
-                    != lookup(env, signal, "CLIENT_KEY").is_some()
-                {
-                    warnings.push(format!(
-                        "mutual TLS needs both {} and {} (or their OTEL_EXPORTER_OTLP_ forms); {without}",
-                        signal.var("CLIENT_CERTIFICATE"),
-                        signal.var("CLIENT_KEY"),
-                    ));
-                }
-                None
-            }
+            _ => None,
         };
         Tls { ca, identity }
     }
@@ -474,7 +502,7 @@ impl Tls {
                 }
             }
             None if https => {
-                roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+                roots.add_parsable_certificates(native_roots().iter().cloned());
             }
             None => {}
         }
@@ -684,6 +712,22 @@ mod tests {
             "a readable key is not the problem here: {all}"
         );
         assert!(!format!("{c:?}").contains("MC4CAQ"), "nor shown by Debug");
+        // A device or a directory is never read (`/dev/zero` would never end).
+        let (_, w) = resolve(
+            &[
+                ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/dev/zero"),
+                ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/"),
+                ("OTEL_EXPORTER_OTLP_CLIENT_KEY", &key),
+            ],
+            Signal::Traces,
+        );
+        assert_eq!(
+            w.iter()
+                .filter(|w| w.contains("not a regular file"))
+                .count(),
+            2,
+            "{w:?}"
+        );
         // A key alone: mutual TLS needs both.
         let (c, w) = resolve(&[("OTEL_EXPORTER_OTLP_CLIENT_KEY", &key)], Signal::Logs);
         assert_eq!(c.tls, Tls::default());

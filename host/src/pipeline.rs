@@ -194,6 +194,19 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// What is worth a warning before anything is built: plugins skipped, then the registry's and the settings'
+    /// warnings.
+    pub fn warnings(&self) -> impl Iterator<Item = String> + '_ {
+        self.registry
+            .failures()
+            .iter()
+            .map(|f| format!("skipped plugin: {f}"))
+            .chain(self.registry.warnings().iter().cloned())
+            .chain(self.settings.warnings.iter().cloned())
+    }
+}
+
 /// Loads and initialises distro `name` in a probe child before this process loads `path`; the refusal says
 /// `what` was being loaded. Skipped inside the probe child itself and with `OTEL_RUST_DISTRO_PROBE=false`.
 fn probe_first(env: &Env, name: &str, path: &std::path::Path, what: &str) -> Result<(), PlanError> {

@@ -34,6 +34,24 @@ impl std::fmt::Display for Stuck {
     }
 }
 
+/// Why a [`with_deadline`] call gave no result.
+#[derive(Debug)]
+pub(crate) enum Missed {
+    /// No thread could be started for the call.
+    NoThread(std::io::Error),
+    /// The call did not return in time (it goes on in the background).
+    TimedOut(Duration),
+}
+
+impl std::fmt::Display for Missed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Missed::NoThread(e) => write!(f, "cannot start a thread for it: {e}"),
+            Missed::TimedOut(d) => write!(f, "did not return within {d:?}"),
+        }
+    }
+}
+
 /// One worker thread with a deadline per call.
 #[derive(Debug)]
 pub(crate) struct Worker {
@@ -92,16 +110,16 @@ pub(crate) fn with_deadline<T: Send + 'static>(
     name: &str,
     timeout: Duration,
     f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, String> {
+) -> Result<T, Missed> {
     let (tx, rx) = mpsc::sync_channel(1);
     std::thread::Builder::new()
         .name(name.to_string())
         .spawn(move || {
             let _ = tx.send(f());
         })
-        .map_err(|e| format!("cannot start a thread for it: {e}"))?;
+        .map_err(Missed::NoThread)?;
     rx.recv_timeout(timeout)
-        .map_err(|_| format!("did not return within {timeout:?}"))
+        .map_err(|_| Missed::TimedOut(timeout))
 }
 
 /// Calls a distro component on `worker`, counting a failure, a panic or a hang against `component`.

@@ -5,7 +5,16 @@ use crate::metrics::{FileMetricExporter, PluginMetricExporter};
 use crate::pipeline::{BUILTIN_METRIC_EXPORTERS, BuildError, Ctx, open_file, unknown};
 use abi_stable::std_types::RStr;
 use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use std::time::Duration;
+
+/// A periodic reader exporting through `exporter` every `interval`.
+fn periodic<E: PushMetricExporter>(exporter: E, interval: Duration) -> PeriodicReader<E> {
+    PeriodicReader::builder(exporter)
+        .with_interval(interval)
+        .build()
+}
 
 impl Ctx<'_> {
     /// The meter provider, or `None` when no exporter is selected (the global no-op provider then stays, so
@@ -27,28 +36,22 @@ impl Ctx<'_> {
             };
             builder = match name.as_str() {
                 "none" => continue,
-                "console" => builder.with_reader(
-                    PeriodicReader::builder(opentelemetry_stdout::MetricExporter::default())
-                        .with_interval(interval)
-                        .build(),
-                ),
+                "console" => builder.with_reader(periodic(
+                    opentelemetry_stdout::MetricExporter::default(),
+                    interval,
+                )),
                 "file" => {
                     let out = open_file(&s.file_metrics_path.value).map_err(comp)?;
-                    builder.with_reader(
-                        PeriodicReader::builder(FileMetricExporter::new(out, temporality))
-                            .with_interval(interval)
-                            .build(),
-                    )
+                    builder.with_reader(periodic(
+                        FileMetricExporter::new(out, temporality),
+                        interval,
+                    ))
                 }
                 "otlp" => {
                     let exporter = s.otlp[1]
                         .metric_exporter(&mut self.transport, temporality)
                         .map_err(comp)?;
-                    builder.with_reader(
-                        PeriodicReader::builder(exporter)
-                            .with_interval(interval)
-                            .build(),
-                    )
+                    builder.with_reader(periodic(exporter, interval))
                 }
                 other
                     if plan
@@ -70,7 +73,7 @@ impl Ctx<'_> {
                         s.metric_export_timeout.value,
                     )
                     .map_err(|e| comp(e.to_string()))?;
-                    builder.with_reader(PeriodicReader::builder(e).with_interval(interval).build())
+                    builder.with_reader(periodic(e, interval))
                 }
                 other => {
                     let names = &plan.distro.components.metric_exporters;
