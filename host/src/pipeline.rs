@@ -364,11 +364,15 @@ impl Pipeline {
             ctx.delivery.handed.clone(),
         );
         let series_editor = distro_processor.editor();
-        let tracer_provider = SdkTracerProvider::builder()
+        let mut tracer_provider = SdkTracerProvider::builder()
             .with_resource(resource.clone())
-            .with_sampler(sampler)
-            .with_span_processor(distro_processor)
-            .build();
+            .with_sampler(sampler);
+        // With nothing to edit spans and nowhere to send them (`OTEL_TRACES_EXPORTER=none` without a distro
+        // processor), no processor at all: the SDK then never builds a span's export data.
+        if !distro_processor.is_idle() {
+            tracer_provider = tracer_provider.with_span_processor(distro_processor);
+        }
+        let tracer_provider = tracer_provider.build();
         let meter_provider = ctx.meter_provider(resource.clone())?;
         let logger_provider = ctx.logger_provider(resource)?;
         Ok(Pipeline {

@@ -121,6 +121,11 @@ impl DistroSpanProcessor {
         }
     }
 
+    /// Whether it would do nothing: no distro processor (so no start attributes) and no exporter behind it.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.editor.is_none() && self.start_attributes.is_empty() && self.next.is_empty()
+    }
+
     /// The distro's editor, for the metric series (`None` without a distro processor).
     pub(crate) fn editor(&self) -> Option<Arc<Editor>> {
         self.editor.clone()

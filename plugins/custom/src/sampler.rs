@@ -279,17 +279,20 @@ impl CustomSampler {
         if self.drop_paths.is_empty() {
             return false;
         }
-        let path_attr = params.attributes().iter().any(|kv| {
-            PATH_ATTRIBUTES.contains(&kv.key.as_str())
-                && kv.value.as_str().is_some_and(|v| self.is_drop_path(v))
-        });
-        // Span names look like `GET /health` or plain `/health`.
+        // Span names look like `GET /health` or plain `/health`. The name is asked first: it needs no view of the
+        // attributes, so a health check is dropped without one.
         let name = params.name();
-        path_attr || self.is_drop_path(name.rsplit(' ').next().unwrap_or(name))
+        self.is_drop_path(name.rfind(' ').map_or(name, |i| &name[i + 1..]))
+            || params.attributes().iter().any(|kv| {
+                kv.value
+                    .as_str()
+                    .is_some_and(|v| v.starts_with('/') && self.is_drop_path(v))
+                    && PATH_ATTRIBUTES.contains(&kv.key.as_str())
+            })
     }
 
     fn is_drop_path(&self, path: &str) -> bool {
-        let path = path.split('?').next().unwrap_or(path);
+        let path = path.find('?').map_or(path, |i| &path[..i]);
         self.drop_paths.iter().any(|p| p == path)
     }
 
