@@ -1,8 +1,10 @@
 //! The example service's throughput with no telemetry and under distros, measured side by side in one run:
 //! variants alternate round by round (so drift on this noisy machine hits them all alike), each round a `wrk` run
-//! against `GET /items` (HTTP + one SQLite query + JSON). Writes the table to `benches/results.md`.
+//! against `GET /items` (HTTP + one SQLite query + JSON), with its p99 latency and the service's peak RSS; then one
+//! long run each of the baseline and the most exporting variant for memory. Writes its section of
+//! `benches/results.md`.
 //!
-//! `cargo run --release -p ndotel-benches --bin app_throughput [-- --rounds N --seconds S]` (needs `wrk`).
+//! `cargo run --release -p ndotel-benches --bin app_throughput [-- --rounds N --seconds S --soak S]` (needs `wrk`).
 
 use anyhow::{Context as _, Result, bail};
 use app::{client, harness};
@@ -158,52 +160,6 @@ fn run_round(v: &Variant, dir: &Path, plugins: &Path, seconds: u32) -> Result<Ro
     })
 }
 
-/// The per-span costs from the last `cargo bench -p ndotel-benches --bench span_cost` (criterion's estimates).
-fn span_cost_table() -> Result<String> {
-    let dir = profile_dir()
-        .parent()
-        .context("target dir")?
-        .join("criterion/span");
-    let mut out = String::new();
-    let mut rows = Vec::new();
-    for case in ["clean", "with_secret"] {
-        for variant in ["bare_sdk", "ndotel_sdk_distro", "custom_distro_so"] {
-            let file = dir
-                .join(format!("{variant}_{case}"))
-                .join("new/estimates.json");
-            let Ok(text) = std::fs::read_to_string(&file) else {
-                continue;
-            };
-            let v: serde_json::Value = serde_json::from_str(&text)?;
-            if let Some(ns) = v["median"]["point_estimate"].as_f64() {
-                rows.push((case, variant, ns));
-            }
-        }
-    }
-    if rows.is_empty() {
-        return Ok("\n(no span cost estimates: run `cargo bench -p ndotel-benches --bench span_cost` first)\n".into());
-    }
-    writeln!(out, "\n# Per-span cost\n")?;
-    writeln!(
-        out,
-        "`cargo bench -p ndotel-benches --bench span_cost` (criterion, median): one SERVER span with 8 attributes made \
-         with the OpenTelemetry API, exporters off, so the difference is the distro's own work (sampler and span \
-         processor across the FFI boundary for the `.so`). `with_secret`: one attribute is an `Authorization` header \
-         the distro redacts.\n"
-    )?;
-    writeln!(out, "| case | variant | ns/span | × bare SDK |")?;
-    writeln!(out, "|---|---|---:|---:|")?;
-    for (case, variant, ns) in &rows {
-        let bare = rows
-            .iter()
-            .find(|(c, v, _)| c == case && *v == "bare_sdk")
-            .map(|r| r.2)
-            .unwrap_or(*ns);
-        writeln!(out, "| {case} | {variant} | {ns:.0} | {:.2}× |", ns / bare)?;
-    }
-    Ok(out)
-}
-
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -212,6 +168,7 @@ fn median(v: &mut [f64]) -> f64 {
 fn main() -> Result<()> {
     let rounds = arg("--rounds", 5);
     let seconds = arg("--seconds", 5);
+    let soak = arg("--soak", 60);
     build_artifacts();
     let tmp = setup();
     let plugins = plugin_dir(tmp.path(), "plugins", &["otel_custom_distro"]);
@@ -236,11 +193,7 @@ fn main() -> Result<()> {
     }
     let col =
         |i: usize, f: fn(&Round) -> f64| median(&mut results[i].iter().map(f).collect::<Vec<_>>());
-    let (base_rps, base_p99, base_rss) = (
-        col(0, |r| r.rps),
-        col(0, |r| r.p99_ms),
-        col(0, |r| r.rss_mib),
-    );
+    let base_rss = col(0, |r| r.rss_mib);
     let mut table = String::new();
     writeln!(
         table,
@@ -248,10 +201,11 @@ fn main() -> Result<()> {
     )?;
     writeln!(
         table,
-        "`cargo run --release -p ndotel-benches --bin app_throughput -- --rounds {rounds} --seconds {seconds}` on {}: \
+        "`cargo run --release -p ndotel-benches --bin app_throughput -- --rounds {rounds} --seconds {seconds} --soak {soak}` on {}: \
          `wrk -t1 -c16 --latency` on `GET /items` (HTTP + one SQLite query + JSON), {rounds} alternating rounds of \
-         {seconds} s per variant on one 2-core machine (the service, wrk and the collector share it); medians over \
-         the rounds, ratios to the no-telemetry baseline measured in the same run. Peak RSS is the service's VmHWM \
+         {seconds} s per variant on one 2-core machine (the service, wrk and the collector share it); req/s and p99 \
+         are medians over the rounds, and each ratio is the median of the round-by-round ratios to the no-telemetry \
+         baseline run just before (so drift between rounds cancels). Peak RSS is the service's VmHWM \
          at the end of a round. Targets: throughput ≥ 0.90× exporting and ≥ 0.95× not exporting, p99 ≤ 1.5×, peak \
          RSS within 10 MiB. The Python stack (opentelemetry-instrument + Flask, OTLP) measured 0.495× throughput and \
          p99 ×4.7 here.\n",
@@ -263,34 +217,62 @@ fn main() -> Result<()> {
     )?;
     writeln!(table, "|---|---|---:|---:|---:|---:|---:|---:|---|")?;
     for (i, v) in variants.iter().enumerate() {
-        let (rps, p99, rss) = (
-            col(i, |r| r.rps),
-            col(i, |r| r.p99_ms),
-            col(i, |r| r.rss_mib),
-        );
+        let (rps, rss) = (col(i, |r| r.rps), col(i, |r| r.rss_mib));
+        // Ratios per round (each variant against the baseline run just before it), then their median: the
+        // machine's drift between rounds cancels out.
+        let per_round = |f: fn(&Round) -> f64| {
+            let mut r: Vec<f64> = results[i]
+                .iter()
+                .zip(&results[0])
+                .map(|(v, b)| f(v) / f(b))
+                .collect();
+            median(&mut r)
+        };
+        let p99 = col(i, |r| r.p99_ms);
         let all: Vec<String> = results[i].iter().map(|r| format!("{:.0}", r.rps)).collect();
         writeln!(
             table,
             "| {} | {} | {rps:.0} | {:.3}× | {p99:.2} | {:.2}× | {rss:.1} | {:+.1} | {} |",
             v.name,
             v.what,
-            rps / base_rps,
-            p99 / base_p99,
+            per_round(|r| r.rps),
+            per_round(|r| r.p99_ms),
             rss - base_rss,
             all.join(", ")
         )?;
     }
-    let spans = span_cost_table()?;
-    println!("\n{table}{spans}");
+    // Memory under a long load: the baseline and the last (most exporting) variant, one run each.
+    if soak > 0 {
+        let last = variants.len() - 1;
+        let mut peak = Vec::new();
+        for i in [0, last] {
+            let v = &variants[i];
+            let dir = tmp.path().join(format!("{}-soak", v.name));
+            std::fs::create_dir_all(&dir)?;
+            let r = run_round(v, &dir, &plugins, soak)?;
+            println!(
+                "soak {:<12} {:>8.0} req/s  peak RSS {:>6.1} MiB",
+                v.name, r.rps, r.rss_mib
+            );
+            peak.push((v.name, r.rss_mib));
+        }
+        writeln!(
+            table,
+            "\nUnder one {soak} s load each: peak RSS {:.1} MiB for {}, {:.1} MiB for {} ({:+.1} MiB; target within \
+             10 MiB).",
+            peak[0].1,
+            peak[0].0,
+            peak[1].1,
+            peak[1].0,
+            peak[1].1 - peak[0].1
+        )?;
+    }
+    println!("\n{table}");
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("results.md");
     let mut text = std::fs::read_to_string(&path).unwrap_or_default();
     text = replace_section(&text, "app_throughput", &table);
-    text = replace_section(&text, "span_cost", &spans);
     std::fs::write(&path, text)?;
-    println!(
-        "sections app_throughput and span_cost written to {}",
-        path.display()
-    );
+    println!("section app_throughput written to {}", path.display());
     Ok(())
 }
 

@@ -1,11 +1,9 @@
-//! Benchmarks of ndotel. `cargo bench -p ndotel-benches` measures the per-span cost of the distro pipeline
-//! (bare SDK vs ndotel's `sdk` distro vs `otel_custom_distro` loaded as a `.so`), side by side in one run;
-//! `cargo run --release -p ndotel-benches --bin app_throughput` measures the example service's throughput with
-//! no telemetry and under the distro, alternating rounds, and writes `benches/results.md`.
-//!
-//! For an exact, noise-free count, `span_loop` makes N spans through one variant; run it under
-//! `valgrind --tool=callgrind` with two values of N and divide the difference in instructions by the difference in
-//! spans.
+//! Benchmarks of ndotel, each ratio measured side by side in one run. `cargo bench -p ndotel-benches` gives
+//! criterion's wall-clock per-span cost (bare SDK vs ndotel's `sdk` distro vs `otel_custom_distro` loaded as a
+//! `.so`); `cargo run --release -p ndotel-benches --bin instructions` counts the instructions of every per-span and
+//! per-request case under callgrind (`span_loop` makes N spans through one variant); `cargo run --release -p
+//! ndotel-benches --bin app_throughput` measures the example service's throughput, p99 latency and memory with no
+//! telemetry and under the distro. The last two write their sections of `benches/results.md`.
 
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{Span as _, SpanKind, Tracer as _};

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Instructions per request of the example service (GET /items: HTTP + one SQLite query + JSON) under callgrind, for
+# each telemetry variant: (Ir after 300 requests − Ir after 100) / 200, so start-up and shutdown cancel out. Unlike
+# throughput on a shared machine, the counts repeat to within ~1.5% (the SQLite file and hash seeds vary).
+# Needs valgrind and python3; build first: cargo build --release -p app -p otel_custom_distro_so
+# Usage: benches/app_instructions.sh  -> a Markdown table on stdout
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+
+# count N ENV... -> instructions of a whole run serving N requests, in a fresh directory (a fresh database: the
+# response lists every item)
+count() {
+  local n=$1; shift
+  local dir
+  dir=$(mktemp -d "$work/run.XXXXXX")
+  mkdir -p "$dir/plugins" && chmod 700 "$dir" "$dir/plugins"
+  cp "$root/target/release/libotel_custom_distro.so" "$dir/plugins/" && chmod 600 "$dir/plugins/"*.so
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  (cd "$dir" && exec env -i PATH="$PATH" APP_ADDR="127.0.0.1:$port" DATABASE_URL="sqlite:$dir/db.sqlite?mode=rwc" \
+    OTEL_RUST_DISTRO_PATH="$dir/plugins" OTEL_METRICS_EXPORTER=none OTEL_RUST_DISTRO_PROBE=false \
+    OTEL_EXPORTER_FILE_TRACES_PATH="$dir/spans.jsonl" "$@" \
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null "$root/target/release/app" >"$dir/log" 2>&1) &
+  local vpid=$!
+  python3 - "$port" "$n" <<'PY'
+import http.client, sys, time
+port, n = int(sys.argv[1]), int(sys.argv[2])
+for _ in range(600):  # up to 2 minutes for the service under valgrind to listen
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        c.request("GET", "/healthz"); c.getresponse().read(); break
+    except OSError:
+        time.sleep(0.2)
+else:
+    sys.exit("the service never listened")
+for i in range(5):
+    c.request("POST", "/items", body='{"name":"item-%d","price":%d.5}' % (i, i),
+              headers={"content-type": "application/json"})
+    c.getresponse().read()
+for _ in range(n):
+    c.request("GET", "/items"); r = c.getresponse(); r.read()
+    assert r.status == 200, r.status
+PY
+  kill -TERM "$vpid"; wait "$vpid" || true
+  grep -o 'Collected : [0-9]*' "$dir/log" | grep -o '[0-9]*$'
+}
+
+per_request() { local a b; a=$(count 100 "$@"); b=$(count 300 "$@"); echo $(( (b - a) / 200 )); }
+
+base=$(per_request OTEL_SDK_DISABLED=true)
+echo "| variant | instructions per request | × no telemetry |"
+echo "|---|---:|---:|"
+echo "| no telemetry | $base | 1.00× |"
+row() {
+  local what=$1; shift
+  local v; v=$(per_request "$@")
+  echo "| $what | $v | $(python3 -c "print(f'{$v / $base:.2f}')")× |"
+}
+row "\`sdk\` distro, tracing bridge off (\`OTEL_RUST_TRACING_FILTER=off\`), not exported" OTEL_RUST_DISTRO=sdk OTEL_TRACES_EXPORTER=none OTEL_RUST_TRACING_FILTER=off
+row "\`sdk\` distro, not exported" OTEL_RUST_DISTRO=sdk OTEL_TRACES_EXPORTER=none
+row "\`sdk\` distro, not exported, no context activation" OTEL_RUST_DISTRO=sdk OTEL_TRACES_EXPORTER=none OTEL_RUST_TRACING_CONTEXT_ACTIVATION=false
+row "reference distro \`.so\`, not exported" OTEL_RUST_DISTRO=otel_custom_distro OTEL_TRACES_EXPORTER=none
+row "reference distro \`.so\`, OTLP/JSON file" OTEL_RUST_DISTRO=otel_custom_distro OTEL_TRACES_EXPORTER=file
