@@ -156,6 +156,65 @@ fn gzip_headers_and_empty_signal_variables_work_over_http_protobuf() {
     all_signals_reach_rotel("http/protobuf", |c| c.http, SPEC_CASES);
 }
 
+/// Telemetry about telemetry never loops: with every library's debug events enabled, the events of the HTTP and
+/// gRPC stacks and of the OpenTelemetry crates (each export makes some) are not exported as log records — only the
+/// service's own are.
+#[test]
+fn the_export_paths_own_debug_events_are_never_exported_as_logs() {
+    for (protocol, port) in [
+        ("grpc", (|c| c.grpc) as fn(&Collector) -> u16),
+        ("http/protobuf", |c| c.http),
+    ] {
+        let Some(bin) = rotel_agent() else { return };
+        let tmp = setup();
+        let c = start_rotel(&bin, tmp.path(), Some(&capture()));
+        let mut env = vec![
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.to_string()),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://127.0.0.1:{}", port(&c)),
+            ),
+            ("OTEL_RUST_TRACING_FILTER", "debug".to_string()),
+            ("OTEL_BLRP_SCHEDULE_DELAY", "50".to_string()),
+        ];
+        for signal in [
+            "OTEL_TRACES_EXPORTER",
+            "OTEL_METRICS_EXPORTER",
+            "OTEL_LOGS_EXPORTER",
+        ] {
+            env.push((signal, "otlp".into()));
+        }
+        run_workload(tmp.path(), &env);
+        assert_received_spans(&c);
+        let logs = wait_for(&c, "logs.jsonl", |l| {
+            l.iter().any(|l| l["body"] == "workload done")
+        });
+        let scopes: Vec<&str> = logs
+            .iter()
+            .map(|l| l["scope"].as_str().unwrap_or(""))
+            .collect();
+        for scope in &scopes {
+            let krate = scope.split("::").next().unwrap_or(scope);
+            assert!(
+                !krate.starts_with("opentelemetry")
+                    && ![
+                        "hyper",
+                        "hyper_util",
+                        "h2",
+                        "tonic",
+                        "tower",
+                        "reqwest",
+                        "rustls",
+                        "ndotel",
+                        "tracing_opentelemetry"
+                    ]
+                    .contains(&krate),
+                "{protocol}: an export-path event was exported as a log record: {scope} in {scopes:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn the_distros_own_otlp_metric_exporter_reaches_rotel() {
     let Some(bin) = rotel_agent() else { return };

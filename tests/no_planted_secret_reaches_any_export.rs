@@ -162,6 +162,8 @@ fn hostile_requests_to_the_service_leak_no_secret_to_any_export() {
             exporters,
             "--metrics-exporter",
             exporters,
+            "--logs-exporter",
+            exporters,
         ])
         .args(["--service-name", "corpus", "--"])
         .arg(profile_dir().join("app"))
@@ -205,6 +207,7 @@ fn hostile_requests_to_the_service_leak_no_secret_to_any_export() {
 
     let traces = std::fs::read_to_string(tmp.path().join("traces.jsonl")).unwrap();
     let metrics = std::fs::read_to_string(tmp.path().join("metrics.jsonl")).unwrap();
+    let logs = std::fs::read_to_string(tmp.path().join("logs.jsonl")).unwrap();
     let stderr = std::fs::read_to_string(tmp.path().join("stderr.log")).unwrap();
     // The requests did arrive and were recorded (a test that sees nothing proves nothing).
     let server_spans = traces.matches("\"kind\":2").count();
@@ -215,9 +218,17 @@ fn hostile_requests_to_the_service_leak_no_secret_to_any_export() {
     );
     assert!(traces.contains("[REDACTED]") && traces.contains("rejected item"));
     assert!(metrics.contains("http.server.request.duration"));
+    // The service logs every query string it lists items for (body and attribute), secrets and all.
+    let logged = logs.matches("listing items for query").count();
+    assert!(
+        logged >= 10 && logs.contains("[REDACTED]"),
+        "{logged} records: {logs}"
+    );
+    assert!(stderr.contains("listing items for query"), "{stderr}");
     for (what, text) in [
         ("the file trace export", &traces),
         ("the file metric export", &metrics),
+        ("the file log export", &logs),
         ("stderr", &stderr),
     ] {
         let found = leaked(text);
@@ -247,7 +258,32 @@ fn hostile_requests_to_the_service_leak_no_secret_to_any_export() {
             metrics.contains("http.server.request.duration") && metrics.contains("\"http.route\""),
             "{metrics}"
         );
-        for (what, text) in [("rotel's spans", &received), ("rotel's metrics", &metrics)] {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let logs = loop {
+            let records = read_jsonl(&c.out.join("logs.jsonl"));
+            let listed = records
+                .iter()
+                .filter(|l| {
+                    l["body"]
+                        .as_str()
+                        .is_some_and(|b| b.starts_with("listing items"))
+                })
+                .count();
+            if listed >= logged {
+                break serde_json::to_string(&records).unwrap();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "rotel got {listed} of {logged} log records\n{}",
+                rotel_log(&c.out)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        for (what, text) in [
+            ("rotel's spans", &received),
+            ("rotel's metrics", &metrics),
+            ("rotel's logs", &logs),
+        ] {
             let found = leaked(text);
             assert!(found.is_empty(), "{found:?} reached {what}:\n{text}");
         }

@@ -10,7 +10,7 @@
 //! SIGTERM or SIGINT: stop accepting, finish in-flight requests, then flush every finished span and the last metrics.
 
 use anyhow::{Context as _, Result};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -114,8 +114,16 @@ async fn health() -> &'static str {
     "ok"
 }
 
-async fn list_items(State(state): State<AppState>) -> Result<Json<Vec<Item>>, AppError> {
+async fn list_items(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<Item>>, AppError> {
     const SQL: &str = "SELECT id, name, price FROM items WHERE deleted = 0 ORDER BY id LIMIT 100";
+    // A log record as services write them, quoting the request: whatever it carries (a password in the query,
+    // say) is the distro's log processor's to redact, in the message and in the attribute.
+    if let Some(query) = &query {
+        tracing::info!(url.query = %query, "listing items for query {query}");
+    }
     let rows = sqlx::query(SQL)
         .fetch_all(&state.pool)
         .instrument(db_span(&state, "SELECT", "items", SQL))
@@ -159,26 +167,14 @@ async fn create_item(
             ),
         ));
     }
-    // MySQL reports the new id with the result; SQLite (through sqlx's Any driver) needs RETURNING.
-    let id = if state.system == "mysql" {
-        const SQL: &str = "INSERT INTO items (name, price, deleted) VALUES (?, ?, 0)";
-        let result = sqlx::query(SQL)
-            .bind(&new.name)
-            .bind(new.price)
-            .execute(&state.pool)
-            .instrument(db_span(&state, "INSERT", "items", SQL))
-            .await?;
-        result.last_insert_id().unwrap_or_default()
-    } else {
-        const SQL: &str = "INSERT INTO items (name, price, deleted) VALUES (?, ?, 0) RETURNING id";
-        let row = sqlx::query(SQL)
-            .bind(&new.name)
-            .bind(new.price)
-            .fetch_one(&state.pool)
-            .instrument(db_span(&state, "INSERT", "items", SQL))
-            .await?;
-        row.try_get("id")?
-    };
+    // A business operation of the service's own: a span around it (with `tracing`, as for the queries) and a
+    // counter of what it did, both through the distro like everything else.
+    let span =
+        tracing::info_span!("item.create", item.name = %new.name, item.id = tracing::field::Empty);
+    let id = insert_item(&state, &new).instrument(span.clone()).await?;
+    span.record("item.id", id);
+    items_created().add(1, &[KeyValue::new("db.system.name", state.system)]);
+    tracing::info!(item.id = id, "created item {id}");
     Ok((
         StatusCode::CREATED,
         Json(Item {
@@ -187,6 +183,42 @@ async fn create_item(
             price: new.price,
         }),
     ))
+}
+
+/// The counter of items created (`items.created`), made once.
+fn items_created() -> &'static opentelemetry::metrics::Counter<u64> {
+    static COUNTER: std::sync::OnceLock<opentelemetry::metrics::Counter<u64>> =
+        std::sync::OnceLock::new();
+    COUNTER.get_or_init(|| {
+        opentelemetry::global::meter("app")
+            .u64_counter("items.created")
+            .with_description("Items created through POST /items")
+            .with_unit("{item}")
+            .build()
+    })
+}
+
+async fn insert_item(state: &AppState, new: &NewItem) -> Result<i64, AppError> {
+    // MySQL reports the new id with the result; SQLite (through sqlx's Any driver) needs RETURNING.
+    Ok(if state.system == "mysql" {
+        const SQL: &str = "INSERT INTO items (name, price, deleted) VALUES (?, ?, 0)";
+        let result = sqlx::query(SQL)
+            .bind(&new.name)
+            .bind(new.price)
+            .execute(&state.pool)
+            .instrument(db_span(state, "INSERT", "items", SQL))
+            .await?;
+        result.last_insert_id().unwrap_or_default()
+    } else {
+        const SQL: &str = "INSERT INTO items (name, price, deleted) VALUES (?, ?, 0) RETURNING id";
+        let row = sqlx::query(SQL)
+            .bind(&new.name)
+            .bind(new.price)
+            .fetch_one(&state.pool)
+            .instrument(db_span(state, "INSERT", "items", SQL))
+            .await?;
+        row.try_get("id")?
+    })
 }
 
 async fn slow(Query(p): Query<SlowParams>) -> String {

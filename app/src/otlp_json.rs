@@ -115,3 +115,39 @@ pub fn last_metrics(path: &Path) -> Result<Vec<(String, usize)>, String> {
     }
     Ok(out)
 }
+
+/// One exported log record, flattened.
+#[derive(Debug, Clone)]
+pub struct Log {
+    /// The severity text (`INFO`, …).
+    pub severity: String,
+    /// The body as text.
+    pub body: String,
+    /// Hex trace id (empty outside a span).
+    pub trace_id: String,
+    /// Hex span id (empty outside a span).
+    pub span_id: String,
+    /// Attributes as `(key, value as text)`.
+    pub attributes: Vec<(String, String)>,
+}
+
+/// Every log record of an OTLP logs JSON lines file.
+pub fn logs(path: &Path) -> Result<Vec<Log>, String> {
+    let mut out = Vec::new();
+    for line in lines(path)? {
+        for rl in line["resourceLogs"].as_array().into_iter().flatten() {
+            for sl in rl["scopeLogs"].as_array().into_iter().flatten() {
+                for l in sl["logRecords"].as_array().into_iter().flatten() {
+                    out.push(Log {
+                        severity: l["severityText"].as_str().unwrap_or("").to_string(),
+                        body: any_value(&l["body"]),
+                        trace_id: l["traceId"].as_str().unwrap_or("").to_string(),
+                        span_id: l["spanId"].as_str().unwrap_or("").to_string(),
+                        attributes: attrs(&l["attributes"]),
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}

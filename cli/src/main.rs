@@ -106,6 +106,9 @@ struct RunArgs {
     /// `OTEL_METRICS_EXPORTER`.
     #[arg(long = "metrics-exporter", visible_alias = "metrics_exporter")]
     metrics_exporter: Option<String>,
+    /// `OTEL_LOGS_EXPORTER`.
+    #[arg(long = "logs-exporter", visible_alias = "logs_exporter")]
+    logs_exporter: Option<String>,
     /// `OTEL_SERVICE_NAME`.
     #[arg(long = "service-name", visible_alias = "service_name")]
     service_name: Option<String>,
@@ -454,6 +457,10 @@ fn check() -> Result<ExitCode> {
         "metric exporters: {}",
         plan.settings.metrics_exporter.value.join(",")
     );
+    println!(
+        "log exporters: {}",
+        plan.settings.logs_exporter.value.join(",")
+    );
     if let Some(tp) = &pipeline.tracer_provider {
         let tracer = tp.tracer("ndotel.check");
         let mut span = tracer.start("ndotel.check");
@@ -574,6 +581,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let flags = [
         ("OTEL_TRACES_EXPORTER", args.traces_exporter.as_ref()),
         ("OTEL_METRICS_EXPORTER", args.metrics_exporter.as_ref()),
+        ("OTEL_LOGS_EXPORTER", args.logs_exporter.as_ref()),
         ("OTEL_SERVICE_NAME", args.service_name.as_ref()),
         ("OTEL_TRACES_SAMPLER", args.traces_sampler.as_ref()),
     ];

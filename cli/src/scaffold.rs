@@ -46,6 +46,7 @@ const API: &[(&str, &str)] = &[
         include_str!("../../plugins/api/src/guard.rs"),
     ),
     ("src/meta.rs", include_str!("../../plugins/api/src/meta.rs")),
+    ("src/log.rs", include_str!("../../plugins/api/src/log.rs")),
     (
         "src/types.rs",
         include_str!("../../plugins/api/src/types.rs"),

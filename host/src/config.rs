@@ -205,6 +205,8 @@ pub struct OtelSection {
     pub file_traces_path: Option<PathBuf>,
     /// `OTEL_EXPORTER_FILE_METRICS_PATH`.
     pub file_metrics_path: Option<PathBuf>,
+    /// `OTEL_EXPORTER_FILE_LOGS_PATH`.
+    pub file_logs_path: Option<PathBuf>,
 }
 
 /// The contents of one `distro.toml`.

@@ -20,6 +20,8 @@ pub enum Component {
     SpanExporter,
     /// A metric exporter.
     MetricExporter,
+    /// The distro's log record processor.
+    LogProcessor,
 }
 
 impl Component {
@@ -33,6 +35,7 @@ impl Component {
             Component::SpanProcessor => "span processor",
             Component::SpanExporter => "span exporter",
             Component::MetricExporter => "metric exporter",
+            Component::LogProcessor => "log processor",
         }
     }
     fn fallback(self, processor_passes: bool) -> &'static str {
@@ -46,14 +49,21 @@ impl Component {
             }
             Component::SpanExporter => "dropping the batch",
             Component::MetricExporter => "dropping the collection",
+            Component::LogProcessor if processor_passes => {
+                "passing log records through unchanged (OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR=pass)"
+            }
+            Component::LogProcessor => {
+                "dropping the log record, which it may not have redacted (OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR=pass exports it unchanged instead)"
+            }
         }
     }
     /// All components.
-    pub const ALL: [Component; 4] = [
+    pub const ALL: [Component; 5] = [
         Component::Sampler,
         Component::SpanProcessor,
         Component::SpanExporter,
         Component::MetricExporter,
+        Component::LogProcessor,
     ];
 }
 
@@ -67,7 +77,7 @@ struct Counter {
 #[derive(Debug, Default)]
 pub struct Faults {
     distro: String,
-    counters: [Counter; 4],
+    counters: [Counter; 5],
     processor_passes: bool,
     hung: AtomicU64,
 }
@@ -95,7 +105,7 @@ impl Faults {
     }
 
     /// Records a failed per-span call (sampler, processor): like [`Faults::record`], but a panic is reported by its
-    /// location only — its message may quote the attribute values the component was looking at.
+    /// location only — its message may quote the attribute values or log text the component was looking at.
     pub(crate) fn record_span_call(&self, component: Component, error: &FfiError) {
         match error.kind {
             ErrorKind::PANICKED => {
@@ -107,7 +117,7 @@ impl Faults {
                 self.record(
                     component,
                     &format!(
-                        "panicked {at}; its message is withheld because it may quote span data"
+                        "panicked {at}; its message is withheld because it may quote telemetry data"
                     ),
                 );
             }

@@ -141,6 +141,7 @@ impl Guard {
             // One global filter, not per-layer ones: with a global filter, `tracing` caches each callsite's interest
             // once, so disabled debug/trace callsites in dependencies (hyper, sqlx, tokio) cost nothing per call.
             let (filter, context_activation) = pipeline.tracing.clone();
+            let stderr_through_distro = pipeline.stderr_through_distro;
             let otel_layer = tracing_opentelemetry::layer()
                 .with_tracer(tp.tracer("ndotel"))
                 .with_location(false)
@@ -161,13 +162,20 @@ impl Guard {
                     // Colours only for a terminal: a redirected stderr gets plain text.
                     .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                     .with_filter(
-                        tracing_subscriber::filter::dynamic_filter_fn(|m, _| {
-                            !repeated_sdk_message(m)
+                        // Asked per event whenever another layer is interested in the callsite, whatever the
+                        // callsite filter below answered: the service's own events are left out here too.
+                        tracing_subscriber::filter::dynamic_filter_fn(move |m, _| {
+                            (!stderr_through_distro || logs::internal_target(m.target()))
+                                && !repeated_sdk_message(m)
                         })
                         // Decided once per callsite, except the OpenTelemetry libraries' own events, which are
                         // asked about each time (to drop repeats).
-                        .with_callsite_filter(|m| {
+                        .with_callsite_filter(move |m| {
                             if !m.is_event() {
+                                tracing::subscriber::Interest::never()
+                            } else if stderr_through_distro && !logs::internal_target(m.target()) {
+                                // The service's own events: printed from the logger provider, after the
+                                // distro's log processor has redacted them.
                                 tracing::subscriber::Interest::never()
                             } else if m.target().starts_with("opentelemetry") {
                                 tracing::subscriber::Interest::sometimes()
@@ -182,11 +190,14 @@ impl Guard {
             // the span (each poll of an instrumented future): ~2% of the example service's instructions per
             // request. Span- and field-based directives still get `EnvFilter`.
             let targets = filter.parse::<tracing_subscriber::filter::Targets>().ok();
-            // `tracing` events become OpenTelemetry log records when OTEL_LOGS_EXPORTER selects an exporter.
-            let logs_layer = pipeline
-                .logger_provider
-                .as_ref()
-                .map(opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new);
+            // `tracing` events become OpenTelemetry log records when OTEL_LOGS_EXPORTER selects an exporter —
+            // except those of the libraries on the export path, which would loop (decided once per callsite).
+            let logs_layer = pipeline.logger_provider.as_ref().map(|lp| {
+                opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(lp)
+                    .with_filter(tracing_subscriber::filter::filter_fn(|m| {
+                        m.is_event() && !logs::internal_target(m.target())
+                    }))
+            });
             if tracing_subscriber::registry()
                 .with(targets.is_none().then(|| EnvFilter::new(&filter)))
                 .with(targets)

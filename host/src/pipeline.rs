@@ -90,7 +90,7 @@ pub const BUILTIN_SPAN_EXPORTERS: &[&str] = &["otlp", "console", "file", "none"]
 /// Built-in metric exporters.
 pub const BUILTIN_METRIC_EXPORTERS: &[&str] = &["otlp", "console", "file", "none"];
 /// Built-in log exporters.
-pub const BUILTIN_LOG_EXPORTERS: &[&str] = &["otlp", "console", "none"];
+pub const BUILTIN_LOG_EXPORTERS: &[&str] = &["otlp", "console", "file", "none"];
 /// Built-in samplers.
 pub const BUILTIN_SAMPLERS: &[&str] = &[
     "always_on",
@@ -241,6 +241,9 @@ pub struct Pipeline {
     pub sampler_description: String,
     /// The logger provider for `tracing` events (`None` unless `OTEL_LOGS_EXPORTER` selects an exporter).
     pub logger_provider: Option<SdkLoggerProvider>,
+    /// Whether the service's events reach stderr through the distro's log processor (the logger provider prints
+    /// them) rather than through the `tracing` stderr layer.
+    pub(crate) stderr_through_distro: bool,
     /// What gRPC exporters run on (tonic needs Tokio), kept alive as long as the pipeline.
     pub(crate) transport: crate::otlp::Transport,
     /// Spans handed to exporters and delivered by them.
@@ -289,6 +292,7 @@ impl Pipeline {
             tracer_provider: None,
             meter_provider: None,
             logger_provider: None,
+            stderr_through_distro: false,
             propagator: None,
             faults,
             sampler_description: "disabled".into(),
@@ -375,10 +379,12 @@ impl Pipeline {
         let tracer_provider = tracer_provider.build();
         let meter_provider = ctx.meter_provider(resource.clone())?;
         let logger_provider = ctx.logger_provider(resource)?;
+        let stderr_through_distro = ctx.distro.is_some() && plan.distro.components.log_processor;
         Ok(Pipeline {
             tracer_provider: Some(tracer_provider),
             meter_provider,
             logger_provider,
+            stderr_through_distro,
             propagator: Some(propagator(&s.propagators.value)?),
             faults,
             sampler_description,

@@ -396,6 +396,10 @@ fn degradation(capability: &str) -> &'static str {
     match capability {
         "processor_shutdown" => "its span processor is not told when the pipeline shuts down",
         "host_env" => "it reads the process environment, not the one the host was configured with",
+        "log_processor" => {
+            "its distros have no log processor, so a distro that redacts spans has its log records left unexported \
+             unless OTEL_LOGS_EXPORTER is set"
+        }
         "metadata_section" => {
             "it has no metadata section, so it is loaded at discovery to learn its distros (its code runs even when \
              another distro is selected); rebuild it against ndotel-api 1.2 or later"

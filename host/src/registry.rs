@@ -65,6 +65,9 @@ pub struct Components {
     pub samplers: Vec<String>,
     /// Whether it has a span processor.
     pub span_processor: bool,
+    /// Whether it has a log record processor (since ndotel-api 1.4).
+    #[serde(default)]
+    pub log_processor: bool,
     /// Span exporter names.
     pub span_exporters: Vec<String>,
     /// Metric exporter names.
@@ -79,6 +82,7 @@ impl Components {
         Components {
             samplers: names(d.samplers()),
             span_processor: d.span_processor(),
+            log_processor: d.log_processor().unwrap_or(false),
             span_exporters: names(d.span_exporters()),
             metric_exporters: names(d.metric_exporters()),
         }
@@ -90,6 +94,9 @@ impl Components {
         parts.extend(self.samplers.iter().map(|s| format!("sampler:{s}")));
         if self.span_processor {
             parts.push("processor".into());
+        }
+        if self.log_processor {
+            parts.push("log_processor".into());
         }
         parts.extend(
             self.span_exporters

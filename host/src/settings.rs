@@ -153,8 +153,8 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc {
         env: "`OTEL_LOGS_EXPORTER`",
         file: "`[otel] logs_exporter`",
-        default: "`none`",
-        meaning: "comma list: `otlp`, `console`, `none` — `tracing` events as log records (not redacted by distros: opt in knowingly)",
+        default: "`otlp`; `none` for a distro that redacts spans but has no log processor",
+        meaning: "comma list: `otlp`, `console`, `file`, `none` — `tracing` events as log records, through the distro's log processor",
     },
     SettingDoc {
         env: "`OTEL_TRACES_SAMPLER`",
@@ -191,6 +191,12 @@ pub const SETTINGS: &[SettingDoc] = &[
         file: "`[otel] file_metrics_path`",
         default: "`metrics.jsonl`",
         meaning: "`file` metric exporter output",
+    },
+    SettingDoc {
+        env: "`OTEL_EXPORTER_FILE_LOGS_PATH`",
+        file: "`[otel] file_logs_path`",
+        default: "`logs.jsonl`",
+        meaning: "`file` log exporter output",
     },
     SettingDoc {
         env: "`OTEL_BSP_EXPORT_TIMEOUT`",
@@ -368,6 +374,8 @@ pub struct Settings {
     pub file_traces_path: Setting<PathBuf>,
     /// `OTEL_EXPORTER_FILE_METRICS_PATH`.
     pub file_metrics_path: Setting<PathBuf>,
+    /// `OTEL_EXPORTER_FILE_LOGS_PATH`.
+    pub file_logs_path: Setting<PathBuf>,
     /// `OTEL_RUST_TRACING_FILTER`: which `tracing` spans and events are recorded (`EnvFilter` syntax; checked).
     pub tracing_filter: Setting<String>,
     /// `OTEL_RUST_TRACING_CONTEXT_ACTIVATION`: entering a `tracing` span makes its OpenTelemetry context current.
@@ -908,7 +916,7 @@ impl Settings {
                 "OTEL_LOGS_EXPORTER",
                 in_file(otel.logs_exporter.as_ref(), &path).map(|(v, p)| (list(&v), p)),
                 None,
-                vec!["none".to_string()],
+                vec!["otlp".to_string()],
                 |s| Ok(list(s)),
                 w,
             ),
@@ -958,6 +966,15 @@ impl Settings {
                 in_file(otel.file_metrics_path.as_ref(), &path).map(|(v, p)| (base.join(v), p)),
                 None,
                 env.cwd().join("metrics.jsonl"),
+                |s| Ok(env.cwd().join(s)),
+                w,
+            ),
+            file_logs_path: pick(
+                env,
+                "OTEL_EXPORTER_FILE_LOGS_PATH",
+                in_file(otel.file_logs_path.as_ref(), &path).map(|(v, p)| (base.join(v), p)),
+                None,
+                env.cwd().join("logs.jsonl"),
                 |s| Ok(env.cwd().join(s)),
                 w,
             ),
@@ -1088,6 +1105,24 @@ impl Settings {
                 kept.push("none".to_string());
             }
             setting.value = kept;
+        }
+        // Fail closed for logs: a distro that redacts spans but was built without a log processor (before
+        // ndotel-api 1.4) would let log records through unredacted, so they are exported only when asked for.
+        let logs = &mut self.logs_exporter;
+        if c.span_processor
+            && !c.log_processor
+            && logs.source == Source::Default
+            && logs.value != ["none"]
+        {
+            w.push(format!(
+                "distro {} redacts spans but has no log processor (built before ndotel-api 1.4?), so nothing \
+                 would redact log records: they are not exported (set OTEL_LOGS_EXPORTER to export them as they are)",
+                distro.name
+            ));
+            *logs = Setting {
+                value: vec!["none".to_string()],
+                source: Source::Distro(distro.name.clone()),
+            };
         }
     }
 
@@ -1269,6 +1304,15 @@ impl Settings {
                     "OTEL_METRICS_EXPORTER",
                 ),
             ),
+            (
+                "OTEL_EXPORTER_FILE_LOGS_PATH",
+                self.file_logs_path.value.display().to_string(),
+                unused_unless(
+                    &self.file_logs_path.source,
+                    &self.logs_exporter.value,
+                    "OTEL_LOGS_EXPORTER",
+                ),
+            ),
         ]
     }
 }
@@ -1305,6 +1349,40 @@ mod tests {
                 "{name} is shown by `ndotel config` but missing from SETTINGS"
             );
         }
+    }
+
+    #[test]
+    fn logs_of_a_distro_that_redacts_spans_but_not_logs_are_exported_only_when_asked_for() {
+        let env = Env::from_pairs([("OTEL_RUST_DISTRO", "sdk")], "/");
+        let registry = crate::Registry::discover(&env, None);
+        let mut distro = registry.select(&env, None).unwrap().clone();
+        let logs = |distro: &DistroInfo, env: &Env| {
+            let s = Settings::resolve(env, None, distro).unwrap();
+            (s.logs_exporter.value, s.warnings)
+        };
+        // The plain SDK redacts nothing anywhere: the specification's default applies.
+        assert_eq!(logs(&distro, &env).0, ["otlp"]);
+        // A distro built before log processors existed, with a span processor.
+        distro.components.span_processor = true;
+        let (value, warnings) = logs(&distro, &env);
+        assert_eq!(value, ["none"]);
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("no log processor") && w.contains("OTEL_LOGS_EXPORTER")),
+            "{warnings:?}"
+        );
+        let explicit = Env::from_pairs(
+            [
+                ("OTEL_RUST_DISTRO", "sdk"),
+                ("OTEL_LOGS_EXPORTER", "console"),
+            ],
+            "/",
+        );
+        assert_eq!(logs(&distro, &explicit).0, ["console"]);
+        // With a log processor the default holds.
+        distro.components.log_processor = true;
+        assert_eq!(logs(&distro, &env).0, ["otlp"]);
     }
 
     #[test]

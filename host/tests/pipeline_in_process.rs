@@ -171,3 +171,168 @@ fn otel_sdk_disabled_true_in_any_case_builds_no_provider() {
     let pipeline = Pipeline::build(&plan, &env).unwrap();
     assert!(pipeline.tracer_provider.is_none());
 }
+
+/// Builds the pipeline for `pairs` with the `file` log exporter writing into a temporary directory, emits
+/// `records` (body, attributes, severity) through the OpenTelemetry logs API, shuts down, and returns the exported
+/// records (OTLP JSON) and the pipeline's fault counts.
+/// A log record to emit: body, attributes, severity.
+type Record<'a> = (
+    &'a str,
+    Vec<(&'a str, &'a str)>,
+    opentelemetry::logs::Severity,
+);
+
+fn run_logs(pairs: &[(&str, &str)], records: &[Record<'_>]) -> (Vec<serde_json::Value>, u64) {
+    use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logs.jsonl");
+    let path_str = path.to_str().unwrap().to_string();
+    let mut all = vec![
+        ("OTEL_TRACES_EXPORTER", "none"),
+        ("OTEL_METRICS_EXPORTER", "none"),
+        ("OTEL_LOGS_EXPORTER", "file"),
+        ("OTEL_EXPORTER_FILE_LOGS_PATH", path_str.as_str()),
+    ];
+    all.extend_from_slice(pairs);
+    let env = Env::from_pairs(all, "/");
+    let plan = Plan::new(&env).unwrap();
+    let pipeline = Pipeline::build(&plan, &env).unwrap();
+    let provider = pipeline.logger_provider.clone().unwrap();
+    let logger = provider.logger("in-process");
+    for (body, attributes, severity) in records {
+        let mut record = logger.create_log_record();
+        record.set_body(body.to_string().into());
+        record.set_severity_number(*severity);
+        for (k, v) in attributes {
+            record.add_attribute(k.to_string(), v.to_string());
+        }
+        logger.emit(record);
+    }
+    provider.shutdown().unwrap();
+    let faults = pipeline.faults.count(Component::LogProcessor);
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let records = text
+        .lines()
+        .flat_map(|line| {
+            let request: serde_json::Value = serde_json::from_str(line).unwrap();
+            let mut out = Vec::new();
+            for rl in request["resourceLogs"].as_array().unwrap() {
+                for sl in rl["scopeLogs"].as_array().unwrap() {
+                    out.extend(sl["logRecords"].as_array().unwrap().iter().cloned());
+                }
+            }
+            out
+        })
+        .collect();
+    (records, faults)
+}
+
+#[test]
+fn the_reference_distro_redacts_log_bodies_and_attributes_before_the_log_exporter() {
+    use opentelemetry::logs::Severity;
+    let (records, faults) = run_logs(
+        &[("OTEL_RUST_DISTRO", "otel_custom_distro")],
+        &[
+            (
+                "login for bob with password=hunter2-in-log failed",
+                vec![
+                    ("api_key", "hunter2-attr"),
+                    ("user.note", "token=hunter2-note"),
+                ],
+                Severity::Warn,
+            ),
+            ("listed 3 items", vec![("items", "3")], Severity::Info),
+        ],
+    );
+    assert_eq!(faults, 0);
+    assert_eq!(records.len(), 2, "{records:#?}");
+    let text = serde_json::to_string(&records).unwrap();
+    assert!(
+        !text.contains("hunter2"),
+        "a secret reached the log export: {text}"
+    );
+    assert_eq!(
+        records[0]["body"]["stringValue"],
+        "login for bob with password=[REDACTED] failed"
+    );
+    assert_eq!(records[0]["severityNumber"], 13);
+    assert_eq!(records[1]["body"]["stringValue"], "listed 3 items");
+}
+
+#[test]
+fn a_panicking_log_processor_fails_closed_and_is_counted() {
+    use opentelemetry::logs::Severity;
+    let records = [("password=never-exported", vec![], Severity::Error)];
+    let (exported, faults) = run_logs(&[("OTEL_RUST_DISTRO", "faulty_processor_panic")], &records);
+    assert!(exported.is_empty(), "{exported:#?}");
+    assert_eq!(faults, 1);
+    let (exported, _) = run_logs(
+        &[
+            ("OTEL_RUST_DISTRO", "faulty_processor_panic"),
+            ("OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR", "pass"),
+        ],
+        &records,
+    );
+    assert_eq!(exported.len(), 1);
+}
+
+#[test]
+fn a_hanging_log_processor_is_bypassed_and_later_records_fail_closed() {
+    use opentelemetry::logs::Severity;
+    let (exported, faults) = run_logs(
+        &[
+            ("OTEL_RUST_DISTRO", "faulty_processor_hang"),
+            ("OTEL_RUST_DISTRO_CALL_TIMEOUT", "200"),
+        ],
+        &[("fine", vec![], Severity::Info)],
+    );
+    assert_eq!(
+        (exported.len(), faults),
+        (1, 0),
+        "a record it returns on is exported"
+    );
+    // The hanging call is made on a thread of its own, so the test's thread goes on once the watchdog trips.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logs.jsonl");
+    let env = Env::from_pairs(
+        [
+            ("OTEL_RUST_DISTRO", "faulty_processor_hang"),
+            ("OTEL_RUST_DISTRO_CALL_TIMEOUT", "200"),
+            ("OTEL_TRACES_EXPORTER", "none"),
+            ("OTEL_METRICS_EXPORTER", "none"),
+            ("OTEL_LOGS_EXPORTER", "file"),
+            ("OTEL_EXPORTER_FILE_LOGS_PATH", path.to_str().unwrap()),
+        ],
+        "/",
+    );
+    let plan = Plan::new(&env).unwrap();
+    let pipeline = Pipeline::build(&plan, &env).unwrap();
+    let provider = pipeline.logger_provider.clone().unwrap();
+    let emit = |body: &'static str| {
+        let provider = provider.clone();
+        std::thread::spawn(move || {
+            use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _};
+            let logger = provider.logger("in-process");
+            let mut record = logger.create_log_record();
+            record.set_body(body.into());
+            logger.emit(record);
+        })
+    };
+    let _stuck = emit("please hang");
+    // Wait for the watchdog to report the stuck call (an event, not a sleep of a guessed length).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while pipeline.faults.hung() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the watchdog never reported the stuck call"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    emit("after the hang: password=later-secret")
+        .join()
+        .unwrap();
+    provider.force_flush().unwrap();
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(!text.contains("later-secret"), "{text}");
+    assert!(pipeline.faults.count(Component::LogProcessor) >= 1);
+}

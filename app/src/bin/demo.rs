@@ -131,6 +131,8 @@ fn main() -> Result<()> {
         "file",
         "--metrics_exporter",
         "file",
+        "--logs_exporter",
+        "file",
     ])
     .args(["--service_name", "ndotel-demo", "--"])
     .arg(bin_dir.join("app"))
@@ -265,8 +267,28 @@ fn report(out: &Path, sent: &[&str]) -> Result<()> {
         println!("   {name:<40} {points} data point(s)");
     }
 
+    let logs_path = out.join("logs.jsonl");
+    let logs = otlp_json::logs(&logs_path).map_err(anyhow::Error::msg)?;
+    println!(
+        "== {} log records exported to {}, through the distro's log processor",
+        logs.len(),
+        logs_path.display()
+    );
+    for l in &logs {
+        let span = spans
+            .iter()
+            .find(|s| !l.span_id.is_empty() && s.span_id == l.span_id);
+        let within = span.map_or(String::new(), |s| format!("  (in span {})", s.name));
+        println!("   {:<5} {}{within}", l.severity, l.body);
+        for (k, v) in &l.attributes {
+            if v.contains("[REDACTED]") {
+                println!("         {k} = {v}");
+            }
+        }
+    }
+
     let mut exported = String::new();
-    for f in ["traces.jsonl", "metrics.jsonl"] {
+    for f in ["traces.jsonl", "metrics.jsonl", "logs.jsonl"] {
         exported.push_str(&std::fs::read_to_string(out.join(f)).unwrap_or_default());
     }
     let leaked: Vec<&&str> = SECRETS.iter().filter(|s| exported.contains(**s)).collect();
@@ -279,6 +301,14 @@ fn report(out: &Path, sent: &[&str]) -> Result<()> {
     if spans.is_empty() || metrics.is_empty() {
         bail!("nothing was exported");
     }
+    if !logs
+        .iter()
+        .any(|l| l.body.starts_with("listing items for query"))
+    {
+        bail!(
+            "the log record quoting the query was not exported: the leak check would prove nothing"
+        );
+    }
     if !spans
         .iter()
         .any(|s| s.attr("http.request.header.authorization").is_some())
@@ -286,7 +316,7 @@ fn report(out: &Path, sent: &[&str]) -> Result<()> {
         bail!("the Authorization header was not recorded: the leak check would prove nothing");
     }
     println!(
-        "== ok: no /health span, no secret ({}) in the export",
+        "== ok: no /health span, no secret ({}) in the spans, metrics or logs exported",
         SECRETS.join(", ")
     );
     Ok(())

@@ -201,6 +201,49 @@ pub trait FfiEdits {
 /// A borrowed edit sink.
 pub type FfiEditsMut<'a> = FfiEdits_TO<'a, RMut<'a, ()>>;
 
+/// The trace context of a log record (since 1.4).
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, Copy, Default)]
+pub struct FfiLogContext {
+    pub trace_id: [u8; 16],
+    pub span_id: [u8; 8],
+    /// Bit 0: sampled; bit 1: the record has a trace context at all.
+    pub flags: u32,
+}
+
+/// The host's view of a log record about to be exported (implemented by the host, read by the plugin; since 1.4).
+#[sabi_trait]
+pub trait FfiLogRecord {
+    /// The severity number (1–24 as the specification numbers them; 0 when unset).
+    fn severity_number(&self) -> u8;
+    fn severity_text(&self) -> RStr<'_>;
+    /// The body; `RNone` when the record has none or one this API cannot show (a map or a list).
+    fn body(&self) -> ROption<ValueRef<'_>>;
+    fn attributes(&self) -> RSlice<'_, KeyValueRef<'_>>;
+    fn context(&self) -> FfiLogContext;
+    /// Where the record came from (a `tracing` target, a logger name; empty when unknown).
+    fn target(&self) -> RStr<'_>;
+    fn event_name(&self) -> RStr<'_>;
+    fn time_unix_nanos(&self) -> u64;
+    #[sabi(last_prefix_field)]
+    fn resource(&self) -> RSlice<'_, KeyValueRef<'_>>;
+}
+/// A borrowed log record view.
+pub type FfiLogRecordRef<'a> = FfiLogRecord_TO<'a, RRef<'a, ()>>;
+
+/// Where a log processor's edits go (implemented by the host; since 1.4).
+#[sabi_trait]
+pub trait FfiLogEdits {
+    fn drop_record(&mut self);
+    fn set_body(&mut self, body: ValueRef<'_>);
+    fn set(&mut self, key: RStr<'_>, value: ValueRef<'_>);
+    fn redact(&mut self, key: RStr<'_>);
+    #[sabi(last_prefix_field)]
+    fn remove_attribute(&mut self, key: RStr<'_>);
+}
+/// A borrowed log edit sink.
+pub type FfiLogEditsMut<'a> = FfiLogEdits_TO<'a, RMut<'a, ()>>;
+
 /// Where a distro's owned attributes go (implemented by the host).
 #[sabi_trait]
 pub trait FfiAttributes {
@@ -252,6 +295,20 @@ pub trait FfiSpanProcessor: Send + Sync {
 /// An owned span processor trait object.
 pub type FfiSpanProcessorBox = FfiSpanProcessor_TO<'static, RBox<()>>;
 
+/// A log record processor across the boundary (since 1.4).
+#[sabi_trait]
+pub trait FfiLogProcessor: Send + Sync {
+    fn on_emit(
+        &self,
+        record: FfiLogRecordRef<'_>,
+        edits: FfiLogEditsMut<'_>,
+    ) -> RResult<(), FfiError>;
+    #[sabi(last_prefix_field)]
+    fn shutdown(&self) -> RResult<(), FfiError>;
+}
+/// An owned log processor trait object.
+pub type FfiLogProcessorBox = FfiLogProcessor_TO<'static, RBox<()>>;
+
 /// A span exporter across the boundary.
 #[sabi_trait]
 pub trait FfiSpanExporter: Send + Sync {
@@ -286,6 +343,12 @@ pub trait FfiDistro: Send + Sync {
     fn span_exporter(&self, name: RStr<'_>) -> RResult<FfiSpanExporterBox, FfiError>;
     #[sabi(last_prefix_field)]
     fn metric_exporter(&self, name: RStr<'_>) -> RResult<FfiMetricExporterBox, FfiError>;
+    /// Since 1.4: the log record processor (a distro from before 1.4 has none).
+    fn log_processor(&self) -> RResult<FfiLogProcessorBox, FfiError> {
+        RResult::RErr(FfiError::failed(
+            "built before ndotel-api 1.4: no log processor",
+        ))
+    }
 }
 /// An owned distro trait object.
 pub type FfiDistroBox = FfiDistro_TO<'static, RBox<()>>;
@@ -306,6 +369,8 @@ pub struct DistroDescriptor {
     pub metric_exporters: RSlice<'static, RStr<'static>>,
     #[sabi(last_prefix_field)]
     pub init: for<'a> extern "C" fn(FfiInitArgsRef<'a>) -> RResult<FfiDistroBox, FfiError>,
+    /// Since 1.4: whether the distro has a log record processor (absent, read as `None`, before 1.4).
+    pub log_processor: bool,
 }
 
 /// A distro registered at compile time (collected with `inventory`).
@@ -342,7 +407,7 @@ impl RootModule for PluginModRef {
 }
 
 /// The capabilities of this API version, by name (see the crate docs, "Evolution rules").
-pub const CAPABILITY_NAMES: [&str; 7] = [
+pub const CAPABILITY_NAMES: [&str; 8] = [
     // 1.0
     "span_view_full",
     "edits_events_links_status",
@@ -354,6 +419,8 @@ pub const CAPABILITY_NAMES: [&str; 7] = [
     "metadata_section",
     // 1.3
     "host_env",
+    // 1.4
+    "log_processor",
 ];
 
 /// [`CAPABILITY_NAMES`] as it crosses the boundary.

@@ -3,17 +3,19 @@
 
 use crate::ffi::{
     CAPABILITIES_FFI, DistroDescriptor, DistroDescriptorRef, ErrorKind, FfiAttributesMut,
-    FfiDistro, FfiDistro_TO, FfiDistroBox, FfiEditsMut, FfiError, FfiInitArgsRef,
-    FfiMetricExporter, FfiMetricExporter_TO, FfiMetricExporterBox, FfiSampler, FfiSampler_TO,
-    FfiSamplerBox, FfiSamplingParamsRef, FfiSpanExporter, FfiSpanExporter_TO, FfiSpanExporterBox,
+    FfiDistro, FfiDistro_TO, FfiDistroBox, FfiEditsMut, FfiError, FfiInitArgsRef, FfiLogEditsMut,
+    FfiLogProcessor, FfiLogProcessor_TO, FfiLogProcessorBox, FfiLogRecordRef, FfiMetricExporter,
+    FfiMetricExporter_TO, FfiMetricExporterBox, FfiSampler, FfiSampler_TO, FfiSamplerBox,
+    FfiSamplingParamsRef, FfiSpanExporter, FfiSpanExporter_TO, FfiSpanExporterBox,
     FfiSpanProcessor, FfiSpanProcessor_TO, FfiSpanProcessorBox, FfiSpanRef, PluginMod,
     PluginModRef,
 };
+use crate::log::{LogEdits, LogView};
 use crate::types::{KeyValue, Temporality};
 use crate::view::{Edits, SamplingParams, SpanView};
 use crate::{
-    BoxError, Components, Distro, DistroConfig, MetricExporter, Sampler, SpanExporter,
-    SpanProcessor,
+    BoxError, Components, Distro, DistroConfig, LogProcessor, MetricExporter, Sampler,
+    SpanExporter, SpanProcessor,
 };
 use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::sabi_trait::TD_Opaque;
@@ -125,6 +127,24 @@ impl FfiSpanProcessor for GuardedSpanProcessor {
     }
 }
 
+struct GuardedLogProcessor(Box<dyn LogProcessor>);
+impl FfiLogProcessor for GuardedLogProcessor {
+    fn on_emit(
+        &self,
+        record: FfiLogRecordRef<'_>,
+        edits: FfiLogEditsMut<'_>,
+    ) -> RResult<(), FfiError> {
+        guarded(|| {
+            self.0
+                .on_emit(LogView::from_ffi(&record), &mut LogEdits::from_ffi(edits));
+            Ok(())
+        })
+    }
+    fn shutdown(&self) -> RResult<(), FfiError> {
+        guarded(|| self.0.shutdown())
+    }
+}
+
 struct GuardedSpanExporter(Box<dyn SpanExporter>);
 impl FfiSpanExporter for GuardedSpanExporter {
     fn export(&self, spans: RSlice<'_, FfiSpanRef<'_>>) -> RResult<(), FfiError> {
@@ -179,6 +199,15 @@ impl<D: Distro> FfiDistro for GuardedDistro<D> {
             let inner = self.components.build_span_processor(&self.distro)?;
             Ok(FfiSpanProcessor_TO::from_value(
                 GuardedSpanProcessor(inner),
+                TD_Opaque,
+            ))
+        })
+    }
+    fn log_processor(&self) -> RResult<FfiLogProcessorBox, FfiError> {
+        guarded(|| {
+            let inner = self.components.build_log_processor(&self.distro)?;
+            Ok(FfiLogProcessor_TO::from_value(
+                GuardedLogProcessor(inner),
                 TD_Opaque,
             ))
         })
@@ -244,6 +273,7 @@ pub fn descriptor<D: Distro>() -> DistroDescriptorRef {
         span_exporters: names(components.span_exporter_names()),
         metric_exporters: names(components.metric_exporter_names()),
         init: init::<D>,
+        log_processor: components.has_log_processor(),
     }
     .leak_into_prefix()
 }

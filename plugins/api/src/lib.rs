@@ -2,7 +2,7 @@
 //!
 //! A *distro* is a named bundle of sampler, span processor, span exporter, metric exporter and resource defaults.
 //! Distro authors implement the plain Rust traits of this crate ([`Distro`], [`Sampler`], [`SpanProcessor`],
-//! [`SpanExporter`], [`MetricExporter`]) and then ship the distro both ways, written once:
+//! [`SpanExporter`], [`MetricExporter`], [`LogProcessor`]) and then ship the distro both ways, written once:
 //!
 //! * in the distro's rlib crate, [`register_distro!`] registers it with `inventory`, so any binary that links the
 //!   crate (and references it: `use my_distro as _;`) finds it at start-up;
@@ -17,7 +17,9 @@
 //! processor sees the whole finished span ([`SpanView`]: ids, name, kind, times, attributes of every type, events,
 //! links, status, instrumentation scope and the resource) and answers with [`Edits`] that the host applies before
 //! any exporter sees the span: set, rename, redact or remove attributes of the span, its events and its links,
-//! replace the status message, drop events, rename or drop the span. All of it is borrowed from the host's span;
+//! replace the status message, drop events, rename or drop the span. A log processor sees each log record
+//! ([`LogView`]: severity, body, attributes, trace context, target) and answers with [`LogEdits`]: set or redact
+//! the body, set, redact or remove attributes, drop the record. All of it is borrowed from the host's span;
 //! a span the processor leaves alone costs no allocation. Metrics cross once per export interval as an OTLP
 //! `ExportMetricsServiceRequest` in protobuf. No futures and no SDK types cross.
 //!
@@ -56,11 +58,16 @@
 //!   `metadata_section`), so the host lists and selects distros without loading plugins.
 //! * 1.3.0 — the host hands `init` its environment ([`DistroConfig::env_var`], capability `host_env`), so a distro
 //!   reads what the host was configured with, not the process environment behind its back.
+//! * 1.4.0 — log records pass through the distro too: [`LogProcessor`] (a new distro method with a default, a new
+//!   descriptor field, capability `log_processor`) sees each record ([`LogView`]) and answers with [`LogEdits`].
+//!   The host does not export the logs of a distro that has a span processor but no log processor unless
+//!   `OTEL_LOGS_EXPORTER` is set explicitly, since nothing would redact them.
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 #[doc(hidden)]
 pub mod ffi;
 mod guard;
+mod log;
 #[doc(hidden)]
 pub mod meta;
 pub mod testing;
@@ -69,6 +76,7 @@ mod view;
 
 #[doc(hidden)]
 pub use guard::{descriptor, plugin_module};
+pub use log::*;
 pub use types::*;
 pub use view::*;
 
@@ -199,6 +207,7 @@ impl DistroConfig {
 pub struct Components<D> {
     samplers: Vec<(&'static str, Factory<D, dyn Sampler>)>,
     span_processor: Option<Factory<D, dyn SpanProcessor>>,
+    log_processor: Option<Factory<D, dyn LogProcessor>>,
     span_exporters: Vec<(&'static str, Factory<D, dyn SpanExporter>)>,
     metric_exporters: Vec<(&'static str, Factory<D, dyn MetricExporter>)>,
 }
@@ -210,6 +219,7 @@ impl<D> Default for Components<D> {
         Components {
             samplers: Vec::new(),
             span_processor: None,
+            log_processor: None,
             span_exporters: Vec::new(),
             metric_exporters: Vec::new(),
         }
@@ -221,6 +231,7 @@ impl<D: 'static> std::fmt::Debug for Components<D> {
         f.debug_struct("Components")
             .field("samplers", &self.sampler_names())
             .field("span_processor", &self.span_processor.is_some())
+            .field("log_processor", &self.log_processor.is_some())
             .field("span_exporters", &names(&self.span_exporters))
             .field("metric_exporters", &names(&self.metric_exporters))
             .finish()
@@ -266,6 +277,18 @@ impl<D: 'static> Components<D> {
         }));
         self
     }
+    /// Sets the log record processor, which runs on every log record before any log exporter (since 1.4).
+    pub fn log_processor<P: LogProcessor, E: Into<BoxError>>(
+        mut self,
+        build: impl Fn(&D) -> Result<P, E> + Send + Sync + 'static,
+    ) -> Self {
+        self.log_processor = Some(Box::new(move |d| {
+            build(d)
+                .map(|p| Box::new(p) as Box<dyn LogProcessor>)
+                .map_err(Into::into)
+        }));
+        self
+    }
     /// Offers a span exporter, selectable with `OTEL_TRACES_EXPORTER=<name>`.
     pub fn span_exporter<X: SpanExporter, E: Into<BoxError>>(
         mut self,
@@ -303,6 +326,10 @@ impl<D: 'static> Components<D> {
     pub fn has_span_processor(&self) -> bool {
         self.span_processor.is_some()
     }
+    /// Whether a log processor is set.
+    pub fn has_log_processor(&self) -> bool {
+        self.log_processor.is_some()
+    }
     /// The span exporter names, default first.
     pub fn span_exporter_names(&self) -> Vec<&'static str> {
         names(&self.span_exporters)
@@ -320,6 +347,11 @@ impl<D: 'static> Components<D> {
     /// Builds the span processor.
     pub fn build_span_processor(&self, distro: &D) -> Result<Box<dyn SpanProcessor>, BoxError> {
         let f = self.span_processor.as_ref().ok_or("no span processor")?;
+        f(distro)
+    }
+    /// Builds the log processor.
+    pub fn build_log_processor(&self, distro: &D) -> Result<Box<dyn LogProcessor>, BoxError> {
+        let f = self.log_processor.as_ref().ok_or("no log processor")?;
         f(distro)
     }
     /// Builds the span exporter called `name`.
@@ -393,6 +425,29 @@ pub trait SpanProcessor: Send + Sync + 'static {
     /// drops the series; renaming it is ignored.
     fn on_end(&self, span: &SpanView<'_>, edits: &mut Edits<'_>);
     /// The pipeline shuts down: release what the processor holds (since 1.1; hosts before 1.1 do not call it).
+    fn shutdown(&self) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+/// Edits log records before any log exporter sees them (since 1.4): the `tracing` events of the service and
+/// whatever else reaches the OpenTelemetry logs API. Called on the thread that logs, under the same watchdog and
+/// fail-closed rule as the span processor.
+///
+/// ```
+/// use ndotel_api::{LogEdits, LogProcessor, LogView};
+/// struct DropDebug;
+/// impl LogProcessor for DropDebug {
+///     fn on_emit(&self, record: &LogView<'_>, edits: &mut LogEdits<'_>) {
+///         if record.severity_number() < 9 { edits.drop_record(); } // below INFO
+///         if record.attribute("password").is_some() { edits.redact("password"); }
+///     }
+/// }
+/// ```
+pub trait LogProcessor: Send + Sync + 'static {
+    /// Inspects a record and records the edits to apply (none for a record left alone).
+    fn on_emit(&self, record: &LogView<'_>, edits: &mut LogEdits<'_>);
+    /// The pipeline shuts down: release what the processor holds.
     fn shutdown(&self) -> Result<(), BoxError> {
         Ok(())
     }

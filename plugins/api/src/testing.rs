@@ -1,5 +1,5 @@
 //! A testing kit for distro authors: run a sampler, span processor or span exporter over spans built in a unit
-//! test and assert on the decisions and edits, without the host. The views your code sees here are the same types,
+//! test (and a log processor over records, [`process_log`]) and assert on the decisions and edits, without the host. The views your code sees here are the same types,
 //! read through the same boundary calls, as under the host.
 //!
 //! ```
@@ -195,20 +195,22 @@ fn refs<'a>(attributes: &'a [KeyValue], arrays: &'a [Vec<RStr<'a>>]) -> Vec<KeyV
     attributes
         .iter()
         .zip(arrays)
-        .map(|(kv, array)| {
-            let value: ValueRef<'a> = match &kv.value {
-                Value::Bool(v) => (*v).into(),
-                Value::I64(v) => (*v).into(),
-                Value::F64(v) => (*v).into(),
-                Value::Str(v) => v.as_str().into(),
-                Value::BoolArray(v) => v.as_slice().into(),
-                Value::I64Array(v) => v.as_slice().into(),
-                Value::F64Array(v) => v.as_slice().into(),
-                Value::StrArray(_) => array.as_slice().into(),
-            };
-            KeyValueRef::new(&kv.key, value)
-        })
+        .map(|(kv, array)| KeyValueRef::new(&kv.key, value_ref(&kv.value, array)))
         .collect()
+}
+
+/// `value` borrowed (`array`: its strings when it is a string array).
+fn value_ref<'a>(value: &'a Value, array: &'a [RStr<'a>]) -> ValueRef<'a> {
+    match value {
+        Value::Bool(v) => (*v).into(),
+        Value::I64(v) => (*v).into(),
+        Value::F64(v) => (*v).into(),
+        Value::Str(v) => v.as_str().into(),
+        Value::BoolArray(v) => v.as_slice().into(),
+        Value::I64Array(v) => v.as_slice().into(),
+        Value::F64Array(v) => v.as_slice().into(),
+        Value::StrArray(_) => array.into(),
+    }
 }
 
 /// Borrowed storage for one attribute list.
@@ -516,4 +518,198 @@ pub fn sample(sampler: &dyn Sampler, params: &TestParams) -> Decision {
     };
     let ffi = FfiSamplingParams_TO::from_ptr(&view, TD_Opaque);
     sampler.should_sample(SamplingParams::from_ffi(&ffi))
+}
+
+/// A log record built in a test (since 1.4): an INFO record with a string body, no trace context, at 1 s after
+/// the epoch.
+#[derive(Debug, Clone)]
+pub struct TestLog {
+    /// Severity number (1–24, 0 unset) and text.
+    pub severity: (u8, String),
+    /// The body (`None`: no body).
+    pub body: Option<Value>,
+    /// Attributes.
+    pub attributes: Vec<KeyValue>,
+    /// Trace id and span id of the span the record was emitted in.
+    pub context: Option<([u8; 16], [u8; 8])>,
+    /// The target.
+    pub target: String,
+    /// Resource attributes.
+    pub resource: Vec<KeyValue>,
+}
+
+impl TestLog {
+    /// An INFO record with this body.
+    pub fn new(body: &str) -> Self {
+        TestLog {
+            severity: (9, "INFO".into()),
+            body: Some(Value::from(body)),
+            attributes: Vec::new(),
+            context: None,
+            target: String::new(),
+            resource: Vec::new(),
+        }
+    }
+    /// Sets the severity number and text.
+    pub fn severity(mut self, number: u8, text: &str) -> Self {
+        self.severity = (number, text.into());
+        self
+    }
+    /// Adds an attribute.
+    pub fn attribute(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.attributes.push(KeyValue::new(key, value));
+        self
+    }
+    /// Sets the target.
+    pub fn target(mut self, target: &str) -> Self {
+        self.target = target.into();
+        self
+    }
+    /// Sets the trace context.
+    pub fn in_span(mut self, trace_id: [u8; 16], span_id: [u8; 8]) -> Self {
+        self.context = Some((trace_id, span_id));
+        self
+    }
+}
+
+/// One edit a log processor made, as recorded by [`process_log`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum LogEdit {
+    /// [`LogEdits::drop_record`](crate::LogEdits::drop_record).
+    Drop,
+    /// `set_body` (and `redact_body`, with [`REDACTED`](crate::REDACTED)).
+    SetBody(Value),
+    /// `set`.
+    Set {
+        /// The key.
+        key: String,
+        /// The value.
+        value: Value,
+    },
+    /// `redact`.
+    Redact(String),
+    /// `remove`.
+    Remove(String),
+}
+
+struct LogStore<'a> {
+    log: &'a TestLog,
+    body_array: Vec<RStr<'a>>,
+    arrays: Vec<Vec<RStr<'a>>>,
+    resource_arrays: Vec<Vec<RStr<'a>>>,
+}
+
+struct LogViewImpl<'a> {
+    log: &'a TestLog,
+    body: Option<ValueRef<'a>>,
+    attributes: Vec<KeyValueRef<'a>>,
+    resource: Vec<KeyValueRef<'a>>,
+}
+
+impl crate::ffi::FfiLogRecord for LogViewImpl<'_> {
+    fn severity_number(&self) -> u8 {
+        self.log.severity.0
+    }
+    fn severity_text(&self) -> RStr<'_> {
+        RStr::from_str(&self.log.severity.1)
+    }
+    fn body(&self) -> abi_stable::std_types::ROption<ValueRef<'_>> {
+        self.body.into()
+    }
+    fn attributes(&self) -> RSlice<'_, KeyValueRef<'_>> {
+        RSlice::from_slice(&self.attributes)
+    }
+    fn context(&self) -> crate::ffi::FfiLogContext {
+        match self.log.context {
+            Some((trace_id, span_id)) => crate::ffi::FfiLogContext {
+                trace_id,
+                span_id,
+                flags: 3,
+            },
+            None => Default::default(),
+        }
+    }
+    fn target(&self) -> RStr<'_> {
+        RStr::from_str(&self.log.target)
+    }
+    fn event_name(&self) -> RStr<'_> {
+        RStr::from_str("")
+    }
+    fn time_unix_nanos(&self) -> u64 {
+        1_000_000_000
+    }
+    fn resource(&self) -> RSlice<'_, KeyValueRef<'_>> {
+        RSlice::from_slice(&self.resource)
+    }
+}
+
+struct LogRecorder(Vec<LogEdit>);
+
+impl crate::ffi::FfiLogEdits for LogRecorder {
+    fn drop_record(&mut self) {
+        self.0.push(LogEdit::Drop);
+    }
+    fn set_body(&mut self, body: ValueRef<'_>) {
+        if let Some(v) = Value::from_ref(body) {
+            self.0.push(LogEdit::SetBody(v));
+        }
+    }
+    fn set(&mut self, key: RStr<'_>, value: ValueRef<'_>) {
+        if let Some(value) = Value::from_ref(value) {
+            self.0.push(LogEdit::Set {
+                key: key.to_string(),
+                value,
+            });
+        }
+    }
+    fn redact(&mut self, key: RStr<'_>) {
+        self.0.push(LogEdit::Redact(key.to_string()));
+    }
+    fn remove_attribute(&mut self, key: RStr<'_>) {
+        self.0.push(LogEdit::Remove(key.to_string()));
+    }
+}
+
+/// Runs `processor.on_emit` over `log` and returns the edits it made, in order (empty: the record is left
+/// alone). A panic in the processor propagates, so the test fails.
+///
+/// ```
+/// use ndotel_api::testing::{self, LogEdit, TestLog};
+/// use ndotel_api::{LogEdits, LogProcessor, LogView};
+/// struct RedactTokens;
+/// impl LogProcessor for RedactTokens {
+///     fn on_emit(&self, record: &LogView<'_>, edits: &mut LogEdits<'_>) {
+///         if record.attribute("token").is_some() { edits.redact("token"); }
+///     }
+/// }
+/// let log = TestLog::new("signed in").attribute("token", "abc");
+/// assert_eq!(testing::process_log(&RedactTokens, &log), [LogEdit::Redact("token".into())]);
+/// ```
+pub fn process_log(processor: &dyn crate::LogProcessor, log: &TestLog) -> Vec<LogEdit> {
+    let store = LogStore {
+        log,
+        body_array: match &log.body {
+            Some(Value::StrArray(v)) => v.iter().map(|s| RStr::from_str(s)).collect(),
+            _ => Vec::new(),
+        },
+        arrays: str_arrays(&log.attributes),
+        resource_arrays: str_arrays(&log.resource),
+    };
+    let body = log.body.as_ref().map(|b| value_ref(b, &store.body_array));
+    let view = LogViewImpl {
+        log: store.log,
+        body,
+        attributes: refs(&log.attributes, &store.arrays),
+        resource: refs(&log.resource, &store.resource_arrays),
+    };
+    let ffi = crate::ffi::FfiLogRecord_TO::from_ptr(&view, TD_Opaque);
+    let mut recorder = LogRecorder(Vec::new());
+    let mut edits = crate::LogEdits::from_ffi(crate::ffi::FfiLogEdits_TO::from_ptr(
+        &mut recorder,
+        TD_Opaque,
+    ));
+    processor.on_emit(crate::LogView::from_ffi(&ffi), &mut edits);
+    drop(edits);
+    recorder.0
 }

@@ -2,6 +2,7 @@
 //!
 //! One file per component, as in the seed: [`sampler`] drops health-check traffic (whole traces) and samples the
 //! rest by ratio, parent-based; [`span_processor`] injects environment attributes and redacts secrets ([`redact`]) before export;
+//! [`log_processor`] applies the same redaction to log records and drops them by severity or target;
 //! [`span_exporter`] writes finished spans as JSON lines; [`metric_exporter`] prints metrics for humans, writes
 //! them as OTLP JSON lines or posts them over OTLP/HTTP.
 //! Everything is configured from the `[distro.otel_custom_distro]` table of `distro.toml`; unknown keys are errors.
@@ -10,6 +11,7 @@
 //! ships the same distro as a `.so` plugin.
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
+pub mod log_processor;
 pub mod metric_exporter;
 pub mod redact;
 pub mod sampler;
@@ -32,6 +34,8 @@ pub struct Settings {
     pub sampler: sampler::SamplerSettings,
     /// Span processor settings.
     pub span_processor: span_processor::ProcessorSettings,
+    /// Log record processor settings (its redaction is the span processor's).
+    pub log_processor: log_processor::LogProcessorSettings,
     /// Span exporter settings.
     pub span_exporter: span_exporter::ExporterSettings,
     /// Metric exporter settings.
@@ -47,6 +51,7 @@ impl Default for Settings {
             )]),
             sampler: Default::default(),
             span_processor: Default::default(),
+            log_processor: Default::default(),
             span_exporter: Default::default(),
             metric_exporter: Default::default(),
         }
@@ -73,6 +78,10 @@ impl Distro for CustomDistro {
         // Validate everything now, so a bad regex or ratio is an init error, not a surprise at first use.
         sampler::CustomSampler::new(&settings.sampler)?;
         span_processor::CustomSpanProcessor::new(&settings.span_processor, |n| config.env_var(n))?;
+        log_processor::CustomLogProcessor::new(
+            &settings.log_processor,
+            &settings.span_processor.redact,
+        )?;
         settings.metric_exporter.temporality()?;
         let resource = settings
             .resource
@@ -119,6 +128,12 @@ impl CustomDistro {
                 span_processor::CustomSpanProcessor::new(&d.settings.span_processor, |n| {
                     d.config.env_var(n)
                 })
+            })
+            .log_processor(|d: &Self| {
+                log_processor::CustomLogProcessor::new(
+                    &d.settings.log_processor,
+                    &d.settings.span_processor.redact,
+                )
             })
             .span_exporter("custom_jsonl", |d: &Self| {
                 span_exporter::JsonLinesExporter::new(
