@@ -6,8 +6,11 @@
 //! span made with `tracing`, and observable instruments report DB pool and process usage.
 //!
 //! `APP_ADDR` (default `127.0.0.1:8080`; port 0 picks a free one) and `DATABASE_URL` (default an embedded SQLite
-//! file `ndotel-app.db` in the working directory; `mysql://user:pass@host:port/db` for MySQL/MariaDB).
+//! file `ndotel-app.db` in the working directory; `mysql://user:pass@host:port/db` for MySQL/MariaDB);
+//! `DOWNSTREAM_URL` (`http://host:port`) is the service `GET /downstream/items` calls with an instrumented client.
 //! SIGTERM or SIGINT: stop accepting, finish in-flight requests, then flush every finished span and the last metrics.
+
+mod downstream;
 
 use anyhow::{Context as _, Result};
 use axum::extract::{Path, Query, RawQuery, State};
@@ -27,6 +30,10 @@ struct AppState {
     pool: AnyPool,
     /// `sqlite` or `mysql`, for `db.system.name`.
     system: &'static str,
+    /// `DOWNSTREAM_URL`: the service `/downstream/items` calls (another instance of this one, say).
+    downstream: Option<String>,
+    /// The HTTP client for it.
+    client: downstream::Client,
 }
 
 #[derive(Debug, Serialize)]
@@ -221,6 +228,27 @@ async fn insert_item(state: &AppState, new: &NewItem) -> Result<i64, AppError> {
     })
 }
 
+/// `GET /downstream/items`: the items of the service at `DOWNSTREAM_URL`, fetched with the instrumented client
+/// (a CLIENT span; `traceparent` and `baggage` sent on, so the callee continues this trace).
+async fn downstream_items(State(state): State<AppState>) -> Result<Response, AppError> {
+    let Some(base) = &state.downstream else {
+        return Err(AppError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "DOWNSTREAM_URL is not set: this route calls another instance of the service".into(),
+        ));
+    };
+    let answer = downstream::get(&state.client, base, "/items", Duration::from_secs(10))
+        .await
+        .map_err(|e| AppError::new(StatusCode::BAD_GATEWAY, e))?;
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    Ok((
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        answer.body,
+    )
+        .into_response())
+}
+
 async fn slow(Query(p): Query<SlowParams>) -> String {
     let ms = p.ms.unwrap_or(100).min(60_000);
     tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -237,9 +265,12 @@ fn router(state: AppState) -> Result<Router> {
         .route("/items", get(list_items).post(create_item))
         .route("/items/{id}", get(get_item))
         .route("/slow", get(slow))
+        .route("/downstream/items", get(downstream_items))
         .with_state(state)
         // Opt-in request header capture (`http.request.header.<name>`), inside the SERVER span.
         .layer(axum::middleware::from_fn(capture_request_headers))
+        // Baggage that arrived with the request, on the SERVER span (`baggage.<key>`).
+        .layer(axum::middleware::from_fn(record_baggage))
         // Every route is traced, health checks included: dropping them is the distro sampler's decision.
         // One middleware makes the SERVER span (OpenTelemetry API directly, incoming `traceparent` continued) and
         // records the `http.server.*` metrics; query spans made with `tracing` nest under it. Measured: a third of
@@ -309,6 +340,26 @@ async fn capture_request_headers(
                     opentelemetry::Value::Array(values.into()),
                 ));
             }
+        }
+    }
+    next.run(req).await
+}
+
+/// Records the request's baggage entries (extracted by the global propagator with the trace context) on the SERVER
+/// span as `baggage.<key>` attributes, so a trace shows what travelled with it; values pass the distro's redaction
+/// like any attribute. A request without baggage costs one context lookup.
+async fn record_baggage(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use opentelemetry::baggage::BaggageExt as _;
+    use opentelemetry::trace::TraceContextExt as _;
+    let cx = opentelemetry::Context::current();
+    let baggage = cx.baggage();
+    if !baggage.is_empty() {
+        let span = cx.span();
+        for (key, (value, _)) in baggage.iter() {
+            span.set_attribute(KeyValue::new(
+                format!("baggage.{}", key.as_str()),
+                value.as_str().to_string(),
+            ));
         }
     }
     next.run(req).await
@@ -485,6 +536,10 @@ async fn serve(distro: &str) -> Result<()> {
     let app = router(AppState {
         pool: pool.clone(),
         system,
+        downstream: std::env::var("DOWNSTREAM_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty()),
+        client: downstream::client(),
     })?;
     let (stopping, mut stop_seen) = tokio::sync::watch::channel(false);
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {

@@ -18,6 +18,8 @@ pub struct Span {
     pub kind: i64,
     /// Attributes as `(key, value as text)`.
     pub attributes: Vec<(String, String)>,
+    /// `service.name` of the resource that exported it.
+    pub service: String,
 }
 
 impl Span {
@@ -77,6 +79,11 @@ pub fn spans(path: &Path) -> Result<Vec<Span>, String> {
     let mut out = Vec::new();
     for line in lines(path)? {
         for rs in line["resourceSpans"].as_array().into_iter().flatten() {
+            let service = attrs(&rs["resource"]["attributes"])
+                .into_iter()
+                .find(|(k, _)| k == "service.name")
+                .map(|(_, v)| v)
+                .unwrap_or_default();
             for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
                 for s in ss["spans"].as_array().into_iter().flatten() {
                     out.push(Span {
@@ -86,6 +93,7 @@ pub fn spans(path: &Path) -> Result<Vec<Span>, String> {
                         name: s["name"].as_str().unwrap_or("").to_string(),
                         kind: s["kind"].as_i64().unwrap_or(0),
                         attributes: attrs(&s["attributes"]),
+                        service: service.clone(),
                     });
                 }
             }

@@ -29,9 +29,10 @@ fn print_tree(spans: &[otlp_json::Span], s: &otlp_json::Span, depth: usize) {
         String::new()
     };
     println!(
-        "{indent}{kind} {} [trace {}]{parent}",
+        "{indent}{kind} {} [trace {}, {}]{parent}",
         s.name,
-        &s.trace_id[..12.min(s.trace_id.len())]
+        &s.trace_id[..12.min(s.trace_id.len())],
+        s.service
     );
     for key in [
         "url.path",
@@ -39,6 +40,8 @@ fn print_tree(spans: &[otlp_json::Span], s: &otlp_json::Span, depth: usize) {
         "http.request.header.authorization",
         "http.response.status_code",
         "db.query.text",
+        "url.full",
+        "baggage.tenant",
     ] {
         if let Some(v) = s.attr(key) {
             println!("{indent}    {key} = {v}");
@@ -122,41 +125,57 @@ fn main() -> Result<()> {
         so.display()
     );
 
-    let mut cmd = Command::new(bin_dir.join("ndotel"));
-    cmd.args([
-        "run",
-        "--distro",
-        "otel_custom_distro",
-        "--traces_exporter",
-        "file",
-        "--metrics_exporter",
-        "file",
-        "--logs_exporter",
-        "file",
-    ])
-    .args(["--service_name", "ndotel-demo", "--"])
-    .arg(bin_dir.join("app"))
-    .current_dir(&out)
-    .env("OTEL_RUST_DISTRO_PATH", &plugins)
-    .env("OTEL_RUST_DISTRO_CONFIG", out.join("distro.toml"))
-    .env("OTEL_METRIC_EXPORT_INTERVAL", "1000")
-    // The service records the Authorization header (opt-in, as the semantic conventions describe), so the check
-    // below proves the distro redacted it rather than that nobody recorded it.
-    .env(
-        "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST",
-        "authorization",
-    )
-    .env("APP_ADDR", "127.0.0.1:0")
-    .env(
-        "DATABASE_URL",
-        format!("sqlite:{}?mode=rwc", out.join("demo.db").display()),
+    // A second instance of the service, which the first calls on `/downstream/items`: one trace crosses both.
+    let downstream_out = out.join("downstream");
+    std::fs::create_dir_all(&downstream_out)?;
+    let service = |name: &str, cwd: &Path| {
+        let mut cmd = Command::new(bin_dir.join("ndotel"));
+        cmd.args([
+            "run",
+            "--distro",
+            "otel_custom_distro",
+            "--traces_exporter",
+            "file",
+            "--metrics_exporter",
+            "file",
+            "--logs_exporter",
+            "file",
+        ])
+        .args(["--service_name", name, "--"])
+        .arg(bin_dir.join("app"))
+        .current_dir(cwd)
+        .env("OTEL_RUST_DISTRO_PATH", &plugins)
+        .env("OTEL_RUST_DISTRO_CONFIG", out.join("distro.toml"))
+        .env("APP_ADDR", "127.0.0.1:0")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite:{}?mode=rwc", cwd.join("demo.db").display()),
+        );
+        cmd
+    };
+    let downstream = harness::start(service("ndotel-demo-downstream", &downstream_out))
+        .map_err(anyhow::Error::msg)?;
+    println!(
+        "== downstream instance listening on {} (exports to {})",
+        downstream.addr,
+        downstream_out.display()
     );
+    let mut cmd = service("ndotel-demo", &out);
+    cmd.env("DOWNSTREAM_URL", format!("http://{}", downstream.addr))
+        .env("OTEL_RUST_DISTRO_CONFIG", out.join("distro.toml"))
+        .env("OTEL_METRIC_EXPORT_INTERVAL", "1000")
+        // The service records the Authorization header (opt-in, as the semantic conventions describe), so the check
+        // below proves the distro redacted it rather than that nobody recorded it.
+        .env(
+            "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST",
+            "authorization",
+        );
     println!("== starting: ndotel run --distro otel_custom_distro ... -- app");
     let running = harness::start(cmd).map_err(anyhow::Error::msg)?;
     let addr = running.addr.clone();
     println!("== service listening on {addr}");
 
-    let requests: [Request<'_>; 7] = [
+    let requests: [Request<'_>; 8] = [
         ("GET", "/health", vec![], None),
         (
             "POST",
@@ -192,6 +211,12 @@ fn main() -> Result<()> {
             None,
         ),
         ("GET", "/items/999", vec![], None),
+        (
+            "GET",
+            "/downstream/items",
+            vec![("baggage", "tenant=acme")],
+            None,
+        ),
     ];
     for (method, path, headers, body) in &requests {
         let r = client::request(&addr, method, path, headers, *body)?;
@@ -203,7 +228,9 @@ fn main() -> Result<()> {
     }
     std::thread::sleep(std::time::Duration::from_millis(1500)); // let one metric collection happen
     println!("== stopping the service (SIGTERM)");
-    if !running.terminate().map_err(anyhow::Error::msg)? {
+    if !running.terminate().map_err(anyhow::Error::msg)?
+        || !downstream.terminate().map_err(anyhow::Error::msg)?
+    {
         bail!("the service did not exit cleanly");
     }
     let sent: Vec<&str> = requests
@@ -216,12 +243,17 @@ fn main() -> Result<()> {
 /// What was exported and what the distro did; `sent` are the paths requested.
 fn report(out: &Path, sent: &[&str]) -> Result<()> {
     let traces: PathBuf = out.join("traces.jsonl");
-    let spans = otlp_json::spans(&traces).map_err(anyhow::Error::msg)?;
+    let mut spans = otlp_json::spans(&traces).map_err(anyhow::Error::msg)?;
+    let downstream_traces = out.join("downstream").join("traces.jsonl");
+    let downstream_spans = otlp_json::spans(&downstream_traces).map_err(anyhow::Error::msg)?;
     println!(
-        "== {} spans exported to {} (OTLP JSON lines), as trees",
+        "== {} + {} spans exported to {} and {} (OTLP JSON lines), as trees across both services",
         spans.len(),
-        traces.display()
+        downstream_spans.len(),
+        traces.display(),
+        downstream_traces.display()
     );
+    spans.extend(downstream_spans);
     // Roots (no parent here: a new trace, or a parent in another process), then each one's children, indented.
     let ids: std::collections::HashSet<&str> = spans.iter().map(|s| s.span_id.as_str()).collect();
     let roots: Vec<&otlp_json::Span> = spans
@@ -288,8 +320,10 @@ fn report(out: &Path, sent: &[&str]) -> Result<()> {
     }
 
     let mut exported = String::new();
-    for f in ["traces.jsonl", "metrics.jsonl", "logs.jsonl"] {
-        exported.push_str(&std::fs::read_to_string(out.join(f)).unwrap_or_default());
+    for dir in [out.to_path_buf(), out.join("downstream")] {
+        for f in ["traces.jsonl", "metrics.jsonl", "logs.jsonl"] {
+            exported.push_str(&std::fs::read_to_string(dir.join(f)).unwrap_or_default());
+        }
     }
     let leaked: Vec<&&str> = SECRETS.iter().filter(|s| exported.contains(**s)).collect();
     if spans.iter().any(|s| s.attr("url.path") == Some("/health")) {
@@ -300,6 +334,15 @@ fn report(out: &Path, sent: &[&str]) -> Result<()> {
     }
     if spans.is_empty() || metrics.is_empty() {
         bail!("nothing was exported");
+    }
+    let crossing = spans.iter().any(|down| {
+        down.service == "ndotel-demo-downstream"
+            && spans.iter().any(|up| {
+                up.service == "ndotel-demo" && up.kind == 3 && up.span_id == down.parent_span_id
+            })
+    });
+    if !crossing {
+        bail!("no trace crossed from the service to its downstream instance");
     }
     if !logs
         .iter()

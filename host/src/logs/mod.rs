@@ -74,6 +74,10 @@ impl LogProcessor for StderrLog {
     fn force_flush(&self) -> OTelSdkResult {
         Ok(())
     }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        Ok(())
+    }
 }
 
 /// A log value as text, escaped where it could forge a line on a terminal or in a log file.

@@ -1,0 +1,162 @@
+//! Two processes of the example service, each under `ndotel run` with the `otel_custom_distro` plugin and its own
+//! file exports: the upstream's `/downstream/items` calls the downstream with the instrumented client. One trace
+//! spans both (SERVER → CLIENT → SERVER → DB), correctly parented; baggage arrives downstream; a trace the sampler
+//! drops upstream leaves nothing in either process; the client's duration histogram is recorded.
+#![allow(clippy::unwrap_used)] // a test fails loudly
+
+use app::otlp_json::{self, Span};
+use app::{client, harness};
+use ndotel_tests::{build_artifacts, plugin_dir, profile_dir, setup};
+use std::path::Path;
+use std::process::Command;
+
+const SERVER: i64 = 2;
+const CLIENT: i64 = 3;
+
+fn start(dir: &Path, name: &str, downstream: Option<&str>) -> harness::Running {
+    build_artifacts();
+    let plugins = plugin_dir(dir, "plugins", &["otel_custom_distro"]);
+    let mut cmd = Command::new(profile_dir().join("ndotel"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(dir)
+        .args(["run", "--distro", "otel_custom_distro"])
+        .args(["--traces-exporter", "file", "--metrics-exporter", "file"])
+        .args(["--logs-exporter", "none", "--service-name", name, "--"])
+        .arg(profile_dir().join("app"))
+        .env("OTEL_RUST_DISTRO_PATH", plugins)
+        .env("OTEL_METRIC_EXPORT_INTERVAL", "60000")
+        .env("APP_ADDR", "127.0.0.1:0")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite:{}?mode=rwc", dir.join("app.db").display()),
+        );
+    if let Some(url) = downstream {
+        cmd.env("DOWNSTREAM_URL", url);
+    }
+    harness::start(cmd).unwrap()
+}
+
+fn one<'a>(spans: &'a [Span], what: &str, pick: impl Fn(&Span) -> bool) -> &'a Span {
+    let found: Vec<&Span> = spans.iter().filter(|s| pick(s)).collect();
+    assert_eq!(found.len(), 1, "{what}: {spans:#?}");
+    found[0]
+}
+
+#[test]
+fn one_trace_spans_both_services_and_the_samplers_decision_crosses_the_hop() {
+    let tmp = setup();
+    let (up_dir, down_dir) = (tmp.path().join("up"), tmp.path().join("down"));
+    for d in [&up_dir, &down_dir] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let down = start(&down_dir, "downstream", None);
+    let up = start(&up_dir, "upstream", Some(&format!("http://{}", down.addr)));
+    let created = client::request(
+        &down.addr,
+        "POST",
+        "/items",
+        &[],
+        Some(r#"{"name":"lamp","price":19.5}"#),
+    )
+    .unwrap();
+    assert_eq!(created.status, 201);
+
+    let r = client::request(
+        &up.addr,
+        "GET",
+        "/downstream/items",
+        &[("baggage", "tenant=acme,session.token=bag-s3cret")],
+        None,
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("lamp"), "{}", r.body);
+    // A trace whose incoming parent is not sampled: the upstream's sampler follows it, and so must the downstream.
+    let unsampled = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
+    let r = client::request(
+        &up.addr,
+        "GET",
+        "/downstream/items",
+        &[("traceparent", unsampled)],
+        None,
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    assert!(up.terminate().unwrap() && down.terminate().unwrap());
+    let up_spans = otlp_json::spans(&up_dir.join("traces.jsonl")).unwrap();
+    let down_spans = otlp_json::spans(&down_dir.join("traces.jsonl")).unwrap();
+
+    let server = one(&up_spans, "the upstream SERVER span", |s| {
+        s.kind == SERVER && s.attr("url.path") == Some("/downstream/items")
+    });
+    let call = one(&up_spans, "the upstream CLIENT span", |s| {
+        s.kind == CLIENT && s.attr("http.request.method") == Some("GET")
+    });
+    assert_eq!(call.trace_id, server.trace_id);
+    assert_eq!(call.parent_span_id, server.span_id);
+    assert_eq!(call.attr("http.response.status_code"), Some("200"));
+    assert!(call.attr("url.full").is_some_and(|u| u.ends_with("/items")));
+    let downstream_server = one(
+        &down_spans,
+        "the downstream SERVER span in the trace",
+        |s| s.kind == SERVER && s.trace_id == server.trace_id,
+    );
+    assert_eq!(
+        downstream_server.parent_span_id, call.span_id,
+        "parented on the CLIENT span"
+    );
+    assert_eq!(downstream_server.attr("url.path"), Some("/items"));
+    let query = one(&down_spans, "the downstream query in the trace", |s| {
+        s.kind == CLIENT && s.trace_id == server.trace_id
+    });
+    assert_eq!(query.parent_span_id, downstream_server.span_id);
+    assert_eq!(query.name, "SELECT items");
+    // Baggage arrived downstream (and what it carried was redacted like any attribute).
+    assert_eq!(downstream_server.attr("baggage.tenant"), Some("acme"));
+    assert_eq!(
+        downstream_server.attr("baggage.session.token"),
+        Some("[REDACTED]")
+    );
+
+    // The unsampled trace left nothing anywhere.
+    for (who, spans) in [("upstream", &up_spans), ("downstream", &down_spans)] {
+        assert!(
+            !spans
+                .iter()
+                .any(|s| s.trace_id == "0af7651916cd43dd8448eb211c80319c"),
+            "{who} exported the unsampled trace"
+        );
+    }
+    // Upstream: the two calls made, and only them: one sampled trace (SERVER, CLIENT).
+    assert_eq!(up_spans.len(), 2, "{up_spans:#?}");
+
+    let metrics = std::fs::read_to_string(up_dir.join("metrics.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = metrics
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let histogram = lines
+        .iter()
+        .flat_map(|l| l["resourceMetrics"].as_array().cloned().unwrap_or_default())
+        .flat_map(|rm| rm["scopeMetrics"].as_array().cloned().unwrap_or_default())
+        .flat_map(|sm| sm["metrics"].as_array().cloned().unwrap_or_default())
+        .find(|m| m["name"] == "http.client.request.duration")
+        .unwrap_or_else(|| panic!("no http.client.request.duration in {metrics}"));
+    assert_eq!(histogram["unit"], "s");
+    let points = histogram["histogram"]["dataPoints"].as_array().unwrap();
+    let count: u64 = points
+        .iter()
+        .map(|p| p["count"].as_str().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(
+        count, 2,
+        "both calls are measured, sampled or not: {histogram}"
+    );
+    assert_eq!(
+        points[0]["explicitBounds"].as_array().unwrap().first(),
+        Some(&serde_json::json!(0.005)),
+        "the semantic conventions' buckets, in seconds"
+    );
+}
