@@ -227,6 +227,87 @@ pub struct FileConfig {
     /// Per-distro tables, handed to the distro's `init`.
     #[serde(default)]
     pub distro: BTreeMap<String, toml::Table>,
+    /// Metric views (`[[views]]`), applied with the SDK's view API in this order.
+    #[serde(default)]
+    pub views: Vec<toml::Spanned<ViewConfig>>,
+}
+
+/// One `[[views]]` entry: which instruments it matches and how their streams change.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ViewConfig {
+    /// The instrument name it applies to; `*` matches any run of characters (`http.server.*`).
+    pub instrument: String,
+    /// Also require this instrument scope (meter) name.
+    pub meter: Option<String>,
+    /// The stream's new name.
+    pub rename: Option<String>,
+    /// The stream's new description.
+    pub description: Option<String>,
+    /// Only these attribute keys are kept; every other key is dropped (an empty list drops them all).
+    pub keep_attributes: Option<Vec<String>>,
+    /// Histogram bucket boundaries, increasing.
+    pub buckets: Option<Vec<f64>>,
+    /// Drop the instrument: nothing it records is exported.
+    #[serde(default)]
+    pub drop: bool,
+    /// At most this many series per collection (the SDK's default is 2000).
+    pub cardinality_limit: Option<usize>,
+}
+
+impl ViewConfig {
+    /// Whether the view applies to instrument `name` of meter `meter`.
+    pub fn matches(&self, name: &str, meter: &str) -> bool {
+        glob(&self.instrument, name) && self.meter.as_deref().is_none_or(|m| m == meter)
+    }
+
+    /// What is wrong with it, if anything (checked when the file is loaded).
+    fn problem(&self) -> Option<String> {
+        if self.instrument.trim().is_empty() {
+            return Some(
+                "`instrument` is empty; name an instrument (`*` matches any run of characters)"
+                    .into(),
+            );
+        }
+        if let Some(b) = &self.buckets
+            && (b.iter().any(|x| !x.is_finite()) || b.windows(2).any(|w| w[0] >= w[1]))
+        {
+            return Some(format!(
+                "`buckets` {b:?} must be finite and strictly increasing"
+            ));
+        }
+        if self.cardinality_limit == Some(0) {
+            return Some("`cardinality_limit` must be at least 1".into());
+        }
+        if self.drop
+            && (self.rename.is_some() || self.keep_attributes.is_some() || self.buckets.is_some())
+        {
+            return Some(
+                "`drop = true` drops the instrument; its other keys would do nothing".into(),
+            );
+        }
+        None
+    }
+}
+
+/// `pattern` with `*` as any run of characters, against `name`.
+fn glob(pattern: &str, name: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or("");
+    let Some(mut rest) = name.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 /// A loaded `distro.toml`, with where it came from.
@@ -274,7 +355,7 @@ impl ConfigFile {
 
     /// Parses `text` as the contents of `path`.
     pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
-        toml::from_str::<FileConfig>(text).map_err(|e| {
+        let config = toml::from_str::<FileConfig>(text).map_err(|e| {
             let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
             // serde names the unknown key and the keys valid where it stands ("unknown field `x`, expected …").
             let message = e.message().trim().to_string();
@@ -284,7 +365,19 @@ impl ConfigFile {
                 column,
                 message,
             }
-        })
+        })?;
+        for view in &config.views {
+            if let Some(problem) = view.get_ref().problem() {
+                let (line, column) = line_col(text, view.span().start);
+                return Err(ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    line,
+                    column,
+                    message: format!("in [[views]]: {problem}"),
+                });
+            }
+        }
+        Ok(config)
     }
 
     /// The directory relative paths in the file are resolved against.

@@ -336,6 +336,21 @@ impl Guard {
             transport.shutdown();
             failed
         });
+        // Views are matched as instruments are created; one that never matched names an instrument this service
+        // does not have (a typo, or another service's): said once, here.
+        for (view, matched) in std::mem::take(&mut self.pipeline.views) {
+            if !matched.load(std::sync::atomic::Ordering::Relaxed) {
+                eprintln!(
+                    "ndotel: warning: the [[views]] entry for instrument {:?}{} matched no instrument of this \
+                     service; check the name (the instruments are listed in any metric export)",
+                    crate::text::printable(&view.instrument),
+                    view.meter
+                        .as_deref()
+                        .map(|m| format!(" of meter {:?}", crate::text::printable(m)))
+                        .unwrap_or_default()
+                );
+            }
+        }
         let lost = self.pipeline.delivery.undelivered();
         if lost > 0 {
             eprintln!(

@@ -252,6 +252,11 @@ pub struct Pipeline {
     pub(crate) shutdown_timeout: Duration,
     /// The distro's span processor, which also judges each new metric series before it is recorded.
     pub(crate) series_editor: Option<Arc<Editor>>,
+    /// The `[[views]]` of `distro.toml`, each with whether it matched an instrument (named at shutdown if not).
+    pub(crate) views: Vec<(
+        crate::config::ViewConfig,
+        Arc<std::sync::atomic::AtomicBool>,
+    )>,
     /// `OTEL_RUST_TRACING_FILTER` (valid) and `OTEL_RUST_TRACING_CONTEXT_ACTIVATION`, for the `tracing` bridge.
     pub(crate) tracing: (String, bool),
 }
@@ -259,6 +264,11 @@ pub struct Pipeline {
 /// What every exporter builder needs.
 pub(crate) struct Ctx<'a> {
     pub(crate) plan: &'a Plan,
+    /// The metric views built, each with whether it matched an instrument yet.
+    pub(crate) views: Vec<(
+        crate::config::ViewConfig,
+        Arc<std::sync::atomic::AtomicBool>,
+    )>,
     pub(crate) distro: Option<crate::registry::Distro>,
     pub(crate) faults: Arc<Faults>,
     pub(crate) transport: crate::otlp::Transport,
@@ -300,6 +310,7 @@ impl Pipeline {
             delivery: Arc::default(),
             shutdown_timeout: Duration::from_secs(5),
             series_editor: None,
+            views: Vec::new(),
             tracing: (crate::settings::DEFAULT_TRACING_FILTER.to_string(), true),
         }
     }
@@ -330,6 +341,7 @@ impl Pipeline {
         let distro = plan.distro.init(plan.config.as_ref(), env)?;
         let mut ctx = Ctx {
             plan,
+            views: Vec::new(),
             distro,
             faults: faults.clone(),
             transport: Default::default(),
@@ -392,6 +404,7 @@ impl Pipeline {
             delivery: ctx.delivery,
             shutdown_timeout: s.shutdown_timeout.value,
             series_editor,
+            views: std::mem::take(&mut ctx.views),
             tracing: (s.tracing_filter.value.clone(), s.context_activation.value),
         })
     }
@@ -403,6 +416,7 @@ impl Plan {
         let distro = self.distro.init(self.config.as_ref(), env)?;
         let ctx = Ctx {
             plan: self,
+            views: Vec::new(),
             distro,
             faults: Arc::new(Faults::new(self.distro.name.clone())),
             transport: Default::default(),

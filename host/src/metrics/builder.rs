@@ -7,7 +7,60 @@ use abi_stable::std_types::RStr;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+/// The `[[views]]` of `distro.toml` as SDK views, each with a flag saying whether it matched an instrument (so one
+/// that never did is named at shutdown).
+fn views(
+    mut builder: opentelemetry_sdk::metrics::MeterProviderBuilder,
+    config: &[crate::config::ViewConfig],
+) -> (
+    opentelemetry_sdk::metrics::MeterProviderBuilder,
+    Vec<(crate::config::ViewConfig, Arc<AtomicBool>)>,
+) {
+    use opentelemetry_sdk::metrics::{Aggregation, Instrument, InstrumentKind, Stream};
+    let mut seen = Vec::new();
+    for view in config {
+        let matched = Arc::new(AtomicBool::new(false));
+        seen.push((view.clone(), matched.clone()));
+        let v = view.clone();
+        builder = builder.with_view(move |i: &Instrument| {
+            if !v.matches(i.name(), i.scope().name()) {
+                return None;
+            }
+            matched.store(true, Ordering::Relaxed);
+            let mut stream = Stream::builder();
+            if let Some(name) = &v.rename {
+                stream = stream.with_name(name.clone());
+            }
+            if let Some(description) = &v.description {
+                stream = stream.with_description(description.clone());
+            }
+            if let Some(keys) = &v.keep_attributes {
+                stream = stream.with_allowed_attribute_keys(
+                    keys.iter().map(|k| opentelemetry::Key::new(k.clone())),
+                );
+            }
+            if v.drop {
+                stream = stream.with_aggregation(Aggregation::Drop);
+            } else if let Some(boundaries) = &v.buckets
+                && i.kind() == InstrumentKind::Histogram
+            {
+                stream = stream.with_aggregation(Aggregation::ExplicitBucketHistogram {
+                    boundaries: boundaries.clone(),
+                    record_min_max: true,
+                });
+            }
+            if let Some(limit) = v.cardinality_limit {
+                stream = stream.with_cardinality_limit(limit);
+            }
+            stream.build().ok()
+        });
+    }
+    (builder, seen)
+}
 
 /// A periodic reader exporting through `exporter` every `interval`.
 fn periodic<E: PushMetricExporter>(exporter: E, interval: Duration) -> PeriodicReader<E> {
@@ -27,7 +80,20 @@ impl Ctx<'_> {
         let s = &plan.settings;
         let interval = s.metric_export_interval.value;
         let temporality = s.temporality;
-        let mut builder = SdkMeterProvider::builder().with_resource(resource);
+        let builder = SdkMeterProvider::builder().with_resource(resource);
+        let configured = plan
+            .config
+            .as_ref()
+            .map(|c| {
+                c.config
+                    .views
+                    .iter()
+                    .map(|v| v.get_ref().clone())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        let (mut builder, seen) = views(builder, &configured);
+        self.views = seen;
         let mut readers = 0;
         for name in &s.metrics_exporter.value {
             let comp = |message: String| BuildError::Component {
