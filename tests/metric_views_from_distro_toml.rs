@@ -75,6 +75,29 @@ instrument = "no.such.instrument"
 }
 
 #[test]
+fn views_say_nothing_when_metrics_are_not_exported() {
+    let tmp = setup();
+    std::fs::write(
+        tmp.path().join("distro.toml"),
+        "[[views]]\ninstrument = \"no.such.instrument\"\n",
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = output(
+        workload("workload_static", tmp.path())
+            .env("OTEL_RUST_DISTRO", "sdk")
+            .env("OTEL_RUST_DISTRO_CONFIG", tmp.path().join("distro.toml"))
+            .env("OTEL_TRACES_EXPORTER", "none")
+            .env("OTEL_LOGS_EXPORTER", "none")
+            .env("OTEL_METRICS_EXPORTER", "none"),
+    );
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(
+        !stderr.contains("[[views]]"),
+        "no meter provider, no view to miss: {stderr}"
+    );
+}
+
+#[test]
 fn a_bad_view_is_an_error_at_its_file_and_line() {
     let tmp = setup();
     std::fs::write(

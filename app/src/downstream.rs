@@ -50,10 +50,31 @@ impl opentelemetry::propagation::Injector for HeaderInjector<'_> {
     }
 }
 
-/// Why a call failed, as `error.type` names it.
+/// Why a call failed.
 enum CallError {
-    Timeout,
+    /// No answer within the deadline.
+    Timeout(std::time::Duration),
+    /// The connection or the exchange failed.
     Request(String),
+}
+
+impl CallError {
+    /// The `error.type` attribute's value.
+    fn kind(&self) -> &'static str {
+        match self {
+            CallError::Timeout(_) => "timeout",
+            CallError::Request(_) => "request",
+        }
+    }
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Timeout(d) => write!(f, "no answer within {d:?}"),
+            CallError::Request(m) => f.write_str(m),
+        }
+    }
 }
 
 /// What a downstream call answered.
@@ -79,18 +100,22 @@ pub async fn get(
     if uri.scheme_str() != Some("http") {
         return Err(format!("downstream URL {url:?}: only http:// is supported"));
     }
-    let host = uri.host().unwrap_or_default().to_string();
-    let port = i64::from(uri.port_u16().unwrap_or(80));
+    // What both the span and the duration histogram record.
+    let mut attributes = vec![
+        KeyValue::new("http.request.method", "GET"),
+        KeyValue::new("server.address", uri.host().unwrap_or_default().to_string()),
+        KeyValue::new("server.port", i64::from(uri.port_u16().unwrap_or(80))),
+    ];
     let tracer = opentelemetry::global::tracer("app");
     let span = tracer
         .span_builder("GET")
         .with_kind(SpanKind::Client)
-        .with_attributes([
-            KeyValue::new("http.request.method", "GET"),
-            KeyValue::new("server.address", host.clone()),
-            KeyValue::new("server.port", port),
-            KeyValue::new("url.full", url.clone()),
-        ])
+        .with_attributes(
+            attributes
+                .iter()
+                .cloned()
+                .chain([KeyValue::new("url.full", url.clone())]),
+        )
         .start_with_context(&tracer, &Context::current());
     let cx = Context::current_with_span(span);
     let mut request = axum::http::Request::get(uri)
@@ -120,41 +145,35 @@ pub async fn get(
     };
     let result = match tokio::time::timeout(timeout, call).await {
         Ok(r) => r,
-        Err(_) => Err(CallError::Timeout),
+        Err(_) => Err(CallError::Timeout(timeout)),
+    };
+    // The outcome, on the span and on the measurement; an error also sets the span's status.
+    let (outcome, error) = match &result {
+        Ok(answer) => {
+            let mut outcome = vec![KeyValue::new(
+                "http.response.status_code",
+                i64::from(answer.status),
+            )];
+            let failed = answer.status >= 400;
+            if failed {
+                outcome.push(KeyValue::new("error.type", answer.status.to_string()));
+            }
+            (outcome, failed.then(String::new))
+        }
+        Err(e) => (
+            vec![KeyValue::new("error.type", e.kind())],
+            Some(e.to_string()),
+        ),
     };
     let span = cx.span();
-    let mut attributes = vec![
-        KeyValue::new("http.request.method", "GET"),
-        KeyValue::new("server.address", host),
-        KeyValue::new("server.port", port),
-    ];
-    match &result {
-        Ok(answer) => {
-            let code = KeyValue::new("http.response.status_code", i64::from(answer.status));
-            span.set_attribute(code.clone());
-            attributes.push(code);
-            if answer.status >= 400 {
-                let kind = KeyValue::new("error.type", answer.status.to_string());
-                span.set_attribute(kind.clone());
-                span.set_status(Status::error(""));
-                attributes.push(kind);
-            }
-        }
-        Err(e) => {
-            let (kind, message) = match e {
-                CallError::Timeout => ("timeout", format!("no answer within {timeout:?}")),
-                CallError::Request(m) => ("request", m.clone()),
-            };
-            let kind = KeyValue::new("error.type", kind);
-            span.set_attribute(kind.clone());
-            span.set_status(Status::error(message));
-            attributes.push(kind);
-        }
+    for kv in &outcome {
+        span.set_attribute(kv.clone());
     }
+    if let Some(message) = error {
+        span.set_status(Status::error(message));
+    }
+    attributes.extend(outcome);
     duration_histogram().record(started.elapsed().as_secs_f64(), &attributes);
     span.end();
-    result.map_err(|e| match e {
-        CallError::Timeout => format!("calling {url}: no answer within {timeout:?}"),
-        CallError::Request(m) => format!("calling {url}: {m}"),
-    })
+    result.map_err(|e| format!("calling {url}: {e}"))
 }

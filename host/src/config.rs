@@ -448,6 +448,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn view_globs_match_whole_names_only() {
+        for (pattern, name, want) in [
+            ("http.server.*", "http.server.request.duration", true),
+            ("http.server.*", "http.server.", true),
+            ("http.server.*", "xhttp.server.a", false),
+            ("*", "anything", true),
+            ("*", "", true),
+            ("a*b*c", "abc", true),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "acb", false),
+            ("ab*ba", "aba", false), // the prefix and suffix may not overlap
+            ("ab*ba", "abba", true),
+            ("exact", "exact", true),
+            ("exact", "exactly", false),
+            ("*.duration", "http.server.request.duration", true),
+            ("*.duration", "duration", false),
+        ] {
+            assert_eq!(glob(pattern, name), want, "{pattern:?} ~ {name:?}");
+        }
+        let view = ViewConfig {
+            instrument: "items.*".into(),
+            meter: Some("app".into()),
+            ..Default::default()
+        };
+        assert!(view.matches("items.created", "app"));
+        assert!(!view.matches("items.created", "other"));
+    }
+
+    #[test]
     fn syntax_error_points_at_line_and_column() {
         let err = ConfigFile::parse(Path::new("/x/distro.toml"), "default = \"a\"\n[plugins\n")
             .unwrap_err();

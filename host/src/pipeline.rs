@@ -253,10 +253,7 @@ pub struct Pipeline {
     /// The distro's span processor, which also judges each new metric series before it is recorded.
     pub(crate) series_editor: Option<Arc<Editor>>,
     /// The `[[views]]` of `distro.toml`, each with whether it matched an instrument (named at shutdown if not).
-    pub(crate) views: Vec<(
-        crate::config::ViewConfig,
-        Arc<std::sync::atomic::AtomicBool>,
-    )>,
+    pub(crate) views: crate::metrics::builder::Views,
     /// `OTEL_RUST_TRACING_FILTER` (valid) and `OTEL_RUST_TRACING_CONTEXT_ACTIVATION`, for the `tracing` bridge.
     pub(crate) tracing: (String, bool),
 }
@@ -264,11 +261,6 @@ pub struct Pipeline {
 /// What every exporter builder needs.
 pub(crate) struct Ctx<'a> {
     pub(crate) plan: &'a Plan,
-    /// The metric views built, each with whether it matched an instrument yet.
-    pub(crate) views: Vec<(
-        crate::config::ViewConfig,
-        Arc<std::sync::atomic::AtomicBool>,
-    )>,
     pub(crate) distro: Option<crate::registry::Distro>,
     pub(crate) faults: Arc<Faults>,
     pub(crate) transport: crate::otlp::Transport,
@@ -341,7 +333,6 @@ impl Pipeline {
         let distro = plan.distro.init(plan.config.as_ref(), env)?;
         let mut ctx = Ctx {
             plan,
-            views: Vec::new(),
             distro,
             faults: faults.clone(),
             transport: Default::default(),
@@ -389,9 +380,9 @@ impl Pipeline {
             tracer_provider = tracer_provider.with_span_processor(distro_processor);
         }
         let tracer_provider = tracer_provider.build();
-        let meter_provider = ctx.meter_provider(resource.clone())?;
+        let (meter_provider, views) = ctx.meter_provider(resource.clone())?.unzip();
         let logger_provider = ctx.logger_provider(resource)?;
-        let stderr_through_distro = ctx.distro.is_some() && plan.distro.components.log_processor;
+        let stderr_through_distro = ctx.edits_logs();
         Ok(Pipeline {
             tracer_provider: Some(tracer_provider),
             meter_provider,
@@ -404,7 +395,7 @@ impl Pipeline {
             delivery: ctx.delivery,
             shutdown_timeout: s.shutdown_timeout.value,
             series_editor,
-            views: std::mem::take(&mut ctx.views),
+            views: views.unwrap_or_default(),
             tracing: (s.tracing_filter.value.clone(), s.context_activation.value),
         })
     }
@@ -416,7 +407,6 @@ impl Plan {
         let distro = self.distro.init(self.config.as_ref(), env)?;
         let ctx = Ctx {
             plan: self,
-            views: Vec::new(),
             distro,
             faults: Arc::new(Faults::new(self.distro.name.clone())),
             transport: Default::default(),

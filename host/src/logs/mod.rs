@@ -119,6 +119,11 @@ pub(crate) fn internal_target(target: &str) -> bool {
 }
 
 impl Ctx<'_> {
+    /// Whether the distro has a log processor: log records, and the service's events on stderr, pass through it.
+    pub(crate) fn edits_logs(&self) -> bool {
+        self.distro.is_some() && self.plan.distro.components.log_processor
+    }
+
     /// A batch log processor with the validated `OTEL_BLRP_*` settings.
     fn log_batch(
         &self,
@@ -177,7 +182,7 @@ impl Ctx<'_> {
                 }
             }
         }
-        let edits_logs = self.distro.is_some() && plan.distro.components.log_processor;
+        let edits_logs = self.edits_logs();
         if edits_logs {
             // The service's events reach stderr through the distro's edits too (see `StderrLog`).
             next.push(Box::new(StderrLog));

@@ -6,7 +6,7 @@
 //! which the watchdog bypasses it) is dropped and counted, unless `OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR=pass`.
 
 use crate::faults::{Component, Faults};
-use crate::trace::view::{attr_refs, to_otel_value, with_scratch};
+use crate::trace::view::{attr_refs, nanos, resource_attributes, to_otel_value, with_scratch};
 use crate::watchdog::Watched;
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{ROption, RResult, RSlice, RStr};
@@ -22,7 +22,7 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::{LogProcessor, SdkLogRecord, SdkLogger, SdkLoggerProvider};
 use smallvec::SmallVec;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// A log attribute or body as the distro sees it: scalars and string arrays; maps, lists of other kinds and
 /// bytes are shown as an unknown kind.
@@ -59,12 +59,6 @@ fn to_log_value(v: ValueRef<'_>) -> Option<AnyValue> {
         })),
         _ => return None,
     })
-}
-
-fn nanos(t: Option<SystemTime>) -> u64 {
-    t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
 }
 
 /// An SDK log record as the distro sees it.
@@ -124,7 +118,10 @@ impl FfiLogRecord for HostLog<'_> {
         self.record.event_name().unwrap_or("").into()
     }
     fn time_unix_nanos(&self) -> u64 {
-        nanos(self.record.timestamp().or(self.record.observed_timestamp()))
+        self.record
+            .timestamp()
+            .or(self.record.observed_timestamp())
+            .map_or(0, nanos)
     }
     fn resource(&self) -> RSlice<'_, KeyValueRef<'_>> {
         self.resource.into()
@@ -170,6 +167,16 @@ impl FfiLogEdits for LogEdits {
     fn remove_attribute(&mut self, key: RStr<'_>) {
         self.edits.push(LogEdit::Remove(key.to_string()));
     }
+}
+
+/// What becomes of a record once the distro has seen it.
+enum Outcome {
+    /// No exporter sees it (dropped by the distro, or the distro failed on it).
+    Drop,
+    /// The exporters get it as it is (or with its body replaced in place).
+    Keep,
+    /// The exporters get this record instead, written afresh with the edited attributes.
+    Replace(Box<SdkLogRecord>),
 }
 
 /// The distro's log processor behind its watchdog.
@@ -218,14 +225,18 @@ impl DistroLogProcessor {
         }
     }
 
-    /// The record the exporters get: `None` when it is dropped.
-    fn edit(&self, record: &mut SdkLogRecord) -> Option<Option<SdkLogRecord>> {
+    /// What the exporters get.
+    fn edit(&self, record: &mut SdkLogRecord) -> Outcome {
         let Some(editor) = &self.editor else {
-            return Some(None);
+            return Outcome::Keep;
         };
-        let passes = editor.faults.processor_passes();
+        let on_failure = if editor.faults.processor_passes() {
+            Outcome::Keep
+        } else {
+            Outcome::Drop
+        };
         if editor.watched.bypassed() {
-            return passes.then_some(None);
+            return on_failure;
         }
         let mut edits = LogEdits::default();
         let result = with_scratch(|bump| {
@@ -236,12 +247,22 @@ impl DistroLogProcessor {
         });
         if let RResult::RErr(e) = result {
             editor.faults.record_span_call(Component::LogProcessor, &e);
-            return passes.then_some(None);
+            return on_failure;
         }
         if edits.drop {
-            return None;
+            return Outcome::Drop;
         }
-        Some(self.apply(record, edits.edits))
+        match self.apply(record, edits.edits) {
+            Some(fresh) => Outcome::Replace(Box::new(fresh)),
+            None => Outcome::Keep,
+        }
+    }
+
+    /// Hands `record` to every exporter's processor.
+    fn forward(&self, record: &mut SdkLogRecord, scope: &InstrumentationScope) {
+        for p in &self.next {
+            p.emit(record, scope);
+        }
     }
 
     /// Applies the edits: the body in place, attributes by writing the record afresh (`Some`).
@@ -314,20 +335,10 @@ impl DistroLogProcessor {
 
 impl LogProcessor for DistroLogProcessor {
     fn emit(&self, record: &mut SdkLogRecord, scope: &InstrumentationScope) {
-        let Some(fresh) = self.edit(record) else {
-            return;
-        };
-        let record = match fresh {
-            Some(mut fresh) => {
-                for p in &self.next {
-                    p.emit(&mut fresh, scope);
-                }
-                return;
-            }
-            None => record,
-        };
-        for p in &self.next {
-            p.emit(record, scope);
+        match self.edit(record) {
+            Outcome::Drop => {}
+            Outcome::Keep => self.forward(record, scope),
+            Outcome::Replace(mut fresh) => self.forward(&mut fresh, scope),
         }
     }
 
@@ -346,10 +357,7 @@ impl LogProcessor for DistroLogProcessor {
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        self.resource = resource
-            .iter()
-            .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
-            .collect();
+        self.resource = resource_attributes(resource);
         for p in &mut self.next {
             p.set_resource(resource);
         }

@@ -11,15 +11,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// The `[[views]]` of `distro.toml` as SDK views, each with a flag saying whether it matched an instrument (so one
-/// that never did is named at shutdown).
+/// The views built, each with whether it matched an instrument yet (one that never did is named at shutdown).
+pub(crate) type Views = Vec<(crate::config::ViewConfig, Arc<AtomicBool>)>;
+
+/// The `[[views]]` of `distro.toml` as SDK views.
 fn views(
     mut builder: opentelemetry_sdk::metrics::MeterProviderBuilder,
     config: &[crate::config::ViewConfig],
-) -> (
-    opentelemetry_sdk::metrics::MeterProviderBuilder,
-    Vec<(crate::config::ViewConfig, Arc<AtomicBool>)>,
-) {
+) -> (opentelemetry_sdk::metrics::MeterProviderBuilder, Views) {
     use opentelemetry_sdk::metrics::{Aggregation, Instrument, InstrumentKind, Stream};
     let mut seen = Vec::new();
     for view in config {
@@ -70,12 +69,12 @@ fn periodic<E: PushMetricExporter>(exporter: E, interval: Duration) -> PeriodicR
 }
 
 impl Ctx<'_> {
-    /// The meter provider, or `None` when no exporter is selected (the global no-op provider then stays, so
-    /// instruments cost nothing and the SDK does not warn that their callbacks will never run).
+    /// The meter provider and its views, or `None` when no exporter is selected (the global no-op provider then
+    /// stays, so instruments cost nothing and the SDK does not warn that their callbacks will never run).
     pub(crate) fn meter_provider(
         &mut self,
         resource: Resource,
-    ) -> Result<Option<SdkMeterProvider>, BuildError> {
+    ) -> Result<Option<(SdkMeterProvider, Views)>, BuildError> {
         let plan = self.plan;
         let s = &plan.settings;
         let interval = s.metric_export_interval.value;
@@ -92,8 +91,7 @@ impl Ctx<'_> {
                     .collect::<Vec<_>>()
             })
             .unwrap_or_default();
-        let (mut builder, seen) = views(builder, &configured);
-        self.views = seen;
+        let (mut builder, views) = views(builder, &configured);
         let mut readers = 0;
         for name in &s.metrics_exporter.value {
             let comp = |message: String| BuildError::Component {
@@ -154,6 +152,6 @@ impl Ctx<'_> {
             };
             readers += 1;
         }
-        Ok((readers > 0).then(|| builder.build()))
+        Ok((readers > 0).then(|| (builder.build(), views)))
     }
 }

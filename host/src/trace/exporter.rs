@@ -150,12 +150,7 @@ impl SpanExporter for PluginSpanExporter {
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        self.resource = Arc::new(
-            resource
-                .iter()
-                .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
-                .collect(),
-        );
+        self.resource = Arc::new(super::view::resource_attributes(resource));
     }
 }
 

@@ -6,7 +6,7 @@
 //! watchdog bypasses it) costs that span — it is dropped and counted — unless the operator chose pass-through with
 //! `OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR=pass`.
 
-use super::view::{HostSpan, to_otel_value, with_scratch};
+use super::view::{HostSpan, resource_attributes, to_otel_value, with_scratch};
 use crate::faults::{Component, Faults};
 use crate::watchdog::Watched;
 use abi_stable::sabi_trait::TD_Opaque;
@@ -326,10 +326,7 @@ impl SpanProcessor for DistroSpanProcessor {
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        self.resource = resource
-            .iter()
-            .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
-            .collect();
+        self.resource = resource_attributes(resource);
         for p in &mut self.next {
             p.set_resource(resource);
         }

@@ -84,7 +84,16 @@ pub(crate) fn kind(k: &SpanKind) -> u8 {
     kind.code()
 }
 
-fn nanos(t: SystemTime) -> u64 {
+/// The resource's attributes as a list (what the views of spans and log records show).
+pub(crate) fn resource_attributes(resource: &opentelemetry_sdk::Resource) -> Vec<KeyValue> {
+    resource
+        .iter()
+        .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+        .collect()
+}
+
+/// Nanoseconds since the Unix epoch (0 before it).
+pub(crate) fn nanos(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)

@@ -3,7 +3,7 @@
 //! to the body and every attribute, so a secret is redacted the same way whether it was logged or put on a span.
 
 use crate::redact::{Fix, RedactSettings, Redactor};
-use ndotel_api::abi_stable::std_types::RStr;
+use crate::span_processor::borrowed;
 use ndotel_api::{AnyValue, BoxError, LogEdits, LogProcessor, LogView};
 use serde::Deserialize;
 
@@ -98,8 +98,7 @@ impl LogProcessor for CustomLogProcessor {
                         .zip(cleaned)
                         .map(|(s, c)| c.unwrap_or_else(|| s.to_string()))
                         .collect();
-                    let borrowed: Vec<RStr<'_>> = owned.iter().map(|s| RStr::from_str(s)).collect();
-                    edits.set_body(borrowed.as_slice());
+                    edits.set_body(borrowed(&owned).as_slice());
                 }
             }
             // A body this build cannot read (a map, bytes) cannot be checked: fail closed.
@@ -110,10 +109,7 @@ impl LogProcessor for CustomLogProcessor {
         r.check(attributes, Redactor::dialect(attributes), |fix| match fix {
             Fix::Redact(key) => edits.redact(key),
             Fix::Set(key, value) => edits.set(key, value.as_str()),
-            Fix::SetArray(key, items) => {
-                let borrowed: Vec<RStr<'_>> = items.iter().map(|s| RStr::from_str(s)).collect();
-                edits.set(key, borrowed.as_slice())
-            }
+            Fix::SetArray(key, items) => edits.set(key, borrowed(&items).as_slice()),
         });
     }
 }

@@ -124,7 +124,8 @@ impl SpanProcessor for CustomSpanProcessor {
     }
 }
 
-fn borrowed(items: &[String]) -> Vec<RStr<'_>> {
+/// `items` as the API's borrowed strings (what an edit of a string array takes).
+pub(crate) fn borrowed(items: &[String]) -> Vec<RStr<'_>> {
     items.iter().map(|s| RStr::from_str(s)).collect()
 }
 
