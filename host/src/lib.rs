@@ -305,6 +305,8 @@ impl Guard {
 
     fn finish(&mut self) -> opentelemetry_sdk::error::OTelSdkResult {
         use opentelemetry_sdk::error::OTelSdkError;
+        // No scrape is answered once the providers shut down: the endpoint stops first (it frees its port).
+        drop(self.pipeline.prometheus.take());
         let tp = self.pipeline.tracer_provider.take();
         let mp = self.pipeline.meter_provider.take();
         let lp = self.pipeline.logger_provider.take();

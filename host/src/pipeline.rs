@@ -88,7 +88,7 @@ pub enum StartError {
 /// Built-in span exporters.
 pub const BUILTIN_SPAN_EXPORTERS: &[&str] = &["otlp", "console", "file", "none"];
 /// Built-in metric exporters.
-pub const BUILTIN_METRIC_EXPORTERS: &[&str] = &["otlp", "console", "file", "none"];
+pub const BUILTIN_METRIC_EXPORTERS: &[&str] = &["otlp", "console", "file", "prometheus", "none"];
 /// Built-in log exporters.
 pub const BUILTIN_LOG_EXPORTERS: &[&str] = &["otlp", "console", "file", "none"];
 /// Built-in samplers.
@@ -254,6 +254,8 @@ pub struct Pipeline {
     pub(crate) series_editor: Option<Arc<Editor>>,
     /// The `[[views]]` of `distro.toml`, each with whether it matched an instrument (named at shutdown if not).
     pub(crate) views: crate::metrics::builder::Views,
+    /// The `prometheus` exporter's endpoint (served while the pipeline lives).
+    pub(crate) prometheus: Option<crate::metrics::prometheus::Endpoint>,
     /// `OTEL_RUST_TRACING_FILTER` (valid) and `OTEL_RUST_TRACING_CONTEXT_ACTIVATION`, for the `tracing` bridge.
     pub(crate) tracing: (String, bool),
 }
@@ -303,6 +305,7 @@ impl Pipeline {
             shutdown_timeout: Duration::from_secs(5),
             series_editor: None,
             views: Vec::new(),
+            prometheus: None,
             tracing: (crate::settings::DEFAULT_TRACING_FILTER.to_string(), true),
         }
     }
@@ -380,7 +383,11 @@ impl Pipeline {
             tracer_provider = tracer_provider.with_span_processor(distro_processor);
         }
         let tracer_provider = tracer_provider.build();
-        let (meter_provider, views) = ctx.meter_provider(resource.clone())?.unzip();
+        let metrics = ctx.meter_provider(resource.clone())?;
+        let (meter_provider, views, prometheus) = match metrics {
+            Some(m) => (Some(m.provider), m.views, m.endpoint),
+            None => (None, Vec::new(), None),
+        };
         let logger_provider = ctx.logger_provider(resource)?;
         let stderr_through_distro = ctx.edits_logs();
         Ok(Pipeline {
@@ -395,7 +402,8 @@ impl Pipeline {
             delivery: ctx.delivery,
             shutdown_timeout: s.shutdown_timeout.value,
             series_editor,
-            views: views.unwrap_or_default(),
+            views,
+            prometheus,
             tracing: (s.tracing_filter.value.clone(), s.context_activation.value),
         })
     }

@@ -193,6 +193,18 @@ pub const SETTINGS: &[SettingDoc] = &[
         meaning: "`file` metric exporter output",
     },
     SettingDoc {
+        env: "`OTEL_EXPORTER_PROMETHEUS_HOST`",
+        file: "—",
+        default: "`localhost`",
+        meaning: "where the `prometheus` metric exporter serves `/metrics`",
+    },
+    SettingDoc {
+        env: "`OTEL_EXPORTER_PROMETHEUS_PORT`",
+        file: "—",
+        default: "`9464`",
+        meaning: "its port (in use: a start-up error; the service runs without the endpoint)",
+    },
+    SettingDoc {
         env: "`OTEL_EXPORTER_FILE_LOGS_PATH`",
         file: "`[otel] file_logs_path`",
         default: "`logs.jsonl`",
@@ -376,6 +388,10 @@ pub struct Settings {
     pub file_metrics_path: Setting<PathBuf>,
     /// `OTEL_EXPORTER_FILE_LOGS_PATH`.
     pub file_logs_path: Setting<PathBuf>,
+    /// `OTEL_EXPORTER_PROMETHEUS_HOST`.
+    pub prometheus_host: Setting<String>,
+    /// `OTEL_EXPORTER_PROMETHEUS_PORT`.
+    pub prometheus_port: Setting<u64>,
     /// `OTEL_RUST_TRACING_FILTER`: which `tracing` spans and events are recorded (`EnvFilter` syntax; checked).
     pub tracing_filter: Setting<String>,
     /// `OTEL_RUST_TRACING_CONTEXT_ACTIVATION`: entering a `tracing` span makes its OpenTelemetry context current.
@@ -550,11 +566,11 @@ fn temporality(env: &Env, warnings: &mut Vec<String>) -> Temporality {
 }
 
 /// A file path's source, marked unused when `exporters` has no `file`.
-fn unused_unless(source: &Source, exporters: &[String], var: &str) -> String {
-    if exporters.iter().any(|e| e == "file") {
+fn unused_unless(source: &Source, exporters: &[String], var: &str, exporter: &str) -> String {
+    if exporters.iter().any(|e| e == exporter) {
         source.to_string()
     } else {
-        format!("{source} (unused: {var} has no `file`)")
+        format!("{source} (unused: {var} has no `{exporter}`)")
     }
 }
 
@@ -978,6 +994,23 @@ impl Settings {
                 |s| Ok(env.cwd().join(s)),
                 w,
             ),
+            prometheus_host: pick(
+                env,
+                "OTEL_EXPORTER_PROMETHEUS_HOST",
+                None,
+                None,
+                "localhost".to_string(),
+                |s| Ok(s.trim().to_string()),
+                w,
+            ),
+            prometheus_port: pick_number(
+                env,
+                "OTEL_EXPORTER_PROMETHEUS_PORT",
+                None,
+                9464,
+                (0, 65535),
+                w,
+            ),
             tracing_filter,
             context_activation,
             otlp,
@@ -1057,7 +1090,7 @@ impl Settings {
                 "OTEL_METRICS_EXPORTER",
                 &mut self.metrics_exporter,
                 BUILTIN_METRIC_EXPORTERS,
-                &["prometheus"],
+                &[],
                 &c.metric_exporters,
             ),
             (
@@ -1293,6 +1326,7 @@ impl Settings {
                     &self.file_traces_path.source,
                     &self.traces_exporter.value,
                     "OTEL_TRACES_EXPORTER",
+                    "file",
                 ),
             ),
             (
@@ -1302,6 +1336,27 @@ impl Settings {
                     &self.file_metrics_path.source,
                     &self.metrics_exporter.value,
                     "OTEL_METRICS_EXPORTER",
+                    "file",
+                ),
+            ),
+            (
+                "OTEL_EXPORTER_PROMETHEUS_HOST",
+                self.prometheus_host.value.clone(),
+                unused_unless(
+                    &self.prometheus_host.source,
+                    &self.metrics_exporter.value,
+                    "OTEL_METRICS_EXPORTER",
+                    "prometheus",
+                ),
+            ),
+            (
+                "OTEL_EXPORTER_PROMETHEUS_PORT",
+                self.prometheus_port.value.to_string(),
+                unused_unless(
+                    &self.prometheus_port.source,
+                    &self.metrics_exporter.value,
+                    "OTEL_METRICS_EXPORTER",
+                    "prometheus",
                 ),
             ),
             (
@@ -1311,6 +1366,7 @@ impl Settings {
                     &self.file_logs_path.source,
                     &self.logs_exporter.value,
                     "OTEL_LOGS_EXPORTER",
+                    "file",
                 ),
             ),
         ]

@@ -14,6 +14,15 @@ use std::time::Duration;
 /// The views built, each with whether it matched an instrument yet (one that never did is named at shutdown).
 pub(crate) type Views = Vec<(crate::config::ViewConfig, Arc<AtomicBool>)>;
 
+/// What the metric signal's builder makes.
+#[derive(Debug)]
+pub(crate) struct Metrics {
+    pub(crate) provider: SdkMeterProvider,
+    pub(crate) views: Views,
+    /// The `prometheus` exporter's endpoint, served as long as this lives.
+    pub(crate) endpoint: Option<crate::metrics::prometheus::Endpoint>,
+}
+
 /// The `[[views]]` of `distro.toml` as SDK views.
 fn views(
     mut builder: opentelemetry_sdk::metrics::MeterProviderBuilder,
@@ -69,12 +78,13 @@ fn periodic<E: PushMetricExporter>(exporter: E, interval: Duration) -> PeriodicR
 }
 
 impl Ctx<'_> {
-    /// The meter provider and its views, or `None` when no exporter is selected (the global no-op provider then
-    /// stays, so instruments cost nothing and the SDK does not warn that their callbacks will never run).
+    /// The meter provider, its views and endpoint, or `None` when no exporter is selected (the global no-op
+    /// provider then stays, so instruments cost nothing and the SDK does not warn that their callbacks will never
+    /// run).
     pub(crate) fn meter_provider(
         &mut self,
         resource: Resource,
-    ) -> Result<Option<(SdkMeterProvider, Views)>, BuildError> {
+    ) -> Result<Option<Metrics>, BuildError> {
         let plan = self.plan;
         let s = &plan.settings;
         let interval = s.metric_export_interval.value;
@@ -92,6 +102,7 @@ impl Ctx<'_> {
             })
             .unwrap_or_default();
         let (mut builder, views) = views(builder, &configured);
+        let mut endpoint = None;
         let mut readers = 0;
         for name in &s.metrics_exporter.value {
             let comp = |message: String| BuildError::Component {
@@ -110,6 +121,25 @@ impl Ctx<'_> {
                         FileMetricExporter::new(out, temporality),
                         interval,
                     ))
+                }
+                "prometheus" => {
+                    let port = u16::try_from(s.prometheus_port.value).unwrap_or(9464);
+                    match crate::metrics::prometheus::start(&s.prometheus_host.value, port) {
+                        Ok((reader, served)) => {
+                            eprintln!(
+                                "ndotel: metrics: prometheus → http://{}/metrics",
+                                served.addr()
+                            );
+                            endpoint = Some(served);
+                            builder.with_reader(reader)
+                        }
+                        // A port already in use must not stop the service: said once, and the other exporters
+                        // still run.
+                        Err(e) => {
+                            eprintln!("ndotel: error: {e}; metrics are not served to Prometheus");
+                            continue;
+                        }
+                    }
                 }
                 "otlp" => {
                     let exporter = s.otlp[1]
@@ -152,6 +182,10 @@ impl Ctx<'_> {
             };
             readers += 1;
         }
-        Ok((readers > 0).then(|| (builder.build(), views)))
+        Ok((readers > 0).then(|| Metrics {
+            provider: builder.build(),
+            views,
+            endpoint,
+        }))
     }
 }

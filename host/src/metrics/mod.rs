@@ -1,7 +1,8 @@
 //! The metric signal: the adapter that hands a distro's metric exporter each collection as an OTLP protobuf
-//! `ExportMetricsServiceRequest`, and the built-in `file` exporter (OTLP JSON lines).
+//! `ExportMetricsServiceRequest`, the built-in `file` exporter (OTLP JSON lines) and the `prometheus` endpoint.
 
 pub(crate) mod builder;
+pub(crate) mod prometheus;
 pub(crate) mod series;
 
 use crate::faults::{Component, Faults};
