@@ -336,3 +336,80 @@ fn a_hanging_log_processor_is_bypassed_and_later_records_fail_closed() {
     assert!(!text.contains("later-secret"), "{text}");
     assert!(pipeline.faults.count(Component::LogProcessor) >= 1);
 }
+
+#[test]
+fn views_set_histogram_buckets_and_cap_series_for_their_meter_only() {
+    use opentelemetry::metrics::MeterProvider as _;
+    let dir = tempfile::tempdir().unwrap();
+    let toml = dir.path().join("distro.toml");
+    std::fs::write(
+        &toml,
+        "[[views]]\ninstrument = \"job.*\"\nmeter = \"jobs\"\nbuckets = [1.0, 10.0]\ncardinality_limit = 2\n\
+         description = \"Time per job\"\n",
+    )
+    .unwrap();
+    let metrics = dir.path().join("metrics.jsonl");
+    let env = Env::from_pairs(
+        [
+            ("OTEL_RUST_DISTRO", "sdk"),
+            ("OTEL_RUST_DISTRO_CONFIG", toml.to_str().unwrap()),
+            ("OTEL_TRACES_EXPORTER", "none"),
+            ("OTEL_LOGS_EXPORTER", "none"),
+            ("OTEL_METRICS_EXPORTER", "file"),
+            ("OTEL_EXPORTER_FILE_METRICS_PATH", metrics.to_str().unwrap()),
+        ],
+        "/",
+    );
+    let plan = Plan::new(&env).unwrap();
+    let pipeline = Pipeline::build(&plan, &env).unwrap();
+    let mp = pipeline.meter_provider.clone().unwrap();
+    let jobs = mp.meter("jobs").f64_histogram("job.duration").build();
+    for i in 0..5 {
+        jobs.record(5.0, &[KeyValue::new("job", i as i64)]);
+    }
+    mp.meter("other")
+        .f64_histogram("job.duration")
+        .build()
+        .record(5.0, &[]);
+    mp.shutdown().unwrap();
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let metric = |scope: &str| -> serde_json::Value {
+        last["resourceMetrics"][0]["scopeMetrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|sm| sm["scope"]["name"] == scope)
+            .unwrap_or_else(|| panic!("no scope {scope}: {last}"))["metrics"][0]
+            .clone()
+    };
+    let points = |scope: &str| {
+        metric(scope)["histogram"]["dataPoints"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(metric("jobs")["description"], "Time per job");
+    let jobs = points("jobs");
+    // Five series against a limit of 2: at most two kept, the rest folded into the overflow series, nothing lost.
+    let overflow = |p: &serde_json::Value| p["attributes"][0]["key"] == "otel.metric.overflow";
+    assert!(jobs.iter().any(overflow), "{jobs:#?}");
+    assert!(
+        jobs.iter().filter(|p| !overflow(p)).count() <= 2,
+        "{jobs:#?}"
+    );
+    let recorded: u64 = jobs
+        .iter()
+        .map(|p| p["count"].as_str().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(recorded, 5);
+    for p in &jobs {
+        assert_eq!(p["explicitBounds"], serde_json::json!([1.0, 10.0]));
+    }
+    let other = points("other");
+    assert_ne!(
+        other[0]["explicitBounds"],
+        serde_json::json!([1.0, 10.0]),
+        "another meter's instrument keeps the default buckets"
+    );
+}
