@@ -282,7 +282,12 @@ impl CustomSampler {
         // Span names look like `GET /health` or plain `/health`. The name is asked first: it needs no view of the
         // attributes, so a health check is dropped without one.
         let name = params.name();
-        self.is_drop_path(name.rfind(' ').map_or(name, |i| &name[i + 1..]))
+        // Byte loops, not `rfind`/`find`: for names this short, the generic searches cost more than the scan.
+        let last_word = match name.bytes().rposition(|b| b == b' ') {
+            Some(i) => &name[i + 1..],
+            None => name,
+        };
+        self.is_drop_path(last_word)
             || params.attributes().iter().any(|kv| {
                 kv.value
                     .as_str()
@@ -292,7 +297,10 @@ impl CustomSampler {
     }
 
     fn is_drop_path(&self, path: &str) -> bool {
-        let path = path.find('?').map_or(path, |i| &path[..i]);
+        let path = match path.bytes().position(|b| b == b'?') {
+            Some(i) => &path[..i],
+            None => path,
+        };
         self.drop_paths.iter().any(|p| p == path)
     }
 
