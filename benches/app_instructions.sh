@@ -60,6 +60,7 @@ row() {
 }
 row "\`sdk\` distro, tracing bridge off (\`OTEL_RUST_TRACING_FILTER=off\`), not exported" OTEL_RUST_DISTRO=sdk OTEL_TRACES_EXPORTER=none OTEL_RUST_TRACING_FILTER=off
 row "\`sdk\` distro, not exported" OTEL_RUST_DISTRO=sdk OTEL_TRACES_EXPORTER=none
+row "\`sdk\` distro, not exported, \`tracing-opentelemetry\` as the bridge" OTEL_RUST_DISTRO=sdk OTEL_TRACES_EXPORTER=none OTEL_RUST_TRACING_BRIDGE=tracing-opentelemetry
 row "\`sdk\` distro, not exported, no context activation" OTEL_RUST_DISTRO=sdk OTEL_TRACES_EXPORTER=none OTEL_RUST_TRACING_CONTEXT_ACTIVATION=false
 row "reference distro \`.so\`, not exported" OTEL_RUST_DISTRO=otel_custom_distro OTEL_TRACES_EXPORTER=none
 row "reference distro \`.so\`, OTLP/JSON file" OTEL_RUST_DISTRO=otel_custom_distro OTEL_TRACES_EXPORTER=file

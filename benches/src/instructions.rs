@@ -78,6 +78,18 @@ fn main() -> Result<()> {
             "0",
             "≤ 3×",
         ),
+        (
+            "`tracing` span, `sdk` distro, through `tracing-opentelemetry` instead",
+            "tracing_sdk_bridge",
+            "0",
+            "",
+        ),
+        (
+            "`tracing` span, `.so`, through `tracing-opentelemetry` instead",
+            "tracing_custom_bridge",
+            "0",
+            "",
+        ),
     ];
     writeln!(out, "| span | instructions | × bare SDK span | target |")?;
     writeln!(out, "|---|---:|---:|---|")?;

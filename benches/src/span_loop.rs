@@ -54,8 +54,14 @@ fn main() {
     }
     // `bare|sdk|custom` with an optional suffix: `_health` (a span the health rule drops; `bare_off` is the SDK's
     // AlwaysOff), `_children_K` (a request: one SERVER span and K children), `_attrs_K` (one span, K attributes).
-    // `tracing_sdk|tracing_custom`: the span made with `tracing` through ndotel's installed subscriber.
+    // `tracing_sdk|tracing_custom`: the span made with `tracing` through ndotel's installed subscriber (`_bridge`
+    // appended: with `tracing-opentelemetry` as the bridge).
     if let Some(distro) = variant.strip_prefix("tracing_") {
+        // `_bridge`: through `tracing-opentelemetry` instead of ndotel's own layer.
+        let (distro, bridge) = match distro.strip_suffix("_bridge") {
+            Some(d) => (d, "tracing-opentelemetry"),
+            None => (distro, "ndotel"),
+        };
         let distro = if distro == "sdk" {
             "sdk"
         } else {
@@ -68,6 +74,7 @@ fn main() {
                 ("OTEL_TRACES_EXPORTER", "none".into()),
                 ("OTEL_METRICS_EXPORTER", "none".into()),
                 ("OTEL_LOGS_EXPORTER", "none".into()),
+                ("OTEL_RUST_TRACING_BRIDGE", bridge.into()),
             ],
             &plugins,
         );

@@ -140,22 +140,24 @@ impl Guard {
             opentelemetry::global::set_tracer_provider(tp.clone());
             // One global filter, not per-layer ones: with a global filter, `tracing` caches each callsite's interest
             // once, so disabled debug/trace callsites in dependencies (hyper, sqlx, tokio) cost nothing per call.
-            let (filter, context_activation) = pipeline.tracing.clone();
+            let (filter, context_activation, own_layer) = pipeline.tracing.clone();
             let stderr_through_distro = pipeline.stderr_through_distro;
-            let otel_layer = tracing_opentelemetry::layer()
-                .with_tracer(tp.tracer("ndotel"))
-                .with_location(false)
-                .with_threads(false)
-                .with_tracked_inactivity(false)
-                .with_target(false)
-                .with_level(false)
-                // Entering a span also makes its OpenTelemetry context current (so the OpenTelemetry API works inside
-                // `tracing` spans); measured at ~6% of a request's instructions, so it can be turned off.
-                .with_context_activation(context_activation);
-            // The log layer sees events only: left to see spans, it would format every span's fields up front —
-            // measured at 30% of a request's instructions in the example service, and half of a `tracing` span's.
-            // (Its filter's `Interest::never` for spans is not enough: another layer's `always` for the same
-            // callsite means the per-layer filter is never asked, so the span reached the layer anyway.)
+            // `tracing` spans become OpenTelemetry spans through ndotel's own layer (`trace::layer`), or through
+            // `tracing-opentelemetry` for services that use its `OpenTelemetrySpanExt`.
+            let own = own_layer
+                .then(|| trace::layer::SpanLayer::new(tp.tracer("ndotel"), context_activation));
+            let bridge = (!own_layer).then(|| {
+                tracing_opentelemetry::layer()
+                    .with_tracer(tp.tracer("ndotel"))
+                    .with_location(false)
+                    .with_threads(false)
+                    .with_tracked_inactivity(false)
+                    .with_target(false)
+                    .with_level(false)
+                    // Entering a span also makes its OpenTelemetry context current (so the OpenTelemetry API works
+                    // inside `tracing` spans); measured at ~6% of a request's instructions, so it can be turned off.
+                    .with_context_activation(context_activation)
+            });
             // Told of events only, and each one checked here rather than by a per-layer filter: a per-layer filter
             // anywhere makes the registry keep filter state for every span, on each creation, enter, exit and
             // close. The global filter below has already applied the levels.
@@ -187,7 +189,8 @@ impl Guard {
             if tracing_subscriber::registry()
                 .with(targets.is_none().then(|| EnvFilter::new(&filter)))
                 .with(targets)
-                .with(otel_layer)
+                .with(own)
+                .with(bridge)
                 .with(logs_layer)
                 .with(fmt_layer)
                 .try_init()
@@ -199,6 +202,39 @@ impl Guard {
             }
         }
         Guard { pipeline, distro }
+    }
+}
+
+/// The OpenTelemetry side of a `tracing` span, whichever bridge `OTEL_RUST_TRACING_BRIDGE` chose.
+///
+/// ```no_run
+/// use ndotel::SpanExt as _;
+/// use opentelemetry::trace::TraceContextExt as _;
+/// let _telemetry = ndotel::init();
+/// let span = tracing::info_span!("work");
+/// let trace_id = span.otel_context().span().span_context().trace_id();
+/// # let _ = trace_id;
+/// ```
+pub trait SpanExt {
+    /// The span's OpenTelemetry context, with the span as its active span: to inject into an outgoing request, or
+    /// to parent spans made with the OpenTelemetry API. An empty context when the span is disabled or no bridge is
+    /// installed.
+    fn otel_context(&self) -> opentelemetry::Context;
+}
+
+impl SpanExt for tracing::Span {
+    fn otel_context(&self) -> opentelemetry::Context {
+        let own = self
+            .with_subscriber(|(id, dispatch)| {
+                dispatch
+                    .downcast_ref::<trace::layer::WithContext>()
+                    .map(|with| with.context(dispatch, id))
+            })
+            .flatten();
+        match own {
+            Some(cx) => cx.unwrap_or_default(),
+            None => tracing_opentelemetry::OpenTelemetrySpanExt::context(self),
+        }
     }
 }
 

@@ -256,8 +256,9 @@ pub struct Pipeline {
     pub(crate) views: crate::metrics::builder::Views,
     /// The `prometheus` exporter's endpoint (served while the pipeline lives).
     pub(crate) prometheus: Option<crate::metrics::prometheus::Endpoint>,
-    /// `OTEL_RUST_TRACING_FILTER` (valid) and `OTEL_RUST_TRACING_CONTEXT_ACTIVATION`, for the `tracing` bridge.
-    pub(crate) tracing: (String, bool),
+    /// `OTEL_RUST_TRACING_FILTER` (valid), `OTEL_RUST_TRACING_CONTEXT_ACTIVATION` and whether
+    /// `OTEL_RUST_TRACING_BRIDGE` chose ndotel's own layer, for the `tracing` bridge.
+    pub(crate) tracing: (String, bool, bool),
 }
 
 /// What every exporter builder needs.
@@ -306,7 +307,11 @@ impl Pipeline {
             series_editor: None,
             views: Vec::new(),
             prometheus: None,
-            tracing: (crate::settings::DEFAULT_TRACING_FILTER.to_string(), true),
+            tracing: (
+                crate::settings::DEFAULT_TRACING_FILTER.to_string(),
+                true,
+                true,
+            ),
         }
     }
 
@@ -404,7 +409,11 @@ impl Pipeline {
             series_editor,
             views,
             prometheus,
-            tracing: (s.tracing_filter.value.clone(), s.context_activation.value),
+            tracing: (
+                s.tracing_filter.value.clone(),
+                s.context_activation.value,
+                s.tracing_bridge.value == crate::settings::OWN_TRACING_BRIDGE,
+            ),
         })
     }
 }

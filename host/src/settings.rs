@@ -115,6 +115,12 @@ pub const SETTINGS: &[SettingDoc] = &[
         meaning: "which `tracing` spans become OpenTelemetry spans and which events are logged to stderr (`EnvFilter` syntax)",
     },
     SettingDoc {
+        env: "`OTEL_RUST_TRACING_BRIDGE`",
+        file: "—",
+        default: "`ndotel`",
+        meaning: "what turns `tracing` spans into OpenTelemetry spans: `ndotel`'s own layer, or `tracing-opentelemetry` (for services that call its `OpenTelemetrySpanExt`, `set_parent` say)",
+    },
+    SettingDoc {
         env: "`OTEL_RUST_TRACING_CONTEXT_ACTIVATION`",
         file: "—",
         default: "`true`",
@@ -396,6 +402,8 @@ pub struct Settings {
     pub tracing_filter: Setting<String>,
     /// `OTEL_RUST_TRACING_CONTEXT_ACTIVATION`: entering a `tracing` span makes its OpenTelemetry context current.
     pub context_activation: Setting<bool>,
+    /// `OTEL_RUST_TRACING_BRIDGE`: `ndotel` (its own `tracing` layer) or `tracing-opentelemetry`.
+    pub tracing_bridge: Setting<String>,
     /// `OTEL_EXPORTER_OTLP_*` for traces, metrics and logs (per-signal over generic, empty = unset).
     pub(crate) otlp: [OtlpConfig; 3],
     /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`.
@@ -409,6 +417,8 @@ pub struct Settings {
 
 /// Which `tracing` spans become OpenTelemetry spans, and which events are logged.
 pub(crate) const DEFAULT_TRACING_FILTER: &str = "info,otel::tracing=trace";
+/// `OTEL_RUST_TRACING_BRIDGE`'s value for ndotel's own `tracing` layer (the default).
+pub(crate) const OWN_TRACING_BRIDGE: &str = "ndotel";
 
 /// Samplers OpenTelemetry specifies that ndotel does not provide: warned about, the default used.
 const UNSUPPORTED_SAMPLERS: &[&str] = &["jaeger_remote", "parentbased_jaeger_remote", "xray"];
@@ -859,6 +869,18 @@ impl Settings {
             parse_bool,
             w,
         );
+        let tracing_bridge = pick(
+            env,
+            "OTEL_RUST_TRACING_BRIDGE",
+            None,
+            None,
+            OWN_TRACING_BRIDGE.to_string(),
+            |s| match s.trim().to_ascii_lowercase().as_str() {
+                b @ (OWN_TRACING_BRIDGE | "tracing-opentelemetry") => Ok(b.to_string()),
+                _ => Err("`ndotel` or `tracing-opentelemetry`".into()),
+            },
+            w,
+        );
         let resource_attributes = pick(
             env,
             "OTEL_RESOURCE_ATTRIBUTES",
@@ -1013,6 +1035,7 @@ impl Settings {
             ),
             tracing_filter,
             context_activation,
+            tracing_bridge,
             otlp,
             temporality,
             traces_sampler_ratio: 1.0,
@@ -1313,6 +1336,11 @@ impl Settings {
                 "OTEL_RUST_TRACING_FILTER",
                 self.tracing_filter.value.clone(),
                 self.tracing_filter.source.to_string(),
+            ),
+            (
+                "OTEL_RUST_TRACING_BRIDGE",
+                self.tracing_bridge.value.clone(),
+                self.tracing_bridge.source.to_string(),
             ),
             (
                 "OTEL_RUST_TRACING_CONTEXT_ACTIVATION",

@@ -2,6 +2,7 @@
 
 pub(crate) mod builder;
 pub(crate) mod exporter;
+pub(crate) mod layer;
 pub(crate) mod processor;
 pub(crate) mod sampler;
 pub(crate) mod view;
