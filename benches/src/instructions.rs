@@ -16,7 +16,12 @@ fn per_iteration(variant: &str, secret: &str, n: u64) -> Result<f64> {
         .context("no directory")?
         .join("span_loop");
     let ir = |count: u64| -> Result<u64> {
+        // A cleared environment: the environment's size shifts the heap's start-up layout, which moved glibc's
+        // malloc off its fast path for one variant and not another (~250 instructions per span), so a count
+        // depended on the shell the bench was started from.
         let out = Command::new("valgrind")
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
             .arg(&exe)
             .args([variant, secret, &count.to_string()])

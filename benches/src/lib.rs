@@ -155,6 +155,7 @@ pub fn ndotel_provider(distro: &str, plugins: &std::path::Path) -> SdkTracerProv
             ("OTEL_RUST_DISTRO_PATH", plugins.display().to_string()),
             ("OTEL_TRACES_EXPORTER", "none".into()),
             ("OTEL_METRICS_EXPORTER", "none".into()),
+            ("OTEL_LOGS_EXPORTER", "none".into()),
         ],
         plugins,
     );

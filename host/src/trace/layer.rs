@@ -308,11 +308,17 @@ struct SpanFields {
 
 impl SpanFields {
     /// Whether `field` was one of the `otel.*` fields, now applied.
-    fn special(&mut self, field: &Field, value: &str) -> bool {
-        let name = field.name();
-        if !name.starts_with("otel.") {
+    #[inline]
+    fn special(&mut self, name: &'static str, value: &str) -> bool {
+        // One byte rules out almost every field before any string comparison.
+        if name.as_bytes().first() != Some(&b'o') || !name.starts_with("otel.") {
             return false;
         }
+        self.apply_special(name, value)
+    }
+
+    #[cold]
+    fn apply_special(&mut self, name: &'static str, value: &str) -> bool {
         match name {
             "otel.name" => self.name = Some(value.to_string()),
             "otel.kind" => self.kind = span_kind(value),
@@ -335,15 +341,16 @@ impl Visit for SpanFields {
         self.attributes.push(KeyValue::new(field.name(), value));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        if !self.special(field, value) {
-            self.attributes
-                .push(KeyValue::new(field.name(), value.to_string()));
+        let name = field.name();
+        if !self.special(name, value) {
+            self.attributes.push(KeyValue::new(name, value.to_string()));
         }
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let name = field.name();
         let text = format!("{value:?}");
-        if !self.special(field, &text) {
-            self.attributes.push(KeyValue::new(field.name(), text));
+        if !self.special(name, &text) {
+            self.attributes.push(KeyValue::new(name, text));
         }
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
