@@ -694,4 +694,50 @@ mod tests {
             .recv_timeout(std::time::Duration::from_secs(120))
             .expect("the spans finished (no deadlock)");
     }
+
+    #[test]
+    fn log_records_carry_the_trace_context_of_the_span_they_are_emitted_in() {
+        use opentelemetry_sdk::logs::{InMemoryLogExporter, SdkLoggerProvider};
+        for own in [true, false] {
+            let spans = InMemorySpanExporter::default();
+            let provider = SdkTracerProvider::builder()
+                .with_simple_exporter(spans.clone())
+                .build();
+            let logs = InMemoryLogExporter::default();
+            let loggers = SdkLoggerProvider::builder()
+                .with_simple_exporter(logs.clone())
+                .build();
+            let tracer = provider.tracer("ndotel");
+            let subscriber = tracing_subscriber::registry()
+                .with(own.then(|| SpanLayer::new(tracer.clone(), true)))
+                .with((!own).then(|| tracing_opentelemetry::layer().with_tracer(tracer.clone())))
+                .with(
+                    opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(
+                        &loggers,
+                    ),
+                );
+            tracing::subscriber::with_default(subscriber, || {
+                tracing::info_span!("work").in_scope(|| tracing::info!("inside"));
+                tracing::info!("outside");
+            });
+            let span = spans.get_finished_spans().unwrap().remove(0);
+            let records = logs.get_emitted_logs().unwrap();
+            assert_eq!(records.len(), 2, "own layer {own}");
+            let inside = records[0].record.trace_context().expect("a trace context");
+            assert_eq!(
+                inside.trace_id,
+                span.span_context.trace_id(),
+                "own layer {own}"
+            );
+            assert_eq!(
+                inside.span_id,
+                span.span_context.span_id(),
+                "own layer {own}"
+            );
+            assert!(
+                records[1].record.trace_context().is_none(),
+                "own layer {own}"
+            );
+        }
+    }
 }
