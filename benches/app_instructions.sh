@@ -20,7 +20,7 @@ count() {
   local port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   (cd "$dir" && exec env -i PATH="$PATH" APP_ADDR="127.0.0.1:$port" DATABASE_URL="sqlite:$dir/db.sqlite?mode=rwc" \
-    OTEL_RUST_DISTRO_PATH="$dir/plugins" OTEL_METRICS_EXPORTER=none OTEL_RUST_DISTRO_PROBE=false \
+    OTEL_RUST_DISTRO_PATH="$dir/plugins" OTEL_METRICS_EXPORTER=none OTEL_LOGS_EXPORTER=none OTEL_RUST_DISTRO_PROBE=false \
     OTEL_EXPORTER_FILE_TRACES_PATH="$dir/spans.jsonl" "$@" \
     valgrind --tool=callgrind --callgrind-out-file=/dev/null "$root/target/release/app" >"$dir/log" 2>&1) &
   local vpid=$!
