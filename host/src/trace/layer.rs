@@ -577,25 +577,40 @@ mod tests {
         out
     }
 
-    fn run(own: bool, activation: bool) -> Vec<String> {
+    /// A tracer provider that keeps every finished span.
+    fn in_memory() -> (InMemorySpanExporter, SdkTracerProvider) {
         let exporter = InMemorySpanExporter::default();
         let provider = SdkTracerProvider::builder()
             .with_simple_exporter(exporter.clone())
             .build();
+        (exporter, provider)
+    }
+
+    type Bridge = Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>;
+
+    /// ndotel's layer (`own`) or `tracing-opentelemetry` configured as `init()` configures it.
+    fn bridge(own: bool, provider: &SdkTracerProvider, activation: bool) -> Bridge {
         let tracer = provider.tracer("ndotel");
-        let api = provider.tracer("api");
-        let subscriber = tracing_subscriber::registry()
-            .with(own.then(|| SpanLayer::new(tracer.clone(), activation)))
-            .with((!own).then(|| {
+        if own {
+            Box::new(SpanLayer::new(tracer, activation))
+        } else {
+            Box::new(
                 tracing_opentelemetry::layer()
-                    .with_tracer(tracer.clone())
+                    .with_tracer(tracer)
                     .with_location(false)
                     .with_threads(false)
                     .with_tracked_inactivity(false)
                     .with_target(false)
                     .with_level(false)
-                    .with_context_activation(activation)
-            }));
+                    .with_context_activation(activation),
+            )
+        }
+    }
+
+    fn run(own: bool, activation: bool) -> Vec<String> {
+        let (exporter, provider) = in_memory();
+        let api = provider.tracer("api");
+        let subscriber = tracing_subscriber::registry().with(bridge(own, &provider, activation));
         tracing::subscriber::with_default(subscriber, || workload(&api));
         provider.force_flush().unwrap();
         let spans = exporter.get_finished_spans().unwrap();
@@ -616,14 +631,8 @@ mod tests {
     fn span_ext_gives_the_span_context_under_either_bridge() {
         use crate::SpanExt as _;
         for own in [true, false] {
-            let exporter = InMemorySpanExporter::default();
-            let provider = SdkTracerProvider::builder()
-                .with_simple_exporter(exporter.clone())
-                .build();
-            let tracer = provider.tracer("ndotel");
-            let subscriber = tracing_subscriber::registry()
-                .with(own.then(|| SpanLayer::new(tracer.clone(), true)))
-                .with((!own).then(|| tracing_opentelemetry::layer().with_tracer(tracer.clone())));
+            let (exporter, provider) = in_memory();
+            let subscriber = tracing_subscriber::registry().with(bridge(own, &provider, true));
             let seen = tracing::subscriber::with_default(subscriber, || {
                 let span = tracing::info_span!("work");
                 let seen = span.otel_context().span().span_context().clone();
@@ -699,18 +708,13 @@ mod tests {
     fn log_records_carry_the_trace_context_of_the_span_they_are_emitted_in() {
         use opentelemetry_sdk::logs::{InMemoryLogExporter, SdkLoggerProvider};
         for own in [true, false] {
-            let spans = InMemorySpanExporter::default();
-            let provider = SdkTracerProvider::builder()
-                .with_simple_exporter(spans.clone())
-                .build();
+            let (spans, provider) = in_memory();
             let logs = InMemoryLogExporter::default();
             let loggers = SdkLoggerProvider::builder()
                 .with_simple_exporter(logs.clone())
                 .build();
-            let tracer = provider.tracer("ndotel");
             let subscriber = tracing_subscriber::registry()
-                .with(own.then(|| SpanLayer::new(tracer.clone(), true)))
-                .with((!own).then(|| tracing_opentelemetry::layer().with_tracer(tracer.clone())))
+                .with(bridge(own, &provider, true))
                 .with(
                     opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(
                         &loggers,
