@@ -109,12 +109,7 @@ where
         let Some(span) = cx.span(id) else { return };
         let parent = self.parent(attrs, &cx);
         let meta = attrs.metadata();
-        let mut fields = SpanFields {
-            name: None,
-            kind: None,
-            status: None,
-            attributes: Vec::with_capacity(meta.fields().len()),
-        };
+        let mut fields = SpanFields::with_capacity(meta.fields().len());
         attrs.record(&mut fields);
         let mut builder = SpanBuilder::from_name(
             fields
@@ -134,12 +129,7 @@ where
 
     fn on_record(&self, id: &Id, values: &Record<'_>, cx: LayerContext<'_, S>) {
         let Some(span) = cx.span(id) else { return };
-        let mut fields = SpanFields {
-            name: None,
-            kind: None,
-            status: None,
-            attributes: Vec::new(),
-        };
+        let mut fields = SpanFields::with_capacity(0);
         values.record(&mut fields);
         let extensions = span.extensions();
         let Some(OtelSpan(otel)) = extensions.get::<OtelSpan>() else {
@@ -307,6 +297,15 @@ struct SpanFields {
 }
 
 impl SpanFields {
+    fn with_capacity(attributes: usize) -> Self {
+        SpanFields {
+            name: None,
+            kind: None,
+            status: None,
+            attributes: Vec::with_capacity(attributes),
+        }
+    }
+
     /// Whether `field` was one of the `otel.*` fields, now applied.
     #[inline]
     fn special(&mut self, name: &'static str, value: &str) -> bool {
