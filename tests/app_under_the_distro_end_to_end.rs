@@ -14,7 +14,8 @@ use std::time::Duration;
 const SERVER: i64 = 2;
 const CLIENT: i64 = 3;
 
-fn start(dir: &Path, database_url: &str) -> harness::Running {
+/// The service under the reference distro, `tracing` spans bridged by `bridge` (`OTEL_RUST_TRACING_BRIDGE`).
+fn start(dir: &Path, database_url: &str, bridge: &str) -> harness::Running {
     build_artifacts();
     let plugins = plugin_dir(dir, "plugins", &["otel_custom_distro"]);
     let mut cmd = Command::new(profile_dir().join("ndotel"));
@@ -37,7 +38,8 @@ fn start(dir: &Path, database_url: &str) -> harness::Running {
         // The test is about shutdown, not overload: a queue that cannot fill up keeps the SDK from dropping spans.
         .env("OTEL_BSP_MAX_QUEUE_SIZE", "65536")
         .env("APP_ADDR", "127.0.0.1:0")
-        .env("DATABASE_URL", database_url);
+        .env("DATABASE_URL", database_url)
+        .env("OTEL_RUST_TRACING_BRIDGE", bridge);
     harness::start(cmd).unwrap()
 }
 
@@ -49,10 +51,10 @@ fn traceparent(i: u64) -> (String, String) {
     )
 }
 
-/// The checks every database must pass.
-fn scenario(database_url: &str, system: &str) {
+/// The checks every database (and either `tracing` bridge) must pass.
+fn scenario(database_url: &str, system: &str, bridge: &str) {
     let tmp = setup();
-    let app = start(tmp.path(), database_url);
+    let app = start(tmp.path(), database_url, bridge);
     let addr = app.addr.clone();
     let get = |path: &str, headers: &[(&str, &str)]| {
         client::request(&addr, "GET", path, headers, None).unwrap()
@@ -198,7 +200,7 @@ fn scenario(database_url: &str, system: &str) {
 /// SIGTERM during load: every request that got a response has its SERVER span in the file.
 fn shutdown_under_load(database_url: &str) {
     let tmp = setup();
-    let app = start(tmp.path(), database_url);
+    let app = start(tmp.path(), database_url, "ndotel");
     let addr = Arc::new(app.addr.clone());
     let stop = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> = (0..4u64)
@@ -253,7 +255,12 @@ fn sqlite_url(name: &str) -> String {
 
 #[test]
 fn sqlite_requests_are_traced_redacted_and_health_checks_dropped() {
-    scenario(&sqlite_url("scenario"), "sqlite");
+    scenario(&sqlite_url("scenario"), "sqlite", "ndotel");
+}
+
+#[test]
+fn the_same_spans_come_through_tracing_opentelemetry_as_the_bridge() {
+    scenario(&sqlite_url("bridge"), "sqlite", "tracing-opentelemetry");
 }
 
 #[test]
@@ -277,7 +284,7 @@ fn mysql_url() -> Option<String> {
 #[test]
 fn mysql_requests_are_traced_redacted_and_health_checks_dropped() {
     if let Some(url) = mysql_url() {
-        scenario(&url, "mysql");
+        scenario(&url, "mysql", "ndotel");
     }
 }
 
