@@ -5,7 +5,8 @@
 
 use app::{client, harness};
 use ndotel_tests::{
-    build_external, install_plugin, ndotel, output, plugin_dir, profile_dir, setup,
+    app_under_ndotel, build_external, install_plugin, ndotel, output, plugin_dir, profile_dir,
+    setup,
 };
 use std::path::Path;
 use std::process::Command;
@@ -89,25 +90,16 @@ fn a_generated_distro_builds_passes_its_tests_loads_and_runs_on_the_example_serv
     assert!(ok, "{stdout}{stderr}");
 
     // On the example service: the health check is dropped, requests are exported with the secret redacted.
-    let mut cmd = Command::new(profile_dir().join("ndotel"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .current_dir(&work)
-        .args([
-            "run",
+    let mut cmd = app_under_ndotel(
+        &work,
+        &[
             "--distro",
             "acme_distro",
             "--traces-exporter",
             "acme_distro_stdout",
-            "--",
-        ])
-        .arg(profile_dir().join("app"))
-        .env("OTEL_METRICS_EXPORTER", "none")
-        .env("APP_ADDR", "127.0.0.1:0")
-        .env(
-            "DATABASE_URL",
-            format!("sqlite:{}?mode=rwc", work.join("app.db").display()),
-        );
+        ],
+    );
+    cmd.env("OTEL_METRICS_EXPORTER", "none");
     let mut app = harness::start(cmd).unwrap();
     let addr = app.addr.clone();
     assert_eq!(

@@ -4,9 +4,8 @@
 
 use app::otlp_json::{self, Span};
 use app::{client, harness};
-use ndotel_tests::{build_artifacts, plugin_dir, profile_dir, setup};
+use ndotel_tests::{app_under_ndotel, plugin_dir, setup};
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -16,28 +15,24 @@ const CLIENT: i64 = 3;
 
 /// The service under the reference distro, `tracing` spans bridged by `bridge` (`OTEL_RUST_TRACING_BRIDGE`).
 fn start(dir: &Path, database_url: &str, bridge: &str) -> harness::Running {
-    build_artifacts();
     let plugins = plugin_dir(dir, "plugins", &["otel_custom_distro"]);
-    let mut cmd = Command::new(profile_dir().join("ndotel"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .current_dir(dir)
-        .args([
-            "run",
+    let mut cmd = app_under_ndotel(
+        dir,
+        &[
             "--distro",
             "otel_custom_distro",
             "--traces-exporter",
             "file",
             "--metrics-exporter",
             "file",
-        ])
-        .args(["--service-name", "e2e", "--"])
-        .arg(profile_dir().join("app"))
-        .env("OTEL_RUST_DISTRO_PATH", plugins)
+            "--service-name",
+            "e2e",
+        ],
+    );
+    cmd.env("OTEL_RUST_DISTRO_PATH", plugins)
         .env("OTEL_METRIC_EXPORT_INTERVAL", "500")
         // The test is about shutdown, not overload: a queue that cannot fill up keeps the SDK from dropping spans.
         .env("OTEL_BSP_MAX_QUEUE_SIZE", "65536")
-        .env("APP_ADDR", "127.0.0.1:0")
         .env("DATABASE_URL", database_url)
         .env("OTEL_RUST_TRACING_BRIDGE", bridge);
     harness::start(cmd).unwrap()

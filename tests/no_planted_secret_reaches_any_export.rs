@@ -8,12 +8,11 @@
 
 use app::{client, harness};
 use ndotel_tests::{
-    build_artifacts, output, plugin_dir, profile_dir, read_jsonl, rotel_agent, rotel_log, setup,
-    start_rotel, workload,
+    app_under_ndotel, build_artifacts, output, plugin_dir, read_jsonl, rotel_agent, rotel_log,
+    setup, start_rotel, workload,
 };
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Card numbers (all pass Luhn) planted in different groupings.
@@ -152,30 +151,25 @@ fn hostile_requests_to_the_service_leak_no_secret_to_any_export() {
     };
     let plugins = plugin_dir(tmp.path(), "plugins", &["otel_custom_distro"]);
     let stderr = std::fs::File::create(tmp.path().join("stderr.log")).unwrap();
-    let mut cmd = Command::new(profile_dir().join("ndotel"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .current_dir(tmp.path())
-        .args(["run", "--distro", "otel_custom_distro"])
-        .args([
+    let mut cmd = app_under_ndotel(
+        tmp.path(),
+        &[
+            "--distro",
+            "otel_custom_distro",
             "--traces-exporter",
             exporters,
             "--metrics-exporter",
             exporters,
             "--logs-exporter",
             exporters,
-        ])
-        .args(["--service-name", "corpus", "--"])
-        .arg(profile_dir().join("app"))
-        .env("OTEL_RUST_DISTRO_PATH", plugins)
+            "--service-name",
+            "corpus",
+        ],
+    );
+    cmd.env("OTEL_RUST_DISTRO_PATH", plugins)
         .env("OTEL_METRIC_EXPORT_INTERVAL", "500")
         .env("OTEL_BSP_MAX_QUEUE_SIZE", "65536")
         .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
-        .env("APP_ADDR", "127.0.0.1:0")
-        .env(
-            "DATABASE_URL",
-            format!("sqlite:{}?mode=rwc", tmp.path().join("app.db").display()),
-        )
         .stderr(stderr);
     if let Some(c) = &collector {
         cmd.env(

@@ -6,31 +6,31 @@
 
 use app::otlp_json::{self, Span};
 use app::{client, harness};
-use ndotel_tests::{build_artifacts, plugin_dir, profile_dir, setup};
+use ndotel_tests::{app_under_ndotel, plugin_dir, setup};
 use std::path::Path;
-use std::process::Command;
 
 const SERVER: i64 = 2;
 const CLIENT: i64 = 3;
 
 fn start(dir: &Path, name: &str, downstream: Option<&str>) -> harness::Running {
-    build_artifacts();
     let plugins = plugin_dir(dir, "plugins", &["otel_custom_distro"]);
-    let mut cmd = Command::new(profile_dir().join("ndotel"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .current_dir(dir)
-        .args(["run", "--distro", "otel_custom_distro"])
-        .args(["--traces-exporter", "file", "--metrics-exporter", "file"])
-        .args(["--logs-exporter", "none", "--service-name", name, "--"])
-        .arg(profile_dir().join("app"))
-        .env("OTEL_RUST_DISTRO_PATH", plugins)
-        .env("OTEL_METRIC_EXPORT_INTERVAL", "60000")
-        .env("APP_ADDR", "127.0.0.1:0")
-        .env(
-            "DATABASE_URL",
-            format!("sqlite:{}?mode=rwc", dir.join("app.db").display()),
-        );
+    let mut cmd = app_under_ndotel(
+        dir,
+        &[
+            "--distro",
+            "otel_custom_distro",
+            "--traces-exporter",
+            "file",
+            "--metrics-exporter",
+            "file",
+            "--logs-exporter",
+            "none",
+            "--service-name",
+            name,
+        ],
+    );
+    cmd.env("OTEL_RUST_DISTRO_PATH", plugins)
+        .env("OTEL_METRIC_EXPORT_INTERVAL", "60000");
     if let Some(url) = downstream {
         cmd.env("DOWNSTREAM_URL", url);
     }

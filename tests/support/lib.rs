@@ -124,6 +124,22 @@ pub fn ndotel(cwd: &Path) -> Command {
     clean(Command::new(profile_dir().join("ndotel")), cwd)
 }
 
+/// `ndotel run FLAGS -- app` in `dir` (see [`ndotel()`]): the example service under ndotel, listening on a free port
+/// (`APP_ADDR`), with a SQLite database in `dir` (`DATABASE_URL`, which the caller may set again).
+pub fn app_under_ndotel(dir: &Path, flags: &[&str]) -> Command {
+    let mut cmd = ndotel(dir);
+    cmd.arg("run")
+        .args(flags)
+        .arg("--")
+        .arg(profile_dir().join("app"))
+        .env("APP_ADDR", "127.0.0.1:0")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite:{}?mode=rwc", dir.join("app.db").display()),
+        );
+    cmd
+}
+
 /// A command for one of this package's workload binaries with an empty environment but `PATH`, run in `cwd`.
 pub fn workload(bin: &str, cwd: &Path) -> Command {
     clean(Command::new(profile_dir().join(bin)), cwd)

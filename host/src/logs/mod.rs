@@ -81,28 +81,25 @@ impl LogProcessor for StderrLog {
 }
 
 /// A log value as text, escaped where it could forge a line on a terminal or in a log file.
-fn any_text(v: &opentelemetry::logs::AnyValue) -> String {
+fn any_text(v: &opentelemetry::logs::AnyValue) -> std::borrow::Cow<'_, str> {
     use opentelemetry::logs::AnyValue;
     let raw = match v {
-        AnyValue::String(s) => s.as_str().to_string(),
+        // A string that needs no escaping is written as it is, without a copy.
+        AnyValue::String(s) => return crate::text::printable(s.as_str()),
         AnyValue::Int(i) => i.to_string(),
         AnyValue::Double(d) => d.to_string(),
         AnyValue::Boolean(b) => b.to_string(),
         other => format!("{other:?}"),
     };
-    crate::text::printable(&raw).into_owned()
+    crate::text::printable(&raw).into_owned().into()
 }
 
 /// Whether `target` belongs to a library on the export path (the OpenTelemetry crates, the HTTP and gRPC stacks,
 /// ndotel itself): their events are never exported as log records, since exporting them makes more of them —
 /// a telemetry loop, as opentelemetry-rust warns.
 pub(crate) fn internal_target(target: &str) -> bool {
+    // Every `opentelemetry*` crate is matched by prefix below.
     const INTERNAL: &[&str] = &[
-        "opentelemetry",
-        "opentelemetry_sdk",
-        "opentelemetry_otlp",
-        "opentelemetry_http",
-        "opentelemetry_appender_tracing",
         "tracing_opentelemetry",
         "ndotel",
         "hyper",

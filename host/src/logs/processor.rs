@@ -61,12 +61,15 @@ fn to_log_value(v: ValueRef<'_>) -> Option<AnyValue> {
     })
 }
 
-/// An SDK log record as the distro sees it.
+/// An SDK log record as the distro sees it. The body and attributes are converted up front (a redacting distro
+/// reads them all); the resource only if the distro asks for it, as in the span view.
 struct HostLog<'a> {
     record: &'a SdkLogRecord,
     body: Option<ValueRef<'a>>,
     attributes: &'a [KeyValueRef<'a>],
-    resource: &'a [KeyValueRef<'a>],
+    resource: &'a [KeyValue],
+    resource_refs: std::cell::OnceCell<&'a [KeyValueRef<'a>]>,
+    bump: &'a Bump,
 }
 
 impl<'a> HostLog<'a> {
@@ -83,7 +86,9 @@ impl<'a> HostLog<'a> {
                     })
                     .collect::<SmallVec<[KeyValueRef<'a>; 8]>>(),
             ),
-            resource: attr_refs(resource, bump),
+            resource,
+            resource_refs: std::cell::OnceCell::new(),
+            bump,
         }
     }
 }
@@ -124,7 +129,10 @@ impl FfiLogRecord for HostLog<'_> {
             .map_or(0, nanos)
     }
     fn resource(&self) -> RSlice<'_, KeyValueRef<'_>> {
-        self.resource.into()
+        RSlice::from_slice(
+            self.resource_refs
+                .get_or_init(|| attr_refs(self.resource, self.bump)),
+        )
     }
 }
 
@@ -361,5 +369,32 @@ impl LogProcessor for DistroLogProcessor {
         for p in &mut self.next {
             p.set_resource(resource);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_view_shows_the_record_and_its_resource() {
+        let logger = SdkLoggerProvider::builder().build().logger("t");
+        let mut record = logger.create_log_record();
+        record.set_body(AnyValue::from("hello"));
+        record.add_attribute("k", "v");
+        let resource = [KeyValue::new("service.name", "svc")];
+        let bump = Bump::new();
+        let view = HostLog::new(&record, &resource, &bump);
+        assert_eq!(
+            view.body.map(|b| b.get()),
+            Some(ndotel_api::AnyValue::Str("hello"))
+        );
+        assert_eq!(view.attributes().len(), 1);
+        let shown = view.resource();
+        assert_eq!(shown.len(), 1);
+        assert_eq!(shown[0].key.as_str(), "service.name");
+        assert_eq!(shown[0].value.get(), ndotel_api::AnyValue::Str("svc"));
+        // Asked twice, converted once.
+        assert_eq!(view.resource().as_ptr(), shown.as_ptr());
     }
 }
