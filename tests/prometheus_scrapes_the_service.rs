@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)] // a test fails loudly
 
 use app::{client, harness};
-use ndotel_tests::{build_artifacts, free_port, plugin_dir, profile_dir, setup, skip_service};
+use ndotel_tests::{app_under_ndotel, free_port, plugin_dir, setup, skip_service};
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -24,30 +24,25 @@ fn tool(name: &str) -> Option<PathBuf> {
 }
 
 fn start(dir: &Path, metrics_port: u16, stderr: &Path) -> harness::Running {
-    build_artifacts();
     let plugins = plugin_dir(dir, "plugins", &["otel_custom_distro"]);
-    let mut cmd = Command::new(profile_dir().join("ndotel"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .current_dir(dir)
-        .args(["run", "--distro", "otel_custom_distro"])
-        .args(["--traces-exporter", "none", "--logs-exporter", "none"])
-        .args([
+    let mut cmd = app_under_ndotel(
+        dir,
+        &[
+            "--distro",
+            "otel_custom_distro",
+            "--traces-exporter",
+            "none",
+            "--logs-exporter",
+            "none",
             "--metrics-exporter",
             "prometheus",
             "--service-name",
             "scraped",
-            "--",
-        ])
-        .arg(profile_dir().join("app"))
-        .env("OTEL_RUST_DISTRO_PATH", plugins)
+        ],
+    );
+    cmd.env("OTEL_RUST_DISTRO_PATH", plugins)
         .env("OTEL_EXPORTER_PROMETHEUS_HOST", "127.0.0.1")
         .env("OTEL_EXPORTER_PROMETHEUS_PORT", metrics_port.to_string())
-        .env("APP_ADDR", "127.0.0.1:0")
-        .env(
-            "DATABASE_URL",
-            format!("sqlite:{}?mode=rwc", dir.join("app.db").display()),
-        )
         .stderr(std::fs::File::create(stderr).unwrap());
     harness::start(cmd).unwrap()
 }
@@ -129,6 +124,57 @@ fn prometheus_scrapes_the_service_and_promtool_accepts_the_exposition() {
     assert!(raw(&metrics_addr, b"GET /../etc/passwd HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404"));
     assert!(raw(&metrics_addr, &[b'A'; 20_000]).starts_with("HTTP/1.1 400"));
     assert!(raw(&metrics_addr, b"\xff\xfe\r\n\r\n").starts_with("HTTP/1.1 400"));
+    // Clients dripping their heads a byte at a time, for ever, one per scrape slot: each is turned away (one
+    // deadline for the whole head, and for the drain after the answer), and a scrape is served while they still
+    // drip.
+    let drips: Vec<_> = (0..8)
+        .map(|_| {
+            let drip = std::net::TcpStream::connect(&metrics_addr).unwrap();
+            let mut writer = drip.try_clone().unwrap();
+            std::thread::spawn(move || {
+                let _ = writer.write_all(b"GET /metrics HTTP/1.1\r\nX-Slow: ");
+                while writer.write_all(b"a").is_ok() {
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            });
+            drip
+        })
+        .collect();
+    let mut turned_away = 0;
+    for drip in &drips {
+        drip.set_read_timeout(Some(Duration::from_secs(120)))
+            .unwrap();
+        let mut answer = String::new();
+        let read = (&*drip).read_to_string(&mut answer);
+        // 400 from a slot whose head deadline passed; 503 (or a reset: that answer does not read the request) when
+        // every slot was still busy, draining the hostile requests above. Never a read that times out.
+        match read {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            _ if answer.starts_with("HTTP/1.1 503") => {}
+            _ => {
+                assert!(answer.starts_with("HTTP/1.1 400"), "{read:?} {answer:?}");
+                turned_away += 1;
+            }
+        }
+    }
+    assert!(turned_away > 0, "no dripping client got a scrape slot");
+    // Until the drains end, a scrape may meet a full house (503, or a reset: the busy answer does not read the
+    // request).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = client::request(&metrics_addr, "GET", "/metrics", &[], None).map(|r| r.status);
+        if matches!(status, Ok(200)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "dripping clients kept every slot: {status:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for drip in drips {
+        let _ = drip.shutdown(std::net::Shutdown::Both);
+    }
     let again = client::request(&metrics_addr, "GET", "/metrics", &[], None).unwrap();
     assert_eq!(again.status, 200);
 

@@ -103,8 +103,20 @@ fn serve(listener: TcpListener, registry: prometheus::Registry, stop: Arc<Atomic
 fn handle(mut stream: TcpStream, registry: &prometheus::Registry) {
     answer(&mut stream, registry);
     let _ = stream.shutdown(std::net::Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-    let _ = std::io::copy(&mut (&stream).take(64 * 1024), &mut std::io::sink());
+    // At most 64 KiB and one second in all: a client still dripping bytes does not keep the slot.
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    let mut buf = [0u8; 4096];
+    let mut drained = 0;
+    while drained < 64 * 1024 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        match stream.read(&mut buf) {
+            Ok(n) if n > 0 => drained += n,
+            _ => break,
+        }
+    }
 }
 
 /// `GET /metrics` (or `/`) gets the exposition, anything else an error status.
@@ -133,9 +145,23 @@ fn answer(stream: &mut TcpStream, registry: &prometheus::Registry) {
 
 /// The request line, once the whole head has arrived (`None`: too long, too slow, or not HTTP).
 fn read_head(stream: &mut TcpStream) -> Option<String> {
+    // One deadline for the whole head, not per read: a client dripping a byte at a time must not keep a scrape
+    // slot for longer than a client that sends nothing.
+    let deadline = std::time::Instant::now() + READ_TIMEOUT;
     let mut head = Vec::with_capacity(512);
     let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+    let mut scanned = 0;
+    loop {
+        // Only what arrived since the last look (and the 3 bytes before it) can complete the blank line.
+        if head[scanned..].windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+        scanned = head.len().saturating_sub(3);
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        stream.set_read_timeout(Some(left)).ok()?;
         let n = stream.read(&mut buf).ok().filter(|n| *n > 0)?;
         head.extend_from_slice(&buf[..n]);
         if head.len() > MAX_HEAD {
