@@ -27,8 +27,12 @@ impl<T: Copy> VerdictCache<T> {
             full = cache.len() >= CACHE_LIMIT;
         }
         let verdict = judge();
-        // Once full, no write lock is taken (it would stall every reader on each new name).
-        if !full && let Ok(mut cache) = self.0.write() {
+        // Once full, no write lock is taken (it would stall every reader on each new name). Long names (keys an
+        // attacker wrote into a log line) are never kept: the cache's memory stays bounded by count and size.
+        if !full
+            && name.len() <= CACHED_NAME_LIMIT
+            && let Ok(mut cache) = self.0.write()
+        {
             cache.insert(name.into(), verdict);
         }
         verdict
@@ -39,14 +43,21 @@ impl<T: Copy> VerdictCache<T> {
 /// matched afresh each time.
 const CACHE_LIMIT: usize = 4096;
 
-/// Attribute-key globs redacted by default. `*x*` matches `x` anywhere in the key; a glob without `*` matches the
-/// whole key or whole words of it (`pwd` matches `db.pwd`, `user-pwd` and `userPwd`, not `pwdx`). Case and the
-/// separators `.`, `-`, `_` and space do not matter: `*api_key*` also matches `X-Api-Key` and `api.key`.
+/// The longest name the verdict cache keeps, in bytes.
+const CACHED_NAME_LIMIT: usize = 128;
+
+/// Attribute-key globs redacted by default. `*x*` matches `x` anywhere in the key, unless the key's last word says
+/// it counts or describes the secret rather than holds it ([`DESCRIBING_WORDS`]: `tokens_used`, `password_length`,
+/// `session_count`); a glob without `*` matches the whole key or whole words of it (`pwd` matches `db.pwd`,
+/// `user-pwd` and `userPwd`, not `pwdx`). Case and the separators `.`, `-`, `_` and space do not matter:
+/// `*api_key*` also matches `X-Api-Key` and `api.key`. Keys are compared after Unicode compatibility normalisation
+/// (NFKC) with default-ignorable characters removed, so `ｐａｓｓｗｏｒｄ` and `pass\u{200B}word` are `password`.
 pub const DEFAULT_REDACT_KEYS: &[&str] = &[
     "*authorization*",
     "*password*",
     "*passwd*",
     "*passphrase*",
+    "*passcode*",
     "*secret*",
     "*token*",
     "*cookie*",
@@ -155,6 +166,15 @@ impl KeyMatcher {
     }
 
     fn scan(&self, name: &str) -> bool {
+        if !name.is_ascii() {
+            let folded = fold(name);
+            return self.scan_folded(&folded, name);
+        }
+        self.scan_folded(name, name)
+    }
+
+    /// [`KeyMatcher::scan`] of `name` once folded; the general globs also see the `original`.
+    fn scan_folded(&self, name: &str, original: &str) -> bool {
         let mut stack = [0u8; 128];
         let mut heap = Vec::new();
         let normed: &[u8] = if name.len() * 2 <= stack.len() {
@@ -166,24 +186,80 @@ impl KeyMatcher {
             &heap[..n]
         };
         self.matches_normalised(normed)
-            || self.general.as_ref().is_some_and(|set| set.is_match(name))
+            || self
+                .general
+                .as_ref()
+                .is_some_and(|set| set.is_match(name) || set.is_match(original))
     }
 
     fn matches_normalised(&self, key: &[u8]) -> bool {
-        let found = (0..key.len()).any(|i| {
-            self.needles[key[i] as usize].iter().any(|n| {
-                let end = i + n.bytes.len();
-                end <= key.len()
-                    && key[i..end] == *n.bytes
-                    && (!n.whole
-                        || ((i == 0 || !key[i - 1].is_ascii_alphanumeric())
-                            && (end == key.len() || !key[end].is_ascii_alphanumeric())))
-            })
-        });
+        let last_word = key
+            .rsplit(|c| !c.is_ascii_alphanumeric())
+            .next()
+            .unwrap_or_default();
+        let describes = last_word.len() < key.len()
+            && DESCRIBING_WORDS.iter().any(|w| w.as_bytes() == last_word);
+        // `tokens_used` counts tokens and `key_length` measures a key: neither holds one.
+        let found = !describes
+            && (0..key.len()).any(|i| {
+                self.needles[key[i] as usize].iter().any(|n| {
+                    let end = i + n.bytes.len();
+                    end <= key.len()
+                        && key[i..end] == *n.bytes
+                        && (!n.whole
+                            || ((i == 0 || !key[i - 1].is_ascii_alphanumeric())
+                                && (end == key.len() || !key[end].is_ascii_alphanumeric())))
+                })
+            });
         found
             || self.prefixes.iter().any(|p| key.starts_with(p))
             || self.suffixes.iter().any(|s| key.ends_with(s))
     }
+}
+
+/// Last words of a key that make it describe a secret rather than hold it: `*token*` does not match `tokens_used`
+/// or `token_count` (their values are numbers and kinds), while `refresh_tokens` and `token_id` still match.
+pub const DESCRIBING_WORDS: &[&str] = &[
+    "count",
+    "counts",
+    "used",
+    "total",
+    "limit",
+    "len",
+    "length",
+    "size",
+    "max",
+    "min",
+    "num",
+    "remaining",
+    "type",
+    "kind",
+    "expires",
+    "expiry",
+    "ttl",
+    "usage",
+    "format",
+];
+
+/// Whether `c` is a default-ignorable code point (Unicode's `Default_Ignorable_Code_Point`): it renders as nothing
+/// (zero-width space and joiners, soft hyphen, bidirectional marks, variation selectors, tags).
+pub fn is_default_ignorable(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}'
+        | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF0}'..='\u{FFF8}'
+        | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
+}
+
+/// `name` in Unicode compatibility form (NFKC: fullwidth and styled letters become plain ones) without
+/// default-ignorable characters.
+pub fn fold(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    name.chars()
+        .filter(|c| !is_default_ignorable(*c))
+        .nfkc()
+        .filter(|c| !is_default_ignorable(*c))
+        .collect()
 }
 
 /// Writes `name` normalised into `out` (which holds at least twice its length), with a `_` where a lower-case
@@ -302,6 +378,31 @@ mod tests {
             "spinner",
         ] {
             assert!(!m.is_match(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn keys_are_words_compared_after_unicode_normalisation() {
+        let m = KeyMatcher::new(DEFAULT_REDACT_KEYS).unwrap();
+        for yes in [
+            "ｐａｓｓｗｏｒｄ",
+            "pass\u{200B}word",
+            "pass\u{00AD}code",
+            "\u{FEFF}token",
+            "refresh_tokens",
+            "token_id",
+        ] {
+            assert!(m.is_match(yes), "{yes:?}");
+        }
+        for no in [
+            "tokens_used",
+            "token_count",
+            "password_length",
+            "session.count",
+            "key_size",
+            "api_key_type",
+        ] {
+            assert!(!m.is_match(no), "{no:?}");
         }
     }
 

@@ -221,7 +221,20 @@ impl Redactor {
                         .iter()
                         .map(|s| self.clean_as(class, key, s.as_str(), dialect))
                         .collect();
-                    if cleaned.iter().any(Option::is_some) {
+                    // A secret split over repeated values (a header sent twice: `password=`, `hunter2`) is only
+                    // visible in them together: when their join still holds one, every value is redacted.
+                    let split = items.len() > 1 && {
+                        let joined = items
+                            .iter()
+                            .zip(&cleaned)
+                            .map(|(s, c)| c.as_deref().unwrap_or(s.as_str()))
+                            .collect::<Vec<_>>()
+                            .join(" ");
+                        self.clean_as(class, key, &joined, dialect).is_some()
+                    };
+                    if split {
+                        fix(Fix::SetArray(key, vec![REDACTED.to_string(); items.len()]));
+                    } else if cleaned.iter().any(Option::is_some) {
                         let items = items
                             .iter()
                             .zip(cleaned)
@@ -393,6 +406,37 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn a_secret_split_over_repeated_values_is_redacted() {
+        let r = Redactor::new(&RedactSettings::default()).unwrap();
+        let items = [
+            ndotel_api::abi_stable::std_types::RStr::from("password="),
+            ndotel_api::abi_stable::std_types::RStr::from("hunter2"),
+        ];
+        let kv = [KeyValueRef::new(
+            "http.request.header.x-note",
+            AnyValue::StrArray(&items),
+        )];
+        let mut fixes = Vec::new();
+        r.check(&kv, Dialect::Other, |f| fixes.push(f));
+        assert_eq!(
+            fixes,
+            vec![Fix::SetArray(
+                "http.request.header.x-note",
+                vec![REDACTED.to_string(); 2]
+            )]
+        );
+        let plain = [
+            ndotel_api::abi_stable::std_types::RStr::from("text/html"),
+            ndotel_api::abi_stable::std_types::RStr::from("q=0.9"),
+        ];
+        let kv = [KeyValueRef::new(
+            "http.request.header.accept",
+            AnyValue::StrArray(&plain),
+        )];
+        r.check(&kv, Dialect::Other, |f| panic!("{f:?}"));
     }
 
     #[test]

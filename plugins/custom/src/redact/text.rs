@@ -1,6 +1,15 @@
 //! Secrets in free text: value detectors (bearer/basic credentials, JWTs, card numbers passing Luhn in any common
 //! separator style, e-mail addresses, private-key blocks, credentials in URLs) and `key=value` / `key: value`
 //! pairs whose key is sensitive. Text is judged fully percent-decoded, so an encoded secret is found too.
+//!
+//! Every detector is linear in the text it is given: each byte is looked at a bounded number of times, whatever the
+//! text holds (the regexes are the `regex` crate's, which guarantees linear time; the hand-written scanners count
+//! their steps in tests, and a property test doubles hostile inputs and checks the count at most doubles). How much
+//! of one value is scanned at all is capped by the redactor (`max_value_length`): a longer value is redacted whole.
+//!
+//! Base64 is not decoded and searched: a secret under a sensitive key is redacted by its key whatever its encoding,
+//! and a `Basic` credential is recognised by decoding it (base64 of `user:password`), but an arbitrary base64 blob in
+//! free text is data, not a secret, to these detectors.
 
 use super::keys::KeyMatcher;
 use ndotel_api::REDACTED;
@@ -32,6 +41,9 @@ pub struct Detectors {
     pub url_credentials: bool,
     /// The value of `key=value`, `key: value` and `"key": "value"` pairs whose key matches `redact_keys`.
     pub key_value_pairs: bool,
+    /// API keys in well-known formats: Stripe `sk_live_…`/`rk_live_…`, GitHub `ghp_…`/`github_pat_…`, GitLab
+    /// `glpat-…`, Slack `xoxb-…`, AWS access key ids `AKIA…`, Google API keys `AIza…`.
+    pub api_tokens: bool,
 }
 
 impl Default for Detectors {
@@ -45,6 +57,7 @@ impl Default for Detectors {
             private_key: true,
             url_credentials: true,
             key_value_pairs: true,
+            api_tokens: true,
         }
     }
 }
@@ -84,6 +97,11 @@ impl TextScanner {
         if on.jwt {
             parts.push(r"(?P<jwt>eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*)");
         }
+        if on.api_tokens {
+            parts.push(
+                r"(?P<token>(?-u:\b)(?:(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_\-]{20,}|xox[abposr]-[A-Za-z0-9\-]{10,}|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_\-]{35}))",
+            );
+        }
         if on.url_credentials {
             parts.push(r"[A-Za-z][A-Za-z0-9+.\-]*://(?P<userinfo>[^/\s@?#]+)@");
         }
@@ -107,6 +125,13 @@ impl TextScanner {
         if on.key_value_pairs {
             bytes[usize::from(b'=')] = Byte::Trigger;
             bytes[usize::from(b':')] = Byte::Trigger;
+            // The lead byte of the fullwidth `＝` and `：`.
+            bytes[0xEF] = Byte::Trigger;
+        }
+        if on.api_tokens {
+            for c in [b's', b'r', b'g', b'x', b'A'] {
+                bytes[usize::from(c)] = Byte::Starts;
+            }
         }
         if on.bearer || on.basic {
             bytes[usize::from(b'b')] = Byte::Starts;
@@ -149,6 +174,7 @@ impl TextScanner {
 
     /// One cheap pass ruling out most values before any regex runs (this is on every span's path).
     pub(super) fn might_match(&self, b: &[u8]) -> bool {
+        work(b.len());
         let mut digits = 0;
         for (i, &c) in b.iter().enumerate() {
             match self.bytes[c as usize] {
@@ -169,7 +195,21 @@ impl TextScanner {
                                     || rest.len() >= 6 && rest[..6].eq_ignore_ascii_case(b"bearer"))
                         }
                         b'e' => rest.starts_with(b"eyJ"),
-                        _ => rest.starts_with(b"-----BEGIN"),
+                        b'-' => rest.starts_with(b"-----BEGIN"),
+                        _ => {
+                            self.on.api_tokens
+                                && [
+                                    &b"sk_"[..],
+                                    b"rk_",
+                                    b"gh",
+                                    b"glpat-",
+                                    b"xox",
+                                    b"AKIA",
+                                    b"AIza",
+                                ]
+                                .iter()
+                                .any(|p| rest.starts_with(p))
+                        }
                     };
                     if starts {
                         return true;
@@ -187,7 +227,15 @@ impl TextScanner {
         }
         if let Some(re) = &self.patterns {
             for caps in re.captures_iter(text) {
-                let group = ["bearer", "basic", "jwt", "userinfo", "email"]
+                if let Some(m) = caps.name("basic") {
+                    // `Basic` is also an English word (`Basic planZ12`): only base64 of `user:password` is a
+                    // credential.
+                    if is_basic_credential(m.as_str()) {
+                        out.push(m.range());
+                    }
+                    continue;
+                }
+                let group = ["bearer", "jwt", "token", "userinfo", "email"]
                     .iter()
                     .find_map(|g| caps.name(g));
                 if let Some(m) = group {
@@ -284,11 +332,14 @@ fn private_keys(text: &str, out: &mut Vec<Range<usize>>) {
 }
 
 /// Card numbers: groups of digits joined by single separators (space, `-`, `.`, `+`, `_`); every run of whole
-/// groups holding 13–19 digits that passes Luhn is redacted. A long run of digits with no separator is a card only
+/// groups holding 13–19 digits that passes Luhn and has a card issuer's prefix and length ([`issued`]) is
+/// redacted. Epoch timestamps (`17…`, 13 to 19 digits) and snowflake-style ids pass Luhn one time in ten, but
+/// carry no issuer prefix, so they are kept. A long run of digits with no separator is a card only
 /// when it has 13–19 digits itself.
 fn cards(b: &[u8], out: &mut Vec<Range<usize>>) {
     let mut i = 0;
     while i < b.len() {
+        work(1);
         // Digits glued to letters count too (`card4111…`): an attacker controls what surrounds the number.
         if !b[i].is_ascii_digit() {
             i += 1;
@@ -321,8 +372,12 @@ fn cards(b: &[u8], out: &mut Vec<Range<usize>>) {
                 if digits > 19 {
                     break;
                 }
-                if digits >= 13 && luhn_digits(groups[g..=h].iter().flat_map(|r| &b[r.clone()])) {
-                    found = Some(h);
+                if digits >= 13 {
+                    let run = || groups[g..=h].iter().flat_map(|r| &b[r.clone()]);
+                    work(digits);
+                    if issued(run(), digits) && luhn_digits(run()) {
+                        found = Some(h);
+                    }
                 }
             }
             match found {
@@ -352,7 +407,34 @@ fn luhn_digits<'a>(digits: impl DoubleEndedIterator<Item = &'a u8>) -> bool {
     sum.is_multiple_of(10)
 }
 
-/// Whether an integer has 13–19 digits and passes the Luhn check (a card number stored as a number).
+/// Whether `digits` (ASCII digits, `len` of them) start the way a card issuer's numbers of that length do: Visa
+/// (4: 13, 16, 19), Mastercard (51–55, 2221–2720: 16), American Express (34, 37: 15), Diners Club (300–305, 36,
+/// 38, 39: 14–19), JCB (3528–3589: 16–19), Discover, UnionPay, RuPay and Maestro (6: 16–19; 50, 56–59: 12–19) and
+/// UATP (1: 15).
+fn issued<'a>(mut digits: impl Iterator<Item = &'a u8>, len: usize) -> bool {
+    let mut prefix = 0u32;
+    for _ in 0..4 {
+        prefix = prefix * 10 + digits.next().map_or(0, |d| u32::from(d - b'0'));
+    }
+    let (p1, p2, p3) = (prefix / 1000, prefix / 100, prefix / 10);
+    let between = |lo: usize, hi: usize| (lo..=hi).contains(&len);
+    match p1 {
+        4 => matches!(len, 13 | 16 | 19),
+        5 if (51..=55).contains(&p2) => len == 16,
+        5 => (p2 == 50 || (56..=59).contains(&p2)) && between(12, 19),
+        2 => (2221..=2720).contains(&prefix) && len == 16,
+        3 => {
+            ((p2 == 34 || p2 == 37) && len == 15)
+                || (((300..=305).contains(&p3) || matches!(p2, 36 | 38 | 39)) && between(14, 19))
+                || ((3528..=3589).contains(&prefix) && between(16, 19))
+        }
+        6 => between(16, 19),
+        1 => len == 15,
+        _ => false,
+    }
+}
+
+/// Whether an integer is a card number ([`luhn`]'s rules) stored as a number.
 pub fn luhn_i64(n: i64) -> bool {
     let mut n = n.unsigned_abs();
     if n < 1_000_000_000_000 {
@@ -366,13 +448,50 @@ pub fn luhn_i64(n: i64) -> bool {
         len += 1;
     }
     digits[..len].reverse();
-    luhn_digits(digits[..len].iter())
+    issued(digits[..len].iter(), len) && luhn_digits(digits[..len].iter())
 }
 
-/// Whether the digits of `s` (anything else ignored) are 13–19 and pass the Luhn check.
+/// Whether the digits of `s` (anything else ignored) are 13–19, start as a card issuer's do and pass the Luhn check.
 pub fn luhn(s: &str) -> bool {
     let digits: Vec<u8> = s.bytes().filter(u8::is_ascii_digit).collect();
-    (13..=19).contains(&digits.len()) && luhn_digits(digits.iter())
+    (13..=19).contains(&digits.len())
+        && issued(digits.iter(), digits.len())
+        && luhn_digits(digits.iter())
+}
+
+/// Whether `candidate` is base64 (padded or not, standard or URL-safe) of text holding a `:` — `user:password`.
+/// Characters glued after the credential (`…cGFzcwx`) do not hide it: the longest whole-quantum prefix is decoded too.
+fn is_basic_credential(candidate: &str) -> bool {
+    use base64::Engine as _;
+    use base64::alphabet::{STANDARD, URL_SAFE};
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    let config = GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    let trimmed = candidate.trim_end_matches('=');
+    let whole = &trimmed[..trimmed.len() - trimmed.len() % 4];
+    [
+        GeneralPurpose::new(&STANDARD, config),
+        GeneralPurpose::new(&URL_SAFE, config),
+    ]
+    .iter()
+    .any(|engine| {
+        [trimmed, whole]
+            .iter()
+            .any(|t| engine.decode(t).is_ok_and(|raw| raw.contains(&b':')))
+    })
+}
+
+// Counts steps of the hand-written scanners (in tests only), so a test can check the work is linear.
+#[cfg(test)]
+thread_local! {
+    pub(super) static WORK: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+#[inline(always)]
+fn work(_steps: usize) {
+    #[cfg(test)]
+    WORK.with(|w| w.set(w.get() + _steps as u64));
 }
 
 fn is_delimiter(c: u8) -> bool {
@@ -393,38 +512,84 @@ fn is_delimiter(c: u8) -> bool {
     )
 }
 
-/// Values of `key=value`, `key: value`, `"key": "value"` and `key="value"` pairs whose key is sensitive.
+/// Space around a separator: any Unicode white space (a tab, a no-break space, an ideographic space) and the
+/// default-ignorable characters that render as nothing.
+fn is_space(c: char) -> bool {
+    c.is_whitespace() || super::keys::is_default_ignorable(c)
+}
+
+/// A character of a key: a letter or digit of any script (keys are compared after Unicode normalisation, so a
+/// fullwidth `ｐａｓｓｗｏｒｄ` is `password`), `_`, `-`, `.`, and the invisible characters normalisation removes.
+fn is_key_char(c: char) -> bool {
+    c.is_alphanumeric() || matches!(c, '_' | '-' | '.') || super::keys::is_default_ignorable(c)
+}
+
+/// `=` and `:`, also in their fullwidth forms.
+fn is_separator(c: char) -> bool {
+    matches!(c, '=' | ':' | '\u{FF1D}' | '\u{FF1A}')
+}
+
+/// The start of the run of `keep` characters that ends at `end`, looking no further back than `floor`.
+fn run_back(text: &str, floor: usize, end: usize, keep: impl Fn(char) -> bool) -> usize {
+    let mut start = end;
+    for (i, c) in text[floor..end].char_indices().rev() {
+        work(1);
+        if !keep(c) {
+            break;
+        }
+        start = floor + i;
+    }
+    start
+}
+
+/// The end of the run of `keep` characters that starts at `start`.
+fn run_forward(text: &str, start: usize, keep: impl Fn(char) -> bool) -> usize {
+    let mut end = start;
+    for c in text[start..].chars() {
+        work(1);
+        if !keep(c) {
+            break;
+        }
+        end += c.len_utf8();
+    }
+    end
+}
+
+/// Values of `key=value`, `key: value`, `"key": "value"` and `key="value"` pairs whose key is sensitive, with any
+/// white space around the separator.
+///
+/// Linear: a key is looked for between this separator and the previous one only, and once a value is redacted the
+/// separators inside it are not looked at again (`pw=pw=pw=…` redacts one value, not one per `=`).
 fn pairs(text: &str, keys: &KeyMatcher, out: &mut Vec<Range<usize>>) {
     let b = text.as_bytes();
-    let is_key = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.');
-    for (sep, _) in text.match_indices(['=', ':']) {
-        // The key: the name just before the separator, past a closing quote and spaces.
-        let mut k_end = sep;
-        while k_end > 0 && b[k_end - 1] == b' ' {
-            k_end -= 1;
+    // Where the previous separator ended (keys are looked for after it) and where the last redacted value ended.
+    let mut floor = 0;
+    let mut resume = 0;
+    for (sep, sep_str) in text.match_indices(is_separator) {
+        work(1);
+        let after = sep + sep_str.len();
+        let key_floor = std::mem::replace(&mut floor, after);
+        if sep < resume {
+            continue;
         }
-        if k_end > 0 && matches!(b[k_end - 1], b'"' | b'\'') {
+        // The key: the name just before the separator, past spaces and a closing quote.
+        let mut k_end = run_back(text, key_floor, sep, is_space);
+        if k_end > key_floor && matches!(b[k_end - 1], b'"' | b'\'') {
             k_end -= 1;
             // JSON quoted inside a string: `\"password\": \"…\"`.
-            if k_end > 0 && b[k_end - 1] == b'\\' {
+            if k_end > key_floor && b[k_end - 1] == b'\\' {
                 k_end -= 1;
             }
         }
-        let mut k_start = k_end;
-        while k_start > 0 && is_key(b[k_start - 1]) {
-            k_start -= 1;
-        }
+        let k_start = run_back(text, key_floor, k_end, is_key_char);
         if k_start == k_end || !keys.is_match(&text[k_start..k_end]) {
             continue;
         }
-        // The value: past spaces and an opening quote, to the closing quote or the first delimiter.
-        let mut v = sep + 1;
-        if b[sep] == b':' && b.get(v) == Some(&b'/') {
+        if sep_str == ":" && b.get(after) == Some(&b'/') {
             continue; // `scheme://`, not a pair
         }
-        while v < b.len() && b[v] == b' ' {
-            v += 1;
-        }
+        // The value: past spaces and an opening quote, to the closing quote or the first delimiter.
+        let mut v = run_forward(text, after, is_space);
         // A quote, or an escaped quote (`\"`) when the text is itself quoted JSON.
         let escaped = b.get(v) == Some(&b'\\') && matches!(b.get(v + 1), Some(b'"' | b'\''));
         let quote_at = if escaped { v + 1 } else { v };
@@ -436,6 +601,7 @@ fn pairs(text: &str, keys: &KeyMatcher, out: &mut Vec<Range<usize>>) {
             Some(q) => {
                 let mut e = quote_at + 1;
                 while e < b.len() {
+                    work(1);
                     if escaped && b[e] == b'\\' && b.get(e + 1) == Some(&q) {
                         break;
                     }
@@ -453,6 +619,7 @@ fn pairs(text: &str, keys: &KeyMatcher, out: &mut Vec<Range<usize>>) {
             None => {
                 let word_end = |mut e: usize| {
                     while e < b.len() && !is_delimiter(b[e]) {
+                        work(1);
                         e += 1;
                     }
                     e
@@ -468,14 +635,15 @@ fn pairs(text: &str, keys: &KeyMatcher, out: &mut Vec<Range<usize>>) {
                 if ["bearer", "basic", "digest", "token", "negotiate"]
                     .iter()
                     .any(|s| scheme.eq_ignore_ascii_case(s))
-                    && b.get(e) == Some(&b' ')
+                    && matches!(b.get(e), Some(b' ' | b'\t'))
                 {
-                    word_end(e + 1)
+                    word_end(run_forward(text, e, is_space))
                 } else {
                     e
                 }
             }
         };
+        resume = end;
         if end > v && text[v..end].trim_start_matches(['"', '\'']) != REDACTED {
             out.push(v..end);
         }
@@ -581,10 +749,111 @@ mod tests {
             private_key: false,
             url_credentials: false,
             key_value_pairs: false,
+            api_tokens: false,
         });
         let text = "Bearer abc Basic dXNlcjpw eyJa.eyJb.c 4111111111111111 a@b.io \
                     -----BEGIN PRIVATE KEY----- x://u:p@h password=x";
         assert_eq!(off.clean(text, &keys), None);
+    }
+
+    #[test]
+    fn white_space_and_invisible_characters_around_separators_do_not_hide_a_pair() {
+        for (input, want) in [
+            ("password:\thunter2", "password:\t[REDACTED]"),
+            ("password\t=\thunter2 x", "password\t=\t[REDACTED] x"),
+            (
+                "password\u{00A0}:\u{3000}hunter2",
+                "password\u{00A0}:\u{3000}[REDACTED]",
+            ),
+            ("pass\u{200B}word=hunter2", "pass\u{200B}word=[REDACTED]"),
+            ("ｐａｓｓｗｏｒｄ=hunter2", "ｐａｓｓｗｏｒｄ=[REDACTED]"),
+            ("password＝hunter2", "password＝[REDACTED]"),
+            ("passcode=1234567", "passcode=[REDACTED]"),
+            (
+                "authorization:\tBearer\tabc123",
+                "authorization:\t[REDACTED]",
+            ),
+        ] {
+            assert_eq!(clean(input), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn api_keys_in_well_known_formats_are_found() {
+        for (input, secret) in [
+            (
+                "charge with sk_live_4eC39HqLyjWDarjtT1zdp7dc ok",
+                "4eC39HqLyjWDarjtT1zdp7dc",
+            ),
+            (
+                "gh ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+                "abcdefghijklmnopqrstuvwxyz0123456789",
+            ),
+            ("aws AKIAIOSFODNN7EXAMPLE.", "IOSFODNN7EXAMPLE"),
+            (
+                "slack xoxb-123456789012-abcdefghij",
+                "123456789012-abcdefghij",
+            ),
+        ] {
+            assert!(!clean(input).contains(secret), "{input}");
+        }
+    }
+
+    #[test]
+    fn numbers_and_words_that_only_look_like_secrets_are_kept() {
+        for text in [
+            // Epoch timestamps (ms, µs, ns) and snowflake ids that pass Luhn, with no card issuer prefix.
+            "at 1733500000007",
+            "t=1733500000000004 ns=1733500000000000006",
+            "id 1541815603606036489",
+            "search Basic planZ12",
+            "tokens_used=4242",
+            "password_length: 12",
+        ] {
+            assert!(!luhn("1733500000007") || !text.contains("1733500000007"));
+            assert_eq!(clean(text), text, "{text}");
+        }
+        // A Basic credential is base64 of `user:password`.
+        assert_eq!(clean("auth Basic dXNlcjpwYXNz"), "auth Basic [REDACTED]");
+        // Cards of every common issuer are still found.
+        for card in [
+            "4111111111111111",
+            "5555555555554444",
+            "378282246310005",
+            "6011111111111117",
+            "3530111333300000",
+        ] {
+            assert_eq!(clean(&format!("n {card}")), "n [REDACTED]", "{card}");
+            assert!(luhn(card), "{card}");
+        }
+    }
+
+    /// The scanner's counted steps for `text`.
+    fn steps(text: &str) -> u64 {
+        let keys = KeyMatcher::new(DEFAULT_REDACT_KEYS).unwrap();
+        let scanner = TextScanner::new(Detectors::default());
+        WORK.with(|w| w.set(0));
+        let _ = scanner.clean(text, &keys);
+        WORK.with(|w| w.get())
+    }
+
+    proptest::proptest! {
+        /// Doubling a hostile input at most doubles the work (plus a constant): no input is super-linear.
+        #[test]
+        fn the_work_is_linear_in_the_input(
+            unit in proptest::sample::select(vec![
+                "pw=", "pw:", "password=\"", "password: '", "pw=\\\"", "a=", "=", ": ", "pw \t=", "\u{3000}=",
+                "password=Bearer ", "1 ", "4111-", "-----BEGIN ", "-----BEGIN PRIVATE KEY-----", "Basic aaaaaa",
+                "ｐｗ＝", "pass\u{200B}word:", "x@", "%3D", "sk_live_",
+            ]),
+            tail in "[a-z=:\" ]{0,4}",
+            n in 256usize..1024,
+        ) {
+            let small = format!("{}{tail}", unit.repeat(n));
+            let large = format!("{}{tail}", unit.repeat(2 * n));
+            let (a, b) = (steps(&small), steps(&large));
+            proptest::prop_assert!(b <= 2 * a + 4096, "{unit:?} x{n}: {a} steps, doubled: {b}");
+        }
     }
 
     #[test]
