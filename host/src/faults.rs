@@ -80,6 +80,7 @@ pub struct Faults {
     counters: [Counter; 5],
     processor_passes: bool,
     hung: AtomicU64,
+    hang_logged: AtomicBool,
 }
 
 impl Faults {
@@ -90,6 +91,7 @@ impl Faults {
             counters: Default::default(),
             processor_passes: false,
             hung: AtomicU64::new(0),
+            hang_logged: AtomicBool::new(false),
         }
     }
 
@@ -125,29 +127,56 @@ impl Faults {
         }
     }
 
-    /// Records that the watchdog found a call of `component` stuck on `thread`; the component is bypassed for good.
+    /// Records that the watchdog found a call of `component` on `thread` (for a span of `trace`) past its deadline:
+    /// that span or record is dropped when the call returns; the component stays in service.
+    pub(crate) fn record_overdue(
+        &self,
+        component: Component,
+        thread: &str,
+        trace: String,
+        deadline: Duration,
+    ) {
+        let c = &self.counters[component.index()];
+        c.count.fetch_add(1, Ordering::Relaxed);
+        if !c.logged.swap(true, Ordering::Relaxed) {
+            eprintln!(
+                "ndotel: {} of distro {} is slow: a call on thread {thread}{} ran past its deadline ({deadline:?}, \
+                 OTEL_RUST_DISTRO_CALL_TIMEOUT); what it was called for is dropped, which it may not have \
+                 redacted, and the component stays in service (further failures are counted, see `ndotel check`)",
+                component.name(),
+                self.distro,
+                for_trace(&trace),
+            );
+        }
+    }
+
+    /// Records that the watchdog found a call of `component` stuck on `thread` (for a span of `trace`): the
+    /// component is bypassed until the call returns.
     pub(crate) fn record_hang(
         &self,
         component: Component,
         thread: &str,
+        trace: String,
         stuck_for: Duration,
         deadline: Duration,
     ) {
         self.hung.fetch_add(1, Ordering::Relaxed);
-        self.counters[component.index()]
-            .count
-            .fetch_add(1, Ordering::Relaxed);
+        if self.hang_logged.swap(true, Ordering::Relaxed) {
+            return;
+        }
         eprintln!(
-            "ndotel: {} of distro {} is stuck: a call on thread {thread} has not returned after {stuck_for:?} \
-             (deadline {deadline:?}, OTEL_RUST_DISTRO_CALL_TIMEOUT); it is bypassed from now on, {} \
-             (the request on that thread stays stuck; every other request is served)",
+            "ndotel: {} of distro {} is stuck: a call on thread {thread}{} has not returned after {stuck_for:?} \
+             ({}× the deadline {deadline:?}, OTEL_RUST_DISTRO_CALL_TIMEOUT); it is bypassed until that call returns, \
+             {} (the request on that thread stays stuck; every other request is served)",
             component.name(),
             self.distro,
+            for_trace(&trace),
+            crate::watchdog::STUCK_FACTOR,
             component.fallback(self.processor_passes)
         );
     }
 
-    /// How many components the watchdog found stuck.
+    /// How many calls the watchdog found stuck.
     pub fn hung(&self) -> u64 {
         self.hung.load(Ordering::Relaxed)
     }
@@ -177,5 +206,14 @@ impl Faults {
     /// Total failures.
     pub fn total(&self) -> u64 {
         Component::ALL.iter().map(|c| self.count(*c)).sum()
+    }
+}
+
+/// ` for a span of trace T`, or nothing when the call was for no trace.
+fn for_trace(trace: &str) -> String {
+    if trace.is_empty() {
+        String::new()
+    } else {
+        format!(" for a span of trace {trace}")
     }
 }

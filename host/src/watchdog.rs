@@ -1,15 +1,22 @@
 //! The watchdog over per-span calls into distro code. A sampler or span processor runs on the application's own
 //! request threads, so a call that never returns would hang that request and, without a watchdog, every later one.
 //!
-//! Each call marks its start in a slot owned by the calling thread (the watchdog's epoch and two relaxed atomic
-//! stores: no clock read, no allocation, no lock); one watchdog thread per process looks at the slots a few times per deadline. A
-//! call found past its deadline gets its component *bypassed* from then on (the adapter uses its fallback decision),
-//! reported once with the distro, the component and the thread. The stuck thread cannot be freed — Rust cannot
-//! cancel a call — but every other request is served and shutdown never waits for it.
+//! Each call marks its start in a slot owned by the calling thread (the watchdog's epoch, the trace it is for: a few
+//! relaxed atomic stores, no clock read, no allocation, no lock); one watchdog thread per process looks at the slots
+//! a few times per deadline. A *slow* call is not a switch:
+//! - a call found past its deadline is *overdue*: when it returns, the adapter treats it as failed for that one span
+//!   or record (fail closed) and the component stays in service;
+//! - a call past [`STUCK_FACTOR`] times its deadline is *stuck*: while any call of the component is stuck, the
+//!   component is *bypassed* (the adapter uses its fallback), and the bypass ends when the last stuck call returns.
+//!   A component that never returns stays bypassed; one slow input cannot switch it off for good.
+//!
+//! Each is reported once per component with the distro, the thread and the trace id of the span that triggered it
+//! (never its values). The stuck thread cannot be freed — Rust cannot cancel a call — but every other request is
+//! served and shutdown never waits for it.
 
 use crate::faults::{Component, Faults};
 use std::cell::OnceCell;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -18,11 +25,20 @@ use std::time::{Duration, Instant};
 /// Starts at 1, since 0 marks an idle slot.
 static EPOCH: AtomicU64 = AtomicU64::new(1);
 
-/// One thread's in-flight call: when it started (0: none) and which watched component it is in.
+/// A call past this many times its deadline is stuck, and bypasses its component until it returns.
+pub(crate) const STUCK_FACTOR: u32 = 5;
+
+/// One thread's in-flight call: when it started (0: none), which watched component it is in and for which trace.
+/// The watchdog marks a call overdue or stuck by writing its start epoch into `overdue_of` or `stuck_of`: epochs
+/// name calls without ambiguity (an overdue call's epoch is older than any call that starts later).
 #[derive(Debug)]
 struct Slot {
     since: AtomicU64,
     watched: AtomicUsize,
+    trace_hi: AtomicU64,
+    trace_lo: AtomicU64,
+    overdue_of: AtomicU64,
+    stuck_of: AtomicU64,
     thread: String,
 }
 
@@ -32,8 +48,18 @@ pub(crate) struct Watched {
     id: usize,
     component: Component,
     deadline: Duration,
-    bypassed: AtomicBool,
+    /// How many of its calls are stuck now (briefly negative when a call returns as the watchdog marks it).
+    stuck: AtomicIsize,
     faults: Arc<Faults>,
+}
+
+/// What a watched call returned, and whether it was overdue.
+#[derive(Debug)]
+pub(crate) struct Returned<R> {
+    /// The call's result.
+    pub(crate) value: R,
+    /// Whether it ran past its deadline: the adapter fails closed for this span or record.
+    pub(crate) overdue: bool,
 }
 
 #[derive(Debug, Default)]
@@ -69,6 +95,10 @@ fn with_slot<R>(f: impl FnOnce(&Slot) -> R) -> R {
             let slot = Arc::new(Slot {
                 since: AtomicU64::new(0),
                 watched: AtomicUsize::new(0),
+                trace_hi: AtomicU64::new(0),
+                trace_lo: AtomicU64::new(0),
+                overdue_of: AtomicU64::new(0),
+                stuck_of: AtomicU64::new(0),
                 thread: format!("{:?} ({:?})", t.name().unwrap_or("unnamed"), t.id()),
             });
             if let Ok(mut slots) = shared().slots.lock() {
@@ -92,43 +122,89 @@ impl Watched {
             id: list.len() + 1,
             component,
             deadline,
-            bypassed: AtomicBool::new(false),
+            stuck: AtomicIsize::new(0),
             faults,
         });
         list.push(Arc::downgrade(&w));
         w
     }
 
-    /// Whether the component was found stuck and is bypassed for good.
+    /// Whether a call of the component is stuck now: calls take the fallback until it returns.
     #[inline]
     pub(crate) fn bypassed(&self) -> bool {
-        self.bypassed.load(Ordering::Relaxed)
+        self.stuck.load(Ordering::Relaxed) > 0
     }
 
-    /// Runs `f` (the call into distro code) with its start marked for the watchdog.
+    /// Runs `f` (the call into distro code for a span of `trace`, 0 if none) with its start marked for the watchdog.
     #[inline]
-    pub(crate) fn call<R>(&self, f: impl FnOnce() -> R) -> R {
+    pub(crate) fn call<R>(&self, trace: u128, f: impl FnOnce() -> R) -> Returned<R> {
         with_slot(|slot| {
             // Saved and restored: distro code may start a span inside a distro call.
             let outer = (
                 slot.watched.swap(self.id, Ordering::Relaxed),
                 slot.since.load(Ordering::Relaxed),
+                slot.trace_hi.load(Ordering::Relaxed),
+                slot.trace_lo.load(Ordering::Relaxed),
             );
-            slot.since
-                .store(EPOCH.load(Ordering::Relaxed), Ordering::Release);
-            let result = f();
+            slot.trace_hi.store((trace >> 64) as u64, Ordering::Relaxed);
+            slot.trace_lo.store(trace as u64, Ordering::Relaxed);
+            let since = EPOCH.load(Ordering::Relaxed);
+            slot.since.store(since, Ordering::Release);
+            let value = f();
             slot.watched.store(outer.0, Ordering::Relaxed);
             slot.since.store(outer.1, Ordering::Release);
-            result
+            slot.trace_hi.store(outer.2, Ordering::Relaxed);
+            slot.trace_lo.store(outer.3, Ordering::Relaxed);
+            // Exactly one of this and the watchdog's own check takes the mark back (compare-and-swap on the epoch).
+            if slot
+                .stuck_of
+                .compare_exchange(since, 0, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                self.stuck.fetch_sub(1, Ordering::AcqRel);
+            }
+            let overdue = slot.overdue_of.load(Ordering::Acquire) == since;
+            Returned { value, overdue }
         })
     }
 
-    fn trip(&self, thread: &str, stuck_for: Duration) {
-        if self.bypassed.swap(true, Ordering::AcqRel) {
+    /// Marks the call of `slot` that started at epoch `since` stuck; taken back at once if it has already returned.
+    fn mark_stuck(&self, slot: &Slot, since: u64, stuck_for: Duration) {
+        if slot
+            .stuck_of
+            .compare_exchange(0, since, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            return; // already marked
+        }
+        self.stuck.fetch_add(1, Ordering::AcqRel);
+        if slot.since.load(Ordering::Acquire) != since
+            && slot
+                .stuck_of
+                .compare_exchange(since, 0, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.stuck.fetch_sub(1, Ordering::AcqRel);
             return;
         }
-        self.faults
-            .record_hang(self.component, thread, stuck_for, self.deadline);
+        self.faults.record_hang(
+            self.component,
+            &slot.thread,
+            trace_of(slot),
+            stuck_for,
+            self.deadline,
+        );
+    }
+}
+
+/// The trace id a slot's call is for, as text (empty when none).
+fn trace_of(slot: &Slot) -> String {
+    let trace = (u128::from(slot.trace_hi.load(Ordering::Relaxed)) << 64)
+        | u128::from(slot.trace_lo.load(Ordering::Relaxed));
+    if trace == 0 {
+        String::new()
+    } else {
+        format!("{trace:032x}")
     }
 }
 
@@ -189,10 +265,18 @@ fn watch(shared: &Shared) {
                     .map_or(oldest, |(_, t)| *t)
             };
             let stuck_for = now.saturating_duration_since(surely_since);
-            if let Some(w) = watched.iter().find(|w| w.id == id)
-                && stuck_for > w.deadline
+            let Some(w) = watched.iter().find(|w| w.id == id) else {
+                continue;
+            };
+            if stuck_for > w.deadline
+                && slot.overdue_of.swap(since, Ordering::AcqRel) != since
+                && slot.since.load(Ordering::Acquire) == since
             {
-                w.trip(&slot.thread, stuck_for);
+                w.faults
+                    .record_overdue(w.component, &slot.thread, trace_of(&slot), w.deadline);
+            }
+            if stuck_for > w.deadline * STUCK_FACTOR {
+                w.mark_stuck(&slot, since, stuck_for);
             }
         }
     }
@@ -204,19 +288,20 @@ mod tests {
     use std::sync::mpsc;
 
     #[test]
-    fn a_stuck_call_is_noticed_and_bypasses_its_component_while_others_go_on() {
+    fn a_stuck_call_bypasses_its_component_only_until_it_returns_and_costs_only_itself() {
         let faults = Arc::new(Faults::new("test"));
         let w = Watched::new(
             Component::SpanProcessor,
-            Duration::from_millis(50),
+            Duration::from_millis(20),
             faults.clone(),
         );
-        assert_eq!(w.call(|| 5), 5);
+        let quick = w.call(1, || 5);
+        assert_eq!((quick.value, quick.overdue), (5, false));
         assert!(!w.bypassed());
         let (release, wait) = mpsc::channel::<()>();
         let stuck = {
             let w = w.clone();
-            std::thread::spawn(move || w.call(|| wait.recv().ok()))
+            std::thread::spawn(move || w.call(0xabc, || wait.recv().ok()).overdue)
         };
         // Wait for the event (the bypass), with a generous deadline for a busy machine.
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -224,11 +309,16 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "never bypassed");
             std::thread::sleep(Duration::from_millis(5));
         }
-        assert_eq!(faults.count(Component::SpanProcessor), 1);
+        assert_eq!(faults.hung(), 1);
+        assert!(faults.count(Component::SpanProcessor) >= 1);
         // Calls on other threads still run (the adapter decides what a bypassed component means).
-        assert_eq!(w.call(|| 6), 6);
+        assert_eq!(w.call(0, || 6).value, 6);
         release.send(()).unwrap();
-        stuck.join().unwrap();
+        assert!(stuck.join().unwrap(), "the stuck call returns overdue");
+        // The bypass ended when the stuck call returned: no tick of the watchdog needed, no switch left behind.
+        assert!(!w.bypassed());
+        let after = w.call(2, || 7);
+        assert_eq!((after.value, after.overdue), (7, false));
     }
 
     #[test]
@@ -236,7 +326,8 @@ mod tests {
         let faults = Arc::new(Faults::new("test"));
         let w = Watched::new(Component::Sampler, Duration::from_secs(30), faults.clone());
         for i in 0..100_000u32 {
-            assert_eq!(w.call(|| i), i);
+            let r = w.call(u128::from(i), || i);
+            assert_eq!((r.value, r.overdue), (i, false));
         }
         assert!(!w.bypassed());
         assert_eq!(faults.total(), 0);

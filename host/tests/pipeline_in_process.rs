@@ -338,6 +338,80 @@ fn a_hanging_log_processor_is_bypassed_and_later_records_fail_closed() {
 }
 
 #[test]
+fn one_slow_call_costs_its_own_span_and_never_switches_the_processor_off() {
+    let exporter = InMemorySpanExporter::default();
+    let env = Env::from_pairs(
+        [
+            ("OTEL_RUST_DISTRO", "faulty_processor_slow"),
+            ("OTEL_RUST_DISTRO_CALL_TIMEOUT", "20"),
+            ("OTEL_TRACES_EXPORTER", "none"),
+            ("OTEL_METRICS_EXPORTER", "none"),
+            ("OTEL_LOGS_EXPORTER", "none"),
+        ],
+        "/",
+    );
+    let plan = Plan::new(&env).unwrap();
+    let pipeline = Pipeline::build_with(
+        &plan,
+        &env,
+        vec![Box::new(SimpleSpanProcessor::new(exporter.clone()))],
+    )
+    .unwrap();
+    let provider = pipeline.tracer_provider.clone().unwrap();
+    let end_span = |name: &'static str, attributes: Vec<KeyValue>| {
+        let provider = provider.clone();
+        std::thread::spawn(move || {
+            let tracer = provider.tracer("in-process");
+            tracer
+                .span_builder(name)
+                .with_attributes(attributes)
+                .start(&tracer)
+                .end();
+        })
+    };
+    // The hostile input: a value the processor is slow on, past 5× its deadline, so it is bypassed meanwhile.
+    let slow = end_span(
+        "GET /slow",
+        vec![KeyValue::new("user_agent.original", "slow slow slow")],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while pipeline.faults.hung() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the watchdog never saw the slow call"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // While it is stuck, a span takes the fallback: dropped, never exported unedited.
+    end_span(
+        "GET /meanwhile",
+        vec![KeyValue::new("secret", "meanwhile-secret")],
+    )
+    .join()
+    .unwrap();
+    fixture_faulty::release_slow_calls();
+    slow.join().unwrap();
+    // Once the slow call has returned, the processor edits every span again.
+    for _ in 0..5 {
+        end_span("GET /after", vec![KeyValue::new("secret", "later-secret")])
+            .join()
+            .unwrap();
+    }
+    provider.force_flush().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_ref()).collect();
+    assert_eq!(
+        names,
+        vec!["GET /after"; 5],
+        "the slow span and the one during the bypass are dropped"
+    );
+    for span in &spans {
+        assert_eq!(attribute(span, "secret"), Some(&Value::from("[REDACTED]")));
+    }
+    assert!(pipeline.faults.count(Component::SpanProcessor) >= 1);
+}
+
+#[test]
 fn views_set_histogram_buckets_and_cap_series_for_their_meter_only() {
     use opentelemetry::metrics::MeterProvider as _;
     let dir = tempfile::tempdir().unwrap();

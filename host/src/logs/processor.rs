@@ -251,9 +251,18 @@ impl DistroLogProcessor {
             let view = HostLog::new(record, &self.resource, bump);
             let view = FfiLogRecord_TO::from_ptr(&view, TD_Opaque);
             let sink = FfiLogEdits_TO::from_ptr(&mut edits, TD_Opaque);
-            editor.watched.call(|| editor.plugin.on_emit(view, sink))
+            let trace = record
+                .trace_context()
+                .map_or(0, |cx| u128::from_be_bytes(cx.trace_id.to_bytes()));
+            editor
+                .watched
+                .call(trace, || editor.plugin.on_emit(view, sink))
         });
-        if let RResult::RErr(e) = result {
+        // Too late costs the record whatever the pass-through setting says (see the span processor).
+        if result.overdue {
+            return Outcome::Drop;
+        }
+        if let RResult::RErr(e) = result.value {
             editor.faults.record_span_call(Component::LogProcessor, &e);
             return on_failure;
         }
@@ -357,7 +366,7 @@ impl LogProcessor for DistroLogProcessor {
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
         if let Some(editor) = &self.editor
             && !editor.watched.bypassed()
-            && let RResult::RErr(e) = editor.watched.call(|| editor.plugin.shutdown())
+            && let RResult::RErr(e) = editor.watched.call(0, || editor.plugin.shutdown()).value
         {
             editor.faults.record_span_call(Component::LogProcessor, &e);
         }

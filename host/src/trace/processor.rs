@@ -2,9 +2,9 @@
 //! distro's edits (rename, set, redact, drop) to every ended span, then hands the span to each exporter's batch
 //! processor. Redaction therefore happens before any exporter — built-in or distro — sees a span.
 //!
-//! Fail closed: a processor that fails on a span (error, panic, or stuck past its deadline, after which the
-//! watchdog bypasses it) costs that span — it is dropped and counted — unless the operator chose pass-through with
-//! `OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR=pass`.
+//! Fail closed: a processor that fails on a span (error or panic) costs that span — it is dropped and counted —
+//! unless the operator chose pass-through with `OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR=pass`; a call past its deadline
+//! costs its span whatever that setting says; while a call is stuck the watchdog bypasses the processor.
 
 use super::view::{HostSpan, resource_attributes, to_otel_value, with_scratch};
 use crate::faults::{Component, Faults};
@@ -55,9 +55,15 @@ impl Editor {
             let view = HostSpan::new(&span, resource, bump);
             let view = FfiSpan_TO::from_ptr(&view, TD_Opaque);
             let sink = FfiEdits_TO::from_ptr(&mut edits, TD_Opaque);
-            self.watched.call(|| self.plugin.on_end(view, sink))
+            let trace = u128::from_be_bytes(span.span_context.trace_id().to_bytes());
+            self.watched.call(trace, || self.plugin.on_end(view, sink))
         });
-        if let RResult::RErr(e) = result {
+        // An edit that came too late costs its span, even with pass-through: the call is slow on this input, and
+        // passing the span unedited would turn slowness into a leak. The watchdog counted it.
+        if result.overdue {
+            return None;
+        }
+        if let RResult::RErr(e) = result.value {
             self.faults.record_span_call(Component::SpanProcessor, &e);
             return self.on_failure(span);
         }
@@ -66,7 +72,7 @@ impl Editor {
 
     fn shutdown(&self) {
         if !self.watched.bypassed()
-            && let RResult::RErr(e) = self.watched.call(|| self.plugin.shutdown())
+            && let RResult::RErr(e) = self.watched.call(0, || self.plugin.shutdown()).value
         {
             self.faults.record_span_call(Component::SpanProcessor, &e);
         }

@@ -85,9 +85,14 @@ impl ShouldSample for PluginSampler {
                     link_refs: OnceCell::new(),
                 };
                 let params = FfiSamplingParams_TO::from_ptr(&params, TD_Opaque);
-                self.watched.call(|| self.inner.should_sample(params))
+                self.watched
+                    .call(u128::from_be_bytes(trace_id.to_bytes()), || {
+                        self.inner.should_sample(params)
+                    })
             });
-            match result {
+            // A decision that came too late is not trusted: the fallback decides that span (fail closed).
+            match result.value {
+                _ if result.overdue => fallback(),
                 RResult::ROk(code) => match Decision::from_code(code) {
                     Some(Decision::Drop) => SamplingDecision::Drop,
                     Some(Decision::RecordOnly) => SamplingDecision::RecordOnly,
