@@ -170,9 +170,20 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::List { json, probe } => list(json, probe),
-        Command::Probe { path, name } => probe_one(&path, name.as_deref()),
+        // The internal children run plugin code: nothing it starts may outlive them.
+        Command::Probe { path, name } => {
+            ndotel::child::become_reaper();
+            let result = probe_one(&path, name.as_deref());
+            ndotel::child::kill_descendants();
+            result
+        }
         Command::Check(select) => check_in_child(&select),
-        Command::CheckHere => check(),
+        Command::CheckHere => {
+            ndotel::child::become_reaper();
+            let result = check();
+            ndotel::child::kill_descendants();
+            result
+        }
         Command::Config { select, json } => config(&select, json),
         Command::Run(args) => run(args),
         Command::New {
@@ -308,34 +319,36 @@ fn probe_child(path: &str, name: Option<&str>) -> Vec<serde_json::Value> {
         Ok(exe) => exe,
         Err(e) => return error_row(format!("cannot probe: {e}")),
     };
-    let out = match std::process::Command::new(exe)
-        .args(["__probe", path])
-        .args(name)
-        .stdin(std::process::Stdio::null())
-        .output()
-    {
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["__probe", path]).args(name);
+    let out = match ndotel::child::run_bounded(&mut cmd, CHILD_DEADLINE) {
         Ok(out) => out,
         Err(e) => return error_row(format!("cannot probe: {e}")),
     };
+    let Some(status) = out.status else {
+        return error_row(format!(
+            "loading or initialising it did not finish within {CHILD_DEADLINE:?} in the probe process; it was \
+             stopped, and everything it started with it"
+        ));
+    };
     use std::os::unix::process::ExitStatusExt as _;
-    if let Some(signal) = out.status.signal() {
+    if let Some(signal) = status.signal() {
         return error_row(format!(
             "loading or initialising it crashed the probe process (signal {signal}); it was not loaded here — \
              in a service it would take the process down: rebuild or replace it"
         ));
     }
     match serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout) {
-        Ok(rows) if out.status.success() => rows,
+        Ok(rows) if status.success() => rows,
         _ => error_row(format!(
-            "the probe process failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
+            "the probe process failed ({status}): {}",
+            out.last_error_line().unwrap_or_default()
         )),
     }
 }
+
+/// How long a child running plugin code for `list --probe` or `check` may take before it is stopped.
+const CHILD_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
 
 fn list(json: bool, probe: bool) -> Result<ExitCode> {
     let env = Env::from_process();
@@ -402,10 +415,19 @@ fn check_in_child(select: &Select) -> Result<ExitCode> {
             cmd.env(var, v);
         }
     }
-    let status = cmd
-        .arg("__check")
-        .status()
+    cmd.arg("__check");
+    let out = ndotel::child::run_bounded(&mut cmd, CHILD_DEADLINE)
         .context("starting the check process")?;
+    // What the child printed comes from plugin code too: printed with control characters escaped.
+    print!("{}", ndotel::child::printable_lines(&out.stdout));
+    eprint!("{}", ndotel::child::printable_lines(&out.stderr));
+    let Some(status) = out.status else {
+        eprintln!(
+            "ndotel: check: the check process did not finish within {CHILD_DEADLINE:?}; it was stopped, and \
+             everything it started with it (a distro that hangs at start-up?)"
+        );
+        return Ok(ExitCode::from(1));
+    };
     use std::os::unix::process::ExitStatusExt as _;
     if let Some(signal) = status.signal() {
         let name = match signal {

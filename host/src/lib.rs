@@ -32,6 +32,8 @@
 #![doc = include_str!("../SETTINGS.md")]
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
+#[doc(hidden)]
+pub mod child; // for the `ndotel` binary's own children
 mod config;
 mod env;
 mod faults;

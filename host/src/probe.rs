@@ -1,16 +1,32 @@
 //! Before the selected distro's plugin is loaded into the application, it is probe-loaded in a short-lived child
-//! process: the application's own executable, re-executed with `NDOTEL_INTERNAL_PROBE` set. A constructor of this
-//! library (it runs before `main`) sees the variable, loads the plugin exactly as the application would, initialises
-//! the distro and exits — `main` never runs in the child. A plugin that crashes, aborts or hangs there costs the
-//! child, and the application runs with telemetry off instead of dying.
+//! process: the application's own executable, re-executed. A constructor of this library (it runs before `main`)
+//! recognises the probe child, loads the plugin exactly as the application would, initialises the distro and exits
+//! — `main` never runs in the child. A plugin that crashes, aborts or hangs there costs the child, and the
+//! application runs with telemetry off instead of dying.
+//!
+//! The child is recognised by what only its parent can give it: an inherited socket holding a random key, named
+//! with the key in `NDOTEL_INTERNAL_PROBE_KEY`. The environment alone never makes a process a probe: a service that
+//! inherits the variables runs its `main` as usual (the key is peeked at, never consumed, and must match).
+//! The child is bounded whatever the plugin does ([`crate::child`]): its own process group, its output read while it
+//! runs and capped, every descendant killed when it ends.
 
 use crate::env::Env;
-use std::io::Read as _;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::io::Write as _;
+use std::os::fd::AsRawFd as _;
+use std::os::unix::process::CommandExt as _;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 /// Set in the probe child: the name of the distro to probe.
 const PROBE_VAR: &str = "NDOTEL_INTERNAL_PROBE";
+/// Set in the probe child: `FD:KEY`, the inherited socket and the key it holds, in hex.
+const KEY_VAR: &str = "NDOTEL_INTERNAL_PROBE_KEY";
+/// Set in the probe child: how long it may take, in milliseconds (it ends itself and what it started by then).
+const DEADLINE_VAR: &str = "NDOTEL_INTERNAL_PROBE_DEADLINE_MS";
+
+/// Whether this process was recognised as a probe child.
+static PROBING: AtomicBool = AtomicBool::new(false);
 
 /// Registered in `.init_array`, so it runs in every process that links this library, before `main`.
 #[used]
@@ -21,16 +37,96 @@ extern "C" fn probe_hook() {
     if std::env::var_os(PROBE_VAR).is_none() {
         return;
     }
-    let code = match std::panic::catch_unwind(run_probe) {
-        Ok(Ok(())) => 0,
-        Ok(Err(message)) => {
+    if !verified(std::env::var(KEY_VAR).ok().as_deref()) {
+        eprintln!(
+            "ndotel: {PROBE_VAR} is set in this process's environment, but this process was not started as a \
+             probe by ndotel; ignored (remove it from the service's environment)"
+        );
+        return;
+    }
+    PROBING.store(true, Ordering::Relaxed);
+    crate::child::become_reaper();
+    let deadline = std::env::var(DEADLINE_VAR)
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map_or(Duration::from_secs(30), Duration::from_millis);
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let spawned = std::thread::Builder::new()
+        .name("ndotel-probe".into())
+        .spawn(move || {
+            let _ = tx.send(std::panic::catch_unwind(run_probe));
+        });
+    let code = match spawned.map(|_| rx.recv_timeout(deadline)) {
+        Ok(Ok(Ok(Ok(())))) => 0,
+        Ok(Ok(Ok(Err(message)))) => {
             eprintln!("{message}");
             3
         }
-        Err(_) => 4,
+        Ok(Ok(Err(_))) => 4,
+        Ok(Err(_)) => {
+            eprintln!(
+                "loading or initialising it did not finish within {deadline:?} in the probe process"
+            );
+            5
+        }
+        Err(e) => {
+            eprintln!("cannot start the probe thread: {e}");
+            6
+        }
     };
+    // Nothing the plugin started outlives the probe, not even a daemon that left the process group.
+    crate::child::kill_descendants();
     // SAFETY: ends the probe child without running `main` or any exit handler of the application.
     unsafe { libc::_exit(code) }
+}
+
+/// Whether the parent gave this process the probe key: the socket named by `key_var` (the value of [`KEY_VAR`],
+/// `FD:KEY`) holds exactly the key.
+fn verified(key_var: Option<&str>) -> bool {
+    let Some((fd, key)) = key_var
+        .and_then(|v| v.split_once(':'))
+        .and_then(|(fd, key)| Some((fd.parse::<i32>().ok()?, key)))
+    else {
+        return false;
+    };
+    let Some(key) = hex_decode(key).filter(|k| k.len() == KEY_LEN) else {
+        return false;
+    };
+    // SAFETY: fstat and recv on a descriptor number that may or may not be open: both only report an error for one
+    // that is not; MSG_PEEK leaves any data in place (a socket that is not ours is not disturbed), MSG_DONTWAIT
+    // never blocks, and the buffer is ours and as long as we say.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd, &mut st) != 0 || st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+            return false;
+        }
+        let mut buf = [0u8; KEY_LEN + 1];
+        let n = libc::recv(
+            fd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        );
+        n == KEY_LEN as isize && buf[..KEY_LEN] == key[..]
+    }
+}
+
+const KEY_LEN: usize = 32;
+
+fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    s.len().is_multiple_of(2).then_some(())?;
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// A fresh random key.
+fn random_key() -> std::io::Result<[u8; KEY_LEN]> {
+    use std::io::Read as _;
+    let mut key = [0u8; KEY_LEN];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut key)?;
+    Ok(key)
 }
 
 /// In the probe child: what the application would do with the selected distro, up to its `init`.
@@ -44,7 +140,7 @@ fn run_probe() -> Result<(), String> {
 
 /// Whether this process is a probe child.
 pub(crate) fn in_probe() -> bool {
-    std::env::var_os(PROBE_VAR).is_some()
+    PROBING.load(Ordering::Relaxed)
 }
 
 /// Probe-loads distro `name` under `env` in a child process; `Err` says how the child failed.
@@ -53,35 +149,46 @@ pub(crate) fn probe(env: &Env, name: &str, deadline: Duration) -> Result<(), Str
     std::hint::black_box(&PROBE_HOOK);
     let exe = std::env::current_exe()
         .map_err(|e| format!("cannot find this executable to probe: {e}"))?;
-    let mut child = Command::new(exe)
-        .env_clear()
+    let key = random_key().map_err(|e| format!("cannot make the probe's key: {e}"))?;
+    let (mut ours, theirs) = std::os::unix::net::UnixStream::pair()
+        .map_err(|e| format!("cannot make the probe's socket: {e}"))?;
+    ours.write_all(&key)
+        .map_err(|e| format!("cannot write the probe's key: {e}"))?;
+    let fd = theirs.as_raw_fd();
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let mut cmd = Command::new(exe);
+    cmd.env_clear()
         .envs(env.vars())
         .env(PROBE_VAR, name)
-        .current_dir(env.cwd())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start the probe process: {e}"))?;
-    let started = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if started.elapsed() > deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "loading or initialising it did not finish within {deadline:?} in the probe process"
-                ));
+        .env(KEY_VAR, format!("{fd}:{hex}"))
+        // The child ends itself (and what it started) a little before the parent would kill it.
+        .env(
+            DEADLINE_VAR,
+            deadline
+                .saturating_sub(Duration::from_millis(500))
+                .as_millis()
+                .to_string(),
+        )
+        .current_dir(env.cwd());
+    // SAFETY: runs in the forked child before exec and only clears close-on-exec on the socket's descriptor (an
+    // async-signal-safe fcntl), so that the exec'd probe inherits it.
+    unsafe {
+        cmd.pre_exec(move || {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                return Err(std::io::Error::last_os_error());
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(2)),
-            Err(e) => return Err(format!("waiting for the probe process: {e}")),
-        }
-    };
-    let mut stderr = String::new();
-    if let Some(mut err) = child.stderr.take() {
-        let _ = err.read_to_string(&mut stderr);
+            Ok(())
+        });
     }
+    let out = crate::child::run_bounded(&mut cmd, deadline)
+        .map_err(|e| format!("cannot start the probe process: {e}"))?;
+    drop(theirs);
+    let Some(status) = out.status else {
+        return Err(format!(
+            "loading or initialising it did not finish within {deadline:?} in the probe process"
+        ));
+    };
     use std::os::unix::process::ExitStatusExt as _;
     if let Some(signal) = status.signal() {
         return Err(format!(
@@ -92,8 +199,35 @@ pub(crate) fn probe(env: &Env, name: &str, deadline: Duration) -> Result<(), Str
     if status.success() {
         return Ok(());
     }
-    Err(
-        crate::text::printable(stderr.lines().last().unwrap_or("the probe process failed"))
-            .into_owned(),
-    )
+    Err(out
+        .last_error_line()
+        .unwrap_or_else(|| "the probe process failed".to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_environment_alone_never_makes_a_probe() {
+        let key: String = "ab".repeat(KEY_LEN);
+        for value in [
+            None,
+            Some("0:00".to_string()),
+            Some(format!("1:{key}")),
+            Some(format!("99999:{key}")),
+            Some("garbage".to_string()),
+        ] {
+            assert!(!verified(value.as_deref()), "{value:?}");
+        }
+        // The real thing: a socket holding the key.
+        let (mut ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        ours.write_all(&[0xabu8; KEY_LEN]).unwrap();
+        let fd = theirs.as_raw_fd();
+        assert!(verified(Some(&format!("{fd}:{key}"))));
+        // Peeked, not consumed: the check is repeatable and leaves the data.
+        assert!(verified(Some(&format!("{fd}:{key}"))));
+        // Another key on the same socket is refused.
+        assert!(!verified(Some(&format!("{fd}:{}", "cd".repeat(KEY_LEN)))));
+    }
 }
