@@ -377,22 +377,25 @@ fn list(json: bool, probe: bool) -> Result<ExitCode> {
         "{:<24} {:<8} {:<8} {:<6} COMPONENTS / PATH / ERROR",
         "NAME", "ORIGIN", "VERSION", "STATUS"
     );
+    // Every field may come from a plugin or a file name: printed with control characters and escapes escaped.
+    let field =
+        |row: &serde_json::Value, key: &str| row[key].as_str().map(ndotel::child::printable);
     for row in &rows {
-        let name = row["name"].as_str().unwrap_or("-");
-        let origin = row["origin"].as_str().unwrap_or("-");
-        let version = row["version"].as_str().unwrap_or("-");
-        let status = row["status"].as_str().unwrap_or("-");
-        let components = components_summary(row);
+        let name = field(row, "name").unwrap_or_else(|| "-".into());
+        let origin = field(row, "origin").unwrap_or_else(|| "-".into());
+        let version = field(row, "version").unwrap_or_else(|| "-".into());
+        let status = field(row, "status").unwrap_or_else(|| "-".into());
+        let components = ndotel::child::printable(&components_summary(row));
         println!("{name:<24} {origin:<8} {version:<8} {status:<6} {components}");
-        if let Some(path) = row["path"].as_str() {
+        if let Some(path) = field(row, "path") {
             println!("{:<24} path: {path}", "");
         }
-        if let Some(err) = row["error"].as_str() {
+        if let Some(err) = field(row, "error") {
             println!("{:<24} error: {err}", "");
         }
     }
     for w in registry.warnings() {
-        println!("warning: {w}");
+        println!("warning: {}", ndotel::child::printable(w));
     }
     Ok(ExitCode::SUCCESS)
 }

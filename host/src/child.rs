@@ -42,6 +42,12 @@ impl Finished {
     }
 }
 
+/// `text` with control characters (line breaks too), terminal escapes and invisible characters escaped: for one
+/// field that a plugin or a file name supplied.
+pub fn printable(text: &str) -> String {
+    crate::text::printable(text).into_owned()
+}
+
 /// `bytes` (a child's output) as text with every line made printable: control characters and terminal escapes are
 /// escaped, the line breaks kept.
 pub fn printable_lines(bytes: &[u8]) -> String {

@@ -57,7 +57,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The file is not valid TOML or has a key ndotel does not know.
-    #[error("{path}:{line}:{column}: {message}")]
+    #[error("{}:{line}:{column}: {message}", crate::text::shown(.path))]
     Parse {
         /// The file.
         path: PathBuf,
@@ -69,7 +69,7 @@ pub enum ConfigError {
         message: String,
     },
     /// The file may not be trusted: it, or a directory above it, can be changed by another user.
-    #[error("{path}: refused: {reason}")]
+    #[error("{}: refused: {reason}", crate::text::shown(.path))]
     Untrusted {
         /// The file.
         path: PathBuf,
@@ -396,7 +396,7 @@ impl ConfigFile {
                 if table.starts_with(&format!("distro.{distro}.{key}")) {
                     return format!(
                         "{}:{}:{}",
-                        self.path.display(),
+                        crate::text::shown(&self.path),
                         i + 1,
                         line.len() - trimmed.len() + 1
                     );
@@ -414,19 +414,19 @@ impl ConfigFile {
             if in_section && key_part == key {
                 return format!(
                     "{}:{}:{}",
-                    self.path.display(),
+                    crate::text::shown(&self.path),
                     i + 1,
                     line.len() - trimmed.len() + 1
                 );
             }
         }
-        self.path.display().to_string()
+        crate::text::shown(&self.path).to_string()
     }
 }
 
 impl fmt::Display for ConfigFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.path.display())
+        write!(f, "{}", crate::text::shown(&self.path))
     }
 }
 

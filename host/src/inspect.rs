@@ -17,6 +17,10 @@ pub(crate) enum Inspected {
     NotAPlugin,
 }
 
+/// The largest metadata section read, in bytes: names, versions and descriptions of up to
+/// [`crate::registry::MAX_DISTROS_PER_PLUGIN`] distros fit many times over.
+pub(crate) const MAX_META_BYTES: u64 = 256 * 1024;
+
 /// The symbol abi_stable's loader looks for (see `export_plugin!`).
 const ROOT_MODULE_SYMBOL: &str = "_1as_0lib_1header_0root_bmodule_bloader";
 
@@ -25,6 +29,12 @@ pub(crate) fn inspect(file: &File) -> Result<Inspected, String> {
     let cache = object::ReadCache::new(file);
     let elf = object::File::parse(&cache).map_err(|e| format!("unreadable ELF file: {e}"))?;
     if let Some(section) = elf.section_by_name(ndotel_api::meta::SECTION) {
+        if section.size() > MAX_META_BYTES {
+            return Err(format!(
+                "its metadata section is {} bytes, more than the {MAX_META_BYTES} an ndotel plugin may carry",
+                section.size()
+            ));
+        }
         let data = section
             .data()
             .map_err(|e| format!("unreadable metadata section: {e}"))?;

@@ -38,9 +38,6 @@ pub enum PlanError {
     /// The distro could not be chosen.
     #[error(transparent)]
     Select(#[from] SelectError),
-    /// Plugins failed to load and `OTEL_RUST_DISTRO_FAIL_FAST` is set.
-    #[error("plugin load failed and fail-fast is on: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
-    FailFast(Vec<LoadError>),
     /// The selected distro's plugin could not be loaded (or its probe failed).
     #[error(transparent)]
     Plugin(#[from] LoadError),
@@ -127,13 +124,10 @@ impl Plan {
     /// ```
     pub fn new(env: &Env) -> Result<Plan, PlanError> {
         let config = ConfigFile::discover(env)?;
-        let registry = Registry::discover(env, config.as_ref());
-        if settings::fail_fast(env, config.as_ref(), &mut Vec::new()).value
-            && !registry.failures().is_empty()
-        {
-            return Err(PlanError::FailFast(registry.failures().to_vec()));
-        }
-        let mut registry = registry;
+        // A plugin that failed to load is reported (`Plan::warnings`), never fatal by itself, fail-fast or not: only
+        // the selected distro decides whether the service starts, or anyone able to drop a file into a plugin
+        // directory could stop it.
+        let mut registry = Registry::discover(env, config.as_ref());
         // Only the selected distro's plugin is loaded; every other plugin was only inspected. Plugins built before
         // ndotel-api 1.2 name their distros only once loaded: they are loaded when the name is found nowhere else.
         let name = match registry.select(env, config.as_ref()) {
@@ -142,7 +136,7 @@ impl Plan {
                 let legacy = registry.legacy_plugins();
                 let paths: Vec<String> = legacy
                     .iter()
-                    .map(|p| p.path.display().to_string())
+                    .map(|p| crate::text::shown(&p.path).to_string())
                     .collect();
                 probe_first(
                     env,
@@ -287,7 +281,7 @@ impl Ctx<'_> {
 }
 
 pub(crate) fn open_file(path: &std::path::Path) -> Result<JsonLines, String> {
-    JsonLines::open(path).map_err(|e| format!("{}: {e}", path.display()))
+    JsonLines::open(path).map_err(|e| format!("{}: {e}", crate::text::shown(&path)))
 }
 
 impl Pipeline {

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum LoadError {
     /// The file does not exist or cannot be read.
-    #[error("{path}: cannot read plugin: {reason}")]
+    #[error("{}: cannot read plugin: {reason}", crate::text::shown(.path))]
     Missing {
         /// The file.
         path: PathBuf,
@@ -24,7 +24,7 @@ pub enum LoadError {
         reason: String,
     },
     /// Refused before loading: writable by others, owned by another user, or a symlink to such.
-    #[error("{path}: refused: {reason}")]
+    #[error("{}: refused: {reason}", crate::text::shown(.path))]
     Refused {
         /// The file.
         path: PathBuf,
@@ -33,8 +33,7 @@ pub enum LoadError {
     },
     /// The file's sha256 differs from the pin in `distro.toml`.
     #[error(
-        "{path}: refused: sha256 is {found}, distro.toml pins {expected}; rebuild or update the pin"
-    )]
+        "{}: refused: sha256 is {found}, distro.toml pins {expected}; rebuild or update the pin", crate::text::shown(.path))]
     Checksum {
         /// The file.
         path: PathBuf,
@@ -44,7 +43,7 @@ pub enum LoadError {
         found: String,
     },
     /// The dynamic loader rejected the file: not a shared library, empty, truncated, wrong architecture.
-    #[error("{path}: not a loadable shared library: {reason}")]
+    #[error("{}: not a loadable shared library: {reason}", crate::text::shown(.path))]
     Open {
         /// The file.
         path: PathBuf,
@@ -53,24 +52,21 @@ pub enum LoadError {
     },
     /// A shared library, but it exports no ndotel root module.
     #[error(
-        "{path}: not an ndotel plugin (it exports no ndotel-api root module; build it with ndotel_api::export_plugin!)"
-    )]
+        "{}: not an ndotel plugin (it exports no ndotel-api root module; build it with ndotel_api::export_plugin!)", crate::text::shown(.path))]
     NotAPlugin {
         /// The file.
         path: PathBuf,
     },
     /// Built with `panic = "abort"`: no panic in it could be caught, so any would kill the host.
     #[error(
-        "{path}: refused: built with panic = \"abort\", so any panic in the distro would abort this process; set panic = \"unwind\" (the default) in the [profile.*] sections of the plugin's Cargo.toml and rebuild"
-    )]
+        "{}: refused: built with panic = \"abort\", so any panic in the distro would abort this process; set panic = \"unwind\" (the default) in the [profile.*] sections of the plugin's Cargo.toml and rebuild", crate::text::shown(.path))]
     PanicAbort {
         /// The file.
         path: PathBuf,
     },
     /// Built against an incompatible `ndotel-api`.
     #[error(
-        "{path}: plugin built for an incompatible ndotel-api (plugin: {found}, host needs: {expected}): {detail}; rebuild the plugin against ndotel-api {expected}"
-    )]
+        "{}: plugin built for an incompatible ndotel-api (plugin: {found}, host needs: {expected}): {detail}; rebuild the plugin against ndotel-api {expected}", crate::text::shown(.path))]
     Incompatible {
         /// The file.
         path: PathBuf,
@@ -228,7 +224,7 @@ impl Plugin {
             .map(|c| {
                 format!(
                     "{}: built with ndotel-api {}, which predates `{c}`: {}",
-                    self.path.display(),
+                    crate::text::shown(&self.path),
                     self.api_version,
                     degradation(c)
                 )
@@ -544,14 +540,14 @@ pub(crate) fn open_trusted(path: &Path) -> Result<std::fs::File, LoadError> {
         .map_err(|e| {
             refused(format!(
                 "{} changed while it was checked ({e})",
-                checked.real.display()
+                crate::text::shown(&checked.real)
             ))
         })?;
     let opened = file.metadata().map_err(|e| missing(e.to_string()))?;
     if (opened.dev(), opened.ino()) != checked.id || !opened.is_file() {
         return Err(refused(format!(
             "{} was replaced while it was checked; try again, and find out who can write there",
-            checked.real.display()
+            crate::text::shown(&checked.real)
         )));
     }
     // Mode and owner as opened (they could have changed after the path checks).
@@ -560,7 +556,7 @@ pub(crate) fn open_trusted(path: &Path) -> Result<std::fs::File, LoadError> {
     {
         return Err(refused(format!(
             "{} changed mode or owner while it was checked; run `chmod go-w` on it",
-            checked.real.display()
+            crate::text::shown(&checked.real)
         )));
     }
     Ok(file)

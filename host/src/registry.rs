@@ -52,7 +52,7 @@ impl Origin {
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Origin::Plugin { path } => write!(f, "plugin {}", path.display()),
+            Origin::Plugin { path } => write!(f, "plugin {}", crate::text::shown(path)),
             other => f.write_str(other.kind()),
         }
     }
@@ -133,7 +133,8 @@ pub struct DistroInfo {
     pub components: Components,
     descriptor: Option<Descriptor>,
     /// The plugin holding it, while it is only inspected (not loaded).
-    unloaded: Option<Plugin>,
+    /// Shared by every distro of the plugin: its metadata is held once, not once per distro.
+    unloaded: Option<std::sync::Arc<Plugin>>,
 }
 
 /// A distro's descriptor (abi_stable's prefix reference has no `Debug`).
@@ -210,7 +211,11 @@ impl DistroInfo {
     }
 
     /// A distro known from its plugin's metadata; nothing of the plugin has run.
-    fn from_meta(d: &ndotel_api::meta::DistroMeta, origin: Origin, plugin: &Plugin) -> Self {
+    fn from_meta(
+        d: &ndotel_api::meta::DistroMeta,
+        origin: Origin,
+        plugin: &std::sync::Arc<Plugin>,
+    ) -> Self {
         DistroInfo {
             name: d.name.clone(),
             version: crate::text::printable(&d.version).into_owned(),
@@ -219,7 +224,7 @@ impl DistroInfo {
             origin,
             components: Components::default(),
             descriptor: None,
-            unloaded: Some(plugin.clone()),
+            unloaded: Some(std::sync::Arc::clone(plugin)),
         }
     }
 
@@ -307,7 +312,7 @@ impl DistroInfo {
                     message = format!(
                         "{message} (table [distro.{}] in {})",
                         self.name,
-                        cfg.path.display()
+                        crate::text::shown(&cfg.path)
                     );
                 }
                 Err(InitError {
@@ -391,25 +396,38 @@ pub struct Registry {
 /// A name is selected by environment variable and printed in every report: one that can forge lines or colours
 /// is refused, not just escaped.
 fn clean_names(plugin: &Plugin, name: &str, components: &Components) -> Result<(), LoadError> {
-    let clean = crate::text::is_clean(name)
-        && [
-            &components.samplers,
-            &components.span_exporters,
-            &components.metric_exporters,
-        ]
-        .iter()
-        .all(|list| list.iter().all(|n| crate::text::is_clean(n)));
-    if clean {
+    let bad = std::iter::once(name)
+        .chain(
+            [
+                &components.samplers,
+                &components.span_exporters,
+                &components.metric_exporters,
+            ]
+            .into_iter()
+            .flatten()
+            .map(String::as_str),
+        )
+        .find(|n| !crate::text::is_name(n));
+    let Some(bad) = bad else {
         return Ok(());
-    }
+    };
     Err(LoadError::Refused {
         path: plugin.path.clone(),
         reason: format!(
-            "distro \"{}\" has a name or component name with control characters; rename it",
-            crate::text::printable(name)
+            "distro \"{}\" has a name or component name (\"{}\") that is not 1 to {} ASCII letters, digits, `_`, \
+             `-` or `.` (a name with other characters can print like another one); rename it",
+            crate::text::escaped_name(name),
+            crate::text::escaped_name(bad),
+            crate::text::MAX_NAME_LEN,
         ),
     })
 }
+
+/// The most distros one plugin may name in its metadata; a plugin naming more is refused.
+pub(crate) const MAX_DISTROS_PER_PLUGIN: usize = 256;
+/// The most distros the plugins of one directory (or of the `[opentelemetry_distro]` table) may name together;
+/// plugins past it are refused.
+pub(crate) const MAX_DISTROS_PER_SOURCE: usize = 1024;
 
 impl Registry {
     /// Loads the plugin holding distro `name` if it is only inspected, so that its components are known and it
@@ -491,15 +509,16 @@ impl Registry {
         }
         let mut seen = BTreeSet::new();
         if let Some(cfg) = config {
+            let mut budget = MAX_DISTROS_PER_SOURCE;
             for (name, entry) in &cfg.config.opentelemetry_distro {
                 let path = cfg.dir().join(entry.path());
-                if let Some(plugin) = reg.load_plugin(&path, entry.sha256(), &mut seen)
+                if let Some(plugin) = reg.load_plugin(&path, entry.sha256(), &mut seen, &mut budget)
                     && !plugin.distro_names().iter().any(|n| n == name)
                 {
                     let held = plugin.distro_names();
                     reg.warnings.push(format!(
                         "{}: [opentelemetry_distro] names it {name:?}, but it holds {held:?}; use one of those names",
-                        cfg.path.display()
+                        crate::text::shown(&cfg.path)
                     ));
                 }
             }
@@ -515,8 +534,10 @@ impl Registry {
         let entries = match std::fs::read_dir(dir) {
             Ok(e) => e,
             Err(e) => {
-                self.warnings
-                    .push(format!("plugin directory {}: {e}", dir.display()));
+                self.warnings.push(format!(
+                    "plugin directory {}: {e}",
+                    crate::text::shown(&dir)
+                ));
                 return;
             }
         };
@@ -525,8 +546,9 @@ impl Registry {
             .filter(|p| p.extension().is_some_and(|x| x == "so"))
             .collect();
         files.sort();
+        let mut budget = MAX_DISTROS_PER_SOURCE;
         for file in files {
-            self.load_plugin(&file, None, seen);
+            self.load_plugin(&file, None, seen, &mut budget);
         }
     }
 
@@ -535,6 +557,7 @@ impl Registry {
         path: &Path,
         sha256: Option<&str>,
         seen: &mut BTreeSet<PathBuf>,
+        budget: &mut usize,
     ) -> Option<Plugin> {
         let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         if !seen.insert(key) {
@@ -546,17 +569,41 @@ impl Registry {
             Ok(plugin) => {
                 match &plugin.meta {
                     None => self.legacy.push(plugin.clone()),
+                    Some(meta) if meta.distros.len() > MAX_DISTROS_PER_PLUGIN => {
+                        self.failures.push(LoadError::Refused {
+                            path: plugin.path.clone(),
+                            reason: format!(
+                                "its metadata names {} distros, more than the {MAX_DISTROS_PER_PLUGIN} a plugin \
+                                 may hold; split it into several plugins",
+                                meta.distros.len()
+                            ),
+                        });
+                        return None;
+                    }
+                    Some(meta) if *budget < meta.distros.len() => {
+                        self.failures.push(LoadError::Refused {
+                            path: plugin.path.clone(),
+                            reason: format!(
+                                "the plugins before it in the same directory or table already name close to \
+                                 {MAX_DISTROS_PER_SOURCE} distros, the most one source may hold; move plugins to \
+                                 another directory"
+                            ),
+                        });
+                        return None;
+                    }
                     Some(meta) => {
+                        *budget -= meta.distros.len();
                         self.warnings.extend(plugin.missing_capabilities());
                         let origin = Origin::Plugin {
                             path: plugin.path.clone(),
                         };
+                        let shared = std::sync::Arc::new(plugin.clone());
                         for d in &meta.distros {
                             match clean_names(&plugin, &d.name, &Components::default()) {
                                 Ok(()) => self.distros.push(DistroInfo::from_meta(
                                     d,
                                     origin.clone(),
-                                    &plugin,
+                                    &shared,
                                 )),
                                 Err(e) => self.failures.push(e),
                             }
@@ -619,7 +666,10 @@ impl Registry {
         } else if let Some((n, cfg)) =
             config.and_then(|c| c.config.default.as_ref().map(|n| (n, c)))
         {
-            (n.clone(), format!("`default` in {}", cfg.path.display()))
+            (
+                n.clone(),
+                format!("`default` in {}", crate::text::shown(&cfg.path)),
+            )
         } else {
             match self.selectable().as_slice() {
                 [one] => (one.name.clone(), "the only distro registered".to_string()),

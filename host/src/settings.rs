@@ -70,7 +70,7 @@ pub const SETTINGS: &[SettingDoc] = &[
         env: "`OTEL_RUST_DISTRO_FAIL_FAST`",
         file: "`[plugins] fail_fast`",
         default: "`false`",
-        meaning: "plugin load errors stop start-up",
+        meaning: "a selected distro that cannot be used stops start-up (a plugin that is not selected and fails to load is only reported)",
     },
     SettingDoc {
         env: "`OTEL_RUST_DISTRO_FALLBACK`",

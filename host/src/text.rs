@@ -8,6 +8,24 @@ use std::borrow::Cow;
 fn is_hostile(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
+        // Default-ignorable characters print as nothing: a name holding one looks like one without it.
+        || matches!(c, '\u{00ad}' | '\u{034f}' | '\u{061c}' | '\u{115f}' | '\u{1160}' | '\u{17b4}' | '\u{17b5}'
+            | '\u{180b}'..='\u{180f}' | '\u{200b}'..='\u{200d}' | '\u{2060}'..='\u{2065}' | '\u{3164}'
+            | '\u{fe00}'..='\u{fe0f}' | '\u{feff}' | '\u{ffa0}' | '\u{fff0}'..='\u{fff8}' | '\u{e0000}'..='\u{e0fff}')
+}
+
+/// `name` with everything but printable ASCII escaped (`\u{43e}` for a Cyrillic `о`): how a refused name is shown,
+/// so that it cannot pass for the name it imitates.
+pub(crate) fn escaped_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c.to_string()
+            } else {
+                c.escape_unicode().to_string()
+            }
+        })
+        .collect()
 }
 
 /// Whether `s` holds nothing [`printable`] would escape.
@@ -33,9 +51,48 @@ pub(crate) fn printable(s: &str) -> Cow<'_, str> {
     )
 }
 
+/// The longest distro or component name.
+pub(crate) const MAX_NAME_LEN: usize = 128;
+
+/// Whether `name` is a valid distro or component name: 1 to [`MAX_NAME_LEN`] ASCII letters, digits, `_`, `-`, `.`.
+/// Anything else could print like another name (a zero-width character, a Cyrillic `о`) or forge output.
+pub(crate) fn is_name(name: &str) -> bool {
+    (1..=MAX_NAME_LEN).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// A path as text with every hostile character escaped: file names come from whoever could write the directory.
+pub(crate) fn shown(path: &std::path::Path) -> String {
+    printable(&path.to_string_lossy()).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_that_could_print_like_another_are_not_names() {
+        for good in ["otel_custom_distro", "a", "my-distro.v2"] {
+            assert!(is_name(good), "{good}");
+        }
+        for bad in [
+            "",
+            "otel_custom\u{200B}_distro",
+            "оtel",
+            "a b",
+            "a\nb",
+            "\u{1b}[31m",
+            &"x".repeat(129),
+        ] {
+            assert!(!is_name(bad), "{bad:?}");
+        }
+        assert_eq!(
+            shown(std::path::Path::new("/p/a\nb\u{1b}.so")),
+            "/p/a\\nb\\u{1b}.so"
+        );
+    }
 
     #[test]
     fn newlines_escapes_and_bidi_overrides_are_escaped_and_the_rest_kept() {

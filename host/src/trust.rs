@@ -32,44 +32,47 @@ pub(crate) fn check_chain(path: &Path) -> Result<Checked, String> {
     if link.file_type().is_symlink() && !owner_ok(link.uid(), me) {
         return Err(format!(
             "symlink {} is owned by uid {}, not by root or you (uid {me}); replace it with a link you own",
-            path.display(),
+            crate::text::shown(&path),
             link.uid()
         ));
     }
     let real = std::fs::canonicalize(path).map_err(|e| format!("cannot resolve it: {e}"))?;
     let meta = std::fs::metadata(&real).map_err(|e| format!("cannot stat it: {e}"))?;
     if !meta.is_file() {
-        return Err(format!("{} is not a regular file", real.display()));
+        return Err(format!(
+            "{} is not a regular file",
+            crate::text::shown(&real)
+        ));
     }
     let shown = if real == path {
         String::new()
     } else {
-        format!(" (the target of {})", path.display())
+        format!(" (the target of {})", crate::text::shown(&path))
     };
     if meta.mode() & 0o022 != 0 {
         return Err(format!(
             "file {}{shown} is writable by group or others (mode {:o}); run `chmod go-w {}`",
-            real.display(),
+            crate::text::shown(&real),
             meta.mode() & 0o7777,
-            real.display()
+            crate::text::shown(&real)
         ));
     }
     if !owner_ok(meta.uid(), me) {
         return Err(format!(
             "file {}{shown} is owned by uid {}, not by root or you (uid {me})",
-            real.display(),
+            crate::text::shown(&real),
             meta.uid()
         ));
     }
     let mut child_owner = meta.uid();
     for dir in real.ancestors().skip(1) {
-        let m =
-            std::fs::metadata(dir).map_err(|e| format!("cannot stat {}: {e}", dir.display()))?;
+        let m = std::fs::metadata(dir)
+            .map_err(|e| format!("cannot stat {}: {e}", crate::text::shown(&dir)))?;
         if !owner_ok(m.uid(), me) {
             return Err(format!(
                 "directory {}{shown} is owned by uid {}, not by root or you (uid {me}): its owner can replace \
                  what it holds",
-                dir.display(),
+                crate::text::shown(&dir),
                 m.uid()
             ));
         }
@@ -77,9 +80,9 @@ pub(crate) fn check_chain(path: &Path) -> Result<Checked, String> {
         if m.mode() & 0o022 != 0 && !(sticky && owner_ok(child_owner, me)) {
             return Err(format!(
                 "directory {}{shown} is writable by group or others (mode {:o}); run `chmod go-w {}`",
-                dir.display(),
+                crate::text::shown(&dir),
                 m.mode() & 0o7777,
-                dir.display()
+                crate::text::shown(&dir)
             ));
         }
         child_owner = m.uid();
