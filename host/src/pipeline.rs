@@ -281,7 +281,7 @@ impl Ctx<'_> {
 }
 
 pub(crate) fn open_file(path: &std::path::Path) -> Result<JsonLines, String> {
-    JsonLines::open(path).map_err(|e| format!("{}: {e}", crate::text::shown(&path)))
+    JsonLines::open(path).map_err(|e| format!("{}: {e}", crate::text::shown(path)))
 }
 
 impl Pipeline {

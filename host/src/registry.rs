@@ -534,10 +534,8 @@ impl Registry {
         let entries = match std::fs::read_dir(dir) {
             Ok(e) => e,
             Err(e) => {
-                self.warnings.push(format!(
-                    "plugin directory {}: {e}",
-                    crate::text::shown(&dir)
-                ));
+                self.warnings
+                    .push(format!("plugin directory {}: {e}", crate::text::shown(dir)));
                 return;
             }
         };

@@ -32,7 +32,7 @@ pub(crate) fn check_chain(path: &Path) -> Result<Checked, String> {
     if link.file_type().is_symlink() && !owner_ok(link.uid(), me) {
         return Err(format!(
             "symlink {} is owned by uid {}, not by root or you (uid {me}); replace it with a link you own",
-            crate::text::shown(&path),
+            crate::text::shown(path),
             link.uid()
         ));
     }
@@ -47,7 +47,7 @@ pub(crate) fn check_chain(path: &Path) -> Result<Checked, String> {
     let shown = if real == path {
         String::new()
     } else {
-        format!(" (the target of {})", crate::text::shown(&path))
+        format!(" (the target of {})", crate::text::shown(path))
     };
     if meta.mode() & 0o022 != 0 {
         return Err(format!(
@@ -67,12 +67,12 @@ pub(crate) fn check_chain(path: &Path) -> Result<Checked, String> {
     let mut child_owner = meta.uid();
     for dir in real.ancestors().skip(1) {
         let m = std::fs::metadata(dir)
-            .map_err(|e| format!("cannot stat {}: {e}", crate::text::shown(&dir)))?;
+            .map_err(|e| format!("cannot stat {}: {e}", crate::text::shown(dir)))?;
         if !owner_ok(m.uid(), me) {
             return Err(format!(
                 "directory {}{shown} is owned by uid {}, not by root or you (uid {me}): its owner can replace \
                  what it holds",
-                crate::text::shown(&dir),
+                crate::text::shown(dir),
                 m.uid()
             ));
         }
@@ -80,9 +80,9 @@ pub(crate) fn check_chain(path: &Path) -> Result<Checked, String> {
         if m.mode() & 0o022 != 0 && !(sticky && owner_ok(child_owner, me)) {
             return Err(format!(
                 "directory {}{shown} is writable by group or others (mode {:o}); run `chmod go-w {}`",
-                crate::text::shown(&dir),
+                crate::text::shown(dir),
                 m.mode() & 0o7777,
-                crate::text::shown(&dir)
+                crate::text::shown(dir)
             ));
         }
         child_owner = m.uid();
