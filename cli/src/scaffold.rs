@@ -71,7 +71,40 @@ fn type_name(name: &str) -> String {
         .collect()
 }
 
+/// Rust's keywords, strict and reserved in edition 2024: a crate or type of that name does not compile.
+const KEYWORDS: &[&str] = &[
+    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
+    "false", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut",
+    "pub", "ref", "return", "self", "static", "struct", "super", "trait", "true", "type", "unsafe",
+    "use", "where", "while", "abstract", "become", "box", "do", "final", "macro", "override",
+    "priv", "typeof", "unsized", "virtual", "yield", "try", "union",
+];
+
+/// Crates the generated workspace uses or Rust provides, and the host's own distro names: a distro of that name
+/// would shadow or collide with them.
+const TAKEN: &[&str] = &[
+    "std",
+    "core",
+    "alloc",
+    "proc_macro",
+    "test",
+    "ndotel",
+    "ndotel_api",
+    "serde",
+    "toml",
+    "abi_stable",
+    "inventory",
+    "sdk",
+];
+
 fn check_name(name: &str) -> Result<()> {
+    if KEYWORDS.contains(&name) || TAKEN.contains(&name) {
+        bail!(
+            "{name:?} cannot be a distro name: it is a Rust keyword or the name of a crate or distro the generated \
+             workspace already uses (it would not compile, or would collide); choose another (for example \
+             `acme_distro`)"
+        );
+    }
     let ok = name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && name
@@ -107,10 +140,14 @@ pub(crate) fn new_distro(name: &str, dir: &Path, api_path: Option<&Path>) -> Res
                     p.display()
                 );
             }
-            p.display().to_string()
+            p.to_str()
+                .with_context(|| format!("--api-path {}: not valid UTF-8", p.display()))?
+                .to_string()
         }
         None => "vendor/ndotel-api".to_string(),
     };
+    // Written into Cargo.toml as a TOML string, quoted and escaped whatever the path holds.
+    let api = toml::Value::String(api).to_string();
     let fill = |text: &str| {
         text.replace("{{name}}", name)
             .replace("{{Type}}", &type_name(name))
@@ -148,5 +185,34 @@ mod tests {
             assert!(check_name(bad).is_err(), "{bad}");
         }
         assert!(check_name("acme_distro").is_ok());
+        for taken in [
+            "fn",
+            "type",
+            "self",
+            "gen",
+            "ndotel_api",
+            "serde",
+            "sdk",
+            "std",
+        ] {
+            let e = check_name(taken).unwrap_err().to_string();
+            assert!(e.contains("Rust keyword"), "{taken}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_api_path_is_quoted_into_the_generated_manifest_whatever_it_holds() {
+        let tmp = tempfile::tempdir().unwrap();
+        let api = tmp.path().join("a\"b\\c\n[patch]\nx = \"y");
+        std::fs::create_dir_all(&api).unwrap();
+        std::fs::write(api.join("Cargo.toml"), "").unwrap();
+        let root = new_distro("acme_distro", tmp.path(), Some(&api)).unwrap();
+        let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+        let parsed: toml::Table = toml::from_str(&manifest).unwrap();
+        assert_eq!(
+            parsed["workspace"]["dependencies"]["ndotel-api"]["path"].as_str(),
+            std::fs::canonicalize(&api).unwrap().to_str()
+        );
+        assert!(!parsed.contains_key("patch"), "{manifest}");
     }
 }
