@@ -222,7 +222,7 @@ proptest! {
         epoch_ms in 1_000_000_000_000u64..1_999_999_999_999u64,
         scale in prop::sample::select(vec![1u64, 1_000, 1_000_000]),
         snowflake in 1_000_000_000_000_000_000u64..1_999_999_999_999_999_999u64,
-        word in "[a-z]{1,5}[A-Z0-9]{0,3}",
+        word in prop::sample::select(vec!["planZ12", "plan", "idea", "tier", "plus", "Auth", "Info", "usage", "mode2"]),
         count in 0u32..100_000,
         subject in prop::sample::select(vec!["tokens", "token", "password", "session", "key", "secret"]),
         describing in prop::sample::select(vec!["used", "count", "length", "total", "limit", "type"]),

@@ -478,8 +478,21 @@ fn is_basic_credential(candidate: &str) -> bool {
     .any(|engine| {
         [trimmed, whole]
             .iter()
-            .any(|t| engine.decode(t).is_ok_and(|raw| raw.contains(&b':')))
+            .any(|t| engine.decode(t).is_ok_and(|raw| is_user_password(&raw)))
     })
+}
+
+/// Whether decoded bytes read as `user:password`: they start with UTF-8 text without control characters, holding
+/// a `:`, over at least half their length (characters glued after a credential decode to garbage at its end).
+fn is_user_password(raw: &[u8]) -> bool {
+    let text = match std::str::from_utf8(raw) {
+        Ok(text) => text,
+        Err(e) => std::str::from_utf8(&raw[..e.valid_up_to()]).unwrap_or_default(),
+    };
+    let text = text
+        .find(char::is_control)
+        .map_or(text, |at| &text[..at]);
+    text.contains(':') && text.len() * 2 >= raw.len()
 }
 
 // Counts steps of the hand-written scanners (in tests only), so a test can check the work is linear.
