@@ -40,6 +40,24 @@ fn corpus() -> Vec<Request> {
         ("POST", "/items".to_string(), Vec::new(), Some(body))
     };
     vec![
+        // First, the request that used to switch redaction off for everyone: a 64 KiB User-Agent of `pw=pw=…` (on
+        // every SERVER span) made the key=value scanner quadratic, the watchdog bypassed the processor, and every
+        // later span was dropped. Every request below must still be exported, redacted.
+        (
+            "GET",
+            "/items".to_string(),
+            vec![("User-Agent", "pw=".repeat(21_800))],
+            None,
+        ),
+        // Tabs around separators, newer key names and token formats.
+        get("/items?q=password:%09SEC32"),
+        (
+            "GET",
+            "/items".to_string(),
+            vec![("User-Agent", "agent password:\tSEC33".to_string())],
+            None,
+        ),
+        get("/items?note=passcode%3DSEC34&k=sk_live_SEC35abcdefghijk"),
         // Query strings split and encoded every which way.
         get("/items?q=a?b&password=SEC01"),
         get("/items?a=1;pwd=SEC02"),
@@ -110,7 +128,7 @@ fn raw_request(addr: &str, request_line: &str, host: &str) -> String {
 
 /// Whether `text` shows any planted secret: a `SECnn` marker, a card number in any grouping, the planted address.
 fn leaked(text: &str) -> Vec<String> {
-    let mut found: Vec<String> = (1..=31)
+    let mut found: Vec<String> = (1..=35)
         .map(|i| format!("SEC{i:02}"))
         .filter(|m| text.contains(m.as_str()))
         .collect();

@@ -409,6 +409,22 @@ mod tests {
     }
 
     #[test]
+    fn a_tab_around_a_separator_hides_nothing_in_queries_headers_or_text() {
+        for (key, value) in [
+            ("url.query", "q=password:%09hunter2"),
+            ("url.full", "https://h/p?note=password%09%3D%09hunter2"),
+            ("http.request.header.x-note", "password:\thunter2"),
+            ("exception.message", "login failed password\t:\thunter2"),
+        ] {
+            let out = clean(key, value);
+            assert!(
+                !text::fully_decode(&out).contains("hunter2"),
+                "{key} = {value:?} → {out}"
+            );
+        }
+    }
+
+    #[test]
     fn a_secret_split_over_repeated_values_is_redacted() {
         let r = Redactor::new(&RedactSettings::default()).unwrap();
         let items = [

@@ -489,9 +489,7 @@ fn is_user_password(raw: &[u8]) -> bool {
         Ok(text) => text,
         Err(e) => std::str::from_utf8(&raw[..e.valid_up_to()]).unwrap_or_default(),
     };
-    let text = text
-        .find(char::is_control)
-        .map_or(text, |at| &text[..at]);
+    let text = text.find(char::is_control).map_or(text, |at| &text[..at]);
     text.contains(':') && text.len() * 2 >= raw.len()
 }
 
