@@ -63,6 +63,18 @@ fn list(dir: &Path, plugins: &Path) -> (bool, String, String) {
     )
 }
 
+/// The service under the `sdk` distro with `plugins` as its plugin directory; (success, stdout, stderr).
+fn service(dir: &Path, plugins: &Path) -> (bool, String, String) {
+    output(
+        workload("workload_dynamic", dir)
+            .env("OTEL_RUST_DISTRO_PATH", plugins)
+            .env("OTEL_RUST_DISTRO", "sdk")
+            .env("OTEL_TRACES_EXPORTER", "none")
+            .env("OTEL_METRICS_EXPORTER", "none")
+            .env("OTEL_LOGS_EXPORTER", "none"),
+    )
+}
+
 #[test]
 fn a_plugin_naming_thousands_of_distros_is_refused_in_one_line() {
     let tmp = setup();
@@ -78,13 +90,7 @@ fn a_plugin_naming_thousands_of_distros_is_refused_in_one_line() {
     );
     assert!(!text.contains("distro_4999"), "none of its names is listed");
     // The service starts as usual: the refused plugin is reported, not fatal, since it is not the one selected.
-    let mut cmd = workload("workload_dynamic", tmp.path());
-    cmd.env("OTEL_RUST_DISTRO_PATH", &plugins)
-        .env("OTEL_RUST_DISTRO", "sdk")
-        .env("OTEL_TRACES_EXPORTER", "none")
-        .env("OTEL_METRICS_EXPORTER", "none")
-        .env("OTEL_LOGS_EXPORTER", "none");
-    let (ok, stdout, stderr) = output(&mut cmd);
+    let (ok, stdout, stderr) = service(tmp.path(), &plugins);
     assert!(ok && stdout.contains("telemetry: on"), "{stdout}\n{stderr}");
 }
 
@@ -150,13 +156,7 @@ fn a_file_name_with_a_newline_or_an_escape_is_printed_escaped() {
         "{stdout}{stderr}"
     );
     // The service's stderr too.
-    let mut cmd = workload("workload_dynamic", tmp.path());
-    cmd.env("OTEL_RUST_DISTRO_PATH", &plugins)
-        .env("OTEL_RUST_DISTRO", "sdk")
-        .env("OTEL_TRACES_EXPORTER", "none")
-        .env("OTEL_METRICS_EXPORTER", "none")
-        .env("OTEL_LOGS_EXPORTER", "none");
-    let (_, _, stderr) = output(&mut cmd);
+    let (_, _, stderr) = service(tmp.path(), &plugins);
     assert!(!stderr.contains('\u{1b}'), "{stderr}");
     assert!(
         !stderr.lines().any(|l| l.starts_with("ndotel: forged line")),

@@ -13,9 +13,8 @@ use opentelemetry_sdk::trace::{InMemorySpanExporter, SimpleSpanProcessor, SpanDa
 use fixture_faulty as _;
 use otel_custom_distro as _;
 
-/// Builds the pipeline for `pairs` (exporters off) with an in-memory exporter beside them, runs `spans` through
-/// it, and returns what the exporter received and the pipeline (for its fault counts).
-fn run(pairs: &[(&str, &str)], spans: &[(&str, Vec<KeyValue>)]) -> (Vec<SpanData>, Pipeline) {
+/// Builds the pipeline for `pairs` (exporters off) with an in-memory exporter beside them.
+fn build(pairs: &[(&str, &str)]) -> (Pipeline, InMemorySpanExporter) {
     let mut all = vec![
         ("OTEL_TRACES_EXPORTER", "none"),
         ("OTEL_METRICS_EXPORTER", "none"),
@@ -31,6 +30,13 @@ fn run(pairs: &[(&str, &str)], spans: &[(&str, Vec<KeyValue>)]) -> (Vec<SpanData
         vec![Box::new(SimpleSpanProcessor::new(exporter.clone()))],
     )
     .unwrap();
+    (pipeline, exporter)
+}
+
+/// [`build`], then runs `spans` through it; returns what the exporter received and the pipeline (for its fault
+/// counts).
+fn run(pairs: &[(&str, &str)], spans: &[(&str, Vec<KeyValue>)]) -> (Vec<SpanData>, Pipeline) {
+    let (pipeline, exporter) = build(pairs);
     let provider = pipeline.tracer_provider.clone().unwrap();
     let tracer = provider.tracer("in-process");
     for (name, attributes) in spans {
@@ -339,24 +345,10 @@ fn a_hanging_log_processor_is_bypassed_and_later_records_fail_closed() {
 
 #[test]
 fn one_slow_call_costs_its_own_span_and_never_switches_the_processor_off() {
-    let exporter = InMemorySpanExporter::default();
-    let env = Env::from_pairs(
-        [
-            ("OTEL_RUST_DISTRO", "faulty_processor_slow"),
-            ("OTEL_RUST_DISTRO_CALL_TIMEOUT", "20"),
-            ("OTEL_TRACES_EXPORTER", "none"),
-            ("OTEL_METRICS_EXPORTER", "none"),
-            ("OTEL_LOGS_EXPORTER", "none"),
-        ],
-        "/",
-    );
-    let plan = Plan::new(&env).unwrap();
-    let pipeline = Pipeline::build_with(
-        &plan,
-        &env,
-        vec![Box::new(SimpleSpanProcessor::new(exporter.clone()))],
-    )
-    .unwrap();
+    let (pipeline, exporter) = build(&[
+        ("OTEL_RUST_DISTRO", "faulty_processor_slow"),
+        ("OTEL_RUST_DISTRO_CALL_TIMEOUT", "20"),
+    ]);
     let provider = pipeline.tracer_provider.clone().unwrap();
     let end_span = |name: &'static str, attributes: Vec<KeyValue>| {
         let provider = provider.clone();
