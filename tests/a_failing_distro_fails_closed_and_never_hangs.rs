@@ -171,6 +171,10 @@ fn run_with_a_hang(distro: &str, component: &str, extra: &[(&str, &str)]) -> Vec
         .unwrap_or_else(|| panic!("{distro}: the stuck component is not named: {stderr}"));
     assert!(line.contains("on thread"), "the thread is named: {line}");
     assert!(
+        line.contains("for a span of trace "),
+        "the trace that triggered it is named: {line}"
+    );
+    assert!(
         !stdout.contains("the hanging span returned"),
         "the hanging call never returned, and the exit did not wait for it: {stdout}"
     );

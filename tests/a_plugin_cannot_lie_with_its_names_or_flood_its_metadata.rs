@@ -95,6 +95,24 @@ fn a_plugin_naming_thousands_of_distros_is_refused_in_one_line() {
 }
 
 #[test]
+fn a_metadata_section_past_its_size_bound_is_refused_unread() {
+    let tmp = setup();
+    let plugins = tmp.path().join("plugins");
+    // 300 names of 1 KiB: over the 256 KiB a section may weigh (and over the count bound too, checked after).
+    let names: Vec<String> = (0..300)
+        .map(|i| format!("d{i}_{}", "x".repeat(1024)))
+        .collect();
+    plugin_naming(&plugins, "libheavy.so", &names);
+    let (ok, stdout, stderr) = list(tmp.path(), &plugins);
+    assert!(ok, "{stderr}");
+    let text = format!("{stdout}{stderr}");
+    assert!(
+        text.contains("more than the 262144 an ndotel plugin may carry"),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_directory_of_plugins_past_the_bound_refuses_the_rest_and_keeps_the_first() {
     let tmp = setup();
     let plugins = tmp.path().join("plugins");

@@ -420,7 +420,7 @@ impl ConfigFile {
                 );
             }
         }
-        crate::text::shown(&self.path).to_string()
+        crate::text::shown(&self.path)
     }
 }
 

@@ -136,9 +136,7 @@ impl Faults {
         trace: String,
         deadline: Duration,
     ) {
-        let c = &self.counters[component.index()];
-        c.count.fetch_add(1, Ordering::Relaxed);
-        if !c.logged.swap(true, Ordering::Relaxed) {
+        if self.count_first(component) {
             eprintln!(
                 "ndotel: {} of distro {} is slow: a call on thread {thread}{} ran past its deadline ({deadline:?}, \
                  OTEL_RUST_DISTRO_CALL_TIMEOUT); what it was called for is dropped, which it may not have \
@@ -183,9 +181,7 @@ impl Faults {
 
     /// Records one failure; prints a line for the first failure of each component.
     pub fn record(&self, component: Component, error: &dyn std::fmt::Display) {
-        let c = &self.counters[component.index()];
-        c.count.fetch_add(1, Ordering::Relaxed);
-        if !c.logged.swap(true, Ordering::Relaxed) {
+        if self.count_first(component) {
             eprintln!(
                 "ndotel: {} of distro {} failed: {}; {} (further failures are counted, see `ndotel check`)",
                 component.name(),
@@ -194,6 +190,13 @@ impl Faults {
                 component.fallback(self.processor_passes)
             );
         }
+    }
+
+    /// Counts one failure of `component`; whether it is the first, the one that is printed.
+    fn count_first(&self, component: Component) -> bool {
+        let c = &self.counters[component.index()];
+        c.count.fetch_add(1, Ordering::Relaxed);
+        !c.logged.swap(true, Ordering::Relaxed)
     }
 
     /// How many times `component` failed.

@@ -134,10 +134,8 @@ impl Plan {
             Err(SelectError::Unknown { name, .. }) if !registry.legacy_plugins().is_empty() => {
                 // Loading them runs their code: probe that first, like any selected plugin.
                 let legacy = registry.legacy_plugins();
-                let paths: Vec<String> = legacy
-                    .iter()
-                    .map(|p| crate::text::shown(&p.path).to_string())
-                    .collect();
+                let paths: Vec<String> =
+                    legacy.iter().map(|p| crate::text::shown(&p.path)).collect();
                 probe_first(
                     env,
                     &name,

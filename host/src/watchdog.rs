@@ -29,8 +29,9 @@ static EPOCH: AtomicU64 = AtomicU64::new(1);
 pub(crate) const STUCK_FACTOR: u32 = 5;
 
 /// One thread's in-flight call: when it started (0: none), which watched component it is in and for which trace.
-/// The watchdog marks a call overdue or stuck by writing its start epoch into `overdue_of` or `stuck_of`: epochs
-/// name calls without ambiguity (an overdue call's epoch is older than any call that starts later).
+/// The watchdog marks a call overdue or stuck by writing its start epoch into `overdue_of` or `stuck_of` (and the
+/// component the stuck mark counts against into `stuck_in`): epochs name calls without ambiguity (an overdue call's
+/// epoch is older than any call that starts later).
 #[derive(Debug)]
 struct Slot {
     since: AtomicU64,
@@ -39,6 +40,7 @@ struct Slot {
     trace_lo: AtomicU64,
     overdue_of: AtomicU64,
     stuck_of: AtomicU64,
+    stuck_in: AtomicUsize,
     thread: String,
 }
 
@@ -99,6 +101,7 @@ fn with_slot<R>(f: impl FnOnce(&Slot) -> R) -> R {
                 trace_lo: AtomicU64::new(0),
                 overdue_of: AtomicU64::new(0),
                 stuck_of: AtomicU64::new(0),
+                stuck_in: AtomicUsize::new(0),
                 thread: format!("{:?} ({:?})", t.name().unwrap_or("unnamed"), t.id()),
             });
             if let Ok(mut slots) = shared().slots.lock() {
@@ -132,7 +135,7 @@ impl Watched {
     /// Whether a call of the component is stuck now: calls take the fallback until it returns.
     #[inline]
     pub(crate) fn bypassed(&self) -> bool {
-        self.stuck.load(Ordering::Relaxed) > 0
+        self.stuck.load(Ordering::Acquire) > 0
     }
 
     /// Runs `f` (the call into distro code for a span of `trace`, 0 if none) with its start marked for the watchdog.
@@ -155,11 +158,14 @@ impl Watched {
             slot.since.store(outer.1, Ordering::Release);
             slot.trace_hi.store(outer.2, Ordering::Relaxed);
             slot.trace_lo.store(outer.3, Ordering::Relaxed);
-            // Exactly one of this and the watchdog's own check takes the mark back (compare-and-swap on the epoch).
-            if slot
-                .stuck_of
-                .compare_exchange(since, 0, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
+            // A plain load first: the compare-and-swap (a locked instruction) is paid only by a call that was marked.
+            // Exactly one of this and the watchdog takes a mark back; a mark this load misses, racing the watchdog,
+            // is taken back by the watchdog once the thread is idle (`watch`).
+            if slot.stuck_of.load(Ordering::Acquire) == since
+                && slot
+                    .stuck_of
+                    .compare_exchange(since, 0, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
             {
                 self.stuck.fetch_sub(1, Ordering::AcqRel);
             }
@@ -177,6 +183,7 @@ impl Watched {
         {
             return; // already marked
         }
+        slot.stuck_in.store(self.id, Ordering::Relaxed);
         self.stuck.fetch_add(1, Ordering::AcqRel);
         if slot.since.load(Ordering::Acquire) != since
             && slot
@@ -249,6 +256,21 @@ fn watch(shared: &Shared) {
         for slot in slots.iter().filter_map(Weak::upgrade) {
             let since = slot.since.load(Ordering::Acquire);
             if since == 0 {
+                // Idle: a stuck mark left on it belongs to a call that has returned (one that raced its own
+                // check): taken back, so no bypass outlives its call.
+                // (A component not in this look's list yet keeps its mark until the next look.)
+                let marked = slot.stuck_of.load(Ordering::Acquire);
+                if marked != 0
+                    && let Some(w) = watched
+                        .iter()
+                        .find(|w| w.id == slot.stuck_in.load(Ordering::Relaxed))
+                    && slot
+                        .stuck_of
+                        .compare_exchange(marked, 0, Ordering::AcqRel, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    w.stuck.fetch_sub(1, Ordering::AcqRel);
+                }
                 continue;
             }
             let id = slot.watched.load(Ordering::Relaxed);
@@ -292,7 +314,7 @@ mod tests {
         let faults = Arc::new(Faults::new("test"));
         let w = Watched::new(
             Component::SpanProcessor,
-            Duration::from_millis(20),
+            Duration::from_millis(200),
             faults.clone(),
         );
         let quick = w.call(1, || 5);
@@ -319,6 +341,40 @@ mod tests {
         assert!(!w.bypassed());
         let after = w.call(2, || 7);
         assert_eq!((after.value, after.overdue), (7, false));
+    }
+
+    #[test]
+    fn a_stuck_mark_left_on_an_idle_thread_is_taken_back_by_the_watchdog() {
+        let faults = Arc::new(Faults::new("test"));
+        let w = Watched::new(Component::Sampler, Duration::from_millis(20), faults);
+        // The state a returning call leaves when its check races the watchdog's mark: idle, still marked.
+        let (marked, done) = mpsc::channel();
+        let (finish, wait) = mpsc::channel::<()>();
+        let idle = {
+            let w = w.clone();
+            std::thread::spawn(move || {
+                w.call(0, || ());
+                with_slot(|slot| {
+                    slot.stuck_in.store(w.id, Ordering::Relaxed);
+                    slot.stuck_of.store(7, Ordering::Release);
+                });
+                w.stuck.fetch_add(1, Ordering::AcqRel);
+                marked.send(()).unwrap();
+                wait.recv().ok();
+            })
+        };
+        done.recv().unwrap();
+        assert!(w.bypassed());
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while w.bypassed() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the mark was never taken back"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        finish.send(()).unwrap();
+        idle.join().unwrap();
     }
 
     #[test]
