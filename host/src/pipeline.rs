@@ -11,7 +11,7 @@ use crate::registry::{DistroInfo, InitError, Registry, SelectError};
 use crate::settings::{self, Settings};
 use crate::trace::builder::sampler;
 use crate::trace::exporter::Delivery;
-use crate::trace::processor::{DistroSpanProcessor, Editor};
+use crate::trace::processor::{DistroSpanProcessor, Editor, Receivers};
 use crate::trace::view::Attributes;
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::RResult;
@@ -259,7 +259,6 @@ pub(crate) struct Ctx<'a> {
     pub(crate) distro: Option<crate::registry::Distro>,
     pub(crate) faults: Arc<Faults>,
     pub(crate) transport: crate::otlp::Transport,
-    pub(crate) delivery: Arc<Delivery>,
 }
 
 impl Ctx<'_> {
@@ -336,7 +335,6 @@ impl Pipeline {
             distro,
             faults: faults.clone(),
             transport: Default::default(),
-            delivery: Arc::default(),
         };
         let resource = resource(&ctx)?;
         let (sampler, sampler_description) = sampler(&ctx)?;
@@ -360,17 +358,21 @@ impl Pipeline {
             } else {
                 (None, Vec::new())
             };
-        let mut batch = ctx.span_processors()?;
-        batch.extend(extra);
+        let exporters = ctx.span_exporters()?;
+        let mut extra = extra;
+        for p in &mut extra {
+            p.set_resource(&resource);
+        }
         let distro_processor = DistroSpanProcessor::new(
             processor,
             start_attributes,
-            batch,
+            Receivers { exporters, extra },
             faults.clone(),
             s.call_timeout.value,
-            ctx.delivery.handed.clone(),
+            |outlet| ctx.batch(outlet),
         );
         let series_editor = distro_processor.editor();
+        let delivery = distro_processor.delivery();
         let mut tracer_provider = SdkTracerProvider::builder()
             .with_resource(resource.clone())
             .with_sampler(sampler);
@@ -396,7 +398,7 @@ impl Pipeline {
             faults,
             sampler_description,
             transport: ctx.transport,
-            delivery: ctx.delivery,
+            delivery,
             shutdown_timeout: s.shutdown_timeout.value,
             series_editor,
             views,
@@ -419,7 +421,6 @@ impl Plan {
             distro,
             faults: Arc::new(Faults::new(self.distro.name.clone())),
             transport: Default::default(),
-            delivery: Arc::default(),
         };
         Ok(sampler(&ctx)?.1)
     }

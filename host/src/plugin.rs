@@ -221,12 +221,13 @@ impl Plugin {
         ndotel_api::CAPABILITIES
             .iter()
             .filter(|c| !self.capabilities.iter().any(|p| p == *c))
-            .map(|c| {
+            .filter_map(|c| Some((c, degradation(c)?)))
+            .map(|(c, degradation)| {
                 format!(
                     "{}: built with ndotel-api {}, which predates `{c}`: {}",
                     crate::text::shown(&self.path),
                     self.api_version,
-                    degradation(c)
+                    degradation
                 )
             })
             .collect()
@@ -387,9 +388,11 @@ fn check_version(path: &Path, found: &str) -> Result<(), LoadError> {
     Ok(())
 }
 
-/// What the host does without a capability a plugin lacks.
-fn degradation(capability: &str) -> &'static str {
-    match capability {
+/// What the host does without a capability a plugin lacks (`None`: nothing the operator would notice).
+fn degradation(capability: &str) -> Option<&'static str> {
+    Some(match capability {
+        // The host calls the processor once per span instead of once per batch, with the same edits.
+        "span_batch" => return None,
         "processor_shutdown" => "its span processor is not told when the pipeline shuts down",
         "host_env" => "it reads the process environment, not the one the host was configured with",
         "log_processor" => {
@@ -401,7 +404,7 @@ fn degradation(capability: &str) -> &'static str {
              another distro is selected); rebuild it against ndotel-api 1.2 or later"
         }
         _ => "the host does without it (rebuild the plugin against this ndotel-api to use it)",
-    }
+    })
 }
 
 /// Checks the ELF header and program headers before `dlopen`: the loader maps every segment the headers name, and

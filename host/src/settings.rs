@@ -88,7 +88,7 @@ pub const SETTINGS: &[SettingDoc] = &[
         env: "`OTEL_RUST_DISTRO_CALL_TIMEOUT`",
         file: "`[plugins] call_timeout`",
         default: "`200`",
-        meaning: "milliseconds a sampler or processor call may take: a later answer costs that span (fail closed); a call stuck for 5× this bypasses the component until it returns",
+        meaning: "milliseconds a sampler or processor call (the processor edits up to 64 spans per call, on the batch thread) may take: a later answer costs its spans (fail closed; a call for several spans is made again span by span); a call stuck for 5× this bypasses the component until it returns",
     },
     SettingDoc {
         env: "`OTEL_RUST_SHUTDOWN_TIMEOUT`",

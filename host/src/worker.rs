@@ -1,5 +1,6 @@
-//! Runs a distro's exporter calls on a thread of their own with a deadline: an exporter that hangs costs one stuck
-//! thread and a counted failure, never the batch processor, the application's shutdown or the other exporters.
+//! Runs a distro's exporter and batch-processor calls on a thread of their own with a deadline: a component that
+//! hangs costs one stuck thread and a counted failure, never the batch thread, the application's shutdown or the
+//! other exporters.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,6 +83,36 @@ impl Worker {
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Stuck> {
+        self.start(f)?
+            .recv_timeout(self.timeout)
+            .map_err(|_| Stuck::TimedOut(self.timeout))
+    }
+
+    /// Runs `f` on the worker and waits for it as long as `keep_waiting` (asked once per deadline) says so.
+    pub(crate) fn run_while<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+        keep_waiting: impl Fn() -> bool,
+    ) -> Result<T, Stuck> {
+        let answer = self.start(f)?;
+        loop {
+            match answer.recv_timeout(self.timeout) {
+                Ok(value) => return Ok(value),
+                Err(mpsc::RecvTimeoutError::Timeout) if keep_waiting() => {}
+                Err(_) => return Err(Stuck::TimedOut(self.timeout)),
+            }
+        }
+    }
+
+    /// Whether a call is still running (it may be stuck).
+    pub(crate) fn is_busy(&self) -> bool {
+        self.busy.load(Ordering::Acquire)
+    }
+
+    fn start<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<mpsc::Receiver<T>, Stuck> {
         if self.busy.swap(true, Ordering::AcqRel) {
             return Err(Stuck::Busy);
         }
@@ -98,8 +129,7 @@ impl Worker {
             self.busy.store(false, Ordering::Release);
             return Err(Stuck::Busy);
         }
-        rx.recv_timeout(self.timeout)
-            .map_err(|_| Stuck::TimedOut(self.timeout))
+        Ok(rx)
     }
 }
 

@@ -1,20 +1,20 @@
-//! The trace signal's part of the pipeline: one batch processor per span exporter (built-in, OTLP or the
-//! distro's), and the sampler (built-in or the distro's).
+//! The trace signal's part of the pipeline: the span exporters (built-in, OTLP or the distro's) behind one batch
+//! processor, and the sampler (built-in or the distro's).
 
 use crate::pipeline::{
     BUILTIN_SAMPLERS, BUILTIN_SPAN_EXPORTERS, BuildError, Ctx, open_file, unknown,
 };
-use crate::trace::exporter::{Counted, FileSpanExporter, PluginSpanExporter};
+use crate::trace::exporter::{AnySpanExporter, FileSpanExporter, PluginSpanExporter};
+use crate::trace::processor::Outlet;
 use crate::trace::sampler::PluginSampler;
 use abi_stable::std_types::RStr;
 use opentelemetry::KeyValue;
-use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, ShouldSample, SpanExporter, SpanProcessor,
-};
+use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler, ShouldSample};
 
 impl Ctx<'_> {
-    /// A batch processor for `exporter`, with the validated `OTEL_BSP_*` settings and delivery counting.
-    pub(crate) fn batch(&self, exporter: impl SpanExporter + 'static) -> Box<dyn SpanProcessor> {
+    /// The one batch processor: the distro's edits and every exporter run on its thread, with the validated
+    /// `OTEL_BSP_*` settings.
+    pub(crate) fn batch(&self, outlet: Outlet) -> BatchSpanProcessor {
         let s = &self.plan.settings;
         // Every value is set here, so the SDK's own reading of OTEL_BSP_* (which panics or aborts on absurd queue
         // sizes) never decides anything.
@@ -23,17 +23,15 @@ impl Ctx<'_> {
             .with_max_export_batch_size(s.bsp_max_export_batch_size.value)
             .with_scheduled_delay(s.bsp_schedule_delay.value)
             .build();
-        Box::new(
-            BatchSpanProcessor::builder(Counted::new(exporter, self.delivery.clone()))
-                .with_batch_config(config)
-                .build(),
-        )
+        BatchSpanProcessor::builder(outlet)
+            .with_batch_config(config)
+            .build()
     }
 
-    pub(crate) fn span_processors(&mut self) -> Result<Vec<Box<dyn SpanProcessor>>, BuildError> {
+    pub(crate) fn span_exporters(&mut self) -> Result<Vec<Box<dyn AnySpanExporter>>, BuildError> {
         let plan = self.plan;
         let s = &plan.settings;
-        let mut batch: Vec<Box<dyn SpanProcessor>> = Vec::new();
+        let mut batch: Vec<Box<dyn AnySpanExporter>> = Vec::new();
         for name in &s.traces_exporter.value {
             let comp = |message: String| BuildError::Component {
                 what: format!("span exporter {name:?}"),
@@ -41,14 +39,14 @@ impl Ctx<'_> {
             };
             match name.as_str() {
                 "none" => {}
-                "console" => batch.push(self.batch(opentelemetry_stdout::SpanExporter::default())),
+                "console" => batch.push(Box::new(opentelemetry_stdout::SpanExporter::default())),
                 "file" => {
                     let out = open_file(&s.file_traces_path.value).map_err(comp)?;
-                    batch.push(self.batch(FileSpanExporter::new(out)));
+                    batch.push(Box::new(FileSpanExporter::new(out)));
                 }
                 "otlp" => {
                     let exporter = s.otlp[0].span_exporter(&mut self.transport).map_err(comp)?;
-                    batch.push(self.batch(exporter));
+                    batch.push(Box::new(exporter));
                 }
                 other
                     if plan
@@ -70,7 +68,7 @@ impl Ctx<'_> {
                         s.span_export_timeout.value,
                     )
                     .map_err(|e| comp(e.to_string()))?;
-                    batch.push(self.batch(e));
+                    batch.push(Box::new(e));
                 }
                 other => {
                     let names = &plan.distro.components.span_exporters;

@@ -16,65 +16,74 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use std::future::{Future, ready};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// How many spans reached the exporters' processors and how many the exporters delivered: what is left over at
-/// shutdown (an export failed, or the shutdown deadline passed first) is reported, never silently lost.
+/// What happened to the spans queued for export: what is left over at shutdown (still queued or being exported when
+/// the deadline passed, dropped by a full queue, or refused by an exporter) is reported, never silently lost.
 #[derive(Debug, Default)]
 pub(crate) struct Delivery {
-    /// Spans handed to the exporters' batch processors (one count per exporter).
-    pub(crate) handed: Arc<AtomicU64>,
-    delivered: AtomicU64,
+    /// Spans handed to the batch queue.
+    queued: AtomicU64,
+    /// Spans done with: dropped by the distro's edits, or with every export of them finished (well or not).
+    settled: AtomicU64,
+    /// Span exports that failed (one per span and exporter).
+    failed: AtomicU64,
 }
 
 impl Delivery {
-    /// Spans handed to an exporter that it did not deliver.
+    pub(crate) fn queued(&self) {
+        self.queued.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn settled(&self, n: usize) {
+        self.settled.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn failed(&self, n: usize) {
+        self.failed.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Span exports that did not happen: spans never done with, and failed exports.
     pub(crate) fn undelivered(&self) -> u64 {
-        self.handed
+        self.queued
             .load(Ordering::Relaxed)
-            .saturating_sub(self.delivered.load(Ordering::Relaxed))
+            .saturating_sub(self.settled.load(Ordering::Relaxed))
+            + self.failed.load(Ordering::Relaxed)
     }
 }
 
-/// An exporter that counts the spans it delivered.
-#[derive(Debug)]
-pub(crate) struct Counted<E> {
-    inner: E,
-    delivery: Arc<Delivery>,
+/// A span exporter behind a pointer: the exporters of one pipeline differ in type.
+pub(crate) trait AnySpanExporter: Send + Sync + std::fmt::Debug {
+    fn export(
+        &self,
+        batch: Vec<SpanData>,
+    ) -> Pin<Box<dyn Future<Output = OTelSdkResult> + Send + '_>>;
+    fn force_flush(&self) -> OTelSdkResult;
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult;
+    fn set_resource(&mut self, resource: &Resource);
 }
 
-impl<E> Counted<E> {
-    pub(crate) fn new(inner: E, delivery: Arc<Delivery>) -> Self {
-        Counted { inner, delivery }
-    }
-}
-
-impl<E: SpanExporter> SpanExporter for Counted<E> {
-    fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
-        let n = batch.len() as u64;
-        let delivery = self.delivery.clone();
-        let export = self.inner.export(batch);
-        async move {
-            let result = export.await;
-            if result.is_ok() {
-                delivery.delivered.fetch_add(n, Ordering::Relaxed);
-            }
-            result
-        }
+impl<E: SpanExporter> AnySpanExporter for E {
+    fn export(
+        &self,
+        batch: Vec<SpanData>,
+    ) -> Pin<Box<dyn Future<Output = OTelSdkResult> + Send + '_>> {
+        Box::pin(SpanExporter::export(self, batch))
     }
 
     fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
+        SpanExporter::force_flush(self)
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
+        SpanExporter::shutdown_with_timeout(self, timeout)
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource)
+        SpanExporter::set_resource(self, resource)
     }
 }
 

@@ -6,23 +6,33 @@
 //! unless the operator chose pass-through with `OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR=pass`; a call past its deadline
 //! costs its span whatever that setting says; while a call is stuck the watchdog bypasses the processor.
 
+use super::exporter::{AnySpanExporter, Delivery};
 use super::view::{HostSpan, resource_attributes, to_otel_value, with_scratch};
 use crate::faults::{Component, Faults};
 use crate::watchdog::Watched;
+use crate::worker::Worker;
 use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::{RResult, RStr};
+use abi_stable::std_types::{ROption, RResult, RStr};
 use ndotel_api::REDACTED;
 use ndotel_api::ValueRef;
-use ndotel_api::ffi::{FfiEdits, FfiEdits_TO, FfiSpan_TO, FfiSpanProcessorBox, FfiTarget};
+use ndotel_api::ffi::{
+    FfiEdits, FfiEdits_TO, FfiEditsMut, FfiError, FfiSpan_TO, FfiSpanProcessorBox, FfiSpanRef,
+    FfiTarget,
+};
 use opentelemetry::trace::{Span as _, Status};
 use opentelemetry::{Context, Key, KeyValue, Value};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
-use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
+use opentelemetry_sdk::trace::{BatchSpanProcessor, Span, SpanData, SpanExporter, SpanProcessor};
 use smallvec::SmallVec;
 use std::borrow::Cow;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// How many spans one call into the distro's processor edits on the batch thread: `OTEL_RUST_DISTRO_CALL_TIMEOUT`
+/// bounds one such call.
+pub(crate) const EDIT_CHUNK: usize = 64;
 
 /// The distro's span processor behind its watchdog: what edits a span. Shared by the span pipeline and the metric
 /// series redaction ([`crate::metrics::series`]).
@@ -70,6 +80,77 @@ impl Editor {
         edits.apply(span)
     }
 
+    /// Applies the distro's edits to a batch on the batch thread, [`EDIT_CHUNK`] spans per call into the plugin;
+    /// the spans dropped (by the distro, or failed closed) are left out.
+    pub(crate) fn edit_batch(&self, batch: Vec<SpanData>, resource: &[KeyValue]) -> Vec<SpanData> {
+        let mut out = Vec::with_capacity(batch.len());
+        let mut spans = batch.into_iter();
+        loop {
+            let chunk: Vec<SpanData> = spans.by_ref().take(EDIT_CHUNK).collect();
+            if chunk.is_empty() {
+                return out;
+            }
+            self.edit_chunk(chunk, resource, &mut out);
+        }
+    }
+
+    fn edit_chunk(&self, chunk: Vec<SpanData>, resource: &[KeyValue], out: &mut Vec<SpanData>) {
+        if self.watched.bypassed() {
+            out.extend(chunk.into_iter().filter_map(|s| self.on_failure(s)));
+            return;
+        }
+        let mut edits: Vec<SpanEdits> = chunk.iter().map(|_| SpanEdits::default()).collect();
+        let mut failed: SmallVec<[ROption<FfiError>; EDIT_CHUNK]> =
+            chunk.iter().map(|_| ROption::RNone).collect();
+        let trace = u128::from_be_bytes(chunk[0].span_context.trace_id().to_bytes());
+        let result = with_scratch(|bump| {
+            let views: SmallVec<[HostSpan<'_>; EDIT_CHUNK]> = chunk
+                .iter()
+                .map(|s| HostSpan::new(s, resource, bump))
+                .collect();
+            let views: SmallVec<[FfiSpanRef<'_>; EDIT_CHUNK]> = views
+                .iter()
+                .map(|v| FfiSpan_TO::from_ptr(v, TD_Opaque))
+                .collect();
+            let mut sinks: SmallVec<[FfiEditsMut<'_>; EDIT_CHUNK]> = edits
+                .iter_mut()
+                .map(|e| FfiEdits_TO::from_ptr(e, TD_Opaque))
+                .collect();
+            self.watched.call(trace, || {
+                self.plugin.on_end_batch(
+                    views.as_slice().into(),
+                    sinks.as_mut_slice().into(),
+                    failed.as_mut_slice().into(),
+                )
+            })
+        });
+        // Edits that came too late cost their span, as in `edit`. Which span of the chunk was slow is not known:
+        // each is edited again on its own, so a slow span costs only itself, not its neighbours in the batch.
+        if result.overdue {
+            if chunk.len() > 1 {
+                for span in chunk {
+                    self.edit_chunk(vec![span], resource, out);
+                }
+            }
+            return;
+        }
+        if let RResult::RErr(e) = result.value {
+            self.faults.record_span_call(Component::SpanProcessor, &e);
+            out.extend(chunk.into_iter().filter_map(|s| self.on_failure(s)));
+            return;
+        }
+        for ((span, edits), failed) in chunk.into_iter().zip(edits).zip(failed) {
+            let edited = match failed {
+                ROption::RSome(e) => {
+                    self.faults.record_span_call(Component::SpanProcessor, &e);
+                    self.on_failure(span)
+                }
+                ROption::RNone => edits.apply(span),
+            };
+            out.extend(edited);
+        }
+    }
+
     fn shutdown(&self) {
         if !self.watched.bypassed()
             && let RResult::RErr(e) = self.watched.call(0, || self.plugin.shutdown()).value
@@ -79,15 +160,17 @@ impl Editor {
     }
 }
 
-/// The distro's processor (if any) in front of the exporters' processors.
+/// The distro's span processor in the SDK pipeline. On the request thread it only sets the start attributes and
+/// queues the ended span; the distro's edits, the exporters and the caller's processors all run on the batch
+/// thread ([`Outlet`]).
 pub(crate) struct DistroSpanProcessor {
     editor: Option<Arc<Editor>>,
     start_attributes: Vec<KeyValue>,
-    resource: Vec<KeyValue>,
-    next: Vec<Box<dyn SpanProcessor>>,
-    /// Spans handed to the exporters' processors (each gets every one): with the exporters' own counts, what
-    /// shutdown did not deliver.
-    handed: Arc<std::sync::atomic::AtomicU64>,
+    /// The one batch queue (`None` when nothing would receive a span).
+    batch: Option<BatchSpanProcessor>,
+    /// The caller's processors ([`crate::Pipeline::build_with`]): started here, ended after the edits.
+    extra: Arc<[Box<dyn SpanProcessor>]>,
+    delivery: Arc<Delivery>,
 }
 
 impl std::fmt::Debug for DistroSpanProcessor {
@@ -95,20 +178,27 @@ impl std::fmt::Debug for DistroSpanProcessor {
         f.debug_struct("DistroSpanProcessor")
             .field("has_plugin", &self.editor.is_some())
             .field("start_attributes", &self.start_attributes)
-            .field("next", &self.next)
-            .finish()
+            .field("batch", &self.batch)
+            .finish_non_exhaustive()
     }
 }
 
+/// What receives the ended spans: the exporters, and the caller's processors.
+pub(crate) struct Receivers {
+    pub(crate) exporters: Vec<Box<dyn AnySpanExporter>>,
+    pub(crate) extra: Vec<Box<dyn SpanProcessor>>,
+}
+
 impl DistroSpanProcessor {
-    /// `start_attributes` were asked of the plugin when it was built (under the start-up deadline).
+    /// `start_attributes` were asked of the plugin when it was built (under the start-up deadline); `batch` makes
+    /// the batch processor around the outlet, with the `OTEL_BSP_*` settings.
     pub(crate) fn new(
         plugin: Option<FfiSpanProcessorBox>,
         start_attributes: Vec<KeyValue>,
-        next: Vec<Box<dyn SpanProcessor>>,
+        receivers: Receivers,
         faults: Arc<Faults>,
         call_timeout: Duration,
-        handed: Arc<std::sync::atomic::AtomicU64>,
+        batch: impl FnOnce(Outlet) -> BatchSpanProcessor,
     ) -> Self {
         let editor = plugin.map(|plugin| {
             let watched = Watched::new(Component::SpanProcessor, call_timeout, faults.clone());
@@ -118,18 +208,38 @@ impl DistroSpanProcessor {
                 faults,
             })
         });
+        let extra: Arc<[Box<dyn SpanProcessor>]> = receivers.extra.into();
+        let delivery = Arc::new(Delivery::default());
+        let batch = (!receivers.exporters.is_empty() || !extra.is_empty()).then(|| {
+            // The edits run on a worker of their own, so a call that hangs costs that worker, not the batch thread.
+            let worker = editor.as_ref().and_then(|_| {
+                Worker::new(
+                    "ndotel-span-edit",
+                    call_timeout.max(Duration::from_millis(1)),
+                )
+                .ok()
+            });
+            batch(Outlet {
+                editor: editor.clone(),
+                worker,
+                resource: Arc::default(),
+                exporters: receivers.exporters,
+                extra: extra.clone(),
+                delivery: delivery.clone(),
+            })
+        });
         DistroSpanProcessor {
             editor,
             start_attributes,
-            resource: Vec::new(),
-            next,
-            handed,
+            batch,
+            extra,
+            delivery,
         }
     }
 
-    /// Whether it would do nothing: no distro processor (so no start attributes) and no exporter behind it.
+    /// Whether it would do nothing: no start attributes and nothing receiving spans.
     pub(crate) fn is_idle(&self) -> bool {
-        self.editor.is_none() && self.start_attributes.is_empty() && self.next.is_empty()
+        self.start_attributes.is_empty() && self.batch.is_none()
     }
 
     /// The distro's editor, for the metric series (`None` without a distro processor).
@@ -137,11 +247,115 @@ impl DistroSpanProcessor {
         self.editor.clone()
     }
 
-    /// Applies the distro's edits; `None` when the span is dropped.
-    fn edit(&self, span: SpanData) -> Option<SpanData> {
-        match &self.editor {
-            Some(editor) => editor.edit(span, &self.resource),
-            None => Some(span),
+    /// What happened to the spans queued for export.
+    pub(crate) fn delivery(&self) -> Arc<Delivery> {
+        self.delivery.clone()
+    }
+}
+
+/// What the batch thread does with a batch: the distro's edits first — so no exporter and no caller's processor ever
+/// sees an unedited span — then every exporter, each with the same edited batch.
+pub(crate) struct Outlet {
+    editor: Option<Arc<Editor>>,
+    worker: Option<Worker>,
+    resource: Arc<Vec<KeyValue>>,
+    exporters: Vec<Box<dyn AnySpanExporter>>,
+    extra: Arc<[Box<dyn SpanProcessor>]>,
+    delivery: Arc<Delivery>,
+}
+
+impl std::fmt::Debug for Outlet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outlet")
+            .field("exporters", &self.exporters)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Outlet {
+    /// The batch with the distro's edits. While the processor is stuck (past 5× its deadline, in this batch or an
+    /// earlier one) the batch takes the fallback: dropped, or passed unchanged when the operator chose that.
+    fn edited(&self, batch: Vec<SpanData>) -> Vec<SpanData> {
+        let Some(editor) = &self.editor else {
+            return batch;
+        };
+        let Some(worker) = &self.worker else {
+            return editor.edit_batch(batch, &self.resource);
+        };
+        let fallback = |batch: Vec<SpanData>| -> Vec<SpanData> {
+            batch
+                .into_iter()
+                .filter_map(|s| editor.on_failure(s))
+                .collect()
+        };
+        if worker.is_busy() || editor.watched.bypassed() {
+            return fallback(batch);
+        }
+        let kept = editor.faults.processor_passes().then(|| batch.clone());
+        let (on_worker, resource) = (editor.clone(), self.resource.clone());
+        let edited = worker.run_while(
+            move || on_worker.edit_batch(batch, &resource),
+            || !editor.watched.bypassed(),
+        );
+        // Stuck: the watchdog has reported it, and the batch is in the stuck call's hands.
+        edited.unwrap_or_else(|_| kept.map(fallback).unwrap_or_default())
+    }
+}
+
+impl SpanExporter for Outlet {
+    fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
+        let taken = batch.len();
+        let batch = self.edited(batch);
+        // Dropped by the edits: done with.
+        self.delivery.settled(taken - batch.len());
+        for p in self.extra.iter() {
+            for span in &batch {
+                p.on_end(span.clone());
+            }
+        }
+        let n = batch.len();
+        let mut exports = Vec::with_capacity(self.exporters.len());
+        if let Some((last, rest)) = self.exporters.split_last() {
+            for e in rest {
+                exports.push(e.export(batch.clone()));
+            }
+            exports.push(last.export(batch));
+        }
+        let delivery = self.delivery.clone();
+        async move {
+            let mut first = None;
+            for export in exports {
+                if let Err(e) = export.await {
+                    delivery.failed(n);
+                    first.get_or_insert(e);
+                }
+            }
+            delivery.settled(n);
+            first.map_or(Ok(()), Err)
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        combine(self.exporters.iter().map(|e| e.force_flush()))
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        let result = combine(
+            self.exporters
+                .iter()
+                .map(|e| e.shutdown_with_timeout(timeout)),
+        );
+        // After the last batch was edited.
+        if let Some(editor) = &self.editor {
+            editor.shutdown();
+        }
+        result
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.resource = Arc::new(resource_attributes(resource));
+        for e in &mut self.exporters {
+            e.set_resource(resource);
         }
     }
 }
@@ -303,38 +517,50 @@ impl SpanProcessor for DistroSpanProcessor {
         for kv in &self.start_attributes {
             span.set_attribute(kv.clone());
         }
-        for p in &self.next {
+        for p in self.extra.iter() {
             p.on_start(span, cx);
         }
     }
 
     fn on_end(&self, span: SpanData) {
-        let Some(span) = self.edit(span) else { return };
-        if let Some((last, rest)) = self.next.split_last() {
-            self.handed
-                .fetch_add(self.next.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            for p in rest {
-                p.on_end(span.clone());
-            }
-            last.on_end(span);
+        if let Some(batch) = &self.batch {
+            self.delivery.queued();
+            batch.on_end(span);
         }
     }
 
     fn force_flush(&self) -> OTelSdkResult {
-        combine(self.next.iter().map(|p| p.force_flush()))
+        // The batch first: the caller's processors receive its spans.
+        let batch = self.batch.as_ref().map(|b| b.force_flush());
+        combine(
+            batch
+                .into_iter()
+                .chain(self.extra.iter().map(|p| p.force_flush())),
+        )
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        if let Some(editor) = &self.editor {
-            editor.shutdown();
-        }
-        combine(self.next.iter().map(|p| p.shutdown_with_timeout(timeout)))
+        let batch = match &self.batch {
+            // The outlet shuts the editor down after the last batch.
+            Some(b) => Some(b.shutdown_with_timeout(timeout)),
+            None => {
+                if let Some(editor) = &self.editor {
+                    editor.shutdown();
+                }
+                None
+            }
+        };
+        combine(
+            batch
+                .into_iter()
+                .chain(self.extra.iter().map(|p| p.shutdown_with_timeout(timeout))),
+        )
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        self.resource = resource_attributes(resource);
-        for p in &mut self.next {
-            p.set_resource(resource);
+        // The caller's processors were given the resource when the pipeline was built.
+        if let Some(b) = &mut self.batch {
+            b.set_resource(resource);
         }
     }
 }

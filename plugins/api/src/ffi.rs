@@ -23,7 +23,9 @@ use abi_stable::library::RootModule;
 use abi_stable::sabi_trait;
 use abi_stable::sabi_types::VersionStrings;
 use abi_stable::sabi_types::{RMut, RRef};
-use abi_stable::std_types::{RBox, ROption, RResult, RSlice, RStr, RString, RVec, Tuple2};
+use abi_stable::std_types::{
+    RBox, ROption, RResult, RSlice, RSliceMut, RStr, RString, RVec, Tuple2,
+};
 use std::fmt;
 
 /// The ids of a span (arrays cross inside a struct, never by value).
@@ -291,6 +293,26 @@ pub trait FfiSpanProcessor: Send + Sync {
     fn shutdown(&self) -> RResult<(), FfiError> {
         RResult::ROk(())
     }
+    /// Since 1.5: the ended spans of one batch in one call, on the host's batch thread. `edits[i]` receives the
+    /// edits of `spans[i]`; the error of a span the processor failed on goes to `failed[i]` and the batch goes on.
+    /// The default body (which a host runs for a plugin from before 1.5) calls `on_end` once per span.
+    fn on_end_batch(
+        &self,
+        spans: RSlice<'_, FfiSpanRef<'_>>,
+        edits: RSliceMut<'_, FfiEditsMut<'_>>,
+        failed: RSliceMut<'_, ROption<FfiError>>,
+    ) -> RResult<(), FfiError> {
+        for ((span, edits), failed) in spans
+            .iter()
+            .zip(edits.into_mut_slice())
+            .zip(failed.into_mut_slice())
+        {
+            if let RResult::RErr(e) = self.on_end(span.sabi_reborrow(), edits.sabi_reborrow_mut()) {
+                *failed = ROption::RSome(e);
+            }
+        }
+        RResult::ROk(())
+    }
 }
 /// An owned span processor trait object.
 pub type FfiSpanProcessorBox = FfiSpanProcessor_TO<'static, RBox<()>>;
@@ -407,7 +429,7 @@ impl RootModule for PluginModRef {
 }
 
 /// The capabilities of this API version, by name (see the crate docs, "Evolution rules").
-pub const CAPABILITY_NAMES: [&str; 8] = [
+pub const CAPABILITY_NAMES: [&str; 9] = [
     // 1.0
     "span_view_full",
     "edits_events_links_status",
@@ -421,6 +443,8 @@ pub const CAPABILITY_NAMES: [&str; 8] = [
     "host_env",
     // 1.4
     "log_processor",
+    // 1.5
+    "span_batch",
 ];
 
 /// [`CAPABILITY_NAMES`] as it crosses the boundary.

@@ -62,6 +62,9 @@
 //!   descriptor field, capability `log_processor`) sees each record ([`LogView`]) and answers with [`LogEdits`].
 //!   The host does not export the logs of a distro that has a span processor but no log processor unless
 //!   `OTEL_LOGS_EXPORTER` is set explicitly, since nothing would redact them.
+//! * 1.5.0 — the host edits spans on its batch thread, a batch per call: `FfiSpanProcessor::on_end_batch` (a new
+//!   trait method whose default calls `on_end` per span; capability `span_batch`). Nothing changes for a distro's
+//!   [`SpanProcessor`], which still sees one span at a time.
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 #[doc(hidden)]
