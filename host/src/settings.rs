@@ -121,6 +121,12 @@ pub const SETTINGS: &[SettingDoc] = &[
         meaning: "what turns `tracing` spans into OpenTelemetry spans: `ndotel`'s own layer, or `tracing-opentelemetry` (for services that call its `OpenTelemetrySpanExt`, `set_parent` say)",
     },
     SettingDoc {
+        env: "`OTEL_RUST_OTLP_ENCODER`",
+        file: "—",
+        default: "`ndotel`",
+        meaning: "what turns spans into OTLP protobuf for the `otlp` span exporter: `ndotel`'s own encoder, or `opentelemetry-otlp`'s exporter (the setup a team writes by hand; for comparison)",
+    },
+    SettingDoc {
         env: "`OTEL_RUST_TRACING_CONTEXT_ACTIVATION`",
         file: "—",
         default: "`true`",
@@ -404,6 +410,8 @@ pub struct Settings {
     pub context_activation: Setting<bool>,
     /// `OTEL_RUST_TRACING_BRIDGE`: `ndotel` (its own `tracing` layer) or `tracing-opentelemetry`.
     pub tracing_bridge: Setting<String>,
+    /// `OTEL_RUST_OTLP_ENCODER`: `ndotel` (its own encoder) or `opentelemetry-otlp`, for the `otlp` span exporter.
+    pub otlp_encoder: Setting<String>,
     /// `OTEL_EXPORTER_OTLP_*` for traces, metrics and logs (per-signal over generic, empty = unset).
     pub(crate) otlp: [OtlpConfig; 3],
     /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`.
@@ -419,6 +427,8 @@ pub struct Settings {
 pub(crate) const DEFAULT_TRACING_FILTER: &str = "info,otel::tracing=trace";
 /// `OTEL_RUST_TRACING_BRIDGE`'s value for ndotel's own `tracing` layer (the default).
 pub(crate) const OWN_TRACING_BRIDGE: &str = "ndotel";
+/// `OTEL_RUST_OTLP_ENCODER`'s value for ndotel's own OTLP encoder (the default).
+pub(crate) const OWN_OTLP_ENCODER: &str = "ndotel";
 
 /// Samplers OpenTelemetry specifies that ndotel does not provide: warned about, the default used.
 const UNSUPPORTED_SAMPLERS: &[&str] = &["jaeger_remote", "parentbased_jaeger_remote", "xray"];
@@ -881,6 +891,18 @@ impl Settings {
             },
             w,
         );
+        let otlp_encoder = pick(
+            env,
+            "OTEL_RUST_OTLP_ENCODER",
+            None,
+            None,
+            OWN_OTLP_ENCODER.to_string(),
+            |s| match s.trim().to_ascii_lowercase().as_str() {
+                e @ (OWN_OTLP_ENCODER | "opentelemetry-otlp") => Ok(e.to_string()),
+                _ => Err("`ndotel` or `opentelemetry-otlp`".into()),
+            },
+            w,
+        );
         let resource_attributes = pick(
             env,
             "OTEL_RESOURCE_ATTRIBUTES",
@@ -1036,6 +1058,7 @@ impl Settings {
             tracing_filter,
             context_activation,
             tracing_bridge,
+            otlp_encoder,
             otlp,
             temporality,
             traces_sampler_ratio: 1.0,
@@ -1341,6 +1364,11 @@ impl Settings {
                 "OTEL_RUST_TRACING_BRIDGE",
                 self.tracing_bridge.value.clone(),
                 self.tracing_bridge.source.to_string(),
+            ),
+            (
+                "OTEL_RUST_OTLP_ENCODER",
+                self.otlp_encoder.value.clone(),
+                self.otlp_encoder.source.to_string(),
             ),
             (
                 "OTEL_RUST_TRACING_CONTEXT_ACTIVATION",

@@ -9,12 +9,16 @@ compile_error!(
     "ndotel needs at least one OTLP transport: enable the `grpc` or `http` feature (both are default)"
 );
 
+mod send;
+pub(crate) mod wire;
+
 use crate::env::Env;
 #[cfg(feature = "http")]
 use opentelemetry_otlp::WithHttpConfig;
 use opentelemetry_otlp::{Compression, WithExportConfig};
 #[cfg(feature = "grpc")]
 use opentelemetry_otlp::{WithTonicConfig, tonic_types};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// A signal, as the OTLP variables and paths name it.
@@ -332,8 +336,18 @@ macro_rules! exporter {
 }
 
 impl OtlpConfig {
-    /// The OTLP span exporter.
-    pub(crate) fn span_exporter(
+    /// The OTLP span exporter: ndotel's encoder over the configured transport.
+    pub(crate) fn span_exporter(&self, transport: &mut Transport) -> Result<SpanExporter, String> {
+        Ok(SpanExporter {
+            encoder: wire::TraceEncoder::default(),
+            sender: send::Sender::new(self, transport, Signal::Traces.path())?,
+            capacity: AtomicUsize::new(0),
+            shut_down: AtomicBool::new(false),
+        })
+    }
+
+    /// opentelemetry-otlp's own span exporter (`OTEL_RUST_OTLP_ENCODER=opentelemetry-otlp`).
+    pub(crate) fn otlp_span_exporter(
         &self,
         transport: &mut Transport,
     ) -> Result<opentelemetry_otlp::SpanExporter, String> {
@@ -360,6 +374,59 @@ impl OtlpConfig {
         transport: &mut Transport,
     ) -> Result<opentelemetry_otlp::LogExporter, String> {
         exporter!(self, transport, opentelemetry_otlp::LogExporter::builder())
+    }
+}
+
+/// ndotel's OTLP span exporter: each batch encoded straight from the SDK's spans ([`wire`]) and sent over the
+/// configured transport ([`send`]).
+#[derive(Debug)]
+pub(crate) struct SpanExporter {
+    encoder: wire::TraceEncoder,
+    sender: send::Sender,
+    /// The size of the last request: the next one's buffer is allocated once, at about the right size.
+    capacity: AtomicUsize,
+    shut_down: AtomicBool,
+}
+
+impl opentelemetry_sdk::trace::SpanExporter for SpanExporter {
+    fn export(
+        &self,
+        batch: Vec<opentelemetry_sdk::trace::SpanData>,
+    ) -> impl std::future::Future<Output = opentelemetry_sdk::error::OTelSdkResult> + Send {
+        std::future::ready(self.export_now(&batch))
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+        if self.shut_down.swap(true, Ordering::AcqRel) {
+            return Err(opentelemetry_sdk::error::OTelSdkError::AlreadyShutdown);
+        }
+        Ok(())
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        self.encoder = wire::TraceEncoder::new(resource);
+    }
+}
+
+impl SpanExporter {
+    fn export_now(
+        &self,
+        batch: &[opentelemetry_sdk::trace::SpanData],
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+        use prost::Message as _;
+        if self.shut_down.load(Ordering::Acquire) {
+            return Err(opentelemetry_sdk::error::OTelSdkError::AlreadyShutdown);
+        }
+        let mut buf = Vec::with_capacity(self.capacity.load(Ordering::Relaxed));
+        self.encoder.encode(batch, &mut buf);
+        self.capacity.store(buf.len(), Ordering::Relaxed);
+        send::outcome(self.sender.send(send::TRACES, buf.into()), |response| {
+            let partial = ExportTraceServiceResponse::decode(response)
+                .ok()?
+                .partial_success?;
+            Some((partial.rejected_spans, partial.error_message))
+        })
     }
 }
 

@@ -44,8 +44,14 @@ impl Ctx<'_> {
                     let out = open_file(&s.file_traces_path.value).map_err(comp)?;
                     batch.push(Box::new(FileSpanExporter::new(out)));
                 }
-                "otlp" => {
+                "otlp" if s.otlp_encoder.value == crate::settings::OWN_OTLP_ENCODER => {
                     let exporter = s.otlp[0].span_exporter(&mut self.transport).map_err(comp)?;
+                    batch.push(Box::new(exporter));
+                }
+                "otlp" => {
+                    let exporter = s.otlp[0]
+                        .otlp_span_exporter(&mut self.transport)
+                        .map_err(comp)?;
                     batch.push(Box::new(exporter));
                 }
                 other
