@@ -3,7 +3,7 @@
 # each telemetry variant: (Ir after 300 requests − Ir after 100) / 200, so start-up and shutdown cancel out. Unlike
 # throughput on a shared machine, the counts repeat to within ~1.5% (the SQLite file and hash seeds vary).
 # Needs valgrind and python3; build first: cargo build --release -p app -p otel_custom_distro_so
-# Usage: benches/app_instructions.sh  -> a Markdown table on stdout
+# Usage: benches/app_instructions.sh  -> a Markdown table on stdout (ONLY_OTLP=1: the baseline and the OTLP rows only)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
@@ -49,6 +49,18 @@ PY
 
 per_request() { local a b; a=$(count 100 "$@"); b=$(count 300 "$@"); echo $(( (b - a) / 200 )); }
 
+# A rotel collector (blackhole exporter) for the OTLP/gRPC rows: ROTEL=path/to/rotel-agent, else the one pip installed.
+rotel=${ROTEL:-$(python3 -c 'import os, rotel; print(os.path.join(os.path.dirname(rotel.__file__), "rotel-agent"))' 2>/dev/null || true)}
+grpc_port=""
+if [ -n "$rotel" ] && [ -x "$rotel" ]; then
+  grpc_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  http_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  "$rotel" start --otlp-grpc-endpoint "127.0.0.1:$grpc_port" --otlp-http-endpoint "127.0.0.1:$http_port" \
+    --exporter blackhole --pid-file "$work/rotel.pid" --log-file "$work/rotel.log" >/dev/null 2>&1 &
+  rotel_pid=$!
+  trap 'kill "$rotel_pid" 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+fi
+
 base=$(per_request OTEL_SDK_DISABLED=true)
 echo "| variant | instructions per request | × no telemetry |"
 echo "|---|---:|---:|"
@@ -58,6 +70,18 @@ row() {
   local v; v=$(per_request "$@")
   echo "| $what | $v | $(python3 -c "print(f'{$v / $base:.2f}')")× |"
 }
+otlp=(OTEL_TRACES_EXPORTER=otlp OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$grpc_port")
+if [ -n "$grpc_port" ]; then
+  row "by hand: \`sdk\` distro, \`tracing-opentelemetry\`, opentelemetry-otlp's exporter, OTLP/gRPC to rotel" \
+    OTEL_RUST_DISTRO=sdk OTEL_RUST_TRACING_BRIDGE=tracing-opentelemetry OTEL_RUST_OTLP_ENCODER=opentelemetry-otlp "${otlp[@]}"
+  row "\`sdk\` distro, ndotel's layer and encoder, OTLP/gRPC" OTEL_RUST_DISTRO=sdk "${otlp[@]}"
+  row "reference distro \`.so\`, opentelemetry-otlp's exporter, OTLP/gRPC" \
+    OTEL_RUST_DISTRO=otel_custom_distro OTEL_RUST_OTLP_ENCODER=opentelemetry-otlp "${otlp[@]}"
+  row "reference distro \`.so\`, ndotel's encoder, OTLP/gRPC" OTEL_RUST_DISTRO=otel_custom_distro "${otlp[@]}"
+else
+  echo "(no rotel-agent: the OTLP/gRPC rows are left out; pip install --pre rotel==0.0.1a15 or set ROTEL)" >&2
+fi
+[ -n "${ONLY_OTLP:-}" ] && exit 0
 row "\`sdk\` distro, tracing bridge off (\`OTEL_RUST_TRACING_FILTER=off\`), not exported" OTEL_RUST_DISTRO=sdk OTEL_TRACES_EXPORTER=none OTEL_RUST_TRACING_FILTER=off
 row "\`sdk\` distro, not exported" OTEL_RUST_DISTRO=sdk OTEL_TRACES_EXPORTER=none
 row "\`sdk\` distro, not exported, \`tracing-opentelemetry\` as the bridge" OTEL_RUST_DISTRO=sdk OTEL_TRACES_EXPORTER=none OTEL_RUST_TRACING_BRIDGE=tracing-opentelemetry
