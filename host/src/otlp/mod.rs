@@ -252,21 +252,26 @@ impl OtlpConfig {
         Ok(b)
     }
 
-    /// A builder of any signal, configured over gRPC.
-    #[cfg(feature = "grpc")]
-    fn grpc<B: WithExportConfig + WithTonicConfig>(&self, builder: B) -> B {
-        let mut metadata = http::HeaderMap::new();
+    /// The `OTEL_EXPORTER_OTLP_*HEADERS` as HTTP headers (gRPC metadata); checked when they were resolved.
+    fn header_map(&self) -> http::HeaderMap {
+        let mut map = http::HeaderMap::new();
         for (k, v) in &self.headers {
             if let (Ok(k), Ok(v)) = (
                 http::HeaderName::from_bytes(k.as_bytes()),
                 http::HeaderValue::from_str(v),
             ) {
-                metadata.append(k, v);
+                map.append(k, v);
             }
         }
-        let mut b = builder
-            .with_timeout(self.timeout)
-            .with_metadata(tonic_types::metadata::MetadataMap::from_headers(metadata));
+        map
+    }
+
+    /// A builder of any signal, configured over gRPC.
+    #[cfg(feature = "grpc")]
+    fn grpc<B: WithExportConfig + WithTonicConfig>(&self, builder: B) -> B {
+        let mut b = builder.with_timeout(self.timeout).with_metadata(
+            tonic_types::metadata::MetadataMap::from_headers(self.header_map()),
+        );
         if let Some(e) = &self.endpoint {
             b = b.with_endpoint(e.clone());
         }

@@ -237,18 +237,9 @@ mod grpc {
                     .send_compressed(CompressionEncoding::Gzip)
                     .accept_compressed(CompressionEncoding::Gzip);
             }
-            let mut headers = http::HeaderMap::new();
-            for (k, v) in &config.headers {
-                if let (Ok(k), Ok(v)) = (
-                    http::HeaderName::from_bytes(k.as_bytes()),
-                    http::HeaderValue::from_str(v),
-                ) {
-                    headers.append(k, v);
-                }
-            }
             Ok(GrpcSender {
                 client,
-                metadata: tonic::metadata::MetadataMap::from_headers(headers),
+                metadata: tonic::metadata::MetadataMap::from_headers(config.header_map()),
                 runtime: runtime.handle().clone(),
                 endpoint,
                 timeout: config.timeout,
@@ -372,15 +363,7 @@ mod http {
                 .clone()
                 .unwrap_or_else(|| format!("http://localhost:4318/{default_path}"));
             reqwest::Url::parse(&url).map_err(|e| format!("invalid endpoint {url:?}: {e}"))?;
-            let mut headers = ::http::HeaderMap::new();
-            for (k, v) in &config.headers {
-                if let (Ok(k), Ok(v)) = (
-                    ::http::HeaderName::from_bytes(k.as_bytes()),
-                    ::http::HeaderValue::from_str(v),
-                ) {
-                    headers.append(k, v);
-                }
-            }
+            let mut headers = config.header_map();
             headers.insert(
                 ::http::header::CONTENT_TYPE,
                 ::http::HeaderValue::from_static("application/x-protobuf"),
