@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Instructions per request of the example service (GET /items: HTTP + one SQLite query + JSON) under callgrind, for
-# each telemetry variant: (Ir after 300 requests − Ir after 100) / 200, so start-up and shutdown cancel out. Unlike
+# each telemetry variant: (Ir after 300 requests − Ir after 100) / 200, so start-up and shutdown cancel out; in all
+# threads, and in the request threads alone (callgrind --separate-threads: the threads that ran the handler). Unlike
 # throughput on a shared machine, the counts repeat to within ~1.5% (the SQLite file and hash seeds vary).
 # Needs valgrind and python3; build first: cargo build --release -p app -p otel_custom_distro_so
 # Usage: benches/app_instructions.sh  -> a Markdown table on stdout (ONLY_OTLP=1: the baseline and the OTLP rows only)
@@ -22,7 +23,8 @@ count() {
   (cd "$dir" && exec env -i PATH="$PATH" APP_ADDR="127.0.0.1:$port" DATABASE_URL="sqlite:$dir/db.sqlite?mode=rwc" \
     OTEL_RUST_DISTRO_PATH="$dir/plugins" OTEL_METRICS_EXPORTER=none OTEL_LOGS_EXPORTER=none OTEL_RUST_DISTRO_PROBE=false \
     OTEL_EXPORTER_FILE_TRACES_PATH="$dir/spans.jsonl" "$@" \
-    valgrind --tool=callgrind --callgrind-out-file=/dev/null "$root/target/release/app" >"$dir/log" 2>&1) &
+    valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$dir/cg.out" "$root/target/release/app" \
+      >"$dir/log" 2>&1) &
   local vpid=$!
   python3 - "$port" "$n" <<'PY'
 import http.client, sys, time
@@ -44,10 +46,28 @@ for _ in range(n):
     assert r.status == 200, r.status
 PY
   kill -TERM "$vpid"; wait "$vpid" || true
-  grep -o 'Collected : [0-9]*' "$dir/log" | grep -o '[0-9]*$'
+  # "TOTAL REQUEST": every thread, and the request threads alone (the threads that ran the handler).
+  python3 - "$dir" <<'PY'
+import glob, re, sys
+total = request = 0
+for f in glob.glob(sys.argv[1] + "/cg.out*"):
+    text = open(f, "rb").read()
+    m = re.search(rb"^(?:summary|totals): (\d+)", text, re.M)
+    n = int(m.group(1)) if m else 0
+    total += n
+    if b"list_items" in text:
+        request += n
+print(total, request)
+PY
 }
 
-per_request() { local a b; a=$(count 100 "$@"); b=$(count 300 "$@"); echo $(( (b - a) / 200 )); }
+# per_request ENV... -> "TOTAL REQUEST" instructions per request: (run of 300 − run of 100) / 200
+per_request() {
+  local a b
+  read -r -a a <<<"$(count 100 "$@")"
+  read -r -a b <<<"$(count 300 "$@")"
+  echo $(( (b[0] - a[0]) / 200 )) $(( (b[1] - a[1]) / 200 ))
+}
 
 # A rotel collector (blackhole exporter) for the OTLP/gRPC rows: ROTEL=path/to/rotel-agent, else the one pip installed.
 rotel=${ROTEL:-$(python3 -c 'import os, rotel; print(os.path.join(os.path.dirname(rotel.__file__), "rotel-agent"))' 2>/dev/null || true)}
@@ -61,14 +81,14 @@ if [ -n "$rotel" ] && [ -x "$rotel" ]; then
   trap 'kill "$rotel_pid" 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 fi
 
-base=$(per_request OTEL_SDK_DISABLED=true)
-echo "| variant | instructions per request | × no telemetry |"
-echo "|---|---:|---:|"
-echo "| no telemetry | $base | 1.00× |"
+read -r base base_req <<<"$(per_request OTEL_SDK_DISABLED=true)"
+echo "| variant | instructions per request | × no telemetry | request threads alone | × |"
+echo "|---|---:|---:|---:|---:|"
+echo "| no telemetry | $base | 1.00× | $base_req | 1.00× |"
 row() {
   local what=$1; shift
-  local v; v=$(per_request "$@")
-  echo "| $what | $v | $(python3 -c "print(f'{$v / $base:.2f}')")× |"
+  local v r; read -r v r <<<"$(per_request "$@")"
+  echo "| $what | $v | $(python3 -c "print(f'{$v / $base:.2f}')")× | $r | $(python3 -c "print(f'{$r / $base_req:.2f}')")× |"
 }
 otlp=(OTEL_TRACES_EXPORTER=otlp OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$grpc_port")
 if [ -n "$grpc_port" ]; then
