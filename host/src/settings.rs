@@ -124,7 +124,7 @@ pub const SETTINGS: &[SettingDoc] = &[
         env: "`OTEL_RUST_OTLP_ENCODER`",
         file: "—",
         default: "`ndotel`",
-        meaning: "what turns spans into OTLP protobuf for the `otlp` span exporter: `ndotel`'s own encoder, or `opentelemetry-otlp`'s exporter (the setup a team writes by hand; for comparison)",
+        meaning: "what turns spans and log records into OTLP protobuf for the `otlp` exporters: `ndotel`'s own encoder, or `opentelemetry-otlp`'s exporters (the setup a team writes by hand; for comparison)",
     },
     SettingDoc {
         env: "`OTEL_RUST_TRACING_CONTEXT_ACTIVATION`",
@@ -410,7 +410,8 @@ pub struct Settings {
     pub context_activation: Setting<bool>,
     /// `OTEL_RUST_TRACING_BRIDGE`: `ndotel` (its own `tracing` layer) or `tracing-opentelemetry`.
     pub tracing_bridge: Setting<String>,
-    /// `OTEL_RUST_OTLP_ENCODER`: `ndotel` (its own encoder) or `opentelemetry-otlp`, for the `otlp` span exporter.
+    /// `OTEL_RUST_OTLP_ENCODER`: `ndotel` (its own encoder) or `opentelemetry-otlp`, for the `otlp` span and log
+    /// exporters.
     pub otlp_encoder: Setting<String>,
     /// `OTEL_EXPORTER_OTLP_*` for traces, metrics and logs (per-signal over generic, empty = unset).
     pub(crate) otlp: [OtlpConfig; 3],

@@ -162,9 +162,15 @@ impl Ctx<'_> {
                         resource: ResourceAttributesWithSchema::default(),
                     })));
                 }
-                "otlp" => {
-                    let exporter = self.plan.settings.otlp[2]
+                "otlp" if plan.settings.otlp_encoder.value == crate::settings::OWN_OTLP_ENCODER => {
+                    let exporter = plan.settings.otlp[2]
                         .log_exporter(&mut self.transport)
+                        .map_err(comp)?;
+                    next.push(Box::new(self.log_batch(exporter)));
+                }
+                "otlp" => {
+                    let exporter = plan.settings.otlp[2]
+                        .otlp_log_exporter(&mut self.transport)
                         .map_err(comp)?;
                     next.push(Box::new(self.log_batch(exporter)));
                 }

@@ -18,6 +18,8 @@ use opentelemetry_otlp::WithHttpConfig;
 use opentelemetry_otlp::{Compression, WithExportConfig};
 #[cfg(feature = "grpc")]
 use opentelemetry_otlp::{WithTonicConfig, tonic_types};
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use prost::Message as _;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -342,13 +344,13 @@ macro_rules! exporter {
 
 impl OtlpConfig {
     /// The OTLP span exporter: ndotel's encoder over the configured transport.
-    pub(crate) fn span_exporter(&self, transport: &mut Transport) -> Result<SpanExporter, String> {
-        Ok(SpanExporter {
-            encoder: wire::TraceEncoder::default(),
-            sender: send::Sender::new(self, transport, Signal::Traces.path())?,
-            capacity: AtomicUsize::new(0),
-            shut_down: AtomicBool::new(false),
-        })
+    pub(crate) fn span_exporter(&self, transport: &mut Transport) -> Result<Exporter, String> {
+        Exporter::new(self, transport, Signal::Traces, send::TRACES)
+    }
+
+    /// The OTLP log exporter: ndotel's encoder over the configured transport.
+    pub(crate) fn log_exporter(&self, transport: &mut Transport) -> Result<Exporter, String> {
+        Exporter::new(self, transport, Signal::Logs, send::LOGS)
     }
 
     /// opentelemetry-otlp's own span exporter (`OTEL_RUST_OTLP_ENCODER=opentelemetry-otlp`).
@@ -373,8 +375,8 @@ impl OtlpConfig {
         )
     }
 
-    /// The OTLP log exporter.
-    pub(crate) fn log_exporter(
+    /// opentelemetry-otlp's own log exporter (`OTEL_RUST_OTLP_ENCODER=opentelemetry-otlp`).
+    pub(crate) fn otlp_log_exporter(
         &self,
         transport: &mut Transport,
     ) -> Result<opentelemetry_otlp::LogExporter, String> {
@@ -382,56 +384,106 @@ impl OtlpConfig {
     }
 }
 
-/// ndotel's OTLP span exporter: each batch encoded straight from the SDK's spans ([`wire`]) and sent over the
-/// configured transport ([`send`]).
+/// ndotel's OTLP exporter of spans or log records: each batch encoded straight from the SDK's data ([`wire`]) and
+/// sent over the configured transport ([`send`]).
 #[derive(Debug)]
-pub(crate) struct SpanExporter {
-    encoder: wire::TraceEncoder,
+pub(crate) struct Exporter {
+    encoder: wire::Encoder,
     sender: send::Sender,
+    service: send::Service,
     /// The size of the last request: the next one's buffer is allocated once, at about the right size.
     capacity: AtomicUsize,
     shut_down: AtomicBool,
 }
 
-impl opentelemetry_sdk::trace::SpanExporter for SpanExporter {
-    fn export(
-        &self,
-        batch: Vec<opentelemetry_sdk::trace::SpanData>,
-    ) -> impl std::future::Future<Output = opentelemetry_sdk::error::OTelSdkResult> + Send {
-        std::future::ready(self.export_now(&batch))
+impl Exporter {
+    fn new(
+        config: &OtlpConfig,
+        transport: &mut Transport,
+        signal: Signal,
+        service: send::Service,
+    ) -> Result<Self, String> {
+        Ok(Exporter {
+            encoder: wire::Encoder::default(),
+            sender: send::Sender::new(config, transport, signal.path())?,
+            service,
+            capacity: AtomicUsize::new(0),
+            shut_down: AtomicBool::new(false),
+        })
     }
 
-    fn shutdown_with_timeout(&self, _timeout: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+    /// Encodes with `encode`, sends, and reports a partial success that `partial` reads from the response.
+    fn export_with(
+        &self,
+        encode: impl FnOnce(&wire::Encoder, &mut Vec<u8>),
+        partial: impl FnOnce(&[u8]) -> Option<(i64, String)>,
+    ) -> OTelSdkResult {
+        if self.shut_down.load(Ordering::Acquire) {
+            return Err(OTelSdkError::AlreadyShutdown);
+        }
+        let mut buf = Vec::with_capacity(self.capacity.load(Ordering::Relaxed));
+        encode(&self.encoder, &mut buf);
+        self.capacity.store(buf.len(), Ordering::Relaxed);
+        send::outcome(self.sender.send(self.service, buf.into()), partial)
+    }
+
+    fn shut_down(&self) -> OTelSdkResult {
         if self.shut_down.swap(true, Ordering::AcqRel) {
-            return Err(opentelemetry_sdk::error::OTelSdkError::AlreadyShutdown);
+            return Err(OTelSdkError::AlreadyShutdown);
         }
         Ok(())
     }
+}
+
+impl opentelemetry_sdk::trace::SpanExporter for Exporter {
+    fn export(
+        &self,
+        batch: Vec<opentelemetry_sdk::trace::SpanData>,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+        std::future::ready(self.export_with(
+            |e, buf| e.encode(&batch, buf),
+            |response| {
+                let p = ExportTraceServiceResponse::decode(response)
+                    .ok()?
+                    .partial_success?;
+                Some((p.rejected_spans, p.error_message))
+            },
+        ))
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        self.shut_down()
+    }
 
     fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
-        self.encoder = wire::TraceEncoder::new(resource);
+        self.encoder = wire::Encoder::new(resource);
     }
 }
 
-impl SpanExporter {
-    fn export_now(
+impl opentelemetry_sdk::logs::LogExporter for Exporter {
+    fn export(
         &self,
-        batch: &[opentelemetry_sdk::trace::SpanData],
-    ) -> opentelemetry_sdk::error::OTelSdkResult {
-        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
-        use prost::Message as _;
-        if self.shut_down.load(Ordering::Acquire) {
-            return Err(opentelemetry_sdk::error::OTelSdkError::AlreadyShutdown);
-        }
-        let mut buf = Vec::with_capacity(self.capacity.load(Ordering::Relaxed));
-        self.encoder.encode(batch, &mut buf);
-        self.capacity.store(buf.len(), Ordering::Relaxed);
-        send::outcome(self.sender.send(send::TRACES, buf.into()), |response| {
-            let partial = ExportTraceServiceResponse::decode(response)
-                .ok()?
-                .partial_success?;
-            Some((partial.rejected_spans, partial.error_message))
-        })
+        batch: opentelemetry_sdk::logs::LogBatch<'_>,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
+        std::future::ready(self.export_with(
+            |e, buf| e.encode_logs(&batch, buf),
+            |response| {
+                let p = ExportLogsServiceResponse::decode(response)
+                    .ok()?
+                    .partial_success?;
+                Some((p.rejected_log_records, p.error_message))
+            },
+        ))
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        self.shut_down()
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        self.encoder = wire::Encoder::new(resource);
     }
 }
 

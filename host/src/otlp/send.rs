@@ -93,6 +93,11 @@ pub(crate) const TRACES: Service = Service {
     grpc_path: "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
 };
 
+/// The logs service.
+pub(crate) const LOGS: Service = Service {
+    grpc_path: "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+};
+
 /// Sends encoded export requests of one signal; the answer is the response's bytes.
 #[derive(Debug)]
 pub(crate) enum Sender {
