@@ -310,6 +310,8 @@ impl Guard {
         let mp = self.pipeline.meter_provider.take();
         let lp = self.pipeline.logger_provider.take();
         let transport = std::mem::take(&mut self.pipeline.transport);
+        // Told once: by the span pipeline after its last batch, or here when no span pipeline was installed.
+        let editor = self.pipeline.series_editor.clone();
         if tp.is_none() && mp.is_none() && lp.is_none() {
             return Ok(());
         }
@@ -329,6 +331,9 @@ impl Guard {
             if let Some(tp) = tp {
                 note("flushing spans", tp.force_flush());
                 note("traces", tp.shutdown());
+            }
+            if let Some(editor) = editor {
+                editor.shutdown();
             }
             if let Some(lp) = lp {
                 note("flushing logs", lp.force_flush());

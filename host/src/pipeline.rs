@@ -354,7 +354,8 @@ impl Pipeline {
                         })
                     })
                     .map_err(component("span processor"))?;
-                (Some(p), attrs)
+                let edits_batches = crate::plugin::edits_batches(&plan.distro.api_version);
+                (Some((p, edits_batches)), attrs)
             } else {
                 (None, Vec::new())
             };

@@ -269,6 +269,12 @@ fn check_module(path: &Path, header: &'static LibHeader) -> Result<PluginModRef,
 }
 
 /// The host API's (major, minor), from its version string.
+/// Whether a distro built against API `version` edits a batch of spans per call (`span_batch`, since 1.5).
+pub(crate) fn edits_batches(version: &str) -> bool {
+    let (major, minor) = host_version(version);
+    major == 1 && minor >= 5
+}
+
 fn host_version(version: &str) -> (u32, u32) {
     let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0))

@@ -42,17 +42,21 @@ fn jitter() -> Duration {
     Duration::from_millis(u64::from(nanos) % (MAX_JITTER_MS + 1))
 }
 
-/// Runs `attempt` until it succeeds, fails for good, runs out of retries or the deadline would pass while waiting.
+/// Runs `attempt` (given the time left) until it succeeds, fails for good, runs out of retries or the deadline
+/// would pass while waiting: all of it within `timeout`.
 fn with_retries<T>(
     timeout: Duration,
-    mut attempt: impl FnMut() -> Result<T, Failure>,
+    mut attempt: impl FnMut(Duration) -> Result<T, Failure>,
 ) -> Result<T, String> {
     let start = Instant::now();
     let mut delay = INITIAL_DELAY;
     let mut cap = MAX_DELAY;
     let mut retries = 0;
     loop {
-        let failure = match attempt() {
+        let left = timeout
+            .saturating_sub(start.elapsed())
+            .max(Duration::from_millis(1));
+        let failure = match attempt(left) {
             Ok(v) => return Ok(v),
             Err(f) => f,
         };
@@ -252,11 +256,11 @@ mod grpc {
         }
 
         pub(crate) fn send(&self, service: Service, body: Bytes) -> Result<Bytes, String> {
-            with_retries(self.timeout, || {
+            with_retries(self.timeout, |left| {
                 let mut client = self.client.clone();
                 let mut request = tonic::Request::new(body.clone());
                 *request.metadata_mut() = self.metadata.clone();
-                request.set_timeout(self.timeout);
+                request.set_timeout(left);
                 let call = async move {
                     client
                         .ready()
@@ -270,7 +274,14 @@ mod grpc {
                         )
                         .await
                 };
-                match self.runtime.block_on(call) {
+                // The runtime may be stopping (a shutdown past its deadline): a panic there is a failed export.
+                let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    self.runtime.block_on(call)
+                }))
+                .unwrap_or_else(|_| {
+                    Err(tonic::Status::unavailable("the gRPC runtime has stopped"))
+                });
+                match answer {
                     Ok(response) => Ok(response.into_inner()),
                     Err(status) => Err(Failure {
                         message: format!(
@@ -330,6 +341,9 @@ mod http {
     use bytes::Bytes;
     use std::io::Write as _;
     use std::time::Duration;
+
+    /// The most of a response body read.
+    const MAX_RESPONSE_BYTES: u64 = 64 * 1024;
 
     pub(crate) struct HttpSender {
         client: reqwest::blocking::Client,
@@ -402,10 +416,11 @@ mod http {
             } else {
                 body
             };
-            with_retries(self.timeout, || {
-                let response = self
+            with_retries(self.timeout, |left| {
+                let mut response = self
                     .client
                     .post(&self.url)
+                    .timeout(left)
                     .headers(self.headers.clone())
                     .body(body.clone())
                     .send()
@@ -422,9 +437,14 @@ mod http {
                     .get(::http::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_string);
-                let bytes = response.bytes().unwrap_or_default();
+                // A response is a few bytes (a partial success at most): a collector cannot make it cost more.
+                let mut bytes = Vec::new();
+                let _ = std::io::Read::read_to_end(
+                    &mut std::io::Read::take(&mut response, MAX_RESPONSE_BYTES),
+                    &mut bytes,
+                );
                 if status.is_success() {
-                    return Ok(bytes);
+                    return Ok(Bytes::from(bytes));
                 }
                 Err(Failure {
                     message: format!(
@@ -493,7 +513,7 @@ mod tests {
     #[test]
     fn retries_stop_at_three_at_a_failure_for_good_and_before_the_deadline() {
         let mut calls = 0;
-        let r: Result<(), String> = with_retries(Duration::from_secs(60), || {
+        let r: Result<(), String> = with_retries(Duration::from_secs(60), |_| {
             calls += 1;
             Err(Failure {
                 message: "down".into(),
@@ -502,7 +522,7 @@ mod tests {
         });
         assert_eq!((r, calls), (Err("down".into()), 4));
         let mut calls = 0;
-        let r: Result<(), String> = with_retries(Duration::from_secs(60), || {
+        let r: Result<(), String> = with_retries(Duration::from_secs(60), |_| {
             calls += 1;
             Err(Failure {
                 message: "bad".into(),
@@ -512,7 +532,7 @@ mod tests {
         assert_eq!((r, calls), (Err("bad".into()), 1));
         // A throttle longer than the time left is not waited for.
         let mut calls = 0;
-        let r: Result<(), String> = with_retries(Duration::from_secs(1), || {
+        let r: Result<(), String> = with_retries(Duration::from_secs(1), |_| {
             calls += 1;
             Err(Failure {
                 message: "slow down".into(),
@@ -522,7 +542,7 @@ mod tests {
         assert_eq!(calls, 1);
         assert!(r.unwrap_err().contains("no time left"));
         let mut calls = 0;
-        let r = with_retries(Duration::from_secs(60), || {
+        let r = with_retries(Duration::from_secs(60), |_| {
             calls += 1;
             if calls < 3 {
                 Err(Failure {

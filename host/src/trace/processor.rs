@@ -28,10 +28,11 @@ use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// How many spans one call into the distro's processor edits on the batch thread: `OTEL_RUST_DISTRO_CALL_TIMEOUT`
-/// bounds one such call.
+/// How many spans one call into the distro's processor edits on the batch thread (a plugin built before API 1.5
+/// is called once per span): `OTEL_RUST_DISTRO_CALL_TIMEOUT` bounds one such call.
 pub(crate) const EDIT_CHUNK: usize = 64;
 
 /// The distro's span processor behind its watchdog: what edits a span. Shared by the span pipeline and the metric
@@ -40,6 +41,10 @@ pub(crate) struct Editor {
     plugin: FfiSpanProcessorBox,
     watched: Arc<Watched>,
     faults: Arc<Faults>,
+    /// Spans per call: [`EDIT_CHUNK`], or 1 for a plugin from before `on_end_batch` (whose calls then keep a
+    /// deadline per span) and with pass-through (so a stuck call holds one span, and the rest of its batch passes).
+    chunk: usize,
+    shut_down: AtomicBool,
 }
 
 impl std::fmt::Debug for Editor {
@@ -80,21 +85,40 @@ impl Editor {
         edits.apply(span)
     }
 
-    /// Applies the distro's edits to a batch on the batch thread, [`EDIT_CHUNK`] spans per call into the plugin;
-    /// the spans dropped (by the distro, or failed closed) are left out.
-    pub(crate) fn edit_batch(&self, batch: Vec<SpanData>, resource: &[KeyValue]) -> Vec<SpanData> {
-        let mut out = Vec::with_capacity(batch.len());
+    /// Applies the distro's edits to a batch on the batch thread, [`EDIT_CHUNK`] spans per call into the plugin,
+    /// handing each chunk's result to `progress` (the spans dropped — by the distro, or failed closed — are left
+    /// out). Stops at the next chunk once the batch thread has abandoned the batch (it gave up on a stuck call).
+    pub(crate) fn edit_batch(
+        &self,
+        batch: Vec<SpanData>,
+        resource: &[KeyValue],
+        progress: &Progress,
+    ) {
         let mut spans = batch.into_iter();
         loop {
-            let chunk: Vec<SpanData> = spans.by_ref().take(EDIT_CHUNK).collect();
-            if chunk.is_empty() {
-                return out;
+            let chunk: Vec<SpanData> = spans.by_ref().take(self.chunk).collect();
+            let n = chunk.len();
+            if n == 0 || progress.abandoned() {
+                return;
             }
-            self.edit_chunk(chunk, resource, &mut out);
+            let mut out = Vec::with_capacity(n);
+            self.edit_chunk(chunk, resource, &mut out, progress);
+            let Ok(mut p) = progress.0.lock() else { return };
+            if p.abandoned {
+                return;
+            }
+            p.done += n;
+            p.out.extend(out);
         }
     }
 
-    fn edit_chunk(&self, chunk: Vec<SpanData>, resource: &[KeyValue], out: &mut Vec<SpanData>) {
+    fn edit_chunk(
+        &self,
+        chunk: Vec<SpanData>,
+        resource: &[KeyValue],
+        out: &mut Vec<SpanData>,
+        progress: &Progress,
+    ) {
         if self.watched.bypassed() {
             out.extend(chunk.into_iter().filter_map(|s| self.on_failure(s)));
             return;
@@ -129,7 +153,10 @@ impl Editor {
         if result.overdue {
             if chunk.len() > 1 {
                 for span in chunk {
-                    self.edit_chunk(vec![span], resource, out);
+                    if progress.abandoned() {
+                        return;
+                    }
+                    self.edit_chunk(vec![span], resource, out, progress);
                 }
             }
             return;
@@ -151,8 +178,10 @@ impl Editor {
         }
     }
 
-    fn shutdown(&self) {
-        if !self.watched.bypassed()
+    /// Tells the distro's processor the pipeline shuts down (once, however often asked).
+    pub(crate) fn shutdown(&self) {
+        if !self.shut_down.swap(true, Ordering::AcqRel)
+            && !self.watched.bypassed()
             && let RResult::RErr(e) = self.watched.call(0, || self.plugin.shutdown()).value
         {
             self.faults.record_span_call(Component::SpanProcessor, &e);
@@ -192,20 +221,28 @@ pub(crate) struct Receivers {
 impl DistroSpanProcessor {
     /// `start_attributes` were asked of the plugin when it was built (under the start-up deadline); `batch` makes
     /// the batch processor around the outlet, with the `OTEL_BSP_*` settings.
+    /// With the plugin goes whether it has `on_end_batch` (API 1.5); without it each call edits one span.
     pub(crate) fn new(
-        plugin: Option<FfiSpanProcessorBox>,
+        plugin: Option<(FfiSpanProcessorBox, bool)>,
         start_attributes: Vec<KeyValue>,
         receivers: Receivers,
         faults: Arc<Faults>,
         call_timeout: Duration,
         batch: impl FnOnce(Outlet) -> BatchSpanProcessor,
     ) -> Self {
-        let editor = plugin.map(|plugin| {
+        let editor = plugin.map(|(plugin, edits_batches)| {
             let watched = Watched::new(Component::SpanProcessor, call_timeout, faults.clone());
+            let chunk = if edits_batches && !faults.processor_passes() {
+                EDIT_CHUNK
+            } else {
+                1
+            };
             Arc::new(Editor {
                 plugin,
                 watched,
                 faults,
+                chunk,
+                shut_down: AtomicBool::new(false),
             })
         });
         let extra: Arc<[Box<dyn SpanProcessor>]> = receivers.extra.into();
@@ -273,32 +310,74 @@ impl std::fmt::Debug for Outlet {
 }
 
 impl Outlet {
-    /// The batch with the distro's edits. While the processor is stuck (past 5× its deadline, in this batch or an
-    /// earlier one) the batch takes the fallback: dropped, or passed unchanged when the operator chose that.
+    /// The batch with the distro's edits. While the processor is stuck (past 5× its deadline) a batch takes the
+    /// fallback: dropped, or passed unchanged when the operator chose that. The spans of the stuck call itself are
+    /// dropped whatever that setting says: a call past its deadline costs its spans.
     fn edited(&self, batch: Vec<SpanData>) -> Vec<SpanData> {
         let Some(editor) = &self.editor else {
             return batch;
         };
+        let progress = Arc::new(Progress::default());
         let Some(worker) = &self.worker else {
-            return editor.edit_batch(batch, &self.resource);
+            editor.edit_batch(batch, &self.resource, &progress);
+            return progress.take().1;
         };
-        let fallback = |batch: Vec<SpanData>| -> Vec<SpanData> {
-            batch
+        // An abandoned call that has returned ends its job at the next chunk: wait for that, not for a stuck one.
+        while worker.is_busy() && !editor.watched.bypassed() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if worker.is_busy() {
+            return batch
                 .into_iter()
                 .filter_map(|s| editor.on_failure(s))
-                .collect()
-        };
-        if worker.is_busy() || editor.watched.bypassed() {
-            return fallback(batch);
+                .collect();
         }
         let kept = editor.faults.processor_passes().then(|| batch.clone());
-        let (on_worker, resource) = (editor.clone(), self.resource.clone());
-        let edited = worker.run_while(
-            move || on_worker.edit_batch(batch, &resource),
+        let (on_worker, resource, shared) =
+            (editor.clone(), self.resource.clone(), progress.clone());
+        let finished = worker.run_while(
+            move || on_worker.edit_batch(batch, &resource, &shared),
             || !editor.watched.bypassed(),
         );
-        // Stuck: the watchdog has reported it, and the batch is in the stuck call's hands.
-        edited.unwrap_or_else(|_| kept.map(fallback).unwrap_or_default())
+        let (done, mut edited) = progress.take();
+        if finished.is_err() {
+            // Stuck (the watchdog has reported it): the chunks edited so far go on; the stuck call's spans are
+            // dropped; the rest of the batch takes the fallback.
+            let after = done.saturating_add(editor.chunk);
+            edited.extend(kept.into_iter().flatten().skip(after));
+        }
+        edited
+    }
+}
+
+/// How far the edit worker got with a batch, shared with the batch thread.
+#[derive(Debug, Default)]
+pub(crate) struct Progress(std::sync::Mutex<ProgressState>);
+
+#[derive(Debug, Default)]
+struct ProgressState {
+    /// The batch thread gave up on it: the worker hands over nothing more.
+    abandoned: bool,
+    /// Spans of the batch done with (edited, dropped or failed closed).
+    done: usize,
+    /// The edited spans of those.
+    out: Vec<SpanData>,
+}
+
+impl Progress {
+    fn abandoned(&self) -> bool {
+        self.0.lock().map_or(true, |p| p.abandoned)
+    }
+
+    /// Marks the batch abandoned and takes what was done: how many spans, and the edited ones.
+    fn take(&self) -> (usize, Vec<SpanData>) {
+        match self.0.lock() {
+            Ok(mut p) => {
+                p.abandoned = true;
+                (p.done, std::mem::take(&mut p.out))
+            }
+            Err(_) => (usize::MAX, Vec::new()),
+        }
     }
 }
 
