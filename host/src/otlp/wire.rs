@@ -129,20 +129,28 @@ fn any_value_len(v: &Value) -> usize {
     }
 }
 
+// The scalar members of AnyValue's oneof, shared by the trace and the logs APIs' values.
+
+fn put_bool_value(buf: &mut Vec<u8>, b: bool) {
+    put_key(buf, 2, VARINT);
+    buf.push(u8::from(b));
+}
+
+fn put_int_value(buf: &mut Vec<u8>, i: i64) {
+    put_key(buf, 3, VARINT);
+    put_varint(buf, i as u64);
+}
+
+fn put_double_value(buf: &mut Vec<u8>, f: f64) {
+    put_key(buf, 4, FIXED64);
+    buf.extend_from_slice(&f.to_le_bytes());
+}
+
 fn put_any_value(buf: &mut Vec<u8>, v: &Value) {
     match v {
-        Value::Bool(b) => {
-            put_key(buf, 2, VARINT);
-            buf.push(u8::from(*b));
-        }
-        Value::I64(i) => {
-            put_key(buf, 3, VARINT);
-            put_varint(buf, *i as u64);
-        }
-        Value::F64(f) => {
-            put_key(buf, 4, FIXED64);
-            buf.extend_from_slice(&f.to_le_bytes());
-        }
+        Value::Bool(b) => put_bool_value(buf, *b),
+        Value::I64(i) => put_int_value(buf, *i),
+        Value::F64(f) => put_double_value(buf, *f),
         Value::String(s) => put_bytes(buf, 1, s.as_str().as_bytes()),
         Value::Array(a) => {
             put_len(buf, 5, array_len(a));
@@ -535,19 +543,10 @@ fn log_value_len(v: &LogValue) -> usize {
 
 fn put_log_value(buf: &mut Vec<u8>, v: &LogValue) {
     match v {
-        LogValue::Int(i) => {
-            put_key(buf, 3, VARINT);
-            put_varint(buf, *i as u64);
-        }
-        LogValue::Double(f) => {
-            put_key(buf, 4, FIXED64);
-            buf.extend_from_slice(&f.to_le_bytes());
-        }
+        LogValue::Int(i) => put_int_value(buf, *i),
+        LogValue::Double(f) => put_double_value(buf, *f),
         LogValue::String(s) => put_bytes(buf, 1, s.as_str().as_bytes()),
-        LogValue::Boolean(b) => {
-            put_key(buf, 2, VARINT);
-            buf.push(u8::from(*b));
-        }
+        LogValue::Boolean(b) => put_bool_value(buf, *b),
         LogValue::Bytes(b) => put_bytes(buf, 7, b),
         LogValue::ListAny(list) => {
             put_len(
