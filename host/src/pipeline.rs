@@ -318,7 +318,7 @@ impl Pipeline {
     pub fn build_with(
         plan: &Plan,
         env: &Env,
-        extra: Vec<Box<dyn opentelemetry_sdk::trace::SpanProcessor>>,
+        mut extra: Vec<Box<dyn opentelemetry_sdk::trace::SpanProcessor>>,
     ) -> Result<Pipeline, BuildError> {
         let s = &plan.settings;
         let faults = Arc::new(
@@ -360,7 +360,6 @@ impl Pipeline {
                 (None, Vec::new())
             };
         let exporters = ctx.span_exporters()?;
-        let mut extra = extra;
         for p in &mut extra {
             p.set_resource(&resource);
         }

@@ -510,39 +510,36 @@ pub(crate) fn outcome(
 mod tests {
     use super::*;
 
+    /// Runs `with_retries` over an attempt that always fails with `retry`: the outcome and the number of attempts.
+    fn always_failing(timeout: Duration, retry: Retry) -> (Result<(), String>, u32) {
+        let mut calls = 0;
+        let r = with_retries(timeout, |_| {
+            calls += 1;
+            Err(Failure {
+                message: "failed".into(),
+                retry,
+            })
+        });
+        (r, calls)
+    }
+
     #[test]
     fn retries_stop_at_three_at_a_failure_for_good_and_before_the_deadline() {
-        let mut calls = 0;
-        let r: Result<(), String> = with_retries(Duration::from_secs(60), |_| {
-            calls += 1;
-            Err(Failure {
-                message: "down".into(),
-                retry: Retry::Yes,
-            })
-        });
-        assert_eq!((r, calls), (Err("down".into()), 4));
-        let mut calls = 0;
-        let r: Result<(), String> = with_retries(Duration::from_secs(60), |_| {
-            calls += 1;
-            Err(Failure {
-                message: "bad".into(),
-                retry: Retry::No,
-            })
-        });
-        assert_eq!((r, calls), (Err("bad".into()), 1));
+        let minute = Duration::from_secs(60);
+        assert_eq!(
+            always_failing(minute, Retry::Yes),
+            (Err("failed".into()), 4)
+        );
+        assert_eq!(always_failing(minute, Retry::No), (Err("failed".into()), 1));
         // A throttle longer than the time left is not waited for.
-        let mut calls = 0;
-        let r: Result<(), String> = with_retries(Duration::from_secs(1), |_| {
-            calls += 1;
-            Err(Failure {
-                message: "slow down".into(),
-                retry: Retry::After(Duration::from_secs(30)),
-            })
-        });
+        let (r, calls) = always_failing(
+            Duration::from_secs(1),
+            Retry::After(Duration::from_secs(30)),
+        );
         assert_eq!(calls, 1);
         assert!(r.unwrap_err().contains("no time left"));
         let mut calls = 0;
-        let r = with_retries(Duration::from_secs(60), |_| {
+        let r = with_retries(minute, |_| {
             calls += 1;
             if calls < 3 {
                 Err(Failure {

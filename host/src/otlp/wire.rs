@@ -1,6 +1,7 @@
-//! ndotel's OTLP encoder: spans (and log records) go from the SDK's data straight to the protobuf bytes of an
-//! `ExportTraceServiceRequest`, into a buffer reused across batches. No intermediate opentelemetry-proto structs and
-//! no hashing: a pipeline has one resource, encoded once, and the spans of a batch are grouped by scope in order of
+//! ndotel's OTLP encoder: spans and log records go from the SDK's data straight to the protobuf bytes of an
+//! `ExportTraceServiceRequest` or `ExportLogsServiceRequest`, every size computed before one allocation of the
+//! buffer (the exporter sizes it from the last request). No intermediate opentelemetry-proto structs and
+//! no hashing: a pipeline has one resource, encoded once, and the items of a batch are grouped by scope in order of
 //! first appearance, as opentelemetry-proto's `group_spans_by_resource_and_scope` does.
 //!
 //! The bytes are the ones prost writes for opentelemetry-proto's transform of the same batch: fields in tag order,
@@ -207,19 +208,6 @@ fn put_attributes(buf: &mut Vec<u8>, field: u32, attributes: &[KeyValue]) {
     }
 }
 
-/// Owned attributes from an iterator of borrowed ones (a scope's).
-fn collect(attributes: impl Iterator<Item = KeyValue>) -> Vec<KeyValue> {
-    attributes.collect()
-}
-
-// common.v1.InstrumentationScope: name 1, version 2, attributes 3.
-
-fn scope_len(scope: &InstrumentationScope, attributes: &[KeyValue]) -> usize {
-    opt_bytes_len(1, scope.name().as_bytes())
-        + opt_bytes_len(2, scope.version().unwrap_or_default().as_bytes())
-        + attributes_len(3, attributes)
-}
-
 /// The flags of a span or link: the W3C trace flags, and whether the (parent) context is remote.
 fn flags(trace_flags: u8, remote: bool) -> u32 {
     const HAS_IS_REMOTE: u32 = 0x100;
@@ -391,7 +379,7 @@ fn put_span(buf: &mut Vec<u8>, s: &SpanData, p: &SpanParts) {
     );
 }
 
-/// Encodes `ExportTraceServiceRequest`s for one pipeline's resource.
+/// Encodes export requests for one pipeline's resource.
 #[derive(Debug, Default)]
 pub(crate) struct Encoder {
     /// The `Resource` message's body.
@@ -399,13 +387,75 @@ pub(crate) struct Encoder {
     schema_url: String,
 }
 
-/// One scope of a batch: its attributes, where its spans are in `order`, and its encoded size.
-struct Group<'a> {
+/// The items of a batch that share a scope, in batch order, and the name the scope is exported under.
+struct Group<'a, T> {
+    name: &'a str,
     scope: &'a InstrumentationScope,
     attributes: Vec<KeyValue>,
-    count: usize,
-    start: usize,
-    body: usize,
+    items: Vec<T>,
+}
+
+/// Attributes equal as `InstrumentationScope`'s equality has them: in any order (tried in order first).
+fn same_attributes(a: &InstrumentationScope, b: &InstrumentationScope) -> bool {
+    if a.attributes().eq(b.attributes()) {
+        return true;
+    }
+    fn sorted(s: &InstrumentationScope) -> Vec<&KeyValue> {
+        let mut v: Vec<&KeyValue> = s.attributes().collect();
+        v.sort_unstable_by(|x, y| x.key.cmp(&y.key));
+        v
+    }
+    a.attributes().count() == b.attributes().count() && sorted(a) == sorted(b)
+}
+
+impl<'a, T> Group<'a, T> {
+    fn holds(&self, name: &str, scope: &InstrumentationScope) -> bool {
+        self.name == name
+            && self.scope.version() == scope.version()
+            && self.scope.schema_url() == scope.schema_url()
+            && same_attributes(self.scope, scope)
+    }
+
+    /// Groups `items` (each with the name its scope is exported under) by scope, in order of first appearance, as
+    /// opentelemetry-proto does; the last group found is tried first.
+    fn all(items: impl Iterator<Item = (&'a str, &'a InstrumentationScope, T)>) -> Vec<Self> {
+        let mut groups: Vec<Self> = Vec::new();
+        let mut last = 0;
+        for (name, scope, item) in items {
+            let found = if groups.get(last).is_some_and(|g| g.holds(name, scope)) {
+                Some(last)
+            } else {
+                groups.iter().position(|g| g.holds(name, scope))
+            };
+            last = match found {
+                Some(g) => {
+                    groups[g].items.push(item);
+                    g
+                }
+                None => {
+                    groups.push(Group {
+                        name,
+                        scope,
+                        attributes: scope.attributes().cloned().collect(),
+                        items: vec![item],
+                    });
+                    groups.len() - 1
+                }
+            };
+        }
+        groups
+    }
+
+    /// The `InstrumentationScope` message's body (name 1, version 2, attributes 3).
+    fn scope_len(&self) -> usize {
+        opt_bytes_len(1, self.name.as_bytes())
+            + opt_bytes_len(2, self.scope.version().unwrap_or_default().as_bytes())
+            + attributes_len(3, &self.attributes)
+    }
+
+    fn schema_url(&self) -> &'a [u8] {
+        self.scope.schema_url().unwrap_or_default().as_bytes()
+    }
 }
 
 impl Encoder {
@@ -422,53 +472,12 @@ impl Encoder {
         }
     }
 
-    /// Writes the request for `spans` into `buf` (cleared first).
+    /// Writes the request for `spans` into `buf` (cleared first): an `ExportTraceServiceRequest`.
     pub(crate) fn encode(&self, spans: &[SpanData], buf: &mut Vec<u8>) {
-        buf.clear();
-        if spans.is_empty() {
-            // As opentelemetry-proto: one ResourceSpans with no scopes.
-            let rs =
-                len_field(1, self.resource.len()) + opt_bytes_len(3, self.schema_url.as_bytes());
-            put_len(buf, 1, rs);
-            self.put_resource(buf);
-            return;
-        }
-        // Group by scope, in order of first appearance; the last scope seen is tried first.
-        let mut groups: Vec<Group<'_>> = Vec::new();
-        let mut of_span: Vec<u32> = Vec::with_capacity(spans.len());
-        let mut last = 0usize;
-        for s in spans {
+        let groups = Group::all(spans.iter().enumerate().map(|(i, s)| {
             let scope = &s.instrumentation_scope;
-            let g = if groups.get(last).is_some_and(|g| g.scope == scope) {
-                last
-            } else if let Some(g) = groups.iter().position(|g| g.scope == scope) {
-                g
-            } else {
-                groups.push(Group {
-                    scope,
-                    attributes: collect(scope.attributes().cloned()),
-                    count: 0,
-                    start: 0,
-                    body: 0,
-                });
-                groups.len() - 1
-            };
-            last = g;
-            groups[g].count += 1;
-            of_span.push(g as u32);
-        }
-        let mut order = vec![0u32; spans.len()];
-        let mut next: Vec<usize> = Vec::with_capacity(groups.len());
-        let mut at = 0;
-        for g in &mut groups {
-            g.start = at;
-            next.push(at);
-            at += g.count;
-        }
-        for (i, g) in of_span.iter().enumerate() {
-            order[next[*g as usize]] = i as u32;
-            next[*g as usize] += 1;
-        }
+            (scope.name(), scope, i)
+        }));
         // Sizes, bottom up.
         let parts: Vec<SpanParts> = spans.iter().map(SpanParts::of).collect();
         let sizes: Vec<usize> = spans
@@ -476,45 +485,70 @@ impl Encoder {
             .zip(&parts)
             .map(|(s, p)| span_len(s, p))
             .collect();
-        let mut scopes = 0;
-        for g in &mut groups {
-            let spans_len: usize = order[g.start..g.start + g.count]
-                .iter()
-                .map(|&i| len_field(2, sizes[i as usize]))
-                .sum();
-            g.body = len_field(1, scope_len(g.scope, &g.attributes))
-                + spans_len
-                + opt_bytes_len(3, g.scope.schema_url().unwrap_or_default().as_bytes());
-            scopes += len_field(2, g.body);
-        }
-        let rs = len_field(1, self.resource.len())
-            + scopes
-            + opt_bytes_len(3, self.schema_url.as_bytes());
-        buf.reserve(len_field(1, rs));
-        // ExportTraceServiceRequest.resource_spans = 1
-        put_len(buf, 1, rs);
-        put_len(buf, 1, self.resource.len());
-        buf.extend_from_slice(&self.resource);
-        for g in &groups {
-            // ResourceSpans.scope_spans = 2
-            put_len(buf, 2, g.body);
-            put_len(buf, 1, scope_len(g.scope, &g.attributes));
-            put_opt_bytes(buf, 1, g.scope.name().as_bytes());
-            put_opt_bytes(buf, 2, g.scope.version().unwrap_or_default().as_bytes());
-            put_attributes(buf, 3, &g.attributes);
-            for &i in &order[g.start..g.start + g.count] {
-                let i = i as usize;
-                put_len(buf, 2, sizes[i]);
-                put_span(buf, &spans[i], &parts[i]);
-            }
-            put_opt_bytes(buf, 3, g.scope.schema_url().unwrap_or_default().as_bytes());
-        }
-        put_opt_bytes(buf, 3, self.schema_url.as_bytes());
+        self.put_request(
+            buf,
+            &groups,
+            |&i| sizes[i],
+            |buf, &i| put_span(buf, &spans[i], &parts[i]),
+        );
     }
 
-    fn put_resource(&self, buf: &mut Vec<u8>) {
+    /// Writes the request for `batch` into `buf` (cleared first): an `ExportLogsServiceRequest`. A record's target,
+    /// when it has one, stands for its scope's name, as opentelemetry-proto has it.
+    pub(crate) fn encode_logs(&self, batch: &LogBatch<'_>, buf: &mut Vec<u8>) {
+        let groups = Group::all(batch.iter().map(|(record, scope)| {
+            let name = record.target().map_or(scope.name(), |t| t.as_ref());
+            (name, scope, record)
+        }));
+        self.put_request(
+            buf,
+            &groups,
+            |r| log_record_len(r),
+            |buf, r| put_log_record(buf, r),
+        );
+    }
+
+    /// The request's one resource-level message (field 1: `ResourceSpans` or `ResourceLogs`, whose fields are
+    /// numbered alike): the resource, a scope-level message per group (field 2: the scope, then the items as
+    /// field 2, then the scope's schema URL), the resource's schema URL.
+    fn put_request<T>(
+        &self,
+        buf: &mut Vec<u8>,
+        groups: &[Group<'_, T>],
+        item_len: impl Fn(&T) -> usize,
+        put_item: impl Fn(&mut Vec<u8>, &T),
+    ) {
+        let bodies: Vec<usize> = groups
+            .iter()
+            .map(|g| {
+                len_field(1, g.scope_len())
+                    + g.items
+                        .iter()
+                        .map(|i| len_field(2, item_len(i)))
+                        .sum::<usize>()
+                    + opt_bytes_len(3, g.schema_url())
+            })
+            .collect();
+        let body = len_field(1, self.resource.len())
+            + bodies.iter().map(|b| len_field(2, *b)).sum::<usize>()
+            + opt_bytes_len(3, self.schema_url.as_bytes());
+        buf.clear();
+        buf.reserve(len_field(1, body));
+        put_len(buf, 1, body);
         put_len(buf, 1, self.resource.len());
         buf.extend_from_slice(&self.resource);
+        for (g, body) in groups.iter().zip(bodies) {
+            put_len(buf, 2, body);
+            put_len(buf, 1, g.scope_len());
+            put_opt_bytes(buf, 1, g.name.as_bytes());
+            put_opt_bytes(buf, 2, g.scope.version().unwrap_or_default().as_bytes());
+            put_attributes(buf, 3, &g.attributes);
+            for item in &g.items {
+                put_len(buf, 2, item_len(item));
+                put_item(buf, item);
+            }
+            put_opt_bytes(buf, 3, g.schema_url());
+        }
         put_opt_bytes(buf, 3, self.schema_url.as_bytes());
     }
 }
@@ -635,84 +669,6 @@ fn put_log_record(buf: &mut Vec<u8>, r: &SdkLogRecord) {
     }
     put_opt_fixed64(buf, 11, r.observed_timestamp().map_or(0, nanos));
     put_opt_bytes(buf, 12, r.event_name().unwrap_or_default().as_bytes());
-}
-
-/// One scope of a log batch: as opentelemetry-proto groups them, a record's target (when it has one) stands for the
-/// scope's name.
-struct LogGroup<'a> {
-    name: &'a str,
-    scope: &'a InstrumentationScope,
-    attributes: Vec<KeyValue>,
-    records: Vec<&'a SdkLogRecord>,
-}
-
-impl LogGroup<'_> {
-    fn holds(&self, name: &str, scope: &InstrumentationScope) -> bool {
-        self.name == name
-            && self.scope.version() == scope.version()
-            && self.scope.schema_url() == scope.schema_url()
-            && self.scope.attributes().eq(scope.attributes())
-    }
-
-    fn scope_len(&self) -> usize {
-        opt_bytes_len(1, self.name.as_bytes())
-            + opt_bytes_len(2, self.scope.version().unwrap_or_default().as_bytes())
-            + attributes_len(3, &self.attributes)
-    }
-}
-
-impl Encoder {
-    /// Writes the `ExportLogsServiceRequest` for `batch` into `buf` (cleared first). Its resource is the
-    /// pipeline's, as for spans.
-    pub(crate) fn encode_logs(&self, batch: &LogBatch<'_>, buf: &mut Vec<u8>) {
-        buf.clear();
-        let mut groups: Vec<LogGroup<'_>> = Vec::new();
-        for (record, scope) in batch.iter() {
-            let name = record.target().map_or(scope.name(), |t| t.as_ref());
-            match groups.iter_mut().rev().find(|g| g.holds(name, scope)) {
-                Some(g) => g.records.push(record),
-                None => groups.push(LogGroup {
-                    name,
-                    scope,
-                    attributes: collect(scope.attributes().cloned()),
-                    records: vec![record],
-                }),
-            }
-        }
-        let bodies: Vec<usize> = groups
-            .iter()
-            .map(|g| {
-                len_field(1, g.scope_len())
-                    + g.records
-                        .iter()
-                        .map(|r| len_field(2, log_record_len(r)))
-                        .sum::<usize>()
-                    + opt_bytes_len(3, g.scope.schema_url().unwrap_or_default().as_bytes())
-            })
-            .collect();
-        let rl = len_field(1, self.resource.len())
-            + bodies.iter().map(|b| len_field(2, *b)).sum::<usize>()
-            + opt_bytes_len(3, self.schema_url.as_bytes());
-        buf.reserve(len_field(1, rl));
-        // ExportLogsServiceRequest.resource_logs = 1
-        put_len(buf, 1, rl);
-        put_len(buf, 1, self.resource.len());
-        buf.extend_from_slice(&self.resource);
-        for (g, body) in groups.iter().zip(bodies) {
-            // ResourceLogs.scope_logs = 2
-            put_len(buf, 2, body);
-            put_len(buf, 1, g.scope_len());
-            put_opt_bytes(buf, 1, g.name.as_bytes());
-            put_opt_bytes(buf, 2, g.scope.version().unwrap_or_default().as_bytes());
-            put_attributes(buf, 3, &g.attributes);
-            for r in &g.records {
-                put_len(buf, 2, log_record_len(r));
-                put_log_record(buf, r);
-            }
-            put_opt_bytes(buf, 3, g.scope.schema_url().unwrap_or_default().as_bytes());
-        }
-        put_opt_bytes(buf, 3, self.schema_url.as_bytes());
-    }
 }
 
 #[cfg(test)]
@@ -988,21 +944,21 @@ mod tests {
             Severity::Fatal4,
         ];
 
-        fn spec() -> impl Strategy<Value = Spec> {
-            (
-                0..3usize,
-                prop_oneof![
+        prop_compose! {
+            fn spec()(
+                scope in 0..3usize,
+                target in prop_oneof![
                     Just(None),
                     text().prop_map(Some),
                     Just(Some("app::db".to_string()))
                 ],
-                prop_oneof![Just(None), (0..2usize).prop_map(Some)],
-                prop_oneof![Just(None), time().prop_map(Some)],
-                time(),
-                prop_oneof![Just(None), (0..4usize, 0..3usize).prop_map(Some)],
-                prop_oneof![Just(None), log_value().prop_map(Some)],
-                prop::collection::vec((text(), log_value()), 0..4),
-                prop_oneof![
+                event in prop_oneof![Just(None), (0..2usize).prop_map(Some)],
+                time in prop_oneof![Just(None), time().prop_map(Some)],
+                observed in time(),
+                severity in prop_oneof![Just(None), (0..4usize, 0..3usize).prop_map(Some)],
+                body in prop_oneof![Just(None), log_value().prop_map(Some)],
+                attributes in prop::collection::vec((text(), log_value()), 0..4),
+                context in prop_oneof![
                     Just(None),
                     (
                         any::<u128>(),
@@ -1011,30 +967,9 @@ mod tests {
                     )
                         .prop_map(Some)
                 ],
-            )
-                .prop_map(
-                    |(
-                        scope,
-                        target,
-                        event,
-                        time,
-                        observed,
-                        severity,
-                        body,
-                        attributes,
-                        context,
-                    )| Spec {
-                        scope,
-                        target,
-                        event,
-                        time,
-                        observed,
-                        severity,
-                        body,
-                        attributes,
-                        context,
-                    },
-                )
+            ) -> Spec {
+                Spec { scope, target, event, time, observed, severity, body, attributes, context }
+            }
         }
 
         fn records(specs: &[Spec]) -> Vec<(SdkLogRecord, InstrumentationScope)> {

@@ -1,6 +1,7 @@
-//! The distro's span processor in the SDK pipeline: sets the distro's start attributes on every span, applies the
-//! distro's edits (rename, set, redact, drop) to every ended span, then hands the span to each exporter's batch
-//! processor. Redaction therefore happens before any exporter — built-in or distro — sees a span.
+//! The distro's span processor in the SDK pipeline: sets the distro's start attributes on every span on the request
+//! thread, queues every ended span, and on the batch thread applies the distro's edits (rename, set, redact, drop)
+//! before handing the batch to each exporter. Redaction therefore happens before any exporter — built-in or
+//! distro — sees a span.
 //!
 //! Fail closed: a processor that fails on a span (error or panic) costs that span — it is dropped and counted —
 //! unless the operator chose pass-through with `OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR=pass`; a call past its deadline
@@ -59,30 +60,11 @@ impl Editor {
         self.faults.processor_passes().then_some(span)
     }
 
-    /// Applies the distro's edits; `None` when the span is dropped.
+    /// Applies the distro's edits to one span (a new metric series); `None` when the span is dropped.
     pub(crate) fn edit(&self, span: SpanData, resource: &[KeyValue]) -> Option<SpanData> {
-        if self.watched.bypassed() {
-            // Stuck earlier: counted once by the watchdog; every later span takes the fallback.
-            return self.on_failure(span);
-        }
-        let mut edits = SpanEdits::default();
-        let result = with_scratch(|bump| {
-            let view = HostSpan::new(&span, resource, bump);
-            let view = FfiSpan_TO::from_ptr(&view, TD_Opaque);
-            let sink = FfiEdits_TO::from_ptr(&mut edits, TD_Opaque);
-            let trace = u128::from_be_bytes(span.span_context.trace_id().to_bytes());
-            self.watched.call(trace, || self.plugin.on_end(view, sink))
-        });
-        // An edit that came too late costs its span, even with pass-through: the call is slow on this input, and
-        // passing the span unedited would turn slowness into a leak. The watchdog counted it.
-        if result.overdue {
-            return None;
-        }
-        if let RResult::RErr(e) = result.value {
-            self.faults.record_span_call(Component::SpanProcessor, &e);
-            return self.on_failure(span);
-        }
-        edits.apply(span)
+        let mut out = Vec::with_capacity(1);
+        self.edit_chunk(vec![span], resource, &mut out, &Progress::default());
+        out.pop()
     }
 
     /// Applies the distro's edits to a batch on the batch thread, [`EDIT_CHUNK`] spans per call into the plugin,
@@ -148,8 +130,9 @@ impl Editor {
                 )
             })
         });
-        // Edits that came too late cost their span, as in `edit`. Which span of the chunk was slow is not known:
-        // each is edited again on its own, so a slow span costs only itself, not its neighbours in the batch.
+        // Edits that came too late cost their spans, even with pass-through: the call is slow on this input, and
+        // passing the spans unedited would turn slowness into a leak (the watchdog counted it). Which span of the
+        // chunk was slow is not known: each is edited again on its own, so a slow span costs only itself.
         if result.overdue {
             if chunk.len() > 1 {
                 for span in chunk {
