@@ -86,6 +86,60 @@ fn a_request_stuck_in_the_distro_does_not_stop_the_others_nor_the_exit() {
 }
 
 #[test]
+fn more_sampler_calls_hanging_at_once_than_runtime_workers_leave_the_service_answering_and_stoppable()
+ {
+    let tmp = setup();
+    let plugins = plugin_dir(tmp.path(), "plugins", &["fixture_faulty"]);
+    let mut cmd = app(tmp.path());
+    cmd.env("OTEL_RUST_DISTRO_PATH", &plugins)
+        .env("OTEL_RUST_DISTRO", "faulty_sampler_hang")
+        .env("OTEL_RUST_DISTRO_CALL_TIMEOUT", "200")
+        .env("OTEL_TRACES_EXPORTER", "file")
+        .env("APP_DRAIN_TIMEOUT", "1000");
+    let (running, stderr) = start(cmd);
+    let addr = running.addr.clone();
+    // Tokio's default runtime has one worker per core: two more hanging requests than that, all at once. The
+    // sampler never returns for a span whose url.path says "hang".
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let hanging = workers + 2;
+    let (answered_tx, answered_rx) = std::sync::mpsc::channel();
+    for _ in 0..hanging {
+        let (addr, answered) = (addr.clone(), answered_tx.clone());
+        std::thread::spawn(move || {
+            if client::request(&addr, "GET", "/hang", &[], None).is_ok() {
+                let _ = answered.send(());
+            }
+        });
+    }
+    // At most one fewer than the workers are held by the sampler; every other hanging request is answered (its
+    // span decided by the fallback). Wait for those answers: events, with a generous deadline.
+    let held = workers.saturating_sub(1).max(1);
+    for n in 0..hanging - held {
+        answered_rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("only {n} of the hanging requests were answered"));
+    }
+    for _ in 0..20 {
+        let r = client::request(&addr, "GET", "/items", &[], None).unwrap();
+        assert_eq!(r.status, 200);
+    }
+    let (ok, took) = stop(running);
+    let stderr = stderr.join().unwrap();
+    assert!(ok, "the service exits cleanly: {stderr}");
+    // Bounded: the drain (1 s), the runtime's second, the shutdown budget, and slack for a busy machine.
+    assert!(
+        took < Duration::from_secs(60),
+        "SIGTERM took {took:?}: {stderr}"
+    );
+    assert!(
+        stderr.contains("sampler of distro faulty_sampler_hang was not called"),
+        "the calls that found no room are reported: {stderr}"
+    );
+    let traces = std::fs::read_to_string(tmp.path().join("traces.jsonl")).unwrap_or_default();
+    assert!(traces.contains("/items"), "the other requests are traced");
+}
+
+#[test]
 fn sigterm_against_a_collector_that_never_answers_ends_in_bounded_time_and_says_what_was_lost() {
     let tmp = setup();
     // A "collector" that accepts connections and never answers.

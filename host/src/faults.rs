@@ -174,6 +174,22 @@ impl Faults {
         );
     }
 
+    /// Records that a call of `component` found no room: every application thread allowed into distro code at once
+    /// ([`crate::watchdog::room`]) was in a call that did not return within `deadline`, so this one took the
+    /// fallback instead of waiting (and holding one more of the application's threads).
+    pub(crate) fn record_no_room(&self, component: Component, room: usize, deadline: Duration) {
+        if self.count_first(component) {
+            eprintln!(
+                "ndotel: {} of distro {} was not called: the {room} application thread(s) allowed into distro code \
+                 at once are all in calls that did not return within {deadline:?} (OTEL_RUST_DISTRO_CALL_TIMEOUT); \
+                 {} so that this thread keeps serving (further failures are counted, see `ndotel check`)",
+                component.name(),
+                self.distro,
+                component.fallback(self.processor_passes)
+            );
+        }
+    }
+
     /// How many calls the watchdog found stuck.
     pub fn hung(&self) -> u64 {
         self.hung.load(Ordering::Relaxed)

@@ -1,5 +1,6 @@
-//! The watchdog over per-span calls into distro code. A sampler or span processor runs on the application's own
-//! request threads, so a call that never returns would hang that request and, without a watchdog, every later one.
+//! The watchdog over per-span calls into distro code. A sampler (and a log processor) runs on the application's own
+//! request threads, the span processor on ndotel's batch worker; a call that never returns would hang its thread
+//! and, without a watchdog, every later call.
 //!
 //! Each call marks its start in a slot owned by the calling thread (the watchdog's epoch, the trace it is for: a few
 //! relaxed atomic stores, no clock read, no allocation, no lock); one watchdog thread per process looks at the slots
@@ -12,11 +13,13 @@
 //!
 //! Each is reported once per component with the distro, the thread and the trace id of the span that triggered it
 //! (never its values). The stuck thread cannot be freed — Rust cannot cancel a call — but every other request is
-//! served and shutdown never waits for it.
+//! served and shutdown never waits for it. Calls that hang *together*, before any is found stuck, cannot take every
+//! thread either: at most [`room`] application threads are inside distro code at once (one fewer than the machine's
+//! parallelism, Tokio's default worker count), and a call that finds no room within its deadline takes the fallback.
 
 use crate::faults::{Component, Faults};
 use std::cell::OnceCell;
-use std::sync::atomic::{AtomicIsize, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -139,9 +142,38 @@ impl Watched {
     }
 
     /// Runs `f` (the call into distro code for a span of `trace`, 0 if none) with its start marked for the watchdog.
+    /// For calls on ndotel's own threads; an application's thread goes through [`Watched::call_gated`].
     #[inline]
     pub(crate) fn call<R>(&self, trace: u128, f: impl FnOnce() -> R) -> Returned<R> {
+        with_slot(|slot| self.call_in(slot, trace, f))
+    }
+
+    /// [`Watched::call`] on an application's thread (a sampler deciding, a log processor editing as the record is
+    /// emitted): at most [`room`] such threads are inside distro code at once, so however many calls hang together,
+    /// the application keeps threads that serve. A call that finds no room waits for it while the calls inside are
+    /// young; when the wait reaches the deadline it returns `None` (the caller takes its fallback), and so does every
+    /// call after it until one of the calls inside returns — no wait is paid twice for the same stuck calls, and
+    /// nothing stays switched once they return. A call made from inside distro code (a sampler starting a span) is
+    /// already in: it never waits for itself.
+    #[inline]
+    pub(crate) fn call_gated<R>(&self, trace: u128, f: impl FnOnce() -> R) -> Option<Returned<R>> {
         with_slot(|slot| {
+            if slot.since.load(Ordering::Relaxed) != 0 {
+                return Some(self.call_in(slot, trace, f));
+            }
+            if !admit(self.deadline) {
+                self.faults
+                    .record_no_room(self.component, room(), self.deadline);
+                return None;
+            }
+            let _leave = Leave;
+            Some(self.call_in(slot, trace, f))
+        })
+    }
+
+    #[inline]
+    fn call_in<R>(&self, slot: &Slot, trace: u128, f: impl FnOnce() -> R) -> Returned<R> {
+        {
             // Saved and restored: distro code may start a span inside a distro call.
             let outer = (
                 slot.watched.swap(self.id, Ordering::Relaxed),
@@ -171,7 +203,7 @@ impl Watched {
             }
             let overdue = slot.overdue_of.load(Ordering::Acquire) == since;
             Returned { value, overdue }
-        })
+        }
     }
 
     /// Marks the call of `slot` that started at epoch `since` stuck; taken back at once if it has already returned.
@@ -201,6 +233,74 @@ impl Watched {
             stuck_for,
             self.deadline,
         );
+    }
+}
+
+/// Application threads inside distro code now (through [`Watched::call_gated`]).
+static INSIDE: AtomicUsize = AtomicUsize::new(0);
+
+/// Set when a call waited a whole deadline for room: the calls inside are stuck or slow, and later calls that find
+/// no room take their fallback at once. Cleared whenever a call leaves.
+static STALLED: AtomicBool = AtomicBool::new(false);
+
+/// How many application threads may be inside distro code at once: one fewer than the threads this machine runs in
+/// parallel (the worker count of Tokio's default runtime), and at least one. So calls that hang together hold at
+/// most that many threads, and the runtime always keeps a worker that serves.
+pub(crate) fn room() -> usize {
+    static ROOM: OnceLock<usize> = OnceLock::new();
+    *ROOM.get_or_init(|| {
+        std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+    })
+}
+
+/// Takes a place among the [`room`] application threads inside distro code: at once when one is free, else after
+/// waiting while the calls inside are young. `false` when the wait reached `deadline`, or another call's did and
+/// no call has left since.
+fn admit(deadline: Duration) -> bool {
+    let room = room();
+    let mut waited: Option<Instant> = None;
+    let mut round = 0u32;
+    loop {
+        let inside = INSIDE.load(Ordering::Relaxed);
+        if inside < room {
+            if INSIDE
+                .compare_exchange_weak(inside, inside + 1, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                return true;
+            }
+            continue;
+        }
+        if STALLED.load(Ordering::Relaxed) {
+            return false;
+        }
+        // A call inside normally returns within microseconds: spin, then yield, then sleep and look at the clock.
+        round += 1;
+        if round < 64 {
+            std::hint::spin_loop();
+        } else if round < 128 {
+            std::thread::yield_now();
+        } else {
+            let since = *waited.get_or_insert_with(Instant::now);
+            if since.elapsed() >= deadline {
+                STALLED.store(true, Ordering::Relaxed);
+                return false;
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+}
+
+/// Gives the place back when the gated call ends (returns or unwinds).
+struct Leave;
+
+impl Drop for Leave {
+    #[inline]
+    fn drop(&mut self) {
+        INSIDE.fetch_sub(1, Ordering::Release);
+        if STALLED.load(Ordering::Relaxed) {
+            STALLED.store(false, Ordering::Relaxed);
+        }
     }
 }
 
@@ -375,6 +475,52 @@ mod tests {
         }
         finish.send(()).unwrap();
         idle.join().unwrap();
+    }
+
+    #[test]
+    fn calls_that_hang_together_hold_at_most_room_threads_and_later_calls_take_the_fallback() {
+        // The only gated calls in this test process (the gate is per process).
+        let faults = Arc::new(Faults::new("test"));
+        let w = Watched::new(
+            Component::Sampler,
+            Duration::from_millis(50),
+            faults.clone(),
+        );
+        // A call from inside distro code is already in: it never waits for the place its own thread holds.
+        let nested = w.call_gated(1, || w.call_gated(2, || 3).map(|r| r.value));
+        assert_eq!(nested.map(|r| r.value), Some(Some(3)));
+        let (entered, inside) = mpsc::channel();
+        let hanging: Vec<_> = (0..room())
+            .map(|_| {
+                let (release, wait) = mpsc::channel::<()>();
+                let (w, entered) = (w.clone(), entered.clone());
+                let t = std::thread::spawn(move || {
+                    w.call_gated(0, || {
+                        entered.send(()).unwrap();
+                        wait.recv().ok()
+                    })
+                    .is_some()
+                });
+                (release, t)
+            })
+            .collect();
+        for _ in 0..room() {
+            inside.recv().unwrap();
+        }
+        // Every place is held by a call that does not return: the next call waits up to its deadline, then takes
+        // the fallback; the one after that does not wait again.
+        assert!(w.call_gated(3, || ()).is_none());
+        assert!(STALLED.load(Ordering::Relaxed));
+        assert!(w.call_gated(4, || ()).is_none());
+        assert_eq!(faults.count(Component::Sampler), 2);
+        // They return: their places are free again and nothing stays switched.
+        for (release, t) in hanging {
+            release.send(()).unwrap();
+            assert!(t.join().unwrap());
+        }
+        assert!(!STALLED.load(Ordering::Relaxed));
+        assert_eq!(w.call_gated(5, || 6).map(|r| r.value), Some(6));
+        assert_eq!(INSIDE.load(Ordering::Relaxed), 0);
     }
 
     #[test]

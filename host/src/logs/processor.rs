@@ -256,8 +256,12 @@ impl DistroLogProcessor {
                 .map_or(0, |cx| u128::from_be_bytes(cx.trace_id.to_bytes()));
             editor
                 .watched
-                .call(trace, || editor.plugin.on_emit(view, sink))
+                .call_gated(trace, || editor.plugin.on_emit(view, sink))
         });
+        // No place for this thread in distro code (other calls hang): the fallback, as for a failed call.
+        let Some(result) = result else {
+            return on_failure;
+        };
         // Too late costs the record whatever the pass-through setting says (see the span processor).
         if result.overdue {
             return Outcome::Drop;

@@ -86,11 +86,15 @@ impl ShouldSample for PluginSampler {
                 };
                 let params = FfiSamplingParams_TO::from_ptr(&params, TD_Opaque);
                 self.watched
-                    .call(u128::from_be_bytes(trace_id.to_bytes()), || {
+                    .call_gated(u128::from_be_bytes(trace_id.to_bytes()), || {
                         self.inner.should_sample(params)
                     })
             });
-            // A decision that came too late is not trusted: the fallback decides that span (fail closed).
+            // A decision that came too late is not trusted: the fallback decides that span (fail closed); so does
+            // the fallback when other calls hold every place an application thread may take in distro code.
+            let Some(result) = result else {
+                return self.result(fallback(), parent);
+            };
             match result.value {
                 _ if result.overdue => fallback(),
                 RResult::ROk(code) => match Decision::from_code(code) {
@@ -113,6 +117,17 @@ impl ShouldSample for PluginSampler {
                 }
             }
         };
+        self.result(decision, parent)
+    }
+}
+
+impl PluginSampler {
+    /// The SDK's result for `decision`, keeping the parent's trace state.
+    fn result(
+        &self,
+        decision: SamplingDecision,
+        parent: Option<opentelemetry::trace::SpanContext>,
+    ) -> SamplingResult {
         SamplingResult {
             decision,
             attributes: Vec::new(),
