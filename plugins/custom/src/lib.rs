@@ -13,7 +13,7 @@
 
 pub mod log_processor;
 pub mod metric_exporter;
-pub mod redact;
+pub use ndotel_redact as redact;
 pub mod sampler;
 pub mod span_exporter;
 pub mod span_processor;

@@ -2,9 +2,8 @@
 //! processor's redaction rules ([`redact`](crate::redact), `[distro.otel_custom_distro.span_processor.redact]`)
 //! to the body and every attribute, so a secret is redacted the same way whether it was logged or put on a span.
 
-use crate::redact::{Fix, RedactSettings, Redactor};
-use crate::span_processor::borrowed;
-use ndotel_api::{AnyValue, BoxError, LogEdits, LogProcessor, LogView};
+use crate::redact::{RedactSettings, Redactor};
+use ndotel_api::{BoxError, LogEdits, LogProcessor, LogView};
 use serde::Deserialize;
 
 /// `[distro.otel_custom_distro.log_processor]`.
@@ -81,36 +80,7 @@ impl LogProcessor for CustomLogProcessor {
             edits.drop_record();
             return;
         }
-        let r = &self.redactor;
-        match record.body().map(|b| b.get()) {
-            None => {}
-            Some(AnyValue::Str(text)) => {
-                if let Some(clean) = r.clean_text(text) {
-                    edits.set_body(clean.as_str());
-                }
-            }
-            Some(AnyValue::StrArray(items)) => {
-                let cleaned: Vec<Option<String>> =
-                    items.iter().map(|s| r.clean_text(s.as_str())).collect();
-                if cleaned.iter().any(Option::is_some) {
-                    let owned: Vec<String> = items
-                        .iter()
-                        .zip(cleaned)
-                        .map(|(s, c)| c.unwrap_or_else(|| s.to_string()))
-                        .collect();
-                    edits.set_body(borrowed(&owned).as_slice());
-                }
-            }
-            // A body this build cannot read (a map, bytes) cannot be checked: fail closed.
-            Some(AnyValue::Unknown) => edits.redact_body(),
-            Some(_) => {}
-        }
-        let attributes = record.attributes();
-        r.check(attributes, Redactor::dialect(attributes), |fix| match fix {
-            Fix::Redact(key) => edits.redact(key),
-            Fix::Set(key, value) => edits.set(key, value.as_str()),
-            Fix::SetArray(key, items) => edits.set(key, borrowed(&items).as_slice()),
-        });
+        self.redactor.redact_log(record, edits);
     }
 }
 

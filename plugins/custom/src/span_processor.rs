@@ -3,8 +3,7 @@
 //! [`redact`](crate::redact) over every attribute of the span, its events and its links, and over its status
 //! message. A span with nothing to change gets no edits and costs no allocation.
 
-use crate::redact::{Fix, RedactSettings, Redactor};
-use ndotel_api::abi_stable::std_types::RStr;
+use crate::redact::{RedactSettings, Redactor};
 use ndotel_api::{BoxError, Edits, KeyValue, SpanProcessor, SpanView};
 use regex::Regex;
 use serde::Deserialize;
@@ -93,40 +92,8 @@ impl SpanProcessor for CustomSpanProcessor {
                 break;
             }
         }
-        let r = &self.redactor;
-        let dialect = Redactor::dialect(span.attributes());
-        r.check(span.attributes(), dialect, |fix| match fix {
-            Fix::Redact(key) => edits.redact(key),
-            Fix::Set(key, value) => edits.set(key, value.as_str()),
-            Fix::SetArray(key, items) => edits.set(key, borrowed(&items).as_slice()),
-        });
-        for (i, event) in span.events().enumerate() {
-            r.check(event.attributes, dialect, |fix| match fix {
-                Fix::Redact(key) => edits.redact_event_attribute(i, key),
-                Fix::Set(key, value) => edits.set_event_attribute(i, key, value.as_str()),
-                Fix::SetArray(key, items) => {
-                    edits.set_event_attribute(i, key, borrowed(&items).as_slice())
-                }
-            });
-        }
-        for (i, link) in span.links().enumerate() {
-            r.check(link.attributes, dialect, |fix| match fix {
-                Fix::Redact(key) => edits.redact_link_attribute(i, key),
-                Fix::Set(key, value) => edits.set_link_attribute(i, key, value.as_str()),
-                Fix::SetArray(key, items) => {
-                    edits.set_link_attribute(i, key, borrowed(&items).as_slice())
-                }
-            });
-        }
-        if let Some(clean) = r.clean_text(span.status_message()) {
-            edits.set_status_message(&clean);
-        }
+        self.redactor.redact_span(span, edits);
     }
-}
-
-/// `items` as the API's borrowed strings (what an edit of a string array takes).
-pub(crate) fn borrowed(items: &[String]) -> Vec<RStr<'_>> {
-    items.iter().map(|s| RStr::from_str(s)).collect()
 }
 
 /// Expands `${VAR}` and `${VAR:-default}`; an unset variable without default is an error naming it.

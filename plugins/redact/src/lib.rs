@@ -1,7 +1,52 @@
-//! Redaction: what the reference distro promises never reaches an exporter. Names are matched without regard to
-//! case or separator ([`keys`]); URLs, queries and hosts are parsed and judged decoded; SQL literals are
-//! stripped in the span's dialect ([`sql`]); everything else is searched by the value detectors ([`text`]). Any
-//! value longer than `max_value_length` is redacted whole instead of scanned.
+//! Redaction for ndotel distros: what a distro promises never reaches an exporter, for spans, log records and
+//! metric series alike. It depends on `ndotel-api` only, so any distro can use it; the reference distro
+//! (`otel_custom_distro`) and the distros `ndotel new` generates do.
+//!
+//! Names are matched as words without regard to case, separator or Unicode look-alikes ([`keys`]); URLs, queries
+//! and hosts are parsed and judged decoded; SQL literals are stripped in the span's dialect ([`sql`]); everything
+//! else is searched by the value detectors ([`text`]: key=value and `key: value` pairs, bearer and basic
+//! credentials, JWTs, private keys, API key formats, e-mail addresses, card numbers with an issuer prefix). Work is
+//! linear in a value's length, and a value longer than `max_value_length` (64 KiB by default) is redacted whole
+//! instead of scanned, so no input can make a call slow.
+//!
+//! Base64 is not decoded in general (any word may be base64 of something): a secret is found in base64 only where a
+//! format says it is encoded — a `Basic` credential, a JWT.
+//!
+//! ```
+//! use ndotel_api::{Edits, LogEdits, LogProcessor, LogView, SpanProcessor, SpanView};
+//! use ndotel_redact::{RedactSettings, Redactor};
+//!
+//! /// A processor that redacts spans (and, through them, metric series) and log records.
+//! #[derive(Debug)]
+//! struct Redacting(Redactor);
+//!
+//! impl SpanProcessor for Redacting {
+//!     fn on_end(&self, span: &SpanView<'_>, edits: &mut Edits<'_>) {
+//!         self.0.redact_span(span, edits);
+//!     }
+//! }
+//!
+//! impl LogProcessor for Redacting {
+//!     fn on_emit(&self, record: &LogView<'_>, edits: &mut LogEdits<'_>) {
+//!         self.0.redact_log(record, edits);
+//!     }
+//! }
+//!
+//! // The defaults, plus one key of the distro's own: keys are globs over words (`*_pin` matches `card_pin`).
+//! let mut settings = RedactSettings::default();
+//! settings.keys.push("*_pin".into());
+//! let p = Redacting(Redactor::new(&settings).expect("the rules compile"));
+//!
+//! use ndotel_api::testing::{Edit, LogEdit, Target, TestLog, TestSpan, process, process_log};
+//! let span = TestSpan::new("GET /login")
+//!     .attribute("url.query", "user=al&password=hunter2")
+//!     .attribute("card_pin", "1234");
+//! let edits = process(&p, &span);
+//! assert!(edits.contains(&Edit::Redact { target: Target::Span, key: "card_pin".into() }));
+//! assert!(!format!("{edits:?}").contains("hunter2"));
+//! let log = TestLog::new("login failed: password=hunter2");
+//! assert!(matches!(&process_log(&p, &log)[..], [LogEdit::SetBody(_)]));
+//! ```
 
 pub mod keys;
 pub mod sql;
@@ -12,12 +57,15 @@ mod url;
 mod fuzz;
 
 use keys::KeyMatcher;
-use ndotel_api::{AnyValue, BoxError, KeyValueRef, REDACTED};
+use ndotel_api::abi_stable::std_types::RStr;
+use ndotel_api::{AnyValue, BoxError, Edits, KeyValueRef, LogEdits, LogView, REDACTED, SpanView};
 use serde::Deserialize;
 use sql::{Dialect, Stripped};
 use text::{Detectors, TextScanner};
 
-/// `[distro.otel_custom_distro.span_processor.redact]`.
+/// What is redacted: the keys, the attributes parsed as URLs, hosts and SQL, the detectors, the cap. Deserializes
+/// from a distro's settings table (every field optional, unknown fields refused); a list given there replaces the
+/// default list, so extend [`RedactSettings::default`] in code to keep the defaults.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedactSettings {
@@ -259,6 +307,73 @@ impl Redactor {
         }
     }
 
+    /// Redacts `span` into `edits`: its attributes, its events' and links' attributes and its status message. A
+    /// span with nothing to redact gets no edits and costs no allocation. Metric series reach a span processor as
+    /// spans too (see `ndotel_api::SpanProcessor::on_end`), so this covers them.
+    pub fn redact_span(&self, span: &SpanView<'_>, edits: &mut Edits<'_>) {
+        let dialect = Redactor::dialect(span.attributes());
+        self.check(span.attributes(), dialect, |fix| match fix {
+            Fix::Redact(key) => edits.redact(key),
+            Fix::Set(key, value) => edits.set(key, value.as_str()),
+            Fix::SetArray(key, items) => edits.set(key, borrowed(&items).as_slice()),
+        });
+        for (i, event) in span.events().enumerate() {
+            self.check(event.attributes, dialect, |fix| match fix {
+                Fix::Redact(key) => edits.redact_event_attribute(i, key),
+                Fix::Set(key, value) => edits.set_event_attribute(i, key, value.as_str()),
+                Fix::SetArray(key, items) => {
+                    edits.set_event_attribute(i, key, borrowed(&items).as_slice())
+                }
+            });
+        }
+        for (i, link) in span.links().enumerate() {
+            self.check(link.attributes, dialect, |fix| match fix {
+                Fix::Redact(key) => edits.redact_link_attribute(i, key),
+                Fix::Set(key, value) => edits.set_link_attribute(i, key, value.as_str()),
+                Fix::SetArray(key, items) => {
+                    edits.set_link_attribute(i, key, borrowed(&items).as_slice())
+                }
+            });
+        }
+        if let Some(clean) = self.clean_text(span.status_message()) {
+            edits.set_status_message(&clean);
+        }
+    }
+
+    /// Redacts `record` into `edits`: its body (a string or strings, scanned as free text; a body this build cannot
+    /// read is redacted whole) and every attribute, by the same rules as a span's.
+    pub fn redact_log(&self, record: &LogView<'_>, edits: &mut LogEdits<'_>) {
+        match record.body().map(|b| b.get()) {
+            None => {}
+            Some(AnyValue::Str(text)) => {
+                if let Some(clean) = self.clean_text(text) {
+                    edits.set_body(clean.as_str());
+                }
+            }
+            Some(AnyValue::StrArray(items)) => {
+                let cleaned: Vec<Option<String>> =
+                    items.iter().map(|s| self.clean_text(s.as_str())).collect();
+                if cleaned.iter().any(Option::is_some) {
+                    let owned: Vec<String> = items
+                        .iter()
+                        .zip(cleaned)
+                        .map(|(s, c)| c.unwrap_or_else(|| s.to_string()))
+                        .collect();
+                    edits.set_body(borrowed(&owned).as_slice());
+                }
+            }
+            // A body this build cannot read (a map, bytes) cannot be checked: fail closed.
+            Some(AnyValue::Unknown) => edits.redact_body(),
+            Some(_) => {}
+        }
+        let attributes = record.attributes();
+        self.check(attributes, Redactor::dialect(attributes), |fix| match fix {
+            Fix::Redact(key) => edits.redact(key),
+            Fix::Set(key, value) => edits.set(key, value.as_str()),
+            Fix::SetArray(key, items) => edits.set(key, borrowed(&items).as_slice()),
+        });
+    }
+
     /// The SQL dialect named by an attribute list (`db.system.name`, or the older `db.system`).
     pub fn dialect(attributes: &[KeyValueRef<'_>]) -> Dialect {
         let system = attributes
@@ -270,6 +385,19 @@ impl Redactor {
             });
         Dialect::of(system)
     }
+}
+
+impl Default for Redactor {
+    /// The default rules ([`RedactSettings::default`]).
+    fn default() -> Self {
+        #[allow(clippy::expect_used)] // the defaults are fixed, and a test compiles them
+        Redactor::new(&RedactSettings::default()).expect("the default redaction rules compile")
+    }
+}
+
+/// `items` as the API's borrowed strings (what an edit of a string array takes).
+pub fn borrowed(items: &[String]) -> Vec<RStr<'_>> {
+    items.iter().map(|s| RStr::from_str(s)).collect()
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The property suite of every parser and detector: hostile strings never make one panic, and a secret planted the
 //! way an attacker would (encoded, split, quoted, escaped) never comes out. CI runs the default case count; a long
-//! run is `PROPTEST_CASES=200000 cargo test --release -p otel_custom_distro redact::fuzz`.
+//! run is `PROPTEST_CASES=200000 cargo test --release -p ndotel-redact fuzz`.
 
 use super::keys::{DEFAULT_REDACT_KEYS, KeyMatcher};
 use super::sql::{self, Dialect};
