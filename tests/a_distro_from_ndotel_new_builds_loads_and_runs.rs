@@ -52,7 +52,7 @@ fn a_generated_distro_builds_passes_its_tests_loads_and_runs_on_the_example_serv
     // The generated tests pass (they use ndotel_api::testing, no host).
     let (tested, log) = cargo(&["test", "--quiet"], &root.join("Cargo.toml"));
     assert!(tested, "{log}");
-    assert!(log.contains("4 passed"), "{log}");
+    assert!(log.contains("6 passed"), "{log}");
 
     let so = build_external(&root.join("acme_distro_so"), "acme_distro");
     let work = tmp.path().join("work");
@@ -100,7 +100,7 @@ fn a_generated_distro_builds_passes_its_tests_loads_and_runs_on_the_example_serv
         ],
     );
     cmd.env("OTEL_METRICS_EXPORTER", "none");
-    let mut app = harness::start(cmd).unwrap();
+    let mut app = harness::start_capturing_stderr(cmd).unwrap();
     let addr = app.addr.clone();
     assert_eq!(
         client::request(&addr, "GET", "/health", &[], None)
@@ -110,6 +110,13 @@ fn a_generated_distro_builds_passes_its_tests_loads_and_runs_on_the_example_serv
     );
     assert_eq!(
         client::request(&addr, "GET", "/items", &[], None)
+            .unwrap()
+            .status,
+        200
+    );
+    // A secret in the query string: redacted as generated, by the library, not just by key.
+    assert_eq!(
+        client::request(&addr, "GET", "/items?password=hunter2", &[], None)
             .unwrap()
             .status,
         200
@@ -142,6 +149,16 @@ fn a_generated_distro_builds_passes_its_tests_loads_and_runs_on_the_example_serv
     assert!(spans.iter().any(|l| l.contains("INSERT")), "{exported:#?}");
     assert!(
         !spans.iter().any(|l| l.contains("/health")),
+        "{exported:#?}"
+    );
+    assert!(
+        spans
+            .iter()
+            .any(|l| l.contains("password=[REDACTED]") || l.contains("password=%5BREDACTED%5D")),
+        "{exported:#?}"
+    );
+    assert!(
+        !exported.iter().any(|l| l.contains("hunter2")),
         "{exported:#?}"
     );
 }

@@ -35,7 +35,7 @@ fn start(dir: &Path, database_url: &str, bridge: &str) -> harness::Running {
         .env("OTEL_BSP_MAX_QUEUE_SIZE", "65536")
         .env("DATABASE_URL", database_url)
         .env("OTEL_RUST_TRACING_BRIDGE", bridge);
-    harness::start(cmd).unwrap()
+    harness::start_capturing_stderr(cmd).unwrap()
 }
 
 fn traceparent(i: u64) -> (String, String) {

@@ -151,11 +151,11 @@ fn check_exits_zero_only_when_the_pipeline_works() {
         "{stdout}"
     );
     // A name OpenTelemetry specifies but ndotel lacks: a warning, and the rest works.
-    let (ok, stdout, _) = check("otel_custom_distro", "zipkin,file");
+    let (ok, stdout, stderr) = check("otel_custom_distro", "zipkin,file");
     assert!(
-        ok && stdout.contains("warning: OTEL_TRACES_EXPORTER lists \"zipkin\"")
+        ok && stderr.contains("ndotel: warning: OTEL_TRACES_EXPORTER lists \"zipkin\"")
             && stdout.contains("span exporters: file\n"),
-        "{stdout}"
+        "{stdout}{stderr}"
     );
 
     // An unknown name lists what is available and why each plugin that could have held it did not load.
@@ -173,7 +173,8 @@ fn config_shows_every_setting_with_its_source() {
     let tmp = setup();
     std::fs::write(
         tmp.path().join("distro.toml"),
-        "[otel]\nservice_name = \"from-file\"\ntraces_exporter = \"file\"\n",
+        "[otel]\nservice_name = \"from-file\"\ntraces_exporter = \"file\"\n\n[distro.sdk]\nnote = 1\n\n\
+         [distro.sdk.nested]\n  deep = [\"a\"]\n",
     )
     .unwrap();
     let (ok, stdout, stderr) = output(
@@ -200,6 +201,17 @@ fn config_shows_every_setting_with_its_source() {
     assert!(
         line("OTEL_PROPAGATORS").contains("tracecontext,baggage")
             && line("OTEL_PROPAGATORS").contains("default")
+    );
+    // The distro's own table, each key with the line it is on.
+    let file = tmp.path().join("distro.toml");
+    assert!(
+        line("[distro.sdk] note").contains(&format!("{}:6:1", file.display())),
+        "{stdout}"
+    );
+    assert!(
+        line("[distro.sdk] nested.deep").contains("[\"a\"]")
+            && line("[distro.sdk] nested.deep").contains(&format!("{}:9:3", file.display())),
+        "{stdout}"
     );
     // The console exporter is active, not `file`: its path is shown as unused.
     assert!(
@@ -273,11 +285,62 @@ fn run_checks_the_selection_before_it_hands_over() {
         !ok && !stdout.contains("started") && stderr.contains("\"zipkn\""),
         "{stderr}"
     );
-    // The application after `--` is what `run` needs; without it, a hint instead of clap's complaint.
-    let (ok, _, stderr) = output(ndotel(tmp.path()).args(["run", "echo", "hi"]));
+    // The application after `--` is what `run` needs; without it, a hint instead of clap's complaint — and an
+    // option's value is never taken for the application.
+    for args in [
+        &["run", "echo", "hi"][..],
+        &["run", "--distro", "sdk", "echo", "hi"],
+        &[
+            "run",
+            "--distro=sdk",
+            "--traces-exporter",
+            "none",
+            "echo",
+            "hi",
+        ],
+    ] {
+        let (ok, _, stderr) = output(ndotel(tmp.path()).args(args));
+        assert!(
+            !ok && stderr.contains(
+                "ndotel: error: put the application after `--`: ndotel run [OPTIONS] -- echo hi\n"
+            ),
+            "{args:?}: {stderr}"
+        );
+    }
+    // No application at all: clap's own message, never a suggestion to run the distro's name.
+    let (ok, _, stderr) = output(ndotel(tmp.path()).args(["run", "--distro", "sdk"]));
     assert!(
-        !ok && stderr.contains("put the application after `--`: ndotel run [OPTIONS] -- echo hi"),
+        !ok && !stderr.contains("-- sdk") && stderr.contains("<APP>"),
         "{stderr}"
+    );
+    // A misspelt name gets the nearest valid one, and the flag that set it is named.
+    let (ok, _, stderr) = output(ndotel(tmp.path()).args([
+        "run",
+        "--distro-path",
+        dir.to_str().unwrap(),
+        "--distro",
+        "otel_custon_distro",
+        "--",
+        "echo",
+    ]));
+    assert!(
+        !ok && stderr.contains("(selected by flag --distro); did you mean \"otel_custom_distro\"?"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = output(ndotel(tmp.path()).args([
+        "run",
+        "--distro",
+        "sdk",
+        "--traces-exporter",
+        "consle",
+        "--",
+        "echo",
+    ]));
+    assert!(
+        !ok && stderr.contains("(flag --traces-exporter)")
+            && stderr.contains("did you mean \"console\"?")
+            && !stderr.contains("left out"),
+        "a fatal error is not worded as a warning: {stderr}"
     );
 }
 
@@ -305,7 +368,16 @@ fn check_and_config_take_the_selection_as_flags_and_config_speaks_json() {
             .unwrap_or_else(|| panic!("no {name} in {config}"))
     };
     assert_eq!(row("OTEL_RUST_DISTRO")["value"], "otel_custom_distro");
-    assert_eq!(row("OTEL_RUST_DISTRO")["source"], "env OTEL_RUST_DISTRO");
+    // Set by a flag, and said so (the flag reaches the library as the variable).
+    assert_eq!(row("OTEL_RUST_DISTRO")["source"], "flag --distro");
+    // The distro's own settings as read: none written in this directory, so its code defaults apply.
+    assert!(
+        row("[distro.otel_custom_distro]")["source"]
+            .as_str()
+            .unwrap()
+            .contains("every setting of otel_custom_distro is its code default"),
+        "{config}"
+    );
     assert!(
         row("distro origin")["value"]
             .as_str()
@@ -397,8 +469,9 @@ fn fail_fast_concerns_the_selected_distro_only() {
         let (ok, stdout, stderr) = check(fail_fast);
         assert!(ok, "{fail_fast}: {stdout}{stderr}");
         assert!(
-            stdout.contains("warning: skipped plugin") && stdout.contains("libnot_a_plugin.so"),
-            "{stdout}"
+            stderr.contains("ndotel: warning: skipped plugin")
+                && stderr.contains("libnot_a_plugin.so"),
+            "{stdout}{stderr}"
         );
     }
     let run = |distro: &str| {

@@ -34,7 +34,7 @@ fn start(dir: &Path, name: &str, downstream: Option<&str>) -> harness::Running {
     if let Some(url) = downstream {
         cmd.env("DOWNSTREAM_URL", url);
     }
-    harness::start(cmd).unwrap()
+    harness::start_capturing_stderr(cmd).unwrap()
 }
 
 fn one<'a>(spans: &'a [Span], what: &str, pick: impl Fn(&Span) -> bool) -> &'a Span {

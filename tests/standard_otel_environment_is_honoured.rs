@@ -203,8 +203,13 @@ fn the_environment_is_read_as_the_specification_says() {
         assert_eq!(shown, *value, "{env:?}: {setting} row {row:?}\n{stderr}");
         assert!(row.contains(source), "{env:?}: {setting} source in {row:?}");
         match warning {
+            // An unknown name is an error for `ndotel config` (and a warning in a service, which runs without it).
             Some(w) => assert!(
-                stderr.contains("warning:") && stderr.contains(w),
+                stderr.contains(if *succeeds {
+                    "ndotel: warning:"
+                } else {
+                    "ndotel: error:"
+                }) && stderr.contains(w),
                 "{env:?}: {stderr}"
             ),
             None => assert!(!stderr.contains("warning:"), "{env:?}: unexpected {stderr}"),

@@ -53,6 +53,22 @@ pub fn start(mut cmd: Command) -> Result<Running, String> {
     }
 }
 
+/// [`start`], with the service's stderr read line by line and written with `eprintln!` from a thread started here.
+/// Under `cargo test` that output is captured with the test's own and shown only when the test fails, so a passing
+/// run does not print the service's log lines (its export errors, its redacted requests), which read as failures.
+pub fn start_capturing_stderr(mut cmd: Command) -> Result<Running, String> {
+    cmd.stderr(Stdio::piped());
+    let mut running = start(cmd)?;
+    if let Some(err) = running.child.stderr.take() {
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+            }
+        });
+    }
+    Ok(running)
+}
+
 impl Running {
     /// Sends SIGTERM and waits for the process to exit; returns whether it exited successfully.
     pub fn terminate(mut self) -> Result<bool, String> {

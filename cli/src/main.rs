@@ -85,6 +85,22 @@ impl Select {
         ]
     }
 
+    /// The variables these flags set, each with its flag.
+    fn given(&self) -> Vec<(&'static str, &'static str)> {
+        [
+            ("OTEL_RUST_DISTRO", "--distro", self.distro.is_some()),
+            (
+                "OTEL_RUST_DISTRO_PATH",
+                "--distro-path",
+                self.distro_path.is_some(),
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, _, given)| *given)
+        .map(|(var, flag, _)| (var, flag))
+        .collect()
+    }
+
     /// The process environment with these flags applied.
     fn env(&self) -> Env {
         self.pairs()
@@ -94,6 +110,61 @@ impl Select {
                 None => env,
             })
     }
+}
+
+/// What `ndotel run` was given as the application without a `--` before it: the words that are neither an option
+/// nor an option's value (`--distro X` takes `X`; `--distro=X` takes nothing after it).
+fn run_app_without_dashes(args: &[String]) -> Vec<String> {
+    let cli = Cli::command();
+    let takes_value: Vec<String> = cli
+        .find_subcommand("run")
+        .map(|run| {
+            run.get_arguments()
+                .filter(|a| a.get_action().takes_values() && a.get_long().is_some())
+                .flat_map(|a| {
+                    a.get_long_and_visible_aliases()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|l| format!("--{l}"))
+                        .chain(a.get_short().map(|c| format!("-{c}")))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut app = Vec::new();
+    let mut words = args.iter();
+    while let Some(w) = words.next() {
+        if w.starts_with('-') {
+            if takes_value.contains(w) {
+                words.next();
+            }
+        } else {
+            app.push(w.clone());
+        }
+    }
+    app
+}
+
+/// `text` with each `env VAR` (how the library names a value's source) said as the flag that set VAR, since the
+/// flags reach the library as environment variables.
+fn credit_flags(text: &str, given: &[(&str, &str)]) -> String {
+    let mut out = text.to_string();
+    for (var, flag) in given {
+        let needle = format!("env {var}");
+        let mut from = 0;
+        while let Some(i) = out[from..].find(&needle).map(|i| i + from) {
+            let end = i + needle.len();
+            // `env OTEL_RUST_DISTRO` is not `env OTEL_RUST_DISTRO_PATH`.
+            if out[end..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
+                from = end;
+                continue;
+            }
+            let by = format!("flag {flag}");
+            out.replace_range(i..end, &by);
+            from = i + by.len();
+        }
+    }
+    out
 }
 
 #[derive(Debug, clap::Args)]
@@ -120,6 +191,51 @@ struct RunArgs {
     app: Vec<String>,
 }
 
+impl RunArgs {
+    /// The exporter, service name and sampler flags given, each with its variable.
+    fn flags(&self) -> [(&'static str, &'static str, Option<&String>); 5] {
+        [
+            (
+                "OTEL_TRACES_EXPORTER",
+                "--traces-exporter",
+                self.traces_exporter.as_ref(),
+            ),
+            (
+                "OTEL_METRICS_EXPORTER",
+                "--metrics-exporter",
+                self.metrics_exporter.as_ref(),
+            ),
+            (
+                "OTEL_LOGS_EXPORTER",
+                "--logs-exporter",
+                self.logs_exporter.as_ref(),
+            ),
+            (
+                "OTEL_SERVICE_NAME",
+                "--service-name",
+                self.service_name.as_ref(),
+            ),
+            (
+                "OTEL_TRACES_SAMPLER",
+                "--traces-sampler",
+                self.traces_sampler.as_ref(),
+            ),
+        ]
+    }
+
+    /// The variables the flags set, each with its flag.
+    fn given(&self) -> Vec<(&'static str, &'static str)> {
+        let mut given = self.select.given();
+        given.extend(
+            self.flags()
+                .into_iter()
+                .filter(|(_, _, v)| v.is_some())
+                .map(|(var, flag, _)| (var, flag)),
+        );
+        given
+    }
+}
+
 fn main() -> ExitCode {
     // Like other Unix tools, end quietly when the reader of our output goes away (`ndotel list | head`) instead of
     // panicking on the broken pipe.
@@ -136,20 +252,15 @@ fn main() -> ExitCode {
     );
     // `ndotel run echo hi`: the application goes after `--`; say so instead of clap's "unexpected argument".
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("run")
-        && !args.iter().any(|a| a == "--")
-        && args.iter().skip(2).any(|a| !a.starts_with('-'))
-    {
-        eprintln!(
-            "ndotel: error: put the application after `--`: ndotel run [OPTIONS] -- {}",
-            args[2..]
-                .iter()
-                .filter(|a| !a.starts_with('-'))
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
-        return ExitCode::from(2);
+    if args.get(1).map(String::as_str) == Some("run") && !args.iter().any(|a| a == "--") {
+        let app = run_app_without_dashes(&args[2..]);
+        if !app.is_empty() {
+            eprintln!(
+                "ndotel: error: put the application after `--`: ndotel run [OPTIONS] -- {}",
+                app.join(" ")
+            );
+            return ExitCode::from(2);
+        }
     }
     let matches = match Cli::command()
         .version(long_version.clone())
@@ -168,6 +279,12 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    // The variables set by flags, so that messages name the flag rather than the environment.
+    let given = match &cli.command {
+        Command::Check(select) | Command::Config { select, .. } => select.given(),
+        Command::Run(args) => args.given(),
+        _ => Vec::new(),
+    };
     let result = match cli.command {
         Command::List { json, probe } => list(json, probe),
         // The internal children run plugin code: nothing it starts may outlive them.
@@ -177,14 +294,14 @@ fn main() -> ExitCode {
             ndotel::child::kill_descendants();
             result
         }
-        Command::Check(select) => check_in_child(&select),
+        Command::Check(select) => check_in_child(&select, &given),
         Command::CheckHere => {
             ndotel::child::become_reaper();
             let result = check();
             ndotel::child::kill_descendants();
             result
         }
-        Command::Config { select, json } => config(&select, json),
+        Command::Config { select, json } => config(&select, json, &given),
         Command::Run(args) => run(args),
         Command::New {
             name,
@@ -203,7 +320,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("ndotel: error: {e:#}");
+            eprintln!("ndotel: error: {}", credit_flags(&format!("{e:#}"), &given));
             ExitCode::from(1)
         }
     }
@@ -410,7 +527,7 @@ fn components_summary(row: &serde_json::Value) -> String {
         .unwrap_or_default()
 }
 
-fn check_in_child(select: &Select) -> Result<ExitCode> {
+fn check_in_child(select: &Select, given: &[(&str, &str)]) -> Result<ExitCode> {
     let exe = std::env::current_exe().context("finding the ndotel executable")?;
     let mut cmd = std::process::Command::new(exe);
     for (var, value) in select.pairs() {
@@ -422,8 +539,14 @@ fn check_in_child(select: &Select) -> Result<ExitCode> {
     let out = ndotel::child::run_bounded(&mut cmd, CHILD_DEADLINE)
         .context("starting the check process")?;
     // What the child printed comes from plugin code too: printed with control characters escaped.
-    print!("{}", ndotel::child::printable_lines(&out.stdout));
-    eprint!("{}", ndotel::child::printable_lines(&out.stderr));
+    print!(
+        "{}",
+        credit_flags(&ndotel::child::printable_lines(&out.stdout), given)
+    );
+    eprint!(
+        "{}",
+        credit_flags(&ndotel::child::printable_lines(&out.stderr), given)
+    );
     let Some(status) = out.status else {
         eprintln!(
             "ndotel: check: the check process did not finish within {CHILD_DEADLINE:?}; it was stopped, and \
@@ -457,8 +580,8 @@ fn check_in_child(select: &Select) -> Result<ExitCode> {
 fn check() -> Result<ExitCode> {
     let env = Env::from_process();
     let plan = Plan::new(&env).context("selecting the distro")?;
-    for w in plan.warnings() {
-        println!("warning: {w}");
+    for w in plan.warnings_besides_unknown() {
+        eprintln!("ndotel: warning: {}", ndotel::child::printable(&w));
     }
     println!(
         "distro: {} {} ({})",
@@ -539,7 +662,7 @@ fn check() -> Result<ExitCode> {
     }
 }
 
-fn config(select: &Select, json: bool) -> Result<ExitCode> {
+fn config(select: &Select, json: bool, given: &[(&str, &str)]) -> Result<ExitCode> {
     let env = select.env();
     let plan = Plan::new(&env)?;
     let file = plan
@@ -548,20 +671,33 @@ fn config(select: &Select, json: bool) -> Result<ExitCode> {
         .map(|c| c.path.display().to_string())
         .unwrap_or_else(|| "none".into());
     let (_, selected_by) = plan.registry.selection(&env, plan.config.as_ref());
-    let mut rows = vec![
+    let mut rows: Vec<(String, String, String)> = vec![
         (
-            "distro.toml",
+            "distro.toml".into(),
             file,
             "OTEL_RUST_DISTRO_CONFIG or ./distro.toml".to_string(),
         ),
-        ("OTEL_RUST_DISTRO", plan.distro.name.clone(), selected_by),
         (
-            "distro origin",
+            "OTEL_RUST_DISTRO".into(),
+            plan.distro.name.clone(),
+            selected_by,
+        ),
+        (
+            "distro origin".into(),
             plan.distro.origin.to_string(),
             "where the selected distro was found".to_string(),
         ),
     ];
-    rows.extend(plan.settings.rows());
+    rows.extend(
+        plan.settings
+            .rows()
+            .into_iter()
+            .map(|(name, value, source)| (name.to_string(), value, source)),
+    );
+    rows.extend(distro_rows(&plan));
+    for row in &mut rows {
+        row.2 = credit_flags(&row.2, given);
+    }
     let description = plan.sampler_description(&env)?;
     if json {
         let settings: Vec<serde_json::Value> = rows
@@ -590,10 +726,19 @@ fn config(select: &Select, json: bool) -> Result<ExitCode> {
         }
         println!("sampler description: {description}");
     }
-    for w in &plan.settings.warnings {
-        eprintln!("ndotel: warning: {w}");
+    for w in plan.warnings_besides_unknown() {
+        eprintln!(
+            "ndotel: warning: {}",
+            credit_flags(&ndotel::child::printable(&w), given)
+        );
     }
-    // An unknown name is an error here (and for `check`); `init()` leaves it out and runs with the rest.
+    // An unknown name is an error here (and for `check` and `run`); `init()` leaves it out and runs with the rest.
+    for u in &plan.settings.unknown {
+        eprintln!(
+            "ndotel: error: {}",
+            credit_flags(&ndotel::child::printable(u), given)
+        );
+    }
     Ok(if plan.settings.unknown.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -601,15 +746,88 @@ fn config(select: &Select, json: bool) -> Result<ExitCode> {
     })
 }
 
+/// The selected distro's own settings as read: every key of its `[distro.NAME]` table (nested tables as dotted
+/// keys), with the `distro.toml` line it is on; a key not written there is the distro's code default.
+fn distro_rows(plan: &Plan) -> Vec<(String, String, String)> {
+    let name = &plan.distro.name;
+    let table = plan
+        .config
+        .as_ref()
+        .and_then(|c| c.config.distro.get(name.as_str()).map(|t| (c, t)));
+    let Some((file, table)) = table.filter(|(_, t)| !t.is_empty()) else {
+        return vec![(
+            format!("[distro.{name}]"),
+            "(not in distro.toml)".to_string(),
+            format!(
+                "no [distro.{name}] table in distro.toml: every setting of {name} is its code default"
+            ),
+        )];
+    };
+    let parsed = toml::de::DeTable::parse(&file.text).ok();
+    let mut flat = Vec::new();
+    flatten(&mut vec![], table, &mut flat);
+    flat.into_iter()
+        .map(|(path, value)| {
+            let full: Vec<&str> = ["distro", name.as_str()]
+                .into_iter()
+                .chain(path.iter().map(String::as_str))
+                .collect();
+            let at = parsed
+                .as_ref()
+                .and_then(|root| key_position(&file.text, root.get_ref(), &full))
+                .map_or_else(
+                    || file.locate_distro_key(name, &path[0]),
+                    |(line, column)| {
+                        format!(
+                            "{}:{line}:{column}",
+                            ndotel::child::printable(&file.path.display().to_string())
+                        )
+                    },
+                );
+            (
+                format!("[distro.{name}] {}", path.join(".")),
+                value,
+                format!("{at} (replaces {name}'s code default)"),
+            )
+        })
+        .collect()
+}
+
+/// `table`'s leaves as (key path, TOML value), in the table's order.
+fn flatten(prefix: &mut Vec<String>, table: &toml::Table, out: &mut Vec<(Vec<String>, String)>) {
+    for (key, value) in table {
+        prefix.push(key.clone());
+        match value {
+            toml::Value::Table(inner) => flatten(prefix, inner, out),
+            v => out.push((prefix.clone(), ndotel::child::printable(&v.to_string()))),
+        }
+        prefix.pop();
+    }
+}
+
+/// The line and column of the key at `path` in the parsed document `root` of `text`.
+fn key_position(text: &str, root: &toml::de::DeTable<'_>, path: &[&str]) -> Option<(usize, usize)> {
+    let mut table = root;
+    let mut at = None;
+    for (i, want) in path.iter().enumerate() {
+        let (key, value) = table.iter().find(|(k, _)| k.get_ref().as_ref() == *want)?;
+        at = Some(key.span().start);
+        if i + 1 < path.len() {
+            match value.get_ref() {
+                toml::de::DeValue::Table(inner) => table = inner,
+                _ => return None,
+            }
+        }
+    }
+    let before = text.get(..at?)?;
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    Some((line, column))
+}
+
 fn run(args: RunArgs) -> Result<ExitCode> {
     use std::os::unix::process::CommandExt as _;
-    let flags = [
-        ("OTEL_TRACES_EXPORTER", args.traces_exporter.as_ref()),
-        ("OTEL_METRICS_EXPORTER", args.metrics_exporter.as_ref()),
-        ("OTEL_LOGS_EXPORTER", args.logs_exporter.as_ref()),
-        ("OTEL_SERVICE_NAME", args.service_name.as_ref()),
-        ("OTEL_TRACES_SAMPLER", args.traces_sampler.as_ref()),
-    ];
+    let flags = args.flags().map(|(var, _, value)| (var, value));
     let pairs: Vec<(&str, &String)> = args
         .select
         .pairs()

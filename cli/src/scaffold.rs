@@ -1,7 +1,8 @@
-//! `ndotel new <name>`: a working distro workspace outside this repository — the distro (sampler, processor and
-//! exporter stub, with tests), the one-line cdylib, a `distro.toml` section and a README — that builds against
+//! `ndotel new <name>`: a working distro workspace outside this repository — the distro (health-check sampler,
+//! span and log processors that redact with `ndotel-redact`, an exporter that needs no collector, with tests), the
+//! one-line cdylib, a `distro.toml` whose distro defaults are commented out, and a README — that builds against
 //! `ndotel-api` as a path dependency: a copy written beside it (the API this host was built with), or the crate
-//! named by `--api-path`.
+//! named by `--api-path`; and against a copy of `ndotel-redact` written beside it.
 
 use anyhow::{Context as _, Result, bail};
 use std::path::{Path, PathBuf};
@@ -58,6 +59,44 @@ const API: &[(&str, &str)] = &[
     ),
 ];
 
+/// The sources of the `ndotel-redact` crate this host was built with, written into every new workspace (its
+/// `ndotel-api` dependency pointed at the workspace's).
+const REDACT: &[(&str, &str)] = &[
+    (
+        "Cargo.toml",
+        include_str!("../../plugins/redact/Cargo.toml"),
+    ),
+    ("README.md", include_str!("../../plugins/redact/README.md")),
+    (
+        "src/lib.rs",
+        include_str!("../../plugins/redact/src/lib.rs"),
+    ),
+    (
+        "src/keys.rs",
+        include_str!("../../plugins/redact/src/keys.rs"),
+    ),
+    (
+        "src/sql.rs",
+        include_str!("../../plugins/redact/src/sql.rs"),
+    ),
+    (
+        "src/text.rs",
+        include_str!("../../plugins/redact/src/text.rs"),
+    ),
+    (
+        "src/url.rs",
+        include_str!("../../plugins/redact/src/url.rs"),
+    ),
+    (
+        "src/fuzz.rs",
+        include_str!("../../plugins/redact/src/fuzz.rs"),
+    ),
+];
+
+/// How the redaction crate's manifest names its `ndotel-api` dependency in this repository, and the version it asks.
+const REDACT_API_DEPENDENCY: &str = r#"ndotel-api = { version = "1.5", path = "../api" }"#;
+const API_REQUIREMENT: &str = "1.5";
+
 /// `my_distro` → `MyDistro`.
 fn type_name(name: &str) -> String {
     name.split('_')
@@ -90,6 +129,7 @@ const TAKEN: &[&str] = &[
     "test",
     "ndotel",
     "ndotel_api",
+    "ndotel_redact",
     "serde",
     "toml",
     "abi_stable",
@@ -146,6 +186,15 @@ pub(crate) fn new_distro(name: &str, dir: &Path, api_path: Option<&Path>) -> Res
         }
         None => "vendor/ndotel-api".to_string(),
     };
+    // The vendored redaction crate depends on the same ndotel-api as the distro: one package, not two.
+    let redact_api = match api_path {
+        Some(_) => api.clone(),
+        None => "../ndotel-api".to_string(),
+    };
+    let redact_api = format!(
+        "ndotel-api = {{ version = \"{API_REQUIREMENT}\", path = {} }}",
+        toml::Value::String(redact_api)
+    );
     // Written into Cargo.toml as a TOML string, quoted and escaped whatever the path holds.
     let api = toml::Value::String(api).to_string();
     let fill = |text: &str| {
@@ -163,6 +212,14 @@ pub(crate) fn new_distro(name: &str, dir: &Path, api_path: Option<&Path>) -> Res
                 .map(|(path, text)| (format!("vendor/ndotel-api/{path}"), text.to_string())),
         );
     }
+    files.extend(REDACT.iter().map(|(path, text)| {
+        let text = if *path == "Cargo.toml" {
+            text.replace(REDACT_API_DEPENDENCY, &redact_api)
+        } else {
+            text.to_string()
+        };
+        (format!("vendor/ndotel-redact/{path}"), text)
+    }));
     for (path, text) in files {
         let path = root.join(path);
         if let Some(parent) = path.parent() {
@@ -198,6 +255,69 @@ mod tests {
             let e = check_name(taken).unwrap_err().to_string();
             assert!(e.contains("Rust keyword"), "{taken}: {e}");
         }
+    }
+
+    #[test]
+    fn the_readmes_write_a_distro_shows_what_ndotel_new_generates() {
+        let readme = include_str!("../../README.md");
+        let start = readme.find("## Write a distro\n").unwrap();
+        let section = &readme[start..];
+        let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+        let tmp = tempfile::tempdir().unwrap();
+        let root = new_distro("my_distro", tmp.path(), None).unwrap();
+        let mut generated = Vec::new();
+        let mut stack = vec![root.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    generated.push((path.clone(), std::fs::read_to_string(&path).unwrap()));
+                }
+            }
+        }
+        let mut checked = 0;
+        let mut blocks = section.split("```").skip(1).step_by(2);
+        for block in blocks.by_ref() {
+            let (lang, body) = block.split_once('\n').unwrap();
+            match lang {
+                // Every code block is a verbatim excerpt of a generated file (which a test builds and runs).
+                "rust" | "toml" => {
+                    assert!(
+                        generated.iter().any(|(_, text)| text.contains(body)),
+                        "README block not in any file `ndotel new my_distro` writes:\n{body}"
+                    );
+                    checked += 1;
+                }
+                // The layout: every path it names exists.
+                "text" => {
+                    for line in body.lines().skip(1) {
+                        let path = line.split_whitespace().next().unwrap();
+                        assert!(root.join(path).exists(), "{path} is not generated");
+                    }
+                    checked += 1;
+                }
+                _ => {}
+            }
+        }
+        assert!(checked >= 5, "{checked} blocks checked");
+    }
+
+    #[test]
+    fn the_vendored_redaction_crate_uses_the_workspaces_api() {
+        let manifest = REDACT[0].1;
+        assert!(manifest.contains(REDACT_API_DEPENDENCY), "{manifest}");
+        let tmp = tempfile::tempdir().unwrap();
+        let root = new_distro("acme_distro", tmp.path(), None).unwrap();
+        let written: toml::Table = toml::from_str(
+            &std::fs::read_to_string(root.join("vendor/ndotel-redact/Cargo.toml")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            written["dependencies"]["ndotel-api"]["path"].as_str(),
+            Some("../ndotel-api")
+        );
     }
 
     #[test]

@@ -197,6 +197,18 @@ impl Plan {
             .chain(self.registry.warnings().iter().cloned())
             .chain(self.settings.warnings.iter().cloned())
     }
+
+    /// [`Plan::warnings`] without those about unknown names ([`crate::Settings::unknown`]): what a tool that
+    /// treats an unknown name as an error (`ndotel check`, `config`, `run`) still reports as a warning.
+    pub fn warnings_besides_unknown(&self) -> impl Iterator<Item = String> + '_ {
+        self.warnings().filter(|w| {
+            !self
+                .settings
+                .unknown
+                .iter()
+                .any(|u| w.starts_with(u.as_str()))
+        })
+    }
 }
 
 /// Loads and initialises distro `name` in a probe child before this process loads `path`; the refusal says

@@ -359,11 +359,13 @@ pub(crate) const NONE_SELECTED: &str = "default: several distros and none select
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum SelectError {
     /// The name matches nothing.
-    #[error("no distro named {name:?} (selected by {by}); available: {available}{}",
+    #[error("no distro named {name:?} (selected by {by}){suggestion}; available: {available}{}",
         if .not_loaded.is_empty() { String::new() } else { format!("; plugins that did not load: {}", .not_loaded.join("; ")) })]
     Unknown {
         /// The name asked for.
         name: String,
+        /// `; did you mean "x"?` when a distro's name is near it, else empty.
+        suggestion: String,
         /// What asked for it (`OTEL_RUST_DISTRO` or the file's `default`).
         by: String,
         /// Every available name with its origin.
@@ -710,6 +712,10 @@ impl Registry {
             .iter()
             .find(|d| d.name == name)
             .ok_or_else(|| SelectError::Unknown {
+                suggestion: crate::text::did_you_mean(
+                    &name,
+                    self.distros.iter().map(|d| d.name.as_str()),
+                ),
                 name,
                 by,
                 available: self

@@ -419,8 +419,9 @@ pub struct Settings {
     pub(crate) temporality: Temporality,
     /// The ratio of the `traceidratio` samplers (`OTEL_TRACES_SAMPLER_ARG`, 1.0 when unset or invalid).
     pub(crate) traces_sampler_ratio: f64,
-    /// Names no component answers to (a sampler, exporter or propagator): also in `warnings`, left out of the
-    /// pipeline by `init()`, and a failure for `ndotel check`.
+    /// Names no component answers to (a sampler, exporter or propagator), each said as a problem: also in
+    /// `warnings`, there followed by what `init()` does instead (leaves it out, uses another), and an error for
+    /// `ndotel check`, `config` and `run`.
     pub unknown: Vec<String>,
 }
 
@@ -1092,16 +1093,23 @@ impl Settings {
             } else {
                 "is not a sampler ndotel or the distro knows"
             };
-            let message = format!(
-                "OTEL_TRACES_SAMPLER={:?} ({}) {why}; using {fallback} (valid: {})",
+            let problem = format!(
+                "OTEL_TRACES_SAMPLER={:?} ({}) {why}{} (valid: {})",
                 crate::text::printable(&s.value),
                 s.source,
+                crate::text::did_you_mean(
+                    &s.value,
+                    BUILTIN_SAMPLERS
+                        .iter()
+                        .copied()
+                        .chain(c.samplers.iter().map(String::as_str))
+                ),
                 valid(BUILTIN_SAMPLERS, &c.samplers)
             );
             if !UNSUPPORTED_SAMPLERS.contains(&lower.as_str()) {
-                unknown.push(message.clone());
+                unknown.push(problem.clone());
             }
-            w.push(message);
+            w.push(format!("{problem}; using {fallback}"));
             *s = Setting {
                 source: if c.samplers.is_empty() {
                     Source::Default
@@ -1165,8 +1173,8 @@ impl Settings {
                     kept.push(name);
                     continue;
                 }
-                let message = format!(
-                    "{var} lists {:?} ({}), which {}; it is left out (valid: {})",
+                let problem = format!(
+                    "{var} lists {:?} ({}), which {}{} (valid: {})",
                     crate::text::printable(&name),
                     setting.source,
                     if unsupported.contains(&name.as_str()) {
@@ -1174,12 +1182,19 @@ impl Settings {
                     } else {
                         "ndotel and the distro do not know"
                     },
+                    crate::text::did_you_mean(
+                        &name,
+                        builtin
+                            .iter()
+                            .copied()
+                            .chain(from_distro.iter().map(String::as_str))
+                    ),
                     valid(builtin, from_distro)
                 );
                 if !unsupported.contains(&name.as_str()) {
-                    unknown.push(message.clone());
+                    unknown.push(problem.clone());
                 }
-                w.push(message);
+                w.push(format!("{problem}; it is left out"));
             }
             if kept.is_empty() {
                 kept.push("none".to_string());

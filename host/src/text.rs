@@ -14,6 +14,24 @@ fn is_hostile(c: char) -> bool {
             | '\u{fe00}'..='\u{fe0f}' | '\u{feff}' | '\u{ffa0}' | '\u{fff0}'..='\u{fff8}' | '\u{e0000}'..='\u{e0fff}')
 }
 
+/// `; did you mean "x"?` naming the candidate nearest to `input` (a misspelling: a few letters added, missing,
+/// changed or swapped, or another case), or nothing when none is near.
+pub(crate) fn did_you_mean<'a>(
+    input: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> String {
+    let lower = input.to_lowercase();
+    let budget = (input.chars().count() / 4).clamp(1, 3);
+    candidates
+        .into_iter()
+        .filter(|c| *c != input)
+        .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_lowercase()), c))
+        .filter(|(d, _)| *d <= budget)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| format!("; did you mean {:?}?", printable(c)))
+        .unwrap_or_default()
+}
+
 /// `name` with everything but printable ASCII escaped (`\u{43e}` for a Cyrillic `о`): how a refused name is shown,
 /// so that it cannot pass for the name it imitates.
 pub(crate) fn escaped_name(name: &str) -> String {

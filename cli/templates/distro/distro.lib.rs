@@ -1,33 +1,38 @@
 //! `{{name}}`: an ndotel distro. Selected with `OTEL_RUST_DISTRO={{name}}`, configured by the `[distro.{{name}}]`
 //! table of `distro.toml`.
+//!
+//! Safe as generated: the span processor and the log processor redact with `ndotel-redact` — sensitive keys as
+//! words, URLs and queries parsed and judged decoded, SQL literals, headers, credentials and tokens in free text —
+//! so nothing this distro exports or logs carries a password, a token or a card number that the library detects.
 
 use ndotel_api::{
-    BoxError, Components, Decision, Distro, DistroConfig, Edits, KeyValue, ParentKind, Sampler,
-    SamplingParams, SpanExporter, SpanProcessor, SpanView,
+    BoxError, Components, Decision, Distro, DistroConfig, Edits, KeyValue, LogEdits, LogProcessor,
+    LogView, ParentKind, Sampler, SamplingParams, SpanExporter, SpanProcessor, SpanView,
 };
+use ndotel_redact::{RedactSettings, Redactor};
 use serde::Deserialize;
 use std::io::Write as _;
+use std::sync::Arc;
 
-/// The settings of `[distro.{{name}}]`; a misspelled key is an error naming it.
+/// The settings of `[distro.{{name}}]`. Every key is optional: a key written in `distro.toml` replaces the default
+/// below (a list replaces the whole list); a misspelled key is an error naming it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     /// Root spans for these paths are dropped, with their whole trace.
     pub drop_paths: Vec<String>,
-    /// Attributes whose key contains one of these (any case) are redacted.
-    pub redact_keys: Vec<String>,
     /// The `deployment.environment.name` resource attribute.
     pub environment: String,
+    /// What is redacted (`[distro.{{name}}.redact]`): see `ndotel_redact::RedactSettings`.
+    pub redact: RedactSettings,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             drop_paths: vec!["/health".into(), "/healthz".into(), "/ready".into()],
-            redact_keys: ["password", "token", "secret", "authorization", "cookie"]
-                .map(String::from)
-                .to_vec(),
             environment: "dev".into(),
+            redact: RedactSettings::default(),
         }
     }
 }
@@ -36,17 +41,19 @@ impl Default for Settings {
 #[derive(Debug)]
 pub struct {{Type}} {
     settings: Settings,
+    /// The redaction rules, compiled once, shared by the span and the log processor.
+    redactor: Arc<Redactor>,
 }
 
 impl Distro for {{Type}} {
     const NAME: &'static str = "{{name}}";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
-    const DESCRIPTION: &'static str = "drops health checks, redacts sensitive attributes";
+    const DESCRIPTION: &'static str = "drops health checks, redacts secrets in spans, metrics and logs";
 
     fn init(config: &DistroConfig) -> Result<Self, BoxError> {
-        Ok({{Type}} {
-            settings: config.deserialize()?,
-        })
+        let settings: Settings = config.deserialize()?;
+        let redactor = Arc::new(Redactor::new(&settings.redact)?);
+        Ok({{Type}} { settings, redactor })
     }
 
     fn components() -> Components<Self> {
@@ -56,11 +63,8 @@ impl Distro for {{Type}} {
                     drop_paths: d.settings.drop_paths.clone(),
                 })
             })
-            .span_processor(|d: &Self| {
-                Ok::<_, BoxError>(Redactor {
-                    keys: d.settings.redact_keys.iter().map(|k| k.to_lowercase()).collect(),
-                })
-            })
+            .span_processor(|d: &Self| Ok::<_, BoxError>(Redacting(d.redactor.clone())))
+            .log_processor(|d: &Self| Ok::<_, BoxError>(Redacting(d.redactor.clone())))
             .span_exporter("{{name}}_stdout", |_: &Self| Ok::<_, BoxError>(StdoutExporter))
     }
 
@@ -100,44 +104,25 @@ impl Sampler for HealthCheckSampler {
     }
 }
 
-/// Redacts attributes with sensitive keys on the span, its events and its links.
+/// Redacts every span (its attributes, events, links and status message; metric series reach it as spans too)
+/// and every log record (its body and attributes). Add your own edits before or after the redaction.
 #[derive(Debug)]
-pub struct Redactor {
-    keys: Vec<String>,
-}
+pub struct Redacting(Arc<Redactor>);
 
-impl Redactor {
-    fn sensitive(&self, key: &str) -> bool {
-        let key = key.to_lowercase();
-        self.keys.iter().any(|k| key.contains(k.as_str()))
-    }
-}
-
-impl SpanProcessor for Redactor {
+impl SpanProcessor for Redacting {
     fn on_end(&self, span: &SpanView<'_>, edits: &mut Edits<'_>) {
-        for kv in span.attributes() {
-            if self.sensitive(kv.key.as_str()) {
-                edits.redact(kv.key.as_str());
-            }
-        }
-        for (i, event) in span.events().enumerate() {
-            for kv in event.attributes {
-                if self.sensitive(kv.key.as_str()) {
-                    edits.redact_event_attribute(i, kv.key.as_str());
-                }
-            }
-        }
-        for (i, link) in span.links().enumerate() {
-            for kv in link.attributes {
-                if self.sensitive(kv.key.as_str()) {
-                    edits.redact_link_attribute(i, kv.key.as_str());
-                }
-            }
-        }
+        self.0.redact_span(span, edits);
     }
 }
 
-/// A stub exporter: one line per span on standard output. Replace it with yours (or use the host's `otlp`).
+impl LogProcessor for Redacting {
+    fn on_emit(&self, record: &LogView<'_>, edits: &mut LogEdits<'_>) {
+        self.0.redact_log(record, edits);
+    }
+}
+
+/// An exporter that needs no collector, for a first run: one line per span on standard output (after the
+/// redaction). Replace it with yours, or use the host's `otlp` exporter.
 #[derive(Debug)]
 pub struct StdoutExporter;
 
@@ -162,13 +147,11 @@ ndotel_api::register_distro!({{Type}});
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndotel_api::testing::{self, Edit, Target, TestParams, TestSpan};
-    use ndotel_api::SpanKind;
+    use ndotel_api::testing::{self, Edit, LogEdit, Target, TestLog, TestParams, TestSpan};
+    use ndotel_api::{SpanKind, Value, toml};
 
     fn distro() -> {{Type}} {
-        {{Type}} {
-            settings: Settings::default(),
-        }
+        {{Type}}::init(&DistroConfig::new(toml::Table::new(), ".")).unwrap()
     }
 
     #[test]
@@ -184,22 +167,50 @@ mod tests {
     }
 
     #[test]
-    fn sensitive_attributes_are_redacted_on_the_span_and_its_events() {
+    fn a_secret_in_the_query_a_header_or_an_event_never_leaves_the_span() {
         let d = distro();
         let processor = {{Type}}::components().build_span_processor(&d).unwrap();
         let span = TestSpan::new("POST /login")
-            .attribute("http.request.header.authorization", "Bearer abc")
+            .attribute("url.query", "user=al&password=hunter2")
+            .attribute("http.request.header.authorization", "Bearer abc123")
             .attribute("url.path", "/login")
             .event("login failed", vec![KeyValue::new("user.password", "hunter2")]);
-        assert_eq!(
-            testing::process(processor.as_ref(), &span),
-            [
-                Edit::Redact { target: Target::Span, key: "http.request.header.authorization".into() },
-                Edit::Redact { target: Target::Event(0), key: "user.password".into() },
-            ]
+        let edits = testing::process(processor.as_ref(), &span);
+        assert!(
+            edits.contains(&Edit::Set {
+                target: Target::Span,
+                key: "url.query".into(),
+                value: Value::Str("user=al&password=[REDACTED]".into()),
+            }),
+            "{edits:?}"
         );
+        assert!(
+            edits.contains(&Edit::Redact {
+                target: Target::Span,
+                key: "http.request.header.authorization".into(),
+            }),
+            "{edits:?}"
+        );
+        assert!(
+            edits.contains(&Edit::Redact { target: Target::Event(0), key: "user.password".into() }),
+            "{edits:?}"
+        );
+        assert!(!format!("{edits:?}").contains("hunter2") && !format!("{edits:?}").contains("abc123"));
         let clean = TestSpan::new("GET /items").attribute("url.path", "/items");
         assert!(testing::process(processor.as_ref(), &clean).is_empty());
+    }
+
+    #[test]
+    fn a_secret_in_a_log_body_is_redacted() {
+        let d = distro();
+        let processor = {{Type}}::components().build_log_processor(&d).unwrap();
+        let log = TestLog::new("login failed for al password=hunter2");
+        let edits = testing::process_log(processor.as_ref(), &log);
+        assert_eq!(
+            edits,
+            [LogEdit::SetBody(Value::Str("login failed for al password=[REDACTED]".into()))]
+        );
+        assert!(testing::process_log(processor.as_ref(), &TestLog::new("listed 3 items")).is_empty());
     }
 
     #[test]
@@ -214,5 +225,21 @@ mod tests {
         let table = "drop_path = [\"/x\"]".parse().unwrap();
         let err = {{Type}}::init(&DistroConfig::new(table, ".")).unwrap_err();
         assert!(err.to_string().contains("drop_path"), "{err}");
+    }
+
+    #[test]
+    fn the_generated_distro_toml_only_comments_the_defaults() {
+        // Every line of [distro.{{name}}] in the generated distro.toml is a comment, so the code's defaults apply;
+        // uncommented, each line must still be a valid setting.
+        let text = include_str!("../../distro.toml");
+        let own = text.split("[distro.{{name}}]").nth(1).unwrap_or_default();
+        let uncommented: String = own
+            .lines()
+            .filter_map(|l| l.strip_prefix("# ").filter(|l| l.contains(" = ")))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let table: toml::Table = uncommented.parse().unwrap();
+        assert!(!table.is_empty());
+        {{Type}}::init(&DistroConfig::new(table, ".")).unwrap();
     }
 }
