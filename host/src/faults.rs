@@ -81,6 +81,7 @@ pub struct Faults {
     processor_passes: bool,
     hung: AtomicU64,
     hang_logged: AtomicBool,
+    gate: crate::watchdog::Gate,
 }
 
 impl Faults {
@@ -92,7 +93,13 @@ impl Faults {
             processor_passes: false,
             hung: AtomicU64::new(0),
             hang_logged: AtomicBool::new(false),
+            gate: Default::default(),
         }
+    }
+
+    /// Where the pipeline's calls on application threads take their places.
+    pub(crate) fn gate(&self) -> &crate::watchdog::Gate {
+        &self.gate
     }
 
     /// Counters for a pipeline whose processor failures pass spans through (`OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR`).

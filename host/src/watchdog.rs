@@ -14,8 +14,10 @@
 //! Each is reported once per component with the distro, the thread and the trace id of the span that triggered it
 //! (never its values). The stuck thread cannot be freed — Rust cannot cancel a call — but every other request is
 //! served and shutdown never waits for it. Calls that hang *together*, before any is found stuck, cannot take every
-//! thread either: at most [`room`] application threads are inside distro code at once (one fewer than the machine's
-//! parallelism, Tokio's default worker count), and a call that finds no room within its deadline takes the fallback.
+//! thread either: at most [`room`] application threads are inside a pipeline's distro code at once (one fewer than
+//! the machine's parallelism, Tokio's default worker count), and a call that finds no room within its deadline takes
+//! the fallback. A call that never returns keeps its place, so until it does, the pipeline's other calls on
+//! application threads take their fallbacks once the places are all held.
 
 use crate::faults::{Component, Faults};
 use std::cell::OnceCell;
@@ -149,7 +151,8 @@ impl Watched {
     }
 
     /// [`Watched::call`] on an application's thread (a sampler deciding, a log processor editing as the record is
-    /// emitted): at most [`room`] such threads are inside distro code at once, so however many calls hang together,
+    /// emitted): at most [`room`] such threads are inside the pipeline's distro code at once (its [`Gate`]), so
+    /// however many calls hang together,
     /// the application keeps threads that serve. A call that finds no room waits for it while the calls inside are
     /// young; when the wait reaches the deadline it returns `None` (the caller takes its fallback), and so does every
     /// call after it until one of the calls inside returns — no wait is paid twice for the same stuck calls, and
@@ -161,12 +164,13 @@ impl Watched {
             if slot.since.load(Ordering::Relaxed) != 0 {
                 return Some(self.call_in(slot, trace, f));
             }
-            if !admit(self.deadline) {
+            let gate = self.faults.gate();
+            if !gate.admit(self.deadline) {
                 self.faults
                     .record_no_room(self.component, room(), self.deadline);
                 return None;
             }
-            let _leave = Leave;
+            let _leave = Leave(gate);
             Some(self.call_in(slot, trace, f))
         })
     }
@@ -236,16 +240,20 @@ impl Watched {
     }
 }
 
-/// Application threads inside distro code now (through [`Watched::call_gated`]).
-static INSIDE: AtomicUsize = AtomicUsize::new(0);
+/// Where a pipeline's calls on application threads take their places ([`Watched::call_gated`]): its sampler and its
+/// log processor share one, so calls that hang together in either hold at most [`room`] threads.
+#[derive(Debug, Default)]
+pub(crate) struct Gate {
+    /// Application threads inside the pipeline's distro code now.
+    inside: AtomicUsize,
+    /// Set when a call waited a whole deadline for room: the calls inside are stuck or slow, and later calls that
+    /// find no room take their fallback at once. Cleared whenever a call leaves.
+    stalled: AtomicBool,
+}
 
-/// Set when a call waited a whole deadline for room: the calls inside are stuck or slow, and later calls that find
-/// no room take their fallback at once. Cleared whenever a call leaves.
-static STALLED: AtomicBool = AtomicBool::new(false);
-
-/// How many application threads may be inside distro code at once: one fewer than the threads this machine runs in
-/// parallel (the worker count of Tokio's default runtime), and at least one. So calls that hang together hold at
-/// most that many threads, and the runtime always keeps a worker that serves.
+/// How many application threads may be inside a pipeline's distro code at once: one fewer than the threads this
+/// machine runs in parallel (the worker count of Tokio's default runtime), and at least one. So calls that hang
+/// together hold at most that many threads, and the runtime always keeps a worker that serves.
 pub(crate) fn room() -> usize {
     static ROOM: OnceLock<usize> = OnceLock::new();
     *ROOM.get_or_init(|| {
@@ -253,53 +261,57 @@ pub(crate) fn room() -> usize {
     })
 }
 
-/// Takes a place among the [`room`] application threads inside distro code: at once when one is free, else after
-/// waiting while the calls inside are young. `false` when the wait reached `deadline`, or another call's did and
-/// no call has left since.
-fn admit(deadline: Duration) -> bool {
-    let room = room();
-    let mut waited: Option<Instant> = None;
-    let mut round = 0u32;
-    loop {
-        let inside = INSIDE.load(Ordering::Relaxed);
-        if inside < room {
-            if INSIDE
-                .compare_exchange_weak(inside, inside + 1, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-            {
-                return true;
+impl Gate {
+    /// Takes a place among the [`room`] application threads inside distro code: at once when one is free, else
+    /// after waiting while the calls inside are young. `false` when the wait reached `deadline`, or another call's
+    /// did and no call has left since.
+    fn admit(&self, deadline: Duration) -> bool {
+        let room = room();
+        let mut waited: Option<Instant> = None;
+        let mut round = 0u32;
+        loop {
+            let inside = self.inside.load(Ordering::Relaxed);
+            if inside < room {
+                if self
+                    .inside
+                    .compare_exchange_weak(inside, inside + 1, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return true;
+                }
+                continue;
             }
-            continue;
-        }
-        if STALLED.load(Ordering::Relaxed) {
-            return false;
-        }
-        // A call inside normally returns within microseconds: spin, then yield, then sleep and look at the clock.
-        round += 1;
-        if round < 64 {
-            std::hint::spin_loop();
-        } else if round < 128 {
-            std::thread::yield_now();
-        } else {
-            let since = *waited.get_or_insert_with(Instant::now);
-            if since.elapsed() >= deadline {
-                STALLED.store(true, Ordering::Relaxed);
+            if self.stalled.load(Ordering::Relaxed) {
                 return false;
             }
-            std::thread::sleep(Duration::from_micros(100));
+            // A call inside normally returns within microseconds: spin, then yield, then sleep and look at the
+            // clock.
+            round += 1;
+            if round < 64 {
+                std::hint::spin_loop();
+            } else if round < 128 {
+                std::thread::yield_now();
+            } else {
+                let since = *waited.get_or_insert_with(Instant::now);
+                if since.elapsed() >= deadline {
+                    self.stalled.store(true, Ordering::Relaxed);
+                    return false;
+                }
+                std::thread::sleep(Duration::from_micros(100));
+            }
         }
     }
 }
 
 /// Gives the place back when the gated call ends (returns or unwinds).
-struct Leave;
+struct Leave<'a>(&'a Gate);
 
-impl Drop for Leave {
+impl Drop for Leave<'_> {
     #[inline]
     fn drop(&mut self) {
-        INSIDE.fetch_sub(1, Ordering::Release);
-        if STALLED.load(Ordering::Relaxed) {
-            STALLED.store(false, Ordering::Relaxed);
+        self.0.inside.fetch_sub(1, Ordering::Release);
+        if self.0.stalled.load(Ordering::Relaxed) {
+            self.0.stalled.store(false, Ordering::Relaxed);
         }
     }
 }
@@ -479,7 +491,6 @@ mod tests {
 
     #[test]
     fn calls_that_hang_together_hold_at_most_room_threads_and_later_calls_take_the_fallback() {
-        // The only gated calls in this test process (the gate is per process).
         let faults = Arc::new(Faults::new("test"));
         let w = Watched::new(
             Component::Sampler,
@@ -510,7 +521,7 @@ mod tests {
         // Every place is held by a call that does not return: the next call waits up to its deadline, then takes
         // the fallback; the one after that does not wait again.
         assert!(w.call_gated(3, || ()).is_none());
-        assert!(STALLED.load(Ordering::Relaxed));
+        assert!(faults.gate().stalled.load(Ordering::Relaxed));
         assert!(w.call_gated(4, || ()).is_none());
         assert_eq!(faults.count(Component::Sampler), 2);
         // They return: their places are free again and nothing stays switched.
@@ -518,9 +529,9 @@ mod tests {
             release.send(()).unwrap();
             assert!(t.join().unwrap());
         }
-        assert!(!STALLED.load(Ordering::Relaxed));
+        assert!(!faults.gate().stalled.load(Ordering::Relaxed));
         assert_eq!(w.call_gated(5, || 6).map(|r| r.value), Some(6));
-        assert_eq!(INSIDE.load(Ordering::Relaxed), 0);
+        assert_eq!(faults.gate().inside.load(Ordering::Relaxed), 0);
     }
 
     #[test]
