@@ -195,3 +195,92 @@ fn a_stripped_plugin_is_found_without_loading_and_runs() {
         "{stdout}{stderr}"
     );
 }
+
+/// ndotel-api 1.0.0 as released (`git show c37cde7:plugins/api/src/<file>`): the frozen copy may not change, or the
+/// tests that build against it would prove compatibility with something that was never released.
+const RELEASED_1_0: &[(&str, &str)] = &[
+    (
+        "ffi.rs",
+        "efb8ca7281bcdb101058cca49adda489a350be5a36aa3f815834a6c10fc434d9",
+    ),
+    (
+        "guard.rs",
+        "ff9d1dc27a1a76940b277ea461ddecefcc7ddb9f8b7c7a14e069127b8f444382",
+    ),
+    (
+        "lib.rs",
+        "d5bf7d1157bc1f11151a93b1415eb393b8d16a2cfbb9cc02bb3ecabffb69a611",
+    ),
+    (
+        "testing.rs",
+        "60f5863f6a313e0d187e57fa0f071f49e75571d09eade83af05ff0c6a6744e82",
+    ),
+    (
+        "types.rs",
+        "6f1e289142d6fce08599ff91c2e5326a15157c1a6d3648e5039fba9cdb481f16",
+    ),
+    (
+        "view.rs",
+        "69246442732dcb153565d90906c51a400fb7f0642ce67fa2dcb8bcd1b531ead3",
+    ),
+];
+
+#[test]
+fn the_frozen_api_1_0_is_byte_for_byte_the_release() {
+    use sha2::Digest as _;
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/api-1.0/src");
+    let mut files: Vec<String> = std::fs::read_dir(&src)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        RELEASED_1_0
+            .iter()
+            .map(|(f, _)| f.to_string())
+            .collect::<Vec<_>>()
+    );
+    for (file, sha) in RELEASED_1_0 {
+        let bytes = std::fs::read(src.join(file)).unwrap();
+        let got: String = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            &got, sha,
+            "tests/fixtures/api-1.0/src/{file} is not the 1.0.0 release"
+        );
+    }
+}
+
+#[test]
+fn the_source_of_a_1_0_distro_compiles_against_this_api() {
+    // The 1.0 plugin's own source, built against this checkout's ndotel-api: a change that breaks a 1.0 author's
+    // code (an enum made non-exhaustive, a method removed or changed) fails here; loading the plugin built against
+    // 1.0 proves the binary side (above).
+    let tmp = setup();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/api-1.0-plugin");
+    let api = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/api");
+    let dir = tmp.path().join("now");
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::copy(fixture.join("src/lib.rs"), dir.join("src/lib.rs")).unwrap();
+    std::fs::copy(fixture.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"frozen_api_plugin_now\"\nversion = \"1.0.0\"\nedition = \"2024\"\npublish = false\n\n\
+             [lib]\nname = \"frozen_api_plugin_now\"\ncrate-type = [\"cdylib\"]\n\n\
+             [dependencies]\nndotel-api = {{ path = {} }}\n\n[workspace]\n",
+            toml_string(&api.canonicalize().unwrap())
+        ),
+    )
+    .unwrap();
+    let so = ndotel_tests::build_external(&dir, "frozen_api_plugin_now");
+    assert!(so.is_file(), "{}", so.display());
+}
+
+/// `path` as a TOML string.
+fn toml_string(path: &Path) -> String {
+    format!("{:?}", path.to_str().unwrap())
+}

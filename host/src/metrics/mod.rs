@@ -44,8 +44,8 @@ impl PluginMetricExporter {
         timeout: Duration,
     ) -> std::io::Result<Self> {
         let temporality = match ndotel_api::Temporality::from_code_or_default(inner.temporality()) {
+            ndotel_api::Temporality::Cumulative => Temporality::Cumulative,
             ndotel_api::Temporality::Delta => Temporality::Delta,
-            _ => Temporality::Cumulative,
         };
         Ok(PluginMetricExporter {
             inner: Arc::new(inner),

@@ -102,7 +102,7 @@ impl ShouldSample for PluginSampler {
                     Some(Decision::RecordOnly) => SamplingDecision::RecordOnly,
                     Some(Decision::RecordAndSample) => SamplingDecision::RecordAndSample,
                     Some(Decision::FollowParent) => fallback(),
-                    _ => {
+                    None => {
                         let e = ndotel_api::ffi::FfiError::failed(format!(
                             "returned decision code {code}, which this host does not know (a plugin built for a \
                              newer ndotel-api)"

@@ -34,9 +34,13 @@
 //! * The boundary's traits (the plugin's sampler, processor, exporters and distro; the host's span and sampling
 //!   views, edit and attribute sinks) are `#[sabi_trait]`s. New methods are appended after the last one and must
 //!   have a default body, which runs when the other side was built before the method existed.
-//! * Enums that may grow cross as integer codes; each side maps a code it does not know to a documented default
-//!   ([`AnyValue::Unknown`] for a new value kind). The Rust enums of this crate that may grow are
-//!   `#[non_exhaustive]`.
+//! * Enums cross as integer codes; each side maps a code it does not know to a documented default
+//!   ([`AnyValue::Unknown`] for a new value kind). The Rust enums that may grow in 1.x, [`AnyValue`] and
+//!   [`Value`], have been `#[non_exhaustive]` since 1.0. The others — [`Decision`], [`SpanKind`], [`ParentKind`],
+//!   [`StatusCode`], [`Temporality`] — were exhaustive in 1.0, so a distro may match them without a `_` arm, and
+//!   they stay so in 1.x: a new variant of one of them needs 2.0 (a new meaning in 1.x comes as a new method).
+//!   Released versions are immutable: `tests/fixtures/api-1.0` is 1.0.0 as released, and CI checks every change
+//!   against it with cargo-semver-checks.
 //! * Records that cross inside slices (attributes, events, links) are frozen; they grow through new view methods.
 //! * Anything else — removing or changing a field, method or code — is a breaking change and needs 2.0, which the
 //!   host refuses in one line naming both versions.
@@ -64,7 +68,9 @@
 //!   `OTEL_LOGS_EXPORTER` is set explicitly, since nothing would redact them.
 //! * 1.5.0 — the host edits spans on its batch thread, a batch per call: `FfiSpanProcessor::on_end_batch` (a new
 //!   trait method whose default calls `on_end` per span; capability `span_batch`). Nothing changes for a distro's
-//!   [`SpanProcessor`], which still sees one span at a time.
+//!   [`SpanProcessor`], which still sees one span at a time. [`Decision`] and [`Temporality`] are exhaustive
+//!   again, as released in 1.0.0: a change after 1.0.0 had made them `#[non_exhaustive]` without a release, which
+//!   broke the source of a 1.0 distro that matched them without a `_` arm (its built plugins kept loading).
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 #[doc(hidden)]

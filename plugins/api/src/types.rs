@@ -450,8 +450,6 @@ coded_enum! {
     /// The host applies no parent-based logic of its own: a sampler that returns `RecordAndSample` for a child whose
     /// parent was dropped creates an orphan. Return [`Decision::FollowParent`] for "whatever the parent decided"
     /// (a root then counts as sampled), or use [`SamplingParams::parent_decision`](crate::SamplingParams).
-    /// Later API versions may add decisions (match with a `_` arm).
-    #[non_exhaustive]
     pub enum Decision default Drop {
         /// Not recorded, not exported.
         Drop = 0,
@@ -478,7 +476,6 @@ coded_enum! {
 
 coded_enum! {
     /// The aggregation temporality a metric exporter wants.
-    #[non_exhaustive]
     pub enum Temporality default Cumulative {
         /// Totals since start.
         Cumulative = 0,
