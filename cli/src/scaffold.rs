@@ -38,60 +38,11 @@ const TEMPLATE: &[(&str, &str)] = &[
 ];
 
 /// The sources of the `ndotel-api` crate this host was built with, written into a new workspace.
-const API: &[(&str, &str)] = &[
-    ("Cargo.toml", include_str!("../../plugins/api/Cargo.toml")),
-    ("src/lib.rs", include_str!("../../plugins/api/src/lib.rs")),
-    ("src/ffi.rs", include_str!("../../plugins/api/src/ffi.rs")),
-    (
-        "src/guard.rs",
-        include_str!("../../plugins/api/src/guard.rs"),
-    ),
-    ("src/meta.rs", include_str!("../../plugins/api/src/meta.rs")),
-    ("src/log.rs", include_str!("../../plugins/api/src/log.rs")),
-    (
-        "src/types.rs",
-        include_str!("../../plugins/api/src/types.rs"),
-    ),
-    ("src/view.rs", include_str!("../../plugins/api/src/view.rs")),
-    (
-        "src/testing.rs",
-        include_str!("../../plugins/api/src/testing.rs"),
-    ),
-];
+const API: &[(&str, &str)] = ndotel_api::SOURCES;
 
 /// The sources of the `ndotel-redact` crate this host was built with, written into every new workspace (its
 /// `ndotel-api` dependency pointed at the workspace's).
-const REDACT: &[(&str, &str)] = &[
-    (
-        "Cargo.toml",
-        include_str!("../../plugins/redact/Cargo.toml"),
-    ),
-    ("README.md", include_str!("../../plugins/redact/README.md")),
-    (
-        "src/lib.rs",
-        include_str!("../../plugins/redact/src/lib.rs"),
-    ),
-    (
-        "src/keys.rs",
-        include_str!("../../plugins/redact/src/keys.rs"),
-    ),
-    (
-        "src/sql.rs",
-        include_str!("../../plugins/redact/src/sql.rs"),
-    ),
-    (
-        "src/text.rs",
-        include_str!("../../plugins/redact/src/text.rs"),
-    ),
-    (
-        "src/url.rs",
-        include_str!("../../plugins/redact/src/url.rs"),
-    ),
-    (
-        "src/fuzz.rs",
-        include_str!("../../plugins/redact/src/fuzz.rs"),
-    ),
-];
+const REDACT: &[(&str, &str)] = ndotel_redact::SOURCES;
 
 /// How the redaction crate's manifest names its `ndotel-api` dependency in this repository, and the version it asks.
 const REDACT_API_DEPENDENCY: &str = r#"ndotel-api = { version = "1.5", path = "../api" }"#;

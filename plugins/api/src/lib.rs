@@ -101,6 +101,21 @@ pub const API_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// What this API version offers, by name; compiled into every plugin (see "Evolution rules").
 pub const CAPABILITIES: &[&str] = &ffi::CAPABILITY_NAMES;
 
+/// This crate's own sources (`Cargo.toml` and `src/*`), for `ndotel new`, which writes a copy of the API beside a new
+/// distro. Not part of the API.
+#[doc(hidden)]
+pub const SOURCES: &[(&str, &str)] = &[
+    ("Cargo.toml", include_str!("../Cargo.toml")),
+    ("src/lib.rs", include_str!("lib.rs")),
+    ("src/ffi.rs", include_str!("ffi.rs")),
+    ("src/guard.rs", include_str!("guard.rs")),
+    ("src/meta.rs", include_str!("meta.rs")),
+    ("src/log.rs", include_str!("log.rs")),
+    ("src/types.rs", include_str!("types.rs")),
+    ("src/view.rs", include_str!("view.rs")),
+    ("src/testing.rs", include_str!("testing.rs")),
+];
+
 /// Error type returned by distro code; any error converts into it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 

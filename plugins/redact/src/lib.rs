@@ -395,6 +395,20 @@ impl Default for Redactor {
     }
 }
 
+/// This crate's own sources (`Cargo.toml`, `README.md` and `src/*`), for `ndotel new`, which writes a copy beside a
+/// new distro. Not part of the API.
+#[doc(hidden)]
+pub const SOURCES: &[(&str, &str)] = &[
+    ("Cargo.toml", include_str!("../Cargo.toml")),
+    ("README.md", include_str!("../README.md")),
+    ("src/lib.rs", include_str!("lib.rs")),
+    ("src/keys.rs", include_str!("keys.rs")),
+    ("src/sql.rs", include_str!("sql.rs")),
+    ("src/text.rs", include_str!("text.rs")),
+    ("src/url.rs", include_str!("url.rs")),
+    ("src/fuzz.rs", include_str!("fuzz.rs")),
+];
+
 /// `items` as the API's borrowed strings (what an edit of a string array takes).
 pub fn borrowed(items: &[String]) -> Vec<RStr<'_>> {
     items.iter().map(|s| RStr::from_str(s)).collect()
