@@ -143,3 +143,61 @@ fn a_configuration_over_the_size_limit_is_an_error() {
     assert!(!ok);
     assert!(stderr.contains("more than the limit"), "{stderr}");
 }
+
+#[test]
+fn a_bad_composite_sampler_is_named_with_its_line_and_a_good_one_is_described_with_its_thresholds()
+{
+    let tmp = setup();
+    let toml = tmp.path().join("distro.toml");
+    for (text, line, says) in [
+        // A ratio out of range, deep in the tree: the path to it is named.
+        (
+            "[otel]\nservice_name = \"x\"\n\n[sampler]\ncomposite = { parent_threshold = { root = { probability = { ratio = 1.5 } } } }\n",
+            4,
+            "composite.parent_threshold.root: probability: ratio 1.5 is not between 0 and 1",
+        ),
+        // An unknown sampler name: serde lists the valid ones.
+        (
+            "[sampler]\ncomposite = { sometimes = {} }\n",
+            2,
+            "always_on",
+        ),
+        (
+            "[sampler]\ncomposite = { rate_limiting = { spans_per_second = 0 } }\n",
+            1,
+            "spans_per_second 0 must be a positive number",
+        ),
+    ] {
+        std::fs::write(&toml, text).unwrap();
+        let (ok, _, stderr) = output(ndotel(tmp.path()).arg("config"));
+        assert!(!ok, "{text}");
+        assert!(
+            stderr.contains(&format!("{}:{line}:", toml.display())) && stderr.contains(says),
+            "{text}\n{stderr}"
+        );
+    }
+    std::fs::write(
+        &toml,
+        "[sampler]\ncomposite = { parent_threshold = { root = { rule_based = { rules = [\n  \
+         { span_kinds = [\"server\"], attribute_values = { key = \"url.path\", values = [\"/health\"] }, sampler = { always_off = {} } },\n  \
+         { sampler = { probability = { ratio = 0.1 } } },\n] } } } }\n",
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = output(ndotel(tmp.path()).arg("config"));
+    assert!(ok, "{stderr}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("OTEL_TRACES_SAMPLER "))
+        .unwrap();
+    assert!(
+        line.contains("composite") && line.contains("distro.toml"),
+        "{line}"
+    );
+    assert!(
+        stdout.contains(
+            "sampler description: Composite{ParentThreshold{root=RuleBased[span_kinds=[Server] & url.path in \
+             [\"/health\"] → AlwaysOff; any → Probability{ratio=0.1, th=e666, effective=0.100006103515625}]}}"
+        ),
+        "{stdout}"
+    );
+}

@@ -160,3 +160,79 @@ fn one_trace_spans_both_services_and_the_samplers_decision_crosses_the_hop() {
         "the semantic conventions' buckets, in seconds"
     );
 }
+
+/// Both services under the builtin `sdk` distro with a composite sampler from their `distro.toml`: roots kept at
+/// 50%, children following their parent's threshold.
+fn start_composite(dir: &Path, name: &str, downstream: Option<&str>) -> harness::Running {
+    std::fs::write(
+        dir.join("distro.toml"),
+        "[sampler]\ncomposite = { parent_threshold = { root = { probability = { ratio = 0.5 } } } }\n",
+    )
+    .unwrap();
+    let mut cmd = app_under_ndotel(
+        dir,
+        &[
+            "--distro",
+            "sdk",
+            "--traces-exporter",
+            "file",
+            "--metrics-exporter",
+            "none",
+            "--logs-exporter",
+            "none",
+            "--service-name",
+            name,
+        ],
+    );
+    if let Some(url) = downstream {
+        cmd.env("DOWNSTREAM_URL", url);
+    }
+    harness::start_capturing_stderr(cmd).unwrap()
+}
+
+#[test]
+fn the_threshold_travels_in_tracestate_and_the_callee_keeps_exactly_the_callers_traces() {
+    let tmp = setup();
+    let (up_dir, down_dir) = (tmp.path().join("up"), tmp.path().join("down"));
+    for d in [&up_dir, &down_dir] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let down = start_composite(&down_dir, "downstream", None);
+    let up = start_composite(&up_dir, "upstream", Some(&format!("http://{}", down.addr)));
+    let requests = 24;
+    for _ in 0..requests {
+        let r = client::request(&up.addr, "GET", "/downstream/items", &[], None).unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    assert!(up.terminate().unwrap() && down.terminate().unwrap());
+    let up_spans = otlp_json::spans(&up_dir.join("traces.jsonl")).unwrap();
+    let down_spans = otlp_json::spans(&down_dir.join("traces.jsonl")).unwrap();
+    let kept: Vec<&Span> = up_spans
+        .iter()
+        .filter(|s| s.kind == SERVER && s.attr("url.path") == Some("/downstream/items"))
+        .collect();
+    // Each root is kept with probability 0.5 (about 1 in 8 million runs keeps none or all).
+    assert!(
+        !kept.is_empty() && kept.len() < requests,
+        "{} of {requests} kept",
+        kept.len()
+    );
+    for server in &kept {
+        // The threshold of 0.5 is `8`, written on every kept span of the trace, in both processes.
+        assert_eq!(server.trace_state, "ot=th:8", "{server:#?}");
+        let downstream_server = one(&down_spans, "the callee's SERVER span", |s| {
+            s.kind == SERVER && s.trace_id == server.trace_id
+        });
+        assert_eq!(downstream_server.trace_state, "ot=th:8");
+    }
+    // The callee kept exactly the caller's traces: none of the dropped ones.
+    let mut up_traces: Vec<&str> = kept.iter().map(|s| s.trace_id.as_str()).collect();
+    let mut down_traces: Vec<&str> = down_spans
+        .iter()
+        .filter(|s| s.kind == SERVER)
+        .map(|s| s.trace_id.as_str())
+        .collect();
+    up_traces.sort();
+    down_traces.sort();
+    assert_eq!(up_traces, down_traces);
+}

@@ -20,6 +20,8 @@ pub struct Span {
     pub attributes: Vec<(String, String)>,
     /// `service.name` of the resource that exported it.
     pub service: String,
+    /// The W3C `tracestate` it carried (empty when none).
+    pub trace_state: String,
 }
 
 impl Span {
@@ -94,6 +96,7 @@ pub fn spans(path: &Path) -> Result<Vec<Span>, String> {
                         kind: s["kind"].as_i64().unwrap_or(0),
                         attributes: attrs(&s["attributes"]),
                         service: service.clone(),
+                        trace_state: s["traceState"].as_str().unwrap_or("").to_string(),
                     });
                 }
             }

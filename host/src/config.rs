@@ -230,6 +230,8 @@ pub struct FileConfig {
     /// Metric views (`[[views]]`), applied with the SDK's view API in this order.
     #[serde(default)]
     pub views: Vec<toml::Spanned<ViewConfig>>,
+    /// A composite sampler the host builds (`[sampler]`), used unless `OTEL_TRACES_SAMPLER` names another.
+    pub sampler: Option<toml::Spanned<crate::consistent::SamplerSection>>,
 }
 
 /// One `[[views]]` entry: which instruments it matches and how their streams change.
@@ -376,6 +378,17 @@ impl ConfigFile {
                     message: format!("in [[views]]: {problem}"),
                 });
             }
+        }
+        if let Some(sampler) = &config.sampler
+            && let Err(problem) = sampler.get_ref().composite.build()
+        {
+            let (line, column) = line_col(text, sampler.span().start);
+            return Err(ConfigError::Parse {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: format!("in [sampler] composite.{problem}"),
+            });
         }
         Ok(config)
     }

@@ -49,6 +49,8 @@ mod registry;
 mod settings;
 mod text;
 mod trace;
+/// Consistent probability sampling and the composable samplers of the OpenTelemetry specification.
+pub use trace::consistent;
 mod trust;
 mod watchdog;
 mod worker;

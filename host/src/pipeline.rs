@@ -96,6 +96,7 @@ pub const BUILTIN_SAMPLERS: &[&str] = &[
     "parentbased_always_on",
     "parentbased_always_off",
     "parentbased_traceidratio",
+    "composite",
 ];
 
 /// Everything found and decided before building: the file, the registry, the selected distro and its settings.

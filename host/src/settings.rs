@@ -171,8 +171,8 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc {
         env: "`OTEL_TRACES_SAMPLER`",
         file: "`[otel] traces_sampler`",
-        default: "distro's first, else `parentbased_always_on`",
-        meaning: "built-in or distro sampler",
+        default: "`composite` when `distro.toml` has `[sampler]`, else the distro's first, else `parentbased_always_on`",
+        meaning: "built-in (`composite`: consistent probability sampling from `[sampler]`) or distro sampler",
     },
     SettingDoc {
         env: "`OTEL_TRACES_SAMPLER_ARG`",
@@ -734,6 +734,10 @@ fn in_file<T: Clone>(value: Option<&T>, path: &std::path::Path) -> Option<(T, Pa
     value.cloned().map(|v| (v, path.to_path_buf()))
 }
 
+/// The name of the sampler `[sampler]` configures.
+static COMPOSITE: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| "composite".to_string());
+
 /// Splits a comma list, trimmed, lower-cased, without empties.
 pub(crate) fn list(s: &str) -> Vec<String> {
     s.split(',')
@@ -985,7 +989,13 @@ impl Settings {
             traces_sampler: pick(
                 env,
                 "OTEL_TRACES_SAMPLER",
-                in_file(otel.traces_sampler.as_ref(), &path),
+                // `[sampler]` in the file chooses the composite sampler, unless `[otel] traces_sampler` says.
+                in_file(
+                    otel.traces_sampler.as_ref().or(config
+                        .and_then(|c| c.config.sampler.as_ref())
+                        .map(|_| &*COMPOSITE)),
+                    &path,
+                ),
                 distro
                     .components
                     .samplers

@@ -114,6 +114,34 @@ pub(crate) fn sampler(ctx: &Ctx<'_>) -> Result<(ChosenSampler, String), BuildErr
         let sampler = PluginSampler::new(ffi_sampler, ctx.faults.clone(), s.call_timeout.value);
         return Ok((ChosenSampler::Distro(sampler), description));
     }
+    if name == "composite" {
+        let Some(section) = ctx
+            .plan
+            .config
+            .as_ref()
+            .and_then(|c| c.config.sampler.as_ref())
+        else {
+            return Err(BuildError::Component {
+                what: "sampler \"composite\"".into(),
+                message: "OTEL_TRACES_SAMPLER=composite needs a [sampler] table with `composite = { … }` in \
+                          distro.toml (see the README's Sampling section)"
+                    .into(),
+            });
+        };
+        // Checked when the file was read: it builds.
+        let root =
+            section
+                .get_ref()
+                .composite
+                .build()
+                .map_err(|message| BuildError::Component {
+                    what: "sampler \"composite\"".into(),
+                    message,
+                })?;
+        let sampler = crate::consistent::Composite::new(root);
+        let description = sampler.description();
+        return Ok((ChosenSampler::Composite(sampler), description));
+    }
     // Checked when the settings were resolved: an invalid argument was warned about and is 1.0 here.
     let ratio = s.traces_sampler_ratio;
     let sampler = match name {
@@ -144,6 +172,7 @@ pub(crate) fn sampler(ctx: &Ctx<'_>) -> Result<(ChosenSampler, String), BuildErr
 pub(crate) enum ChosenSampler {
     Builtin(Sampler),
     Distro(PluginSampler),
+    Composite(crate::consistent::Composite),
 }
 
 impl ShouldSample for ChosenSampler {
@@ -161,6 +190,9 @@ impl ShouldSample for ChosenSampler {
                 s.should_sample(parent_context, trace_id, name, span_kind, attributes, links)
             }
             ChosenSampler::Distro(s) => {
+                s.should_sample(parent_context, trace_id, name, span_kind, attributes, links)
+            }
+            ChosenSampler::Composite(s) => {
                 s.should_sample(parent_context, trace_id, name, span_kind, attributes, links)
             }
         }
