@@ -44,5 +44,85 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// One sampling decision: the SDK's `TraceIdRatioBased` (and parent-based) beside ndotel's consistent samplers at
+/// the same ratio, for a root span and for a child of a remote parent that carries `ot=th:…`.
+fn sampling(c: &mut Criterion) {
+    use ndotel::consistent::{Composite, ParentThreshold, Probability};
+    use opentelemetry::trace::{
+        SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags, TraceId, TraceState,
+    };
+    use opentelemetry::{Context, KeyValue};
+    use opentelemetry_sdk::trace::ShouldSample;
+    let attrs = [
+        KeyValue::new("http.request.method", "GET"),
+        KeyValue::new("url.path", "/items"),
+    ];
+    let parent = Context::new().with_remote_span_context(SpanContext::new(
+        // Its randomness (the 7 rightmost bytes, f8eb…) is above th e666: a parent rightly sampled at 10%.
+        TraceId::from(0x0af7_6519_16cd_43dd_84f8_eb21_1c80_319c_u128),
+        SpanId::from(0xb7ad_6b71_6920_3331_u64),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::from_key_value([("ot", "th:e666")]).unwrap(),
+    ));
+    let variants: Vec<(&str, Box<dyn ShouldSample>)> = vec![
+        (
+            "sdk_traceidratio",
+            Box::new(Sampler::TraceIdRatioBased(0.1)),
+        ),
+        (
+            "sdk_parentbased_traceidratio",
+            Box::new(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+                0.1,
+            )))),
+        ),
+        (
+            "consistent_probability",
+            Box::new(Composite::new(Box::new(Probability::new(0.1).unwrap()))),
+        ),
+        (
+            "consistent_parent_threshold",
+            Box::new(Composite::new(Box::new(ParentThreshold::new(Box::new(
+                Probability::new(0.1).unwrap(),
+            ))))),
+        ),
+    ];
+    let mut group = c.benchmark_group("sampling");
+    group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    for (name, sampler) in &variants {
+        let mut id = 1u128;
+        group.bench_function(format!("{name}/root"), |b| {
+            b.iter(|| {
+                id = id
+                    .wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835)
+                    .wrapping_add(1);
+                sampler.should_sample(
+                    black_box(None),
+                    TraceId::from(id),
+                    "GET /items",
+                    &SpanKind::Server,
+                    black_box(&attrs),
+                    &[],
+                )
+            })
+        });
+        group.bench_function(format!("{name}/child_of_remote"), |b| {
+            b.iter(|| {
+                sampler.should_sample(
+                    black_box(Some(&parent)),
+                    TraceId::from(0x0af7_6519_16cd_43dd_84f8_eb21_1c80_319c_u128),
+                    "SELECT items",
+                    &SpanKind::Client,
+                    black_box(&attrs),
+                    &[],
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, sampling);
 criterion_main!(benches);

@@ -91,11 +91,24 @@ fn parse_hex56(text: &str, min: usize) -> Option<u64> {
 
 /// `threshold` as `th` text: 14 hex digits without trailing zeros, `0` for zero.
 pub fn th_text(threshold: u64) -> String {
-    if threshold == 0 {
-        return "0".into();
+    let mut out = String::with_capacity(17);
+    push_th(&mut out, threshold);
+    out
+}
+
+/// Appends [`th_text`] of `threshold` to `out` (no formatting machinery: this runs for every kept span).
+fn push_th(out: &mut String, threshold: u64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let t = threshold & (MAX_THRESHOLD - 1);
+    if t == 0 {
+        out.push('0');
+        return;
     }
-    let full = format!("{:014x}", threshold & (MAX_THRESHOLD - 1));
-    full.trim_end_matches('0').to_string()
+    // Digits from the most significant of 14, down to the last non-zero one.
+    let last = t.trailing_zeros() / 4;
+    for i in (last..14).rev() {
+        out.push(HEX[((t >> (4 * i)) & 0xf) as usize] as char);
+    }
 }
 
 /// The probability a threshold keeps: `(2^56 - T) / 2^56`.
@@ -124,19 +137,31 @@ pub struct OtState {
     pub rv: Option<(String, u64)>,
     /// Every other sub-key, in order (an invalid `th` or `rv` among them is dropped).
     pub others: Vec<(String, String)>,
+    /// Whether the entry is absent or was read whole (nothing malformed or invalid left out), so writing it back
+    /// with the same `th` would change nothing.
+    pub clean: bool,
 }
 
 impl OtState {
     /// Reads the `ot` entry of `state`.
     pub fn of(state: &TraceState) -> OtState {
-        state.get("ot").map(OtState::parse).unwrap_or_default()
+        state.get("ot").map_or_else(
+            || OtState {
+                clean: true,
+                ..OtState::default()
+            },
+            OtState::parse,
+        )
     }
 
     /// Reads an `ot` entry's value.
     pub fn parse(value: &str) -> OtState {
-        let mut out = OtState::default();
+        let mut out = OtState {
+            clean: true,
+            ..OtState::default()
+        };
         if value.len() > 256 {
-            return out;
+            return OtState::default();
         }
         for pair in value.split(';') {
             let Some((key, v)) = pair.split_once(':') else {
@@ -153,8 +178,14 @@ impl OtState {
                 return OtState::default();
             }
             match key {
-                "th" => out.th = parse_th(v),
-                "rv" => out.rv = parse_rv(v).map(|r| (v.to_string(), r)),
+                "th" => {
+                    out.th = parse_th(v);
+                    out.clean &= out.th.is_some();
+                }
+                "rv" => {
+                    out.rv = parse_rv(v).map(|r| (v.to_string(), r));
+                    out.clean &= out.rv.is_some();
+                }
                 _ => out.others.push((key.to_string(), v.to_string())),
             }
         }
@@ -163,21 +194,31 @@ impl OtState {
 
     /// The entry's value: `th` first when given, then `rv`, then the others; empty when nothing is left.
     pub fn value(&self, th: Option<u64>) -> String {
-        let mut parts: Vec<String> = Vec::new();
+        let mut out = String::with_capacity(24);
+        let sep = |out: &mut String| {
+            if !out.is_empty() {
+                out.push(';');
+            }
+        };
         if let Some(t) = th.filter(|t| *t < MAX_THRESHOLD) {
-            parts.push(format!("th:{}", th_text(t)));
+            out.push_str("th:");
+            push_th(&mut out, t);
         }
         if let Some((rv, _)) = &self.rv {
-            parts.push(format!("rv:{rv}"));
+            sep(&mut out);
+            out.push_str("rv:");
+            out.push_str(rv);
         }
         for (k, v) in &self.others {
-            let part = format!("{k}:{v}");
             // The whole entry stays within 256 characters: what would not fit is left out.
-            if parts.iter().map(|p| p.len() + 1).sum::<usize>() + part.len() <= 256 {
-                parts.push(part);
+            if out.len() + 1 + k.len() + 1 + v.len() <= 256 {
+                sep(&mut out);
+                out.push_str(k);
+                out.push(':');
+                out.push_str(v);
             }
         }
-        parts.join(";")
+        out
     }
 }
 
@@ -758,6 +799,7 @@ impl ShouldSample for Composite {
                     && parent
                         .as_ref()
                         .is_some_and(|sc| sc.trace_flags().to_u8() & RANDOM_FLAG == 0)
+                    && !self.warned.load(Ordering::Relaxed)
                     && !self.warned.swap(true, Ordering::Relaxed)
                 {
                     eprintln!(
@@ -773,8 +815,17 @@ impl ShouldSample for Composite {
         let th = (keep && intent.reliable)
             .then_some(intent.threshold)
             .flatten();
-        let value = ot.value(th);
-        let trace_state = if value.is_empty() {
+        // A child that continues its parent's threshold (or a span without any) leaves the entry as it came: the
+        // parent's state, cloned as every SDK sampler clones it.
+        let unchanged = ot.clean && ot.th == th;
+        let value = if unchanged {
+            String::new()
+        } else {
+            ot.value(th)
+        };
+        let trace_state = if unchanged {
+            state
+        } else if value.is_empty() {
             if state.get("ot").is_some() {
                 state.delete("ot").unwrap_or(state)
             } else {

@@ -289,7 +289,20 @@ fn a_child_continues_its_parents_threshold_and_foreign_state_is_kept() {
         &[],
     );
     assert_eq!(r.decision, SamplingDecision::RecordAndSample);
-    assert_eq!(r.trace_state.get("ot"), Some("th:8;rv:ff000000000000"));
+    // The child continues its parent's threshold: the entry is left as it came.
+    assert_eq!(r.trace_state.get("ot"), Some("rv:ff000000000000;th:8"));
+    // A root under the same randomness gets th written first.
+    let root = Composite::new(Box::new(Probability::new(0.25).unwrap()));
+    let cx = parent(span_context(1, true, true, "ot=rv:ff000000000000;zz:1"));
+    let r = root.should_sample(
+        Some(&cx),
+        cx.span().span_context().trace_id(),
+        "c",
+        &SpanKind::Internal,
+        &[],
+        &[],
+    );
+    assert_eq!(r.trace_state.get("ot"), Some("th:c;rv:ff000000000000;zz:1"));
     // A parent sampled without th: kept, but th is erased (the probability is unknown).
     let cx = parent(span_context(trace, true, true, "ot=zz:1"));
     let r = sampler.should_sample(
