@@ -161,19 +161,33 @@ fn one_trace_spans_both_services_and_the_samplers_decision_crosses_the_hop() {
     );
 }
 
-/// Both services under the builtin `sdk` distro with a composite sampler from their `distro.toml`: roots kept at
-/// 50%, children following their parent's threshold.
-fn start_composite(dir: &Path, name: &str, downstream: Option<&str>) -> harness::Running {
-    std::fs::write(
-        dir.join("distro.toml"),
-        "[sampler]\ncomposite = { parent_threshold = { root = { probability = { ratio = 0.5 } } } }\n",
-    )
-    .unwrap();
+/// A service with a composite sampler from its `distro.toml`: under the builtin `sdk` distro, roots kept at 50% and
+/// children following their parent's threshold; under the reference distro, its own sampler (ratio 0.5) as the
+/// composite's only node, stating its ratio as a threshold.
+fn start_composite(
+    dir: &Path,
+    name: &str,
+    downstream: Option<&str>,
+    reference: bool,
+) -> harness::Running {
+    let (distro, toml) = if reference {
+        (
+            "otel_custom_distro",
+            "[sampler]\ncomposite = { distro = {} }\n\n[distro.otel_custom_distro.sampler]\nratio = 0.5\n",
+        )
+    } else {
+        (
+            "sdk",
+            "[sampler]\ncomposite = { parent_threshold = { root = { probability = { ratio = 0.5 } } } }\n",
+        )
+    };
+    std::fs::write(dir.join("distro.toml"), toml).unwrap();
+    let plugins = plugin_dir(dir, "plugins", &["otel_custom_distro"]);
     let mut cmd = app_under_ndotel(
         dir,
         &[
             "--distro",
-            "sdk",
+            distro,
             "--traces-exporter",
             "file",
             "--metrics-exporter",
@@ -184,6 +198,7 @@ fn start_composite(dir: &Path, name: &str, downstream: Option<&str>) -> harness:
             name,
         ],
     );
+    cmd.env("OTEL_RUST_DISTRO_PATH", plugins);
     if let Some(url) = downstream {
         cmd.env("DOWNSTREAM_URL", url);
     }
@@ -192,13 +207,29 @@ fn start_composite(dir: &Path, name: &str, downstream: Option<&str>) -> harness:
 
 #[test]
 fn the_threshold_travels_in_tracestate_and_the_callee_keeps_exactly_the_callers_traces() {
+    threshold_travels(false);
+}
+
+#[test]
+fn the_reference_distros_sampler_states_its_ratio_as_a_threshold_the_callee_honours() {
+    threshold_travels(true);
+}
+
+/// The caller (the reference distro's sampler when `reference`, else the host's) decides at 50%; the callee (the
+/// host's parent-threshold sampler) follows.
+fn threshold_travels(reference: bool) {
     let tmp = setup();
     let (up_dir, down_dir) = (tmp.path().join("up"), tmp.path().join("down"));
     for d in [&up_dir, &down_dir] {
         std::fs::create_dir_all(d).unwrap();
     }
-    let down = start_composite(&down_dir, "downstream", None);
-    let up = start_composite(&up_dir, "upstream", Some(&format!("http://{}", down.addr)));
+    let down = start_composite(&down_dir, "downstream", None, false);
+    let up = start_composite(
+        &up_dir,
+        "upstream",
+        Some(&format!("http://{}", down.addr)),
+        reference,
+    );
     let requests = 24;
     for _ in 0..requests {
         let r = client::request(&up.addr, "GET", "/downstream/items", &[], None).unwrap();

@@ -399,6 +399,9 @@ fn degradation(capability: &str) -> Option<&'static str> {
     Some(match capability {
         // The host calls the processor once per span instead of once per batch, with the same edits.
         "span_batch" => return None,
+        // Without it, the host reads a composite node's intent from the plugin's decision (`FfiSampler::intent`'s
+        // default body): the same sampling, without a threshold to write.
+        "sampling_intent" => return None,
         "processor_shutdown" => "its span processor is not told when the pipeline shuts down",
         "host_env" => "it reads the process environment, not the one the host was configured with",
         "log_processor" => {

@@ -128,16 +128,40 @@ pub(crate) fn sampler(ctx: &Ctx<'_>) -> Result<(ChosenSampler, String), BuildErr
                     .into(),
             });
         };
+        // The distro's own sampler, for each `distro = {}` node.
+        let distro_node = || -> Result<Box<dyn crate::consistent::Composable>, String> {
+            let Some(own) = info
+                .components
+                .samplers
+                .first()
+                .filter(|_| ctx.distro.is_some())
+            else {
+                return Err(format!("distro {} has no sampler of its own", info.name));
+            };
+            let owned = own.clone();
+            let (ffi_sampler, description) = ctx
+                .startup("its sampler", move |d| {
+                    d.sampler(RStr::from_str(&owned)).map(|s| {
+                        let description = s.description().into_string();
+                        (s, description)
+                    })
+                })
+                .map_err(|e| e.to_string())?;
+            let sampler = PluginSampler::new(ffi_sampler, ctx.faults.clone(), s.call_timeout.value);
+            Ok(Box::new(super::sampler::DistroNode::new(
+                sampler,
+                description,
+            )))
+        };
         // Checked when the file was read: it builds.
-        let root =
-            section
-                .get_ref()
-                .composite
-                .build()
-                .map_err(|message| BuildError::Component {
-                    what: "sampler \"composite\"".into(),
-                    message,
-                })?;
+        let root = section
+            .get_ref()
+            .composite
+            .build_with(&distro_node)
+            .map_err(|message| BuildError::Component {
+                what: "sampler \"composite\"".into(),
+                message,
+            })?;
         let sampler = crate::consistent::Composite::new(root);
         let description = sampler.description();
         return Ok((ChosenSampler::Composite(sampler), description));

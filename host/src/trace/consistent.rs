@@ -20,74 +20,10 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// `2^56`: the threshold that rejects everything (probability 0), one past the largest randomness.
-pub const MAX_THRESHOLD: u64 = 1 << 56;
-
-/// The number of hex digits a threshold is written with by default, as the specification recommends.
-pub const DEFAULT_PRECISION: u32 = 4;
-
-/// The smallest probability a threshold can express: `2^-56`.
-pub const MIN_PROBABILITY: f64 = 1.0 / MAX_THRESHOLD as f64;
-
-/// The threshold of `probability`, by the specification's reference algorithm with `precision` hex digits (1 to
-/// 12; more digits for probabilities near 0, which need them), as `th` text: `0` for probability 1, else the
-/// digits without trailing zeros. `None` for a probability below `2^-56` or not in `(0, 1]`.
-pub fn probability_to_th(probability: f64, precision: u32) -> Option<String> {
-    if !(MIN_PROBABILITY..=1.0).contains(&probability) {
-        return None;
-    }
-    if probability == 1.0 {
-        return Some("0".into());
-    }
-    // frexp: probability = m * 2^exp with m in [0.5, 1); exp <= 0 here.
-    let exp = frexp_exponent(probability);
-    // One more digit for each leading `f` the threshold will have (Python's `exp // -4`).
-    let extra = (-exp) / 4;
-    let precision = (precision as i32 + extra).clamp(1, 12) as u32;
-    // The rejection probability in [1, 2), plus half of the last digit kept: truncating then rounds to nearest.
-    let rejection = (2.0 - probability) + 0.5 * 2f64.powi(-4 * precision as i32);
-    let digits = if rejection >= 2.0 {
-        "fffffffffffff".to_string()
-    } else {
-        format!("{:013x}", rejection.to_bits() & ((1u64 << 52) - 1))
-    };
-    let kept = digits[..precision as usize].trim_end_matches('0');
-    Some(if kept.is_empty() { "0" } else { kept }.to_string())
-}
-
-/// The exponent `frexp` gives a positive, finite `x`: `x = m * 2^exp` with `m` in `[0.5, 1)`.
-fn frexp_exponent(x: f64) -> i32 {
-    let bits = x.to_bits();
-    let biased = ((bits >> 52) & 0x7ff) as i32;
-    if biased == 0 {
-        // Subnormal: below any probability this module accepts, but exact anyway.
-        let lead = (bits & ((1u64 << 52) - 1)).leading_zeros() as i32 - 12;
-        -1022 - lead
-    } else {
-        biased - 1022
-    }
-}
-
-/// The threshold a `th` value stands for: 1 to 14 lowercase hex digits, right-padded with zeros to 14. `None` when
-/// it is not such a value (then it is ignored, as the specification's grammar says).
-pub fn parse_th(th: &str) -> Option<u64> {
-    parse_hex56(th, 1)
-}
-
-/// The randomness an `rv` value stands for: exactly 14 lowercase hex digits.
-pub fn parse_rv(rv: &str) -> Option<u64> {
-    (rv.len() == 14).then(|| parse_hex56(rv, 14)).flatten()
-}
-
-fn parse_hex56(text: &str, min: usize) -> Option<u64> {
-    if !(min..=14).contains(&text.len())
-        || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    {
-        return None;
-    }
-    let value = u64::from_str_radix(text, 16).ok()?;
-    Some(value << (4 * (14 - text.len())))
-}
+pub use ndotel_api::sampling::{
+    DEFAULT_PRECISION, MAX_THRESHOLD, MIN_PROBABILITY, SamplingIntent, parse_rv, parse_th,
+    probability_to_th,
+};
 
 /// `threshold` as `th` text: 14 hex digits without trailing zeros, `0` for zero.
 pub fn th_text(threshold: u64) -> String {
@@ -226,7 +162,7 @@ impl OtState {
 pub fn randomness(trace_id: TraceId, ot: &OtState) -> u64 {
     match &ot.rv {
         Some((_, r)) => *r,
-        None => u128::from_be_bytes(trace_id.to_bytes()) as u64 & (MAX_THRESHOLD - 1),
+        None => ndotel_api::sampling::trace_randomness(trace_id.to_bytes()),
     }
 }
 
@@ -244,6 +180,8 @@ pub enum Parent {
 /// What a composable sampler sees of the span about to start.
 #[derive(Debug)]
 pub struct Params<'a> {
+    /// The trace (for a distro's sampler, which may decide on it; the composable samplers here do not).
+    pub trace_id: TraceId,
     /// Where the parent is.
     pub parent: Parent,
     /// Whether the parent was sampled (false for a root).
@@ -390,24 +328,30 @@ impl ParentThreshold {
     }
 }
 
+/// What a child of the parent in `p` intends when it follows it: the parent's threshold when it has a reliable one,
+/// else threshold 0 (unreliable) when the parent was sampled, else nothing.
+pub fn follow_parent(p: &Params<'_>) -> Intent {
+    match p.parent_threshold {
+        Some(t) => Intent {
+            threshold: Some(t),
+            reliable: true,
+            attributes: Vec::new(),
+        },
+        None if p.parent_sampled => Intent {
+            threshold: Some(0),
+            reliable: false,
+            attributes: Vec::new(),
+        },
+        None => Intent::drop(),
+    }
+}
+
 impl Composable for ParentThreshold {
     fn intent(&self, p: &Params<'_>) -> Intent {
         if p.parent == Parent::None {
             return self.root.intent(p);
         }
-        match p.parent_threshold {
-            Some(t) => Intent {
-                threshold: Some(t),
-                reliable: true,
-                attributes: Vec::new(),
-            },
-            None if p.parent_sampled => Intent {
-                threshold: Some(0),
-                reliable: false,
-                attributes: Vec::new(),
-            },
-            None => Intent::drop(),
-        }
+        follow_parent(p)
     }
     fn description(&self) -> String {
         format!("ParentThreshold{{root={}}}", self.root.description())
@@ -781,6 +725,7 @@ impl ShouldSample for Composite {
         // A parent's threshold that disagrees with its sampled flag is not one: the specification says erase it.
         let parent_threshold = ot.th.filter(|t| sampled && r >= *t);
         let params = Params {
+            trace_id,
             parent: where_,
             parent_sampled: sampled,
             parent_threshold,
@@ -888,6 +833,9 @@ pub enum ComposableConfig {
     Annotating(AnnotatingConfig),
     /// `rate_limiting = { spans_per_second = 100, adaptation_time = 5, delegate = { … } }`.
     RateLimiting(RateLimitingConfig),
+    /// `distro = {}`: the selected distro's own sampler (its first), asked for its intent (ndotel-api 1.6; an older
+    /// plugin's decision is read as one).
+    Distro(Empty),
 }
 
 /// No settings.
@@ -1006,10 +954,20 @@ pub struct RateLimitingConfig {
     pub delegate: Option<Box<ComposableConfig>>,
 }
 
+/// Builds the selected distro's sampler for a `distro = {}` node.
+pub type DistroSampler<'a> = &'a dyn Fn() -> Result<Box<dyn Composable>, String>;
+
 impl ComposableConfig {
-    /// Builds the sampler; an error names what is wrong and where in the tree.
+    /// Builds the sampler to check it (a `distro = {}` node stands in as always-on); an error names what is wrong
+    /// and where in the tree.
     pub fn build(&self) -> Result<Box<dyn Composable>, String> {
+        self.build_with(&|| Ok(Box::new(AlwaysOn)))
+    }
+
+    /// Builds the sampler, `distro` building the distro's sampler for each `distro = {}` node.
+    pub fn build_with(&self, distro: DistroSampler<'_>) -> Result<Box<dyn Composable>, String> {
         Ok(match self {
+            ComposableConfig::Distro(_) => distro().map_err(|e| format!("distro: {e}"))?,
             ComposableConfig::AlwaysOn(_) => Box::new(AlwaysOn),
             ComposableConfig::AlwaysOff(_) => Box::new(AlwaysOff),
             ComposableConfig::Probability(p) => Box::new(
@@ -1021,7 +979,7 @@ impl ComposableConfig {
             ),
             ComposableConfig::ParentThreshold(p) => Box::new(ParentThreshold::new(
                 p.root
-                    .build()
+                    .build_with(distro)
                     .map_err(|e| format!("parent_threshold.root: {e}"))?,
             )),
             ComposableConfig::RuleBased(r) => {
@@ -1030,7 +988,7 @@ impl ComposableConfig {
                     .iter()
                     .enumerate()
                     .map(|(i, rule)| {
-                        rule.build()
+                        rule.build(distro)
                             .map_err(|e| format!("rule_based.rules[{i}]: {e}"))
                     })
                     .collect::<Result<Vec<_>, String>>()?;
@@ -1042,13 +1000,13 @@ impl ComposableConfig {
                     .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
                     .collect(),
                 a.delegate
-                    .build()
+                    .build_with(distro)
                     .map_err(|e| format!("annotating.delegate: {e}"))?,
             )),
             ComposableConfig::RateLimiting(r) => {
                 let delegate = match &r.delegate {
                     Some(d) => d
-                        .build()
+                        .build_with(distro)
                         .map_err(|e| format!("rate_limiting.delegate: {e}"))?,
                     None => Box::new(AlwaysOn),
                 };
@@ -1067,7 +1025,7 @@ impl ComposableConfig {
 }
 
 impl RuleConfig {
-    fn build(&self) -> Result<(Predicate, Box<dyn Composable>), String> {
+    fn build(&self, distro: DistroSampler<'_>) -> Result<(Predicate, Box<dyn Composable>), String> {
         let globs = |list: &Option<Vec<String>>| {
             list.iter()
                 .flatten()
@@ -1107,7 +1065,10 @@ impl RuleConfig {
                 .map(|a| (a.key.clone(), globs(&a.included), globs(&a.excluded))),
             span_names: globs(&self.span_names),
         };
-        let sampler = self.sampler.build().map_err(|e| format!("sampler: {e}"))?;
+        let sampler = self
+            .sampler
+            .build_with(distro)
+            .map_err(|e| format!("sampler: {e}"))?;
         Ok((predicate, sampler))
     }
 }

@@ -115,6 +115,7 @@ fn thresholds_equal_the_reference_algorithm_for_ten_thousand_ratios_at_4_and_12_
 
 fn root_params<'a>(attributes: &'a [KeyValue], kind: &'a SpanKind) -> Params<'a> {
     Params {
+        trace_id: TraceId::from(1u128),
         parent: Parent::None,
         parent_sampled: false,
         parent_threshold: None,

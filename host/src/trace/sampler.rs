@@ -2,10 +2,11 @@
 //! distro's sampler fails or panics.
 
 use super::view::{HostParams, kind, with_scratch};
+use crate::consistent::{Composable, Intent, Params, Parent, SamplingIntent, follow_parent};
 use crate::faults::{Component, Faults};
 use crate::watchdog::Watched;
 use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::RResult;
+use abi_stable::std_types::{RResult, Tuple2};
 use ndotel_api::ffi::{FfiSamplerBox, FfiSamplingParams_TO};
 use ndotel_api::{Decision, ParentKind};
 use opentelemetry::trace::{Link, SpanKind, TraceContextExt, TraceId};
@@ -26,6 +27,105 @@ pub(crate) struct PluginSampler {
 impl std::fmt::Debug for PluginSampler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PluginSampler").finish_non_exhaustive()
+    }
+}
+
+/// A distro's sampler as a node of the composite sampler (`distro = {}`): asked for its intent.
+#[derive(Debug)]
+pub(crate) struct DistroNode {
+    sampler: PluginSampler,
+    description: String,
+}
+
+impl DistroNode {
+    pub(crate) fn new(sampler: PluginSampler, description: String) -> Self {
+        DistroNode {
+            sampler,
+            description,
+        }
+    }
+}
+
+impl Composable for DistroNode {
+    fn intent(&self, p: &Params<'_>) -> Intent {
+        let s = &self.sampler;
+        // The fallback of the decision path, as an intent: children follow their parent, roots are kept.
+        let fallback = || match p.parent {
+            Parent::None => Intent {
+                threshold: Some(0),
+                reliable: false,
+                attributes: Vec::new(),
+            },
+            _ => follow_parent(p),
+        };
+        if s.watched.bypassed() {
+            return fallback();
+        }
+        let parent_kind = match p.parent {
+            Parent::None => ParentKind::None,
+            Parent::Local => ParentKind::Local,
+            Parent::Remote => ParentKind::Remote,
+        };
+        let result = with_scratch(|bump| {
+            let params = HostParams {
+                trace_id: p.trace_id.to_bytes(),
+                parent_kind,
+                parent_sampled: p.parent_sampled,
+                name: p.name,
+                kind: kind(p.kind),
+                attributes: p.attributes,
+                links: p.links,
+                bump,
+                attribute_refs: OnceCell::new(),
+                link_refs: OnceCell::new(),
+            };
+            let params = FfiSamplingParams_TO::from_ptr(&params, TD_Opaque);
+            s.watched
+                .call_gated(u128::from_be_bytes(p.trace_id.to_bytes()), || {
+                    s.inner.intent(params)
+                })
+        });
+        let Some(result) = result else {
+            return fallback();
+        };
+        match result.value {
+            _ if result.overdue => fallback(),
+            RResult::ROk(Tuple2(code, threshold)) => {
+                match SamplingIntent::decode(code, threshold) {
+                    Some(SamplingIntent::Keep {
+                        threshold,
+                        reliable,
+                    }) => Intent {
+                        threshold: Some(threshold),
+                        reliable,
+                        attributes: Vec::new(),
+                    },
+                    Some(SamplingIntent::FollowParent) if p.parent == Parent::None => Intent {
+                        threshold: Some(0),
+                        reliable: true,
+                        attributes: Vec::new(),
+                    },
+                    Some(SamplingIntent::FollowParent) => follow_parent(p),
+                    Some(_) => Intent::default(),
+                    None => {
+                        let e = ndotel_api::ffi::FfiError::failed(format!(
+                            "returned sampling intent ({code}, {threshold:#x}), which this host does not know (a plugin \
+                         built for a newer ndotel-api)"
+                        ));
+                        s.faults.record_span_call(Component::Sampler, &e);
+                        fallback()
+                    }
+                }
+            }
+            RResult::RErr(e) => {
+                s.faults.record_span_call(Component::Sampler, &e);
+                fallback()
+            }
+        }
+    }
+
+    fn description(&self) -> String {
+        format!("Distro{{{}}}", self.description)
     }
 }
 

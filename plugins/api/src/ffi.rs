@@ -279,6 +279,20 @@ pub trait FfiSampler: Send + Sync {
     fn should_sample(&self, params: FfiSamplingParamsRef<'_>) -> RResult<u8, FfiError>;
     #[sabi(last_prefix_field)]
     fn description(&self) -> RString;
+    /// Since 1.6: a [`SamplingIntent`](crate::sampling::SamplingIntent) as `(kind, threshold)`. The default body
+    /// (which a host runs for a plugin from before 1.6) maps `should_sample`'s decision.
+    fn intent(&self, params: FfiSamplingParamsRef<'_>) -> RResult<Tuple2<u8, u64>, FfiError> {
+        match self.should_sample(params) {
+            RResult::ROk(code) => {
+                let (kind, threshold) = crate::sampling::SamplingIntent::from_decision(
+                    crate::Decision::from_code_or_default(code),
+                )
+                .encode();
+                RResult::ROk(Tuple2(kind, threshold))
+            }
+            RResult::RErr(e) => RResult::RErr(e),
+        }
+    }
 }
 /// An owned sampler trait object.
 pub type FfiSamplerBox = FfiSampler_TO<'static, RBox<()>>;
@@ -429,7 +443,7 @@ impl RootModule for PluginModRef {
 }
 
 /// The capabilities of this API version, by name (see the crate docs, "Evolution rules").
-pub const CAPABILITY_NAMES: [&str; 9] = [
+pub const CAPABILITY_NAMES: [&str; 10] = [
     // 1.0
     "span_view_full",
     "edits_events_links_status",
@@ -445,6 +459,8 @@ pub const CAPABILITY_NAMES: [&str; 9] = [
     "log_processor",
     // 1.5
     "span_batch",
+    // 1.6
+    "sampling_intent",
 ];
 
 /// [`CAPABILITY_NAMES`] as it crosses the boundary.

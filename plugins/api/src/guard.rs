@@ -105,6 +105,12 @@ impl FfiSampler for GuardedSampler {
             .unwrap_or_else(|e| format!("<{e}>"))
             .into()
     }
+    fn intent(&self, params: FfiSamplingParamsRef<'_>) -> RResult<Tuple2<u8, u64>, FfiError> {
+        guarded(|| {
+            let (kind, threshold) = self.0.intent(SamplingParams::from_ffi(&params)).encode();
+            Ok(Tuple2(kind, threshold))
+        })
+    }
 }
 
 struct GuardedSpanProcessor(Box<dyn SpanProcessor>);

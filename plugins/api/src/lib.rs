@@ -68,7 +68,10 @@
 //!   `OTEL_LOGS_EXPORTER` is set explicitly, since nothing would redact them.
 //! * 1.5.0 — the host edits spans on its batch thread, a batch per call: `FfiSpanProcessor::on_end_batch` (a new
 //!   trait method whose default calls `on_end` per span; capability `span_batch`). Nothing changes for a distro's
-//!   [`SpanProcessor`], which still sees one span at a time. [`Decision`] and [`Temporality`] are exhaustive
+//!   [`SpanProcessor`], which still sees one span at a time.
+//! * 1.6.0 — consistent probability sampling: [`Sampler::intent`] (a new trait method with a default, and
+//!   `FfiSampler::intent`, whose default maps `should_sample`; capability `sampling_intent`) and the [`sampling`]
+//!   module, so a distro's sampler can be a node of the host's composite sampler and say ratios as thresholds. [`Decision`] and [`Temporality`] are exhaustive
 //!   again, as released in 1.0.0: a change after 1.0.0 had made them `#[non_exhaustive]` without a release, which
 //!   broke the source of a 1.0 distro that matched them without a `_` arm (its built plugins kept loading).
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
@@ -79,6 +82,7 @@ mod guard;
 mod log;
 #[doc(hidden)]
 pub mod meta;
+pub mod sampling;
 pub mod testing;
 mod types;
 mod view;
@@ -432,6 +436,13 @@ pub trait Sampler: Send + Sync + 'static {
     fn should_sample(&self, params: &SamplingParams<'_>) -> Decision;
     /// A human description (shown by `ndotel config`), like the SDK's `Sampler::description`.
     fn description(&self) -> String;
+    /// Since 1.6: the decision in the terms of consistent probability sampling, which the host asks when the
+    /// sampler is a node of its composite sampler (`distro = {}` in `[sampler]` of `distro.toml`). Say a ratio
+    /// with [`SamplingIntent::ratio`](sampling::SamplingIntent::ratio) (the span then carries `th` and every service agrees on it). The default
+    /// reads [`Sampler::should_sample`]'s decision ([`SamplingIntent::from_decision`](sampling::SamplingIntent::from_decision)).
+    fn intent(&self, params: &SamplingParams<'_>) -> sampling::SamplingIntent {
+        sampling::SamplingIntent::from_decision(self.should_sample(params))
+    }
 }
 
 /// Enriches spans as they start and edits them as they end, before any exporter sees them.

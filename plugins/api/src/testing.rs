@@ -520,6 +520,18 @@ pub fn sample(sampler: &dyn Sampler, params: &TestParams) -> Decision {
     sampler.should_sample(SamplingParams::from_ffi(&ffi))
 }
 
+/// Runs `sampler`'s [`Sampler::intent`] (since 1.6) over `params`, as the host's composite
+/// sampler would.
+pub fn intent(sampler: &dyn Sampler, params: &TestParams) -> crate::sampling::SamplingIntent {
+    let store = Stored::new(&params.attributes);
+    let view = ParamsView {
+        params,
+        attributes: store.refs(),
+    };
+    let ffi = FfiSamplingParams_TO::from_ptr(&view, TD_Opaque);
+    sampler.intent(SamplingParams::from_ffi(&ffi))
+}
+
 /// A log record built in a test (since 1.4): an INFO record with a string body, no trace context, at 1 s after
 /// the epoch.
 #[derive(Debug, Clone)]

@@ -1,8 +1,12 @@
 //! The sampler. Children follow their parent (local or remote), so a dropped request takes its whole trace — DB
 //! queries included — with it. A root span is first checked against the health-check paths (dropped), then
 //! against the ordered rules (first match decides: drop, sample, ratio or rate limit), then sampled by the
-//! fallback ratio. Ratios are decided on the trace id, so every service of a trace agrees.
+//! fallback ratio. Ratios are consistent probability sampling (the OpenTelemetry specification's thresholds on the
+//! trace id's randomness), so every service of a trace agrees; as a node of the host's composite sampler
+//! (`[sampler] composite = { distro = {} }`) the sampler states them as thresholds ([`Sampler::intent`]), which the
+//! host writes as `th` into the trace state.
 
+use ndotel_api::sampling::SamplingIntent;
 use ndotel_api::{BoxError, Decision, ParentKind, Sampler, SamplingParams, SpanKind};
 use regex::Regex;
 use serde::Deserialize;
@@ -77,7 +81,7 @@ pub struct RuleSettings {
 enum Decide {
     Drop,
     Sample,
-    Ratio(u64),
+    Ratio(Option<u64>),
     RateLimit(TokenBucket),
 }
 
@@ -135,18 +139,12 @@ impl TokenBucket {
     }
 }
 
-fn threshold(ratio: f64) -> u64 {
-    if ratio >= 1.0 {
-        u64::MAX
-    } else {
-        (ratio.max(0.0) * (1u64 << 63) as f64) as u64
-    }
-}
-
-fn in_ratio(trace_id: &[u8; 16], threshold: u64) -> bool {
-    let mut low = [0u8; 8];
-    low.copy_from_slice(&trace_id[8..]);
-    threshold == u64::MAX || (u64::from_be_bytes(low) >> 1) < threshold
+/// The consistent-sampling threshold of `ratio` (the specification's, at 4 hex digits): `None` keeps nothing. A
+/// trace is kept when its randomness (its id's 7 rightmost bytes) reaches it, so every service deciding on the same
+/// ratio this way — this distro, the host's composite sampler, any OpenTelemetry SDK's consistent sampler — keeps
+/// the same traces.
+fn threshold(ratio: f64) -> Option<u64> {
+    ndotel_api::sampling::ratio_threshold(ratio)
 }
 
 fn parse_kind(s: &str) -> Result<SpanKind, BoxError> {
@@ -254,7 +252,7 @@ pub struct CustomSampler {
     drop_paths: Vec<String>,
     rules: Vec<Rule>,
     ratio: f64,
-    threshold: u64,
+    threshold: Option<u64>,
 }
 
 impl CustomSampler {
@@ -305,22 +303,42 @@ impl CustomSampler {
     }
 
     fn sample_root(&self, params: &SamplingParams<'_>) -> Decision {
-        if self.is_health_check(params) {
-            return Decision::Drop;
+        match self.root_intent(params) {
+            SamplingIntent::Keep { threshold, .. }
+                if ndotel_api::sampling::trace_randomness(params.trace_id()) >= threshold =>
+            {
+                Decision::RecordAndSample
+            }
+            _ => Decision::Drop,
         }
-        let keep = match self.rules.iter().find(|r| r.matches(params)) {
-            Some(rule) => match &rule.decide {
-                Decide::Drop => false,
-                Decide::Sample => true,
-                Decide::Ratio(t) => in_ratio(&params.trace_id(), *t),
-                Decide::RateLimit(bucket) => bucket.try_take(),
+    }
+
+    /// A root span's intent: health checks and `drop` rules keep nothing, `sample` keeps all, ratios (a rule's or
+    /// the fallback) are consistent thresholds, and a rate limit keeps what its bucket allows (a probability it
+    /// cannot state, so no threshold is written for it).
+    fn root_intent(&self, params: &SamplingParams<'_>) -> SamplingIntent {
+        if self.is_health_check(params) {
+            return SamplingIntent::Drop;
+        }
+        let ratio = |t: Option<u64>| match t {
+            Some(threshold) => SamplingIntent::Keep {
+                threshold,
+                reliable: true,
             },
-            None => in_ratio(&params.trace_id(), self.threshold),
+            None => SamplingIntent::Drop,
         };
-        if keep {
-            Decision::RecordAndSample
-        } else {
-            Decision::Drop
+        match self.rules.iter().find(|r| r.matches(params)) {
+            Some(rule) => match &rule.decide {
+                Decide::Drop => SamplingIntent::Drop,
+                Decide::Sample => SamplingIntent::always(),
+                Decide::Ratio(t) => ratio(*t),
+                Decide::RateLimit(bucket) if bucket.try_take() => SamplingIntent::Keep {
+                    threshold: 0,
+                    reliable: false,
+                },
+                Decide::RateLimit(_) => SamplingIntent::Drop,
+            },
+            None => ratio(self.threshold),
         }
     }
 }
@@ -337,11 +355,18 @@ impl Sampler for CustomSampler {
     fn description(&self) -> String {
         let rules: Vec<&str> = self.rules.iter().map(|r| r.text.as_str()).collect();
         format!(
-            "OtelCustomSampler{{drop_paths={:?}, rules=[{}], ParentBased{{root=TraceIdRatioBased{{{}}}}}}}",
+            "OtelCustomSampler{{drop_paths={:?}, rules=[{}], ParentBased{{root=ConsistentRatio{{{}}}}}}}",
             self.drop_paths,
             rules.join(", "),
             self.ratio
         )
+    }
+
+    fn intent(&self, params: &SamplingParams<'_>) -> SamplingIntent {
+        match params.parent() {
+            ParentKind::None => self.root_intent(params),
+            ParentKind::Local | ParentKind::Remote => SamplingIntent::FollowParent,
+        }
     }
 }
 
@@ -478,11 +503,34 @@ mod tests {
             "[[rules]]\nname = \"^batch\"\naction = \"ratio\"\nratio = 0.5\n",
         ))
         .unwrap();
+        // Consistent: kept when the trace id's 7 rightmost bytes reach the threshold of 0.5 (0x80000000000000).
         let mut p = root("batch job", &[]);
         p.trace_id[8..].copy_from_slice(&0u64.to_be_bytes());
-        assert_eq!(sample(&s, &p), Decision::RecordAndSample);
-        p.trace_id[8..].copy_from_slice(&u64::MAX.to_be_bytes());
         assert_eq!(sample(&s, &p), Decision::Drop);
+        p.trace_id[8..].copy_from_slice(&u64::MAX.to_be_bytes());
+        assert_eq!(sample(&s, &p), Decision::RecordAndSample);
+        p.trace_id[8..].copy_from_slice(&0x0080_0000_0000_0000u64.to_be_bytes());
+        assert_eq!(sample(&s, &p), Decision::RecordAndSample);
+        p.trace_id[8..].copy_from_slice(&0x007f_ffff_ffff_ffffu64.to_be_bytes());
+        assert_eq!(sample(&s, &p), Decision::Drop);
+        // As an intent: the threshold, reliable, which the host writes as `th:8`.
+        assert_eq!(
+            ndotel_api::testing::intent(&s, &p),
+            SamplingIntent::Keep {
+                threshold: 0x0080_0000_0000_0000,
+                reliable: true
+            }
+        );
+        let health = root("GET /health", &[]);
+        assert_eq!(
+            ndotel_api::testing::intent(&s, &health),
+            SamplingIntent::Drop
+        );
+        let child = params("SELECT", &[], ParentKind::Remote, true);
+        assert_eq!(
+            ndotel_api::testing::intent(&s, &child),
+            SamplingIntent::FollowParent
+        );
         assert!(
             CustomSampler::new(&rule("[[rules]]\naction = \"ratio\"\n"))
                 .unwrap_err()
@@ -534,7 +582,7 @@ mod tests {
         .unwrap();
         let d = s.description();
         assert!(
-            d.contains("name~^GET=>RateLimit(3/s)") && d.contains("TraceIdRatioBased{0.5}"),
+            d.contains("name~^GET=>RateLimit(3/s)") && d.contains("ConsistentRatio{0.5}"),
             "{d}"
         );
     }
