@@ -165,7 +165,7 @@ fn the_environment_is_read_as_the_specification_says() {
         (&[("OTEL_TRACES_SAMPLER", "ALWAYS_OFF")], "OTEL_TRACES_SAMPLER", "always_off", "env", None, true),
         (&[("OTEL_TRACES_SAMPLER", " parentbased_TraceIdRatio ")], "OTEL_TRACES_SAMPLER", "parentbased_traceidratio", "env", None, true),
         (&[("OTEL_TRACES_SAMPLER", "xray")], "OTEL_TRACES_SAMPLER", "otel_custom", "distro", Some("not supported by ndotel"), true),
-        (&[("OTEL_TRACES_SAMPLER", "sometimes")], "OTEL_TRACES_SAMPLER", "otel_custom", "distro", Some("parentbased_traceidratio, otel_custom"), false),
+        (&[("OTEL_TRACES_SAMPLER", "sometimes")], "OTEL_TRACES_SAMPLER", "otel_custom", "distro", Some("parentbased_traceidratio, composite, otel_custom"), false),
         (&[("OTEL_TRACES_SAMPLER", "")], "OTEL_TRACES_SAMPLER", "otel_custom", "distro", None, true),
         (&[("OTEL_SDK_DISABLED", "TRUE")], "OTEL_SDK_DISABLED", "true", "env", None, true),
         (&[("OTEL_SDK_DISABLED", "1")], "OTEL_SDK_DISABLED", "false", "default", Some("OTEL_SDK_DISABLED=\"1\" is invalid"), true),

@@ -256,6 +256,25 @@ mod tests {
     }
 
     #[test]
+    fn the_vendored_crates_carry_every_source_file() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for (dir, sources) in [("plugins/api/src", API), ("plugins/redact/src", REDACT)] {
+            let mut on_disk: Vec<String> = std::fs::read_dir(root.join(dir))
+                .unwrap()
+                .map(|e| format!("src/{}", e.unwrap().file_name().to_string_lossy()))
+                .collect();
+            on_disk.sort();
+            let mut carried: Vec<String> = sources
+                .iter()
+                .map(|(p, _)| p.to_string())
+                .filter(|p| p.starts_with("src/"))
+                .collect();
+            carried.sort();
+            assert_eq!(carried, on_disk, "{dir}: SOURCES must list every file");
+        }
+    }
+
+    #[test]
     fn the_vendored_redaction_crate_uses_the_workspaces_api() {
         let manifest = REDACT[0].1;
         assert!(manifest.contains(REDACT_API_DEPENDENCY), "{manifest}");

@@ -115,6 +115,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("src/guard.rs", include_str!("guard.rs")),
     ("src/meta.rs", include_str!("meta.rs")),
     ("src/log.rs", include_str!("log.rs")),
+    ("src/sampling.rs", include_str!("sampling.rs")),
     ("src/types.rs", include_str!("types.rs")),
     ("src/view.rs", include_str!("view.rs")),
     ("src/testing.rs", include_str!("testing.rs")),
