@@ -377,7 +377,11 @@ pub fn free_port() -> u16 {
 
 /// rotel's log file in `dir`.
 pub fn rotel_log(dir: &Path) -> String {
-    std::fs::read_to_string(dir.join("rotel.log")).unwrap_or_default()
+    ["rotel.log", "rotel.err"]
+        .iter()
+        .map(|f| std::fs::read_to_string(dir.join(f)).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Starts rotel on free ports with the blackhole exporter, with `capture` (a Python processor hook) on traces,
@@ -395,7 +399,10 @@ pub fn start_rotel(bin: &Path, dir: &Path, capture: Option<&Path>) -> Collector 
         .arg("--log-file")
         .arg(dir.join("rotel.log"))
         .env("NDOTEL_ROTEL_OUT", dir)
-        .current_dir(dir);
+        .current_dir(dir)
+        // Its console lines go to a file beside its log, not into a passing test's output.
+        .stdout(std::fs::File::create(dir.join("rotel.out")).unwrap())
+        .stderr(std::fs::File::create(dir.join("rotel.err")).unwrap());
     if let Some(hook) = capture {
         for signal in ["trace", "metrics", "logs"] {
             cmd.arg(format!("--otlp-with-{signal}-processor")).arg(hook);
