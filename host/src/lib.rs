@@ -46,6 +46,7 @@ mod pipeline;
 mod plugin;
 mod probe;
 mod registry;
+mod reload;
 mod settings;
 mod text;
 mod trace;
@@ -83,6 +84,8 @@ pub const OPENTELEMETRY_VERSION: &str = "0.33";
 pub struct Guard {
     pipeline: Pipeline,
     distro: String,
+    /// Reloads the composite sampler on `SIGHUP` (and file changes) while the guard lives.
+    reload: Option<reload::Running>,
 }
 
 impl Guard {
@@ -123,6 +126,7 @@ impl Guard {
         Guard {
             pipeline: Pipeline::disabled(Default::default()),
             distro: distro.into(),
+            reload: None,
         }
     }
 
@@ -205,7 +209,11 @@ impl Guard {
                 );
             }
         }
-        Guard { pipeline, distro }
+        Guard {
+            pipeline,
+            distro,
+            reload: None,
+        }
     }
 }
 
@@ -306,6 +314,8 @@ impl Guard {
 
     fn finish(&mut self) -> opentelemetry_sdk::error::OTelSdkResult {
         use opentelemetry_sdk::error::OTelSdkError;
+        // No reload once shutdown starts.
+        drop(self.reload.take());
         // No scrape is answered once the providers shut down: the endpoint stops first (it frees its port).
         drop(self.pipeline.prometheus.take());
         let tp = self.pipeline.tracer_provider.take();
@@ -419,7 +429,17 @@ pub fn try_init_with(env: &Env) -> Result<Guard, StartError> {
             plan.settings.trace_destinations().join(", ")
         );
     }
-    Ok(Guard::install(pipeline, plan.distro.name.clone()))
+    // A `[sampler]` tree from `distro.toml` can be reloaded while the service runs.
+    let reload = match (&pipeline.composite, &plan.config) {
+        (Some((sampler, node)), Some(config)) => reload::start(
+            reload::Reloader::new(sampler.clone(), node.clone(), config, env),
+            reload::Mode::of(env),
+        ),
+        _ => None,
+    };
+    let mut guard = Guard::install(pipeline, plan.distro.name.clone());
+    guard.reload = reload;
+    Ok(guard)
 }
 
 /// Builds and installs the pipeline; never fails the application.

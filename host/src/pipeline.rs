@@ -259,6 +259,12 @@ pub struct Pipeline {
     pub(crate) series_editor: Option<Arc<Editor>>,
     /// The `[[views]]` of `distro.toml`, each with whether it matched an instrument (named at shutdown if not).
     pub(crate) views: crate::metrics::builder::Views,
+    /// The composite sampler and the distro sampler its `distro = {}` nodes share, when `[sampler]` chose it: what
+    /// a reload replaces.
+    pub(crate) composite: Option<(
+        crate::consistent::Composite,
+        Option<Arc<dyn crate::consistent::Composable>>,
+    )>,
     /// The `prometheus` exporter's endpoint (served while the pipeline lives).
     pub(crate) prometheus: Option<crate::metrics::prometheus::Endpoint>,
     /// `OTEL_RUST_TRACING_FILTER` (valid), `OTEL_RUST_TRACING_CONTEXT_ACTIVATION` and whether
@@ -310,6 +316,7 @@ impl Pipeline {
             shutdown_timeout: Duration::from_secs(5),
             series_editor: None,
             views: Vec::new(),
+            composite: None,
             prometheus: None,
             tracing: (
                 crate::settings::DEFAULT_TRACING_FILTER.to_string(),
@@ -351,6 +358,12 @@ impl Pipeline {
         };
         let resource = resource(&ctx)?;
         let (sampler, sampler_description) = sampler(&ctx)?;
+        let composite = match &sampler {
+            crate::trace::builder::ChosenSampler::Composite(c, node) => {
+                Some((c.clone(), node.clone()))
+            }
+            _ => None,
+        };
         let component = |what: &str| {
             let what = what.to_string();
             move |message| BuildError::Component { what, message }
@@ -415,6 +428,7 @@ impl Pipeline {
             shutdown_timeout: s.shutdown_timeout.value,
             series_editor,
             views,
+            composite,
             prometheus,
             tracing: (
                 s.tracing_filter.value.clone(),

@@ -1,6 +1,7 @@
 //! The trace signal's part of the pipeline: the span exporters (built-in, OTLP or the distro's) behind one batch
 //! processor, and the sampler (built-in or the distro's).
 
+use crate::consistent::{Composable, Composite, Shared};
 use crate::pipeline::{
     BUILTIN_SAMPLERS, BUILTIN_SPAN_EXPORTERS, BuildError, Ctx, open_file, unknown,
 };
@@ -10,6 +11,7 @@ use crate::trace::sampler::PluginSampler;
 use abi_stable::std_types::RStr;
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler, ShouldSample};
+use std::sync::Arc;
 
 impl Ctx<'_> {
     /// The one batch processor: the distro's edits and every exporter run on its thread, with the validated
@@ -129,7 +131,13 @@ pub(crate) fn sampler(ctx: &Ctx<'_>) -> Result<(ChosenSampler, String), BuildErr
             });
         };
         // The distro's own sampler, for each `distro = {}` node.
-        let distro_node = || -> Result<Box<dyn crate::consistent::Composable>, String> {
+        // The distro's own sampler for each `distro = {}` node: built once, shared by the nodes and kept for
+        // reloads (which cannot call the distro's start-up code again).
+        let made: std::cell::RefCell<Option<Arc<dyn Composable>>> = Default::default();
+        let distro_node = || -> Result<Box<dyn Composable>, String> {
+            if let Some(node) = made.borrow().as_ref() {
+                return Ok(Box::new(Shared(node.clone())));
+            }
             let Some(own) = info
                 .components
                 .samplers
@@ -148,10 +156,10 @@ pub(crate) fn sampler(ctx: &Ctx<'_>) -> Result<(ChosenSampler, String), BuildErr
                 })
                 .map_err(|e| e.to_string())?;
             let sampler = PluginSampler::new(ffi_sampler, ctx.faults.clone(), s.call_timeout.value);
-            Ok(Box::new(super::sampler::DistroNode::new(
-                sampler,
-                description,
-            )))
+            let node: Arc<dyn Composable> =
+                Arc::new(super::sampler::DistroNode::new(sampler, description));
+            *made.borrow_mut() = Some(node.clone());
+            Ok(Box::new(Shared(node)))
         };
         // Checked when the file was read: it builds.
         let root = section
@@ -162,9 +170,10 @@ pub(crate) fn sampler(ctx: &Ctx<'_>) -> Result<(ChosenSampler, String), BuildErr
                 what: "sampler \"composite\"".into(),
                 message,
             })?;
-        let sampler = crate::consistent::Composite::new(root);
+        let sampler = Composite::new(root);
         let description = sampler.description();
-        return Ok((ChosenSampler::Composite(sampler), description));
+        let node = made.into_inner();
+        return Ok((ChosenSampler::Composite(sampler, node), description));
     }
     // Checked when the settings were resolved: an invalid argument was warned about and is 1.0 here.
     let ratio = s.traces_sampler_ratio;
@@ -196,7 +205,8 @@ pub(crate) fn sampler(ctx: &Ctx<'_>) -> Result<(ChosenSampler, String), BuildErr
 pub(crate) enum ChosenSampler {
     Builtin(Sampler),
     Distro(PluginSampler),
-    Composite(crate::consistent::Composite),
+    /// The composite sampler, with the distro's sampler its `distro = {}` nodes share (kept for reloads).
+    Composite(Composite, Option<Arc<dyn Composable>>),
 }
 
 impl ShouldSample for ChosenSampler {
@@ -216,7 +226,7 @@ impl ShouldSample for ChosenSampler {
             ChosenSampler::Distro(s) => {
                 s.should_sample(parent_context, trace_id, name, span_kind, attributes, links)
             }
-            ChosenSampler::Composite(s) => {
+            ChosenSampler::Composite(s, _) => {
                 s.should_sample(parent_context, trace_id, name, span_kind, attributes, links)
             }
         }

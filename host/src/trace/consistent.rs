@@ -673,24 +673,63 @@ impl Composable for RateLimiting {
 
 /// The SDK sampler built from a tree of composable samplers: asks the root for an intent, decides with the
 /// span's randomness (or fresh randomness when the threshold is not reliable), and writes or erases `th`.
+///
+/// The tree can be replaced while spans are being decided ([`Composite::replace`], a reload): each decision reads
+/// the tree once, so a span is decided under one generation of it, never a mix.
 #[derive(Debug, Clone)]
 pub struct Composite {
-    root: Arc<dyn Composable>,
+    tree: Arc<arc_swap::ArcSwap<Tree>>,
     warned: Arc<AtomicBool>,
+}
+
+/// One generation of a composite sampler's tree.
+#[derive(Debug)]
+struct Tree {
+    root: Box<dyn Composable>,
+    generation: u64,
 }
 
 impl Composite {
     /// The sampler of `root`.
     pub fn new(root: Box<dyn Composable>) -> Self {
         Composite {
-            root: Arc::from(root),
+            tree: Arc::new(arc_swap::ArcSwap::from_pointee(Tree {
+                root,
+                generation: 0,
+            })),
             warned: Arc::new(AtomicBool::new(false)),
         }
     }
 
+    /// Replaces the tree for every span decided from now on (this sampler and its clones); returns the new
+    /// generation (the first tree is generation 0).
+    pub fn replace(&self, root: Box<dyn Composable>) -> u64 {
+        let generation = self.generation() + 1;
+        self.tree.store(Arc::new(Tree { root, generation }));
+        generation
+    }
+
+    /// The generation of the tree in use.
+    pub fn generation(&self) -> u64 {
+        self.tree.load().generation
+    }
+
     /// The tree, with its thresholds.
     pub fn description(&self) -> String {
-        format!("Composite{{{}}}", self.root.description())
+        format!("Composite{{{}}}", self.tree.load().root.description())
+    }
+}
+
+/// A node shared by several trees (a distro's sampler, built once, kept across reloads).
+#[derive(Debug, Clone)]
+pub struct Shared(pub Arc<dyn Composable>);
+
+impl Composable for Shared {
+    fn intent(&self, p: &Params<'_>) -> Intent {
+        self.0.intent(p)
+    }
+    fn description(&self) -> String {
+        self.0.description()
     }
 }
 
@@ -734,7 +773,7 @@ impl ShouldSample for Composite {
             attributes,
             links,
         };
-        let intent = self.root.intent(&params);
+        let intent = self.tree.load().root.intent(&params);
         let keep = match intent.threshold {
             None => false,
             Some(t) if intent.reliable => {

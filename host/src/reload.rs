@@ -1,0 +1,388 @@
+//! Live reconfiguration of a running service's sampler: `SIGHUP`, or with `OTEL_RUST_DISTRO_RELOAD=watch` a change
+//! to `distro.toml`, re-reads the file with the trust checks of start-up, builds the `[sampler]` tree whole, and
+//! only then swaps it in; a file that fails any of that is refused with its `file:line` error and the running tree
+//! is untouched. Each span is decided under one generation of the tree ([`Composite::replace`]).
+//!
+//! What a reload cannot change without a restart (every other table of the file: exporters, plugins, the distro's
+//! own settings, views) is named in the reload's line, not half-applied. Each outcome — applied, refused (why),
+//! unchanged — is one stderr line with the generation and the file's sha256, and the content of
+//! `OTEL_RUST_DISTRO_RELOAD_STATUS` (a JSON file) when that is set.
+
+use crate::config::ConfigFile;
+use crate::consistent::{Composable, Composite, Shared};
+use crate::env::Env;
+use sha2::Digest as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// When the sampler is reloaded (`OTEL_RUST_DISTRO_RELOAD`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Never.
+    Off,
+    /// On `SIGHUP` (the default when `distro.toml` has a `[sampler]` table).
+    Signal,
+    /// On `SIGHUP`, and when the file's content changes (read twice alike, so a write in progress is not taken).
+    Watch,
+}
+
+impl Mode {
+    /// The mode `env` asks for; an unknown value is a warning and the default.
+    pub(crate) fn of(env: &Env) -> Mode {
+        match env.get("OTEL_RUST_DISTRO_RELOAD").map(str::trim) {
+            None | Some("") | Some("signal") => Mode::Signal,
+            Some("off") => Mode::Off,
+            Some("watch") => Mode::Watch,
+            Some(other) => {
+                eprintln!(
+                    "ndotel: warning: OTEL_RUST_DISTRO_RELOAD={:?} is not off, signal or watch; using signal",
+                    crate::text::printable(other)
+                );
+                Mode::Signal
+            }
+        }
+    }
+}
+
+/// What one reload did.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Outcome {
+    /// The new tree is in use from this generation on; `restart` names the changed tables that need a restart.
+    Applied {
+        generation: u64,
+        sampler: String,
+        restart: Vec<String>,
+    },
+    /// The file did not pass; the running tree is untouched.
+    Refused { reason: String },
+    /// The file says what is running already.
+    Unchanged,
+}
+
+/// Reloads one service's composite sampler from its `distro.toml`.
+#[derive(Debug)]
+pub(crate) struct Reloader {
+    sampler: Composite,
+    /// The distro's own sampler, which `distro = {}` nodes share (its start-up code cannot run again).
+    distro_node: Option<Arc<dyn Composable>>,
+    path: PathBuf,
+    /// The text of the file the running tree came from.
+    applied: std::sync::Mutex<String>,
+    status: Option<PathBuf>,
+}
+
+impl Reloader {
+    pub(crate) fn new(
+        sampler: Composite,
+        distro_node: Option<Arc<dyn Composable>>,
+        config: &ConfigFile,
+        env: &Env,
+    ) -> Self {
+        Reloader {
+            sampler,
+            distro_node,
+            path: config.path.clone(),
+            applied: std::sync::Mutex::new(config.text.clone()),
+            status: env.get("OTEL_RUST_DISTRO_RELOAD_STATUS").map(PathBuf::from),
+        }
+    }
+
+    /// Reads, checks and builds the file, and swaps the tree in when all of that passed.
+    pub(crate) fn reload(&self) -> Outcome {
+        let config = match ConfigFile::load(&self.path) {
+            Ok(c) => c,
+            Err(e) => {
+                return Outcome::Refused {
+                    reason: e.to_string(),
+                };
+            }
+        };
+        let mut applied = self
+            .applied
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if config.text == *applied {
+            return Outcome::Unchanged;
+        }
+        let Some(section) = &config.config.sampler else {
+            return Outcome::Refused {
+                reason: format!(
+                    "{} has no [sampler] table any more: which sampler a service uses changes only with a restart",
+                    crate::text::shown(&self.path)
+                ),
+            };
+        };
+        let node = self.distro_node.clone();
+        let distro = move || -> Result<Box<dyn Composable>, String> {
+            match &node {
+                Some(n) => Ok(Box::new(Shared(n.clone()))),
+                None => Err(
+                    "a `distro = {}` node the running tree does not have needs a restart (the distro's sampler is \
+                     built at start-up)"
+                        .into(),
+                ),
+            }
+        };
+        let root = match section.get_ref().composite.build_with(&distro) {
+            Ok(root) => root,
+            Err(problem) => {
+                return Outcome::Refused {
+                    reason: format!(
+                        "{}: in [sampler] composite.{problem}",
+                        crate::text::shown(&self.path)
+                    ),
+                };
+            }
+        };
+        let restart = changed_tables(&applied, &config.text);
+        let generation = self.sampler.replace(root);
+        *applied = config.text;
+        Outcome::Applied {
+            generation,
+            sampler: self.sampler.description(),
+            restart,
+        }
+    }
+
+    /// Says what a reload did: one stderr line, and the status file when one is asked for.
+    pub(crate) fn report(&self, outcome: &Outcome) {
+        let sha = std::fs::read(&self.path)
+            .map(|b| {
+                sha2::Sha256::digest(&b)
+                    .iter()
+                    .map(|x| format!("{x:02x}"))
+                    .collect::<String>()
+            })
+            .unwrap_or_default();
+        let file = crate::text::shown(&self.path);
+        let generation = self.sampler.generation();
+        let (word, detail) = match outcome {
+            Outcome::Applied {
+                sampler, restart, ..
+            } => (
+                "applied",
+                format!(
+                    "sampler: {sampler}{}",
+                    if restart.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "; changed but NOT applied until a restart: {}",
+                            restart.join(", ")
+                        )
+                    }
+                ),
+            ),
+            Outcome::Refused { reason } => (
+                "refused",
+                format!("{reason}; the running sampler (generation {generation}) is unchanged"),
+            ),
+            Outcome::Unchanged => ("unchanged", "the file says what is running".into()),
+        };
+        // The status file first: whoever waits for the line finds the file written.
+        if let Some(status) = &self.status {
+            let json = serde_json::json!({
+                "file": file,
+                "sha256": sha,
+                "outcome": word,
+                "generation": generation,
+                "detail": detail,
+            });
+            // Written whole, then renamed over the old one: a reader never sees half a status.
+            let tmp = status.with_extension("tmp");
+            let written = std::fs::write(&tmp, json.to_string() + "\n")
+                .and_then(|()| std::fs::rename(&tmp, status));
+            if let Err(e) = written {
+                eprintln!(
+                    "ndotel: warning: cannot write the reload status to {}: {e}",
+                    crate::text::shown(status)
+                );
+            }
+        }
+        eprintln!(
+            "ndotel: reload of {file} (sha256 {}): {word}, generation {generation}: {}",
+            &sha[..sha.len().min(16)],
+            crate::text::printable(&detail)
+        );
+    }
+}
+
+/// The tables (other than `[sampler]`) whose content differs between two versions of the file.
+fn changed_tables(old: &str, new: &str) -> Vec<String> {
+    let parse = |t: &str| t.parse::<toml::Table>().unwrap_or_default();
+    let (old, new) = (parse(old), parse(new));
+    let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| k.as_str() != "sampler" && old.get(*k) != new.get(*k))
+        .map(|k| {
+            if old.get(k).or(new.get(k)).is_some_and(toml::Value::is_table) {
+                format!("[{k}]")
+            } else {
+                k.clone()
+            }
+        })
+        .collect()
+}
+
+/// The reload thread of a running pipeline; stops when dropped.
+#[derive(Debug)]
+pub(crate) struct Running {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Starts reloading `reloader` as `mode` says; `None` when off or when `SIGHUP` cannot be watched (said once).
+pub(crate) fn start(reloader: Reloader, mode: Mode) -> Option<Running> {
+    if mode == Mode::Off {
+        return None;
+    }
+    let mut signals = match signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP]) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "ndotel: warning: cannot watch for SIGHUP ({e}); the sampler will not be reloaded"
+            );
+            return None;
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = stop.clone();
+    let spawned = std::thread::Builder::new()
+        .name("ndotel-reload".into())
+        .spawn(move || {
+            // The content seen at the last look (a change is taken once it reads the same twice: a finished
+            // write), and the content last refused (not tried again until it changes).
+            let mut last_seen: Option<Vec<u8>> = None;
+            let mut refused: Option<Vec<u8>> = None;
+            while !stopped.load(Ordering::Relaxed) {
+                let mut due = signals.pending().next().is_some();
+                if mode == Mode::Watch {
+                    let now = std::fs::read(&reloader.path).ok();
+                    let stable = now.is_some() && now == last_seen;
+                    let applied = reloader
+                        .applied
+                        .lock()
+                        .map(|a| now.as_deref() == Some(a.as_bytes()))
+                        .unwrap_or(true);
+                    due |= stable && !applied && now != refused;
+                    last_seen = now;
+                }
+                if due {
+                    let outcome = reloader.reload();
+                    reloader.report(&outcome);
+                    refused = match outcome {
+                        Outcome::Refused { .. } => std::fs::read(&reloader.path).ok(),
+                        _ => None,
+                    };
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+    if let Err(e) = spawned {
+        eprintln!(
+            "ndotel: warning: cannot start the reload thread ({e}); the sampler will not be reloaded"
+        );
+        return None;
+    }
+    Some(Running { stop })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    fn setup(text: &str) -> (tempfile::TempDir, PathBuf, Reloader) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let path = dir.path().join("distro.toml");
+        std::fs::write(&path, text).unwrap();
+        let config = ConfigFile::load(&path).unwrap();
+        let root = config
+            .config
+            .sampler
+            .as_ref()
+            .unwrap()
+            .get_ref()
+            .composite
+            .build()
+            .unwrap();
+        let reloader = Reloader::new(
+            Composite::new(root),
+            None,
+            &config,
+            &Env::from_pairs::<&str, &str>([], dir.path()),
+        );
+        (dir, path, reloader)
+    }
+
+    #[test]
+    fn a_good_file_is_swapped_in_and_a_bad_one_leaves_the_running_tree_untouched() {
+        let (_dir, path, r) = setup("[sampler]\ncomposite = { always_off = {} }\n");
+        assert_eq!(r.sampler.description(), "Composite{AlwaysOff}");
+        assert_eq!(r.reload(), Outcome::Unchanged);
+        std::fs::write(&path, "[sampler]\ncomposite = { always_on = {} }\n").unwrap();
+        assert_eq!(
+            r.reload(),
+            Outcome::Applied {
+                generation: 1,
+                sampler: "Composite{AlwaysOn}".into(),
+                restart: vec![],
+            }
+        );
+        // Refused whole: a bad value (with its line), a syntax error, a removed table, a file others can write.
+        for (text, says) in [
+            (
+                "[otel]\nservice_name = \"x\"\n[sampler]\ncomposite = { probability = { ratio = 2.0 } }\n",
+                "distro.toml:3:1: in [sampler] composite.probability: ratio 2 is not between 0 and 1",
+            ),
+            ("[sampler\n", "distro.toml:1:"),
+            ("[otel]\n", "no [sampler] table any more"),
+            (
+                "[sampler]\ncomposite = { distro = {} }\n",
+                "a `distro = {}` node the running tree does not have needs a restart",
+            ),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            match r.reload() {
+                Outcome::Refused { reason } => assert!(reason.contains(says), "{text}: {reason}"),
+                other => panic!("{text}: {other:?}"),
+            }
+            assert_eq!(r.sampler.generation(), 1);
+            assert_eq!(r.sampler.description(), "Composite{AlwaysOn}");
+        }
+        std::fs::write(&path, "[sampler]\ncomposite = { always_off = {} }\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        match r.reload() {
+            Outcome::Refused { reason } => {
+                assert!(reason.contains("writable by group or others"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        // What a reload cannot apply is named, and the sampler still changes.
+        std::fs::write(
+            &path,
+            "[otel]\nservice_name = \"y\"\n[sampler]\ncomposite = { probability = { ratio = 0.5 } }\n",
+        )
+        .unwrap();
+        match r.reload() {
+            Outcome::Applied {
+                generation,
+                restart,
+                ..
+            } => assert_eq!((generation, restart), (2, vec!["[otel]".to_string()])),
+            other => panic!("{other:?}"),
+        }
+        assert!(r.sampler.description().contains("th=8"));
+    }
+}

@@ -1,0 +1,181 @@
+//! Live reconfiguration of the example service's sampler: `SIGHUP` swaps in the `[sampler]` tree of an edited
+//! `distro.toml` without a restart; a bad file is refused with its line, and the running tree stays; with
+//! `OTEL_RUST_DISTRO_RELOAD=watch` the edit alone is enough. Requests carry known trace ids, so what each
+//! generation kept is counted exactly.
+#![allow(clippy::unwrap_used)] // a test fails loudly
+
+use app::otlp_json;
+use app::{client, harness};
+use ndotel_tests::{build_artifacts, profile_dir, setup};
+use std::io::BufRead as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The service under the builtin `sdk` distro in `dir` (whose `distro.toml` it reads), its stderr lines on a
+/// channel.
+fn start(dir: &Path, extra: &[(&str, &str)]) -> (harness::Running, mpsc::Receiver<String>) {
+    build_artifacts();
+    let mut cmd = Command::new(profile_dir().join("app"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(dir)
+        .env("APP_ADDR", "127.0.0.1:0")
+        .env("OTEL_RUST_DISTRO", "sdk")
+        .env("OTEL_TRACES_EXPORTER", "file")
+        .env("OTEL_METRICS_EXPORTER", "none")
+        .env("OTEL_LOGS_EXPORTER", "none")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite:{}?mode=rwc", dir.join("app.db").display()),
+        )
+        .stderr(Stdio::piped());
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let mut running = harness::start(cmd).unwrap();
+    let err = running.child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (running, rx)
+}
+
+/// Waits (generous deadline) for the stderr line saying a reload happened; returns it.
+fn reload_line(lines: &mpsc::Receiver<String>) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no reload line within 60 s"));
+        if line.starts_with("ndotel: reload of ") {
+            return line;
+        }
+    }
+}
+
+/// One request per trace id, each as the child of a sampled remote parent in that trace.
+fn requests(addr: &str, traces: &[&str]) {
+    for t in traces {
+        let parent = format!("00-{t}-b7ad6b7169203331-01");
+        let r = client::request(addr, "GET", "/items", &[("traceparent", &parent)], None).unwrap();
+        assert_eq!(r.status, 200);
+    }
+}
+
+fn hup(running: &harness::Running) {
+    // SAFETY: kill with a pid we own and a valid signal number.
+    assert_eq!(
+        unsafe { libc::kill(running.child.id() as libc::pid_t, libc::SIGHUP) },
+        0
+    );
+}
+
+/// The trace ids of the exported SERVER spans.
+fn exported(dir: &Path) -> Vec<String> {
+    let mut ids: Vec<String> = otlp_json::spans(&dir.join("traces.jsonl"))
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.kind == 2)
+        .map(|s| s.trace_id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+const OFF: [&str; 2] = [
+    "0a000000000000000000000000000001",
+    "0a000000000000000000000000000002",
+];
+const ON: [&str; 3] = [
+    "0b000000000000000000000000000001",
+    "0b000000000000000000000000000002",
+    "0b000000000000000000000000000003",
+];
+const AFTER_REFUSED: [&str; 2] = [
+    "0c000000000000000000000000000001",
+    "0c000000000000000000000000000002",
+];
+
+#[test]
+fn sighup_swaps_the_sampler_and_a_bad_file_is_refused_with_its_line() {
+    let tmp = setup();
+    let toml = tmp.path().join("distro.toml");
+    let status = tmp.path().join("reload-status.json");
+    std::fs::write(&toml, "[sampler]\ncomposite = { always_off = {} }\n").unwrap();
+    let (running, lines) = start(
+        tmp.path(),
+        &[("OTEL_RUST_DISTRO_RELOAD_STATUS", status.to_str().unwrap())],
+    );
+    requests(&running.addr, &OFF);
+
+    std::fs::write(
+        &toml,
+        "[otel]\nservice_name = \"renamed\"\n\n[sampler]\ncomposite = { always_on = {} }\n",
+    )
+    .unwrap();
+    hup(&running);
+    let line = reload_line(&lines);
+    assert!(
+        line.contains("applied, generation 1")
+            && line.contains("sampler: Composite{AlwaysOn}")
+            && line.contains("NOT applied until a restart: [otel]"),
+        "{line}"
+    );
+    requests(&running.addr, &ON);
+
+    std::fs::write(
+        &toml,
+        "[sampler]\ncomposite = { probability = { ratio = 2.0 } }\n",
+    )
+    .unwrap();
+    hup(&running);
+    let line = reload_line(&lines);
+    assert!(
+        line.contains("refused, generation 1")
+            && line.contains(&format!("{}:1:1", toml.display()))
+            && line.contains("ratio 2 is not between 0 and 1"),
+        "{line}"
+    );
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&status).unwrap()).unwrap();
+    assert_eq!(state["outcome"], "refused");
+    assert_eq!(state["generation"], 1);
+    assert_eq!(state["sha256"].as_str().unwrap().len(), 64);
+    requests(&running.addr, &AFTER_REFUSED);
+
+    assert!(running.terminate().unwrap());
+    // Generation 0 kept nothing; generation 1 kept every request, before and after the refused reload.
+    let mut expected: Vec<String> = ON
+        .iter()
+        .chain(&AFTER_REFUSED)
+        .map(|s| s.to_string())
+        .collect();
+    expected.sort();
+    assert_eq!(exported(tmp.path()), expected);
+}
+
+#[test]
+fn with_watch_an_edit_alone_is_applied() {
+    let tmp = setup();
+    let toml = tmp.path().join("distro.toml");
+    std::fs::write(&toml, "[sampler]\ncomposite = { always_off = {} }\n").unwrap();
+    let (running, lines) = start(tmp.path(), &[("OTEL_RUST_DISTRO_RELOAD", "watch")]);
+    requests(&running.addr, &OFF);
+    std::fs::write(&toml, "[sampler]\ncomposite = { always_on = {} }\n").unwrap();
+    let line = reload_line(&lines);
+    assert!(line.contains("applied, generation 1"), "{line}");
+    requests(&running.addr, &ON);
+    assert!(running.terminate().unwrap());
+    let mut expected: Vec<String> = ON.iter().map(|s| s.to_string()).collect();
+    expected.sort();
+    assert_eq!(exported(tmp.path()), expected);
+}
