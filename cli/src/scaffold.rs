@@ -44,9 +44,22 @@ const API: &[(&str, &str)] = ndotel_api::SOURCES;
 /// `ndotel-api` dependency pointed at the workspace's).
 const REDACT: &[(&str, &str)] = ndotel_redact::SOURCES;
 
-/// How the redaction crate's manifest names its `ndotel-api` dependency in this repository, and the version it asks.
-const REDACT_API_DEPENDENCY: &str = r#"ndotel-api = { version = "1.5", path = "../api" }"#;
-const API_REQUIREMENT: &str = "1.5";
+/// `manifest` (the redaction crate's, as this repository or a published package spells it) with its `ndotel-api`
+/// dependency pointed at `path`, keeping its version requirement.
+fn point_at_api(manifest: &str, path: &str) -> Result<String> {
+    let mut table: toml::Table = manifest
+        .parse()
+        .context("reading the ndotel-redact manifest this ndotel carries")?;
+    let api = table
+        .get_mut("dependencies")
+        .and_then(|d| d.get_mut("ndotel-api"))
+        .and_then(toml::Value::as_table_mut)
+        .context(
+            "the ndotel-redact manifest this ndotel carries has no ndotel-api dependency table",
+        )?;
+    api.insert("path".into(), toml::Value::String(path.to_string()));
+    Ok(table.to_string())
+}
 
 /// `my_distro` → `MyDistro`.
 fn type_name(name: &str) -> String {
@@ -142,10 +155,6 @@ pub(crate) fn new_distro(name: &str, dir: &Path, api_path: Option<&Path>) -> Res
         Some(_) => api.clone(),
         None => "../ndotel-api".to_string(),
     };
-    let redact_api = format!(
-        "ndotel-api = {{ version = \"{API_REQUIREMENT}\", path = {} }}",
-        toml::Value::String(redact_api)
-    );
     // Written into Cargo.toml as a TOML string, quoted and escaped whatever the path holds.
     let api = toml::Value::String(api).to_string();
     let fill = |text: &str| {
@@ -163,14 +172,14 @@ pub(crate) fn new_distro(name: &str, dir: &Path, api_path: Option<&Path>) -> Res
                 .map(|(path, text)| (format!("vendor/ndotel-api/{path}"), text.to_string())),
         );
     }
-    files.extend(REDACT.iter().map(|(path, text)| {
+    for (path, text) in REDACT {
         let text = if *path == "Cargo.toml" {
-            text.replace(REDACT_API_DEPENDENCY, &redact_api)
+            point_at_api(text, &redact_api)?
         } else {
             text.to_string()
         };
-        (format!("vendor/ndotel-redact/{path}"), text)
-    }));
+        files.push((format!("vendor/ndotel-redact/{path}"), text));
+    }
     for (path, text) in files {
         let path = root.join(path);
         if let Some(parent) = path.parent() {
@@ -276,8 +285,25 @@ mod tests {
 
     #[test]
     fn the_vendored_redaction_crate_uses_the_workspaces_api() {
-        let manifest = REDACT[0].1;
-        assert!(manifest.contains(REDACT_API_DEPENDENCY), "{manifest}");
+        // However the carried manifest spells the dependency (this repository's inline table, or the table a
+        // published package has), the copy points at the workspace's API and keeps the version requirement.
+        for manifest in [
+            "[package]\nname = \"x\"\n[dependencies]\nndotel-api = { version = \"1.5\", path = \"../api\" }\n",
+            "[package]\nname = \"x\"\n[dependencies.ndotel-api]\nversion = \"1.5\"\n",
+        ] {
+            let out: toml::Table = point_at_api(manifest, "../ndotel-api")
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert_eq!(
+                out["dependencies"]["ndotel-api"]["path"].as_str(),
+                Some("../ndotel-api")
+            );
+            assert_eq!(
+                out["dependencies"]["ndotel-api"]["version"].as_str(),
+                Some("1.5")
+            );
+        }
         let tmp = tempfile::tempdir().unwrap();
         let root = new_distro("acme_distro", tmp.path(), None).unwrap();
         let written: toml::Table = toml::from_str(

@@ -70,6 +70,8 @@ pub(crate) struct Reloader {
     path: PathBuf,
     /// The text of the file the running tree came from.
     applied: std::sync::Mutex<String>,
+    /// The text the service started with: what "needs a restart" is judged against.
+    startup: String,
     status: Option<PathBuf>,
 }
 
@@ -85,6 +87,7 @@ impl Reloader {
             distro_node,
             path: config.path.clone(),
             applied: std::sync::Mutex::new(config.text.clone()),
+            startup: config.text.clone(),
             status: env.get("OTEL_RUST_DISTRO_RELOAD_STATUS").map(PathBuf::from),
         }
     }
@@ -136,7 +139,7 @@ impl Reloader {
                 };
             }
         };
-        let restart = changed_tables(&applied, &config.text);
+        let restart = changed_tables(&self.startup, &config.text);
         let generation = self.sampler.replace(root);
         *applied = config.text;
         Outcome::Applied {
@@ -228,6 +231,16 @@ fn changed_tables(old: &str, new: &str) -> Vec<String> {
         .collect()
 }
 
+/// What watch mode compares between looks: the file's content, and its change time (mode and owner changes move
+/// it).
+type Look = (Vec<u8>, i64, i64);
+
+fn look(path: &std::path::Path) -> Option<Look> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = std::fs::metadata(path).ok()?;
+    Some((std::fs::read(path).ok()?, meta.ctime(), meta.ctime_nsec()))
+}
+
 /// The reload thread of a running pipeline; stops when dropped.
 #[derive(Debug)]
 pub(crate) struct Running {
@@ -259,28 +272,31 @@ pub(crate) fn start(reloader: Reloader, mode: Mode) -> Option<Running> {
     let spawned = std::thread::Builder::new()
         .name("ndotel-reload".into())
         .spawn(move || {
-            // The content seen at the last look (a change is taken once it reads the same twice: a finished
-            // write), and the content last refused (not tried again until it changes).
-            let mut last_seen: Option<Vec<u8>> = None;
-            let mut refused: Option<Vec<u8>> = None;
+            // The file seen at the last look (a change is taken once it reads the same twice: a finished write),
+            // and the file last refused (not tried again until it changes: its content, or its mode or owner, which
+            // the trust checks judge — a `chmod` moves its ctime).
+            let mut last_seen: Option<Look> = None;
+            let mut refused: Option<Look> = None;
             while !stopped.load(Ordering::Relaxed) {
                 let mut due = signals.pending().next().is_some();
-                if mode == Mode::Watch {
-                    let now = std::fs::read(&reloader.path).ok();
-                    let stable = now.is_some() && now == last_seen;
+                let now = (mode == Mode::Watch)
+                    .then(|| look(&reloader.path))
+                    .flatten();
+                if let Some(now) = &now {
+                    let stable = last_seen.as_ref() == Some(now);
                     let applied = reloader
                         .applied
                         .lock()
-                        .map(|a| now.as_deref() == Some(a.as_bytes()))
+                        .map(|a| now.0 == a.as_bytes())
                         .unwrap_or(true);
-                    due |= stable && !applied && now != refused;
-                    last_seen = now;
+                    due |= stable && !applied && refused.as_ref() != Some(now);
                 }
+                last_seen = now.clone();
                 if due {
                     let outcome = reloader.reload();
                     reloader.report(&outcome);
                     refused = match outcome {
-                        Outcome::Refused { .. } => std::fs::read(&reloader.path).ok(),
+                        Outcome::Refused { .. } => now.or_else(|| look(&reloader.path)),
                         _ => None,
                     };
                 }

@@ -246,9 +246,11 @@ impl Watched {
 pub(crate) struct Gate {
     /// Application threads inside the pipeline's distro code now.
     inside: AtomicUsize,
-    /// Set when a call waited a whole deadline for room: the calls inside are stuck or slow, and later calls that
-    /// find no room take their fallback at once. Cleared whenever a call leaves.
+    /// Set when a call waited a whole deadline for room while no call left: the calls inside are stuck or slow,
+    /// and later calls that find no room take their fallback at once. Cleared whenever a call leaves.
     stalled: AtomicBool,
+    /// How many calls have left: a waiter that sees this move knows the calls inside are not stuck.
+    left: AtomicU64,
 }
 
 /// How many application threads may be inside a pipeline's distro code at once: one fewer than the threads this
@@ -263,11 +265,11 @@ pub(crate) fn room() -> usize {
 
 impl Gate {
     /// Takes a place among the [`room`] application threads inside distro code: at once when one is free, else
-    /// after waiting while the calls inside are young. `false` when the wait reached `deadline`, or another call's
-    /// did and no call has left since.
+    /// after waiting while calls keep leaving (busy, not stuck: the wait starts over each time one leaves).
+    /// `false` when no call left for a whole `deadline`, or another waiter found that and no call has left since.
     fn admit(&self, deadline: Duration) -> bool {
         let room = room();
-        let mut waited: Option<Instant> = None;
+        let mut waited: Option<(Instant, u64)> = None;
         let mut round = 0u32;
         loop {
             let inside = self.inside.load(Ordering::Relaxed);
@@ -292,10 +294,20 @@ impl Gate {
             } else if round < 128 {
                 std::thread::yield_now();
             } else {
-                let since = *waited.get_or_insert_with(Instant::now);
-                if since.elapsed() >= deadline {
-                    self.stalled.store(true, Ordering::Relaxed);
-                    return false;
+                let left = self.left.load(Ordering::Relaxed);
+                let (since, seen) = *waited.get_or_insert_with(|| (Instant::now(), left));
+                if left != seen {
+                    // A call left: the places are busy, not held. Wait again, from now.
+                    waited = Some((Instant::now(), left));
+                } else if since.elapsed() >= deadline {
+                    // Only while the places are still all held (a call may have left since the look above).
+                    if self.inside.load(Ordering::Relaxed) >= room
+                        && self.left.load(Ordering::Relaxed) == seen
+                    {
+                        self.stalled.store(true, Ordering::Relaxed);
+                        return false;
+                    }
+                    waited = None;
                 }
                 std::thread::sleep(Duration::from_micros(100));
             }
@@ -303,13 +315,15 @@ impl Gate {
     }
 }
 
-/// Gives the place back when the gated call ends (returns or unwinds).
+/// Gives the place back when the gated call ends (a call into distro code returns its error instead of unwinding;
+/// the place is given back even if host code around it did unwind).
 struct Leave<'a>(&'a Gate);
 
 impl Drop for Leave<'_> {
     #[inline]
     fn drop(&mut self) {
         self.0.inside.fetch_sub(1, Ordering::Release);
+        self.0.left.fetch_add(1, Ordering::Relaxed);
         if self.0.stalled.load(Ordering::Relaxed) {
             self.0.stalled.store(false, Ordering::Relaxed);
         }

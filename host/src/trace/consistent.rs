@@ -147,7 +147,8 @@ impl OtState {
         }
         for (k, v) in &self.others {
             // The whole entry stays within 256 characters: what would not fit is left out.
-            if out.len() + 1 + k.len() + 1 + v.len() <= 256 {
+            let separator = usize::from(!out.is_empty());
+            if out.len() + separator + k.len() + 1 + v.len() <= 256 {
                 sep(&mut out);
                 out.push_str(k);
                 out.push(':');
@@ -375,12 +376,12 @@ impl Glob {
         let (mut pi, mut ti) = (0, 0);
         let mut star: Option<(usize, usize)> = None;
         while ti < t.len() {
-            if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-                pi += 1;
-                ti += 1;
-            } else if pi < p.len() && p[pi] == '*' {
+            if pi < p.len() && p[pi] == '*' {
                 star = Some((pi, ti));
                 pi += 1;
+            } else if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+                pi += 1;
+                ti += 1;
             } else if let Some((sp, st)) = star {
                 pi = sp + 1;
                 ti = st + 1;
@@ -649,11 +650,11 @@ impl Composable for RateLimiting {
         };
         // The largest probability that keeps the target rate at the observed arrival rate.
         let target = s.nanos * self.spans_per_second * 1e-9 / s.count;
-        let applied = if s.average_probability > target {
-            target / s.average_probability * probability
-        } else {
-            probability
-        };
+        if s.average_probability <= target {
+            // Not limiting: the delegate's threshold as it is (not round-tripped through a float).
+            return intent;
+        }
+        let applied = target / s.average_probability * probability;
         let t = threshold_of(applied);
         intent.threshold = (t < MAX_THRESHOLD).then_some(t);
         if intent.threshold.is_none() {

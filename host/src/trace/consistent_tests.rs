@@ -260,6 +260,13 @@ fn span_context(trace: u128, sampled: bool, random: bool, state: &str) -> SpanCo
     )
 }
 
+/// `sampler`'s result for an internal span whose remote parent is `sc`.
+fn child_of(sampler: &Composite, sc: SpanContext) -> SamplingResult {
+    let trace_id = sc.trace_id();
+    let cx = parent(sc);
+    sampler.should_sample(Some(&cx), trace_id, "c", &SpanKind::Internal, &[], &[])
+}
+
 #[test]
 fn a_child_continues_its_parents_threshold_and_foreign_state_is_kept() {
     let sampler = Composite::new(Box::new(ParentThreshold::new(Box::new(
@@ -267,76 +274,43 @@ fn a_child_continues_its_parents_threshold_and_foreign_state_is_kept() {
     ))));
     // R = 0xf0...: above the parent's th 8 (p = 0.5), so the parent was rightly sampled.
     let trace = 0x00f0_0000_0000_0000u128;
-    let cx = parent(span_context(trace, true, true, "ot=th:8;xx:yy,vendor=v1"));
-    let r = sampler.should_sample(
-        Some(&cx),
-        cx.span().span_context().trace_id(),
-        "c",
-        &SpanKind::Internal,
-        &[],
-        &[],
+    let r = child_of(
+        &sampler,
+        span_context(trace, true, true, "ot=th:8;xx:yy,vendor=v1"),
     );
     assert_eq!(r.decision, SamplingDecision::RecordAndSample);
     assert_eq!(r.trace_state.get("ot"), Some("th:8;xx:yy"));
     assert_eq!(r.trace_state.get("vendor"), Some("v1"));
     // rv is the randomness (the trace id's, 1, would be below th), and is kept as it came.
-    let cx = parent(span_context(1, true, true, "ot=rv:ff000000000000;th:8"));
-    let r = sampler.should_sample(
-        Some(&cx),
-        cx.span().span_context().trace_id(),
-        "c",
-        &SpanKind::Internal,
-        &[],
-        &[],
+    let r = child_of(
+        &sampler,
+        span_context(1, true, true, "ot=rv:ff000000000000;th:8"),
     );
     assert_eq!(r.decision, SamplingDecision::RecordAndSample);
     // The child continues its parent's threshold: the entry is left as it came.
     assert_eq!(r.trace_state.get("ot"), Some("rv:ff000000000000;th:8"));
     // A root under the same randomness gets th written first.
     let root = Composite::new(Box::new(Probability::new(0.25).unwrap()));
-    let cx = parent(span_context(1, true, true, "ot=rv:ff000000000000;zz:1"));
-    let r = root.should_sample(
-        Some(&cx),
-        cx.span().span_context().trace_id(),
-        "c",
-        &SpanKind::Internal,
-        &[],
-        &[],
+    let r = child_of(
+        &root,
+        span_context(1, true, true, "ot=rv:ff000000000000;zz:1"),
     );
     assert_eq!(r.trace_state.get("ot"), Some("th:c;rv:ff000000000000;zz:1"));
     // A parent sampled without th: kept, but th is erased (the probability is unknown).
-    let cx = parent(span_context(trace, true, true, "ot=zz:1"));
-    let r = sampler.should_sample(
-        Some(&cx),
-        cx.span().span_context().trace_id(),
-        "c",
-        &SpanKind::Internal,
-        &[],
-        &[],
-    );
+    let r = child_of(&sampler, span_context(trace, true, true, "ot=zz:1"));
     assert_eq!(r.decision, SamplingDecision::RecordAndSample);
     assert_eq!(r.trace_state.get("ot"), Some("zz:1"));
     // A th that disagrees with the sampled flag (R below it) is erased, the span follows the flag.
-    let cx = parent(span_context(0x0010_0000_0000_0000, true, true, "ot=th:8"));
-    let r = sampler.should_sample(
-        Some(&cx),
-        cx.span().span_context().trace_id(),
-        "c",
-        &SpanKind::Internal,
-        &[],
-        &[],
+    let r = child_of(
+        &sampler,
+        span_context(0x0010_0000_0000_0000, true, true, "ot=th:8"),
     );
     assert_eq!(r.decision, SamplingDecision::RecordAndSample);
     assert_eq!(r.trace_state.get("ot"), None);
     // An unsampled parent: dropped, th erased, everything else kept.
-    let cx = parent(span_context(trace, false, true, "ot=th:8;xx:yy,vendor=v1"));
-    let r = sampler.should_sample(
-        Some(&cx),
-        cx.span().span_context().trace_id(),
-        "c",
-        &SpanKind::Internal,
-        &[],
-        &[],
+    let r = child_of(
+        &sampler,
+        span_context(trace, false, true, "ot=th:8;xx:yy,vendor=v1"),
     );
     assert_eq!(r.decision, SamplingDecision::Drop);
     assert_eq!(r.trace_state.get("ot"), Some("xx:yy"));
@@ -409,6 +383,9 @@ fn rules_match_kind_parent_attributes_and_names_first_match_wins() {
         ("*b*b*", "aabab", true),
         ("*.txt", "a.txt.bak", false),
         ("ä*", "äx", true),
+        // A `*` in the text is matched by a `*` of the pattern as by any other character.
+        ("a*", "a*b", true),
+        ("*x", "**x", true),
     ] {
         assert_eq!(Glob::new(pattern).is_match(text), want, "{pattern} {text}");
     }

@@ -144,7 +144,12 @@ impl SamplingIntent {
     #[doc(hidden)]
     pub fn encode(self) -> (u8, u64) {
         match self {
-            SamplingIntent::Drop => (0, MAX_THRESHOLD),
+            // A threshold of 2^56 or more keeps nothing: it is a drop.
+            SamplingIntent::Drop
+            | SamplingIntent::Keep {
+                threshold: MAX_THRESHOLD..,
+                ..
+            } => (0, MAX_THRESHOLD),
             SamplingIntent::Keep {
                 threshold,
                 reliable: true,
