@@ -179,3 +179,55 @@ fn with_watch_an_edit_alone_is_applied() {
     expected.sort();
     assert_eq!(exported(tmp.path()), expected);
 }
+
+#[test]
+fn a_reloaded_tree_that_fails_is_rolled_back_within_its_health_window() {
+    let tmp = setup();
+    let plugins = ndotel_tests::plugin_dir(tmp.path(), "plugins", &["fixture_faulty"]);
+    let toml = tmp.path().join("distro.toml");
+    // The distro's sampler (which panics on every span) is built at start-up, used by no span yet.
+    std::fs::write(
+        &toml,
+        "[sampler]\ncomposite = { rule_based = { rules = [\n  { span_names = [\"never *\"], sampler = { distro = {} } },\n  \
+         { sampler = { always_on = {} } },\n] } }\n",
+    )
+    .unwrap();
+    let (running, lines) = start(
+        tmp.path(),
+        &[
+            ("OTEL_RUST_DISTRO_PATH", plugins.to_str().unwrap()),
+            ("OTEL_RUST_DISTRO", "faulty_sampler_panic"),
+            ("OTEL_RUST_DISTRO_RELOAD_HEALTH_WINDOW", "600000"),
+            ("OTEL_METRICS_EXPORTER", "file"),
+        ],
+    );
+    std::fs::write(&toml, "[sampler]\ncomposite = { distro = {} }\n").unwrap();
+    hup(&running);
+    let line = reload_line(&lines);
+    assert!(line.contains("applied, generation 1"), "{line}");
+    // Every span now fails in the distro's sampler: keep asking until the rollback is said (an event), each
+    // request a fresh trace.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let rolled_back = loop {
+        assert!(Instant::now() < deadline, "never rolled back");
+        requests(&running.addr, &["0d000000000000000000000000000001"]);
+        if let Ok(line) = lines.try_recv()
+            && line.starts_with("ndotel: reload of ")
+        {
+            break line;
+        }
+    };
+    assert!(
+        rolled_back.contains("rolled back, generation 2")
+            && rolled_back.contains("the sampler failed")
+            && rolled_back.contains("RuleBased["),
+        "{rolled_back}"
+    );
+    assert!(running.terminate().unwrap());
+    // The reloads are counted by outcome.
+    let metrics = std::fs::read_to_string(tmp.path().join("metrics.jsonl")).unwrap();
+    assert!(
+        metrics.contains("ndotel.reload") && metrics.contains("rolled back"),
+        "{metrics}"
+    );
+}

@@ -432,7 +432,13 @@ pub fn try_init_with(env: &Env) -> Result<Guard, StartError> {
     // A `[sampler]` tree from `distro.toml` can be reloaded while the service runs.
     let reload = match (&pipeline.composite, &plan.config) {
         (Some((sampler, node)), Some(config)) => reload::start(
-            reload::Reloader::new(sampler.clone(), node.clone(), config, env),
+            reload::Reloader::new(
+                sampler.clone(),
+                node.clone(),
+                config,
+                env,
+                pipeline.faults.clone(),
+            ),
             reload::Mode::of(env),
         ),
         _ => None,

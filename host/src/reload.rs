@@ -4,9 +4,10 @@
 //! is untouched. Each span is decided under one generation of the tree ([`Composite::replace`]).
 //!
 //! What a reload cannot change without a restart (every other table of the file: exporters, plugins, the distro's
-//! own settings, views) is named in the reload's line, not half-applied. Each outcome — applied, refused (why),
-//! unchanged — is one stderr line with the generation and the file's sha256, and the content of
-//! `OTEL_RUST_DISTRO_RELOAD_STATUS` (a JSON file) when that is set.
+//! own settings, views) is named in the reload's line, not half-applied. A new tree is watched for a health window
+//! and rolled back when its sampler keeps failing. Each outcome — applied, refused (why), unchanged, rolled back
+//! (why) — is one stderr line with the generation and the file's sha256, the content of
+//! `OTEL_RUST_DISTRO_RELOAD_STATUS` (a JSON file) when that is set, and a count of the `ndotel.reload` metric.
 
 use crate::config::ConfigFile;
 use crate::consistent::{Composable, Composite, Shared};
@@ -55,6 +56,8 @@ pub(crate) enum Outcome {
         sampler: String,
         restart: Vec<String>,
     },
+    /// The applied tree failed within its health window: the one before it is back, as a new generation.
+    RolledBack { generation: u64, reason: String },
     /// The file did not pass; the running tree is untouched.
     Refused { reason: String },
     /// The file says what is running already.
@@ -73,7 +76,20 @@ pub(crate) struct Reloader {
     /// The text the service started with: what "needs a restart" is judged against.
     startup: String,
     status: Option<PathBuf>,
+    /// The pipeline's failure counters: a new tree whose sampler fails is rolled back.
+    faults: Arc<crate::faults::Faults>,
+    /// How long a new tree is watched (`OTEL_RUST_DISTRO_RELOAD_HEALTH_WINDOW`, milliseconds, 30 s by default).
+    window: Duration,
+    /// The tree applied last, while it is watched: until when, the failures counted when it came in, and the
+    /// tree it replaced.
+    watched: std::sync::Mutex<Option<Watched>>,
 }
+
+/// A tree under watch: until when, the sampler failures counted when it came in, and the tree it replaced.
+type Watched = (std::time::Instant, u64, Arc<dyn Composable>);
+
+/// Sampler failures (errors, panics, hangs) of a new tree within its health window that roll it back.
+pub(crate) const ROLLBACK_FAILURES: u64 = 10;
 
 impl Reloader {
     pub(crate) fn new(
@@ -81,8 +97,16 @@ impl Reloader {
         distro_node: Option<Arc<dyn Composable>>,
         config: &ConfigFile,
         env: &Env,
+        faults: Arc<crate::faults::Faults>,
     ) -> Self {
+        let window = env
+            .get("OTEL_RUST_DISTRO_RELOAD_HEALTH_WINDOW")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map_or(Duration::from_secs(30), Duration::from_millis);
         Reloader {
+            faults,
+            window,
+            watched: std::sync::Mutex::new(None),
             sampler,
             distro_node,
             path: config.path.clone(),
@@ -140,13 +164,45 @@ impl Reloader {
             }
         };
         let restart = changed_tables(&self.startup, &config.text);
-        let generation = self.sampler.replace(root);
+        let failures = self.sampler_failures();
+        let (generation, previous) = self.sampler.put(Arc::from(root));
         *applied = config.text;
+        if let Ok(mut w) = self.watched.lock() {
+            *w = Some((std::time::Instant::now() + self.window, failures, previous));
+        }
         Outcome::Applied {
             generation,
             sampler: self.sampler.description(),
             restart,
         }
+    }
+
+    fn sampler_failures(&self) -> u64 {
+        self.faults.count(crate::faults::Component::Sampler) + self.faults.hung()
+    }
+
+    /// Looks at the tree applied last while its health window lasts: past [`ROLLBACK_FAILURES`] failures of the
+    /// sampler since it came in, the tree before it comes back (said once); past the window, it is kept.
+    pub(crate) fn check_health(&self) -> Option<Outcome> {
+        let mut watched = self.watched.lock().ok()?;
+        let (until, at_apply, _) = watched.as_ref()?;
+        let failed = self.sampler_failures().saturating_sub(*at_apply);
+        if failed >= ROLLBACK_FAILURES {
+            let (_, _, previous) = watched.take()?;
+            let (generation, _) = self.sampler.put(previous);
+            return Some(Outcome::RolledBack {
+                generation,
+                reason: format!(
+                    "the sampler failed {failed} times within {:?} of the reload (errors, panics or hangs; see \
+                     `ndotel check`)",
+                    self.window
+                ),
+            });
+        }
+        if std::time::Instant::now() >= *until {
+            *watched = None;
+        }
+        None
     }
 
     /// Says what a reload did: one stderr line, and the status file when one is asked for.
@@ -183,7 +239,20 @@ impl Reloader {
                 format!("{reason}; the running sampler (generation {generation}) is unchanged"),
             ),
             Outcome::Unchanged => ("unchanged", "the file says what is running".into()),
+            Outcome::RolledBack { reason, .. } => (
+                "rolled back",
+                format!(
+                    "{reason}; the tree before it is back: {}",
+                    self.sampler.description()
+                ),
+            ),
         };
+        // Counted as a metric too, by outcome (when the service exports metrics).
+        opentelemetry::global::meter("ndotel")
+            .u64_counter("ndotel.reload")
+            .with_description("Reloads of the sampler from distro.toml, by outcome")
+            .build()
+            .add(1, &[opentelemetry::KeyValue::new("outcome", word)]);
         // The status file first: whoever waits for the line finds the file written.
         if let Some(status) = &self.status {
             let json = serde_json::json!({
@@ -292,6 +361,9 @@ pub(crate) fn start(reloader: Reloader, mode: Mode) -> Option<Running> {
                     due |= stable && !applied && refused.as_ref() != Some(now);
                 }
                 last_seen = now.clone();
+                if let Some(rolled_back) = reloader.check_health() {
+                    reloader.report(&rolled_back);
+                }
                 if due {
                     let outcome = reloader.reload();
                     reloader.report(&outcome);
@@ -337,6 +409,7 @@ mod tests {
             None,
             &config,
             &Env::from_pairs::<&str, &str>([], dir.path()),
+            Arc::new(crate::faults::Faults::new("test")),
         );
         (dir, path, reloader)
     }

@@ -686,7 +686,7 @@ pub struct Composite {
 /// One generation of a composite sampler's tree.
 #[derive(Debug)]
 struct Tree {
-    root: Box<dyn Composable>,
+    root: Arc<dyn Composable>,
     generation: u64,
 }
 
@@ -695,7 +695,7 @@ impl Composite {
     pub fn new(root: Box<dyn Composable>) -> Self {
         Composite {
             tree: Arc::new(arc_swap::ArcSwap::from_pointee(Tree {
-                root,
+                root: Arc::from(root),
                 generation: 0,
             })),
             warned: Arc::new(AtomicBool::new(false)),
@@ -705,9 +705,14 @@ impl Composite {
     /// Replaces the tree for every span decided from now on (this sampler and its clones); returns the new
     /// generation (the first tree is generation 0).
     pub fn replace(&self, root: Box<dyn Composable>) -> u64 {
+        self.put(Arc::from(root)).0
+    }
+
+    /// Puts `root` in as the next generation; returns that generation and the root it replaced (to put back).
+    pub(crate) fn put(&self, root: Arc<dyn Composable>) -> (u64, Arc<dyn Composable>) {
         let generation = self.generation() + 1;
-        self.tree.store(Arc::new(Tree { root, generation }));
-        generation
+        let old = self.tree.swap(Arc::new(Tree { root, generation }));
+        (generation, old.root.clone())
     }
 
     /// The generation of the tree in use.
