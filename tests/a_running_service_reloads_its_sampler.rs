@@ -231,3 +231,18 @@ fn a_reloaded_tree_that_fails_is_rolled_back_within_its_health_window() {
         "{metrics}"
     );
 }
+
+#[test]
+fn with_reload_off_sighup_keeps_its_default_action() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let tmp = setup();
+    std::fs::write(
+        tmp.path().join("distro.toml"),
+        "[sampler]\ncomposite = { always_on = {} }\n",
+    )
+    .unwrap();
+    let (mut running, _lines) = start(tmp.path(), &[("OTEL_RUST_DISTRO_RELOAD", "off")]);
+    hup(&running);
+    let status = running.child.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGHUP), "{status:?}");
+}
