@@ -16,6 +16,16 @@ use std::time::{Duration, Instant};
 /// The service under the builtin `sdk` distro in `dir` (whose `distro.toml` it reads), its stderr lines on a
 /// channel.
 fn start(dir: &Path, extra: &[(&str, &str)]) -> (harness::Running, mpsc::Receiver<String>) {
+    start_with(dir, extra, false)
+}
+
+/// [`start`]; with `default_sighup`, the service starts with SIGHUP's default action whatever the test runner's.
+fn start_with(
+    dir: &Path,
+    extra: &[(&str, &str)],
+    default_sighup: bool,
+) -> (harness::Running, mpsc::Receiver<String>) {
+    use std::os::unix::process::CommandExt as _;
     build_artifacts();
     let mut cmd = Command::new(profile_dir().join("app"));
     cmd.env_clear()
@@ -33,6 +43,15 @@ fn start(dir: &Path, extra: &[(&str, &str)]) -> (harness::Running, mpsc::Receive
         .stderr(Stdio::piped());
     for (k, v) in extra {
         cmd.env(k, v);
+    }
+    if default_sighup {
+        // SAFETY: only signal(2), async-signal-safe, between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::signal(libc::SIGHUP, libc::SIG_DFL);
+                Ok(())
+            });
+        }
     }
     let mut running = harness::start(cmd).unwrap();
     let err = running.child.stderr.take().unwrap();
@@ -241,8 +260,24 @@ fn with_reload_off_sighup_keeps_its_default_action() {
         "[sampler]\ncomposite = { always_on = {} }\n",
     )
     .unwrap();
-    let (mut running, _lines) = start(tmp.path(), &[("OTEL_RUST_DISTRO_RELOAD", "off")]);
+    let (mut running, _lines) = start_with(
+        tmp.path(),
+        &[("OTEL_RUST_DISTRO_RELOAD", "off")],
+        // The test runner may itself run with SIGHUP ignored (`nohup`), which a child inherits: the service
+        // starts with the default action, as a service normally does.
+        true,
+    );
     hup(&running);
-    let status = running.child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = running.child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = running.child.kill();
+            panic!("SIGHUP did not end the service within 60 s: ndotel took it with reload off");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert_eq!(status.signal(), Some(libc::SIGHUP), "{status:?}");
 }
