@@ -6,10 +6,9 @@
 
 use app::otlp_json;
 use app::{client, harness};
-use ndotel_tests::{build_artifacts, profile_dir, setup};
+use ndotel_tests::setup;
 use std::io::BufRead as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -26,21 +25,10 @@ fn start_with(
     default_sighup: bool,
 ) -> (harness::Running, mpsc::Receiver<String>) {
     use std::os::unix::process::CommandExt as _;
-    build_artifacts();
-    let mut cmd = Command::new(profile_dir().join("app"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .current_dir(dir)
-        .env("APP_ADDR", "127.0.0.1:0")
-        .env("OTEL_RUST_DISTRO", "sdk")
+    let mut cmd = ndotel_tests::app_direct(dir);
+    cmd.env("OTEL_RUST_DISTRO", "sdk")
         .env("OTEL_TRACES_EXPORTER", "file")
-        .env("OTEL_METRICS_EXPORTER", "none")
-        .env("OTEL_LOGS_EXPORTER", "none")
-        .env(
-            "DATABASE_URL",
-            format!("sqlite:{}?mode=rwc", dir.join("app.db").display()),
-        )
-        .stderr(Stdio::piped());
+        .env("OTEL_LOGS_EXPORTER", "none");
     for (k, v) in extra {
         cmd.env(k, v);
     }

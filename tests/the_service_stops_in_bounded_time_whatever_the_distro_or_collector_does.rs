@@ -4,22 +4,26 @@
 #![allow(clippy::unwrap_used)] // a test fails loudly
 
 use app::{client, harness};
-use ndotel_tests::{build_artifacts, plugin_dir, profile_dir, setup};
+use ndotel_tests::{plugin_dir, setup};
 use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The app binary with a clean environment, its stderr piped.
 fn app(dir: &Path) -> Command {
-    build_artifacts();
-    let mut cmd = Command::new(profile_dir().join("app"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .current_dir(dir)
-        .env("APP_ADDR", "127.0.0.1:0")
-        .env("OTEL_METRICS_EXPORTER", "none")
-        .stderr(Stdio::piped());
+    ndotel_tests::app_direct(dir)
+}
+
+/// The app under `distro` of the faulty fixture plugin, with a 200 ms call deadline, a 1 s drain and a file export.
+fn under_faulty(dir: &Path, distro: &str) -> Command {
+    let plugins = plugin_dir(dir, "plugins", &["fixture_faulty"]);
+    let mut cmd = app(dir);
+    cmd.env("OTEL_RUST_DISTRO_PATH", &plugins)
+        .env("OTEL_RUST_DISTRO", distro)
+        .env("OTEL_RUST_DISTRO_CALL_TIMEOUT", "200")
+        .env("OTEL_TRACES_EXPORTER", "file")
+        .env("APP_DRAIN_TIMEOUT", "1000");
     cmd
 }
 
@@ -45,14 +49,8 @@ fn stop(running: harness::Running) -> (bool, Duration) {
 #[test]
 fn a_request_stuck_in_the_distro_does_not_stop_the_others_nor_the_exit() {
     let tmp = setup();
-    let plugins = plugin_dir(tmp.path(), "plugins", &["fixture_faulty"]);
-    let mut cmd = app(tmp.path());
-    cmd.env("OTEL_RUST_DISTRO_PATH", &plugins)
-        .env("OTEL_RUST_DISTRO", "faulty_processor_hang")
-        .env("OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR", "pass")
-        .env("OTEL_RUST_DISTRO_CALL_TIMEOUT", "200")
-        .env("OTEL_TRACES_EXPORTER", "file")
-        .env("APP_DRAIN_TIMEOUT", "1000");
+    let mut cmd = under_faulty(tmp.path(), "faulty_processor_hang");
+    cmd.env("OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR", "pass");
     let (running, stderr) = start(cmd);
     let addr = running.addr.clone();
     // The processor hangs on the span of this request (its url.path says "hang"); nobody waits for the answer.
@@ -89,14 +87,7 @@ fn a_request_stuck_in_the_distro_does_not_stop_the_others_nor_the_exit() {
 fn more_sampler_calls_hanging_at_once_than_runtime_workers_leave_the_service_answering_and_stoppable()
  {
     let tmp = setup();
-    let plugins = plugin_dir(tmp.path(), "plugins", &["fixture_faulty"]);
-    let mut cmd = app(tmp.path());
-    cmd.env("OTEL_RUST_DISTRO_PATH", &plugins)
-        .env("OTEL_RUST_DISTRO", "faulty_sampler_hang")
-        .env("OTEL_RUST_DISTRO_CALL_TIMEOUT", "200")
-        .env("OTEL_TRACES_EXPORTER", "file")
-        .env("APP_DRAIN_TIMEOUT", "1000");
-    let (running, stderr) = start(cmd);
+    let (running, stderr) = start(under_faulty(tmp.path(), "faulty_sampler_hang"));
     let addr = running.addr.clone();
     // Tokio's default runtime has one worker per core: two more hanging requests than that, all at once. The
     // sampler never returns for a span whose url.path says "hang".

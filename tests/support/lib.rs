@@ -140,6 +140,21 @@ pub fn app_under_ndotel(dir: &Path, flags: &[&str]) -> Command {
     cmd
 }
 
+/// The example service's binary run directly (no `ndotel run`) in `dir`, with a clean environment but `PATH`: its
+/// SQLite file in `dir`, a free port, metrics off, its stderr piped.
+pub fn app_direct(dir: &Path) -> Command {
+    build_artifacts();
+    let mut cmd = clean(Command::new(profile_dir().join("app")), dir);
+    cmd.env("APP_ADDR", "127.0.0.1:0")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite:{}?mode=rwc", dir.join("app.db").display()),
+        )
+        .env("OTEL_METRICS_EXPORTER", "none")
+        .stderr(std::process::Stdio::piped());
+    cmd
+}
+
 /// A command for one of this package's workload binaries with an empty environment but `PATH`, run in `cwd`.
 pub fn workload(bin: &str, cwd: &Path) -> Command {
     clean(Command::new(profile_dir().join(bin)), cwd)

@@ -178,6 +178,27 @@ pub enum Parent {
     Remote,
 }
 
+impl Parent {
+    /// Where `parent` (a valid span context, or none for a root) is, and whether it was sampled.
+    pub(crate) fn of(parent: Option<&SpanContext>) -> (Parent, bool) {
+        match parent {
+            None => (Parent::None, false),
+            Some(sc) if sc.is_remote() => (Parent::Remote, sc.is_sampled()),
+            Some(sc) => (Parent::Local, sc.is_sampled()),
+        }
+    }
+}
+
+/// Runs `f` with the valid span context of the active span in `cx`, borrowed (none for a root: an
+/// extracted-but-empty context, without `traceparent`, carries an invalid one).
+pub(crate) fn with_parent<R>(cx: Option<&Context>, f: impl FnOnce(Option<&SpanContext>) -> R) -> R {
+    let span = cx.filter(|cx| cx.has_active_span()).map(|cx| cx.span());
+    f(span
+        .as_ref()
+        .map(|s| s.span_context())
+        .filter(|sc| sc.is_valid()))
+}
+
 /// What a composable sampler sees of the span about to start.
 #[derive(Debug)]
 pub struct Params<'a> {
@@ -752,21 +773,27 @@ impl ShouldSample for Composite {
         attributes: &[KeyValue],
         links: &[Link],
     ) -> SamplingResult {
-        let parent: Option<SpanContext> = parent_context
-            .filter(|cx| cx.has_active_span())
-            .map(|cx| cx.span().span_context().clone())
-            .filter(SpanContext::is_valid);
-        let state = parent
-            .as_ref()
-            .map(|sc| sc.trace_state().clone())
-            .unwrap_or_default();
-        let ot = OtState::of(&state);
+        with_parent(parent_context, |parent| {
+            self.decide(parent, trace_id, name, span_kind, attributes, links)
+        })
+    }
+}
+
+impl Composite {
+    fn decide(
+        &self,
+        parent: Option<&SpanContext>,
+        trace_id: TraceId,
+        name: &str,
+        span_kind: &SpanKind,
+        attributes: &[KeyValue],
+        links: &[Link],
+    ) -> SamplingResult {
+        let empty = TraceState::default();
+        let state = parent.map_or(&empty, SpanContext::trace_state);
+        let ot = OtState::of(state);
         let r = randomness(trace_id, &ot);
-        let (where_, sampled) = match &parent {
-            None => (Parent::None, false),
-            Some(sc) if sc.is_remote() => (Parent::Remote, sc.is_sampled()),
-            Some(sc) => (Parent::Local, sc.is_sampled()),
-        };
+        let (where_, sampled) = Parent::of(parent);
         // A parent's threshold that disagrees with its sampled flag is not one: the specification says erase it.
         let parent_threshold = ot.th.filter(|t| sampled && r >= *t);
         let params = Params {
@@ -786,9 +813,7 @@ impl ShouldSample for Composite {
                 if ot.rv.is_none()
                     && where_ == Parent::Remote
                     && t > 0
-                    && parent
-                        .as_ref()
-                        .is_some_and(|sc| sc.trace_flags().to_u8() & RANDOM_FLAG == 0)
+                    && parent.is_some_and(|sc| sc.trace_flags().to_u8() & RANDOM_FLAG == 0)
                     && !self.warned.load(Ordering::Relaxed)
                     && !self.warned.swap(true, Ordering::Relaxed)
                 {
@@ -807,22 +832,16 @@ impl ShouldSample for Composite {
             .flatten();
         // A child that continues its parent's threshold (or a span without any) leaves the entry as it came: the
         // parent's state, cloned as every SDK sampler clones it.
-        let unchanged = ot.clean && ot.th == th;
-        let value = if unchanged {
-            String::new()
+        let trace_state = if ot.clean && ot.th == th {
+            state.clone()
         } else {
-            ot.value(th)
-        };
-        let trace_state = if unchanged {
-            state
-        } else if value.is_empty() {
-            if state.get("ot").is_some() {
-                state.delete("ot").unwrap_or(state)
+            let value = ot.value(th);
+            let changed = if value.is_empty() {
+                state.delete("ot")
             } else {
-                state
-            }
-        } else {
-            state.insert("ot", value).unwrap_or(state)
+                state.insert("ot", value)
+            };
+            changed.unwrap_or_else(|_| state.clone())
         };
         SamplingResult {
             decision: if keep {

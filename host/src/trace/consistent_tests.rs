@@ -126,6 +126,11 @@ fn root_params<'a>(attributes: &'a [KeyValue], kind: &'a SpanKind) -> Params<'a>
     }
 }
 
+/// `sampler`'s result for a root span of trace `id`.
+fn root_of(sampler: &Composite, id: TraceId) -> SamplingResult {
+    sampler.should_sample(None, id, "x", &SpanKind::Server, &[], &[])
+}
+
 /// Whether `kept` of `n` is within 4.5 standard deviations of a binomial(`n`, `p`) count.
 fn binomial_ok(kept: u64, n: u64, p: f64) -> bool {
     let mean = n as f64 * p;
@@ -138,14 +143,7 @@ fn run(sampler: &Composite, n: u64, seed: u64) -> (u64, f64) {
     let mut rng = SplitMix(seed);
     let (mut kept, mut adjusted) = (0u64, 0.0);
     for _ in 0..n {
-        let r = sampler.should_sample(
-            None,
-            rng.trace_id(),
-            "GET /items",
-            &SpanKind::Server,
-            &[],
-            &[],
-        );
+        let r = root_of(sampler, rng.trace_id());
         if r.decision == SamplingDecision::RecordAndSample {
             kept += 1;
             let th = OtState::of(&r.trace_state)
@@ -199,7 +197,7 @@ fn kept_counts_and_adjusted_counts_are_right_and_the_test_has_power() {
     let actual = parse_th(&probability_to_th(0.10, 4).unwrap()).unwrap();
     for _ in 0..n {
         let id = rng.trace_id();
-        let r = biased.should_sample(None, id, "x", &SpanKind::Internal, &[], &[]);
+        let r = root_of(&biased, id);
         // The biased one keeps by a stricter threshold than it writes.
         if r.decision == SamplingDecision::RecordAndSample
             && randomness(id, &OtState::default()) >= actual
@@ -223,11 +221,7 @@ fn samplers_at_one_ratio_agree_and_a_lower_ratio_keeps_a_subset() {
     let (mut both, mut low_kept) = (0, 0);
     for _ in 0..50_000 {
         let id = rng.trace_id();
-        let keep = |s: &Composite| {
-            s.should_sample(None, id, "x", &SpanKind::Server, &[], &[])
-                .decision
-                == SamplingDecision::RecordAndSample
-        };
+        let keep = |s: &Composite| root_of(s, id).decision == SamplingDecision::RecordAndSample;
         assert_eq!(keep(&a), keep(&b), "{id}");
         if keep(&low) {
             low_kept += 1;
@@ -397,28 +391,14 @@ fn annotating_adds_attributes_to_sampled_spans_only() {
         vec![KeyValue::new("sampling.rule", "all")],
         Box::new(AlwaysOn),
     )));
-    let r = on.should_sample(
-        None,
-        TraceId::from(1u128),
-        "x",
-        &SpanKind::Internal,
-        &[],
-        &[],
-    );
+    let r = root_of(&on, TraceId::from(1u128));
     assert_eq!(r.attributes, vec![KeyValue::new("sampling.rule", "all")]);
     assert_eq!(r.trace_state.get("ot"), Some("th:0"));
     let off = Composite::new(Box::new(Annotating::new(
         vec![KeyValue::new("sampling.rule", "none")],
         Box::new(AlwaysOff),
     )));
-    let r = off.should_sample(
-        None,
-        TraceId::from(1u128),
-        "x",
-        &SpanKind::Internal,
-        &[],
-        &[],
-    );
+    let r = root_of(&off, TraceId::from(1u128));
     assert_eq!(r.decision, SamplingDecision::Drop);
     assert!(r.attributes.is_empty());
 }
@@ -438,7 +418,7 @@ fn the_rate_limiter_reaches_its_target_within_five_percent_on_a_simulated_clock(
     let (mut kept, mut adjusted, mut spans) = (0u64, 0.0, 0u64);
     for i in 0..(60 * 20_000u64) {
         now.store(1 + i * interval, Ordering::Relaxed);
-        let r = sampler.should_sample(None, rng.trace_id(), "x", &SpanKind::Server, &[], &[]);
+        let r = root_of(&sampler, rng.trace_id());
         if i >= 10 * 20_000 {
             spans += 1;
             if r.decision == SamplingDecision::RecordAndSample {

@@ -2,14 +2,16 @@
 //! distro's sampler fails or panics.
 
 use super::view::{HostParams, kind, with_scratch};
-use crate::consistent::{Composable, Intent, Params, Parent, SamplingIntent, follow_parent};
+use crate::consistent::{
+    Composable, Intent, Params, Parent, SamplingIntent, follow_parent, with_parent,
+};
 use crate::faults::{Component, Faults};
 use crate::watchdog::Watched;
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RResult, Tuple2};
-use ndotel_api::ffi::{FfiSamplerBox, FfiSamplingParams_TO};
+use ndotel_api::ffi::{FfiError, FfiSamplerBox, FfiSamplingParams_TO, FfiSamplingParamsRef};
 use ndotel_api::{Decision, ParentKind};
-use opentelemetry::trace::{Link, SpanKind, TraceContextExt, TraceId};
+use opentelemetry::trace::{Link, SpanKind, TraceId};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{SamplingDecision, SamplingResult, ShouldSample};
 use std::cell::OnceCell;
@@ -58,67 +60,27 @@ impl Composable for DistroNode {
             },
             _ => follow_parent(p),
         };
-        if s.watched.bypassed() {
-            return fallback();
-        }
-        let parent_kind = match p.parent {
-            Parent::None => ParentKind::None,
-            Parent::Local => ParentKind::Local,
-            Parent::Remote => ParentKind::Remote,
-        };
-        let result = with_scratch(|bump| {
-            let params = HostParams {
-                trace_id: p.trace_id.to_bytes(),
-                parent_kind,
-                parent_sampled: p.parent_sampled,
-                name: p.name,
-                kind: kind(p.kind),
-                attributes: p.attributes,
-                links: p.links,
-                bump,
-                attribute_refs: OnceCell::new(),
-                link_refs: OnceCell::new(),
-            };
-            let params = FfiSamplingParams_TO::from_ptr(&params, TD_Opaque);
-            s.watched
-                .call_gated(u128::from_be_bytes(p.trace_id.to_bytes()), || {
-                    s.inner.intent(params)
-                })
-        });
-        let Some(result) = result else {
+        let Some(Tuple2(code, threshold)) = s.ask(p, |inner, params| inner.intent(params)) else {
             return fallback();
         };
-        match result.value {
-            _ if result.overdue => fallback(),
-            RResult::ROk(Tuple2(code, threshold)) => {
-                match SamplingIntent::decode(code, threshold) {
-                    Some(SamplingIntent::Keep {
-                        threshold,
-                        reliable,
-                    }) => Intent {
-                        threshold: Some(threshold),
-                        reliable,
-                        attributes: Vec::new(),
-                    },
-                    Some(SamplingIntent::FollowParent) if p.parent == Parent::None => Intent {
-                        threshold: Some(0),
-                        reliable: true,
-                        attributes: Vec::new(),
-                    },
-                    Some(SamplingIntent::FollowParent) => follow_parent(p),
-                    Some(_) => Intent::default(),
-                    None => {
-                        let e = ndotel_api::ffi::FfiError::failed(format!(
-                            "returned sampling intent ({code}, {threshold:#x}), which this host does not know (a plugin \
-                         built for a newer ndotel-api)"
-                        ));
-                        s.faults.record_span_call(Component::Sampler, &e);
-                        fallback()
-                    }
-                }
-            }
-            RResult::RErr(e) => {
-                s.faults.record_span_call(Component::Sampler, &e);
+        match SamplingIntent::decode(code, threshold) {
+            Some(SamplingIntent::Keep {
+                threshold,
+                reliable,
+            }) => Intent {
+                threshold: Some(threshold),
+                reliable,
+                attributes: Vec::new(),
+            },
+            Some(SamplingIntent::FollowParent) if p.parent == Parent::None => Intent {
+                threshold: Some(0),
+                reliable: true,
+                attributes: Vec::new(),
+            },
+            Some(SamplingIntent::FollowParent) => follow_parent(p),
+            Some(_) => Intent::default(),
+            None => {
+                s.unknown(&format!("sampling intent ({code}, {threshold:#x})"));
                 fallback()
             }
         }
@@ -139,6 +101,58 @@ impl PluginSampler {
             watched,
         }
     }
+
+    /// Asks the distro's sampler `f` about the span of `p`, under the watchdog and the gate of application threads.
+    /// `None` when the caller takes its fallback: the sampler is bypassed, no place was free, the answer came too
+    /// late (not trusted: fail closed), or it failed (counted).
+    fn ask<R>(
+        &self,
+        p: &Params<'_>,
+        f: impl FnOnce(&FfiSamplerBox, FfiSamplingParamsRef<'_>) -> RResult<R, FfiError>,
+    ) -> Option<R> {
+        if self.watched.bypassed() {
+            return None;
+        }
+        let result = with_scratch(|bump| {
+            let params = HostParams {
+                trace_id: p.trace_id.to_bytes(),
+                parent_kind: match p.parent {
+                    Parent::None => ParentKind::None,
+                    Parent::Local => ParentKind::Local,
+                    Parent::Remote => ParentKind::Remote,
+                },
+                parent_sampled: p.parent_sampled,
+                name: p.name,
+                kind: kind(p.kind),
+                attributes: p.attributes,
+                links: p.links,
+                bump,
+                attribute_refs: OnceCell::new(),
+                link_refs: OnceCell::new(),
+            };
+            let params = FfiSamplingParams_TO::from_ptr(&params, TD_Opaque);
+            self.watched
+                .call_gated(u128::from_be_bytes(p.trace_id.to_bytes()), || {
+                    f(&self.inner, params)
+                })
+        })?;
+        match result.value {
+            _ if result.overdue => None,
+            RResult::ROk(value) => Some(value),
+            RResult::RErr(e) => {
+                self.faults.record_span_call(Component::Sampler, &e);
+                None
+            }
+        }
+    }
+
+    /// Counts an answer this host cannot read (from a plugin built for a newer ndotel-api) as a failure.
+    fn unknown(&self, what: &str) {
+        let e = FfiError::failed(format!(
+            "returned {what}, which this host does not know (a plugin built for a newer ndotel-api)"
+        ));
+        self.faults.record_span_call(Component::Sampler, &e);
+    }
 }
 
 impl ShouldSample for PluginSampler {
@@ -151,89 +165,43 @@ impl ShouldSample for PluginSampler {
         attributes: &[KeyValue],
         links: &[Link],
     ) -> SamplingResult {
-        // An extracted-but-empty context (no `traceparent`) carries an invalid span context: that is a root.
-        let parent = parent_context
-            .filter(|cx| cx.has_active_span())
-            .map(|cx| cx.span().span_context().clone())
-            .filter(|sc| sc.is_valid());
-        let (parent_kind, parent_sampled) = match &parent {
-            None => (ParentKind::None, false),
-            Some(sc) if sc.is_remote() => (ParentKind::Remote, sc.is_sampled()),
-            Some(sc) => (ParentKind::Local, sc.is_sampled()),
-        };
-        let fallback = || {
-            if parent.is_none() || parent_sampled {
+        with_parent(parent_context, |parent| {
+            let (where_, parent_sampled) = Parent::of(parent);
+            let p = Params {
+                trace_id,
+                parent: where_,
+                parent_sampled,
+                parent_threshold: None,
+                name,
+                kind: span_kind,
+                attributes,
+                links,
+            };
+            let follow = if where_ == Parent::None || parent_sampled {
                 SamplingDecision::RecordAndSample
             } else {
                 SamplingDecision::Drop
-            }
-        };
-        let decision = if self.watched.bypassed() {
-            fallback()
-        } else {
-            let result = with_scratch(|bump| {
-                let params = HostParams {
-                    trace_id: trace_id.to_bytes(),
-                    parent_kind,
-                    parent_sampled,
-                    name,
-                    kind: kind(span_kind),
-                    attributes,
-                    links,
-                    bump,
-                    attribute_refs: OnceCell::new(),
-                    link_refs: OnceCell::new(),
-                };
-                let params = FfiSamplingParams_TO::from_ptr(&params, TD_Opaque);
-                self.watched
-                    .call_gated(u128::from_be_bytes(trace_id.to_bytes()), || {
-                        self.inner.should_sample(params)
-                    })
-            });
-            // A decision that came too late is not trusted: the fallback decides that span (fail closed); so does
-            // the fallback when other calls hold every place an application thread may take in distro code.
-            let Some(result) = result else {
-                return self.result(fallback(), parent);
             };
-            match result.value {
-                _ if result.overdue => fallback(),
-                RResult::ROk(code) => match Decision::from_code(code) {
+            let decision = match self.ask(&p, |inner, params| inner.should_sample(params)) {
+                None => follow,
+                Some(code) => match Decision::from_code(code) {
                     Some(Decision::Drop) => SamplingDecision::Drop,
                     Some(Decision::RecordOnly) => SamplingDecision::RecordOnly,
                     Some(Decision::RecordAndSample) => SamplingDecision::RecordAndSample,
-                    Some(Decision::FollowParent) => fallback(),
+                    Some(Decision::FollowParent) => follow,
                     None => {
-                        let e = ndotel_api::ffi::FfiError::failed(format!(
-                            "returned decision code {code}, which this host does not know (a plugin built for a \
-                             newer ndotel-api)"
-                        ));
-                        self.faults.record_span_call(Component::Sampler, &e);
-                        fallback()
+                        self.unknown(&format!("decision code {code}"));
+                        follow
                     }
                 },
-                RResult::RErr(e) => {
-                    self.faults.record_span_call(Component::Sampler, &e);
-                    fallback()
-                }
+            };
+            SamplingResult {
+                decision,
+                attributes: Vec::new(),
+                trace_state: parent
+                    .map(|sc| sc.trace_state().clone())
+                    .unwrap_or_default(),
             }
-        };
-        self.result(decision, parent)
-    }
-}
-
-impl PluginSampler {
-    /// The SDK's result for `decision`, keeping the parent's trace state.
-    fn result(
-        &self,
-        decision: SamplingDecision,
-        parent: Option<opentelemetry::trace::SpanContext>,
-    ) -> SamplingResult {
-        SamplingResult {
-            decision,
-            attributes: Vec::new(),
-            trace_state: parent
-                .map(|sc| sc.trace_state().clone())
-                .unwrap_or_default(),
-        }
+        })
     }
 }

@@ -58,7 +58,9 @@ mod fuzz;
 
 use keys::KeyMatcher;
 use ndotel_api::abi_stable::std_types::RStr;
-use ndotel_api::{AnyValue, BoxError, Edits, KeyValueRef, LogEdits, LogView, REDACTED, SpanView};
+use ndotel_api::{
+    AnyValue, BoxError, Edits, KeyValueRef, LogEdits, LogView, REDACTED, SpanView, ValueRef,
+};
 use serde::Deserialize;
 use sql::{Dialect, Stripped};
 use text::{Detectors, TextScanner};
@@ -132,6 +134,23 @@ pub enum Fix<'a> {
     Set(&'a str, String),
     /// Replace the string array by this one.
     SetArray(&'a str, Vec<String>),
+}
+
+impl Fix<'_> {
+    /// Carries the fix out on `sink` (a span's, an event's, a link's or a log record's edits): `redact(sink, key)`,
+    /// or `set(sink, key, value)` with the new value.
+    pub fn apply<S>(
+        self,
+        sink: &mut S,
+        redact: impl FnOnce(&mut S, &str),
+        set: impl for<'v> FnOnce(&mut S, &str, ValueRef<'v>),
+    ) {
+        match self {
+            Fix::Redact(key) => redact(sink, key),
+            Fix::Set(key, value) => set(sink, key, value.as_str().into()),
+            Fix::SetArray(key, items) => set(sink, key, borrowed(&items).as_slice().into()),
+        }
+    }
 }
 
 /// What an attribute key says about its value, judged once per key.
@@ -312,27 +331,25 @@ impl Redactor {
     /// spans too (see `ndotel_api::SpanProcessor::on_end`), so this covers them.
     pub fn redact_span(&self, span: &SpanView<'_>, edits: &mut Edits<'_>) {
         let dialect = Redactor::dialect(span.attributes());
-        self.check(span.attributes(), dialect, |fix| match fix {
-            Fix::Redact(key) => edits.redact(key),
-            Fix::Set(key, value) => edits.set(key, value.as_str()),
-            Fix::SetArray(key, items) => edits.set(key, borrowed(&items).as_slice()),
+        self.check(span.attributes(), dialect, |fix| {
+            fix.apply(&mut *edits, |e, k| e.redact(k), |e, k, v| e.set(k, v))
         });
         for (i, event) in span.events().enumerate() {
-            self.check(event.attributes, dialect, |fix| match fix {
-                Fix::Redact(key) => edits.redact_event_attribute(i, key),
-                Fix::Set(key, value) => edits.set_event_attribute(i, key, value.as_str()),
-                Fix::SetArray(key, items) => {
-                    edits.set_event_attribute(i, key, borrowed(&items).as_slice())
-                }
+            self.check(event.attributes, dialect, |fix| {
+                fix.apply(
+                    &mut *edits,
+                    |e, k| e.redact_event_attribute(i, k),
+                    |e, k, v| e.set_event_attribute(i, k, v),
+                )
             });
         }
         for (i, link) in span.links().enumerate() {
-            self.check(link.attributes, dialect, |fix| match fix {
-                Fix::Redact(key) => edits.redact_link_attribute(i, key),
-                Fix::Set(key, value) => edits.set_link_attribute(i, key, value.as_str()),
-                Fix::SetArray(key, items) => {
-                    edits.set_link_attribute(i, key, borrowed(&items).as_slice())
-                }
+            self.check(link.attributes, dialect, |fix| {
+                fix.apply(
+                    &mut *edits,
+                    |e, k| e.redact_link_attribute(i, k),
+                    |e, k, v| e.set_link_attribute(i, k, v),
+                )
             });
         }
         if let Some(clean) = self.clean_text(span.status_message()) {
@@ -367,10 +384,8 @@ impl Redactor {
             Some(_) => {}
         }
         let attributes = record.attributes();
-        self.check(attributes, Redactor::dialect(attributes), |fix| match fix {
-            Fix::Redact(key) => edits.redact(key),
-            Fix::Set(key, value) => edits.set(key, value.as_str()),
-            Fix::SetArray(key, items) => edits.set(key, borrowed(&items).as_slice()),
+        self.check(attributes, Redactor::dialect(attributes), |fix| {
+            fix.apply(&mut *edits, |e, k| e.redact(k), |e, k, v| e.set(k, v))
         });
     }
 
