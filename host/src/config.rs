@@ -14,7 +14,7 @@ pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// Reads a regular file of at most `limit` bytes. Opened non-blocking, so a FIFO cannot hang start-up, and checked
 /// on the open descriptor, so `/dev/zero` or a 2 GB file is an error instead of a hang or an exhausted memory.
-fn read_bounded(path: &Path, limit: u64) -> std::io::Result<String> {
+pub(crate) fn read_bounded(path: &Path, limit: u64) -> std::io::Result<String> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
@@ -180,7 +180,7 @@ pub struct PluginsSection {
 }
 
 /// `[otel]`: the standard settings, overridden by their `OTEL_*` environment variables.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct OtelSection {
     /// `OTEL_SERVICE_NAME`.
@@ -264,7 +264,7 @@ impl ViewConfig {
     }
 
     /// What is wrong with it, if anything (checked when the file is loaded).
-    fn problem(&self) -> Option<String> {
+    pub(crate) fn problem(&self) -> Option<String> {
         if self.instrument.trim().is_empty() {
             return Some(
                 "`instrument` is empty; name an instrument (`*` matches any run of characters)"

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 pub struct Env {
     vars: HashMap<String, String>,
     cwd: PathBuf,
+    /// Where a variable's value came from when not the environment (the configuration file: `file:line path`).
+    origins: HashMap<String, String>,
 }
 
 impl Env {
@@ -19,6 +21,7 @@ impl Env {
                 .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
                 .collect(),
             cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
+            origins: HashMap::new(),
         }
     }
 
@@ -38,6 +41,7 @@ impl Env {
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect(),
             cwd: cwd.into(),
+            origins: HashMap::new(),
         }
     }
 
@@ -53,7 +57,41 @@ impl Env {
     pub fn with(&self, name: &str, value: &str) -> Env {
         let mut env = self.clone();
         env.vars.insert(name.to_string(), value.to_string());
+        env.origins.remove(name);
         env
+    }
+
+    /// A variable's value as set, empty or not.
+    pub(crate) fn raw(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(|s| s.as_str())
+    }
+
+    /// This environment without the variables `drop` selects.
+    pub(crate) fn without(&self, drop: impl Fn(&str) -> bool) -> Env {
+        let mut env = self.clone();
+        env.vars.retain(|k, _| !drop(k));
+        env.origins.retain(|k, _| !drop(k));
+        env
+    }
+
+    /// This environment with `name` set to `value`, which came from `origin`.
+    pub(crate) fn with_origin(mut self, name: &str, value: &str, origin: &str) -> Env {
+        self.vars.insert(name.to_string(), value.to_string());
+        self.origins.insert(name.to_string(), origin.to_string());
+        self
+    }
+
+    /// Where `name`'s value came from, when not the process environment.
+    pub(crate) fn origin(&self, name: &str) -> Option<&str> {
+        self.origins.get(name).map(|s| s.as_str())
+    }
+
+    /// How a warning names the variable `name`: itself, or the place its value came from.
+    pub(crate) fn label(&self, name: &str) -> String {
+        match self.origin(name) {
+            Some(o) => format!("{o} ({name})"),
+            None => name.to_string(),
+        }
     }
 
     /// Every variable.

@@ -35,6 +35,8 @@
 #[doc(hidden)]
 pub mod child; // for the `ndotel` binary's own children
 mod config;
+/// The OpenTelemetry configuration file (`OTEL_CONFIG_FILE`).
+pub mod declared;
 mod env;
 mod faults;
 mod file;

@@ -110,6 +110,8 @@ pub struct Plan {
     pub distro: DistroInfo,
     /// The effective settings.
     pub settings: Settings,
+    /// The OpenTelemetry configuration file (`OTEL_CONFIG_FILE`), when one is set.
+    pub declared: Option<crate::declared::Declared>,
 }
 
 impl Plan {
@@ -124,7 +126,17 @@ impl Plan {
     /// assert!(pipeline.tracer_provider.is_some());
     /// ```
     pub fn new(env: &Env) -> Result<Plan, PlanError> {
+        // The configuration file, when set, replaces the standard variables and amends distro.toml.
+        let declared = crate::declared::Declared::from_env(env)?;
+        let mut notes = Vec::new();
+        let effective = declared.as_ref().map(|d| d.environment(env));
+        let process_env = env;
+        let env = effective.as_ref().unwrap_or(env);
         let config = ConfigFile::discover(env)?;
+        let config = match &declared {
+            Some(d) => d.amend(config, &mut notes),
+            None => config,
+        };
         // A plugin that failed to load is reported (`Plan::warnings`), never fatal by itself, fail-fast or not: only
         // the selected distro decides whether the service starts, or anyone able to drop a file into a plugin
         // directory could stop it.
@@ -164,6 +176,24 @@ impl Plan {
         registry.load_selected(&name)?;
         let distro = registry.select(env, config.as_ref())?.clone();
         let mut settings = Settings::resolve(env, config.as_ref(), &distro)?;
+        if let Some(d) = &declared {
+            let ignored = d.ignored_vars(process_env);
+            if !ignored.is_empty() {
+                notes.push(format!(
+                    "{} {} set but {} no effect: {} names a configuration file, and only the variables it \
+                     references apply",
+                    ignored.join(", "),
+                    if ignored.len() == 1 { "is" } else { "are" },
+                    if ignored.len() == 1 { "has" } else { "have" },
+                    crate::declared::CONFIG_FILE_VAR,
+                ));
+            }
+            settings.declared = Some(crate::text::shown(&d.path));
+            let mut warnings = d.warnings().to_vec();
+            warnings.append(&mut notes);
+            warnings.append(&mut settings.warnings);
+            settings.warnings = warnings;
+        }
         let (_, by) = registry.selection(env, config.as_ref());
         if by == crate::registry::NONE_SELECTED {
             let names: Vec<&str> = registry
@@ -183,6 +213,7 @@ impl Plan {
             registry,
             distro,
             settings,
+            declared,
         })
     }
 }
@@ -340,6 +371,8 @@ impl Pipeline {
         env: &Env,
         mut extra: Vec<Box<dyn opentelemetry_sdk::trace::SpanProcessor>>,
     ) -> Result<Pipeline, BuildError> {
+        let effective = plan.declared.as_ref().map(|d| d.environment(env));
+        let env = effective.as_ref().unwrap_or(env);
         let s = &plan.settings;
         let faults = Arc::new(
             Faults::new(plan.distro.name.clone()).with_processor_passing(
@@ -442,6 +475,8 @@ impl Pipeline {
 impl Plan {
     /// The description of the sampler the pipeline would use (for `ndotel config`), without building exporters.
     pub fn sampler_description(&self, env: &Env) -> Result<String, BuildError> {
+        let effective = self.declared.as_ref().map(|d| d.environment(env));
+        let env = effective.as_ref().unwrap_or(env);
         let distro = self.distro.init(self.config.as_ref(), env)?;
         let ctx = Ctx {
             plan: self,

@@ -43,6 +43,14 @@ pub const SETTINGS: &[SettingDoc] = &[
         meaning: "the configuration file",
     },
     SettingDoc {
+        env: "`OTEL_CONFIG_FILE` (`OTEL_EXPERIMENTAL_CONFIG_FILE`, deprecated)",
+        file: "—",
+        default: "none",
+        meaning: "the OpenTelemetry configuration file (YAML, `file_format` 1.x): it replaces the standard `OTEL_*` \
+                  variables it does not reference, and `[otel]`, `[[views]]` and `[sampler]` of `distro.toml` \
+                  (see `CONFIGURATION.md`)",
+    },
+    SettingDoc {
         env: "`OTEL_RUST_DISTRO_PATH`",
         file: "`[plugins] dirs`",
         default: "none",
@@ -274,6 +282,9 @@ pub enum Source {
     Env(&'static str),
     /// `distro.toml`.
     File(PathBuf),
+    /// The OpenTelemetry configuration file (`OTEL_CONFIG_FILE`): `file:line property.path`, and the variables
+    /// substituted into the value.
+    Declared(String),
     /// The selected distro's default.
     Distro(String),
     /// ndotel's (or the OpenTelemetry specification's) default.
@@ -285,6 +296,7 @@ impl fmt::Display for Source {
         match self {
             Source::Env(v) => write!(f, "env {v}"),
             Source::File(p) => write!(f, "file {}", p.display()),
+            Source::Declared(o) => write!(f, "config {o}"),
             Source::Distro(d) => write!(f, "distro {d}"),
             Source::Default => f.write_str("default"),
         }
@@ -423,6 +435,8 @@ pub struct Settings {
     /// `warnings`, there followed by what `init()` does instead (leaves it out, uses another), and an error for
     /// `ndotel check`, `config` and `run`.
     pub unknown: Vec<String>,
+    /// `OTEL_CONFIG_FILE`: the configuration file in use, shown.
+    pub declared: Option<String>,
 }
 
 /// Which `tracing` spans become OpenTelemetry spans, and which events are logged.
@@ -509,7 +523,7 @@ fn pick_number(
     warnings: &mut Vec<String>,
 ) -> Setting<u64> {
     let (raw, source) = match (env.get(var).filter(|v| !v.trim().is_empty()), file) {
-        (Some(raw), _) => (raw.trim().to_string(), Source::Env(var)),
+        (Some(raw), _) => (raw.trim().to_string(), env_source(env, var)),
         (None, Some((v, path))) => (v.to_string(), Source::File(path)),
         (None, None) => {
             return Setting {
@@ -518,6 +532,7 @@ fn pick_number(
             };
         }
     };
+    let var = env.label(var);
     match raw.parse::<u64>() {
         Ok(v) if v < min => {
             warnings.push(format!(
@@ -610,7 +625,7 @@ fn service_name(
     {
         return Setting {
             value: v.to_string(),
-            source: Source::Env("OTEL_SERVICE_NAME"),
+            source: env_source(env, "OTEL_SERVICE_NAME"),
         };
     }
     if let Some((_, v)) = attributes
@@ -667,6 +682,14 @@ pub(crate) fn plugin_dirs(env: &Env, config: Option<&ConfigFile>) -> Setting<Vec
     }
 }
 
+/// Where `var`'s value came from: the environment, or the configuration file that set it.
+fn env_source(env: &Env, var: &'static str) -> Source {
+    match env.origin(var) {
+        Some(origin) => Source::Declared(origin.to_string()),
+        None => Source::Env(var),
+    }
+}
+
 /// The one place the precedence lives: environment > file > distro default > default. An empty variable is unset;
 /// an invalid one is a warning naming it, and the next source applies (the specification: warn and use the
 /// default, never fail).
@@ -684,7 +707,7 @@ fn pick<T>(
             Ok(value) => {
                 return Setting {
                     value,
-                    source: Source::Env(var),
+                    source: env_source(env, var),
                 };
             }
             Err(expected) => {
@@ -696,7 +719,8 @@ fn pick<T>(
                     "the default"
                 };
                 warnings.push(format!(
-                    "{var}={:?} is invalid (expected {expected}); using {next}",
+                    "{}={:?} is invalid (expected {expected}); using {next}",
+                    env.label(var),
                     crate::text::printable(raw)
                 ));
             }
@@ -1075,6 +1099,7 @@ impl Settings {
             temporality,
             traces_sampler_ratio: 1.0,
             unknown: Vec::new(),
+            declared: None,
             warnings,
         };
         settings.validate(distro);
@@ -1251,6 +1276,15 @@ impl Settings {
         let j = |v: &[String]| v.join(",");
         let ms = |s: &Setting<Duration>| s.value.as_millis().to_string();
         vec![
+            (
+                "OTEL_CONFIG_FILE",
+                self.declared.clone().unwrap_or_else(|| "(none)".into()),
+                match &self.declared {
+                    Some(_) => "env OTEL_CONFIG_FILE (standard OTEL_* variables it does not reference have no effect)"
+                        .to_string(),
+                    None => Source::Default.to_string(),
+                },
+            ),
             (
                 "OTEL_RUST_DISTRO_FALLBACK",
                 self.fallback.value.to_string(),

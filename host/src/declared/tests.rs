@@ -1,0 +1,400 @@
+use super::*;
+use crate::pipeline::{Pipeline, Plan};
+use std::path::Path;
+
+/// The schema's test data, at its release tag (`tests/data/otel-config/v1.1.0`).
+fn data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/otel-config/v1.1.0")
+}
+
+fn yaml_files(dir: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(data().join(dir))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// A directory holding `otel.yaml` with `yaml`, and an environment naming it (plus `vars`).
+fn setup(yaml: &str, vars: &[(&str, &str)]) -> (tempfile::TempDir, Env) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("otel.yaml"), yaml).unwrap();
+    let env = Env::from_pairs(
+        [("OTEL_CONFIG_FILE", "otel.yaml")]
+            .iter()
+            .chain(vars)
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+        dir.path(),
+    );
+    (dir, env)
+}
+
+fn plan(yaml: &str, vars: &[(&str, &str)]) -> Result<Plan, String> {
+    let (_dir, env) = setup(yaml, vars);
+    Plan::new(&env).map_err(|e| e.to_string())
+}
+
+fn error(yaml: &str, vars: &[(&str, &str)]) -> String {
+    match plan(yaml, vars) {
+        Ok(_) => panic!("accepted:\n{yaml}"),
+        Err(e) => e,
+    }
+}
+
+/// Every example and snippet of the schema builds a pipeline, and gives exactly the warnings for what ndotel cannot
+/// do: `tests/data/otel-config/ndotel-warnings.txt` (`NDOTEL_BLESS=1` rewrites it after a deliberate change).
+#[test]
+fn every_example_and_snippet_builds_a_pipeline_or_says_exactly_what_ndotel_cannot_do() {
+    let mut report = String::new();
+    for file in yaml_files("examples")
+        .into_iter()
+        .chain(yaml_files("snippets"))
+    {
+        let name = file.strip_prefix(data()).unwrap().to_path_buf();
+        let text = std::fs::read_to_string(&file).unwrap();
+        let env = Env::from_pairs([("OTEL_SERVICE_NAME", "svc")], "/");
+        let declared = Declared::parse(&name, &text, &env)
+            .unwrap_or_else(|e| panic!("{}: {e}", name.display()));
+        report.push_str(&format!("== {}\n", name.display()));
+        for w in declared.warnings() {
+            report.push_str(&format!("{w}\n"));
+        }
+        // And the pipeline builds (ports and paths moved out of the way).
+        let text = text
+            .replace("port: 9464", "port: 0")
+            .replace("file:///var/log/", "file:///tmp/");
+        let (_dir, env) = setup(&text, &[("OTEL_RUST_DISTRO", "sdk")]);
+        let plan = Plan::new(&env).unwrap_or_else(|e| panic!("{}: {e}", name.display()));
+        let built = Pipeline::build(&plan, &env);
+        if let Err(e) = built {
+            panic!("{}: {e}", name.display());
+        }
+    }
+    let golden = data().join("../ndotel-warnings.txt");
+    if std::env::var("NDOTEL_BLESS").is_ok() {
+        std::fs::write(&golden, &report).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&golden).unwrap_or_default();
+    assert!(
+        report == want,
+        "the warnings changed: diff against {} (NDOTEL_BLESS=1 rewrites it)\n{report}",
+        golden.display()
+    );
+}
+
+/// The validator's own cases (`validator-cases/*.test`) give the validator's answers.
+#[test]
+fn the_schema_validators_cases_give_its_answers() {
+    let case = |name: &str, vars: &[(&str, &str)]| {
+        let path = data().join("validator-cases").join(name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        validate(
+            Path::new(name),
+            &text,
+            &Env::from_pairs(vars.iter().copied(), "/"),
+        )
+    };
+    // `otel_config_validator shelltests/env_prefix.yaml` exits 0: `${env:FILE_FORMAT}` is an empty string.
+    assert_eq!(case("env_prefix.yaml", &[]).unwrap()["file_format"], "");
+    // `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT="0xdeadbeef"`: `.attribute_limits.attribute_value_length_limit` is 3735928559.
+    let hex = case(
+        "hex_integer.yaml",
+        &[("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "0xdeadbeef")],
+    )
+    .unwrap();
+    assert_eq!(
+        hex["attribute_limits"]["attribute_value_length_limit"],
+        3735928559u64
+    );
+    assert_eq!(hex["attribute_limits"]["attribute_count_limit"], 128);
+    assert_eq!(hex["disabled"], false);
+    // Exit 1: "missing properties: 'file_format'".
+    let e = case("missing_required.yaml", &[]).unwrap_err().to_string();
+    assert!(
+        e.contains("missing_required.yaml:1:1") && e.contains("`file_format` is missing"),
+        "{e}"
+    );
+    // Several references in a row: `0.1` is resolved after substitution, a float where a string belongs (the
+    // case's `.test` gives no expectation; the data model's rule decides).
+    let e = case("multiple_defaults.yaml", &[]).unwrap_err().to_string();
+    assert!(e.contains("file_format") && e.contains("string"), "{e}");
+    let quoted = validate(
+        Path::new("q.yaml"),
+        "file_format: \"${FILE_FORMAT}${BLANK:-}${FILE_FORMAT:-0.1}\"",
+        &Env::default(),
+    )
+    .unwrap();
+    assert_eq!(quoted["file_format"], "0.1");
+    // Exit 1: text after a quoted scalar is not YAML (substitution never rewrites the file's text).
+    assert!(case("no_expected_key.yaml", &[("FILE_FORMAT", "0.1")]).is_err());
+    // Exit 1: "expected integer or null, but got string".
+    let e = case("string_for_int.yaml", &[]).unwrap_err().to_string();
+    assert!(
+        e.contains("string_for_int.yaml:17:")
+            && e.contains("attribute_limits.attribute_value_length_limit"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_file_drives_the_settings_and_says_where_each_value_came_from() {
+    let yaml = r#"file_format: "1.1"
+resource:
+  attributes:
+    - name: service.name
+      value: checkout
+    - name: deployment.environment.name
+      value: "${ENVIRONMENT:-dev}"
+propagator:
+  composite_list: tracecontext
+tracer_provider:
+  processors:
+    - batch:
+        schedule_delay: 250
+        max_queue_size: 100
+        exporter:
+          otlp_grpc:
+            endpoint: ${COLLECTOR}
+            timeout: 2500
+            headers:
+              - name: api-key
+                value: "${API_KEY}"
+  sampler:
+    parent_based:
+      root:
+        trace_id_ratio_based:
+          ratio: 0.25
+logger_provider:
+  processors:
+    - simple:
+        exporter:
+          console:
+"#;
+    let plan = plan(
+        yaml,
+        &[
+            ("COLLECTOR", "http://collector:4317"),
+            ("API_KEY", "s3cr=t,x"),
+            ("ENVIRONMENT", "prod"),
+            ("OTEL_TRACES_EXPORTER", "console"),
+            ("OTEL_SERVICE_NAME", "from-env"),
+            ("OTEL_RUST_DISTRO", "sdk"),
+        ],
+    )
+    .unwrap();
+    let s = &plan.settings;
+    assert_eq!(s.traces_exporter.value, ["otlp"]);
+    assert_eq!(
+        s.metrics_exporter.value,
+        ["none"],
+        "meter_provider is absent"
+    );
+    assert_eq!(s.logs_exporter.value, ["console"]);
+    assert_eq!(s.propagators.value, ["tracecontext"]);
+    assert_eq!(s.traces_sampler.value, "parentbased_traceidratio");
+    assert_eq!(s.traces_sampler_ratio, 0.25);
+    assert_eq!(s.bsp_schedule_delay.value.as_millis(), 250);
+    assert_eq!(s.bsp_max_queue_size.value, 100);
+    assert_eq!(
+        s.service_name.value, "checkout",
+        "OTEL_SERVICE_NAME has no effect"
+    );
+    assert!(
+        s.resource_attributes
+            .value
+            .contains(&("deployment.environment.name".into(), "prod".into()))
+    );
+    let otlp = &s.otlp[0];
+    assert_eq!(otlp.endpoint.as_deref(), Some("http://collector:4317"));
+    assert_eq!(otlp.protocol, crate::otlp::Wire::Grpc);
+    assert_eq!(otlp.timeout.as_millis(), 2500);
+    assert!(
+        otlp.headers
+            .contains(&("api-key".to_string(), "s3cr=t,x".to_string())),
+        "{:?}",
+        otlp.headers
+    );
+    // Sources name the file, the line and the property.
+    let source = s.bsp_schedule_delay.source.to_string();
+    assert!(
+        source.contains("otel.yaml:13 tracer_provider.processors[0].batch.schedule_delay"),
+        "{source}"
+    );
+    let source = s.resource_attributes.source.to_string();
+    assert!(
+        source.contains("otel.yaml:3 resource.attributes"),
+        "{source}"
+    );
+    let source = plan
+        .declared
+        .as_ref()
+        .unwrap()
+        .origin("/tracer_provider/processors/0/batch/exporter/otlp_grpc/endpoint");
+    assert!(source.ends_with("otel.yaml:17 tracer_provider.processors[0].batch.exporter.otlp_grpc.endpoint via ${COLLECTOR}"), "{source}");
+    let warnings: Vec<String> = plan.warnings().collect();
+    let all = warnings.join("\n");
+    assert!(
+        all.contains("OTEL_SERVICE_NAME, OTEL_TRACES_EXPORTER are set but have no effect"),
+        "{all}"
+    );
+    assert!(
+        all.contains("logger_provider.processors[0].simple"),
+        "{all}"
+    );
+    assert!(!all.contains("s3cr"), "a secret in a warning: {all}");
+}
+
+#[test]
+fn mistakes_are_errors_naming_file_line_and_property() {
+    let e = error(
+        "file_format: \"1.1\"\ntracer_provider:\n  processors:\n    - batch:\n        exporterr:\n          console:\n",
+        &[],
+    );
+    assert!(e.contains("otel.yaml:5:9: tracer_provider.processors[0].batch.exporterr: unknown property `exporterr`; did you mean \"exporter\"?"), "{e}");
+    let e = error(
+        "file_format: \"1.1\"\ntracer_provider:\n  sampler:\n    always_on:\n",
+        &[],
+    );
+    assert!(
+        e.contains("otel.yaml:2:") && e.contains("`processors` is missing"),
+        "{e}"
+    );
+    let e = error(
+        "file_format: \"1.1\"\nattribute_limits:\n  attribute_count_limit: many\n",
+        &[],
+    );
+    assert!(
+        e.contains("otel.yaml:3:") && e.contains("attribute_limits.attribute_count_limit"),
+        "{e}"
+    );
+    let e = error("file_format: \"2.0\"\n", &[]);
+    assert!(
+        e.contains("otel.yaml:1:") && e.contains("major version 2"),
+        "{e}"
+    );
+    let e = error(
+        "file_format: \"1.1\"\ndisabled: ${OTEL_SDK_DISABLED:?no}\n",
+        &[],
+    );
+    assert!(
+        e.contains("otel.yaml:2:") && e.contains("not a valid substitution reference"),
+        "{e}"
+    );
+    let e = error(
+        "file_format: \"1.1\"\ndistribution:\n  ndotel:\n    distr: reference\n",
+        &[],
+    );
+    assert!(
+        e.contains("otel.yaml:4:") && e.contains("did you mean \"distro\""),
+        "{e}"
+    );
+    let e = error(
+        "file_format: \"1.1\"\ntracer_provider:\n  processors: [{batch: {exporter: {console: }}}]\n  sampler:\n    composite/development:\n      probability: {ratio: 2}\n",
+        &[],
+    );
+    assert!(e.contains("otel.yaml:6:") && e.contains("ratio"), "{e}");
+    // A header value that breaks the schema is not printed.
+    let e = error(
+        "file_format: \"1.1\"\ntracer_provider:\n  processors: [{batch: {exporter: {otlp_http: {headers: [{name: k, value: [\"hunter2\"]}]}}}}]\n",
+        &[],
+    );
+    assert!(!e.contains("hunter2"), "{e}");
+    // The name must end in .yaml or .yml.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("otel.toml"), "file_format: \"1.1\"\n").unwrap();
+    let env = Env::from_pairs([("OTEL_CONFIG_FILE", "otel.toml")], dir.path());
+    let e = Plan::new(&env).unwrap_err().to_string();
+    assert!(e.contains(".yaml or .yml"), "{e}");
+    // A newer minor version is a warning; the deprecated variable still works, with one.
+    let (_dir, env) = setup("file_format: \"1.9\"\n", &[]);
+    let env = env
+        .without(|k| k == CONFIG_FILE_VAR)
+        .with(EXPERIMENTAL_CONFIG_FILE_VAR, "otel.yaml");
+    let plan = Plan::new(&env).unwrap();
+    let all: Vec<String> = plan.warnings().collect();
+    assert!(all.iter().any(|w| w.contains("is deprecated")), "{all:?}");
+    assert!(
+        all.iter().any(|w| w.contains("newer than the 1.1")),
+        "{all:?}"
+    );
+}
+
+#[test]
+fn an_empty_file_means_no_telemetry_and_no_propagation() {
+    let plan = plan(
+        "file_format: \"1.1\"\n",
+        &[("OTEL_TRACES_EXPORTER", "console")],
+    )
+    .unwrap();
+    let s = &plan.settings;
+    for list in [
+        &s.traces_exporter,
+        &s.metrics_exporter,
+        &s.logs_exporter,
+        &s.propagators,
+    ] {
+        assert_eq!(list.value, ["none"]);
+    }
+    let plan =
+        super::super::pipeline::Plan::new(&Env::from_pairs([("OTEL_RUST_DISTRO", "sdk")], "/"))
+            .unwrap();
+    assert!(plan.declared.is_none());
+}
+
+#[test]
+fn the_distribution_section_selects_the_distro_and_hands_it_its_settings() {
+    let yaml = "file_format: \"1.1\"\ndistribution:\n  ndotel:\n    distro: sdk\n    fallback: sdk\n    call_timeout: 350\n    settings:\n      greeting: hello\n";
+    let plan = plan(yaml, &[("OTEL_RUST_DISTRO", "nope")]).unwrap();
+    assert_eq!(plan.distro.name, "sdk");
+    assert_eq!(plan.settings.call_timeout.value.as_millis(), 350);
+    assert!(
+        plan.settings
+            .call_timeout
+            .source
+            .to_string()
+            .contains("distribution.ndotel.call_timeout")
+    );
+    assert_eq!(plan.settings.fallback.value, crate::settings::Fallback::Sdk);
+    let table = &plan.config.as_ref().unwrap().config.distro["sdk"];
+    assert_eq!(table["greeting"].as_str(), Some("hello"));
+}
+
+#[test]
+fn a_composite_sampler_and_views_from_the_file_build() {
+    let yaml = std::fs::read_to_string(
+        data().join("snippets/Sampler_composite_rule_based_drop_redis_ping.yaml"),
+    )
+    .unwrap();
+    let yaml = format!(
+        "{yaml}\nmeter_provider:\n  readers:\n    - periodic:\n        exporter:\n          console:\n  views:\n    - selector:\n        instrument_name: http.*\n      stream:\n        name: renamed\n        attribute_keys:\n          included: [http.route]\n    - selector:\n        instrument_type: counter\n      stream:\n        aggregation:\n          drop:\n"
+    );
+    let (_dir, env) = setup(&yaml, &[("OTEL_RUST_DISTRO", "sdk")]);
+    let plan = Plan::new(&env).unwrap();
+    assert_eq!(plan.settings.traces_sampler.value, "composite");
+    let config = plan.config.as_ref().unwrap();
+    assert!(config.config.sampler.is_some());
+    assert_eq!(
+        config.config.views.len(),
+        1,
+        "the view selecting by type is left out"
+    );
+    assert_eq!(
+        config.config.views[0].get_ref().rename.as_deref(),
+        Some("renamed")
+    );
+    let all: Vec<String> = plan.warnings().collect();
+    assert!(
+        all.iter()
+            .any(|w| w.contains("meter_provider.views[1].selector.instrument_type")),
+        "{all:?}"
+    );
+    let pipeline = Pipeline::build(&plan, &env).unwrap();
+    assert!(
+        pipeline.sampler_description.contains("RuleBased"),
+        "{}",
+        pipeline.sampler_description
+    );
+}

@@ -1,0 +1,759 @@
+//! What a validated configuration file means for ndotel: values of the standard settings (keyed by their
+//! environment variable, each with its origin), metric views, the composite sampler and the distro's settings.
+//! What ndotel cannot honour is found by [`super::support::unsupported`] and said as a warning naming its path.
+
+use crate::config::ViewConfig;
+use crate::consistent::ComposableConfig;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// The file, translated.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Translated {
+    /// Standard (and `OTEL_RUST_*`) settings by variable: value and origin (`file:line path`).
+    pub(crate) vars: BTreeMap<String, (String, String)>,
+    /// `meter_provider.views`, in order.
+    pub(crate) views: Vec<ViewConfig>,
+    /// `tracer_provider.sampler` when it is a composite (or `probability/development`) sampler.
+    pub(crate) composite: Option<ComposableConfig>,
+    /// `distribution.ndotel.settings`: the named distro's settings.
+    pub(crate) distro_settings: Option<(String, toml::Table)>,
+    /// What ndotel cannot honour, and where.
+    pub(crate) warnings: Vec<String>,
+}
+
+/// A problem that makes the file unusable: the JSON pointer of the node and what is wrong.
+type Problem = (String, String);
+
+struct T<'a> {
+    origin: &'a dyn Fn(&str) -> String,
+    var: &'a dyn Fn(&str) -> Option<String>,
+    out: Translated,
+}
+
+impl T<'_> {
+    fn set(&mut self, var: &str, value: impl Into<String>, pointer: &str) {
+        let value = value.into();
+        if let Some((old, origin)) = self.out.vars.get(var)
+            && *old != value
+        {
+            let w = format!(
+                "{}: ignored: {origin} already sets what this would ({var}); ndotel has one value for it",
+                (self.origin)(pointer)
+            );
+            self.out.warnings.push(w);
+            return;
+        }
+        let origin = (self.origin)(pointer);
+        self.out.vars.insert(var.to_string(), (value, origin));
+    }
+
+    fn warn(&mut self, pointer: &str, message: impl std::fmt::Display) {
+        let w = format!("{}: {message}", (self.origin)(pointer));
+        self.out.warnings.push(w);
+    }
+}
+
+/// Translates `model` (validated); `origin` names where a pointer's node is, `var` reads the environment (for the
+/// `service` resource detector).
+pub(crate) fn translate(
+    model: &Value,
+    origin: &dyn Fn(&str) -> String,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<Translated, Problem> {
+    let mut t = T {
+        origin,
+        var,
+        out: Translated::default(),
+    };
+    for (pointer, message) in super::support::unsupported(model) {
+        t.warn(&pointer, message);
+    }
+    if let Some(d) = model.get("disabled").and_then(Value::as_bool) {
+        t.set("OTEL_SDK_DISABLED", d.to_string(), "/disabled");
+    }
+    resource(&mut t, model.get("resource"));
+    propagators(&mut t, model.get("propagator"));
+    traces(&mut t, model.get("tracer_provider"))?;
+    metrics(&mut t, model.get("meter_provider"))?;
+    logs(&mut t, model.get("logger_provider"));
+    distribution(&mut t, model.get("distribution"))?;
+    Ok(t.out)
+}
+
+/// An object's entries (none for null or another type).
+fn entries(v: Option<&Value>) -> impl Iterator<Item = (&String, &Value)> {
+    v.and_then(Value::as_object).into_iter().flatten()
+}
+
+/// The only entry of a one-key object (a `Sampler`, an exporter, a processor).
+fn only(v: &Value) -> Option<(&str, &Value)> {
+    v.as_object()
+        .and_then(|m| m.iter().next())
+        .map(|(k, v)| (k.as_str(), v))
+}
+
+fn key(k: &str) -> String {
+    super::yaml::escape(k)
+}
+
+/// Percent-encodes what the `key=value,…` lists of the environment would otherwise split on.
+fn encode(s: &str) -> String {
+    const SET: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+        .add(b',')
+        .add(b'=')
+        .add(b'%')
+        .add(b' ')
+        .add(b'"');
+    percent_encoding::utf8_percent_encode(s, SET).to_string()
+}
+
+fn resource(t: &mut T, r: Option<&Value>) {
+    let Some(r) = r else { return };
+    let mut pairs: Vec<String> = Vec::new();
+    let mut pointer = "/resource".to_string();
+    if let Some(list) = r.get("attributes_list").and_then(Value::as_str) {
+        pairs.extend(
+            list.split(',')
+                .filter(|p| !p.trim().is_empty())
+                .map(str::to_string),
+        );
+        pointer = "/resource/attributes_list".into();
+    }
+    let mut named_service = false;
+    for (i, a) in r
+        .get("attributes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let p = format!("/resource/attributes/{i}");
+        let name = a.get("name").and_then(Value::as_str).unwrap_or_default();
+        let value = match a.get("value") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Null) | None => continue,
+            Some(Value::Array(items)) => {
+                t.warn(
+                    &p,
+                    format!("ndotel's resource attributes are strings: `{name}` is set to its items joined with commas"),
+                );
+                items
+                    .iter()
+                    .map(|v| {
+                        v.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v.to_string())
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }
+            Some(other) => {
+                t.warn(
+                    &p,
+                    format!(
+                        "ndotel's resource attributes are strings: `{name}` is set to \"{other}\""
+                    ),
+                );
+                other.to_string()
+            }
+        };
+        named_service |= name == "service.name";
+        pairs.push(format!("{}={}", encode(name), encode(&value)));
+        pointer = "/resource/attributes".into();
+    }
+    if !pairs.is_empty() {
+        t.set("OTEL_RESOURCE_ATTRIBUTES", pairs.join(","), &pointer);
+    }
+    // The `service` detector reads OTEL_SERVICE_NAME; attributes the file names take precedence.
+    let detectors = r
+        .pointer("/detection~1development/detectors")
+        .and_then(Value::as_array);
+    for (i, d) in detectors.into_iter().flatten().enumerate() {
+        if d.get("service").is_some()
+            && !named_service
+            && let Some(name) = (t.var)("OTEL_SERVICE_NAME")
+            && !name.trim().is_empty()
+        {
+            t.set(
+                "OTEL_SERVICE_NAME",
+                name,
+                &format!("/resource/detection~1development/detectors/{i}/service"),
+            );
+        }
+    }
+}
+
+fn propagators(t: &mut T, p: Option<&Value>) {
+    let Some(p) = p else {
+        // "If omitted, a noop propagator is used."
+        t.set("OTEL_PROPAGATORS", "none", "");
+        return;
+    };
+    let mut names: Vec<String> = Vec::new();
+    for item in p
+        .get("composite")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some((name, _)) = only(item) {
+            names.push(name.to_string());
+        }
+    }
+    if let Some(list) = p.get("composite_list").and_then(Value::as_str) {
+        names.extend(crate::settings::list(list));
+    }
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|n| seen.insert(n.clone()));
+    let value = if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(",")
+    };
+    t.set("OTEL_PROPAGATORS", value, "/propagator");
+}
+
+/// One signal's settings in variable names.
+#[derive(Clone, Copy)]
+struct Signal {
+    /// `TRACES`, `METRICS`, `LOGS`.
+    name: &'static str,
+    /// `OTEL_TRACES_EXPORTER` …
+    exporters: &'static str,
+    /// The variable of the file exporter's path.
+    file_path: &'static str,
+}
+
+const TRACES: Signal = Signal {
+    name: "TRACES",
+    exporters: "OTEL_TRACES_EXPORTER",
+    file_path: "OTEL_EXPORTER_FILE_TRACES_PATH",
+};
+const METRICS: Signal = Signal {
+    name: "METRICS",
+    exporters: "OTEL_METRICS_EXPORTER",
+    file_path: "OTEL_EXPORTER_FILE_METRICS_PATH",
+};
+const LOGS: Signal = Signal {
+    name: "LOGS",
+    exporters: "OTEL_LOGS_EXPORTER",
+    file_path: "OTEL_EXPORTER_FILE_LOGS_PATH",
+};
+
+/// Translates one exporter (`{ otlp_http: {…} }`) at `pointer`, returning the exporter's name for the signal's
+/// list (a key the schema does not define is a distro component's name).
+fn exporter(t: &mut T, s: Signal, e: &Value, pointer: &str) -> Option<String> {
+    let (kind, cfg) = only(e)?;
+    let p = format!("{pointer}/{}", key(kind));
+    match kind {
+        "otlp_http" | "otlp_grpc" => {
+            let protocol = match (kind, cfg.get("encoding").and_then(Value::as_str)) {
+                ("otlp_grpc", _) => "grpc",
+                (_, Some("json")) => "http/json",
+                _ => "http/protobuf",
+            };
+            let otlp = |setting: &str| format!("OTEL_EXPORTER_OTLP_{}_{setting}", s.name);
+            t.set(&otlp("PROTOCOL"), protocol, &p);
+            if let Some(v) = cfg.get("endpoint").and_then(Value::as_str) {
+                t.set(&otlp("ENDPOINT"), v, &format!("{p}/endpoint"));
+            }
+            if let Some(v) = cfg.get("compression").and_then(Value::as_str) {
+                t.set(&otlp("COMPRESSION"), v, &format!("{p}/compression"));
+            }
+            if let Some(v) = cfg.get("timeout").and_then(Value::as_u64) {
+                t.set(&otlp("TIMEOUT"), v.to_string(), &format!("{p}/timeout"));
+            }
+            if let Some(v) = cfg.get("temporality_preference").and_then(Value::as_str) {
+                t.set(
+                    "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+                    v,
+                    &format!("{p}/temporality_preference"),
+                );
+            }
+            for (field, setting) in [
+                ("ca_file", "CERTIFICATE"),
+                ("cert_file", "CLIENT_CERTIFICATE"),
+                ("key_file", "CLIENT_KEY"),
+            ] {
+                if let Some(v) = cfg
+                    .pointer(&format!("/tls/{field}"))
+                    .and_then(Value::as_str)
+                {
+                    t.set(&otlp(setting), v, &format!("{p}/tls/{field}"));
+                }
+            }
+            if let Some(headers) = headers(cfg) {
+                let at = if cfg.get("headers").is_some() {
+                    "headers"
+                } else {
+                    "headers_list"
+                };
+                t.set(&otlp("HEADERS"), headers, &format!("{p}/{at}"));
+            }
+            Some("otlp".into())
+        }
+        "console" => {
+            if let Some(v) = cfg.get("temporality_preference").and_then(Value::as_str) {
+                t.set(
+                    "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+                    v,
+                    &format!("{p}/temporality_preference"),
+                );
+            }
+            Some("console".into())
+        }
+        "otlp_file/development" => {
+            let stream = cfg
+                .get("output_stream")
+                .and_then(Value::as_str)
+                .unwrap_or("stdout");
+            let path = if stream == "stdout" {
+                "/dev/stdout".to_string()
+            } else if let Some(path) = stream.strip_prefix("file://") {
+                path.to_string()
+            } else {
+                t.warn(
+                    &format!("{p}/output_stream"),
+                    format!("output_stream {stream:?} is neither `stdout` nor `file:///path`; this exporter is left out"),
+                );
+                return None;
+            };
+            t.set(s.file_path, path, &format!("{p}/output_stream"));
+            if let Some(v) = cfg.get("temporality_preference").and_then(Value::as_str) {
+                t.set(
+                    "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+                    v,
+                    &format!("{p}/temporality_preference"),
+                );
+            }
+            Some("file".into())
+        }
+        // A distro's exporter, by name.
+        other => Some(other.to_string()),
+    }
+}
+
+/// `headers` over `headers_list`, as `OTEL_EXPORTER_OTLP_HEADERS` writes them.
+fn headers(cfg: &Value) -> Option<String> {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    if let Some(list) = cfg.get("headers_list").and_then(Value::as_str) {
+        for pair in list.split(',').filter(|p| !p.trim().is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            pairs.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    for h in cfg
+        .get("headers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = h.get("name").and_then(Value::as_str).unwrap_or_default();
+        let value = h.get("value").and_then(Value::as_str).unwrap_or_default();
+        pairs.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+        pairs.push((name.to_string(), encode(value)));
+    }
+    (!pairs.is_empty()).then(|| {
+        pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    })
+}
+
+/// The processors of a tracer or logger provider: their exporters, and the batch settings (one set per signal).
+fn processors(t: &mut T, s: Signal, provider: &str, list: Option<&Value>, batch_prefix: &str) {
+    let mut names: Vec<String> = Vec::new();
+    for (i, proc_) in list
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let Some((kind, cfg)) = only(proc_) else {
+            continue;
+        };
+        let p = format!("/{provider}/processors/{i}/{}", key(kind));
+        match kind {
+            "batch" => {
+                for (field, setting, tracer_only) in [
+                    ("schedule_delay", "SCHEDULE_DELAY", false),
+                    ("export_timeout", "EXPORT_TIMEOUT", true),
+                    ("max_queue_size", "MAX_QUEUE_SIZE", false),
+                    ("max_export_batch_size", "MAX_EXPORT_BATCH_SIZE", false),
+                ] {
+                    if tracer_only && s.name != "TRACES" {
+                        continue;
+                    }
+                    if let Some(v) = cfg.get(field).and_then(Value::as_u64) {
+                        t.set(
+                            &format!("{batch_prefix}_{setting}"),
+                            v.to_string(),
+                            &format!("{p}/{field}"),
+                        );
+                    }
+                }
+            }
+            "simple" => t.warn(
+                &p,
+                "ndotel exports through its batch processor, off the application's threads: this exporter is \
+                 used there, with the batch settings",
+            ),
+            // A distro's processor by name: the distro's processor always runs.
+            _ => continue,
+        }
+        if let Some(e) = cfg.get("exporter")
+            && let Some(name) = exporter(t, s, e, &format!("{p}/exporter"))
+        {
+            if names.contains(&name) {
+                t.warn(
+                    &format!("{p}/exporter"),
+                    format!(
+                        "a second `{name}` exporter for {}: ndotel sends a signal to one destination of each kind; \
+                         this one is left out",
+                        s.name.to_lowercase()
+                    ),
+                );
+            } else {
+                names.push(name);
+            }
+        }
+    }
+    let value = if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(",")
+    };
+    t.set(s.exporters, value, &format!("/{provider}/processors"));
+}
+
+fn traces(t: &mut T, tp: Option<&Value>) -> Result<(), Problem> {
+    let Some(tp) = tp else {
+        // "If omitted, a noop tracer provider is used."
+        t.set(TRACES.exporters, "none", "");
+        return Ok(());
+    };
+    processors(
+        t,
+        TRACES,
+        "tracer_provider",
+        tp.get("processors"),
+        "OTEL_BSP",
+    );
+    let Some((kind, cfg)) = tp.get("sampler").and_then(only) else {
+        return Ok(());
+    };
+    let p = format!("/tracer_provider/sampler/{}", key(kind));
+    let ratio = |cfg: &Value| cfg.get("ratio").and_then(Value::as_f64).unwrap_or(1.0);
+    match kind {
+        "always_on" | "always_off" => t.set("OTEL_TRACES_SAMPLER", kind, &p),
+        "trace_id_ratio_based" => {
+            t.set("OTEL_TRACES_SAMPLER", "traceidratio", &p);
+            t.set("OTEL_TRACES_SAMPLER_ARG", ratio(cfg).to_string(), &p);
+        }
+        "parent_based" => match cfg.get("root").and_then(only) {
+            None => t.set("OTEL_TRACES_SAMPLER", "parentbased_always_on", &p),
+            Some((root @ ("always_on" | "always_off"), _)) => {
+                t.set(
+                    "OTEL_TRACES_SAMPLER",
+                    format!("parentbased_{root}"),
+                    &format!("{p}/root"),
+                );
+            }
+            Some(("trace_id_ratio_based", r)) => {
+                t.set(
+                    "OTEL_TRACES_SAMPLER",
+                    "parentbased_traceidratio",
+                    &format!("{p}/root"),
+                );
+                t.set(
+                    "OTEL_TRACES_SAMPLER_ARG",
+                    ratio(r).to_string(),
+                    &format!("{p}/root"),
+                );
+            }
+            Some((other, _)) => {
+                t.warn(
+                    &format!("{p}/root/{}", key(other)),
+                    "ndotel's parent_based sampler takes always_on, always_off or trace_id_ratio_based as its \
+                     root (a composite/development sampler with parent_threshold does the rest); using always_on",
+                );
+                t.set("OTEL_TRACES_SAMPLER", "parentbased_always_on", &p);
+            }
+        },
+        "probability/development" => {
+            t.out.composite = Some(ComposableConfig::Probability(
+                crate::consistent::ProbabilityConfig {
+                    ratio: Some(ratio(cfg)),
+                    precision: None,
+                },
+            ));
+            t.set("OTEL_TRACES_SAMPLER", "composite", &p);
+        }
+        "composite/development" => {
+            let config: ComposableConfig = serde_json::from_value(composable(cfg.clone()))
+                .map_err(|e| (p.clone(), format!("{e}")))?;
+            config.build().map_err(|e| (p.clone(), e.to_string()))?;
+            t.out.composite = Some(config);
+            t.set("OTEL_TRACES_SAMPLER", "composite", &p);
+        }
+        "jaeger_remote/development" => {}
+        // A distro's sampler, by name.
+        other => t.set("OTEL_TRACES_SAMPLER", other, &p),
+    }
+    Ok(())
+}
+
+/// A composable sampler as YAML writes it (`always_on:` is null, `ratio:` may be null) as ndotel's configuration
+/// reads it (`{}` for a sampler without settings, absent for a null setting).
+fn composable(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter_map(|(k, v)| match v {
+                    Value::Null
+                        if matches!(
+                            k.as_str(),
+                            "always_on" | "always_off" | "probability" | "rule_based" | "distro"
+                        ) =>
+                    {
+                        Some((k, Value::Object(Map::new())))
+                    }
+                    Value::Null => None,
+                    v => Some((k, composable(v))),
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(composable).collect()),
+        v => v,
+    }
+}
+
+fn metrics(t: &mut T, mp: Option<&Value>) -> Result<(), Problem> {
+    let Some(mp) = mp else {
+        // "If omitted, a noop meter provider is used."
+        t.set(METRICS.exporters, "none", "");
+        return Ok(());
+    };
+    let mut names: Vec<String> = Vec::new();
+    for (i, reader) in mp
+        .get("readers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let Some((kind, cfg)) = only(reader) else {
+            continue;
+        };
+        let p = format!("/meter_provider/readers/{i}/{kind}");
+        let name = match kind {
+            "periodic" => {
+                if let Some(v) = cfg.get("interval").and_then(Value::as_u64) {
+                    t.set(
+                        "OTEL_METRIC_EXPORT_INTERVAL",
+                        v.to_string(),
+                        &format!("{p}/interval"),
+                    );
+                }
+                if let Some(v) = cfg.get("timeout").and_then(Value::as_u64) {
+                    t.set(
+                        "OTEL_METRIC_EXPORT_TIMEOUT",
+                        v.to_string(),
+                        &format!("{p}/timeout"),
+                    );
+                }
+                cfg.get("exporter")
+                    .and_then(|e| exporter(t, METRICS, e, &format!("{p}/exporter")))
+            }
+            "pull" => {
+                let e = format!("{p}/exporter/prometheus~1development");
+                match cfg.pointer("/exporter/prometheus~1development") {
+                    Some(prom) => {
+                        if let Some(v) = prom.get("host").and_then(Value::as_str) {
+                            t.set("OTEL_EXPORTER_PROMETHEUS_HOST", v, &format!("{e}/host"));
+                        }
+                        if let Some(v) = prom.get("port").and_then(Value::as_u64) {
+                            t.set(
+                                "OTEL_EXPORTER_PROMETHEUS_PORT",
+                                v.to_string(),
+                                &format!("{e}/port"),
+                            );
+                        }
+                        Some("prometheus".to_string())
+                    }
+                    // A distro's pull exporter: ndotel's readers are push readers.
+                    None => {
+                        t.warn(
+                            &format!("{p}/exporter"),
+                            "ndotel's only pull exporter is prometheus/development; left out",
+                        );
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        if let Some(name) = name {
+            if names.contains(&name) {
+                t.warn(
+                    &p,
+                    format!("a second `{name}` metric exporter: ndotel has one of each kind; this one is left out"),
+                );
+            } else {
+                names.push(name);
+            }
+        }
+    }
+    let value = if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(",")
+    };
+    t.set(METRICS.exporters, value, "/meter_provider/readers");
+    for (i, v) in mp
+        .get("views")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let p = format!("/meter_provider/views/{i}");
+        if let Some(view) = view(t, v, &p) {
+            if let Some(problem) = view.problem() {
+                return Err((p, problem));
+            }
+            t.out.views.push(view);
+        }
+    }
+    Ok(())
+}
+
+/// One view, or `None` (with a warning) when its selector uses a criterion ndotel cannot match on: a view that
+/// matched more instruments than written could drop or rename the wrong ones.
+fn view(t: &mut T, v: &Value, p: &str) -> Option<ViewConfig> {
+    let selector = v.get("selector").cloned().unwrap_or(Value::Null);
+    for unsupported in [
+        "instrument_type",
+        "unit",
+        "meter_version",
+        "meter_schema_url",
+    ] {
+        if selector.get(unsupported).is_some_and(|v| !v.is_null()) {
+            t.warn(
+                &format!("{p}/selector/{unsupported}"),
+                format!("ndotel cannot select instruments by `{unsupported}`: this view is left out rather than applied to more instruments than it names"),
+            );
+            return None;
+        }
+    }
+    let stream = v.get("stream").cloned().unwrap_or(Value::Null);
+    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    let aggregation = stream.get("aggregation").and_then(only);
+    Some(ViewConfig {
+        instrument: text(&selector, "instrument_name").unwrap_or_else(|| "*".into()),
+        meter: text(&selector, "meter_name"),
+        rename: text(&stream, "name"),
+        description: text(&stream, "description"),
+        keep_attributes: stream
+            .pointer("/attribute_keys/included")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            }),
+        buckets: match aggregation {
+            Some(("explicit_bucket_histogram", h)) => h
+                .get("boundaries")
+                .and_then(Value::as_array)
+                .map(|b| b.iter().filter_map(Value::as_f64).collect()),
+            _ => None,
+        },
+        drop: matches!(aggregation, Some(("drop", _))),
+        cardinality_limit: stream
+            .get("aggregation_cardinality_limit")
+            .and_then(Value::as_u64)
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+    })
+}
+
+fn logs(t: &mut T, lp: Option<&Value>) {
+    let Some(lp) = lp else {
+        // "If omitted, a noop logger provider is used."
+        t.set(LOGS.exporters, "none", "");
+        return;
+    };
+    processors(
+        t,
+        LOGS,
+        "logger_provider",
+        lp.get("processors"),
+        "OTEL_BLRP",
+    );
+}
+
+/// `distribution.ndotel`: the distro and ndotel's own settings. Another distribution's section is for that
+/// distribution (a warning says it has no effect here).
+fn distribution(t: &mut T, d: Option<&Value>) -> Result<(), Problem> {
+    const KEYS: &[(&str, &str)] = &[
+        ("distro", "OTEL_RUST_DISTRO"),
+        ("fallback", "OTEL_RUST_DISTRO_FALLBACK"),
+        ("on_processor_error", "OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR"),
+        ("call_timeout", "OTEL_RUST_DISTRO_CALL_TIMEOUT"),
+        ("fail_fast", "OTEL_RUST_DISTRO_FAIL_FAST"),
+    ];
+    for (name, section) in entries(d) {
+        let p = format!("/distribution/{}", key(name));
+        if name != "ndotel" {
+            t.warn(
+                &p,
+                "a section for another distribution; ndotel reads `distribution.ndotel`",
+            );
+            continue;
+        }
+        for (k, v) in entries(Some(section)) {
+            let kp = format!("{p}/{}", key(k));
+            if k == "settings" {
+                continue;
+            }
+            let Some((_, var)) = KEYS.iter().find(|(name, _)| name == k) else {
+                let known = KEYS.iter().map(|(k, _)| *k).chain(["settings"]);
+                return Err((
+                    kp,
+                    format!(
+                        "unknown property `{k}`{}; distribution.ndotel takes {}",
+                        crate::text::did_you_mean(k, known.clone()),
+                        known.collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            };
+            let value = match v {
+                Value::String(s) => s.clone(),
+                Value::Bool(_) | Value::Number(_) => v.to_string(),
+                Value::Null => continue,
+                _ => return Err((kp, "expected a string, number or Boolean".into())),
+            };
+            t.set(var, value, &kp);
+        }
+        if let Some(settings) = section.get("settings").filter(|s| !s.is_null()) {
+            let kp = format!("{p}/settings");
+            let Some(distro) = section.get("distro").and_then(Value::as_str) else {
+                return Err((
+                    kp,
+                    "`settings` are a distro's: name it with distribution.ndotel.distro".into(),
+                ));
+            };
+            let table = toml::Table::try_from(settings).map_err(|e| {
+                (
+                    kp.clone(),
+                    format!("a distro's settings must be a mapping without null values ({e})"),
+                )
+            })?;
+            t.out.distro_settings = Some((distro.to_string(), table));
+        }
+    }
+    Ok(())
+}
