@@ -497,3 +497,67 @@ fn fail_fast_concerns_the_selected_distro_only() {
         "{stderr}"
     );
 }
+
+#[test]
+fn check_and_config_read_an_opentelemetry_configuration_file() {
+    let tmp = setup();
+    std::fs::write(
+        tmp.path().join("bad.yaml"),
+        "file_format: \"1.1\"\ntracer_provider:\n  procesors: []\n",
+    )
+    .unwrap();
+    let (ok, _, stderr) = output(ndotel(tmp.path()).args(["check", "--config-file", "bad.yaml"]));
+    assert!(!ok, "{stderr}");
+    assert!(
+        stderr.contains("bad.yaml:3:3: tracer_provider.procesors: unknown property `procesors`; did you mean \"processors\"?"),
+        "{stderr}"
+    );
+    std::fs::write(
+        tmp.path().join("otel.yaml"),
+        "file_format: \"1.1\"\ntracer_provider:\n  processors:\n    - batch:\n        exporter:\n          console:\n  sampler:\n    always_off:\nlogger_provider:\n  processors:\n    - batch:\n        exporter:\n          otlp_http:\n            headers_list: \"authorization=${TOKEN}\"\n",
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = output(
+        ndotel(tmp.path())
+            .env("TOKEN", "Bearer cli-s3cret")
+            .env("OTEL_TRACES_SAMPLER", "always_on")
+            .args(["config", "--config-file", "otel.yaml", "--json"]),
+    );
+    assert!(ok, "{stderr}");
+    assert!(!stdout.contains("cli-s3cret") && !stderr.contains("cli-s3cret"));
+    let json: Value = serde_json::from_str(&stdout).unwrap();
+    let row = |name: &str| {
+        json["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} row: {json}"))
+            .clone()
+    };
+    assert_eq!(row("OTEL_TRACES_SAMPLER")["value"], "always_off");
+    assert!(
+        row("OTEL_TRACES_SAMPLER")["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("otel.yaml:8 tracer_provider.sampler.always_off"),
+        "{json}"
+    );
+    assert_eq!(
+        row("OTEL_EXPORTER_OTLP_LOGS_HEADERS")["value"],
+        "authorization=***"
+    );
+    assert_eq!(
+        row("OTEL_CONFIG_FILE")["source"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .take(2)
+            .collect::<Vec<_>>(),
+        ["flag", "--config-file"]
+    );
+    assert!(
+        stderr.contains("OTEL_TRACES_SAMPLER is set but has no effect"),
+        "{stderr}"
+    );
+}

@@ -75,13 +75,17 @@ struct Select {
     /// Plugin directories, `:`-separated (`OTEL_RUST_DISTRO_PATH`).
     #[arg(long = "distro-path", visible_alias = "distro_path")]
     distro_path: Option<String>,
+    /// The OpenTelemetry configuration file, YAML (`OTEL_CONFIG_FILE`).
+    #[arg(long = "config-file", visible_alias = "config_file")]
+    config_file: Option<String>,
 }
 
 impl Select {
-    fn pairs(&self) -> [(&'static str, Option<&String>); 2] {
+    fn pairs(&self) -> [(&'static str, Option<&String>); 3] {
         [
             ("OTEL_RUST_DISTRO", self.distro.as_ref()),
             ("OTEL_RUST_DISTRO_PATH", self.distro_path.as_ref()),
+            ("OTEL_CONFIG_FILE", self.config_file.as_ref()),
         ]
     }
 
@@ -93,6 +97,11 @@ impl Select {
                 "OTEL_RUST_DISTRO_PATH",
                 "--distro-path",
                 self.distro_path.is_some(),
+            ),
+            (
+                "OTEL_CONFIG_FILE",
+                "--config-file",
+                self.config_file.is_some(),
             ),
         ]
         .into_iter()
@@ -665,12 +674,16 @@ fn check() -> Result<ExitCode> {
 fn config(select: &Select, json: bool, given: &[(&str, &str)]) -> Result<ExitCode> {
     let env = select.env();
     let plan = Plan::new(&env)?;
+    // With a configuration file and no distro.toml, the plan's file is the configuration file's amendments.
     let file = plan
         .config
         .as_ref()
+        .filter(|c| plan.declared.as_ref().is_none_or(|d| d.path != c.path))
         .map(|c| c.path.display().to_string())
         .unwrap_or_else(|| "none".into());
-    let (_, selected_by) = plan.registry.selection(&env, plan.config.as_ref());
+    let (_, selected_by) = plan
+        .registry
+        .selection(&plan.environment(&env), plan.config.as_ref());
     let mut rows: Vec<(String, String, String)> = vec![
         (
             "distro.toml".into(),
@@ -754,6 +767,32 @@ fn distro_rows(plan: &Plan) -> Vec<(String, String, String)> {
         .config
         .as_ref()
         .and_then(|c| c.config.distro.get(name.as_str()).map(|t| (c, t)));
+    // Settings from the configuration file's `distribution.ndotel.settings`.
+    if let Some(d) = &plan.declared
+        && d.model
+            .pointer("/distribution/ndotel/distro")
+            .and_then(|v| v.as_str())
+            == Some(name.as_str())
+        && let Some((_, table)) = table.filter(|(_, t)| !t.is_empty())
+        && d.model.pointer("/distribution/ndotel/settings").is_some()
+    {
+        let mut flat = Vec::new();
+        flatten(&mut vec![], table, &mut flat);
+        return flat
+            .into_iter()
+            .map(|(path, value)| {
+                let pointer = format!("/distribution/ndotel/settings/{}", path.join("/"));
+                (
+                    format!("[distro.{name}] {}", path.join(".")),
+                    value,
+                    format!(
+                        "config {} (replaces {name}'s code default)",
+                        ndotel::child::printable(&d.origin(&pointer))
+                    ),
+                )
+            })
+            .collect();
+    }
     let Some((file, table)) = table.filter(|(_, t)| !t.is_empty()) else {
         return vec![(
             format!("[distro.{name}]"),

@@ -431,9 +431,10 @@ pub fn try_init_with(env: &Env) -> Result<Guard, StartError> {
             plan.settings.trace_destinations().join(", ")
         );
     }
-    // A `[sampler]` tree from `distro.toml` can be reloaded while the service runs.
+    // A `[sampler]` tree from `distro.toml` can be reloaded while the service runs (not yet one from the
+    // configuration file: with `OTEL_CONFIG_FILE` set, nothing is reloaded).
     let reload = match (&pipeline.composite, &plan.config) {
-        (Some((sampler, node)), Some(config)) => reload::start(
+        (Some((sampler, node)), Some(config)) if plan.declared.is_none() => reload::start(
             reload::Reloader::new(
                 sampler.clone(),
                 node.clone(),

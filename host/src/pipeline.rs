@@ -219,6 +219,15 @@ impl Plan {
 }
 
 impl Plan {
+    /// The environment the plan's settings were resolved from: `env` itself, or with a configuration file, `env`
+    /// as the file replaces it ([`crate::declared::Declared`]).
+    pub fn environment(&self, env: &Env) -> Env {
+        match &self.declared {
+            Some(d) => d.environment(env),
+            None => env.clone(),
+        }
+    }
+
     /// What is worth a warning before anything is built: plugins skipped, then the registry's and the settings'
     /// warnings.
     pub fn warnings(&self) -> impl Iterator<Item = String> + '_ {
@@ -432,9 +441,19 @@ impl Pipeline {
         );
         let series_editor = distro_processor.editor();
         let delivery = distro_processor.delivery();
+        // Every limit is set here, so the SDK's own reading of OTEL_SPAN_*_LIMIT from the process environment
+        // never decides (with a configuration file, variables it does not reference have no effect).
+        let limit = |i: usize| u32::try_from(s.span_limits[i].value).unwrap_or(u32::MAX);
         let mut tracer_provider = SdkTracerProvider::builder()
             .with_resource(resource.clone())
-            .with_sampler(sampler);
+            .with_sampler(sampler)
+            .with_span_limits(opentelemetry_sdk::trace::SpanLimits {
+                max_attributes_per_span: limit(0),
+                max_events_per_span: limit(1),
+                max_links_per_span: limit(2),
+                max_attributes_per_event: limit(3),
+                max_attributes_per_link: limit(4),
+            });
         // With nothing to edit spans and nowhere to send them (`OTEL_TRACES_EXPORTER=none` without a distro
         // processor), no processor at all: the SDK then never builds a span's export data.
         if !distro_processor.is_idle() {

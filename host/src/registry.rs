@@ -662,7 +662,11 @@ impl Registry {
     /// registered besides the built-in ones, else `sdk`.
     pub fn selection(&self, env: &Env, config: Option<&ConfigFile>) -> (String, String) {
         if let Some(n) = env.get("OTEL_RUST_DISTRO") {
-            (n.trim().to_string(), "env OTEL_RUST_DISTRO".to_string())
+            let by = match env.origin("OTEL_RUST_DISTRO") {
+                Some(origin) => format!("config {origin}"),
+                None => "env OTEL_RUST_DISTRO".to_string(),
+            };
+            (n.trim().to_string(), by)
         } else if let Some((n, cfg)) =
             config.and_then(|c| c.config.default.as_ref().map(|n| (n, c)))
         {

@@ -231,6 +231,24 @@ pub const SETTINGS: &[SettingDoc] = &[
         meaning: "`file` log exporter output",
     },
     SettingDoc {
+        env: "`OTEL_ATTRIBUTE_COUNT_LIMIT`",
+        file: "—",
+        default: "`128`",
+        meaning: "attributes kept per span, event and link, unless one of the limits below says otherwise",
+    },
+    SettingDoc {
+        env: "`OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`",
+        file: "—",
+        default: "`OTEL_ATTRIBUTE_COUNT_LIMIT`",
+        meaning: "attributes kept per span, per event, per link (the rest are dropped)",
+    },
+    SettingDoc {
+        env: "`OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT`",
+        file: "—",
+        default: "`128`",
+        meaning: "events and links kept per span",
+    },
+    SettingDoc {
         env: "`OTEL_BSP_EXPORT_TIMEOUT`",
         file: "—",
         default: "`30000`",
@@ -402,6 +420,10 @@ pub struct Settings {
     pub propagators: Setting<Vec<String>>,
     /// `OTEL_METRIC_EXPORT_INTERVAL`.
     pub metric_export_interval: Setting<Duration>,
+    /// The span limits: `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_EVENT_COUNT_LIMIT`,
+    /// `OTEL_SPAN_LINK_COUNT_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT` (each
+    /// attribute count over `OTEL_ATTRIBUTE_COUNT_LIMIT`), in that order.
+    pub span_limits: [Setting<u64>; 5],
     /// `OTEL_BSP_EXPORT_TIMEOUT`: how long a distro span exporter call may take.
     pub span_export_timeout: Setting<Duration>,
     /// `OTEL_METRIC_EXPORT_TIMEOUT`: how long a distro metric exporter call may take.
@@ -437,6 +459,74 @@ pub struct Settings {
     pub unknown: Vec<String>,
     /// `OTEL_CONFIG_FILE`: the configuration file in use, shown.
     pub declared: Option<String>,
+    /// The OTLP variables in effect, as `ndotel config` rows (header values masked).
+    otlp_rows: Vec<(&'static str, String, String)>,
+}
+
+/// The variables of [`Settings::span_limits`], in order.
+const SPAN_LIMIT_VARS: [&str; 5] = [
+    "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+    "OTEL_SPAN_EVENT_COUNT_LIMIT",
+    "OTEL_SPAN_LINK_COUNT_LIMIT",
+    "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
+    "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
+];
+
+/// The `OTEL_EXPORTER_OTLP_*` variables `ndotel config` shows when set (header values masked).
+const OTLP_VARS: &[&str] = &[
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+    "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY",
+    "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
+    "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY",
+];
+
+/// The OTLP variables set, as `ndotel config` rows: header values masked (`api-key=***`).
+fn otlp_rows(env: &Env) -> Vec<(&'static str, String, String)> {
+    OTLP_VARS
+        .iter()
+        .filter_map(|var| {
+            let value = env.get(var)?;
+            let shown = if var.ends_with("HEADERS") {
+                value
+                    .split(',')
+                    .filter(|p| !p.trim().is_empty())
+                    .map(|p| format!("{}=***", p.split('=').next().unwrap_or_default().trim()))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            } else {
+                crate::text::printable(value.trim()).into_owned()
+            };
+            Some((*var, shown, env_source(env, var).to_string()))
+        })
+        .collect()
 }
 
 /// Which `tracing` spans become OpenTelemetry spans, and which events are logged.
@@ -578,6 +668,9 @@ fn as_usize(s: Setting<u64>) -> Setting<usize> {
 
 /// The longest any timeout or delay may be: a day. Longer values are typos, and some overflow `Instant` arithmetic.
 const MAX_MILLIS: u64 = 86_400_000;
+/// The largest count limit: what the SDK's `u32` limits hold.
+const MAX_LIMIT: u64 = u32::MAX as u64;
+
 /// The largest span or log record queue: about a million entries.
 const MAX_QUEUE: u64 = 1 << 20;
 
@@ -881,6 +974,30 @@ impl Settings {
             w,
         );
         let span_export_timeout = millis_setting("OTEL_BSP_EXPORT_TIMEOUT", None, 30_000, 1, w);
+        // The general attribute limit, and each limit of the span model over it.
+        let attribute_count = pick_number(
+            env,
+            "OTEL_ATTRIBUTE_COUNT_LIMIT",
+            None,
+            128,
+            (0, MAX_LIMIT),
+            w,
+        );
+        let span_limits = SPAN_LIMIT_VARS.map(|var| {
+            let general = var.contains("ATTRIBUTE").then_some(&attribute_count);
+            let mut s = pick_number(
+                env,
+                var,
+                None,
+                general.map_or(128, |g| g.value),
+                (0, MAX_LIMIT),
+                w,
+            );
+            if let Some(g) = general.filter(|_| s.source == Source::Default) {
+                s.source = g.source.clone();
+            }
+            s
+        });
         let metric_export_timeout =
             millis_setting("OTEL_METRIC_EXPORT_TIMEOUT", None, 30_000, 1, w);
         let otlp = [Signal::Traces, Signal::Metrics, Signal::Logs]
@@ -970,6 +1087,7 @@ impl Settings {
             metric_export_interval,
             span_export_timeout,
             metric_export_timeout,
+            span_limits,
             fail_fast: fail_fast(env, config, w),
             plugin_dirs: plugin_dirs(env, config),
             sdk_disabled: pick(
@@ -1100,6 +1218,7 @@ impl Settings {
             traces_sampler_ratio: 1.0,
             unknown: Vec::new(),
             declared: None,
+            otlp_rows: otlp_rows(env),
             warnings,
         };
         settings.validate(distro);
@@ -1275,7 +1394,7 @@ impl Settings {
     pub fn rows(&self) -> Vec<(&'static str, String, String)> {
         let j = |v: &[String]| v.join(",");
         let ms = |s: &Setting<Duration>| s.value.as_millis().to_string();
-        vec![
+        let mut rows = vec![
             (
                 "OTEL_CONFIG_FILE",
                 self.declared.clone().unwrap_or_else(|| "(none)".into()),
@@ -1485,7 +1604,15 @@ impl Settings {
                     "file",
                 ),
             ),
-        ]
+        ];
+        rows.extend(
+            self.span_limits
+                .iter()
+                .zip(SPAN_LIMIT_VARS)
+                .map(|(s, var)| (var, s.value.to_string(), s.source.to_string())),
+        );
+        rows.extend(self.otlp_rows.iter().cloned());
+        rows
     }
 }
 

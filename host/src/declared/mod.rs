@@ -41,8 +41,9 @@ pub const FILE_FORMAT_MAJOR: u64 = 1;
 /// The newest `file_format` minor version ndotel knows (its schema is bundled).
 pub const FILE_FORMAT_MINOR: u64 = 1;
 
-/// A configuration file, read, validated and translated.
-#[derive(Debug, Clone)]
+/// A configuration file, read, validated and translated. Its `Debug` shows the path only: the model holds
+/// substituted values, header secrets among them.
+#[derive(Clone)]
 pub struct Declared {
     /// The file.
     pub path: PathBuf,
@@ -51,6 +52,14 @@ pub struct Declared {
     spots: BTreeMap<String, Spot>,
     /// What the file means for ndotel.
     pub(crate) translated: Translated,
+}
+
+impl std::fmt::Debug for Declared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Declared")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Declared {

@@ -23,6 +23,18 @@ pub(crate) const SUPPORTED: &[(&str, &str, &str)] = &[
     (ROOT, "propagator", "omitted: no propagator"),
     (ROOT, "tracer_provider", "omitted: no spans exported"),
     (ROOT, "resource", ""),
+    (ROOT, "attribute_limits", ""),
+    (
+        "AttributeLimits",
+        "attribute_count_limit",
+        "spans, events and links",
+    ),
+    ("TracerProvider", "limits", ""),
+    ("SpanLimits", "attribute_count_limit", ""),
+    ("SpanLimits", "event_count_limit", ""),
+    ("SpanLimits", "link_count_limit", ""),
+    ("SpanLimits", "event_attribute_count_limit", ""),
+    ("SpanLimits", "link_attribute_count_limit", ""),
     (
         ROOT,
         "distribution",
@@ -124,6 +136,26 @@ pub(crate) const SUPPORTED: &[(&str, &str, &str)] = &[
         "ParentBasedSampler",
         "root",
         "always_on, always_off or trace_id_ratio_based",
+    ),
+    (
+        "ParentBasedSampler",
+        "remote_parent_sampled",
+        "always_on only (a warning otherwise)",
+    ),
+    (
+        "ParentBasedSampler",
+        "remote_parent_not_sampled",
+        "always_off only (a warning otherwise)",
+    ),
+    (
+        "ParentBasedSampler",
+        "local_parent_sampled",
+        "always_on only (a warning otherwise)",
+    ),
+    (
+        "ParentBasedSampler",
+        "local_parent_not_sampled",
+        "always_off only (a warning otherwise)",
     ),
     ("TraceIdRatioBasedSampler", "ratio", ""),
     ("ExperimentalProbabilitySampler", "ratio", ""),
@@ -302,6 +334,16 @@ fn referred(prop: &Value) -> Option<(&str, bool)> {
         .or_else(|| prop.get("items").and_then(name).map(|n| (n, true)))
 }
 
+/// Whether a property's value may be an object (a null one then stands for an object with its defaults).
+fn object_typed(prop: &Value) -> bool {
+    let has_object = |v: &Value| match v.get("type") {
+        Some(Value::String(t)) => t == "object",
+        Some(Value::Array(ts)) => ts.iter().any(|t| t == "object"),
+        _ => false,
+    };
+    has_object(prop) || referred(prop).is_some_and(|(t, items)| !items && has_object(definition(t)))
+}
+
 /// Every property `model` sets that ndotel does not honour: its JSON pointer and a warning.
 pub(crate) fn unsupported(model: &Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -318,6 +360,10 @@ fn walk(v: &Value, ty: &str, pointer: &str, out: &mut Vec<(String, String)>) {
         let Some(prop) = props.and_then(|ps| ps.get(k)) else {
             continue;
         };
+        // A null scalar is an absent one; a null object (`always_on:`) is one with its defaults.
+        if child.is_null() && !object_typed(prop) {
+            continue;
+        }
         if !supported(ty, k) {
             out.push((
                 p,
@@ -394,6 +440,18 @@ mod tests {
                 "{t}.{p} is not in the schema"
             );
         }
+    }
+
+    #[test]
+    fn the_bundled_schema_is_the_releases() {
+        let release = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/data/otel-config/v1.1.0/opentelemetry_configuration.json"
+        );
+        assert_eq!(
+            super::super::schema::SCHEMA,
+            std::fs::read_to_string(release).unwrap()
+        );
     }
 
     /// `host/CONFIGURATION.md` holds the table; `NDOTEL_BLESS=1` rewrites it.

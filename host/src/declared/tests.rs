@@ -192,6 +192,14 @@ logger_provider:
         ["none"],
         "meter_provider is absent"
     );
+    assert!(
+        s.metrics_exporter
+            .source
+            .to_string()
+            .ends_with("otel.yaml:1 (no `meter_provider`)"),
+        "{}",
+        s.metrics_exporter.source
+    );
     assert_eq!(s.logs_exporter.value, ["console"]);
     assert_eq!(s.propagators.value, ["tracecontext"]);
     assert_eq!(s.traces_sampler.value, "parentbased_traceidratio");
@@ -245,6 +253,25 @@ logger_provider:
         "{all}"
     );
     assert!(!all.contains("s3cr"), "a secret in a warning: {all}");
+    // `ndotel config`'s rows: the header's value masked, its source the file's line.
+    let rows = s.rows();
+    let headers = rows
+        .iter()
+        .find(|r| r.0 == "OTEL_EXPORTER_OTLP_TRACES_HEADERS")
+        .unwrap();
+    assert_eq!(headers.1, "api-key=***");
+    assert!(
+        headers.2.contains(
+            "otel.yaml:19 tracer_provider.processors[0].batch.exporter.otlp_grpc.headers"
+        ),
+        "{headers:?}"
+    );
+    assert!(!format!("{rows:?}").contains("s3cr"));
+    let file = rows.iter().find(|r| r.0 == "OTEL_CONFIG_FILE").unwrap();
+    assert!(
+        file.1.ends_with("otel.yaml") && file.2.contains("have no effect"),
+        "{file:?}"
+    );
 }
 
 #[test]
@@ -396,5 +423,93 @@ fn a_composite_sampler_and_views_from_the_file_build() {
         pipeline.sampler_description.contains("RuleBased"),
         "{}",
         pipeline.sampler_description
+    );
+}
+
+#[test]
+fn span_limits_come_from_the_file_and_bound_the_spans_built() {
+    use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    let yaml = "file_format: \"1.1\"\nattribute_limits:\n  attribute_count_limit: 5\ntracer_provider:\n  limits:\n    attribute_count_limit: 3\n  processors: [{batch: {exporter: {console: }}}]\n";
+    let (_dir, env) = setup(
+        yaml,
+        &[
+            ("OTEL_RUST_DISTRO", "sdk"),
+            ("OTEL_SPAN_EVENT_COUNT_LIMIT", "1"),
+        ],
+    );
+    let plan = Plan::new(&env).unwrap();
+    let limits: Vec<u64> = plan.settings.span_limits.iter().map(|s| s.value).collect();
+    assert_eq!(
+        limits,
+        [3, 128, 128, 5, 5],
+        "the variable has no effect; the general limit fills in"
+    );
+    assert!(
+        plan.settings.span_limits[3]
+            .source
+            .to_string()
+            .contains("attribute_limits.attribute_count_limit")
+    );
+    let memory = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    let pipeline = Pipeline::build_with(
+        &plan,
+        &env,
+        vec![Box::new(
+            opentelemetry_sdk::trace::SimpleSpanProcessor::new(memory.clone()),
+        )],
+    )
+    .unwrap();
+    let tracer = pipeline.tracer_provider.as_ref().unwrap().tracer("t");
+    let mut span = tracer.start("limited");
+    for i in 0..10 {
+        span.set_attribute(opentelemetry::KeyValue::new(format!("k{i}"), i));
+        span.add_event(format!("e{i}"), vec![]);
+    }
+    span.end();
+    pipeline
+        .tracer_provider
+        .as_ref()
+        .unwrap()
+        .force_flush()
+        .unwrap();
+    let spans = memory.get_finished_spans().unwrap();
+    assert_eq!(spans[0].attributes.len(), 3);
+    assert_eq!(spans[0].events.len(), 10, "128 events are allowed");
+}
+
+#[test]
+fn without_a_file_the_span_limit_variables_apply() {
+    let env = Env::from_pairs(
+        [
+            ("OTEL_RUST_DISTRO", "sdk"),
+            ("OTEL_ATTRIBUTE_COUNT_LIMIT", "7"),
+            ("OTEL_SPAN_LINK_COUNT_LIMIT", "2"),
+            ("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "x"),
+        ],
+        "/",
+    );
+    let plan = Plan::new(&env).unwrap();
+    let limits: Vec<u64> = plan.settings.span_limits.iter().map(|s| s.value).collect();
+    assert_eq!(limits, [7, 128, 2, 7, 7]);
+    assert!(
+        plan.warnings()
+            .any(|w| w.contains("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT=\"x\""))
+    );
+}
+
+#[test]
+fn a_parent_based_child_other_than_its_default_is_a_warning() {
+    let yaml = "file_format: \"1.1\"\ntracer_provider:\n  processors: [{batch: {exporter: {console: }}}]\n  sampler:\n    parent_based:\n      root: {always_off: }\n      remote_parent_sampled: {always_on: }\n      remote_parent_not_sampled: {always_on: }\n";
+    let plan = plan(yaml, &[("OTEL_RUST_DISTRO", "sdk")]).unwrap();
+    assert_eq!(plan.settings.traces_sampler.value, "parentbased_always_off");
+    let all: Vec<String> = plan.warnings().collect();
+    let about: Vec<&String> = all
+        .iter()
+        .filter(|w| w.contains("parent_based.remote_parent"))
+        .collect();
+    assert_eq!(about.len(), 1, "{all:?}");
+    assert!(
+        about[0]
+            .contains("otel.yaml:8 tracer_provider.sampler.parent_based.remote_parent_not_sampled")
     );
 }

@@ -48,6 +48,18 @@ impl T<'_> {
         self.out.vars.insert(var.to_string(), (value, origin));
     }
 
+    /// `var` set to `value` because the file leaves `key` out ("if omitted, a noop … is used").
+    fn omitted(&mut self, var: &str, value: &str, key: &str) {
+        let origin = (self.origin)("");
+        let origin = origin
+            .strip_suffix(" (the document)")
+            .map(|file| format!("{file} (no `{key}`)"))
+            .unwrap_or(origin);
+        self.out
+            .vars
+            .insert(var.to_string(), (value.to_string(), origin));
+    }
+
     fn warn(&mut self, pointer: &str, message: impl std::fmt::Display) {
         let w = format!("{}: {message}", (self.origin)(pointer));
         self.out.warnings.push(w);
@@ -68,6 +80,16 @@ pub(crate) fn translate(
     };
     for (pointer, message) in super::support::unsupported(model) {
         t.warn(&pointer, message);
+    }
+    if let Some(v) = model
+        .pointer("/attribute_limits/attribute_count_limit")
+        .and_then(Value::as_u64)
+    {
+        t.set(
+            "OTEL_ATTRIBUTE_COUNT_LIMIT",
+            v.to_string(),
+            "/attribute_limits/attribute_count_limit",
+        );
     }
     if let Some(d) = model.get("disabled").and_then(Value::as_bool) {
         t.set("OTEL_SDK_DISABLED", d.to_string(), "/disabled");
@@ -187,7 +209,7 @@ fn resource(t: &mut T, r: Option<&Value>) {
 fn propagators(t: &mut T, p: Option<&Value>) {
     let Some(p) = p else {
         // "If omitted, a noop propagator is used."
-        t.set("OTEL_PROPAGATORS", "none", "");
+        t.omitted("OTEL_PROPAGATORS", "none", "propagator");
         return;
     };
     let mut names: Vec<String> = Vec::new();
@@ -432,7 +454,7 @@ fn processors(t: &mut T, s: Signal, provider: &str, list: Option<&Value>, batch_
 fn traces(t: &mut T, tp: Option<&Value>) -> Result<(), Problem> {
     let Some(tp) = tp else {
         // "If omitted, a noop tracer provider is used."
-        t.set(TRACES.exporters, "none", "");
+        t.omitted(TRACES.exporters, "none", "tracer_provider");
         return Ok(());
     };
     processors(
@@ -442,6 +464,30 @@ fn traces(t: &mut T, tp: Option<&Value>) -> Result<(), Problem> {
         tp.get("processors"),
         "OTEL_BSP",
     );
+    for (field, var) in [
+        ("attribute_count_limit", "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT"),
+        ("event_count_limit", "OTEL_SPAN_EVENT_COUNT_LIMIT"),
+        ("link_count_limit", "OTEL_SPAN_LINK_COUNT_LIMIT"),
+        (
+            "event_attribute_count_limit",
+            "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
+        ),
+        (
+            "link_attribute_count_limit",
+            "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
+        ),
+    ] {
+        if let Some(v) = tp
+            .pointer(&format!("/limits/{field}"))
+            .and_then(Value::as_u64)
+        {
+            t.set(
+                var,
+                v.to_string(),
+                &format!("/tracer_provider/limits/{field}"),
+            );
+        }
+    }
     let Some((kind, cfg)) = tp.get("sampler").and_then(only) else {
         return Ok(());
     };
@@ -453,36 +499,10 @@ fn traces(t: &mut T, tp: Option<&Value>) -> Result<(), Problem> {
             t.set("OTEL_TRACES_SAMPLER", "traceidratio", &p);
             t.set("OTEL_TRACES_SAMPLER_ARG", ratio(cfg).to_string(), &p);
         }
-        "parent_based" => match cfg.get("root").and_then(only) {
-            None => t.set("OTEL_TRACES_SAMPLER", "parentbased_always_on", &p),
-            Some((root @ ("always_on" | "always_off"), _)) => {
-                t.set(
-                    "OTEL_TRACES_SAMPLER",
-                    format!("parentbased_{root}"),
-                    &format!("{p}/root"),
-                );
-            }
-            Some(("trace_id_ratio_based", r)) => {
-                t.set(
-                    "OTEL_TRACES_SAMPLER",
-                    "parentbased_traceidratio",
-                    &format!("{p}/root"),
-                );
-                t.set(
-                    "OTEL_TRACES_SAMPLER_ARG",
-                    ratio(r).to_string(),
-                    &format!("{p}/root"),
-                );
-            }
-            Some((other, _)) => {
-                t.warn(
-                    &format!("{p}/root/{}", key(other)),
-                    "ndotel's parent_based sampler takes always_on, always_off or trace_id_ratio_based as its \
-                     root (a composite/development sampler with parent_threshold does the rest); using always_on",
-                );
-                t.set("OTEL_TRACES_SAMPLER", "parentbased_always_on", &p);
-            }
-        },
+        "parent_based" => {
+            parent_children(t, cfg, &p);
+            parent_based(t, cfg, &p);
+        }
         "probability/development" => {
             t.out.composite = Some(ComposableConfig::Probability(
                 crate::consistent::ProbabilityConfig {
@@ -504,6 +524,63 @@ fn traces(t: &mut T, tp: Option<&Value>) -> Result<(), Problem> {
         other => t.set("OTEL_TRACES_SAMPLER", other, &p),
     }
     Ok(())
+}
+
+/// `parent_based`'s root, as the SDK's parent-based samplers take it.
+fn parent_based(t: &mut T, cfg: &Value, p: &str) {
+    let ratio = |cfg: &Value| cfg.get("ratio").and_then(Value::as_f64).unwrap_or(1.0);
+    match cfg.get("root").and_then(only) {
+        None => t.set("OTEL_TRACES_SAMPLER", "parentbased_always_on", p),
+        Some((root @ ("always_on" | "always_off"), _)) => {
+            t.set(
+                "OTEL_TRACES_SAMPLER",
+                format!("parentbased_{root}"),
+                &format!("{p}/root"),
+            );
+        }
+        Some(("trace_id_ratio_based", r)) => {
+            t.set(
+                "OTEL_TRACES_SAMPLER",
+                "parentbased_traceidratio",
+                &format!("{p}/root"),
+            );
+            t.set(
+                "OTEL_TRACES_SAMPLER_ARG",
+                ratio(r).to_string(),
+                &format!("{p}/root"),
+            );
+        }
+        Some((other, _)) => {
+            t.warn(
+                &format!("{p}/root/{}", key(other)),
+                "ndotel's parent_based sampler takes always_on, always_off or trace_id_ratio_based as its \
+                 root (a composite/development sampler with parent_threshold does the rest); using always_on",
+            );
+            t.set("OTEL_TRACES_SAMPLER", "parentbased_always_on", p);
+        }
+    }
+}
+
+/// The children of `parent_based` other than `root`: ndotel's follow the parent, so only their defaults apply.
+fn parent_children(t: &mut T, cfg: &Value, p: &str) {
+    for (child, default) in [
+        ("remote_parent_sampled", "always_on"),
+        ("remote_parent_not_sampled", "always_off"),
+        ("local_parent_sampled", "always_on"),
+        ("local_parent_not_sampled", "always_off"),
+    ] {
+        if let Some((kind, _)) = cfg.get(child).and_then(only)
+            && kind != default
+        {
+            t.warn(
+                &format!("{p}/{child}"),
+                format!(
+                    "ndotel's parent_based sampler follows the parent ({child}: {default}); `{kind}` has no \
+                     effect (a composite/development sampler with rule_based on `parent` can do it)"
+                ),
+            );
+        }
+    }
 }
 
 /// A composable sampler as YAML writes it (`always_on:` is null, `ratio:` may be null) as ndotel's configuration
@@ -534,7 +611,7 @@ fn composable(v: Value) -> Value {
 fn metrics(t: &mut T, mp: Option<&Value>) -> Result<(), Problem> {
     let Some(mp) = mp else {
         // "If omitted, a noop meter provider is used."
-        t.set(METRICS.exporters, "none", "");
+        t.omitted(METRICS.exporters, "none", "meter_provider");
         return Ok(());
     };
     let mut names: Vec<String> = Vec::new();
@@ -683,7 +760,7 @@ fn view(t: &mut T, v: &Value, p: &str) -> Option<ViewConfig> {
 fn logs(t: &mut T, lp: Option<&Value>) {
     let Some(lp) = lp else {
         // "If omitted, a noop logger provider is used."
-        t.set(LOGS.exporters, "none", "");
+        t.omitted(LOGS.exporters, "none", "logger_provider");
         return;
     };
     processors(
