@@ -34,43 +34,37 @@
 
 #[doc(hidden)]
 pub mod child; // for the `ndotel` binary's own children
-mod config;
-/// The OpenTelemetry configuration file (`OTEL_CONFIG_FILE`).
-pub mod declared;
+mod components;
+mod distro;
 mod env;
-mod faults;
-mod file;
-mod inspect;
+mod export;
 mod logs;
 mod metrics;
-mod otlp;
 mod pipeline;
-mod plugin;
-mod probe;
-mod registry;
-mod reload;
 mod settings;
+/// The OpenTelemetry configuration file (`OTEL_CONFIG_FILE`).
+pub use settings::declared;
 mod text;
 mod trace;
 /// Consistent probability sampling and the composable samplers of the OpenTelemetry specification.
 pub use trace::consistent;
 mod trust;
-mod watchdog;
-mod worker;
 
-pub use config::{ConfigError, ConfigFile, FileConfig, MAX_CONFIG_BYTES, PluginEntry};
+pub use components::Components;
+pub use components::DistroOffer;
+pub use distro::faults::{Component, Faults};
+pub use distro::plugin::{LoadError, Plugin};
+pub use distro::registry::{
+    Distro, DistroInfo, InitError, Origin, Registry, SDK_DISTRO, SelectError,
+};
 pub use env::Env;
-pub use faults::{Component, Faults};
 /// The version of `ndotel-api` this host was built with (plugins built against the same major version load).
 pub use ndotel_api::API_VERSION;
 pub use pipeline::{
     BUILTIN_LOG_EXPORTERS, BUILTIN_METRIC_EXPORTERS, BUILTIN_SAMPLERS, BUILTIN_SPAN_EXPORTERS,
     BuildError, Pipeline, Plan, PlanError, StartError,
 };
-pub use plugin::{LoadError, Plugin};
-pub use registry::{
-    Components, Distro, DistroInfo, InitError, Origin, Registry, SDK_DISTRO, SelectError,
-};
+pub use settings::config::{ConfigError, ConfigFile, FileConfig, MAX_CONFIG_BYTES, PluginEntry};
 pub use settings::{SETTINGS, Setting, SettingDoc, Settings, Source, settings_table};
 
 use opentelemetry::trace::TracerProvider as _;
@@ -87,7 +81,7 @@ pub struct Guard {
     pipeline: Pipeline,
     distro: String,
     /// Reloads the composite sampler on `SIGHUP` (and file changes) while the guard lives.
-    reload: Option<reload::Running>,
+    reload: Option<pipeline::reload::Running>,
 }
 
 impl Guard {
@@ -330,7 +324,7 @@ impl Guard {
             return Ok(());
         }
         let timeout = self.pipeline.shutdown_timeout;
-        let finished = worker::with_deadline("ndotel-shutdown", timeout, move || {
+        let finished = distro::worker::with_deadline("ndotel-shutdown", timeout, move || {
             let mut failed = Vec::new();
             let mut note = |what: &str, r: opentelemetry_sdk::error::OTelSdkResult| match r {
                 Ok(()) | Err(OTelSdkError::AlreadyShutdown) => {}
@@ -380,7 +374,7 @@ impl Guard {
         match finished {
             Ok(failed) if failed.is_empty() => Ok(()),
             Ok(failed) => Err(OTelSdkError::InternalFailure(failed.join("; "))),
-            Err(worker::Missed::TimedOut(d)) => Err(OTelSdkError::Timeout(d)),
+            Err(distro::worker::Missed::TimedOut(d)) => Err(OTelSdkError::Timeout(d)),
             Err(e) => Err(OTelSdkError::InternalFailure(format!("shutdown {e}"))),
         }
     }
@@ -434,16 +428,18 @@ pub fn try_init_with(env: &Env) -> Result<Guard, StartError> {
     // A `[sampler]` tree from `distro.toml` can be reloaded while the service runs (not yet one from the
     // configuration file: with `OTEL_CONFIG_FILE` set, nothing is reloaded).
     let reload = match (&pipeline.composite, &plan.config) {
-        (Some((sampler, node)), Some(config)) if plan.declared.is_none() => reload::start(
-            reload::Reloader::new(
-                sampler.clone(),
-                node.clone(),
-                config,
-                env,
-                pipeline.faults.clone(),
-            ),
-            reload::Mode::of(env),
-        ),
+        (Some((sampler, node)), Some(config)) if plan.declared.is_none() => {
+            pipeline::reload::start(
+                pipeline::reload::Reloader::new(
+                    sampler.clone(),
+                    node.clone(),
+                    config,
+                    env,
+                    pipeline.faults.clone(),
+                ),
+                pipeline::reload::Mode::of(env),
+            )
+        }
         _ => None,
     };
     let mut guard = Guard::install(pipeline, plan.distro.name.clone());

@@ -5,9 +5,9 @@
 //! Fail closed, as for spans: a record the processor failed on (error, panic, or stuck past its deadline, after
 //! which the watchdog bypasses it) is dropped and counted, unless `OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR=pass`.
 
-use crate::faults::{Component, Faults};
+use crate::distro::faults::{Component, Faults};
+use crate::distro::watchdog::Watched;
 use crate::trace::view::{attr_refs, nanos, resource_attributes, to_otel_value, with_scratch};
-use crate::watchdog::Watched;
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{ROption, RResult, RSlice, RStr};
 use bumpalo::Bump;

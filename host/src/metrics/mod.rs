@@ -1,13 +1,11 @@
 //! The metric signal: the adapter that hands a distro's metric exporter each collection as an OTLP protobuf
 //! `ExportMetricsServiceRequest`, the built-in `file` exporter (OTLP JSON lines) and the `prometheus` endpoint.
 
-pub(crate) mod builder;
-pub(crate) mod prometheus;
 pub(crate) mod series;
 
-use crate::faults::{Component, Faults};
-use crate::file::JsonLines;
-use crate::worker::{Worker, call_component};
+use crate::distro::faults::{Component, Faults};
+use crate::distro::worker::{Worker, call_component};
+use crate::export::file::JsonLines;
 use abi_stable::std_types::RResult;
 use ndotel_api::ffi::FfiMetricExporterBox;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;

@@ -2,9 +2,9 @@
 //! `SpanExporter`, and the built-in `file` exporter (OTLP JSON lines).
 
 use super::view::HostSpan;
-use crate::faults::{Component, Faults};
-use crate::file::JsonLines;
-use crate::worker::{Worker, call_component};
+use crate::distro::faults::{Component, Faults};
+use crate::distro::worker::{Worker, call_component};
+use crate::export::file::JsonLines;
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::RResult;
 use ndotel_api::ffi::{FfiSpan_TO, FfiSpanExporterBox, FfiSpanRef};

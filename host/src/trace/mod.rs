@@ -1,6 +1,5 @@
 //! The trace signal: adapters from distro components to the SDK's sampler, processor and exporter traits.
 
-pub(crate) mod builder;
 pub mod consistent;
 pub(crate) mod exporter;
 pub(crate) mod layer;

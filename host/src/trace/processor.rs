@@ -9,9 +9,9 @@
 
 use super::exporter::{AnySpanExporter, Delivery};
 use super::view::{HostSpan, resource_attributes, to_otel_value, with_scratch};
-use crate::faults::{Component, Faults};
-use crate::watchdog::Watched;
-use crate::worker::Worker;
+use crate::distro::faults::{Component, Faults};
+use crate::distro::watchdog::Watched;
+use crate::distro::worker::Worker;
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{ROption, RResult, RStr};
 use ndotel_api::REDACTED;

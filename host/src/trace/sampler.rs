@@ -5,8 +5,8 @@ use super::view::{HostParams, kind, with_scratch};
 use crate::consistent::{
     Composable, Intent, Params, Parent, SamplingIntent, follow_parent, with_parent,
 };
-use crate::faults::{Component, Faults};
-use crate::watchdog::Watched;
+use crate::distro::faults::{Component, Faults};
+use crate::distro::watchdog::Watched;
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RResult, Tuple2};
 use ndotel_api::ffi::{FfiError, FfiSamplerBox, FfiSamplingParams_TO, FfiSamplingParamsRef};

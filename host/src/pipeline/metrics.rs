@@ -2,7 +2,8 @@
 //! distro's).
 
 use crate::metrics::{FileMetricExporter, PluginMetricExporter};
-use crate::pipeline::{BUILTIN_METRIC_EXPORTERS, BuildError, Ctx, open_file, unknown};
+use crate::pipeline::ctx::{BuildError, Ctx, open_file, unknown};
+use crate::settings::BUILTIN_METRIC_EXPORTERS;
 use abi_stable::std_types::RStr;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
@@ -12,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// The views built, each with whether it matched an instrument yet (one that never did is named at shutdown).
-pub(crate) type Views = Vec<(crate::config::ViewConfig, Arc<AtomicBool>)>;
+pub(crate) type Views = Vec<(crate::settings::config::ViewConfig, Arc<AtomicBool>)>;
 
 /// What the metric signal's builder makes.
 #[derive(Debug)]
@@ -20,13 +21,13 @@ pub(crate) struct Metrics {
     pub(crate) provider: SdkMeterProvider,
     pub(crate) views: Views,
     /// The `prometheus` exporter's endpoint, served as long as this lives.
-    pub(crate) endpoint: Option<crate::metrics::prometheus::Endpoint>,
+    pub(crate) endpoint: Option<crate::export::prometheus::Endpoint>,
 }
 
 /// The `[[views]]` of `distro.toml` as SDK views.
 fn views(
     mut builder: opentelemetry_sdk::metrics::MeterProviderBuilder,
-    config: &[crate::config::ViewConfig],
+    config: &[crate::settings::config::ViewConfig],
 ) -> (opentelemetry_sdk::metrics::MeterProviderBuilder, Views) {
     use opentelemetry_sdk::metrics::{Aggregation, Instrument, InstrumentKind, Stream};
     let mut seen = Vec::new();
@@ -124,7 +125,7 @@ impl Ctx<'_> {
                 }
                 "prometheus" => {
                     let port = u16::try_from(s.prometheus_port.value).unwrap_or(9464);
-                    match crate::metrics::prometheus::start(&s.prometheus_host.value, port) {
+                    match crate::export::prometheus::start(&s.prometheus_host.value, port) {
                         Ok((reader, served)) => {
                             eprintln!(
                                 "ndotel: metrics: prometheus → http://{}/metrics",

@@ -9,9 +9,9 @@
 //! (why) — is one stderr line with the generation and the file's sha256, the content of
 //! `OTEL_RUST_DISTRO_RELOAD_STATUS` (a JSON file) when that is set, and a count of the `ndotel.reload` metric.
 
-use crate::config::ConfigFile;
 use crate::consistent::{Composable, Composite, Shared};
 use crate::env::Env;
+use crate::settings::config::ConfigFile;
 use sha2::Digest as _;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -77,7 +77,7 @@ pub(crate) struct Reloader {
     startup: String,
     status: Option<PathBuf>,
     /// The pipeline's failure counters: a new tree whose sampler fails is rolled back.
-    faults: Arc<crate::faults::Faults>,
+    faults: Arc<crate::distro::faults::Faults>,
     /// How long a new tree is watched (`OTEL_RUST_DISTRO_RELOAD_HEALTH_WINDOW`, milliseconds, 30 s by default).
     window: Duration,
     /// The tree applied last, while it is watched: until when, the failures counted when it came in, and the
@@ -97,7 +97,7 @@ impl Reloader {
         distro_node: Option<Arc<dyn Composable>>,
         config: &ConfigFile,
         env: &Env,
-        faults: Arc<crate::faults::Faults>,
+        faults: Arc<crate::distro::faults::Faults>,
     ) -> Self {
         let window = env
             .get("OTEL_RUST_DISTRO_RELOAD_HEALTH_WINDOW")
@@ -178,7 +178,7 @@ impl Reloader {
     }
 
     fn sampler_failures(&self) -> u64 {
-        self.faults.count(crate::faults::Component::Sampler) + self.faults.hung()
+        self.faults.count(crate::distro::faults::Component::Sampler) + self.faults.hung()
     }
 
     /// Looks at the tree applied last while its health window lasts: past [`ROLLBACK_FAILURES`] failures of the
@@ -409,7 +409,7 @@ mod tests {
             None,
             &config,
             &Env::from_pairs::<&str, &str>([], dir.path()),
-            Arc::new(crate::faults::Faults::new("test")),
+            Arc::new(crate::distro::faults::Faults::new("test")),
         );
         (dir, path, reloader)
     }

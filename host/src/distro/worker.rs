@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::faults::{Component, Faults};
+use crate::distro::faults::{Component, Faults};
 use abi_stable::std_types::RResult;
 use ndotel_api::ffi::FfiError;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};

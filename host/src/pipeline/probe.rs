@@ -1,5 +1,5 @@
 //! Before the selected distro's plugin is loaded into the application, it is probe-loaded in a short-lived child
-//! process: the application's own executable, re-executed. A constructor of this library (it runs before `main`)
+//! process: the application's own executable, re-executed. A constructor of this library (in `plan.rs`; it runs before `main`)
 //! recognises the probe child, loads the plugin exactly as the application would, initialises the distro and exits
 //! — `main` never runs in the child. A plugin that crashes, aborts or hangs there costs the child, and the
 //! application runs with telemetry off instead of dying.
@@ -19,70 +19,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Set in the probe child: the name of the distro to probe.
-const PROBE_VAR: &str = "NDOTEL_INTERNAL_PROBE";
+pub(crate) const PROBE_VAR: &str = "NDOTEL_INTERNAL_PROBE";
 /// Set in the probe child: `FD:KEY`, the inherited socket and the key it holds, in hex.
-const KEY_VAR: &str = "NDOTEL_INTERNAL_PROBE_KEY";
+pub(crate) const KEY_VAR: &str = "NDOTEL_INTERNAL_PROBE_KEY";
 /// Set in the probe child: how long it may take, in milliseconds (it ends itself and what it started by then).
-const DEADLINE_VAR: &str = "NDOTEL_INTERNAL_PROBE_DEADLINE_MS";
+pub(crate) const DEADLINE_VAR: &str = "NDOTEL_INTERNAL_PROBE_DEADLINE_MS";
 
 /// Whether this process was recognised as a probe child.
-static PROBING: AtomicBool = AtomicBool::new(false);
-
-/// Registered in `.init_array`, so it runs in every process that links this library, before `main`.
-#[used]
-#[unsafe(link_section = ".init_array")]
-static PROBE_HOOK: extern "C" fn() = probe_hook;
-
-extern "C" fn probe_hook() {
-    if std::env::var_os(PROBE_VAR).is_none() {
-        return;
-    }
-    if !verified(std::env::var(KEY_VAR).ok().as_deref()) {
-        eprintln!(
-            "ndotel: {PROBE_VAR} is set in this process's environment, but this process was not started as a \
-             probe by ndotel; ignored (remove it from the service's environment)"
-        );
-        return;
-    }
-    PROBING.store(true, Ordering::Relaxed);
-    crate::child::become_reaper();
-    let deadline = std::env::var(DEADLINE_VAR)
-        .ok()
-        .and_then(|ms| ms.parse().ok())
-        .map_or(Duration::from_secs(30), Duration::from_millis);
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    let spawned = std::thread::Builder::new()
-        .name("ndotel-probe".into())
-        .spawn(move || {
-            let _ = tx.send(std::panic::catch_unwind(run_probe));
-        });
-    let code = match spawned.map(|_| rx.recv_timeout(deadline)) {
-        Ok(Ok(Ok(Ok(())))) => 0,
-        Ok(Ok(Ok(Err(message)))) => {
-            eprintln!("{message}");
-            3
-        }
-        Ok(Ok(Err(_))) => 4,
-        Ok(Err(_)) => {
-            eprintln!(
-                "loading or initialising it did not finish within {deadline:?} in the probe process"
-            );
-            5
-        }
-        Err(e) => {
-            eprintln!("cannot start the probe thread: {e}");
-            6
-        }
-    };
-    // Nothing the plugin started outlives the probe, not even a daemon that left the process group.
-    crate::child::kill_descendants();
-    // SAFETY: ends the probe child without running `main` or any exit handler of the application.
-    unsafe { libc::_exit(code) }
-}
+pub(crate) static PROBING: AtomicBool = AtomicBool::new(false);
 
 /// Whether the parent gave this process the probe key: the socket named by `key_var` (the value of [`KEY_VAR`],
 /// `FD:KEY`) holds exactly the key.
-fn verified(key_var: Option<&str>) -> bool {
+pub(crate) fn verified(key_var: Option<&str>) -> bool {
     let Some((fd, key)) = key_var
         .and_then(|v| v.split_once(':'))
         .and_then(|(fd, key)| Some((fd.parse::<i32>().ok()?, key)))
@@ -129,15 +77,6 @@ fn random_key() -> std::io::Result<[u8; KEY_LEN]> {
     Ok(key)
 }
 
-/// In the probe child: what the application would do with the selected distro, up to its `init`.
-fn run_probe() -> Result<(), String> {
-    let env = Env::from_process();
-    let plan = crate::pipeline::Plan::new(&env).map_err(|e| e.to_string())?;
-    let config = plan.config.as_ref();
-    plan.distro.init(config, &env).map_err(|e| e.to_string())?;
-    Ok(())
-}
-
 /// Whether this process is a probe child.
 pub(crate) fn in_probe() -> bool {
     PROBING.load(Ordering::Relaxed)
@@ -145,8 +84,6 @@ pub(crate) fn in_probe() -> bool {
 
 /// Probe-loads distro `name` under `env` in a child process; `Err` says how the child failed.
 pub(crate) fn probe(env: &Env, name: &str, deadline: Duration) -> Result<(), String> {
-    // Keeps the constructor linked into every binary that selects a plugin distro.
-    std::hint::black_box(&PROBE_HOOK);
     let exe = std::env::current_exe()
         .map_err(|e| format!("cannot find this executable to probe: {e}"))?;
     let key = random_key().map_err(|e| format!("cannot make the probe's key: {e}"))?;

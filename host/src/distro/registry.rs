@@ -1,9 +1,10 @@
 //! The registry: every distro found — compiled in (inventory), named in `[opentelemetry_distro]`, or dropped into a
 //! plugin directory — with where it came from, every plugin that failed to load and why, and the selection rules.
 
-use crate::config::ConfigFile;
+use crate::components::Components;
+use crate::distro::plugin::{LoadError, Plugin};
 use crate::env::Env;
-use crate::plugin::{LoadError, Plugin};
+use crate::settings::config::ConfigFile;
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{ROption, RResult, RStr, RString, RVec, Tuple2};
 use ndotel_api::ffi::{
@@ -58,61 +59,17 @@ impl fmt::Display for Origin {
     }
 }
 
-/// The components a distro offers (first of each list = its default).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Components {
-    /// Sampler names.
-    pub samplers: Vec<String>,
-    /// Whether it has a span processor.
-    pub span_processor: bool,
-    /// Whether it has a log record processor (since ndotel-api 1.4).
-    #[serde(default)]
-    pub log_processor: bool,
-    /// Span exporter names.
-    pub span_exporters: Vec<String>,
-    /// Metric exporter names.
-    pub metric_exporters: Vec<String>,
-}
-
-impl Components {
-    fn from_descriptor(d: DistroDescriptorRef) -> Self {
-        let names = |v: abi_stable::std_types::RSlice<'static, RStr<'static>>| {
-            v.iter().map(|s| s.to_string()).collect()
-        };
-        Components {
-            samplers: names(d.samplers()),
-            span_processor: d.span_processor(),
-            log_processor: d.log_processor().unwrap_or(false),
-            span_exporters: names(d.span_exporters()),
-            metric_exporters: names(d.metric_exporters()),
-        }
-    }
-
-    /// Human summary, e.g. `sampler:a processor exporter:b metrics:c`.
-    pub fn summary(&self) -> String {
-        let mut parts = Vec::new();
-        parts.extend(self.samplers.iter().map(|s| format!("sampler:{s}")));
-        if self.span_processor {
-            parts.push("processor".into());
-        }
-        if self.log_processor {
-            parts.push("log_processor".into());
-        }
-        parts.extend(
-            self.span_exporters
-                .iter()
-                .map(|s| format!("span_exporter:{s}")),
-        );
-        parts.extend(
-            self.metric_exporters
-                .iter()
-                .map(|s| format!("metric_exporter:{s}")),
-        );
-        if parts.is_empty() {
-            "-".into()
-        } else {
-            parts.join(" ")
-        }
+/// The components a loaded or inspected distro's descriptor names.
+fn components_of(d: DistroDescriptorRef) -> Components {
+    let names = |v: abi_stable::std_types::RSlice<'static, RStr<'static>>| {
+        v.iter().map(|s| s.to_string()).collect()
+    };
+    Components {
+        samplers: names(d.samplers()),
+        span_processor: d.span_processor(),
+        log_processor: d.log_processor().unwrap_or(false),
+        span_exporters: names(d.span_exporters()),
+        metric_exporters: names(d.metric_exporters()),
     }
 }
 
@@ -197,6 +154,14 @@ impl fmt::Debug for Distro {
 }
 
 impl DistroInfo {
+    /// Its name and components, as the settings take them.
+    pub fn offer(&self) -> crate::components::DistroOffer<'_> {
+        crate::components::DistroOffer {
+            name: &self.name,
+            components: &self.components,
+        }
+    }
+
     fn from_descriptor(d: DistroDescriptorRef, origin: Origin, api_version: &str) -> Self {
         DistroInfo {
             name: d.name().to_string(),
@@ -204,7 +169,7 @@ impl DistroInfo {
             description: crate::text::printable(d.description().as_str()).into_owned(),
             api_version: crate::text::printable(api_version).into_owned(),
             origin,
-            components: Components::from_descriptor(d),
+            components: components_of(d),
             descriptor: Some(Descriptor(d)),
             unloaded: None,
         }
@@ -278,7 +243,7 @@ impl DistroInfo {
         let timeout = init_timeout(env);
         let init = descriptor.0.init();
         let vars: Vec<(String, String)> = env.vars().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let result = crate::worker::with_deadline(&format!("ndotel-init-{}", self.name), timeout, move || {
+        let result = crate::distro::worker::with_deadline(&format!("ndotel-init-{}", self.name), timeout, move || {
             let args = InitArgs {
                 config_toml: toml_text,
                 base_dir,
@@ -445,7 +410,7 @@ impl Registry {
         };
         let loaded = plugin.load()?;
         for desc in &loaded.distros {
-            let components = Components::from_descriptor(*desc);
+            let components = components_of(*desc);
             if let Err(e) = clean_names(&loaded, desc.name().as_str(), &components) {
                 if desc.name().as_str() == name {
                     return Err(e);
@@ -477,7 +442,7 @@ impl Registry {
                 Ok(loaded) => {
                     self.warnings.extend(loaded.missing_capabilities());
                     for d in &loaded.distros {
-                        let names = Components::from_descriptor(*d);
+                        let names = components_of(*d);
                         if let Err(e) = clean_names(&loaded, d.name().as_str(), &names) {
                             self.failures.push(e);
                             continue;

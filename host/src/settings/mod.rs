@@ -2,17 +2,35 @@
 //! CLI flag (which `ndotel run` passes as the environment) > environment > `distro.toml` > the distro's defaults >
 //! ndotel's defaults.
 
-use crate::config::{ConfigError, ConfigFile, OtelSection};
+pub(crate) mod config;
+pub(crate) use config::{Fallback, OnProcessorError};
+pub mod declared;
+
+use crate::components::DistroOffer;
 use crate::env::Env;
-use crate::otlp::{OtlpConfig, Signal};
-use crate::pipeline::{
-    BUILTIN_LOG_EXPORTERS, BUILTIN_METRIC_EXPORTERS, BUILTIN_SAMPLERS, BUILTIN_SPAN_EXPORTERS,
-};
-use crate::registry::DistroInfo;
+use crate::export::otlp::{OtlpConfig, Signal};
+use crate::settings::config::{ConfigError, ConfigFile, OtelSection};
 use opentelemetry_sdk::metrics::Temporality;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// Built-in span exporters.
+pub const BUILTIN_SPAN_EXPORTERS: &[&str] = &["otlp", "console", "file", "none"];
+/// Built-in metric exporters.
+pub const BUILTIN_METRIC_EXPORTERS: &[&str] = &["otlp", "console", "file", "prometheus", "none"];
+/// Built-in log exporters.
+pub const BUILTIN_LOG_EXPORTERS: &[&str] = &["otlp", "console", "file", "none"];
+/// Built-in samplers.
+pub const BUILTIN_SAMPLERS: &[&str] = &[
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+    "composite",
+];
 
 /// One setting's documentation.
 #[derive(Debug, Clone, Copy)]
@@ -328,45 +346,6 @@ pub struct Setting<T> {
     pub value: T,
     /// Where it came from.
     pub source: Source,
-}
-
-/// What [`init`](crate::init) runs when the selected distro cannot be used (its plugin refused or missing, its
-/// `init` or a component failing, a duplicate name): fail closed by default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Fallback {
-    /// Telemetry off: nothing the distro would have processed (redacted, dropped) leaves the process.
-    Off,
-    /// The plain `sdk` distro with the same exporters: telemetry keeps flowing, *without* the distro's redaction.
-    Sdk,
-}
-
-impl fmt::Display for Fallback {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Fallback::Off => "off",
-            Fallback::Sdk => "sdk",
-        })
-    }
-}
-
-/// What happens to a span when the distro's span processor fails on it (returns an error, panics or hangs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnProcessorError {
-    /// The span is dropped (counted): a processor that redacts cannot leak what it failed to redact.
-    Drop,
-    /// The span is exported unchanged: for distros whose processor only enriches.
-    Pass,
-}
-
-impl fmt::Display for OnProcessorError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            OnProcessorError::Drop => "drop",
-            OnProcessorError::Pass => "pass",
-        })
-    }
 }
 
 /// Every effective setting of one pipeline.
@@ -891,7 +870,7 @@ impl Settings {
     pub fn resolve(
         env: &Env,
         config: Option<&ConfigFile>,
-        distro: &DistroInfo,
+        distro: DistroOffer<'_>,
     ) -> Result<Settings, ConfigError> {
         let empty = OtelSection::default();
         let otel = config.map(|c| &c.config.otel).unwrap_or(&empty);
@@ -899,7 +878,7 @@ impl Settings {
         let from_distro = |names: &[String]| {
             names
                 .first()
-                .map(|n| (vec![n.clone()], distro.name.clone()))
+                .map(|n| (vec![n.clone()], distro.name.to_string()))
         };
         let base = config
             .map(|c| c.dir().to_path_buf())
@@ -1142,7 +1121,7 @@ impl Settings {
                     .components
                     .samplers
                     .first()
-                    .map(|s| (s.clone(), distro.name.clone())),
+                    .map(|s| (s.clone(), distro.name.to_string())),
                 "parentbased_always_on".to_string(),
                 |s| Ok(s.trim().to_string()),
                 w,
@@ -1228,8 +1207,8 @@ impl Settings {
     /// Applies the specification's rules to the names and values picked: enum values case-insensitive, lists
     /// deduplicated, an unknown or unsupported name warned about and replaced by the default (never an error that
     /// would turn telemetry off), the sampler argument checked, the effective service name found.
-    fn validate(&mut self, distro: &DistroInfo) {
-        let c = &distro.components;
+    fn validate(&mut self, distro: DistroOffer<'_>) {
+        let c = distro.components;
         let (w, unknown) = (&mut self.warnings, &mut self.unknown);
         // The sampler.
         let s = &mut self.traces_sampler;
@@ -1268,7 +1247,7 @@ impl Settings {
                 source: if c.samplers.is_empty() {
                     Source::Default
                 } else {
-                    Source::Distro(distro.name.clone())
+                    Source::Distro(distro.name.to_string())
                 },
                 value: fallback,
             };
@@ -1370,7 +1349,7 @@ impl Settings {
             ));
             *logs = Setting {
                 value: vec!["none".to_string()],
-                source: Source::Distro(distro.name.clone()),
+                source: Source::Distro(distro.name.to_string()),
             };
         }
     }
@@ -1641,7 +1620,7 @@ mod tests {
         let env = Env::from_pairs([("OTEL_RUST_DISTRO", "sdk")], "/");
         let registry = crate::Registry::discover(&env, None);
         let distro = registry.select(&env, None).unwrap();
-        let settings = Settings::resolve(&env, None, distro).unwrap();
+        let settings = Settings::resolve(&env, None, distro.offer()).unwrap();
         for (name, _, _) in settings.rows() {
             assert!(
                 SETTINGS.iter().any(|s| s.env.contains(name)),
@@ -1655,8 +1634,8 @@ mod tests {
         let env = Env::from_pairs([("OTEL_RUST_DISTRO", "sdk")], "/");
         let registry = crate::Registry::discover(&env, None);
         let mut distro = registry.select(&env, None).unwrap().clone();
-        let logs = |distro: &DistroInfo, env: &Env| {
-            let s = Settings::resolve(env, None, distro).unwrap();
+        let logs = |distro: &crate::DistroInfo, env: &Env| {
+            let s = Settings::resolve(env, None, distro.offer()).unwrap();
             (s.logs_exporter.value, s.warnings)
         };
         // The plain SDK redacts nothing anywhere: the specification's default applies.

@@ -2,8 +2,8 @@
 //! environment variable, each with its origin), metric views, the composite sampler and the distro's settings.
 //! What ndotel cannot honour is found by [`super::support::unsupported`] and said as a warning naming its path.
 
-use crate::config::ViewConfig;
 use crate::consistent::ComposableConfig;
+use crate::settings::config::ViewConfig;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 

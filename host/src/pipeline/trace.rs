@@ -2,9 +2,8 @@
 //! processor, and the sampler (built-in or the distro's).
 
 use crate::consistent::{Composable, Composite, Shared};
-use crate::pipeline::{
-    BUILTIN_SAMPLERS, BUILTIN_SPAN_EXPORTERS, BuildError, Ctx, open_file, unknown,
-};
+use crate::pipeline::ctx::{BuildError, Ctx, open_file, unknown};
+use crate::settings::{BUILTIN_SAMPLERS, BUILTIN_SPAN_EXPORTERS};
 use crate::trace::exporter::{AnySpanExporter, FileSpanExporter, PluginSpanExporter};
 use crate::trace::processor::Outlet;
 use crate::trace::sampler::PluginSampler;
@@ -157,7 +156,7 @@ pub(crate) fn sampler(ctx: &Ctx<'_>) -> Result<(ChosenSampler, String), BuildErr
                 .map_err(|e| e.to_string())?;
             let sampler = PluginSampler::new(ffi_sampler, ctx.faults.clone(), s.call_timeout.value);
             let node: Arc<dyn Composable> =
-                Arc::new(super::sampler::DistroNode::new(sampler, description));
+                Arc::new(crate::trace::sampler::DistroNode::new(sampler, description));
             *made.borrow_mut() = Some(node.clone());
             Ok(Box::new(Shared(node)))
         };

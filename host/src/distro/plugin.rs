@@ -4,7 +4,7 @@
 //! Each file is loaded with `lib_header_from_path(..).init_root_module()`, never `RootModule::load_from_file`,
 //! which caches one module per type and would hand every later plugin the first one's module.
 
-use crate::inspect::Inspected;
+use crate::distro::inspect::Inspected;
 use abi_stable::abi_stability::abi_checking::check_layout_compatibility;
 use abi_stable::library::{LibHeader, LibraryError, RootModule, lib_header_from_path};
 use ndotel_api::ffi::{DistroDescriptorRef, PluginModRef};
@@ -140,7 +140,7 @@ impl Plugin {
             reason,
         };
         let id = file_id(&file).map_err(|e| open(e.to_string()))?;
-        let meta = match crate::inspect::inspect(&file).map_err(open)? {
+        let meta = match crate::distro::inspect::inspect(&file).map_err(open)? {
             Inspected::Meta(meta) => {
                 check_version(&path, &meta.api_version)?;
                 if !meta.panic_unwind {

@@ -172,9 +172,9 @@ pub struct PluginsSection {
     /// Turn plugin load errors into a start-up failure.
     pub fail_fast: Option<bool>,
     /// `OTEL_RUST_DISTRO_FALLBACK`: what runs when the selected distro cannot be used.
-    pub fallback: Option<crate::settings::Fallback>,
+    pub fallback: Option<Fallback>,
     /// `OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR`: what happens to a span the distro's processor failed on.
-    pub on_processor_error: Option<crate::settings::OnProcessorError>,
+    pub on_processor_error: Option<OnProcessorError>,
     /// `OTEL_RUST_DISTRO_CALL_TIMEOUT`, milliseconds.
     pub call_timeout: Option<u64>,
 }
@@ -454,6 +454,45 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
         .unwrap_or(0)
         + 1;
     (line, column)
+}
+
+/// What [`init`](crate::init) runs when the selected distro cannot be used (its plugin refused or missing, its
+/// `init` or a component failing, a duplicate name): fail closed by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fallback {
+    /// Telemetry off: nothing the distro would have processed (redacted, dropped) leaves the process.
+    Off,
+    /// The plain `sdk` distro with the same exporters: telemetry keeps flowing, *without* the distro's redaction.
+    Sdk,
+}
+
+impl fmt::Display for Fallback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Fallback::Off => "off",
+            Fallback::Sdk => "sdk",
+        })
+    }
+}
+
+/// What happens to a span when the distro's span processor fails on it (returns an error, panics or hangs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnProcessorError {
+    /// The span is dropped (counted): a processor that redacts cannot leak what it failed to redact.
+    Drop,
+    /// The span is exported unchanged: for distros whose processor only enriches.
+    Pass,
+}
+
+impl fmt::Display for OnProcessorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OnProcessorError::Drop => "drop",
+            OnProcessorError::Pass => "pass",
+        })
+    }
 }
 
 #[cfg(test)]

@@ -148,7 +148,7 @@ impl Sender {
 #[cfg(feature = "grpc")]
 mod grpc {
     use super::{Failure, Retry, Service, with_retries};
-    use crate::otlp::{OtlpConfig, Transport};
+    use crate::export::otlp::{OtlpConfig, Transport};
     use bytes::{Buf, BufMut, Bytes};
     use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
     use tonic::transport::{Channel, Endpoint};
@@ -337,7 +337,7 @@ mod grpc {
 #[cfg(feature = "http")]
 mod http {
     use super::{Failure, Retry, with_retries};
-    use crate::otlp::OtlpConfig;
+    use crate::export::otlp::OtlpConfig;
     use bytes::Bytes;
     use std::io::Write as _;
     use std::time::Duration;

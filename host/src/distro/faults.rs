@@ -9,6 +9,9 @@ use ndotel_api::ffi::{ErrorKind, FfiError};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+/// A call past this many times its deadline is stuck, and bypasses its component until it returns.
+pub(crate) const STUCK_FACTOR: u32 = 5;
+
 /// The components whose failures are counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Component {
@@ -81,7 +84,7 @@ pub struct Faults {
     processor_passes: bool,
     hung: AtomicU64,
     hang_logged: AtomicBool,
-    gate: crate::watchdog::Gate,
+    gate: crate::distro::gate::Gate,
 }
 
 impl Faults {
@@ -98,7 +101,7 @@ impl Faults {
     }
 
     /// Where the pipeline's calls on application threads take their places.
-    pub(crate) fn gate(&self) -> &crate::watchdog::Gate {
+    pub(crate) fn gate(&self) -> &crate::distro::gate::Gate {
         &self.gate
     }
 
@@ -176,13 +179,13 @@ impl Faults {
             component.name(),
             self.distro,
             for_trace(&trace),
-            crate::watchdog::STUCK_FACTOR,
+            STUCK_FACTOR,
             component.fallback(self.processor_passes)
         );
     }
 
     /// Records that a call of `component` found no room: every application thread allowed into distro code at once
-    /// ([`crate::watchdog::room`]) was in a call that did not return within `deadline`, so this one took the
+    /// ([`crate::distro::gate::room`]) was in a call that did not return within `deadline`, so this one took the
     /// fallback instead of waiting (and holding one more of the application's threads).
     pub(crate) fn record_no_room(&self, component: Component, room: usize, deadline: Duration) {
         if self.count_first(component) {

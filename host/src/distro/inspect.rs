@@ -18,7 +18,7 @@ pub(crate) enum Inspected {
 }
 
 /// The largest metadata section read, in bytes: names, versions and descriptions of up to
-/// [`crate::registry::MAX_DISTROS_PER_PLUGIN`] distros fit many times over.
+/// [`crate::distro::registry::MAX_DISTROS_PER_PLUGIN`] distros fit many times over.
 pub(crate) const MAX_META_BYTES: u64 = 256 * 1024;
 
 /// The symbol abi_stable's loader looks for (see `export_plugin!`).

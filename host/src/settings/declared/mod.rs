@@ -1,9 +1,9 @@
 //! The OpenTelemetry configuration file (`OTEL_CONFIG_FILE`): a YAML file in the schema of
 //! opentelemetry-configuration (`file_format` 1.x) that describes the whole SDK.
 //!
-//! Reading it: the YAML is parsed with positions ([`yaml`]), environment references are substituted in scalar values
+//! Reading it: the YAML is parsed with positions (`yaml.rs`), environment references are substituted in scalar values
 //! as the data model says, the result is validated against the schema (bundled, v1.1.0), and the file is then
-//! translated ([`translate`]) into the one settings model every other source feeds: the values of the standard
+//! translated (`translate.rs`) into the one settings model every other source feeds: the values of the standard
 //! settings (each with the file, line and property path it came from), the metric views, the composite sampler and
 //! the distro's own settings. What ndotel cannot honour is a warning naming its path, never silently ignored.
 //!
@@ -16,8 +16,8 @@ pub mod support;
 mod translate;
 pub(crate) mod yaml;
 
-use crate::config::{ConfigError, ConfigFile, MAX_CONFIG_BYTES};
 use crate::env::Env;
+use crate::settings::config::{ConfigError, ConfigFile, MAX_CONFIG_BYTES};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -111,12 +111,13 @@ impl Declared {
             path: path.clone(),
             reason,
         })?;
-        let text = crate::config::read_bounded(&path, MAX_CONFIG_BYTES).map_err(|source| {
-            ConfigError::Read {
-                path: path.clone(),
-                source,
-            }
-        })?;
+        let text =
+            crate::settings::config::read_bounded(&path, MAX_CONFIG_BYTES).map_err(|source| {
+                ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
         Declared::parse(&path, &text, env)
     }
 
@@ -209,7 +210,7 @@ impl Declared {
         let shown = crate::text::shown(&config.path);
         let file = crate::text::shown(&self.path);
         let c = &mut config.config;
-        if c.otel != crate::config::OtelSection::default() {
+        if c.otel != crate::settings::config::OtelSection::default() {
             warnings.push(format!(
                 "[otel] in {shown} has no effect: {CONFIG_FILE_VAR} ({file}) configures the SDK"
             ));

@@ -217,7 +217,7 @@ logger_provider:
     );
     let otlp = &s.otlp[0];
     assert_eq!(otlp.endpoint.as_deref(), Some("http://collector:4317"));
-    assert_eq!(otlp.protocol, crate::otlp::Wire::Grpc);
+    assert_eq!(otlp.protocol, crate::export::otlp::Wire::Grpc);
     assert_eq!(otlp.timeout.as_millis(), 2500);
     assert!(
         otlp.headers
@@ -365,9 +365,7 @@ fn an_empty_file_means_no_telemetry_and_no_propagation() {
     ] {
         assert_eq!(list.value, ["none"]);
     }
-    let plan =
-        super::super::pipeline::Plan::new(&Env::from_pairs([("OTEL_RUST_DISTRO", "sdk")], "/"))
-            .unwrap();
+    let plan = Plan::new(&Env::from_pairs([("OTEL_RUST_DISTRO", "sdk")], "/")).unwrap();
     assert!(plan.declared.is_none());
 }
 
