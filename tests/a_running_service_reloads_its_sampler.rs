@@ -269,3 +269,49 @@ fn with_reload_off_sighup_keeps_its_default_action() {
     };
     assert_eq!(status.signal(), Some(libc::SIGHUP), "{status:?}");
 }
+
+/// The OpenTelemetry configuration file's `composite/development` sampler, swapped by `SIGHUP` the same way: the
+/// file's other changes are named as needing a restart, a bad file is refused at its line.
+#[test]
+fn sighup_swaps_the_configuration_files_composite_sampler() {
+    let tmp = setup();
+    let yaml = tmp.path().join("otel.yaml");
+    let file = |sampler: &str, delay: u32| {
+        format!(
+            "file_format: \"1.1\"\npropagator:\n  composite: [{{tracecontext: }}]\ntracer_provider:\n  processors:\n    - batch:\n        schedule_delay: {delay}\n        \
+             exporter:\n          otlp_file/development:\n            output_stream: file://traces.jsonl\n  sampler:\n    \
+             composite/development:\n      {sampler}\n"
+        )
+    };
+    std::fs::write(&yaml, file("always_off:", 100)).unwrap();
+    let (running, lines) = start(tmp.path(), &[("OTEL_CONFIG_FILE", "otel.yaml")]);
+    requests(&running.addr, &OFF);
+
+    std::fs::write(&yaml, file("always_on:", 200)).unwrap();
+    hup(&running);
+    let line = reload_line(&lines);
+    assert!(
+        line.contains("applied, generation 1")
+            && line.contains("sampler: Composite{AlwaysOn}")
+            && line.contains("NOT applied until a restart: OTEL_BSP_SCHEDULE_DELAY"),
+        "{line}"
+    );
+    requests(&running.addr, &ON);
+
+    std::fs::write(&yaml, file("probability: {ratio: 2}", 200)).unwrap();
+    hup(&running);
+    let line = reload_line(&lines);
+    assert!(
+        line.contains("refused, generation 1") && line.contains(&format!("{}:13:", yaml.display())),
+        "{line}"
+    );
+    requests(&running.addr, &AFTER_REFUSED);
+    assert!(running.terminate().unwrap());
+    let mut expected: Vec<String> = ON
+        .iter()
+        .chain(&AFTER_REFUSED)
+        .map(|s| s.to_string())
+        .collect();
+    expected.sort();
+    assert_eq!(exported(tmp.path()), expected);
+}

@@ -11,6 +11,8 @@ pub struct Env {
     cwd: PathBuf,
     /// Where a variable's value came from when not the environment (the configuration file: `file:line path`).
     origins: HashMap<String, String>,
+    /// Variables ndotel itself set that a configuration file does not replace (the `sdk` fallback's distro).
+    forced: std::collections::HashSet<String>,
 }
 
 impl Env {
@@ -22,6 +24,7 @@ impl Env {
                 .collect(),
             cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
             origins: HashMap::new(),
+            forced: Default::default(),
         }
     }
 
@@ -42,6 +45,7 @@ impl Env {
                 .collect(),
             cwd: cwd.into(),
             origins: HashMap::new(),
+            forced: Default::default(),
         }
     }
 
@@ -79,6 +83,18 @@ impl Env {
         self.vars.insert(name.to_string(), value.to_string());
         self.origins.insert(name.to_string(), origin.to_string());
         self
+    }
+
+    /// This environment with `name` set to `value`, which a configuration file does not replace.
+    pub(crate) fn forcing(&self, name: &str, value: &str) -> Env {
+        let mut env = self.with(name, value);
+        env.forced.insert(name.to_string());
+        env
+    }
+
+    /// Whether ndotel itself set `name` ([`Env::forcing`]).
+    pub(crate) fn is_forced(&self, name: &str) -> bool {
+        self.forced.contains(name)
     }
 
     /// Where `name`'s value came from, when not the process environment.

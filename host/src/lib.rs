@@ -32,6 +32,8 @@
 #![doc = include_str!("../SETTINGS.md")]
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
+#[cfg(test)]
+mod architecture_tests;
 #[doc(hidden)]
 pub mod child; // for the `ndotel` binary's own children
 mod components;
@@ -425,21 +427,29 @@ pub fn try_init_with(env: &Env) -> Result<Guard, StartError> {
             plan.settings.trace_destinations().join(", ")
         );
     }
-    // A `[sampler]` tree from `distro.toml` can be reloaded while the service runs (not yet one from the
-    // configuration file: with `OTEL_CONFIG_FILE` set, nothing is reloaded).
-    let reload = match (&pipeline.composite, &plan.config) {
-        (Some((sampler, node)), Some(config)) if plan.declared.is_none() => {
-            pipeline::reload::start(
-                pipeline::reload::Reloader::new(
-                    sampler.clone(),
-                    node.clone(),
-                    config,
-                    env,
-                    pipeline.faults.clone(),
-                ),
-                pipeline::reload::Mode::of(env),
-            )
-        }
+    // A composite sampler from `distro.toml` (`[sampler]`) or from the configuration file
+    // (`composite/development`) can be reloaded while the service runs.
+    let reload = match (&pipeline.composite, &plan.declared, &plan.config) {
+        (Some((sampler, node)), Some(declared), _) => pipeline::reload::start(
+            pipeline::reload::Reloader::of_declared(
+                sampler.clone(),
+                node.clone(),
+                declared,
+                env,
+                pipeline.faults.clone(),
+            ),
+            pipeline::reload::Mode::of(env),
+        ),
+        (Some((sampler, node)), None, Some(config)) => pipeline::reload::start(
+            pipeline::reload::Reloader::new(
+                sampler.clone(),
+                node.clone(),
+                config,
+                env,
+                pipeline.faults.clone(),
+            ),
+            pipeline::reload::Mode::of(env),
+        ),
         _ => None,
     };
     let mut guard = Guard::install(pipeline, plan.distro.name.clone());
@@ -460,13 +470,19 @@ pub fn init() -> Guard {
     match try_init_with(&env) {
         Ok(guard) => guard,
         Err(e) => {
-            let config = ConfigFile::discover(&env).ok().flatten();
-            if settings::fail_fast(&env, config.as_ref(), &mut Vec::new()).value {
+            // What the configuration file says, when it can be read: its `distribution.ndotel` decides too.
+            let boot = match declared::Declared::from_env(&env) {
+                Ok(Some(d)) => d.environment(&env),
+                _ => env.clone(),
+            };
+            let env = &boot;
+            let config = ConfigFile::discover(env).ok().flatten();
+            if settings::fail_fast(env, config.as_ref(), &mut Vec::new()).value {
                 eprintln!("ndotel: error: {e}");
                 eprintln!("ndotel: stopping start-up because OTEL_RUST_DISTRO_FAIL_FAST is set");
                 std::process::exit(1);
             }
-            let fallback = settings::fallback(&env, config.as_ref(), &mut Vec::new()).value;
+            let fallback = settings::fallback(env, config.as_ref(), &mut Vec::new()).value;
             let wanted = env
                 .get("OTEL_RUST_DISTRO")
                 .map(str::to_string)
@@ -477,7 +493,7 @@ pub fn init() -> Guard {
                     "ndotel: {e}; running the built-in `sdk` distro instead, as OTEL_RUST_DISTRO_FALLBACK=sdk asks \
                      (its exports are NOT redacted by the distro)"
                 );
-                match try_init_with(&env.with("OTEL_RUST_DISTRO", SDK_DISTRO)) {
+                match try_init_with(&Env::from_process().forcing("OTEL_RUST_DISTRO", SDK_DISTRO)) {
                     Ok(guard) => return guard,
                     Err(e) => eprintln!("ndotel: the `sdk` fallback failed too: {e}"),
                 }

@@ -101,7 +101,25 @@ impl Plan {
         let distro = registry.select(env, config.as_ref())?.clone();
         let mut settings = Settings::resolve(env, config.as_ref(), distro.offer())?;
         if let Some(d) = &declared {
-            let ignored = d.ignored_vars(process_env);
+            let (read_anyway, ignored): (Vec<String>, Vec<String>) =
+                d.ignored_vars(process_env).into_iter().partition(|v| {
+                    v.starts_with("OTEL_EXPORTER_OTLP_")
+                        && ["HEADERS", "COMPRESSION", "INSECURE"]
+                            .iter()
+                            .any(|s| v.ends_with(s))
+                });
+            if !read_anyway.is_empty() {
+                notes.push(format!(
+                    "{} {} set: opentelemetry-otlp, which exports OTLP metrics (and spans and logs with \
+                     OTEL_RUST_OTLP_ENCODER=opentelemetry-otlp), reads {} from the process environment itself, \
+                     whatever {} says; unset {}",
+                    read_anyway.join(", "),
+                    if read_anyway.len() == 1 { "is" } else { "are" },
+                    if read_anyway.len() == 1 { "it" } else { "them" },
+                    crate::settings::declared::CONFIG_FILE_VAR,
+                    if read_anyway.len() == 1 { "it" } else { "them" },
+                ));
+            }
             if !ignored.is_empty() {
                 notes.push(format!(
                     "{} {} set but {} no effect: {} names a configuration file, and only the variables it \

@@ -1,5 +1,6 @@
 //! Live reconfiguration of a running service's sampler: `SIGHUP`, or with `OTEL_RUST_DISTRO_RELOAD=watch` a change
-//! to `distro.toml`, re-reads the file with the trust checks of start-up, builds the `[sampler]` tree whole, and
+//! to `distro.toml` (or to the configuration file, `OTEL_CONFIG_FILE`, whose `composite/development` sampler is then
+//! the tree), re-reads the file with the trust checks of start-up, builds the `[sampler]` tree whole, and
 //! only then swaps it in; a file that fails any of that is refused with its `file:line` error and the running tree
 //! is untouched. Each span is decided under one generation of the tree ([`Composite::replace`]).
 //!
@@ -9,7 +10,7 @@
 //! (why) — is one stderr line with the generation and the file's sha256, the content of
 //! `OTEL_RUST_DISTRO_RELOAD_STATUS` (a JSON file) when that is set, and a count of the `ndotel.reload` metric.
 
-use crate::consistent::{Composable, Composite, Shared};
+use crate::consistent::{Composable, ComposableConfig, Composite, Shared};
 use crate::env::Env;
 use crate::settings::config::ConfigFile;
 use sha2::Digest as _;
@@ -76,6 +77,9 @@ pub(crate) struct Reloader {
     /// The text the service started with: what "needs a restart" is judged against.
     startup: String,
     status: Option<PathBuf>,
+    /// With a configuration file (`OTEL_CONFIG_FILE`): the environment its references are substituted from (the
+    /// process's at start-up). `None`: the file is `distro.toml`.
+    declared: Option<Env>,
     /// The pipeline's failure counters: a new tree whose sampler fails is rolled back.
     faults: Arc<crate::distro::faults::Faults>,
     /// How long a new tree is watched (`OTEL_RUST_DISTRO_RELOAD_HEALTH_WINDOW`, milliseconds, 30 s by default).
@@ -113,34 +117,74 @@ impl Reloader {
             applied: std::sync::Mutex::new(config.text.clone()),
             startup: config.text.clone(),
             status: env.get("OTEL_RUST_DISTRO_RELOAD_STATUS").map(PathBuf::from),
+            declared: None,
         }
+    }
+
+    /// A reloader of the configuration file `declared` (read from `text`): its `composite/development` sampler is
+    /// what a reload changes, with `env`'s variables substituted as at start-up.
+    pub(crate) fn of_declared(
+        sampler: Composite,
+        distro_node: Option<Arc<dyn Composable>>,
+        declared: &crate::settings::declared::Declared,
+        env: &Env,
+        faults: Arc<crate::distro::faults::Faults>,
+    ) -> Self {
+        let file = ConfigFile {
+            path: declared.path.clone(),
+            text: declared.text.clone(),
+            config: Default::default(),
+        };
+        let mut reloader = Reloader::new(sampler, distro_node, &file, env, faults);
+        reloader.declared = Some(env.clone());
+        reloader
+    }
+
+    /// The new file's text and sampler configuration, and what else changed (needing a restart), or why it is
+    /// refused.
+    fn read(&self) -> Result<(String, ComposableConfig, Vec<String>), String> {
+        if let Some(env) = &self.declared {
+            use crate::settings::declared::Declared;
+            let text = Declared::read(&self.path).map_err(|e| e.to_string())?;
+            let new = Declared::parse(&self.path, &text, env).map_err(|e| e.to_string())?;
+            let Some(composite) = new.translated.composite.clone() else {
+                return Err(format!(
+                    "{} has no composite/development (or probability/development) sampler any more: which sampler a \
+                     service uses changes only with a restart",
+                    crate::text::shown(&self.path)
+                ));
+            };
+            let restart = match Declared::parse(&self.path, &self.startup, env) {
+                Ok(old) => changed_settings(&old, &new),
+                Err(_) => Vec::new(),
+            };
+            return Ok((text, composite, restart));
+        }
+        let config = ConfigFile::load(&self.path).map_err(|e| e.to_string())?;
+        let Some(section) = &config.config.sampler else {
+            return Err(format!(
+                "{} has no [sampler] table any more: which sampler a service uses changes only with a restart",
+                crate::text::shown(&self.path)
+            ));
+        };
+        let composite = section.get_ref().composite.clone();
+        let restart = changed_tables(&self.startup, &config.text);
+        Ok((config.text, composite, restart))
     }
 
     /// Reads, checks and builds the file, and swaps the tree in when all of that passed.
     pub(crate) fn reload(&self) -> Outcome {
-        let config = match ConfigFile::load(&self.path) {
-            Ok(c) => c,
-            Err(e) => {
-                return Outcome::Refused {
-                    reason: e.to_string(),
-                };
-            }
+        let (text, composite, restart) = match self.read() {
+            Ok(read) => read,
+            Err(reason) => return Outcome::Refused { reason },
         };
         let mut applied = self
             .applied
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if config.text == *applied {
+        if text == *applied {
             return Outcome::Unchanged;
         }
-        let Some(section) = &config.config.sampler else {
-            return Outcome::Refused {
-                reason: format!(
-                    "{} has no [sampler] table any more: which sampler a service uses changes only with a restart",
-                    crate::text::shown(&self.path)
-                ),
-            };
-        };
         let node = self.distro_node.clone();
         let distro = move || -> Result<Box<dyn Composable>, String> {
             match &node {
@@ -152,21 +196,22 @@ impl Reloader {
                 ),
             }
         };
-        let root = match section.get_ref().composite.build_with(&distro) {
+        let root = match composite.build_with(&distro) {
             Ok(root) => root,
             Err(problem) => {
+                let at = if self.declared.is_some() {
+                    "tracer_provider.sampler.composite/development"
+                } else {
+                    "[sampler] composite"
+                };
                 return Outcome::Refused {
-                    reason: format!(
-                        "{}: in [sampler] composite.{problem}",
-                        crate::text::shown(&self.path)
-                    ),
+                    reason: format!("{}: in {at}.{problem}", crate::text::shown(&self.path)),
                 };
             }
         };
-        let restart = changed_tables(&self.startup, &config.text);
         let failures = self.sampler_failures();
         let (generation, previous) = self.sampler.put(Arc::from(root));
-        *applied = config.text;
+        *applied = text;
         if let Ok(mut w) = self.watched.lock() {
             *w = Some((std::time::Instant::now() + self.window, failures, previous));
         }
@@ -298,6 +343,30 @@ fn changed_tables(old: &str, new: &str) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// The settings of a configuration file that changed besides its sampler: each needs a restart.
+fn changed_settings(
+    old: &crate::settings::declared::Declared,
+    new: &crate::settings::declared::Declared,
+) -> Vec<String> {
+    let (old, new) = (&old.translated, &new.translated);
+    let mut keys: Vec<&String> = old.vars.keys().chain(new.vars.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let mut out: Vec<String> = keys
+        .into_iter()
+        .filter(|k| !k.starts_with("OTEL_TRACES_SAMPLER"))
+        .filter(|k| old.vars.get(*k).map(|v| &v.0) != new.vars.get(*k).map(|v| &v.0))
+        .map(|k| k.to_string())
+        .collect();
+    if old.views != new.views {
+        out.push("meter_provider.views".into());
+    }
+    if old.distro_settings != new.distro_settings {
+        out.push("distribution.ndotel.settings".into());
+    }
+    out
 }
 
 /// What watch mode compares between looks: the file's content, and its change time (mode and owner changes move

@@ -70,6 +70,8 @@ pub(crate) struct OtlpConfig {
     pub(crate) timeout: Duration,
     pub(crate) compression: Option<Compression>,
     pub(crate) tls: Tls,
+    /// The signal these settings are for.
+    pub(crate) signal: Signal,
 }
 
 /// The TLS material the `OTEL_EXPORTER_OTLP_*CERTIFICATE` / `*CLIENT_KEY` variables name, read and checked when the
@@ -183,6 +185,7 @@ impl OtlpConfig {
         };
         let tls = Tls::resolve(env, signal, warnings);
         OtlpConfig {
+            signal,
             protocol,
             endpoint,
             headers,
@@ -245,9 +248,13 @@ impl OtlpConfig {
                     .cloned()
                     .collect::<std::collections::HashMap<_, _>>(),
             );
-        if let Some(e) = &self.endpoint {
-            b = b.with_endpoint(e.clone());
-        }
+        // Always explicit, so that opentelemetry-otlp never reads OTEL_EXPORTER_OTLP_*ENDPOINT itself (with a
+        // configuration file those variables have no effect).
+        b = b.with_endpoint(
+            self.endpoint
+                .clone()
+                .unwrap_or_else(|| format!("http://localhost:4318/{}", self.signal.path())),
+        );
         if let Some(c) = self.compression {
             b = b.with_compression(c);
         }
@@ -274,9 +281,11 @@ impl OtlpConfig {
         let mut b = builder.with_timeout(self.timeout).with_metadata(
             tonic_types::metadata::MetadataMap::from_headers(self.header_map()),
         );
-        if let Some(e) = &self.endpoint {
-            b = b.with_endpoint(e.clone());
-        }
+        b = b.with_endpoint(
+            self.endpoint
+                .clone()
+                .unwrap_or_else(|| "http://localhost:4317".to_string()),
+        );
         if let Some(c) = self.compression {
             b = b.with_compression(c);
         }
@@ -742,6 +751,7 @@ mod tests {
         assert_eq!(
             c,
             OtlpConfig {
+                signal: Signal::Traces,
                 protocol: Wire::HttpProtobuf,
                 endpoint: None,
                 headers: Vec::new(),

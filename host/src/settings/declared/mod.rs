@@ -50,6 +50,8 @@ pub struct Declared {
     /// Its model after substitution, as the schema validated it.
     pub model: Value,
     spots: BTreeMap<String, Spot>,
+    /// The file's text, as read.
+    pub(crate) text: String,
     /// What the file means for ndotel.
     pub(crate) translated: Translated,
 }
@@ -89,10 +91,17 @@ impl Declared {
     /// Reads, substitutes, validates and translates the file at `path`, with variables from `env`.
     pub fn load(path: &Path, env: &Env) -> Result<Declared, ConfigError> {
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-        let parse_error = |line, column, message: String| ConfigError::Parse {
-            path: path.clone(),
-            line,
-            column,
+        let text = Declared::read(&path)?;
+        Declared::parse(&path, &text, env)
+    }
+
+    /// The text of the file at `path`, when its name, owner and permissions pass the checks of start-up (a file
+    /// another user can change is refused) and it is not too large.
+    pub(crate) fn read(path: &Path) -> Result<String, ConfigError> {
+        let parse_error = |message: String| ConfigError::Parse {
+            path: path.to_path_buf(),
+            line: 1,
+            column: 1,
             message,
         };
         if !matches!(
@@ -100,25 +109,21 @@ impl Declared {
             Some("yaml" | "yml")
         ) {
             return Err(parse_error(
-                1,
-                1,
                 "a configuration file's name must end in .yaml or .yml (the data model requires it); \
                  a distro.toml goes in OTEL_RUST_DISTRO_CONFIG"
                     .into(),
             ));
         }
-        crate::trust::check_chain(&path).map_err(|reason| ConfigError::Untrusted {
-            path: path.clone(),
+        crate::trust::check_chain(path).map_err(|reason| ConfigError::Untrusted {
+            path: path.to_path_buf(),
             reason,
         })?;
-        let text =
-            crate::settings::config::read_bounded(&path, MAX_CONFIG_BYTES).map_err(|source| {
-                ConfigError::Read {
-                    path: path.clone(),
-                    source,
-                }
-            })?;
-        Declared::parse(&path, &text, env)
+        crate::settings::config::read_bounded(path, MAX_CONFIG_BYTES).map_err(|source| {
+            ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            }
+        })
     }
 
     /// Substitutes, validates and translates `text`, the contents of `path`.
@@ -129,12 +134,8 @@ impl Declared {
             column,
             message,
         };
-        let parsed = validated(path, text, env)?;
+        let (parsed, mut warnings) = validated(path, text, env, true)?;
         let spot_of = |pointer: &str| spot(&parsed.spots, pointer);
-        let version_warning = file_format(&parsed.value).map_err(|m| {
-            let s = spot_of("/file_format");
-            parse_error(s.line, s.col, m)
-        })?;
         let mut translated = translate::translate(
             &parsed.value,
             &|pointer| origin(path, &parsed.spots, pointer),
@@ -144,11 +145,11 @@ impl Declared {
             let s = spot_of(&pointer);
             parse_error(s.line, s.col, format!("{}: {m}", shown_path(&pointer)))
         })?;
-        if let Some(w) = version_warning {
-            translated.warnings.insert(0, w);
-        }
+        warnings.append(&mut translated.warnings);
+        translated.warnings = warnings;
         Ok(Declared {
             path: path.to_path_buf(),
+            text: text.to_string(),
             model: parsed.value,
             spots: parsed.spots,
             translated,
@@ -169,18 +170,29 @@ impl Declared {
     /// replaces them), with the values the file gives, each remembered with its origin. ndotel's own `OTEL_RUST_*`
     /// variables stay unless the file sets them.
     pub(crate) fn environment(&self, env: &Env) -> Env {
-        let mut out = env.without(standard);
+        let mut out = env.without(|k| standard(k) && !env.is_forced(k));
         for (var, (value, origin)) in &self.translated.vars {
-            out = out.with_origin(var, value, origin);
+            if !env.is_forced(var) {
+                out = out.with_origin(var, value, origin);
+            }
         }
         out
     }
 
     /// The standard variables set in `env` that the file replaces: each has no effect.
     pub(crate) fn ignored_vars(&self, env: &Env) -> Vec<String> {
+        // A variable the file references (`${VAR}`, or the `service` detector's) is in effect through it.
+        let referenced: std::collections::BTreeSet<&str> = self
+            .spots
+            .values()
+            .flat_map(|s| s.vars.iter().map(String::as_str))
+            .chain(self.translated.referenced.iter().map(String::as_str))
+            .collect();
         let mut vars: Vec<String> = env
             .vars()
-            .filter(|(k, v)| standard(k) && !v.trim().is_empty())
+            .filter(|(k, v)| {
+                standard(k) && !v.trim().is_empty() && !referenced.contains(k.as_str())
+            })
             .map(|(k, _)| k.clone())
             .collect();
         vars.sort();
@@ -245,7 +257,12 @@ impl Declared {
 
 /// What the schema validator does: `text` parsed, substituted and validated against the schema (no version check,
 /// no translation).
-fn validated(path: &Path, text: &str, env: &Env) -> Result<yaml::Parsed, ConfigError> {
+fn validated(
+    path: &Path,
+    text: &str,
+    env: &Env,
+    check_version: bool,
+) -> Result<(yaml::Parsed, Vec<String>), ConfigError> {
     let parse_error = |line, column, message: String| ConfigError::Parse {
         path: path.to_path_buf(),
         line,
@@ -254,28 +271,55 @@ fn validated(path: &Path, text: &str, env: &Env) -> Result<yaml::Parsed, ConfigE
     };
     let parsed = yaml::parse(text, &|name| env.raw(name).map(str::to_string))
         .map_err(|e| parse_error(e.line.max(1), e.col.max(1), e.message))?;
-    if let Err(problems) = schema::validate(&parsed.value) {
-        let mut lines = problems.iter().map(|(pointer, message)| {
-            let s = spot(&parsed.spots, pointer);
-            (s.line, s.col, format!("{}: {message}", shown_path(pointer)))
-        });
-        let (line, column, first) = lines.next().unwrap_or((1, 1, String::new()));
-        let rest: Vec<String> = lines
-            .map(|(l, c, m)| format!("\n{}:{l}:{c}: {m}", crate::text::shown(path)))
-            .collect();
-        return Err(parse_error(
-            line,
-            column,
-            format!("{first}{}", rest.concat()),
-        ));
+    let mut warnings = Vec::new();
+    // The version first: a file of another major is refused as such, and one of a newer minor may use properties
+    // added since, which are then warnings (a property of 1.2 that 1.1 lacks), not errors.
+    let mut newer = false;
+    if check_version
+        && parsed
+            .value
+            .get("file_format")
+            .is_some_and(Value::is_string)
+    {
+        let s = spot(&parsed.spots, "/file_format");
+        if let Some(w) = file_format(&parsed.value).map_err(|m| parse_error(s.line, s.col, m))? {
+            warnings.push(w);
+            newer = true;
+        }
     }
-    Ok(parsed)
+    if let Err(problems) = schema::validate(&parsed.value) {
+        let (unknown, problems): (Vec<_>, Vec<_>) = problems
+            .into_iter()
+            .partition(|(_, m)| newer && m.starts_with("unknown property"));
+        for (pointer, message) in unknown {
+            warnings.push(format!(
+                "{}: {message} (of a newer file_format, it has no effect)",
+                origin(path, &parsed.spots, &pointer)
+            ));
+        }
+        if !problems.is_empty() {
+            let mut lines = problems.iter().map(|(pointer, message)| {
+                let s = spot(&parsed.spots, pointer);
+                (s.line, s.col, format!("{}: {message}", shown_path(pointer)))
+            });
+            let (line, column, first) = lines.next().unwrap_or((1, 1, String::new()));
+            let rest: Vec<String> = lines
+                .map(|(l, c, m)| format!("\n{}:{l}:{c}: {m}", crate::text::shown(path)))
+                .collect();
+            return Err(parse_error(
+                line,
+                column,
+                format!("{first}{}", rest.concat()),
+            ));
+        }
+    }
+    Ok((parsed, warnings))
 }
 
 /// `text` as the configuration schema's validator sees it: parsed, substituted with `env`'s variables and
 /// validated, as JSON (what `otel_config_validator -o` writes). The `file_format` version is not checked here.
 pub fn validate(path: &Path, text: &str, env: &Env) -> Result<Value, ConfigError> {
-    validated(path, text, env).map(|p| p.value)
+    validated(path, text, env, false).map(|(p, _)| p.value)
 }
 
 /// Whether `var` is a standard OpenTelemetry variable the file replaces.

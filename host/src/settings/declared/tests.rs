@@ -511,3 +511,148 @@ fn a_parent_based_child_other_than_its_default_is_a_warning() {
             .contains("otel.yaml:8 tracer_provider.sampler.parent_based.remote_parent_not_sampled")
     );
 }
+
+/// The classes a review found: a left-out exporter contributing settings, names of the environment where the schema
+/// has its own, misspellings, integers written as floats, null header values, the schema's enum spellings, a token
+/// in a header list, referenced variables said to have no effect, timeouts of 0, a newer minor version.
+#[test]
+fn what_the_file_says_is_what_runs_and_nothing_else() {
+    // A second exporter of a kind is left out with everything it says: its endpoint, headers and batch settings.
+    let yaml = "file_format: \"1.1\"\ntracer_provider:\n  processors:\n    - batch:\n        exporter:\n          otlp_http:\n            endpoint: https://a/v1/traces\n    - batch:\n        max_queue_size: 7\n        exporter:\n          otlp_http:\n            endpoint: https://b/v1/traces\n            compression: gzip\n            headers: [{name: api-key, value: b-secret}]\n";
+    let p = plan(yaml, &[("OTEL_RUST_DISTRO", "sdk")]).unwrap();
+    let otlp = &p.settings.otlp[0];
+    assert_eq!(otlp.endpoint.as_deref(), Some("https://a/v1/traces"));
+    assert!(
+        otlp.headers.is_empty() && otlp.compression.is_none(),
+        "{otlp:?}"
+    );
+    assert_eq!(p.settings.bsp_max_queue_size.value, 2048);
+    assert!(
+        p.warnings()
+            .any(|w| w.contains("processors[1].batch.exporter") && w.contains("left out"))
+    );
+
+    // The environment's names where the schema has its own are errors, so are misspellings of the schema's.
+    for (yaml, want) in [
+        (
+            "tracer_provider:\n  processors: [{batch: {exporter: {otlp: {endpoint: http://x}}}}]\n",
+            "otlp_http",
+        ),
+        (
+            "tracer_provider:\n  processors: [{batch: {exporter: {console: }}}]\n  sampler: {traceidratio: {ratio: 0.01}}\n",
+            "trace_id_ratio_based",
+        ),
+        (
+            "tracer_provider:\n  processors: [{bacth: {exporter: {console: }}}]\n",
+            "did you mean \"batch\"",
+        ),
+        (
+            "tracer_providers:\n  processors: [{batch: {exporter: {console: }}}]\n",
+            "did you mean \"tracer_provider\"",
+        ),
+        (
+            "meter_provider:\n  readers: [{periodic: {exporter: {prometheus: {}}}}]\n",
+            "otlp_http",
+        ),
+    ] {
+        let e = error(&format!("file_format: \"1.1\"\n{yaml}"), &[]);
+        assert!(e.contains(want), "{yaml}: {e}");
+    }
+
+    // Integers written as floats; a null header value; `low_memory`; a token in a header list; a timeout of 0.
+    let yaml = "file_format: \"1.1\"\ntracer_provider:\n  processors:\n    - batch:\n        max_export_batch_size: 512.0\n        max_queue_size: ${Q}\n        export_timeout: 0\n        exporter:\n          otlp_http:\n            headers_list: \"api-key=abc,sekr1t-token\"\n            headers:\n              - name: api-key\n                value: ${UNSET}\nmeter_provider:\n  readers:\n    - periodic:\n        exporter:\n          otlp_http:\n            temporality_preference: low_memory\n";
+    let p = plan(yaml, &[("OTEL_RUST_DISTRO", "sdk"), ("Q", "1e4")]).unwrap();
+    let s = &p.settings;
+    assert_eq!(s.bsp_max_export_batch_size.value, 512);
+    assert_eq!(s.bsp_max_queue_size.value, 10_000);
+    assert_eq!(s.span_export_timeout.value.as_millis(), 86_400_000);
+    assert_eq!(
+        s.otlp[0].headers,
+        [("api-key".to_string(), "abc".to_string())]
+    );
+    assert_eq!(
+        s.temporality,
+        opentelemetry_sdk::metrics::Temporality::Delta
+    );
+    let all: Vec<String> = p.warnings().collect();
+    assert!(!format!("{all:?}").contains("sekr1t"), "{all:?}");
+    assert!(
+        all.iter()
+            .any(|w| w.contains("headers_list: an entry without")),
+        "{all:?}"
+    );
+
+    // A variable the file references is in effect, not "of no effect"; the service detector reads its own.
+    let yaml = "file_format: \"1.1\"\nresource:\n  attributes_list: \"service.name=from-list\"\n  detection/development:\n    detectors: [{service: }]\ntracer_provider:\n  processors: [{batch: {exporter: {otlp_http: {endpoint: \"${OTEL_EXPORTER_OTLP_ENDPOINT}/v1/traces\"}}}}]\n";
+    let p = plan(
+        yaml,
+        &[
+            ("OTEL_RUST_DISTRO", "sdk"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+            ("OTEL_SERVICE_NAME", "from-env"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        p.settings.service_name.value, "from-list",
+        "the file's attributes win over the detector"
+    );
+    assert!(
+        !p.warnings()
+            .any(|w| w.contains("no effect") && w.contains("OTEL_")),
+        "{:?}",
+        p.warnings().collect::<Vec<_>>()
+    );
+
+    // Attribute names are kept as written.
+    let p = plan_of_attrs();
+    assert!(
+        p.settings
+            .resource_attributes
+            .value
+            .contains(&("my attr".into(), "v, w".into()))
+    );
+
+    // A newer minor version: a property it adds is a warning, not an error.
+    let yaml = "file_format: \"1.7\"\ntracer_provider:\n  processors: [{batch: {exporter: {console: }, new_in_1_7: 3}}]\n";
+    let p = plan(yaml, &[("OTEL_RUST_DISTRO", "sdk")]).unwrap();
+    assert!(
+        p.warnings()
+            .any(|w| w.contains("new_in_1_7") && w.contains("newer file_format"))
+    );
+    assert_eq!(p.settings.traces_exporter.value, ["console"]);
+}
+
+fn plan_of_attrs() -> Plan {
+    plan(
+        "file_format: \"1.1\"\nresource:\n  attributes: [{name: my attr, value: \"v, w\"}, {name: \"bad,name\", value: x}]\n",
+        &[("OTEL_RUST_DISTRO", "sdk")],
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_variable_ndotel_sets_itself_is_not_replaced_by_the_file() {
+    let (_dir, env) = setup(
+        "file_format: \"1.1\"\ndistribution:\n  ndotel:\n    distro: nope\n",
+        &[],
+    );
+    let plan = Plan::new(&env.forcing("OTEL_RUST_DISTRO", "sdk")).unwrap();
+    assert_eq!(plan.distro.name, "sdk");
+}
+
+/// The example of `host/CONFIGURATION.md` is a file ndotel reads without a warning.
+#[test]
+fn the_documented_example_reads_cleanly() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("CONFIGURATION.md"))
+            .unwrap();
+    let yaml = doc
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap();
+    let d = Declared::parse(Path::new("otel.yaml"), yaml, &Env::default()).unwrap();
+    assert_eq!(d.warnings(), &[] as &[String]);
+    assert!(d.translated.distro_settings.is_some());
+}

@@ -20,6 +20,8 @@ pub(crate) struct Translated {
     pub(crate) distro_settings: Option<(String, toml::Table)>,
     /// What ndotel cannot honour, and where.
     pub(crate) warnings: Vec<String>,
+    /// Variables the file reads besides its `${…}` references (the `service` detector reads `OTEL_SERVICE_NAME`).
+    pub(crate) referenced: std::collections::BTreeSet<String>,
 }
 
 /// A problem that makes the file unusable: the JSON pointer of the node and what is wrong.
@@ -83,7 +85,7 @@ pub(crate) fn translate(
     }
     if let Some(v) = model
         .pointer("/attribute_limits/attribute_count_limit")
-        .and_then(Value::as_u64)
+        .and_then(uint)
     {
         t.set(
             "OTEL_ATTRIBUTE_COUNT_LIMIT",
@@ -98,7 +100,8 @@ pub(crate) fn translate(
     propagators(&mut t, model.get("propagator"));
     traces(&mut t, model.get("tracer_provider"))?;
     metrics(&mut t, model.get("meter_provider"))?;
-    logs(&mut t, model.get("logger_provider"));
+    logs(&mut t, model.get("logger_provider"))?;
+    unknown_root_keys(&mut t, model)?;
     distribution(&mut t, model.get("distribution"))?;
     Ok(t.out)
 }
@@ -142,7 +145,11 @@ fn resource(t: &mut T, r: Option<&Value>) {
         );
         pointer = "/resource/attributes_list".into();
     }
-    let mut named_service = false;
+    let mut named_service = pairs.iter().any(|p| {
+        p.split('=')
+            .next()
+            .is_some_and(|k| k.trim() == "service.name")
+    });
     for (i, a) in r
         .get("attributes")
         .and_then(Value::as_array)
@@ -180,8 +187,15 @@ fn resource(t: &mut T, r: Option<&Value>) {
                 other.to_string()
             }
         };
+        if name.contains([',', '=', '%']) {
+            t.warn(
+                &p,
+                "a resource attribute name with `,`, `=` or `%` cannot be set by ndotel; left out",
+            );
+            continue;
+        }
         named_service |= name == "service.name";
-        pairs.push(format!("{}={}", encode(name), encode(&value)));
+        pairs.push(format!("{name}={}", encode(&value)));
         pointer = "/resource/attributes".into();
     }
     if !pairs.is_empty() {
@@ -192,6 +206,20 @@ fn resource(t: &mut T, r: Option<&Value>) {
         .pointer("/detection~1development/detectors")
         .and_then(Value::as_array);
     for (i, d) in detectors.into_iter().flatten().enumerate() {
+        if let Some((kind, _)) = only(d)
+            && !matches!(kind, "service" | "host" | "process" | "container")
+        {
+            t.warn(
+                &format!(
+                    "/resource/detection~1development/detectors/{i}/{}",
+                    key(kind)
+                ),
+                format!("`{kind}` is not a resource detector ndotel has; it has no effect"),
+            );
+        }
+        if d.get("service").is_some() {
+            t.out.referenced.insert("OTEL_SERVICE_NAME".into());
+        }
         if d.get("service").is_some()
             && !named_service
             && let Some(name) = (t.var)("OTEL_SERVICE_NAME")
@@ -263,11 +291,23 @@ const LOGS: Signal = Signal {
     file_path: "OTEL_EXPORTER_FILE_LOGS_PATH",
 };
 
-/// Translates one exporter (`{ otlp_http: {…} }`) at `pointer`, returning the exporter's name for the signal's
-/// list (a key the schema does not define is a distro component's name).
-fn exporter(t: &mut T, s: Signal, e: &Value, pointer: &str) -> Option<String> {
-    let (kind, cfg) = only(e)?;
+/// Translates one exporter (`{ otlp_http: {…} }`) at `pointer` (named by [`exporter_name`]); `false` when it is
+/// left out.
+fn exporter(t: &mut T, s: Signal, e: &Value, pointer: &str) -> bool {
+    let Some((kind, cfg)) = only(e) else {
+        return false;
+    };
     let p = format!("{pointer}/{}", key(kind));
+    let temporality = |t: &mut T, cfg: &Value| {
+        if let Some(v) = cfg.get("temporality_preference").and_then(Value::as_str) {
+            // The schema's `low_memory` is the environment's `lowmemory`.
+            t.set(
+                "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+                v.replace('_', ""),
+                &format!("{p}/temporality_preference"),
+            );
+        }
+    };
     match kind {
         "otlp_http" | "otlp_grpc" => {
             let protocol = match (kind, cfg.get("encoding").and_then(Value::as_str)) {
@@ -283,16 +323,14 @@ fn exporter(t: &mut T, s: Signal, e: &Value, pointer: &str) -> Option<String> {
             if let Some(v) = cfg.get("compression").and_then(Value::as_str) {
                 t.set(&otlp("COMPRESSION"), v, &format!("{p}/compression"));
             }
-            if let Some(v) = cfg.get("timeout").and_then(Value::as_u64) {
-                t.set(&otlp("TIMEOUT"), v.to_string(), &format!("{p}/timeout"));
-            }
-            if let Some(v) = cfg.get("temporality_preference").and_then(Value::as_str) {
+            if let Some(v) = cfg.get("timeout").and_then(uint) {
                 t.set(
-                    "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
-                    v,
-                    &format!("{p}/temporality_preference"),
+                    &otlp("TIMEOUT"),
+                    no_limit(v).to_string(),
+                    &format!("{p}/timeout"),
                 );
             }
+            temporality(t, cfg);
             for (field, setting) in [
                 ("ca_file", "CERTIFICATE"),
                 ("cert_file", "CLIENT_CERTIFICATE"),
@@ -305,7 +343,7 @@ fn exporter(t: &mut T, s: Signal, e: &Value, pointer: &str) -> Option<String> {
                     t.set(&otlp(setting), v, &format!("{p}/tls/{field}"));
                 }
             }
-            if let Some(headers) = headers(cfg) {
+            if let Some(headers) = headers(t, cfg, &p) {
                 let at = if cfg.get("headers").is_some() {
                     "headers"
                 } else {
@@ -313,18 +351,8 @@ fn exporter(t: &mut T, s: Signal, e: &Value, pointer: &str) -> Option<String> {
                 };
                 t.set(&otlp("HEADERS"), headers, &format!("{p}/{at}"));
             }
-            Some("otlp".into())
         }
-        "console" => {
-            if let Some(v) = cfg.get("temporality_preference").and_then(Value::as_str) {
-                t.set(
-                    "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
-                    v,
-                    &format!("{p}/temporality_preference"),
-                );
-            }
-            Some("console".into())
-        }
+        "console" => temporality(t, cfg),
         "otlp_file/development" => {
             let stream = cfg
                 .get("output_stream")
@@ -337,32 +365,45 @@ fn exporter(t: &mut T, s: Signal, e: &Value, pointer: &str) -> Option<String> {
             } else {
                 t.warn(
                     &format!("{p}/output_stream"),
-                    format!("output_stream {stream:?} is neither `stdout` nor `file:///path`; this exporter is left out"),
+                    format!(
+                        "output_stream {stream:?} is neither `stdout` nor `file:///path`; this exporter is left out"
+                    ),
                 );
-                return None;
+                return false;
             };
             t.set(s.file_path, path, &format!("{p}/output_stream"));
-            if let Some(v) = cfg.get("temporality_preference").and_then(Value::as_str) {
-                t.set(
-                    "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
-                    v,
-                    &format!("{p}/temporality_preference"),
+            temporality(t, cfg);
+        }
+        // A distro's exporter, by name: its settings are the distro's.
+        _ => {
+            if cfg.as_object().is_some_and(|m| !m.is_empty()) {
+                t.warn(
+                    &p,
+                    "a distro's exporter takes its settings from the distro (distribution.ndotel.settings); these \
+                     properties have no effect",
                 );
             }
-            Some("file".into())
         }
-        // A distro's exporter, by name.
-        other => Some(other.to_string()),
     }
+    true
 }
 
-/// `headers` over `headers_list`, as `OTEL_EXPORTER_OTLP_HEADERS` writes them.
-fn headers(cfg: &Value) -> Option<String> {
+/// `headers` over `headers_list`, as `OTEL_EXPORTER_OTLP_HEADERS` writes them. A `headers` entry whose value is
+/// null is ignored (as the schema says); a `headers_list` entry without `=` is left out with a warning that does not
+/// repeat it (it may be a token).
+fn headers(t: &mut T, cfg: &Value, p: &str) -> Option<String> {
     let mut pairs: Vec<(String, String)> = Vec::new();
     if let Some(list) = cfg.get("headers_list").and_then(Value::as_str) {
         for pair in list.split(',').filter(|p| !p.trim().is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            pairs.push((k.trim().to_string(), v.trim().to_string()));
+            match pair.split_once('=') {
+                Some((k, v)) if !k.trim().is_empty() => {
+                    pairs.push((k.trim().to_string(), v.trim().to_string()));
+                }
+                _ => t.warn(
+                    &format!("{p}/headers_list"),
+                    "an entry without `name=` is left out (not repeated here: it may be a secret)",
+                ),
+            }
         }
     }
     for h in cfg
@@ -372,7 +413,9 @@ fn headers(cfg: &Value) -> Option<String> {
         .flatten()
     {
         let name = h.get("name").and_then(Value::as_str).unwrap_or_default();
-        let value = h.get("value").and_then(Value::as_str).unwrap_or_default();
+        let Some(value) = h.get("value").and_then(Value::as_str) else {
+            continue;
+        };
         pairs.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
         pairs.push((name.to_string(), encode(value)));
     }
@@ -385,8 +428,56 @@ fn headers(cfg: &Value) -> Option<String> {
     })
 }
 
-/// The processors of a tracer or logger provider: their exporters, and the batch settings (one set per signal).
-fn processors(t: &mut T, s: Signal, provider: &str, list: Option<&Value>, batch_prefix: &str) {
+/// The name an exporter (`{ otlp_http: {…} }`) has in the signal's exporter list (a key the schema does not define
+/// names a distro's exporter), or the problem: a built-in name of the environment (`otlp`, `file`) written where the
+/// schema has its own (`otlp_http`, `otlp_file/development`) would otherwise drop its settings without a word.
+fn exporter_name(e: &Value, pointer: &str) -> Result<Option<String>, Problem> {
+    let Some((kind, _)) = only(e) else {
+        return Ok(None);
+    };
+    Ok(Some(match kind {
+        "otlp_http" | "otlp_grpc" => "otlp".into(),
+        "console" => "console".into(),
+        "otlp_file/development" => "file".into(),
+        "otlp" | "file" | "none" | "prometheus" | "zipkin" | "jaeger" | "logging" | "otlp_file" => {
+            return Err((
+                format!("{pointer}/{}", key(kind)),
+                format!(
+                    "`{kind}` is the environment's name, not an exporter of the configuration schema: write \
+                     otlp_http, otlp_grpc, otlp_file/development or console (or a distro's exporter by name)"
+                ),
+            ));
+        }
+        other => other.to_string(),
+    }))
+}
+
+/// A processor's kind that is neither `batch` nor `simple`: a misspelling is an error; another name is left out
+/// with a warning (a distro's own processor always runs, named or not).
+fn other_processor(t: &mut T, kind: &str, p: &str) -> Result<(), Problem> {
+    let hint = crate::text::did_you_mean(kind, ["batch", "simple"]);
+    if !hint.is_empty() {
+        return Err((p.to_string(), format!("unknown processor `{kind}`{hint}")));
+    }
+    t.warn(
+        p,
+        format!(
+            "`{kind}` is not a processor ndotel has (batch, simple); it is left out (a distro's own processor \
+             always runs)"
+        ),
+    );
+    Ok(())
+}
+
+/// The processors of a tracer or logger provider: their exporters, and the batch settings (one set per signal). A
+/// processor whose exporter is left out (a second one of a kind) contributes nothing, its settings included.
+fn processors(
+    t: &mut T,
+    s: Signal,
+    provider: &str,
+    list: Option<&Value>,
+    batch_prefix: &str,
+) -> Result<(), Problem> {
     let mut names: Vec<String> = Vec::new();
     for (i, proc_) in list
         .and_then(Value::as_array)
@@ -398,49 +489,59 @@ fn processors(t: &mut T, s: Signal, provider: &str, list: Option<&Value>, batch_
             continue;
         };
         let p = format!("/{provider}/processors/{i}/{}", key(kind));
-        match kind {
-            "batch" => {
-                for (field, setting, tracer_only) in [
-                    ("schedule_delay", "SCHEDULE_DELAY", false),
-                    ("export_timeout", "EXPORT_TIMEOUT", true),
-                    ("max_queue_size", "MAX_QUEUE_SIZE", false),
-                    ("max_export_batch_size", "MAX_EXPORT_BATCH_SIZE", false),
-                ] {
-                    if tracer_only && s.name != "TRACES" {
-                        continue;
-                    }
-                    if let Some(v) = cfg.get(field).and_then(Value::as_u64) {
-                        t.set(
-                            &format!("{batch_prefix}_{setting}"),
-                            v.to_string(),
-                            &format!("{p}/{field}"),
-                        );
-                    }
-                }
-            }
-            "simple" => t.warn(
+        if !matches!(kind, "batch" | "simple") {
+            other_processor(t, kind, &p)?;
+            continue;
+        }
+        let ep = format!("{p}/exporter");
+        let Some(e) = cfg.get("exporter") else {
+            continue;
+        };
+        let Some(name) = exporter_name(e, &ep)? else {
+            continue;
+        };
+        if names.contains(&name) {
+            t.warn(
+                &ep,
+                format!(
+                    "a second `{name}` exporter for {}: ndotel sends a signal to one destination of each kind; this \
+                     processor is left out, with all its settings",
+                    s.name.to_lowercase()
+                ),
+            );
+            continue;
+        }
+        if kind == "simple" {
+            t.warn(
                 &p,
                 "ndotel exports through its batch processor, off the application's threads: this exporter is \
                  used there, with the batch settings",
-            ),
-            // A distro's processor by name: the distro's processor always runs.
-            _ => continue,
+            );
         }
-        if let Some(e) = cfg.get("exporter")
-            && let Some(name) = exporter(t, s, e, &format!("{p}/exporter"))
-        {
-            if names.contains(&name) {
-                t.warn(
-                    &format!("{p}/exporter"),
-                    format!(
-                        "a second `{name}` exporter for {}: ndotel sends a signal to one destination of each kind; \
-                         this one is left out",
-                        s.name.to_lowercase()
-                    ),
-                );
-            } else {
-                names.push(name);
+        for (field, setting, tracer_only) in [
+            ("schedule_delay", "SCHEDULE_DELAY", false),
+            ("export_timeout", "EXPORT_TIMEOUT", true),
+            ("max_queue_size", "MAX_QUEUE_SIZE", false),
+            ("max_export_batch_size", "MAX_EXPORT_BATCH_SIZE", false),
+        ] {
+            if tracer_only && s.name != "TRACES" {
+                continue;
             }
+            if let Some(v) = cfg.get(field).and_then(uint) {
+                let v = if field == "export_timeout" {
+                    no_limit(v)
+                } else {
+                    v
+                };
+                t.set(
+                    &format!("{batch_prefix}_{setting}"),
+                    v.to_string(),
+                    &format!("{p}/{field}"),
+                );
+            }
+        }
+        if exporter(t, s, e, &ep) {
+            names.push(name);
         }
     }
     let value = if names.is_empty() {
@@ -449,6 +550,21 @@ fn processors(t: &mut T, s: Signal, provider: &str, list: Option<&Value>, batch_
         names.join(",")
     };
     t.set(s.exporters, value, &format!("/{provider}/processors"));
+    Ok(())
+}
+
+/// A non-negative integer, also when written as a float with no fraction (`512.0`, `1e3`); saturating.
+fn uint(v: &Value) -> Option<u64> {
+    v.as_u64().or_else(|| {
+        let f = v.as_f64()?;
+        // `as` saturates: 1e30 is u64::MAX, which the settings then clamp.
+        (f >= 0.0 && f.fract() == 0.0).then_some(f as u64)
+    })
+}
+
+/// A timeout of 0, which the schema reads as "no limit", as the longest one ndotel has (a day).
+fn no_limit(ms: u64) -> u64 {
+    if ms == 0 { 86_400_000 } else { ms }
 }
 
 fn traces(t: &mut T, tp: Option<&Value>) -> Result<(), Problem> {
@@ -463,7 +579,7 @@ fn traces(t: &mut T, tp: Option<&Value>) -> Result<(), Problem> {
         "tracer_provider",
         tp.get("processors"),
         "OTEL_BSP",
-    );
+    )?;
     for (field, var) in [
         ("attribute_count_limit", "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT"),
         ("event_count_limit", "OTEL_SPAN_EVENT_COUNT_LIMIT"),
@@ -477,10 +593,7 @@ fn traces(t: &mut T, tp: Option<&Value>) -> Result<(), Problem> {
             "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
         ),
     ] {
-        if let Some(v) = tp
-            .pointer(&format!("/limits/{field}"))
-            .and_then(Value::as_u64)
-        {
+        if let Some(v) = tp.pointer(&format!("/limits/{field}")).and_then(uint) {
             t.set(
                 var,
                 v.to_string(),
@@ -520,8 +633,34 @@ fn traces(t: &mut T, tp: Option<&Value>) -> Result<(), Problem> {
             t.set("OTEL_TRACES_SAMPLER", "composite", &p);
         }
         "jaeger_remote/development" => {}
-        // A distro's sampler, by name.
-        other => t.set("OTEL_TRACES_SAMPLER", other, &p),
+        "traceidratio"
+        | "parentbased_always_on"
+        | "parentbased_always_off"
+        | "parentbased_traceidratio"
+        | "composite"
+        | "jaeger_remote"
+        | "parentbased_jaeger_remote"
+        | "xray" => {
+            return Err((
+                p,
+                format!(
+                    "`{kind}` is the environment's name, not a sampler of the configuration schema: write always_on, \
+                     always_off, trace_id_ratio_based, parent_based, probability/development or \
+                     composite/development (or a distro's sampler by name)"
+                ),
+            ));
+        }
+        // A distro's sampler, by name: its settings are the distro's.
+        other => {
+            if cfg.as_object().is_some_and(|m| !m.is_empty()) {
+                t.warn(
+                    &p,
+                    "a distro's sampler takes its settings from the distro (distribution.ndotel.settings); these \
+                     properties have no effect",
+                );
+            }
+            t.set("OTEL_TRACES_SAMPLER", other, &p);
+        }
     }
     Ok(())
 }
@@ -626,62 +765,72 @@ fn metrics(t: &mut T, mp: Option<&Value>) -> Result<(), Problem> {
             continue;
         };
         let p = format!("/meter_provider/readers/{i}/{kind}");
-        let name = match kind {
+        let (name, e) = match kind {
             "periodic" => {
-                if let Some(v) = cfg.get("interval").and_then(Value::as_u64) {
-                    t.set(
-                        "OTEL_METRIC_EXPORT_INTERVAL",
-                        v.to_string(),
-                        &format!("{p}/interval"),
-                    );
-                }
-                if let Some(v) = cfg.get("timeout").and_then(Value::as_u64) {
-                    t.set(
-                        "OTEL_METRIC_EXPORT_TIMEOUT",
-                        v.to_string(),
-                        &format!("{p}/timeout"),
-                    );
-                }
-                cfg.get("exporter")
-                    .and_then(|e| exporter(t, METRICS, e, &format!("{p}/exporter")))
-            }
-            "pull" => {
-                let e = format!("{p}/exporter/prometheus~1development");
-                match cfg.pointer("/exporter/prometheus~1development") {
-                    Some(prom) => {
-                        if let Some(v) = prom.get("host").and_then(Value::as_str) {
-                            t.set("OTEL_EXPORTER_PROMETHEUS_HOST", v, &format!("{e}/host"));
-                        }
-                        if let Some(v) = prom.get("port").and_then(Value::as_u64) {
-                            t.set(
-                                "OTEL_EXPORTER_PROMETHEUS_PORT",
-                                v.to_string(),
-                                &format!("{e}/port"),
-                            );
-                        }
-                        Some("prometheus".to_string())
-                    }
-                    // A distro's pull exporter: ndotel's readers are push readers.
-                    None => {
-                        t.warn(
-                            &format!("{p}/exporter"),
-                            "ndotel's only pull exporter is prometheus/development; left out",
-                        );
-                        None
-                    }
+                let ep = format!("{p}/exporter");
+                match cfg.get("exporter") {
+                    Some(e) => (exporter_name(e, &ep)?, Some((e, ep))),
+                    None => (None, None),
                 }
             }
-            _ => None,
+            "pull" => match cfg.pointer("/exporter/prometheus~1development") {
+                Some(_) => (Some("prometheus".to_string()), None),
+                // A distro's pull exporter: ndotel's readers are push readers.
+                None => {
+                    t.warn(
+                        &format!("{p}/exporter"),
+                        "ndotel's only pull exporter is prometheus/development; left out",
+                    );
+                    (None, None)
+                }
+            },
+            _ => (None, None),
         };
-        if let Some(name) = name {
-            if names.contains(&name) {
-                t.warn(
-                    &p,
-                    format!("a second `{name}` metric exporter: ndotel has one of each kind; this one is left out"),
-                );
-            } else {
-                names.push(name);
+        let Some(name) = name else {
+            continue;
+        };
+        if names.contains(&name) {
+            t.warn(
+                &p,
+                format!(
+                    "a second `{name}` metric exporter: ndotel has one of each kind; this reader is left out, with \
+                     all its settings"
+                ),
+            );
+            continue;
+        }
+        if kind == "pull" {
+            let e = format!("{p}/exporter/prometheus~1development");
+            let prom = cfg
+                .pointer("/exporter/prometheus~1development")
+                .cloned()
+                .unwrap_or(Value::Null);
+            if let Some(v) = prom.get("host").and_then(Value::as_str) {
+                t.set("OTEL_EXPORTER_PROMETHEUS_HOST", v, &format!("{e}/host"));
             }
+            if let Some(v) = prom.get("port").and_then(uint) {
+                t.set(
+                    "OTEL_EXPORTER_PROMETHEUS_PORT",
+                    v.to_string(),
+                    &format!("{e}/port"),
+                );
+            }
+            names.push(name);
+            continue;
+        }
+        for (field, var) in [
+            ("interval", "OTEL_METRIC_EXPORT_INTERVAL"),
+            ("timeout", "OTEL_METRIC_EXPORT_TIMEOUT"),
+        ] {
+            if let Some(v) = cfg.get(field).and_then(uint) {
+                let v = if field == "timeout" { no_limit(v) } else { v };
+                t.set(var, v.to_string(), &format!("{p}/{field}"));
+            }
+        }
+        if let Some((e, ep)) = e
+            && exporter(t, METRICS, e, &ep)
+        {
+            names.push(name);
         }
     }
     let value = if names.is_empty() {
@@ -752,16 +901,16 @@ fn view(t: &mut T, v: &Value, p: &str) -> Option<ViewConfig> {
         drop: matches!(aggregation, Some(("drop", _))),
         cardinality_limit: stream
             .get("aggregation_cardinality_limit")
-            .and_then(Value::as_u64)
+            .and_then(uint)
             .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
     })
 }
 
-fn logs(t: &mut T, lp: Option<&Value>) {
+fn logs(t: &mut T, lp: Option<&Value>) -> Result<(), Problem> {
     let Some(lp) = lp else {
         // "If omitted, a noop logger provider is used."
         t.omitted(LOGS.exporters, "none", "logger_provider");
-        return;
+        return Ok(());
     };
     processors(
         t,
@@ -769,7 +918,31 @@ fn logs(t: &mut T, lp: Option<&Value>) {
         "logger_provider",
         lp.get("processors"),
         "OTEL_BLRP",
-    );
+    )
+}
+
+/// Keys at the top the schema does not define: a misspelling of one it does is an error (a misspelled provider
+/// would otherwise read as an omitted one: no telemetry, without a word); another is a warning.
+fn unknown_root_keys(t: &mut T, model: &Value) -> Result<(), Problem> {
+    let known: Vec<&str> = super::schema::SCHEMA_VALUE["properties"]
+        .as_object()
+        .map(|p| p.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    for k in entries(Some(model)).map(|(k, _)| k) {
+        if known.contains(&k.as_str()) {
+            continue;
+        }
+        let p = format!("/{}", key(k));
+        let hint = crate::text::did_you_mean(k, known.iter().copied());
+        if !hint.is_empty() {
+            return Err((p, format!("unknown property `{k}`{hint}")));
+        }
+        t.warn(
+            &p,
+            format!("`{k}` is not a property of the configuration schema; ignored"),
+        );
+    }
+    Ok(())
 }
 
 /// `distribution.ndotel`: the distro and ndotel's own settings. Another distribution's section is for that

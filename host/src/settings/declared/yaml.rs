@@ -5,7 +5,7 @@
 use super::Spot;
 use serde_json::{Map, Number, Value};
 use std::collections::{BTreeMap, HashMap};
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 /// Nodes a file may expand to (aliases included): a file that expands further is refused, not a way to make
@@ -13,6 +13,9 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 const MAX_NODES: usize = 100_000;
 /// How deep sequences and mappings may nest.
 const MAX_DEPTH: usize = 64;
+/// Bytes a file may expand to: scalars, keys and the paths of its nodes, aliases included. A file under the size
+/// limit that expands past this (a long scalar aliased many times, a long key over many nodes) is refused.
+const MAX_BYTES: usize = 32 << 20;
 
 /// A parsed file: its value and where each node came from, by JSON pointer (`/tracer_provider/processors/0`).
 #[derive(Debug, Default)]
@@ -29,31 +32,44 @@ pub(crate) struct YamlError {
     pub(crate) message: String,
 }
 
-#[derive(Default)]
-struct Events(Vec<(Event, Marker)>);
-
-impl MarkedEventReceiver for Events {
-    fn on_event(&mut self, ev: Event, mark: Marker) {
-        self.0.push((ev, mark));
-    }
-}
-
 /// Parses `text`, looking variables up with `var` (a variable that is unset gives `None`).
 pub(crate) fn parse(text: &str, var: &dyn Fn(&str) -> Option<String>) -> Result<Parsed, YamlError> {
-    let mut events = Events::default();
-    Parser::new_from_str(text)
-        .load(&mut events, true)
-        .map_err(|e| YamlError {
+    // The parser's events, read one at a time (its own loader recurses once per nesting level, without a bound).
+    let mut parser = Parser::new_from_str(text);
+    let mut events = Vec::new();
+    let mut depth = 0usize;
+    loop {
+        let (ev, mark) = parser.next_token().map_err(|e| YamlError {
             line: e.marker().line(),
             col: e.marker().col() + 1,
             message: e.info().to_string(),
         })?;
+        match ev {
+            Event::SequenceStart(..) | Event::MappingStart(..) => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(error(
+                        &mark,
+                        format!("nodes nest deeper than {MAX_DEPTH} levels"),
+                    ));
+                }
+            }
+            Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        let end = matches!(ev, Event::StreamEnd);
+        events.push((ev, mark));
+        if end {
+            break;
+        }
+    }
     let mut b = Builder {
-        events: events.0,
+        events,
         at: 0,
         var,
         anchors: HashMap::new(),
         nodes: 0,
+        bytes: 0,
         parsed: Parsed::default(),
     };
     let mut documents = 0;
@@ -94,6 +110,7 @@ struct Builder<'a> {
     var: &'a dyn Fn(&str) -> Option<String>,
     anchors: HashMap<usize, Value>,
     nodes: usize,
+    bytes: usize,
     parsed: Parsed,
 }
 
@@ -108,17 +125,21 @@ impl Builder<'_> {
         self.events.get(self.at).map(|e| &e.0)
     }
 
-    fn count(&mut self, mark: &Marker, n: usize) -> Result<(), YamlError> {
+    /// Counts `n` nodes of `bytes` bytes against the limits.
+    fn count(&mut self, mark: &Marker, n: usize, bytes: usize) -> Result<(), YamlError> {
         self.nodes = self.nodes.saturating_add(n);
-        if self.nodes > MAX_NODES {
-            return Err(error(
-                mark,
-                format!(
-                    "the file expands to more than {MAX_NODES} nodes (aliases included); refusing it"
-                ),
-            ));
-        }
-        Ok(())
+        self.bytes = self.bytes.saturating_add(bytes);
+        let over = if self.nodes > MAX_NODES {
+            format!("{MAX_NODES} nodes")
+        } else if self.bytes > MAX_BYTES {
+            format!("{} MiB", MAX_BYTES >> 20)
+        } else {
+            return Ok(());
+        };
+        Err(error(
+            mark,
+            format!("the file expands to more than {over} (aliases included); refusing it"),
+        ))
     }
 
     /// The node that starts at the next event, at `pointer`.
@@ -130,7 +151,7 @@ impl Builder<'_> {
                 message: "the file ends inside a node".into(),
             });
         };
-        self.count(&mark, 1)?;
+        self.count(&mark, 1, pointer.len())?;
         if depth > MAX_DEPTH {
             return Err(error(
                 &mark,
@@ -144,29 +165,45 @@ impl Builder<'_> {
         };
         let (value, anchor) = match ev {
             Event::Scalar(text, style, anchor, tag) => {
-                let forced_string = match tag {
-                    None => false,
-                    Some(t) if t.handle == "tag:yaml.org,2002:" && t.suffix == "str" => true,
-                    Some(t) => {
-                        return Err(error(
-                            &mark,
-                            format!(
-                                "the tag {}{} is not supported here (only !!str is)",
-                                t.handle, t.suffix
-                            ),
-                        ));
-                    }
+                // The core schema's tags: `!!str` (and the non-specific `!`) make a string, the others check the
+                // type the text resolves to.
+                let (forced_string, want) = match tag {
+                    None => (false, None),
+                    Some(t) if format!("{}{}", t.handle, t.suffix) == "!" => (true, None),
+                    Some(t) if t.handle == "tag:yaml.org,2002:" => match t.suffix.as_str() {
+                        "str" => (true, None),
+                        k @ ("int" | "float" | "bool" | "null") => (false, Some(k.to_string())),
+                        _ => return Err(unsupported_tag(&mark, &t.handle, &t.suffix)),
+                    },
+                    Some(t) => return Err(unsupported_tag(&mark, &t.handle, &t.suffix)),
                 };
                 let (text, vars) = substitute(&text, self.var).map_err(|m| error(&mark, m))?;
+                self.count(&mark, 0, text.len())?;
                 spot.vars = vars;
-                let value = if style == TScalarStyle::Plain && !forced_string {
-                    resolve(&text)
-                } else {
-                    Value::String(text)
+                let value = match want {
+                    Some(kind) => {
+                        let v = resolve(&text);
+                        let ok = match kind.as_str() {
+                            "int" => v.is_i64() || v.is_u64(),
+                            "float" => v.is_number(),
+                            "bool" => v.is_boolean(),
+                            _ => v.is_null(),
+                        };
+                        if !ok {
+                            return Err(error(
+                                &mark,
+                                format!("!!{kind} on a value that is not one"),
+                            ));
+                        }
+                        v
+                    }
+                    None if style == TScalarStyle::Plain && !forced_string => resolve(&text),
+                    None => Value::String(text),
                 };
                 (value, anchor)
             }
-            Event::SequenceStart(anchor, _) => {
+            Event::SequenceStart(anchor, tag) => {
+                collection_tag(&mark, tag.as_ref(), "seq")?;
                 let mut items = Vec::new();
                 while !matches!(self.peek(), Some(Event::SequenceEnd) | None) {
                     let p = format!("{pointer}/{}", items.len());
@@ -175,7 +212,8 @@ impl Builder<'_> {
                 self.next();
                 (Value::Array(items), anchor)
             }
-            Event::MappingStart(anchor, _) => {
+            Event::MappingStart(anchor, tag) => {
+                collection_tag(&mark, tag.as_ref(), "map")?;
                 let mut map = Map::new();
                 while !matches!(self.peek(), Some(Event::MappingEnd) | None) {
                     let (key, key_mark) = match self.next() {
@@ -209,7 +247,8 @@ impl Builder<'_> {
                     .get(&id)
                     .cloned()
                     .ok_or_else(|| error(&mark, "an alias to an unknown anchor"))?;
-                self.count(&mark, weight(&value))?;
+                let (nodes, bytes) = weight(&value);
+                self.count(&mark, nodes, bytes)?;
                 (value, 0)
             }
             _ => return Err(error(&mark, "unexpected YAML event")),
@@ -222,12 +261,45 @@ impl Builder<'_> {
     }
 }
 
-/// How many nodes a value holds.
-fn weight(v: &Value) -> usize {
+fn unsupported_tag(mark: &Marker, handle: &str, suffix: &str) -> YamlError {
+    error(
+        mark,
+        format!(
+            "the tag {handle}{suffix} is not one of the YAML core schema's (!!str, !!int, !!float, !!bool, !!null)"
+        ),
+    )
+}
+
+/// A collection's tag: none, or the core schema's own for its kind.
+fn collection_tag(
+    mark: &Marker,
+    tag: Option<&yaml_rust2::parser::Tag>,
+    kind: &str,
+) -> Result<(), YamlError> {
+    match tag {
+        None => Ok(()),
+        Some(t) if t.handle == "tag:yaml.org,2002:" && t.suffix == kind => Ok(()),
+        Some(t) => Err(error(
+            mark,
+            format!(
+                "the tag {}{} is not supported on a collection here",
+                t.handle, t.suffix
+            ),
+        )),
+    }
+}
+
+/// How many nodes a value holds, and how many bytes of text.
+fn weight(v: &Value) -> (usize, usize) {
+    let add = |(n, b): (usize, usize), (m, c): (usize, usize)| (n + m, b + c);
     match v {
-        Value::Array(a) => 1 + a.iter().map(weight).sum::<usize>(),
-        Value::Object(m) => 1 + m.values().map(weight).sum::<usize>(),
-        _ => 1,
+        Value::Array(a) => a.iter().map(weight).fold((1, 0), add),
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| add(weight(v), (0, k.len())))
+            .fold((1, 0), add),
+        Value::String(s) => (1, s.len()),
+        _ => (1, 8),
     }
 }
 
@@ -332,6 +404,15 @@ fn references(
             return Ok(());
         };
         let body = &after[..end];
+        // Only printable ASCII and blanks can form a reference, valid or not: anything else is left as written.
+        if !body
+            .chars()
+            .all(|c| c == ' ' || c == '\t' || c.is_ascii_graphic())
+        {
+            out.push_str("${");
+            s = after;
+            continue;
+        }
         let (name, default) = match body.split_once(":-") {
             Some((n, d)) => (n, Some(d)),
             None => (body, None),
@@ -342,11 +423,7 @@ fn references(
             .next()
             .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        let valid_default = default.is_none_or(|d| {
-            d.chars()
-                .all(|c| c == ' ' || c == '\t' || c.is_ascii_graphic())
-        });
-        if !valid_name || !valid_default {
+        if !valid_name {
             return Err(format!(
                 "${{{}}} is not a valid substitution reference (use ${{NAME}}, ${{env:NAME}} or ${{NAME:-default}}; \
                  NAME is letters, digits and _, not starting with a digit; write $$ for a literal $)",
@@ -468,6 +545,19 @@ mod tests {
         );
         assert_eq!((p.spots["/a/2"].line, p.spots["/a/2"].col), (4, 5));
         assert_eq!(p.spots["/b/c"].line, 11);
+        // Text that cannot form a reference (not printable ASCII) is left as written; the core schema's tags.
+        let p = parse(
+            "a: ${X:-café}\nb: ! 7\nc: !!int 7\nd: !!float 7\ne: !!bool true\nf: !!null ~\ng: !!map {h: !!seq [1]}\n",
+            &|_| None,
+        )
+        .unwrap();
+        assert_eq!(
+            p.value,
+            json!({"a": "${X:-café}", "b": "7", "c": 7, "d": 7, "e": true, "f": null, "g": {"h": [1]}})
+        );
+        for bad in ["a: !!int x", "a: !foo {}", "a: !!bool 1", "a: !custom 1"] {
+            assert!(parse(bad, &|_| None).is_err(), "{bad}");
+        }
         let vars = parse("k: ${A}-${env:B}", &|_| None).unwrap();
         assert_eq!(vars.spots["/k"].vars, ["A", "B"]);
     }
@@ -497,6 +587,23 @@ mod tests {
         );
         assert!(parse("a: 1\n---\nb: 2\n", &|_| None).is_err());
         assert!(parse("a: !!binary aGk=\n", &|_| None).is_err());
+        // Block nesting deeper than the limit is an error, not a stack overflow.
+        let blocks = format!("file_format: \"1.1\"\nx:\n{}1\n", "- ".repeat(50_000));
+        let e = parse(&blocks, &|_| None).unwrap_err();
+        assert!(e.message.contains("deeper"), "{e:?}");
+        // A long scalar aliased many times, or a long key over many nodes: bytes are counted, not only nodes.
+        let big = format!(
+            "s: &s {}\nl: [{}]\n",
+            "x".repeat(500_000),
+            vec!["*s"; 100].join(", ")
+        );
+        assert!(parse(&big, &|_| None).unwrap_err().message.contains("MiB"));
+        let key = format!(
+            "? {}\n: [{}]\n",
+            "k".repeat(600_000),
+            vec!["x"; 100].join(", ")
+        );
+        assert!(parse(&key, &|_| None).unwrap_err().message.contains("MiB"));
         // A value that looks like YAML stays one string.
         let p = parse("k: ${V}\n", &|_| Some("[1, {a: b}]".to_string())).unwrap();
         assert_eq!(p.value["k"], Value::String("[1, {a: b}]".into()));
