@@ -331,3 +331,37 @@ fn a_full_disk_leaves_only_whole_lines_and_names_the_file() {
         "the failed write names the file: {stderr}"
     );
 }
+
+/// With a configuration file, its `distribution.ndotel` decides the failure path too: its `fallback: off` beats
+/// the environment's `sdk`, and its `fallback: sdk` falls back to the `sdk` distro although the file names another.
+#[test]
+fn the_configuration_file_decides_what_a_failing_distro_falls_back_to() {
+    let file = |fallback: &str| {
+        format!(
+            "file_format: \"1.1\"\ntracer_provider:\n  processors: [{{batch: {{exporter: {{otlp_file/development: \
+             {{output_stream: file://traces.jsonl}}}}}}}}]\ndistribution:\n  ndotel:\n    distro: faulty_init_error\n    \
+             fallback: \"{fallback}\"\n"
+        )
+    };
+    let tmp = setup();
+    std::fs::write(tmp.path().join("otel.yaml"), file("off")).unwrap();
+    let (ok, stdout, stderr) = output(
+        workload_with(tmp.path(), &["fixture_faulty"], "faulty_init_error")
+            .env("OTEL_CONFIG_FILE", "otel.yaml")
+            .env("OTEL_RUST_DISTRO_FALLBACK", "sdk"),
+    );
+    assert_off_and_nothing_exported(tmp.path(), ok, &stdout, &stderr);
+
+    let tmp = setup();
+    std::fs::write(tmp.path().join("otel.yaml"), file("sdk")).unwrap();
+    let (ok, stdout, stderr) = output(
+        workload_with(tmp.path(), &["fixture_faulty"], "faulty_init_error")
+            .env("OTEL_CONFIG_FILE", "otel.yaml"),
+    );
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("distro: sdk"), "{stdout}\n{stderr}");
+    assert!(
+        span_names(&tmp.path().join("traces.jsonl")).len() >= 9,
+        "{stderr}"
+    );
+}

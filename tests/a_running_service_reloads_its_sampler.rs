@@ -230,6 +230,13 @@ fn a_reloaded_tree_that_fails_is_rolled_back_within_its_health_window() {
             && rolled_back.contains("RuleBased["),
         "{rolled_back}"
     );
+    // The file that failed is refused as such until it changes (it is not what runs).
+    hup(&running);
+    let line = reload_line(&lines);
+    assert!(
+        line.contains("refused, generation 2") && line.contains("rolled back"),
+        "{line}"
+    );
     assert!(running.terminate().unwrap());
     // The reloads are counted by outcome.
     let metrics = std::fs::read_to_string(tmp.path().join("metrics.jsonl")).unwrap();

@@ -832,28 +832,36 @@ fn distro_rows(plan: &Plan) -> Vec<(String, String, String)> {
         .collect()
 }
 
-/// Whether a distro setting's key names a secret: its value is shown as `***`.
+/// Whether a distro setting's key names a secret: its value, whatever its type, is shown as `***`. What a
+/// redaction setting lists (`redact.keys`) names secrets without being one.
 fn secret_key(path: &[String]) -> bool {
     let last = path
         .last()
         .map(|k| k.to_ascii_lowercase())
         .unwrap_or_default();
-    [
-        "key",
-        "token",
-        "secret",
-        "password",
-        "passwd",
-        "auth",
-        "credential",
-        "cookie",
-        "session",
-        "signature",
-        "bearer",
-        "private",
-    ]
-    .iter()
-    .any(|w| last.contains(w))
+    let redaction = path
+        .iter()
+        .any(|k| k.to_ascii_lowercase().contains("redact"));
+    !redaction
+        && [
+            "key",
+            "token",
+            "secret",
+            "pass",
+            "pwd",
+            "auth",
+            "credential",
+            "cookie",
+            "session",
+            "signature",
+            "bearer",
+            "private",
+            "dsn",
+            "team",
+            "license",
+        ]
+        .iter()
+        .any(|w| last.contains(w))
 }
 
 /// `table`'s leaves as (key path, TOML value), in the table's order; a secret's value masked.
@@ -862,9 +870,7 @@ fn flatten(prefix: &mut Vec<String>, table: &toml::Table, out: &mut Vec<(Vec<Str
         prefix.push(key.clone());
         match value {
             toml::Value::Table(inner) => flatten(prefix, inner, out),
-            toml::Value::String(_) if secret_key(prefix) => {
-                out.push((prefix.clone(), "***".to_string()))
-            }
+            _ if secret_key(prefix) => out.push((prefix.clone(), "***".to_string())),
             v => out.push((prefix.clone(), ndotel::child::printable(&v.to_string()))),
         }
         prefix.pop();

@@ -240,7 +240,7 @@ impl DistroInfo {
         let base_dir = base_dir.to_string_lossy().into_owned();
         // A distro's init runs on a thread of its own with a deadline: one that hangs (a config service that never
         // answers) must not hang the application's start-up.
-        let timeout = init_timeout(env);
+        let timeout = crate::settings::init_timeout(env);
         let init = descriptor.0.init();
         let vars: Vec<(String, String)> = env.vars().map(|(k, v)| (k.clone(), v.clone())).collect();
         let result = crate::distro::worker::with_deadline(&format!("ndotel-init-{}", self.name), timeout, move || {
@@ -287,27 +287,6 @@ impl DistroInfo {
                 })
             }
         }
-    }
-}
-
-/// How long a distro's `init` may take (`OTEL_RUST_DISTRO_INIT_TIMEOUT`, milliseconds).
-pub(crate) const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// `OTEL_RUST_DISTRO_INIT_TIMEOUT`: the deadline of `init` and of every other start-up call into a distro. An
-/// invalid value is reported and the default used (clamped to a day).
-pub(crate) fn init_timeout(env: &Env) -> Duration {
-    let var = "OTEL_RUST_DISTRO_INIT_TIMEOUT";
-    match env.get(var).map(str::trim).filter(|v| !v.is_empty()) {
-        None => DEFAULT_INIT_TIMEOUT,
-        Some(v) => match v.parse::<u64>() {
-            Ok(ms) if ms > 0 => Duration::from_millis(ms.min(86_400_000)),
-            _ => {
-                eprintln!(
-                    "ndotel: warning: {var}={v:?} is not a positive number of milliseconds; using {DEFAULT_INIT_TIMEOUT:?}"
-                );
-                DEFAULT_INIT_TIMEOUT
-            }
-        },
     }
 }
 

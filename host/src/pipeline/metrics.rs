@@ -89,7 +89,7 @@ impl Ctx<'_> {
         let plan = self.plan;
         let s = &plan.settings;
         let interval = s.metric_export_interval.value;
-        let temporality = s.temporality;
+        let temporality = s.temporality.value;
         let builder = SdkMeterProvider::builder().with_resource(resource);
         let configured = plan
             .config

@@ -75,6 +75,7 @@ impl Plan {
                     legacy.iter().map(|p| crate::text::shown(&p.path)).collect();
                 probe_first(
                     env,
+                    process_env,
                     &name,
                     &legacy[0].path,
                     &format!(
@@ -95,19 +96,31 @@ impl Plan {
             .find(|d| d.name == name && !d.is_loaded())
             .and_then(|d| d.origin.path())
         {
-            probe_first(env, &name, path, &format!("distro {name}"))?;
+            probe_first(env, process_env, &name, path, &format!("distro {name}"))?;
         }
         registry.load_selected(&name)?;
         let distro = registry.select(env, config.as_ref())?.clone();
         let mut settings = Settings::resolve(env, config.as_ref(), distro.offer())?;
         if let Some(d) = &declared {
-            let (read_anyway, ignored): (Vec<String>, Vec<String>) =
-                d.ignored_vars(process_env).into_iter().partition(|v| {
-                    v.starts_with("OTEL_EXPORTER_OTLP_")
-                        && ["HEADERS", "COMPRESSION", "INSECURE"]
-                            .iter()
-                            .any(|s| v.ends_with(s))
-                });
+            // opentelemetry-otlp reads these from the process environment itself, whether the file references
+            // them (for another exporter) or not.
+            let read_itself = |v: &str| {
+                v.starts_with("OTEL_EXPORTER_OTLP_")
+                    && ["HEADERS", "COMPRESSION", "INSECURE"]
+                        .iter()
+                        .any(|s| v.ends_with(s))
+            };
+            let mut read_anyway: Vec<String> = process_env
+                .vars()
+                .filter(|(k, v)| read_itself(k) && !v.trim().is_empty())
+                .map(|(k, _)| k.clone())
+                .collect();
+            read_anyway.sort();
+            let ignored: Vec<String> = d
+                .ignored_vars(process_env)
+                .into_iter()
+                .filter(|v| !read_itself(v))
+                .collect();
             if !read_anyway.is_empty() {
                 notes.push(format!(
                     "{} {} set: opentelemetry-otlp, which exports OTLP metrics (and spans and logs with \
@@ -196,18 +209,23 @@ impl Plan {
 
 /// Loads and initialises distro `name` in a probe child before this process loads `path`; the refusal says
 /// `what` was being loaded. Skipped inside the probe child itself and with `OTEL_RUST_DISTRO_PROBE=false`.
-fn probe_first(env: &Env, name: &str, path: &std::path::Path, what: &str) -> Result<(), PlanError> {
-    let skip = probe::in_probe()
-        || env
-            .get("OTEL_RUST_DISTRO_PROBE")
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("false"));
+/// The child gets the process's own environment (`process_env`), not the one a configuration file adjusted: it
+/// reads the file itself, with the same variables, and so substitutes exactly as this process did.
+fn probe_first(
+    env: &Env,
+    process_env: &Env,
+    name: &str,
+    path: &std::path::Path,
+    what: &str,
+) -> Result<(), PlanError> {
+    let skip = probe::in_probe() || !crate::settings::probe_enabled(env);
     if skip {
         return Ok(());
     }
     // Keeps the probe child's constructor linked into every binary that selects a plugin distro.
     std::hint::black_box(&PROBE_HOOK);
-    let deadline = crate::distro::registry::init_timeout(env) + Duration::from_secs(10);
-    probe::probe(env, name, deadline).map_err(|reason| {
+    let deadline = crate::settings::init_timeout(env) + Duration::from_secs(10);
+    probe::probe(process_env, name, deadline).map_err(|reason| {
         PlanError::Plugin(LoadError::Refused {
             path: path.to_path_buf(),
             reason: format!("{what}: {reason}"),

@@ -87,10 +87,12 @@ pub(crate) struct Reloader {
     /// The tree applied last, while it is watched: until when, the failures counted when it came in, and the
     /// tree it replaced.
     watched: std::sync::Mutex<Option<Watched>>,
+    /// The text of the file whose tree was rolled back: refused as such until the file changes.
+    rolled_back: std::sync::Mutex<Option<String>>,
 }
 
 /// A tree under watch: until when, the sampler failures counted when it came in, and the tree it replaced.
-type Watched = (std::time::Instant, u64, Arc<dyn Composable>);
+type Watched = (std::time::Instant, u64, Arc<dyn Composable>, String);
 
 /// Sampler failures (errors, panics, hangs) of a new tree within its health window that roll it back.
 pub(crate) const ROLLBACK_FAILURES: u64 = 10;
@@ -111,6 +113,7 @@ impl Reloader {
             faults,
             window,
             watched: std::sync::Mutex::new(None),
+            rolled_back: std::sync::Mutex::new(None),
             sampler,
             distro_node,
             path: config.path.clone(),
@@ -185,6 +188,18 @@ impl Reloader {
         if text == *applied {
             return Outcome::Unchanged;
         }
+        if self
+            .rolled_back
+            .lock()
+            .is_ok_and(|r| r.as_deref() == Some(text.as_str()))
+        {
+            return Outcome::Refused {
+                reason: format!(
+                    "{} is the file whose sampler was rolled back (it kept failing); change it to try again",
+                    crate::text::shown(&self.path)
+                ),
+            };
+        }
         let node = self.distro_node.clone();
         let distro = move || -> Result<Box<dyn Composable>, String> {
             match &node {
@@ -211,9 +226,14 @@ impl Reloader {
         };
         let failures = self.sampler_failures();
         let (generation, previous) = self.sampler.put(Arc::from(root));
-        *applied = text;
+        let previous_text = std::mem::replace(&mut *applied, text);
         if let Ok(mut w) = self.watched.lock() {
-            *w = Some((std::time::Instant::now() + self.window, failures, previous));
+            *w = Some((
+                std::time::Instant::now() + self.window,
+                failures,
+                previous,
+                previous_text,
+            ));
         }
         Outcome::Applied {
             generation,
@@ -230,11 +250,22 @@ impl Reloader {
     /// sampler since it came in, the tree before it comes back (said once); past the window, it is kept.
     pub(crate) fn check_health(&self) -> Option<Outcome> {
         let mut watched = self.watched.lock().ok()?;
-        let (until, at_apply, _) = watched.as_ref()?;
+        let (until, at_apply, _, _) = watched.as_ref()?;
         let failed = self.sampler_failures().saturating_sub(*at_apply);
         if failed >= ROLLBACK_FAILURES {
-            let (_, _, previous) = watched.take()?;
+            let (_, _, previous, previous_text) = watched.take()?;
+            // Never both locks at once (a reload takes `applied`, then `watched`).
+            drop(watched);
             let (generation, _) = self.sampler.put(previous);
+            // What runs again is the previous file's tree; the file that failed is refused until it changes.
+            let mut applied = self
+                .applied
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let failed_text = std::mem::replace(&mut *applied, previous_text);
+            if let Ok(mut r) = self.rolled_back.lock() {
+                *r = Some(failed_text);
+            }
             return Some(Outcome::RolledBack {
                 generation,
                 reason: format!(

@@ -14,14 +14,25 @@ pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// Reads a regular file of at most `limit` bytes. Opened non-blocking, so a FIFO cannot hang start-up, and checked
 /// on the open descriptor, so `/dev/zero` or a 2 GB file is an error instead of a hang or an exhausted memory.
-pub(crate) fn read_bounded(path: &Path, limit: u64) -> std::io::Result<String> {
+pub(crate) fn read_bounded(checked: &crate::trust::Checked, limit: u64) -> std::io::Result<String> {
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt};
+    // The file the trust checks verified, by its resolved path, no link followed: a link or file swapped in since
+    // is not read.
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)?;
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        .open(&checked.real)?;
     let meta = file.metadata()?;
+    if (meta.dev(), meta.ino()) != checked.id
+        || meta.mode() & 0o022 != 0
+        || !(meta.uid() == 0 || meta.uid() == crate::trust::current_uid())
+    {
+        return Err(std::io::Error::other(
+            "it was replaced, or changed mode or owner, while it was checked; try again, and find out who can \
+             write there",
+        ));
+    }
     if !meta.is_file() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
@@ -346,11 +357,12 @@ impl ConfigFile {
             path: path.clone(),
             reason,
         };
-        crate::trust::check_chain(&path).map_err(untrusted)?;
-        let text = read_bounded(&path, MAX_CONFIG_BYTES).map_err(|source| ConfigError::Read {
-            path: path.clone(),
-            source,
-        })?;
+        let checked = crate::trust::check_chain(&path).map_err(untrusted)?;
+        let text =
+            read_bounded(&checked, MAX_CONFIG_BYTES).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
         let config = ConfigFile::parse(&path, &text)?;
         Ok(ConfigFile { path, text, config })
     }

@@ -39,6 +39,8 @@ pub struct SettingDoc {
     pub env: &'static str,
     /// The `distro.toml` key, or `—`.
     pub file: &'static str,
+    /// Where the OpenTelemetry configuration file (`OTEL_CONFIG_FILE`) sets it, or `—`.
+    pub declared: &'static str,
     /// The default.
     pub default: &'static str,
     /// What it does.
@@ -50,18 +52,21 @@ pub struct SettingDoc {
 pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc {
         env: "`OTEL_RUST_DISTRO`",
+        declared: "`distribution.ndotel.distro`",
         file: "`default`",
         default: "the only registered distro, else `sdk`",
         meaning: "the distro to use",
     },
     SettingDoc {
         env: "`OTEL_RUST_DISTRO_CONFIG`",
+        declared: "—",
         file: "—",
         default: "`./distro.toml` if present",
         meaning: "the configuration file",
     },
     SettingDoc {
         env: "`OTEL_CONFIG_FILE` (`OTEL_EXPERIMENTAL_CONFIG_FILE`, deprecated)",
+        declared: "—",
         file: "—",
         default: "none",
         meaning: "the OpenTelemetry configuration file (YAML, `file_format` 1.x): it replaces the standard `OTEL_*` \
@@ -70,228 +75,266 @@ pub const SETTINGS: &[SettingDoc] = &[
     },
     SettingDoc {
         env: "`OTEL_RUST_DISTRO_PATH`",
+        declared: "—",
         file: "`[plugins] dirs`",
         default: "none",
         meaning: "plugin directories (`:`-separated; both are used)",
     },
     SettingDoc {
         env: "—",
+        declared: "—",
         file: "`[opentelemetry_distro] name = \"x.so\"` or `{ path, sha256 }`",
         default: "none",
         meaning: "plugin files, relative to the file",
     },
     SettingDoc {
         env: "`OTEL_RUST_DISTRO_INIT_TIMEOUT`",
+        declared: "—",
         file: "—",
         default: "`10000`",
         meaning: "milliseconds a distro's `init` may take before it counts as failed",
     },
     SettingDoc {
         env: "`OTEL_RUST_DISTRO_PROBE`",
+        declared: "—",
         file: "—",
         default: "`true`",
         meaning: "`false` skips loading and initialising the selected plugin distro in a probe child process first (a plugin that crashes there leaves telemetry off instead of killing the process)",
     },
     SettingDoc {
         env: "`OTEL_RUST_DISTRO_FAIL_FAST`",
+        declared: "`distribution.ndotel.fail_fast`",
         file: "`[plugins] fail_fast`",
         default: "`false`",
         meaning: "a selected distro that cannot be used stops start-up (a plugin that is not selected and fails to load is only reported)",
     },
     SettingDoc {
         env: "`OTEL_RUST_DISTRO_FALLBACK`",
+        declared: "`distribution.ndotel.fallback`",
         file: "`[plugins] fallback`",
         default: "`off`",
         meaning: "when the selected distro cannot be used: `off` (telemetry off) or `sdk` (plain SDK, unredacted)",
     },
     SettingDoc {
         env: "`OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR`",
+        declared: "`distribution.ndotel.on_processor_error`",
         file: "`[plugins] on_processor_error`",
         default: "`drop`",
         meaning: "a span the distro's processor failed on: `drop` or `pass` (exported unchanged)",
     },
     SettingDoc {
         env: "`OTEL_RUST_DISTRO_CALL_TIMEOUT`",
+        declared: "`distribution.ndotel.call_timeout`",
         file: "`[plugins] call_timeout`",
         default: "`200`",
         meaning: "milliseconds a sampler or processor call (the processor edits up to 64 spans per call, on the batch thread) may take: a later answer costs its spans (fail closed; a call for several spans is made again span by span); a call stuck for 5× this bypasses the component until it returns",
     },
     SettingDoc {
         env: "`OTEL_RUST_SHUTDOWN_TIMEOUT`",
+        declared: "—",
         file: "—",
         default: "`5000`",
         meaning: "milliseconds flushing and shutting down may take in all; what was not delivered is reported",
     },
     SettingDoc {
         env: "`OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`",
+        declared: "`tracer_provider.processors[].batch.`{`schedule_delay`, `max_queue_size`, `max_export_batch_size`}",
         file: "—",
         default: "`5000`, `2048`, `512`",
         meaning: "batch span processor; invalid values warn and use the default, sizes above 2^20 and delays above a day are clamped",
     },
     SettingDoc {
         env: "`OTEL_BLRP_SCHEDULE_DELAY`, `OTEL_BLRP_MAX_QUEUE_SIZE`, `OTEL_BLRP_MAX_EXPORT_BATCH_SIZE`",
+        declared: "`logger_provider.processors[].batch.`{`schedule_delay`, `max_queue_size`, `max_export_batch_size`}",
         file: "—",
         default: "`1000`, `2048`, `512`",
         meaning: "batch log record processor, checked the same way",
     },
     SettingDoc {
         env: "`OTEL_RUST_TRACING_FILTER`",
+        declared: "—",
         file: "—",
         default: "`info,otel::tracing=trace`",
         meaning: "which `tracing` spans become OpenTelemetry spans and which events are logged to stderr (`EnvFilter` syntax)",
     },
     SettingDoc {
         env: "`OTEL_RUST_TRACING_BRIDGE`",
+        declared: "—",
         file: "—",
         default: "`ndotel`",
         meaning: "what turns `tracing` spans into OpenTelemetry spans: `ndotel`'s own layer, or `tracing-opentelemetry` (for services that call its `OpenTelemetrySpanExt`, `set_parent` say)",
     },
     SettingDoc {
         env: "`OTEL_RUST_OTLP_ENCODER`",
+        declared: "—",
         file: "—",
         default: "`ndotel`",
         meaning: "what turns spans and log records into OTLP protobuf for the `otlp` exporters: `ndotel`'s own encoder, or `opentelemetry-otlp`'s exporters (the setup a team writes by hand; for comparison)",
     },
     SettingDoc {
         env: "`OTEL_RUST_TRACING_CONTEXT_ACTIVATION`",
+        declared: "—",
         file: "—",
         default: "`true`",
         meaning: "`false`: entering a `tracing` span no longer makes its OpenTelemetry context current (cheaper; `Context::current()` then does not see it)",
     },
     SettingDoc {
         env: "`OTEL_SDK_DISABLED`",
+        declared: "`disabled`",
         file: "`[otel] sdk_disabled`",
         default: "`false`",
         meaning: "no telemetry at all",
     },
     SettingDoc {
         env: "`OTEL_SERVICE_NAME`",
+        declared: "`service.name` in `resource.attributes`; the `service` detector",
         file: "`[otel] service_name`",
         default: "`service.name` of `OTEL_RESOURCE_ATTRIBUTES`, else `unknown_service:<executable>`",
         meaning: "`service.name`",
     },
     SettingDoc {
         env: "`OTEL_RESOURCE_ATTRIBUTES`",
+        declared: "`resource.attributes`, `resource.attributes_list`",
         file: "—",
         default: "none",
         meaning: "extra resource attributes `k=v,k2=v2` (values percent-decoded; the last of a duplicated key wins; a malformed value is discarded whole, with a warning)",
     },
     SettingDoc {
         env: "`OTEL_TRACES_EXPORTER`",
+        declared: "`tracer_provider.processors[].*.exporter`",
         file: "`[otel] traces_exporter`",
         default: "distro's first, else `otlp`",
         meaning: "comma list: `otlp`, `console`, `file`, `none`, distro names",
     },
     SettingDoc {
         env: "`OTEL_METRICS_EXPORTER`",
+        declared: "`meter_provider.readers[]`",
         file: "`[otel] metrics_exporter`",
         default: "distro's first, else `otlp`",
         meaning: "comma list, as above",
     },
     SettingDoc {
         env: "`OTEL_LOGS_EXPORTER`",
+        declared: "`logger_provider.processors[].*.exporter`",
         file: "`[otel] logs_exporter`",
         default: "`otlp`; `none` for a distro that redacts spans but has no log processor",
         meaning: "comma list: `otlp`, `console`, `file`, `none` — `tracing` events as log records, through the distro's log processor",
     },
     SettingDoc {
         env: "`OTEL_TRACES_SAMPLER`",
+        declared: "`tracer_provider.sampler`",
         file: "`[otel] traces_sampler`",
         default: "`composite` when `distro.toml` has `[sampler]`, else the distro's first, else `parentbased_always_on`",
         meaning: "built-in (`composite`: consistent probability sampling from `[sampler]`) or distro sampler",
     },
     SettingDoc {
         env: "`OTEL_TRACES_SAMPLER_ARG`",
+        declared: "`tracer_provider.sampler` (its `ratio`)",
         file: "`[otel] traces_sampler_arg`",
         default: "`1.0`",
         meaning: "ratio for `*traceidratio` (invalid: a warning and 1.0)",
     },
     SettingDoc {
         env: "`OTEL_PROPAGATORS`",
+        declared: "`propagator.composite`, `propagator.composite_list`",
         file: "`[otel] propagators`",
         default: "`tracecontext,baggage`",
         meaning: "comma list: `tracecontext`, `baggage`, `none`",
     },
     SettingDoc {
         env: "`OTEL_METRIC_EXPORT_INTERVAL`",
+        declared: "`meter_provider.readers[].periodic.interval`",
         file: "`[otel] metric_export_interval`",
         default: "`60000`",
         meaning: "milliseconds between metric exports",
     },
     SettingDoc {
         env: "`OTEL_EXPORTER_FILE_TRACES_PATH`",
+        declared: "`tracer_provider.processors[].*.exporter.otlp_file/development.output_stream`",
         file: "`[otel] file_traces_path`",
         default: "`traces.jsonl`",
         meaning: "`file` span exporter output (OTLP JSON lines)",
     },
     SettingDoc {
         env: "`OTEL_EXPORTER_FILE_METRICS_PATH`",
+        declared: "`meter_provider.readers[].periodic.exporter.otlp_file/development.output_stream`",
         file: "`[otel] file_metrics_path`",
         default: "`metrics.jsonl`",
         meaning: "`file` metric exporter output",
     },
     SettingDoc {
         env: "`OTEL_EXPORTER_PROMETHEUS_HOST`",
+        declared: "`meter_provider.readers[].pull.exporter.prometheus/development.host`",
         file: "—",
         default: "`localhost`",
         meaning: "where the `prometheus` metric exporter serves `/metrics`",
     },
     SettingDoc {
         env: "`OTEL_EXPORTER_PROMETHEUS_PORT`",
+        declared: "`meter_provider.readers[].pull.exporter.prometheus/development.port`",
         file: "—",
         default: "`9464`",
         meaning: "its port (in use: a start-up error; the service runs without the endpoint)",
     },
     SettingDoc {
         env: "`OTEL_EXPORTER_FILE_LOGS_PATH`",
+        declared: "`logger_provider.processors[].*.exporter.otlp_file/development.output_stream`",
         file: "`[otel] file_logs_path`",
         default: "`logs.jsonl`",
         meaning: "`file` log exporter output",
     },
     SettingDoc {
         env: "`OTEL_ATTRIBUTE_COUNT_LIMIT`",
+        declared: "`attribute_limits.attribute_count_limit`",
         file: "—",
         default: "`128`",
         meaning: "attributes kept per span, event and link, unless one of the limits below says otherwise",
     },
     SettingDoc {
         env: "`OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`",
+        declared: "`tracer_provider.limits.`{`attribute_count_limit`, `event_attribute_count_limit`, `link_attribute_count_limit`}",
         file: "—",
         default: "`OTEL_ATTRIBUTE_COUNT_LIMIT`",
         meaning: "attributes kept per span, per event, per link (the rest are dropped)",
     },
     SettingDoc {
         env: "`OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT`",
+        declared: "`tracer_provider.limits.`{`event_count_limit`, `link_count_limit`}",
         file: "—",
         default: "`128`",
         meaning: "events and links kept per span",
     },
     SettingDoc {
         env: "`OTEL_BSP_EXPORT_TIMEOUT`",
+        declared: "`tracer_provider.processors[].batch.export_timeout`",
         file: "—",
         default: "`30000`",
         meaning: "milliseconds a distro span exporter may take before it counts as hung",
     },
     SettingDoc {
         env: "`OTEL_METRIC_EXPORT_TIMEOUT`",
+        declared: "`meter_provider.readers[].periodic.timeout`",
         file: "—",
         default: "`30000`",
         meaning: "milliseconds a distro metric exporter may take before it counts as hung",
     },
     SettingDoc {
         env: "`OTEL_EXPORTER_OTLP_{,TRACES_,METRICS_,LOGS_}{PROTOCOL,ENDPOINT,HEADERS,TIMEOUT,COMPRESSION}`",
+        declared: "the exporter (`otlp_http`, `otlp_grpc`, `encoding`) and its `endpoint`, `headers`, `headers_list`, `timeout`, `compression`",
         file: "—",
         default: "`http/protobuf`, the SDK's endpoint, none, `10000`, none",
         meaning: "resolved by ndotel per signal (signal variable over the generic one; the generic endpoint gets `/v1/<signal>` for HTTP); `gzip` compression over both transports",
     },
     SettingDoc {
         env: "`OTEL_EXPORTER_OTLP_{,TRACES_,METRICS_,LOGS_}{CERTIFICATE,CLIENT_CERTIFICATE,CLIENT_KEY}`",
+        declared: "the exporter's `tls.`{`ca_file`, `cert_file`, `key_file`}",
         file: "—",
         default: "the system's root certificates, no client certificate",
         meaning: "PEM files for `https` endpoints, both transports: the certificates to trust instead of the system's, and the client certificate and key for mutual TLS (an unreadable or invalid file is a warning and the default)",
     },
     SettingDoc {
         env: "`OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`",
+        declared: "a metric exporter's `temporality_preference`",
         file: "—",
         default: "`cumulative`",
         meaning: "`cumulative`, `delta` or `lowmemory`",
@@ -300,12 +343,13 @@ pub const SETTINGS: &[SettingDoc] = &[
 
 /// [`SETTINGS`] as the Markdown table of the crate docs.
 pub fn settings_table() -> String {
-    let mut out =
-        String::from("| Environment | `distro.toml` | Default | Meaning |\n|---|---|---|---|\n");
+    let mut out = String::from(
+        "| Environment | `distro.toml` | Configuration file | Default | Meaning |\n|---|---|---|---|---|\n",
+    );
     for s in SETTINGS {
         out.push_str(&format!(
-            "| {} | {} | {} | {} |\n",
-            s.env, s.file, s.default, s.meaning
+            "| {} | {} | {} | {} | {} |\n",
+            s.env, s.file, s.declared, s.default, s.meaning
         ));
     }
     out
@@ -355,6 +399,10 @@ pub struct Settings {
     pub fallback: Setting<Fallback>,
     /// `OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR`.
     pub on_processor_error: Setting<OnProcessorError>,
+    /// `OTEL_RUST_DISTRO_INIT_TIMEOUT`: how long a distro's `init` (and every start-up call) may take.
+    pub init_timeout: Setting<Duration>,
+    /// `OTEL_RUST_DISTRO_PROBE`: whether a plugin distro is probed in a child process before it is loaded.
+    pub probe: Setting<bool>,
     /// `OTEL_RUST_DISTRO_CALL_TIMEOUT`: how long one sampler or processor call may take before the watchdog
     /// bypasses that component.
     pub call_timeout: Setting<Duration>,
@@ -429,7 +477,7 @@ pub struct Settings {
     /// `OTEL_EXPORTER_OTLP_*` for traces, metrics and logs (per-signal over generic, empty = unset).
     pub(crate) otlp: [OtlpConfig; 3],
     /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`.
-    pub(crate) temporality: Temporality,
+    pub(crate) temporality: Setting<Temporality>,
     /// The ratio of the `traceidratio` samplers (`OTEL_TRACES_SAMPLER_ARG`, 1.0 when unset or invalid).
     pub(crate) traces_sampler_ratio: f64,
     /// Names no component answers to (a sampler, exporter or propagator), each said as a problem: also in
@@ -497,7 +545,20 @@ fn otlp_rows(env: &Env) -> Vec<(&'static str, String, String)> {
                 value
                     .split(',')
                     .filter(|p| !p.trim().is_empty())
-                    .map(|p| format!("{}=***", p.split('=').next().unwrap_or_default().trim()))
+                    // The name only when the entry reads `name=value` with a name that can be one (a token
+                    // without `=`, or one ending in `==`, would otherwise be shown).
+                    .map(|p| match p.split_once('=') {
+                        Some((k, v))
+                            if !k.trim().is_empty()
+                                && !v.trim().trim_matches('=').is_empty()
+                                && k.trim().bytes().all(|b| {
+                                    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+                                }) =>
+                        {
+                            format!("{}=***", k.trim())
+                        }
+                        _ => "***".to_string(),
+                    })
                     .collect::<Vec<_>>()
                     .join(",")
             } else {
@@ -537,6 +598,40 @@ fn valid(builtin: &[&str], distro: &[String]) -> String {
         .chain(distro.iter().cloned())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `OTEL_RUST_DISTRO_INIT_TIMEOUT`: the deadline of a distro's `init` and of every other start-up call into it
+/// (milliseconds; an invalid value is a warning of the settings and the default, 10 s, is used).
+pub(crate) fn init_timeout(env: &Env) -> Duration {
+    init_timeout_setting(env, &mut Vec::new()).value
+}
+
+fn init_timeout_setting(env: &Env, warnings: &mut Vec<String>) -> Setting<Duration> {
+    as_millis(pick_number(
+        env,
+        "OTEL_RUST_DISTRO_INIT_TIMEOUT",
+        None,
+        10_000,
+        (1, MAX_MILLIS),
+        warnings,
+    ))
+}
+
+/// `OTEL_RUST_DISTRO_PROBE`: whether a plugin distro is first loaded in a probe child (`false` skips it).
+pub(crate) fn probe_enabled(env: &Env) -> bool {
+    probe_setting(env, &mut Vec::new()).value
+}
+
+fn probe_setting(env: &Env, warnings: &mut Vec<String>) -> Setting<bool> {
+    pick(
+        env,
+        "OTEL_RUST_DISTRO_PROBE",
+        None,
+        None,
+        true,
+        parse_bool,
+        warnings,
+    )
 }
 
 /// `OTEL_RUST_DISTRO_FAIL_FAST` > `[plugins] fail_fast` > false.
@@ -655,23 +750,20 @@ const MAX_QUEUE: u64 = 1 << 20;
 
 /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`: cumulative (default), delta, or lowmemory (delta for the
 /// exporters here); anything else is warned about and the default used.
-fn temporality(env: &Env, warnings: &mut Vec<String>) -> Temporality {
-    let var = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
-    match env
-        .get(var)
-        .map(|v| v.trim().to_ascii_lowercase())
-        .filter(|v| !v.is_empty())
-        .as_deref()
-    {
-        None | Some("cumulative") => Temporality::Cumulative,
-        Some("delta" | "lowmemory") => Temporality::Delta,
-        Some(other) => {
-            warnings.push(format!(
-                "{var}={other:?} is not cumulative, delta or lowmemory; using cumulative"
-            ));
-            Temporality::Cumulative
-        }
-    }
+fn temporality(env: &Env, warnings: &mut Vec<String>) -> Setting<Temporality> {
+    pick(
+        env,
+        "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+        None,
+        None,
+        Temporality::Cumulative,
+        |v| match v.trim().to_ascii_lowercase().as_str() {
+            "cumulative" => Ok(Temporality::Cumulative),
+            "delta" | "lowmemory" => Ok(Temporality::Delta),
+            _ => Err("cumulative, delta or lowmemory".into()),
+        },
+        warnings,
+    )
 }
 
 /// A file path's source, marked unused when `exporters` has no `file`.
@@ -1056,6 +1148,8 @@ impl Settings {
                 w,
             ),
             call_timeout,
+            init_timeout: init_timeout_setting(env, w),
+            probe: probe_setting(env, w),
             shutdown_timeout,
             bsp_schedule_delay,
             bsp_max_queue_size,
@@ -1399,6 +1493,16 @@ impl Settings {
                 self.call_timeout.source.to_string(),
             ),
             (
+                "OTEL_RUST_DISTRO_INIT_TIMEOUT",
+                ms(&self.init_timeout),
+                self.init_timeout.source.to_string(),
+            ),
+            (
+                "OTEL_RUST_DISTRO_PROBE",
+                self.probe.value.to_string(),
+                self.probe.source.to_string(),
+            ),
+            (
                 "OTEL_RUST_SHUTDOWN_TIMEOUT",
                 ms(&self.shutdown_timeout),
                 self.shutdown_timeout.source.to_string(),
@@ -1590,6 +1694,15 @@ impl Settings {
                 .zip(SPAN_LIMIT_VARS)
                 .map(|(s, var)| (var, s.value.to_string(), s.source.to_string())),
         );
+        rows.push((
+            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+            match self.temporality.value {
+                Temporality::Delta => "delta",
+                _ => "cumulative",
+            }
+            .to_string(),
+            self.temporality.source.to_string(),
+        ));
         rows.extend(self.otlp_rows.iter().cloned());
         rows
     }
@@ -1626,6 +1739,69 @@ mod tests {
                 SETTINGS.iter().any(|s| s.env.contains(name)),
                 "{name} is shown by `ndotel config` but missing from SETTINGS"
             );
+        }
+    }
+
+    /// `ndotel config` shows a header's name only when the entry reads `name=value`: a token written alone, or one
+    /// ending in `==`, is masked whole.
+    #[test]
+    fn header_rows_never_show_a_value_or_a_token() {
+        let env = Env::from_pairs(
+            [
+                ("OTEL_RUST_DISTRO", "sdk"),
+                (
+                    "OTEL_EXPORTER_OTLP_HEADERS",
+                    "api-key=v1,sometoken,dG9rZW4==,x==",
+                ),
+            ],
+            "/",
+        );
+        let registry = crate::Registry::discover(&env, None);
+        let distro = registry.select(&env, None).unwrap();
+        let settings = Settings::resolve(&env, None, distro.offer()).unwrap();
+        let row = settings
+            .rows()
+            .into_iter()
+            .find(|r| r.0 == "OTEL_EXPORTER_OTLP_HEADERS")
+            .unwrap();
+        assert_eq!(row.1, "api-key=***,***,***,***");
+    }
+
+    /// And every documented variable has its row: forgetting one fails here. The exceptions say where they are
+    /// shown instead.
+    #[test]
+    fn every_documented_variable_has_a_config_row() {
+        // Shown by `ndotel config` from the plan, or only when set, or folded into other rows.
+        const ELSEWHERE: &[&str] = &[
+            "OTEL_RUST_DISTRO",              // the CLI's row, with how the distro was selected
+            "OTEL_RUST_DISTRO_CONFIG",       // the CLI's `distro.toml` row
+            "OTEL_EXPERIMENTAL_CONFIG_FILE", // the OTEL_CONFIG_FILE row
+            "OTEL_ATTRIBUTE_COUNT_LIMIT",    // the source of each span limit it sets
+        ];
+        let env = Env::from_pairs(
+            OTLP_VARS.iter().map(|v| (v.to_string(), "x=y".to_string())),
+            "/",
+        )
+        .with("OTEL_RUST_DISTRO", "sdk");
+        let registry = crate::Registry::discover(&env, None);
+        let distro = registry.select(&env, None).unwrap();
+        let settings = Settings::resolve(&env, None, distro.offer()).unwrap();
+        let rows: Vec<&str> = settings.rows().into_iter().map(|r| r.0).collect();
+        for doc in SETTINGS {
+            for var in doc
+                .env
+                .split('`')
+                .filter(|v| v.starts_with("OTEL_") && !v.contains('{'))
+            {
+                assert!(
+                    rows.contains(&var) || ELSEWHERE.contains(&var),
+                    "{var} is documented but `ndotel config` has no row for it"
+                );
+            }
+        }
+        // The OTLP variables (written as one pattern) have rows when set.
+        for var in OTLP_VARS {
+            assert!(rows.contains(var), "{var}");
         }
     }
 

@@ -114,11 +114,11 @@ impl Declared {
                     .into(),
             ));
         }
-        crate::trust::check_chain(path).map_err(|reason| ConfigError::Untrusted {
+        let checked = crate::trust::check_chain(path).map_err(|reason| ConfigError::Untrusted {
             path: path.to_path_buf(),
             reason,
         })?;
-        crate::settings::config::read_bounded(path, MAX_CONFIG_BYTES).map_err(|source| {
+        crate::settings::config::read_bounded(&checked, MAX_CONFIG_BYTES).map_err(|source| {
             ConfigError::Read {
                 path: path.to_path_buf(),
                 source,

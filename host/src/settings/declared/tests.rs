@@ -532,6 +532,40 @@ fn what_the_file_says_is_what_runs_and_nothing_else() {
             .any(|w| w.contains("processors[1].batch.exporter") && w.contains("left out"))
     );
 
+    // An exporter left out for a bad output_stream takes its processor's settings with it.
+    let yaml = "file_format: \"1.1\"\ntracer_provider:\n  processors:\n    - batch:\n        schedule_delay: 100\n        exporter: {otlp_file/development: {output_stream: stderr}}\n    - batch:\n        schedule_delay: 5000\n        exporter: {console: }\n";
+    let p = plan(yaml, &[("OTEL_RUST_DISTRO", "sdk")]).unwrap();
+    assert_eq!(p.settings.bsp_schedule_delay.value.as_millis(), 5000);
+    assert_eq!(p.settings.traces_exporter.value, ["console"]);
+
+    // One bad attributes_list entry leaves the others.
+    let yaml = "file_format: \"1.1\"\nresource:\n  attributes_list: \"team=a,oops\"\n  attributes: [{name: service.name, value: shop}]\n";
+    let p = plan(yaml, &[("OTEL_RUST_DISTRO", "sdk")]).unwrap();
+    assert_eq!(p.settings.service_name.value, "shop");
+    assert!(
+        p.settings
+            .resource_attributes
+            .value
+            .contains(&("team".into(), "a".into()))
+    );
+    assert!(!p.warnings().any(|w| w.contains("oops")));
+
+    // opentelemetry-otlp reads the headers variable itself: said, even when the file references it.
+    let yaml = "file_format: \"1.1\"\ntracer_provider:\n  processors: [{batch: {exporter: {otlp_http: {headers_list: \"${OTEL_EXPORTER_OTLP_HEADERS}\"}}}}]\n";
+    let p = plan(
+        yaml,
+        &[
+            ("OTEL_RUST_DISTRO", "sdk"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=k"),
+        ],
+    )
+    .unwrap();
+    assert!(
+        p.warnings()
+            .any(|w| w.contains("OTEL_EXPORTER_OTLP_HEADERS is set: opentelemetry-otlp"))
+    );
+    assert!(!p.warnings().any(|w| w.contains("api-key=k")));
+
     // The environment's names where the schema has its own are errors, so are misspellings of the schema's.
     for (yaml, want) in [
         (
@@ -571,7 +605,7 @@ fn what_the_file_says_is_what_runs_and_nothing_else() {
         [("api-key".to_string(), "abc".to_string())]
     );
     assert_eq!(
-        s.temporality,
+        s.temporality.value,
         opentelemetry_sdk::metrics::Temporality::Delta
     );
     let all: Vec<String> = p.warnings().collect();
@@ -655,4 +689,58 @@ fn the_documented_example_reads_cleanly() {
     let d = Declared::parse(Path::new("otel.yaml"), yaml, &Env::default()).unwrap();
     assert_eq!(d.warnings(), &[] as &[String]);
     assert!(d.translated.distro_settings.is_some());
+}
+
+/// The variables of one `SETTINGS` entry: `` `A`, `B` `` and `` `X_{,Y_}{P,Q}` `` written out.
+fn documented_vars(env: &str) -> Vec<String> {
+    fn expand(s: &str) -> Vec<String> {
+        match (s.find('{'), s.find('}')) {
+            (Some(i), Some(j)) if i < j => s[i + 1..j]
+                .split(',')
+                .flat_map(|alt| expand(&format!("{}{alt}{}", &s[..i], &s[j + 1..])))
+                .collect(),
+            _ => vec![s.to_string()],
+        }
+    }
+    env.split("`, `")
+        .map(|v| v.trim_matches(|c| c == '`' || c == ' '))
+        .filter(|v| v.starts_with("OTEL_"))
+        .flat_map(|v| expand(v.split('`').next().unwrap_or(v)))
+        .collect()
+}
+
+/// Each setting the configuration file can set says where, in the one table of settings (`SETTINGS`, from which the
+/// docs' table is generated): every variable the translation sets for the schema's test data and this module's
+/// files is documented with its configuration-file path.
+#[test]
+fn every_setting_the_file_sets_is_in_the_settings_table_with_its_path() {
+    let mut texts: Vec<String> = yaml_files("examples")
+        .into_iter()
+        .chain(yaml_files("snippets"))
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    texts.push(
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../otel.yaml"))
+            .unwrap(),
+    );
+    texts.push("file_format: \"1.1\"\ntracer_provider:\n  processors: [{batch: {exporter: {otlp_grpc: {tls: {ca_file: a, cert_file: b, key_file: c}, headers_list: \"a=b\", compression: gzip, timeout: 5}}}}]\n  limits: {attribute_count_limit: 1, event_count_limit: 1, link_count_limit: 1, event_attribute_count_limit: 1, link_attribute_count_limit: 1}\ndistribution:\n  ndotel: {distro: sdk, fallback: \"off\", on_processor_error: drop, call_timeout: 5, fail_fast: false}\n".into());
+    let env = Env::from_pairs([("OTEL_SERVICE_NAME", "svc")], "/");
+    let mut set = std::collections::BTreeSet::new();
+    for text in &texts {
+        let d = Declared::parse(Path::new("otel.yaml"), text, &env).unwrap();
+        set.extend(d.translated.vars.keys().cloned());
+    }
+    assert!(set.len() > 30, "{set:?}");
+    for var in set {
+        let doc = crate::settings::SETTINGS
+            .iter()
+            .find(|s| documented_vars(s.env).contains(&var))
+            .unwrap_or_else(|| {
+                panic!("{var} is set by the configuration file but not in SETTINGS")
+            });
+        assert!(
+            doc.declared != "—",
+            "{var}: SETTINGS does not say where the configuration file sets it"
+        );
+    }
 }

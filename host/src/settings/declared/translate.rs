@@ -138,11 +138,16 @@ fn resource(t: &mut T, r: Option<&Value>) {
     let mut pairs: Vec<String> = Vec::new();
     let mut pointer = "/resource".to_string();
     if let Some(list) = r.get("attributes_list").and_then(Value::as_str) {
-        pairs.extend(
-            list.split(',')
-                .filter(|p| !p.trim().is_empty())
-                .map(str::to_string),
-        );
+        for pair in list.split(',').filter(|p| !p.trim().is_empty()) {
+            match pair.split_once('=') {
+                Some((k, _)) if !k.trim().is_empty() => pairs.push(pair.to_string()),
+                // Not repeated: it may hold a value meant to stay private.
+                _ => t.warn(
+                    "/resource/attributes_list",
+                    "an entry that is not `key=value` is left out; the other attributes stay",
+                ),
+            }
+        }
         pointer = "/resource/attributes_list".into();
     }
     let mut named_service = pairs.iter().any(|p| {
@@ -291,11 +296,11 @@ const LOGS: Signal = Signal {
     file_path: "OTEL_EXPORTER_FILE_LOGS_PATH",
 };
 
-/// Translates one exporter (`{ otlp_http: {…} }`) at `pointer` (named by [`exporter_name`]); `false` when it is
-/// left out.
-fn exporter(t: &mut T, s: Signal, e: &Value, pointer: &str) -> bool {
+/// Translates one exporter (`{ otlp_http: {…} }`) at `pointer`, named by [`exporter_name`] and checked by
+/// [`file_output`].
+fn exporter(t: &mut T, s: Signal, e: &Value, pointer: &str) {
     let Some((kind, cfg)) = only(e) else {
-        return false;
+        return;
     };
     let p = format!("{pointer}/{}", key(kind));
     let temporality = |t: &mut T, cfg: &Value| {
@@ -354,24 +359,9 @@ fn exporter(t: &mut T, s: Signal, e: &Value, pointer: &str) -> bool {
         }
         "console" => temporality(t, cfg),
         "otlp_file/development" => {
-            let stream = cfg
-                .get("output_stream")
-                .and_then(Value::as_str)
-                .unwrap_or("stdout");
-            let path = if stream == "stdout" {
-                "/dev/stdout".to_string()
-            } else if let Some(path) = stream.strip_prefix("file://") {
-                path.to_string()
-            } else {
-                t.warn(
-                    &format!("{p}/output_stream"),
-                    format!(
-                        "output_stream {stream:?} is neither `stdout` nor `file:///path`; this exporter is left out"
-                    ),
-                );
-                return false;
-            };
-            t.set(s.file_path, path, &format!("{p}/output_stream"));
+            if let Some(Some(path)) = file_output(t, e, pointer) {
+                t.set(s.file_path, path, &format!("{p}/output_stream"));
+            }
             temporality(t, cfg);
         }
         // A distro's exporter, by name: its settings are the distro's.
@@ -385,7 +375,6 @@ fn exporter(t: &mut T, s: Signal, e: &Value, pointer: &str) -> bool {
             }
         }
     }
-    true
 }
 
 /// `headers` over `headers_list`, as `OTEL_EXPORTER_OTLP_HEADERS` writes them. A `headers` entry whose value is
@@ -452,6 +441,32 @@ fn exporter_name(e: &Value, pointer: &str) -> Result<Option<String>, Problem> {
     }))
 }
 
+/// Where an `otlp_file/development` exporter writes (`stdout` or `file:///path`), or `None` (with a warning) when
+/// its `output_stream` is neither: the exporter is then left out, and its processor or reader with it.
+fn file_output(t: &mut T, e: &Value, pointer: &str) -> Option<Option<String>> {
+    let Some(("otlp_file/development", cfg)) = only(e) else {
+        return Some(None);
+    };
+    let stream = cfg
+        .get("output_stream")
+        .and_then(Value::as_str)
+        .unwrap_or("stdout");
+    if stream == "stdout" {
+        return Some(Some("/dev/stdout".to_string()));
+    }
+    if let Some(path) = stream.strip_prefix("file://") {
+        return Some(Some(path.to_string()));
+    }
+    t.warn(
+        &format!("{pointer}/otlp_file~1development/output_stream"),
+        format!(
+            "output_stream {stream:?} is neither `stdout` nor `file:///path`; this exporter is left out, with the \
+             settings of its processor or reader"
+        ),
+    );
+    None
+}
+
 /// A processor's kind that is neither `batch` nor `simple`: a misspelling is an error; another name is left out
 /// with a warning (a distro's own processor always runs, named or not).
 fn other_processor(t: &mut T, kind: &str, p: &str) -> Result<(), Problem> {
@@ -511,6 +526,9 @@ fn processors(
             );
             continue;
         }
+        if file_output(t, e, &ep).is_none() {
+            continue;
+        }
         if kind == "simple" {
             t.warn(
                 &p,
@@ -540,9 +558,8 @@ fn processors(
                 );
             }
         }
-        if exporter(t, s, e, &ep) {
-            names.push(name);
-        }
+        exporter(t, s, e, &ep);
+        names.push(name);
     }
     let value = if names.is_empty() {
         "none".to_string()
@@ -818,6 +835,11 @@ fn metrics(t: &mut T, mp: Option<&Value>) -> Result<(), Problem> {
             names.push(name);
             continue;
         }
+        if let Some((e, ep)) = &e
+            && file_output(t, e, ep).is_none()
+        {
+            continue;
+        }
         for (field, var) in [
             ("interval", "OTEL_METRIC_EXPORT_INTERVAL"),
             ("timeout", "OTEL_METRIC_EXPORT_TIMEOUT"),
@@ -827,9 +849,8 @@ fn metrics(t: &mut T, mp: Option<&Value>) -> Result<(), Problem> {
                 t.set(var, v.to_string(), &format!("{p}/{field}"));
             }
         }
-        if let Some((e, ep)) = e
-            && exporter(t, METRICS, e, &ep)
-        {
+        if let Some((e, ep)) = e {
+            exporter(t, METRICS, e, &ep);
             names.push(name);
         }
     }

@@ -247,6 +247,13 @@ impl Builder<'_> {
                     .get(&id)
                     .cloned()
                     .ok_or_else(|| error(&mark, "an alias to an unknown anchor"))?;
+                // An alias nests its anchor's whole depth here: the limit holds for the expanded file too.
+                if depth + nesting(&value) > MAX_DEPTH {
+                    return Err(error(
+                        &mark,
+                        format!("nodes nest deeper than {MAX_DEPTH} levels (aliases expanded)"),
+                    ));
+                }
                 let (nodes, bytes) = weight(&value);
                 self.count(&mark, nodes, bytes)?;
                 (value, 0)
@@ -286,6 +293,15 @@ fn collection_tag(
                 t.handle, t.suffix
             ),
         )),
+    }
+}
+
+/// How deep a value's collections nest (bounded: values are built within [`MAX_DEPTH`]).
+fn nesting(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => 1 + a.iter().map(nesting).max().unwrap_or(0),
+        Value::Object(m) => 1 + m.values().map(nesting).max().unwrap_or(0),
+        _ => 0,
     }
 }
 
@@ -591,6 +607,14 @@ mod tests {
         let blocks = format!("file_format: \"1.1\"\nx:\n{}1\n", "- ".repeat(50_000));
         let e = parse(&blocks, &|_| None).unwrap_err();
         assert!(e.message.contains("deeper"), "{e:?}");
+        // Anchors that alias each other nest deeper than any one of them is written.
+        let (open, close) = ("[".repeat(30), "]".repeat(30));
+        let mut chain = format!("a0: &a0 {open}x{close}\n");
+        for i in 1..5 {
+            chain.push_str(&format!("a{i}: &a{i} {open} *a{} {close}\n", i - 1));
+        }
+        let e = parse(&chain, &|_| None).unwrap_err();
+        assert!(e.message.contains("aliases expanded"), "{e:?}");
         // A long scalar aliased many times, or a long key over many nodes: bytes are counted, not only nodes.
         let big = format!(
             "s: &s {}\nl: [{}]\n",
