@@ -192,16 +192,16 @@ impl Pipeline {
         let delivery = distro_processor.delivery();
         // Every limit is set here, so the SDK's own reading of OTEL_SPAN_*_LIMIT from the process environment
         // never decides (with a configuration file, variables it does not reference have no effect).
-        let limit = |i: usize| u32::try_from(s.span_limits[i].value).unwrap_or(u32::MAX);
+        let limit = |l: &crate::Setting<u64>| u32::try_from(l.value).unwrap_or(u32::MAX);
         let mut tracer_provider = SdkTracerProvider::builder()
             .with_resource(resource.clone())
             .with_sampler(sampler)
             .with_span_limits(opentelemetry_sdk::trace::SpanLimits {
-                max_attributes_per_span: limit(0),
-                max_events_per_span: limit(1),
-                max_links_per_span: limit(2),
-                max_attributes_per_event: limit(3),
-                max_attributes_per_link: limit(4),
+                max_attributes_per_span: limit(&s.span_attribute_count_limit),
+                max_events_per_span: limit(&s.span_event_count_limit),
+                max_links_per_span: limit(&s.span_link_count_limit),
+                max_attributes_per_event: limit(&s.event_attribute_count_limit),
+                max_attributes_per_link: limit(&s.link_attribute_count_limit),
             });
         // With nothing to edit spans and nowhere to send them (`OTEL_TRACES_EXPORTER=none` without a distro
         // processor), no processor at all: the SDK then never builds a span's export data.

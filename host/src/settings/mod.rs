@@ -47,300 +47,6 @@ pub struct SettingDoc {
     pub meaning: &'static str,
 }
 
-/// Every setting once: environment variable(s), `distro.toml` key, default, meaning. The crate docs' table is
-/// generated from it (`host/SETTINGS.md`; a test fails when they differ), and `ndotel config` shows a row for each.
-pub const SETTINGS: &[SettingDoc] = &[
-    SettingDoc {
-        env: "`OTEL_RUST_DISTRO`",
-        declared: "`distribution.ndotel.distro`",
-        file: "`default`",
-        default: "the only registered distro, else `sdk`",
-        meaning: "the distro to use",
-    },
-    SettingDoc {
-        env: "`OTEL_RUST_DISTRO_CONFIG`",
-        declared: "—",
-        file: "—",
-        default: "`./distro.toml` if present",
-        meaning: "the configuration file",
-    },
-    SettingDoc {
-        env: "`OTEL_CONFIG_FILE` (`OTEL_EXPERIMENTAL_CONFIG_FILE`, deprecated)",
-        declared: "—",
-        file: "—",
-        default: "none",
-        meaning: "the OpenTelemetry configuration file (YAML, `file_format` 1.x): it replaces the standard `OTEL_*` \
-                  variables it does not reference, and `[otel]`, `[[views]]` and `[sampler]` of `distro.toml` \
-                  (see `CONFIGURATION.md`)",
-    },
-    SettingDoc {
-        env: "`OTEL_RUST_DISTRO_PATH`",
-        declared: "—",
-        file: "`[plugins] dirs`",
-        default: "none",
-        meaning: "plugin directories (`:`-separated; both are used)",
-    },
-    SettingDoc {
-        env: "—",
-        declared: "—",
-        file: "`[opentelemetry_distro] name = \"x.so\"` or `{ path, sha256 }`",
-        default: "none",
-        meaning: "plugin files, relative to the file",
-    },
-    SettingDoc {
-        env: "`OTEL_RUST_DISTRO_INIT_TIMEOUT`",
-        declared: "—",
-        file: "—",
-        default: "`10000`",
-        meaning: "milliseconds a distro's `init` may take before it counts as failed",
-    },
-    SettingDoc {
-        env: "`OTEL_RUST_DISTRO_PROBE`",
-        declared: "—",
-        file: "—",
-        default: "`true`",
-        meaning: "`false` skips loading and initialising the selected plugin distro in a probe child process first (a plugin that crashes there leaves telemetry off instead of killing the process)",
-    },
-    SettingDoc {
-        env: "`OTEL_RUST_DISTRO_FAIL_FAST`",
-        declared: "`distribution.ndotel.fail_fast`",
-        file: "`[plugins] fail_fast`",
-        default: "`false`",
-        meaning: "a selected distro that cannot be used stops start-up (a plugin that is not selected and fails to load is only reported)",
-    },
-    SettingDoc {
-        env: "`OTEL_RUST_DISTRO_FALLBACK`",
-        declared: "`distribution.ndotel.fallback`",
-        file: "`[plugins] fallback`",
-        default: "`off`",
-        meaning: "when the selected distro cannot be used: `off` (telemetry off) or `sdk` (plain SDK, unredacted)",
-    },
-    SettingDoc {
-        env: "`OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR`",
-        declared: "`distribution.ndotel.on_processor_error`",
-        file: "`[plugins] on_processor_error`",
-        default: "`drop`",
-        meaning: "a span the distro's processor failed on: `drop` or `pass` (exported unchanged)",
-    },
-    SettingDoc {
-        env: "`OTEL_RUST_DISTRO_CALL_TIMEOUT`",
-        declared: "`distribution.ndotel.call_timeout`",
-        file: "`[plugins] call_timeout`",
-        default: "`200`",
-        meaning: "milliseconds a sampler or processor call (the processor edits up to 64 spans per call, on the batch thread) may take: a later answer costs its spans (fail closed; a call for several spans is made again span by span); a call stuck for 5× this bypasses the component until it returns",
-    },
-    SettingDoc {
-        env: "`OTEL_RUST_SHUTDOWN_TIMEOUT`",
-        declared: "—",
-        file: "—",
-        default: "`5000`",
-        meaning: "milliseconds flushing and shutting down may take in all; what was not delivered is reported",
-    },
-    SettingDoc {
-        env: "`OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`",
-        declared: "`tracer_provider.processors[].batch.`{`schedule_delay`, `max_queue_size`, `max_export_batch_size`}",
-        file: "—",
-        default: "`5000`, `2048`, `512`",
-        meaning: "batch span processor; invalid values warn and use the default, sizes above 2^20 and delays above a day are clamped",
-    },
-    SettingDoc {
-        env: "`OTEL_BLRP_SCHEDULE_DELAY`, `OTEL_BLRP_MAX_QUEUE_SIZE`, `OTEL_BLRP_MAX_EXPORT_BATCH_SIZE`",
-        declared: "`logger_provider.processors[].batch.`{`schedule_delay`, `max_queue_size`, `max_export_batch_size`}",
-        file: "—",
-        default: "`1000`, `2048`, `512`",
-        meaning: "batch log record processor, checked the same way",
-    },
-    SettingDoc {
-        env: "`OTEL_RUST_TRACING_FILTER`",
-        declared: "—",
-        file: "—",
-        default: "`info,otel::tracing=trace`",
-        meaning: "which `tracing` spans become OpenTelemetry spans and which events are logged to stderr (`EnvFilter` syntax)",
-    },
-    SettingDoc {
-        env: "`OTEL_RUST_TRACING_BRIDGE`",
-        declared: "—",
-        file: "—",
-        default: "`ndotel`",
-        meaning: "what turns `tracing` spans into OpenTelemetry spans: `ndotel`'s own layer, or `tracing-opentelemetry` (for services that call its `OpenTelemetrySpanExt`, `set_parent` say)",
-    },
-    SettingDoc {
-        env: "`OTEL_RUST_OTLP_ENCODER`",
-        declared: "—",
-        file: "—",
-        default: "`ndotel`",
-        meaning: "what turns spans and log records into OTLP protobuf for the `otlp` exporters: `ndotel`'s own encoder, or `opentelemetry-otlp`'s exporters (the setup a team writes by hand; for comparison)",
-    },
-    SettingDoc {
-        env: "`OTEL_RUST_TRACING_CONTEXT_ACTIVATION`",
-        declared: "—",
-        file: "—",
-        default: "`true`",
-        meaning: "`false`: entering a `tracing` span no longer makes its OpenTelemetry context current (cheaper; `Context::current()` then does not see it)",
-    },
-    SettingDoc {
-        env: "`OTEL_SDK_DISABLED`",
-        declared: "`disabled`",
-        file: "`[otel] sdk_disabled`",
-        default: "`false`",
-        meaning: "no telemetry at all",
-    },
-    SettingDoc {
-        env: "`OTEL_SERVICE_NAME`",
-        declared: "`service.name` in `resource.attributes`; the `service` detector",
-        file: "`[otel] service_name`",
-        default: "`service.name` of `OTEL_RESOURCE_ATTRIBUTES`, else `unknown_service:<executable>`",
-        meaning: "`service.name`",
-    },
-    SettingDoc {
-        env: "`OTEL_RESOURCE_ATTRIBUTES`",
-        declared: "`resource.attributes`, `resource.attributes_list`",
-        file: "—",
-        default: "none",
-        meaning: "extra resource attributes `k=v,k2=v2` (values percent-decoded; the last of a duplicated key wins; a malformed value is discarded whole, with a warning)",
-    },
-    SettingDoc {
-        env: "`OTEL_TRACES_EXPORTER`",
-        declared: "`tracer_provider.processors[].*.exporter`",
-        file: "`[otel] traces_exporter`",
-        default: "distro's first, else `otlp`",
-        meaning: "comma list: `otlp`, `console`, `file`, `none`, distro names",
-    },
-    SettingDoc {
-        env: "`OTEL_METRICS_EXPORTER`",
-        declared: "`meter_provider.readers[]`",
-        file: "`[otel] metrics_exporter`",
-        default: "distro's first, else `otlp`",
-        meaning: "comma list, as above",
-    },
-    SettingDoc {
-        env: "`OTEL_LOGS_EXPORTER`",
-        declared: "`logger_provider.processors[].*.exporter`",
-        file: "`[otel] logs_exporter`",
-        default: "`otlp`; `none` for a distro that redacts spans but has no log processor",
-        meaning: "comma list: `otlp`, `console`, `file`, `none` — `tracing` events as log records, through the distro's log processor",
-    },
-    SettingDoc {
-        env: "`OTEL_TRACES_SAMPLER`",
-        declared: "`tracer_provider.sampler`",
-        file: "`[otel] traces_sampler`",
-        default: "`composite` when `distro.toml` has `[sampler]`, else the distro's first, else `parentbased_always_on`",
-        meaning: "built-in (`composite`: consistent probability sampling from `[sampler]`) or distro sampler",
-    },
-    SettingDoc {
-        env: "`OTEL_TRACES_SAMPLER_ARG`",
-        declared: "`tracer_provider.sampler` (its `ratio`)",
-        file: "`[otel] traces_sampler_arg`",
-        default: "`1.0`",
-        meaning: "ratio for `*traceidratio` (invalid: a warning and 1.0)",
-    },
-    SettingDoc {
-        env: "`OTEL_PROPAGATORS`",
-        declared: "`propagator.composite`, `propagator.composite_list`",
-        file: "`[otel] propagators`",
-        default: "`tracecontext,baggage`",
-        meaning: "comma list: `tracecontext`, `baggage`, `none`",
-    },
-    SettingDoc {
-        env: "`OTEL_METRIC_EXPORT_INTERVAL`",
-        declared: "`meter_provider.readers[].periodic.interval`",
-        file: "`[otel] metric_export_interval`",
-        default: "`60000`",
-        meaning: "milliseconds between metric exports",
-    },
-    SettingDoc {
-        env: "`OTEL_EXPORTER_FILE_TRACES_PATH`",
-        declared: "`tracer_provider.processors[].*.exporter.otlp_file/development.output_stream`",
-        file: "`[otel] file_traces_path`",
-        default: "`traces.jsonl`",
-        meaning: "`file` span exporter output (OTLP JSON lines)",
-    },
-    SettingDoc {
-        env: "`OTEL_EXPORTER_FILE_METRICS_PATH`",
-        declared: "`meter_provider.readers[].periodic.exporter.otlp_file/development.output_stream`",
-        file: "`[otel] file_metrics_path`",
-        default: "`metrics.jsonl`",
-        meaning: "`file` metric exporter output",
-    },
-    SettingDoc {
-        env: "`OTEL_EXPORTER_PROMETHEUS_HOST`",
-        declared: "`meter_provider.readers[].pull.exporter.prometheus/development.host`",
-        file: "—",
-        default: "`localhost`",
-        meaning: "where the `prometheus` metric exporter serves `/metrics`",
-    },
-    SettingDoc {
-        env: "`OTEL_EXPORTER_PROMETHEUS_PORT`",
-        declared: "`meter_provider.readers[].pull.exporter.prometheus/development.port`",
-        file: "—",
-        default: "`9464`",
-        meaning: "its port (in use: a start-up error; the service runs without the endpoint)",
-    },
-    SettingDoc {
-        env: "`OTEL_EXPORTER_FILE_LOGS_PATH`",
-        declared: "`logger_provider.processors[].*.exporter.otlp_file/development.output_stream`",
-        file: "`[otel] file_logs_path`",
-        default: "`logs.jsonl`",
-        meaning: "`file` log exporter output",
-    },
-    SettingDoc {
-        env: "`OTEL_ATTRIBUTE_COUNT_LIMIT`",
-        declared: "`attribute_limits.attribute_count_limit`",
-        file: "—",
-        default: "`128`",
-        meaning: "attributes kept per span, event and link, unless one of the limits below says otherwise",
-    },
-    SettingDoc {
-        env: "`OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`",
-        declared: "`tracer_provider.limits.`{`attribute_count_limit`, `event_attribute_count_limit`, `link_attribute_count_limit`}",
-        file: "—",
-        default: "`OTEL_ATTRIBUTE_COUNT_LIMIT`",
-        meaning: "attributes kept per span, per event, per link (the rest are dropped)",
-    },
-    SettingDoc {
-        env: "`OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT`",
-        declared: "`tracer_provider.limits.`{`event_count_limit`, `link_count_limit`}",
-        file: "—",
-        default: "`128`",
-        meaning: "events and links kept per span",
-    },
-    SettingDoc {
-        env: "`OTEL_BSP_EXPORT_TIMEOUT`",
-        declared: "`tracer_provider.processors[].batch.export_timeout`",
-        file: "—",
-        default: "`30000`",
-        meaning: "milliseconds a distro span exporter may take before it counts as hung",
-    },
-    SettingDoc {
-        env: "`OTEL_METRIC_EXPORT_TIMEOUT`",
-        declared: "`meter_provider.readers[].periodic.timeout`",
-        file: "—",
-        default: "`30000`",
-        meaning: "milliseconds a distro metric exporter may take before it counts as hung",
-    },
-    SettingDoc {
-        env: "`OTEL_EXPORTER_OTLP_{,TRACES_,METRICS_,LOGS_}{PROTOCOL,ENDPOINT,HEADERS,TIMEOUT,COMPRESSION}`",
-        declared: "the exporter (`otlp_http`, `otlp_grpc`, `encoding`) and its `endpoint`, `headers`, `headers_list`, `timeout`, `compression`",
-        file: "—",
-        default: "`http/protobuf`, the SDK's endpoint, none, `10000`, none",
-        meaning: "resolved by ndotel per signal (signal variable over the generic one; the generic endpoint gets `/v1/<signal>` for HTTP); `gzip` compression over both transports",
-    },
-    SettingDoc {
-        env: "`OTEL_EXPORTER_OTLP_{,TRACES_,METRICS_,LOGS_}{CERTIFICATE,CLIENT_CERTIFICATE,CLIENT_KEY}`",
-        declared: "the exporter's `tls.`{`ca_file`, `cert_file`, `key_file`}",
-        file: "—",
-        default: "the system's root certificates, no client certificate",
-        meaning: "PEM files for `https` endpoints, both transports: the certificates to trust instead of the system's, and the client certificate and key for mutual TLS (an unreadable or invalid file is a warning and the default)",
-    },
-    SettingDoc {
-        env: "`OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`",
-        declared: "a metric exporter's `temporality_preference`",
-        file: "—",
-        default: "`cumulative`",
-        meaning: "`cumulative`, `delta` or `lowmemory`",
-    },
-];
-
 /// [`SETTINGS`] as the Markdown table of the crate docs.
 pub fn settings_table() -> String {
     let mut out = String::from(
@@ -391,113 +97,6 @@ pub struct Setting<T> {
     /// Where it came from.
     pub source: Source,
 }
-
-/// Every effective setting of one pipeline.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// `OTEL_RUST_DISTRO_FALLBACK`.
-    pub fallback: Setting<Fallback>,
-    /// `OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR`.
-    pub on_processor_error: Setting<OnProcessorError>,
-    /// `OTEL_RUST_DISTRO_INIT_TIMEOUT`: how long a distro's `init` (and every start-up call) may take.
-    pub init_timeout: Setting<Duration>,
-    /// `OTEL_RUST_DISTRO_PROBE`: whether a plugin distro is probed in a child process before it is loaded.
-    pub probe: Setting<bool>,
-    /// `OTEL_RUST_DISTRO_CALL_TIMEOUT`: how long one sampler or processor call may take before the watchdog
-    /// bypasses that component.
-    pub call_timeout: Setting<Duration>,
-    /// `OTEL_RUST_SHUTDOWN_TIMEOUT`: how long shutdown may take in all.
-    pub shutdown_timeout: Setting<Duration>,
-    /// `OTEL_BSP_SCHEDULE_DELAY`.
-    pub bsp_schedule_delay: Setting<Duration>,
-    /// `OTEL_BSP_MAX_QUEUE_SIZE`.
-    pub bsp_max_queue_size: Setting<usize>,
-    /// `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` (never above the queue size).
-    pub bsp_max_export_batch_size: Setting<usize>,
-    /// `OTEL_BLRP_SCHEDULE_DELAY`.
-    pub blrp_schedule_delay: Setting<Duration>,
-    /// `OTEL_BLRP_MAX_QUEUE_SIZE`.
-    pub blrp_max_queue_size: Setting<usize>,
-    /// `OTEL_BLRP_MAX_EXPORT_BATCH_SIZE` (never above the queue size).
-    pub blrp_max_export_batch_size: Setting<usize>,
-    /// Values that were invalid or out of range, each replaced as the specification says (warn, use the default
-    /// or the nearest valid value); printed once by `init()` and shown by `ndotel config`.
-    pub warnings: Vec<String>,
-    /// `OTEL_SDK_DISABLED`.
-    pub sdk_disabled: Setting<bool>,
-    /// `OTEL_RUST_DISTRO_FAIL_FAST`.
-    pub fail_fast: Setting<bool>,
-    /// Plugin directories: `OTEL_RUST_DISTRO_PATH` and `[plugins] dirs` (both are used).
-    pub plugin_dirs: Setting<Vec<PathBuf>>,
-    /// `OTEL_SERVICE_NAME` (`None`: the SDK's `unknown_service`).
-    pub service_name: Setting<String>,
-    /// `OTEL_RESOURCE_ATTRIBUTES`, parsed.
-    pub resource_attributes: Setting<Vec<(String, String)>>,
-    /// `OTEL_TRACES_EXPORTER`.
-    pub traces_exporter: Setting<Vec<String>>,
-    /// `OTEL_METRICS_EXPORTER`.
-    pub metrics_exporter: Setting<Vec<String>>,
-    /// `OTEL_LOGS_EXPORTER`.
-    pub logs_exporter: Setting<Vec<String>>,
-    /// `OTEL_TRACES_SAMPLER`.
-    pub traces_sampler: Setting<String>,
-    /// `OTEL_TRACES_SAMPLER_ARG`.
-    pub traces_sampler_arg: Setting<Option<String>>,
-    /// `OTEL_PROPAGATORS`.
-    pub propagators: Setting<Vec<String>>,
-    /// `OTEL_METRIC_EXPORT_INTERVAL`.
-    pub metric_export_interval: Setting<Duration>,
-    /// The span limits: `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_EVENT_COUNT_LIMIT`,
-    /// `OTEL_SPAN_LINK_COUNT_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT` (each
-    /// attribute count over `OTEL_ATTRIBUTE_COUNT_LIMIT`), in that order.
-    pub span_limits: [Setting<u64>; 5],
-    /// `OTEL_BSP_EXPORT_TIMEOUT`: how long a distro span exporter call may take.
-    pub span_export_timeout: Setting<Duration>,
-    /// `OTEL_METRIC_EXPORT_TIMEOUT`: how long a distro metric exporter call may take.
-    pub metric_export_timeout: Setting<Duration>,
-    /// `OTEL_EXPORTER_FILE_TRACES_PATH`.
-    pub file_traces_path: Setting<PathBuf>,
-    /// `OTEL_EXPORTER_FILE_METRICS_PATH`.
-    pub file_metrics_path: Setting<PathBuf>,
-    /// `OTEL_EXPORTER_FILE_LOGS_PATH`.
-    pub file_logs_path: Setting<PathBuf>,
-    /// `OTEL_EXPORTER_PROMETHEUS_HOST`.
-    pub prometheus_host: Setting<String>,
-    /// `OTEL_EXPORTER_PROMETHEUS_PORT`.
-    pub prometheus_port: Setting<u64>,
-    /// `OTEL_RUST_TRACING_FILTER`: which `tracing` spans and events are recorded (`EnvFilter` syntax; checked).
-    pub tracing_filter: Setting<String>,
-    /// `OTEL_RUST_TRACING_CONTEXT_ACTIVATION`: entering a `tracing` span makes its OpenTelemetry context current.
-    pub context_activation: Setting<bool>,
-    /// `OTEL_RUST_TRACING_BRIDGE`: `ndotel` (its own `tracing` layer) or `tracing-opentelemetry`.
-    pub tracing_bridge: Setting<String>,
-    /// `OTEL_RUST_OTLP_ENCODER`: `ndotel` (its own encoder) or `opentelemetry-otlp`, for the `otlp` span and log
-    /// exporters.
-    pub otlp_encoder: Setting<String>,
-    /// `OTEL_EXPORTER_OTLP_*` for traces, metrics and logs (per-signal over generic, empty = unset).
-    pub(crate) otlp: [OtlpConfig; 3],
-    /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`.
-    pub(crate) temporality: Setting<Temporality>,
-    /// The ratio of the `traceidratio` samplers (`OTEL_TRACES_SAMPLER_ARG`, 1.0 when unset or invalid).
-    pub(crate) traces_sampler_ratio: f64,
-    /// Names no component answers to (a sampler, exporter or propagator), each said as a problem: also in
-    /// `warnings`, there followed by what `init()` does instead (leaves it out, uses another), and an error for
-    /// `ndotel check`, `config` and `run`.
-    pub unknown: Vec<String>,
-    /// `OTEL_CONFIG_FILE`: the configuration file in use, shown.
-    pub declared: Option<String>,
-    /// The OTLP variables in effect, as `ndotel config` rows (header values masked).
-    otlp_rows: Vec<(&'static str, String, String)>,
-}
-
-/// The variables of [`Settings::span_limits`], in order.
-const SPAN_LIMIT_VARS: [&str; 5] = [
-    "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
-    "OTEL_SPAN_EVENT_COUNT_LIMIT",
-    "OTEL_SPAN_LINK_COUNT_LIMIT",
-    "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
-    "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
-];
 
 /// The `OTEL_EXPORTER_OTLP_*` variables `ndotel config` shows when set (header values masked).
 const OTLP_VARS: &[&str] = &[
@@ -957,6 +556,885 @@ fn parse_resource_attributes(s: &str) -> Result<Vec<(String, String)>, String> {
         .collect()
 }
 
+/// What a setting's resolution reads, and where its warnings go.
+struct Inputs<'a> {
+    env: &'a Env,
+    config: Option<&'a ConfigFile>,
+    otel: &'a OtelSection,
+    plugins: Option<&'a crate::settings::config::PluginsSection>,
+    /// The `distro.toml` in use (empty when none).
+    path: PathBuf,
+    /// What relative paths of `distro.toml` are relative to.
+    base: PathBuf,
+    distro: DistroOffer<'a>,
+    w: Vec<String>,
+}
+
+impl Inputs<'_> {
+    /// A `distro.toml` value, with the file it came from.
+    fn file<T: Clone>(&self, value: Option<&T>) -> Option<(T, PathBuf)> {
+        in_file(value, &self.path)
+    }
+
+    /// A duration in milliseconds, `min..=MAX_MILLIS`.
+    fn millis(
+        &mut self,
+        var: &'static str,
+        file: Option<u64>,
+        default: u64,
+        min: u64,
+    ) -> Setting<Duration> {
+        let file = file.map(|v| (v, self.path.clone()));
+        as_millis(pick_number(
+            self.env,
+            var,
+            file,
+            default,
+            (min, MAX_MILLIS),
+            &mut self.w,
+        ))
+    }
+
+    /// A queue or batch size, `1..=MAX_QUEUE`.
+    fn size(&mut self, var: &'static str, default: u64) -> Setting<usize> {
+        as_usize(pick_number(
+            self.env,
+            var,
+            None,
+            default,
+            (1, MAX_QUEUE),
+            &mut self.w,
+        ))
+    }
+
+    /// A comma list, from the environment, `distro.toml` or the distro's first component of the kind.
+    fn list(
+        &mut self,
+        var: &'static str,
+        file: Option<&String>,
+        distro_names: Option<&[String]>,
+        default: &[&str],
+    ) -> Setting<Vec<String>> {
+        let file = self.file(file).map(|(v, p)| (list(&v), p));
+        let from_distro = distro_names.and_then(|names| {
+            names
+                .first()
+                .map(|n| (vec![n.clone()], self.distro.name.to_string()))
+        });
+        let default = default.iter().map(|s| s.to_string()).collect();
+        pick(
+            self.env,
+            var,
+            file,
+            from_distro,
+            default,
+            |s| Ok(list(s)),
+            &mut self.w,
+        )
+    }
+
+    /// An output path: the environment's relative to the working directory, `distro.toml`'s to the file.
+    fn output(
+        &mut self,
+        var: &'static str,
+        file: Option<&PathBuf>,
+        default: &str,
+    ) -> Setting<PathBuf> {
+        let file = self.file(file).map(|(v, p)| (self.base.join(v), p));
+        let cwd = self.env.cwd().to_path_buf();
+        pick(
+            self.env,
+            var,
+            file,
+            None,
+            cwd.join(default),
+            |s| Ok(cwd.join(s)),
+            &mut self.w,
+        )
+    }
+
+    /// A count limit: the variable, else `general` (with its source) when given, else 128.
+    fn limit(&mut self, var: &'static str, general: Option<&Setting<u64>>) -> Setting<u64> {
+        let mut s = pick_number(
+            self.env,
+            var,
+            None,
+            general.map_or(128, |g| g.value),
+            (0, MAX_LIMIT),
+            &mut self.w,
+        );
+        if let Some(g) = general.filter(|_| s.source == Source::Default) {
+            s.source = g.source.clone();
+        }
+        s
+    }
+}
+
+/// How `ndotel config` shows a setting's value.
+trait Shown {
+    fn shown(&self) -> String;
+}
+
+impl Shown for Duration {
+    fn shown(&self) -> String {
+        self.as_millis().to_string()
+    }
+}
+
+impl Shown for Vec<String> {
+    fn shown(&self) -> String {
+        self.join(",")
+    }
+}
+
+impl Shown for Vec<PathBuf> {
+    fn shown(&self) -> String {
+        self.iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(":")
+    }
+}
+
+impl Shown for PathBuf {
+    fn shown(&self) -> String {
+        self.display().to_string()
+    }
+}
+
+impl Shown for Option<String> {
+    fn shown(&self) -> String {
+        self.clone().unwrap_or_default()
+    }
+}
+
+impl Shown for Vec<(String, String)> {
+    fn shown(&self) -> String {
+        self.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+impl Shown for Temporality {
+    fn shown(&self) -> String {
+        match self {
+            Temporality::Delta => "delta",
+            _ => "cumulative",
+        }
+        .to_string()
+    }
+}
+
+macro_rules! shown_by_display {
+    ($($t:ty),*) => { $(impl Shown for $t { fn shown(&self) -> String { self.to_string() } })* };
+}
+shown_by_display!(bool, u64, usize, String, Fallback, OnProcessorError);
+
+/// The first variable a documentation entry names: the row `ndotel config` shows for it.
+fn first_var(env: &'static str) -> &'static str {
+    let start = env.find("OTEL_").unwrap_or(0);
+    let len = env[start..]
+        .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+        .unwrap_or(env.len() - start);
+    &env[start..start + len]
+}
+
+/// The one table of settings. Each entry is a setting once: its field of [`Settings`], its environment variable,
+/// `distro.toml` key and configuration-file path, default and meaning (the docs' table, [`SETTINGS`]), its row of
+/// `ndotel config` (`used_with: (list, "VAR", "exporter")` marks a value unused unless that exporter list has
+/// it), and how it is resolved (in this order: a later entry may read an earlier one). Adding a setting is adding
+/// an entry here, and using it.
+macro_rules! settings_table {
+    (
+        before { $( { $($before:tt)* } )* }
+        table { $(
+            $(#[doc = $doc:literal])*
+            $field:ident: $ty:ty {
+                env: $env:literal,
+                file: $file:literal,
+                declared: $declared:literal,
+                default: $default:literal,
+                meaning: $meaning:literal,
+                $(used_with: ($list:ident, $listvar:literal, $exporter:literal),)?
+                resolve: $resolve:expr $(,)?
+            }
+        )* }
+        after { $( { $($after:tt)* } )* }
+    ) => {
+        /// Every effective setting of one pipeline.
+        #[derive(Debug, Clone)]
+        pub struct Settings {
+            $( $(#[doc = $doc])* pub $field: Setting<$ty>, )*
+            /// `OTEL_EXPORTER_OTLP_*` for traces, metrics and logs (per-signal over generic, empty = unset).
+            pub(crate) otlp: [OtlpConfig; 3],
+            /// The ratio of the `traceidratio` samplers (`OTEL_TRACES_SAMPLER_ARG`, 1.0 when unset or invalid).
+            pub(crate) traces_sampler_ratio: f64,
+            /// Values that were invalid or out of range, each replaced as the specification says (warn, use the
+            /// default or the nearest valid value); printed once by `init()` and shown by `ndotel config`.
+            pub warnings: Vec<String>,
+            /// Names no component answers to (a sampler, exporter or propagator), each said as a problem: also in
+            /// `warnings`, there followed by what `init()` does instead (leaves it out, uses another), and an error
+            /// for `ndotel check`, `config` and `run`.
+            pub unknown: Vec<String>,
+            /// `OTEL_CONFIG_FILE`: the configuration file in use, shown.
+            pub declared: Option<String>,
+            /// The OTLP variables in effect, as `ndotel config` rows (header values masked).
+            otlp_rows: Vec<(&'static str, String, String)>,
+        }
+
+        /// Every setting once: environment variable(s), `distro.toml` key, configuration-file path, default,
+        /// meaning. The crate docs' table is generated from it (`host/SETTINGS.md`; a test fails when they
+        /// differ), and `ndotel config` shows a row for each.
+        pub const SETTINGS: &[SettingDoc] = &[
+            $( SettingDoc { $($before)* }, )*
+            $( SettingDoc { env: $env, file: $file, declared: $declared, default: $default, meaning: $meaning }, )*
+            $( SettingDoc { $($after)* }, )*
+        ];
+
+        impl Settings {
+            /// Resolves every entry of the table, in order.
+            fn resolve_table(i: &mut Inputs<'_>) -> Settings {
+                $( let $field: Setting<$ty> = ($resolve)(&mut *i); )*
+                let otlp = [Signal::Traces, Signal::Metrics, Signal::Logs]
+                    .map(|signal| OtlpConfig::resolve(i.env, signal, &mut i.w));
+                Settings {
+                    $( $field, )*
+                    otlp,
+                    traces_sampler_ratio: 1.0,
+                    warnings: std::mem::take(&mut i.w),
+                    unknown: Vec::new(),
+                    declared: None,
+                    otlp_rows: otlp_rows(i.env),
+                }
+            }
+
+            /// Every setting as `(name, value, source)` rows, for `ndotel config`.
+            pub fn rows(&self) -> Vec<(&'static str, String, String)> {
+                let mut rows = vec![(
+                    "OTEL_CONFIG_FILE",
+                    self.declared.clone().unwrap_or_else(|| "(none)".into()),
+                    match &self.declared {
+                        Some(_) => "env OTEL_CONFIG_FILE (standard OTEL_* variables it does not reference have no \
+                                    effect)"
+                            .to_string(),
+                        None => Source::Default.to_string(),
+                    },
+                )];
+                $(
+                    rows.push((
+                        first_var($env),
+                        self.$field.value.shown(),
+                        settings_table!(@source self, $field $(, $list, $listvar, $exporter)?),
+                    ));
+                )*
+                rows.extend(self.otlp_rows.iter().cloned());
+                rows
+            }
+        }
+    };
+    (@source $s:ident, $field:ident) => { $s.$field.source.to_string() };
+    (@source $s:ident, $field:ident, $list:ident, $listvar:literal, $exporter:literal) => {
+        unused_unless(&$s.$field.source, &$s.$list.value, $listvar, $exporter)
+    };
+}
+
+settings_table! {
+    before {
+        {
+            env: "`OTEL_RUST_DISTRO`",
+            file: "`default`",
+            declared: "`distribution.ndotel.distro`",
+            default: "the only registered distro, else `sdk`",
+            meaning: "the distro to use",
+        }
+        {
+            env: "`OTEL_RUST_DISTRO_CONFIG`",
+            file: "—",
+            declared: "—",
+            default: "`./distro.toml` if present",
+            meaning: "the configuration file",
+        }
+        {
+            env: "`OTEL_CONFIG_FILE` (`OTEL_EXPERIMENTAL_CONFIG_FILE`, deprecated)",
+            file: "—",
+            declared: "—",
+            default: "none",
+            meaning: "the OpenTelemetry configuration file (YAML, `file_format` 1.x): it replaces the standard \
+                      `OTEL_*` variables it does not reference, and `[otel]`, `[[views]]` and `[sampler]` of \
+                      `distro.toml` \
+                      (see `CONFIGURATION.md`)",
+        }
+        {
+            env: "—",
+            file: "`[opentelemetry_distro] name = \"x.so\"` or `{ path, sha256 }`",
+            declared: "—",
+            default: "none",
+            meaning: "plugin files, relative to the file",
+        }
+    }
+    table {
+        /// Plugin directories: `OTEL_RUST_DISTRO_PATH` and `[plugins] dirs` (both are used).
+        plugin_dirs: Vec<PathBuf> {
+            env: "`OTEL_RUST_DISTRO_PATH`",
+            file: "`[plugins] dirs`",
+            declared: "—",
+            default: "none",
+            meaning: "plugin directories (`:`-separated; both are used)",
+            resolve: |i: &mut Inputs| plugin_dirs(i.env, i.config),
+        }
+        /// `OTEL_RUST_DISTRO_INIT_TIMEOUT`: how long a distro's `init` (and every start-up call) may take.
+        init_timeout: Duration {
+            env: "`OTEL_RUST_DISTRO_INIT_TIMEOUT`",
+            file: "—",
+            declared: "—",
+            default: "`10000`",
+            meaning: "milliseconds a distro's `init` may take before it counts as failed",
+            resolve: |i: &mut Inputs| init_timeout_setting(i.env, &mut i.w),
+        }
+        /// `OTEL_RUST_DISTRO_PROBE`: whether a plugin distro is probed in a child process before it is loaded.
+        probe: bool {
+            env: "`OTEL_RUST_DISTRO_PROBE`",
+            file: "—",
+            declared: "—",
+            default: "`true`",
+            meaning: "`false` skips loading and initialising the selected plugin distro in a probe child process first \
+                      (a plugin that crashes there leaves telemetry off instead of killing the process)",
+            resolve: |i: &mut Inputs| probe_setting(i.env, &mut i.w),
+        }
+        /// `OTEL_RUST_DISTRO_FAIL_FAST`.
+        fail_fast: bool {
+            env: "`OTEL_RUST_DISTRO_FAIL_FAST`",
+            file: "`[plugins] fail_fast`",
+            declared: "`distribution.ndotel.fail_fast`",
+            default: "`false`",
+            meaning: "a selected distro that cannot be used stops start-up (a plugin that is not selected and fails to \
+                      load is only reported)",
+            resolve: |i: &mut Inputs| fail_fast(i.env, i.config, &mut i.w),
+        }
+        /// `OTEL_RUST_DISTRO_FALLBACK`.
+        fallback: Fallback {
+            env: "`OTEL_RUST_DISTRO_FALLBACK`",
+            file: "`[plugins] fallback`",
+            declared: "`distribution.ndotel.fallback`",
+            default: "`off`",
+            meaning: "when the selected distro cannot be used: `off` (telemetry off) or `sdk` (plain SDK, unredacted)",
+            resolve: |i: &mut Inputs| fallback(i.env, i.config, &mut i.w),
+        }
+        /// `OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR`.
+        on_processor_error: OnProcessorError {
+            env: "`OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR`",
+            file: "`[plugins] on_processor_error`",
+            declared: "`distribution.ndotel.on_processor_error`",
+            default: "`drop`",
+            meaning: "a span the distro's processor failed on: `drop` or `pass` (exported unchanged)",
+            resolve: |i: &mut Inputs| {
+                let file = i.plugins.and_then(|p| p.on_processor_error.map(|v| (v, i.path.clone())));
+                pick(
+                    i.env,
+                    "OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR",
+                    file,
+                    None,
+                    OnProcessorError::Drop,
+                    |s| match s.trim().to_ascii_lowercase().as_str() {
+                        "drop" => Ok(OnProcessorError::Drop),
+                        "pass" => Ok(OnProcessorError::Pass),
+                        _ => Err("drop (the default) or pass".into()),
+                    },
+                    &mut i.w,
+                )
+            },
+        }
+        /// `OTEL_RUST_DISTRO_CALL_TIMEOUT`: how long one sampler or processor call may take before the watchdog
+        /// bypasses that component.
+        call_timeout: Duration {
+            env: "`OTEL_RUST_DISTRO_CALL_TIMEOUT`",
+            file: "`[plugins] call_timeout`",
+            declared: "`distribution.ndotel.call_timeout`",
+            default: "`200`",
+            meaning: "milliseconds a sampler or processor call (the processor edits up to 64 spans per call, on the \
+                      batch thread) may take: a later answer costs its spans (fail closed; a call for several spans is \
+                      made again span by span); a call stuck for 5× this bypasses the component until it returns",
+            resolve: |i: &mut Inputs| {
+                let file = i.plugins.and_then(|p| p.call_timeout);
+                i.millis("OTEL_RUST_DISTRO_CALL_TIMEOUT", file, 200, 1)
+            },
+        }
+        /// `OTEL_RUST_SHUTDOWN_TIMEOUT`: how long shutdown may take in all.
+        shutdown_timeout: Duration {
+            env: "`OTEL_RUST_SHUTDOWN_TIMEOUT`",
+            file: "—",
+            declared: "—",
+            default: "`5000`",
+            meaning: "milliseconds flushing and shutting down may take in all; what was not delivered is reported",
+            resolve: |i: &mut Inputs| i.millis("OTEL_RUST_SHUTDOWN_TIMEOUT", None, 5000, 1),
+        }
+        /// `OTEL_BSP_SCHEDULE_DELAY`.
+        bsp_schedule_delay: Duration {
+            env: "`OTEL_BSP_SCHEDULE_DELAY`",
+            file: "—",
+            declared: "`tracer_provider.processors[].batch.schedule_delay`",
+            default: "`5000`",
+            meaning: "milliseconds between exports of the batch span processor (above a day: a day)",
+            resolve: |i: &mut Inputs| i.millis("OTEL_BSP_SCHEDULE_DELAY", None, 5000, 1),
+        }
+        /// `OTEL_BSP_MAX_QUEUE_SIZE`.
+        bsp_max_queue_size: usize {
+            env: "`OTEL_BSP_MAX_QUEUE_SIZE`",
+            file: "—",
+            declared: "`tracer_provider.processors[].batch.max_queue_size`",
+            default: "`2048`",
+            meaning: "spans the batch span processor holds (above 2^20: 2^20; invalid: a warning and the default)",
+            resolve: |i: &mut Inputs| i.size("OTEL_BSP_MAX_QUEUE_SIZE", 2048),
+        }
+        /// `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` (never above the queue size).
+        bsp_max_export_batch_size: usize {
+            env: "`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`",
+            file: "—",
+            declared: "`tracer_provider.processors[].batch.max_export_batch_size`",
+            default: "`512`",
+            meaning: "spans per export (never above the queue size)",
+            resolve: |i: &mut Inputs| {
+                let mut s = i.size("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512);
+                s.value = s.value.min(bsp_max_queue_size.value);
+                s
+            },
+        }
+        /// `OTEL_BLRP_SCHEDULE_DELAY`.
+        blrp_schedule_delay: Duration {
+            env: "`OTEL_BLRP_SCHEDULE_DELAY`",
+            file: "—",
+            declared: "`logger_provider.processors[].batch.schedule_delay`",
+            default: "`1000`",
+            meaning: "milliseconds between exports of the batch log record processor",
+            resolve: |i: &mut Inputs| i.millis("OTEL_BLRP_SCHEDULE_DELAY", None, 1000, 1),
+        }
+        /// `OTEL_BLRP_MAX_QUEUE_SIZE`.
+        blrp_max_queue_size: usize {
+            env: "`OTEL_BLRP_MAX_QUEUE_SIZE`",
+            file: "—",
+            declared: "`logger_provider.processors[].batch.max_queue_size`",
+            default: "`2048`",
+            meaning: "log records the batch log record processor holds",
+            resolve: |i: &mut Inputs| i.size("OTEL_BLRP_MAX_QUEUE_SIZE", 2048),
+        }
+        /// `OTEL_BLRP_MAX_EXPORT_BATCH_SIZE` (never above the queue size).
+        blrp_max_export_batch_size: usize {
+            env: "`OTEL_BLRP_MAX_EXPORT_BATCH_SIZE`",
+            file: "—",
+            declared: "`logger_provider.processors[].batch.max_export_batch_size`",
+            default: "`512`",
+            meaning: "log records per export (never above the queue size)",
+            resolve: |i: &mut Inputs| {
+                let mut s = i.size("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", 512);
+                s.value = s.value.min(blrp_max_queue_size.value);
+                s
+            },
+        }
+        /// `OTEL_RUST_TRACING_FILTER`: which `tracing` spans and events are recorded (`EnvFilter` syntax; checked).
+        tracing_filter: String {
+            env: "`OTEL_RUST_TRACING_FILTER`",
+            file: "—",
+            declared: "—",
+            default: "`info,otel::tracing=trace`",
+            meaning: "which `tracing` spans become OpenTelemetry spans and which events are logged to stderr \
+                      (`EnvFilter` syntax)",
+            resolve: |i: &mut Inputs| pick(
+                i.env,
+                "OTEL_RUST_TRACING_FILTER",
+                None,
+                None,
+                DEFAULT_TRACING_FILTER.to_string(),
+                |s| {
+                    tracing_subscriber::EnvFilter::builder()
+                        .parse(s)
+                        .map(|_| s.trim().to_string())
+                        .map_err(|e| format!("`tracing` filter directives ({e})"))
+                },
+                &mut i.w,
+            ),
+        }
+        /// `OTEL_RUST_TRACING_BRIDGE`: `ndotel` (its own `tracing` layer) or `tracing-opentelemetry`.
+        tracing_bridge: String {
+            env: "`OTEL_RUST_TRACING_BRIDGE`",
+            file: "—",
+            declared: "—",
+            default: "`ndotel`",
+            meaning: "what turns `tracing` spans into OpenTelemetry spans: `ndotel`'s own layer, or \
+                      `tracing-opentelemetry` (for services that call its `OpenTelemetrySpanExt`, `set_parent` say)",
+            resolve: |i: &mut Inputs| pick(
+                i.env,
+                "OTEL_RUST_TRACING_BRIDGE",
+                None,
+                None,
+                OWN_TRACING_BRIDGE.to_string(),
+                |s| match s.trim().to_ascii_lowercase().as_str() {
+                    b @ (OWN_TRACING_BRIDGE | "tracing-opentelemetry") => Ok(b.to_string()),
+                    _ => Err("`ndotel` or `tracing-opentelemetry`".into()),
+                },
+                &mut i.w,
+            ),
+        }
+        /// `OTEL_RUST_OTLP_ENCODER`: `ndotel` (its own encoder) or `opentelemetry-otlp`, for the `otlp` span and log
+        /// exporters.
+        otlp_encoder: String {
+            env: "`OTEL_RUST_OTLP_ENCODER`",
+            file: "—",
+            declared: "—",
+            default: "`ndotel`",
+            meaning: "what turns spans and log records into OTLP protobuf for the `otlp` exporters: `ndotel`'s own \
+                      encoder, or `opentelemetry-otlp`'s exporters (the setup a team writes by hand; for comparison)",
+            resolve: |i: &mut Inputs| pick(
+                i.env,
+                "OTEL_RUST_OTLP_ENCODER",
+                None,
+                None,
+                OWN_OTLP_ENCODER.to_string(),
+                |s| match s.trim().to_ascii_lowercase().as_str() {
+                    e @ (OWN_OTLP_ENCODER | "opentelemetry-otlp") => Ok(e.to_string()),
+                    _ => Err("`ndotel` or `opentelemetry-otlp`".into()),
+                },
+                &mut i.w,
+            ),
+        }
+        /// `OTEL_RUST_TRACING_CONTEXT_ACTIVATION`: entering a `tracing` span makes its OpenTelemetry context current.
+        context_activation: bool {
+            env: "`OTEL_RUST_TRACING_CONTEXT_ACTIVATION`",
+            file: "—",
+            declared: "—",
+            default: "`true`",
+            meaning: "`false`: entering a `tracing` span no longer makes its OpenTelemetry context current (cheaper; \
+                      `Context::current()` then does not see it)",
+            resolve: |i: &mut Inputs| pick(
+                i.env,
+                "OTEL_RUST_TRACING_CONTEXT_ACTIVATION",
+                None,
+                None,
+                true,
+                parse_bool,
+                &mut i.w,
+            ),
+        }
+        /// `OTEL_SDK_DISABLED`.
+        sdk_disabled: bool {
+            env: "`OTEL_SDK_DISABLED`",
+            file: "`[otel] sdk_disabled`",
+            declared: "`disabled`",
+            default: "`false`",
+            meaning: "no telemetry at all",
+            resolve: |i: &mut Inputs| {
+                let file = i.file(i.otel.sdk_disabled.as_ref());
+                pick(i.env, "OTEL_SDK_DISABLED", file, None, false, parse_bool, &mut i.w)
+            },
+        }
+        /// `OTEL_RESOURCE_ATTRIBUTES`, parsed.
+        resource_attributes: Vec<(String, String)> {
+            env: "`OTEL_RESOURCE_ATTRIBUTES`",
+            file: "—",
+            declared: "`resource.attributes`, `resource.attributes_list`",
+            default: "none",
+            meaning: "extra resource attributes `k=v,k2=v2` (values percent-decoded; the last of a duplicated key \
+                      wins; a malformed value is discarded whole, with a warning)",
+            resolve: |i: &mut Inputs| pick(
+                i.env,
+                "OTEL_RESOURCE_ATTRIBUTES",
+                None,
+                None,
+                Vec::new(),
+                parse_resource_attributes,
+                &mut i.w,
+            ),
+        }
+        /// `OTEL_SERVICE_NAME` (`None`: the SDK's `unknown_service`).
+        service_name: String {
+            env: "`OTEL_SERVICE_NAME`",
+            file: "`[otel] service_name`",
+            declared: "`service.name` in `resource.attributes`; the `service` detector",
+            default: "`service.name` of `OTEL_RESOURCE_ATTRIBUTES`, else `unknown_service:<executable>`",
+            meaning: "`service.name`",
+            resolve: |i: &mut Inputs| {
+                service_name(i.env, i.otel.service_name.as_ref(), &i.path, &resource_attributes)
+            },
+        }
+        /// `OTEL_TRACES_EXPORTER`.
+        traces_exporter: Vec<String> {
+            env: "`OTEL_TRACES_EXPORTER`",
+            file: "`[otel] traces_exporter`",
+            declared: "`tracer_provider.processors[].*.exporter`",
+            default: "distro's first, else `otlp`",
+            meaning: "comma list: `otlp`, `console`, `file`, `none`, distro names",
+            resolve: |i: &mut Inputs| {
+                let distro = i.distro.components.span_exporters.clone();
+                i.list("OTEL_TRACES_EXPORTER", i.otel.traces_exporter.as_ref(), Some(&distro), &["otlp"])
+            },
+        }
+        /// `OTEL_METRICS_EXPORTER`.
+        metrics_exporter: Vec<String> {
+            env: "`OTEL_METRICS_EXPORTER`",
+            file: "`[otel] metrics_exporter`",
+            declared: "`meter_provider.readers[]`",
+            default: "distro's first, else `otlp`",
+            meaning: "comma list, as above",
+            resolve: |i: &mut Inputs| {
+                let distro = i.distro.components.metric_exporters.clone();
+                i.list("OTEL_METRICS_EXPORTER", i.otel.metrics_exporter.as_ref(), Some(&distro), &["otlp"])
+            },
+        }
+        /// `OTEL_LOGS_EXPORTER`.
+        logs_exporter: Vec<String> {
+            env: "`OTEL_LOGS_EXPORTER`",
+            file: "`[otel] logs_exporter`",
+            declared: "`logger_provider.processors[].*.exporter`",
+            default: "`otlp`; `none` for a distro that redacts spans but has no log processor",
+            meaning: "comma list: `otlp`, `console`, `file`, `none` — `tracing` events as log records, through the \
+                      distro's log processor",
+            resolve: |i: &mut Inputs| i.list("OTEL_LOGS_EXPORTER", i.otel.logs_exporter.as_ref(), None, &["otlp"]),
+        }
+        /// `OTEL_TRACES_SAMPLER`.
+        traces_sampler: String {
+            env: "`OTEL_TRACES_SAMPLER`",
+            file: "`[otel] traces_sampler`",
+            declared: "`tracer_provider.sampler`",
+            default: "`composite` when `distro.toml` has `[sampler]`, else the distro's first, else \
+                      `parentbased_always_on`",
+            meaning: "built-in (`composite`: consistent probability sampling from `[sampler]`) or distro sampler",
+            resolve: |i: &mut Inputs| {
+                // `[sampler]` in the file chooses the composite sampler, unless `[otel] traces_sampler` says.
+                let file = i.file(i.otel.traces_sampler.as_ref().or(i
+                    .config
+                    .and_then(|c| c.config.sampler.as_ref())
+                    .map(|_| &*COMPOSITE)));
+                let distro = i
+                    .distro
+                    .components
+                    .samplers
+                    .first()
+                    .map(|s| (s.clone(), i.distro.name.to_string()));
+                pick(
+                    i.env,
+                    "OTEL_TRACES_SAMPLER",
+                    file,
+                    distro,
+                    "parentbased_always_on".to_string(),
+                    |s| Ok(s.trim().to_string()),
+                    &mut i.w,
+                )
+            },
+        }
+        /// `OTEL_TRACES_SAMPLER_ARG`.
+        traces_sampler_arg: Option<String> {
+            env: "`OTEL_TRACES_SAMPLER_ARG`",
+            file: "`[otel] traces_sampler_arg`",
+            declared: "`tracer_provider.sampler` (its `ratio`)",
+            default: "`1.0`",
+            meaning: "ratio for `*traceidratio` (invalid: a warning and 1.0)",
+            resolve: |i: &mut Inputs| {
+                let file = i.file(i.otel.traces_sampler_arg.as_ref()).map(|(v, p)| (Some(v), p));
+                pick(
+                    i.env,
+                    "OTEL_TRACES_SAMPLER_ARG",
+                    file,
+                    None,
+                    None,
+                    |s| Ok(Some(s.to_string())),
+                    &mut i.w,
+                )
+            },
+        }
+        /// `OTEL_PROPAGATORS`.
+        propagators: Vec<String> {
+            env: "`OTEL_PROPAGATORS`",
+            file: "`[otel] propagators`",
+            declared: "`propagator.composite`, `propagator.composite_list`",
+            default: "`tracecontext,baggage`",
+            meaning: "comma list: `tracecontext`, `baggage`, `none`",
+            resolve: |i: &mut Inputs| {
+                i.list("OTEL_PROPAGATORS", i.otel.propagators.as_ref(), None, &["tracecontext", "baggage"])
+            },
+        }
+        /// `OTEL_METRIC_EXPORT_INTERVAL`.
+        metric_export_interval: Duration {
+            env: "`OTEL_METRIC_EXPORT_INTERVAL`",
+            file: "`[otel] metric_export_interval`",
+            declared: "`meter_provider.readers[].periodic.interval`",
+            default: "`60000`",
+            meaning: "milliseconds between metric exports",
+            resolve: |i: &mut Inputs| {
+                let file = i.otel.metric_export_interval;
+                i.millis("OTEL_METRIC_EXPORT_INTERVAL", file, 60_000, 1)
+            },
+        }
+        /// `OTEL_BSP_EXPORT_TIMEOUT`: how long a distro span exporter call may take.
+        span_export_timeout: Duration {
+            env: "`OTEL_BSP_EXPORT_TIMEOUT`",
+            file: "—",
+            declared: "`tracer_provider.processors[].batch.export_timeout`",
+            default: "`30000`",
+            meaning: "milliseconds a distro span exporter may take before it counts as hung",
+            resolve: |i: &mut Inputs| i.millis("OTEL_BSP_EXPORT_TIMEOUT", None, 30_000, 1),
+        }
+        /// `OTEL_METRIC_EXPORT_TIMEOUT`: how long a distro metric exporter call may take.
+        metric_export_timeout: Duration {
+            env: "`OTEL_METRIC_EXPORT_TIMEOUT`",
+            file: "—",
+            declared: "`meter_provider.readers[].periodic.timeout`",
+            default: "`30000`",
+            meaning: "milliseconds a distro metric exporter may take before it counts as hung",
+            resolve: |i: &mut Inputs| i.millis("OTEL_METRIC_EXPORT_TIMEOUT", None, 30_000, 1),
+        }
+        /// `OTEL_EXPORTER_FILE_TRACES_PATH`.
+        file_traces_path: PathBuf {
+            env: "`OTEL_EXPORTER_FILE_TRACES_PATH`",
+            file: "`[otel] file_traces_path`",
+            declared: "`tracer_provider.processors[].*.exporter.otlp_file/development.output_stream`",
+            default: "`traces.jsonl`",
+            meaning: "`file` span exporter output (OTLP JSON lines)",
+            used_with: (traces_exporter, "OTEL_TRACES_EXPORTER", "file"),
+            resolve: |i: &mut Inputs| {
+                i.output("OTEL_EXPORTER_FILE_TRACES_PATH", i.otel.file_traces_path.as_ref(), "traces.jsonl")
+            },
+        }
+        /// `OTEL_EXPORTER_FILE_METRICS_PATH`.
+        file_metrics_path: PathBuf {
+            env: "`OTEL_EXPORTER_FILE_METRICS_PATH`",
+            file: "`[otel] file_metrics_path`",
+            declared: "`meter_provider.readers[].periodic.exporter.otlp_file/development.output_stream`",
+            default: "`metrics.jsonl`",
+            meaning: "`file` metric exporter output",
+            used_with: (metrics_exporter, "OTEL_METRICS_EXPORTER", "file"),
+            resolve: |i: &mut Inputs| {
+                i.output("OTEL_EXPORTER_FILE_METRICS_PATH", i.otel.file_metrics_path.as_ref(), "metrics.jsonl")
+            },
+        }
+        /// `OTEL_EXPORTER_FILE_LOGS_PATH`.
+        file_logs_path: PathBuf {
+            env: "`OTEL_EXPORTER_FILE_LOGS_PATH`",
+            file: "`[otel] file_logs_path`",
+            declared: "`logger_provider.processors[].*.exporter.otlp_file/development.output_stream`",
+            default: "`logs.jsonl`",
+            meaning: "`file` log exporter output",
+            used_with: (logs_exporter, "OTEL_LOGS_EXPORTER", "file"),
+            resolve: |i: &mut Inputs| {
+                i.output("OTEL_EXPORTER_FILE_LOGS_PATH", i.otel.file_logs_path.as_ref(), "logs.jsonl")
+            },
+        }
+        /// `OTEL_EXPORTER_PROMETHEUS_HOST`.
+        prometheus_host: String {
+            env: "`OTEL_EXPORTER_PROMETHEUS_HOST`",
+            file: "—",
+            declared: "`meter_provider.readers[].pull.exporter.prometheus/development.host`",
+            default: "`localhost`",
+            meaning: "where the `prometheus` metric exporter serves `/metrics`",
+            used_with: (metrics_exporter, "OTEL_METRICS_EXPORTER", "prometheus"),
+            resolve: |i: &mut Inputs| pick(
+                i.env,
+                "OTEL_EXPORTER_PROMETHEUS_HOST",
+                None,
+                None,
+                "localhost".to_string(),
+                |s| Ok(s.trim().to_string()),
+                &mut i.w,
+            ),
+        }
+        /// `OTEL_EXPORTER_PROMETHEUS_PORT`.
+        prometheus_port: u64 {
+            env: "`OTEL_EXPORTER_PROMETHEUS_PORT`",
+            file: "—",
+            declared: "`meter_provider.readers[].pull.exporter.prometheus/development.port`",
+            default: "`9464`",
+            meaning: "its port (in use: a start-up error; the service runs without the endpoint)",
+            used_with: (metrics_exporter, "OTEL_METRICS_EXPORTER", "prometheus"),
+            resolve: |i: &mut Inputs| {
+                pick_number(i.env, "OTEL_EXPORTER_PROMETHEUS_PORT", None, 9464, (0, 65535), &mut i.w)
+            },
+        }
+        /// `OTEL_ATTRIBUTE_COUNT_LIMIT`: the attribute limits below that are not set.
+        attribute_count_limit: u64 {
+            env: "`OTEL_ATTRIBUTE_COUNT_LIMIT`",
+            file: "—",
+            declared: "`attribute_limits.attribute_count_limit`",
+            default: "`128`",
+            meaning: "attributes kept per span, event and link, unless one of the limits below says otherwise",
+            resolve: |i: &mut Inputs| i.limit("OTEL_ATTRIBUTE_COUNT_LIMIT", None),
+        }
+        /// `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`.
+        span_attribute_count_limit: u64 {
+            env: "`OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`",
+            file: "—",
+            declared: "`tracer_provider.limits.attribute_count_limit`",
+            default: "`OTEL_ATTRIBUTE_COUNT_LIMIT`",
+            meaning: "attributes kept per span (the rest are dropped)",
+            resolve: |i: &mut Inputs| i.limit("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", Some(&attribute_count_limit)),
+        }
+        /// `OTEL_SPAN_EVENT_COUNT_LIMIT`.
+        span_event_count_limit: u64 {
+            env: "`OTEL_SPAN_EVENT_COUNT_LIMIT`",
+            file: "—",
+            declared: "`tracer_provider.limits.event_count_limit`",
+            default: "`128`",
+            meaning: "events kept per span",
+            resolve: |i: &mut Inputs| i.limit("OTEL_SPAN_EVENT_COUNT_LIMIT", None),
+        }
+        /// `OTEL_SPAN_LINK_COUNT_LIMIT`.
+        span_link_count_limit: u64 {
+            env: "`OTEL_SPAN_LINK_COUNT_LIMIT`",
+            file: "—",
+            declared: "`tracer_provider.limits.link_count_limit`",
+            default: "`128`",
+            meaning: "links kept per span",
+            resolve: |i: &mut Inputs| i.limit("OTEL_SPAN_LINK_COUNT_LIMIT", None),
+        }
+        /// `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`.
+        event_attribute_count_limit: u64 {
+            env: "`OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`",
+            file: "—",
+            declared: "`tracer_provider.limits.event_attribute_count_limit`",
+            default: "`OTEL_ATTRIBUTE_COUNT_LIMIT`",
+            meaning: "attributes kept per span event",
+            resolve: |i: &mut Inputs| i.limit("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", Some(&attribute_count_limit)),
+        }
+        /// `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`.
+        link_attribute_count_limit: u64 {
+            env: "`OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`",
+            file: "—",
+            declared: "`tracer_provider.limits.link_attribute_count_limit`",
+            default: "`OTEL_ATTRIBUTE_COUNT_LIMIT`",
+            meaning: "attributes kept per span link",
+            resolve: |i: &mut Inputs| i.limit("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", Some(&attribute_count_limit)),
+        }
+        /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`.
+        temporality: Temporality {
+            env: "`OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`",
+            file: "—",
+            declared: "a metric exporter's `temporality_preference`",
+            default: "`cumulative`",
+            meaning: "`cumulative`, `delta` or `lowmemory`",
+            resolve: |i: &mut Inputs| temporality(i.env, &mut i.w),
+        }
+    }
+    after {
+        {
+            env: "`OTEL_EXPORTER_OTLP_{,TRACES_,METRICS_,LOGS_}{PROTOCOL,ENDPOINT,HEADERS,TIMEOUT,COMPRESSION}`",
+            file: "—",
+            declared: "the exporter (`otlp_http`, `otlp_grpc`, `encoding`) and its `endpoint`, `headers`, \
+                       `headers_list`, `timeout`, `compression`",
+            default: "`http/protobuf`, the SDK's endpoint, none, `10000`, none",
+            meaning: "resolved by ndotel per signal (signal variable over the generic one; the generic endpoint gets \
+                      `/v1/<signal>` for HTTP); `gzip` compression over both transports",
+        }
+        {
+            env: "`OTEL_EXPORTER_OTLP_{,TRACES_,METRICS_,LOGS_}{CERTIFICATE,CLIENT_CERTIFICATE,CLIENT_KEY}`",
+            file: "—",
+            declared: "the exporter's `tls.`{`ca_file`, `cert_file`, `key_file`}",
+            default: "the system's root certificates, no client certificate",
+            meaning: "PEM files for `https` endpoints, both transports: the certificates to trust instead of the \
+                      system's, and the client certificate and key for mutual TLS (an unreadable or invalid file is a \
+                      warning and the default)",
+        }
+    }
+}
+
 impl Settings {
     /// Resolves every setting for `distro` from the environment and the file.
     pub fn resolve(
@@ -965,335 +1443,19 @@ impl Settings {
         distro: DistroOffer<'_>,
     ) -> Result<Settings, ConfigError> {
         let empty = OtelSection::default();
-        let otel = config.map(|c| &c.config.otel).unwrap_or(&empty);
-        let path = config.map(|c| c.path.clone()).unwrap_or_default();
-        let from_distro = |names: &[String]| {
-            names
-                .first()
-                .map(|n| (vec![n.clone()], distro.name.to_string()))
+        let mut inputs = Inputs {
+            env,
+            config,
+            otel: config.map(|c| &c.config.otel).unwrap_or(&empty),
+            plugins: config.map(|c| &c.config.plugins),
+            path: config.map(|c| c.path.clone()).unwrap_or_default(),
+            base: config
+                .map(|c| c.dir().to_path_buf())
+                .unwrap_or_else(|| env.cwd().to_path_buf()),
+            distro,
+            w: Vec::new(),
         };
-        let base = config
-            .map(|c| c.dir().to_path_buf())
-            .unwrap_or_else(|| env.cwd().to_path_buf());
-        let ok = |s: &str| Ok(s.to_string());
-        let plugins = config.map(|c| &c.config.plugins);
-        let mut warnings = Vec::new();
-        let w = &mut warnings;
-        let bsp_max_queue_size = as_usize(pick_number(
-            env,
-            "OTEL_BSP_MAX_QUEUE_SIZE",
-            None,
-            2048,
-            (1, MAX_QUEUE),
-            w,
-        ));
-        let mut bsp_max_export_batch_size = as_usize(pick_number(
-            env,
-            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
-            None,
-            512,
-            (1, MAX_QUEUE),
-            w,
-        ));
-        bsp_max_export_batch_size.value = bsp_max_export_batch_size
-            .value
-            .min(bsp_max_queue_size.value);
-        let blrp_max_queue_size = as_usize(pick_number(
-            env,
-            "OTEL_BLRP_MAX_QUEUE_SIZE",
-            None,
-            2048,
-            (1, MAX_QUEUE),
-            w,
-        ));
-        let mut blrp_max_export_batch_size = as_usize(pick_number(
-            env,
-            "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE",
-            None,
-            512,
-            (1, MAX_QUEUE),
-            w,
-        ));
-        blrp_max_export_batch_size.value = blrp_max_export_batch_size
-            .value
-            .min(blrp_max_queue_size.value);
-        let millis_setting = |var, file: Option<u64>, default, min, w: &mut Vec<String>| {
-            as_millis(pick_number(
-                env,
-                var,
-                file.map(|v| (v, path.clone())),
-                default,
-                (min, MAX_MILLIS),
-                w,
-            ))
-        };
-        let call_timeout = millis_setting(
-            "OTEL_RUST_DISTRO_CALL_TIMEOUT",
-            plugins.and_then(|p| p.call_timeout),
-            200,
-            1,
-            w,
-        );
-        let shutdown_timeout = millis_setting("OTEL_RUST_SHUTDOWN_TIMEOUT", None, 5000, 1, w);
-        let bsp_schedule_delay = millis_setting("OTEL_BSP_SCHEDULE_DELAY", None, 5000, 1, w);
-        let blrp_schedule_delay = millis_setting("OTEL_BLRP_SCHEDULE_DELAY", None, 1000, 1, w);
-        let metric_export_interval = millis_setting(
-            "OTEL_METRIC_EXPORT_INTERVAL",
-            otel.metric_export_interval,
-            60_000,
-            1,
-            w,
-        );
-        let span_export_timeout = millis_setting("OTEL_BSP_EXPORT_TIMEOUT", None, 30_000, 1, w);
-        // The general attribute limit, and each limit of the span model over it.
-        let attribute_count = pick_number(
-            env,
-            "OTEL_ATTRIBUTE_COUNT_LIMIT",
-            None,
-            128,
-            (0, MAX_LIMIT),
-            w,
-        );
-        let span_limits = SPAN_LIMIT_VARS.map(|var| {
-            let general = var.contains("ATTRIBUTE").then_some(&attribute_count);
-            let mut s = pick_number(
-                env,
-                var,
-                None,
-                general.map_or(128, |g| g.value),
-                (0, MAX_LIMIT),
-                w,
-            );
-            if let Some(g) = general.filter(|_| s.source == Source::Default) {
-                s.source = g.source.clone();
-            }
-            s
-        });
-        let metric_export_timeout =
-            millis_setting("OTEL_METRIC_EXPORT_TIMEOUT", None, 30_000, 1, w);
-        let otlp = [Signal::Traces, Signal::Metrics, Signal::Logs]
-            .map(|signal| OtlpConfig::resolve(env, signal, w));
-        let temporality = temporality(env, w);
-        let tracing_filter = pick(
-            env,
-            "OTEL_RUST_TRACING_FILTER",
-            None,
-            None,
-            DEFAULT_TRACING_FILTER.to_string(),
-            |s| {
-                tracing_subscriber::EnvFilter::builder()
-                    .parse(s)
-                    .map(|_| s.trim().to_string())
-                    .map_err(|e| format!("`tracing` filter directives ({e})"))
-            },
-            w,
-        );
-        let context_activation = pick(
-            env,
-            "OTEL_RUST_TRACING_CONTEXT_ACTIVATION",
-            None,
-            None,
-            true,
-            parse_bool,
-            w,
-        );
-        let tracing_bridge = pick(
-            env,
-            "OTEL_RUST_TRACING_BRIDGE",
-            None,
-            None,
-            OWN_TRACING_BRIDGE.to_string(),
-            |s| match s.trim().to_ascii_lowercase().as_str() {
-                b @ (OWN_TRACING_BRIDGE | "tracing-opentelemetry") => Ok(b.to_string()),
-                _ => Err("`ndotel` or `tracing-opentelemetry`".into()),
-            },
-            w,
-        );
-        let otlp_encoder = pick(
-            env,
-            "OTEL_RUST_OTLP_ENCODER",
-            None,
-            None,
-            OWN_OTLP_ENCODER.to_string(),
-            |s| match s.trim().to_ascii_lowercase().as_str() {
-                e @ (OWN_OTLP_ENCODER | "opentelemetry-otlp") => Ok(e.to_string()),
-                _ => Err("`ndotel` or `opentelemetry-otlp`".into()),
-            },
-            w,
-        );
-        let resource_attributes = pick(
-            env,
-            "OTEL_RESOURCE_ATTRIBUTES",
-            None,
-            None,
-            Vec::new(),
-            parse_resource_attributes,
-            w,
-        );
-        let service_name =
-            service_name(env, otel.service_name.as_ref(), &path, &resource_attributes);
-        let mut settings = Settings {
-            fallback: fallback(env, config, w),
-            on_processor_error: pick(
-                env,
-                "OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR",
-                plugins.and_then(|p| p.on_processor_error.map(|v| (v, path.clone()))),
-                None,
-                OnProcessorError::Drop,
-                |s| match s.trim().to_ascii_lowercase().as_str() {
-                    "drop" => Ok(OnProcessorError::Drop),
-                    "pass" => Ok(OnProcessorError::Pass),
-                    _ => Err("drop (the default) or pass".into()),
-                },
-                w,
-            ),
-            call_timeout,
-            init_timeout: init_timeout_setting(env, w),
-            probe: probe_setting(env, w),
-            shutdown_timeout,
-            bsp_schedule_delay,
-            bsp_max_queue_size,
-            bsp_max_export_batch_size,
-            blrp_schedule_delay,
-            blrp_max_queue_size,
-            blrp_max_export_batch_size,
-            metric_export_interval,
-            span_export_timeout,
-            metric_export_timeout,
-            span_limits,
-            fail_fast: fail_fast(env, config, w),
-            plugin_dirs: plugin_dirs(env, config),
-            sdk_disabled: pick(
-                env,
-                "OTEL_SDK_DISABLED",
-                in_file(otel.sdk_disabled.as_ref(), &path),
-                None,
-                false,
-                parse_bool,
-                w,
-            ),
-            service_name,
-            resource_attributes,
-            traces_exporter: pick(
-                env,
-                "OTEL_TRACES_EXPORTER",
-                in_file(otel.traces_exporter.as_ref(), &path).map(|(v, p)| (list(&v), p)),
-                from_distro(&distro.components.span_exporters),
-                vec!["otlp".to_string()],
-                |s| Ok(list(s)),
-                w,
-            ),
-            metrics_exporter: pick(
-                env,
-                "OTEL_METRICS_EXPORTER",
-                in_file(otel.metrics_exporter.as_ref(), &path).map(|(v, p)| (list(&v), p)),
-                from_distro(&distro.components.metric_exporters),
-                vec!["otlp".to_string()],
-                |s| Ok(list(s)),
-                w,
-            ),
-            logs_exporter: pick(
-                env,
-                "OTEL_LOGS_EXPORTER",
-                in_file(otel.logs_exporter.as_ref(), &path).map(|(v, p)| (list(&v), p)),
-                None,
-                vec!["otlp".to_string()],
-                |s| Ok(list(s)),
-                w,
-            ),
-            traces_sampler: pick(
-                env,
-                "OTEL_TRACES_SAMPLER",
-                // `[sampler]` in the file chooses the composite sampler, unless `[otel] traces_sampler` says.
-                in_file(
-                    otel.traces_sampler.as_ref().or(config
-                        .and_then(|c| c.config.sampler.as_ref())
-                        .map(|_| &*COMPOSITE)),
-                    &path,
-                ),
-                distro
-                    .components
-                    .samplers
-                    .first()
-                    .map(|s| (s.clone(), distro.name.to_string())),
-                "parentbased_always_on".to_string(),
-                |s| Ok(s.trim().to_string()),
-                w,
-            ),
-            traces_sampler_arg: pick(
-                env,
-                "OTEL_TRACES_SAMPLER_ARG",
-                in_file(otel.traces_sampler_arg.as_ref(), &path).map(|(v, p)| (Some(v), p)),
-                None,
-                None,
-                |s| ok(s).map(Some),
-                w,
-            ),
-            propagators: pick(
-                env,
-                "OTEL_PROPAGATORS",
-                in_file(otel.propagators.as_ref(), &path).map(|(v, p)| (list(&v), p)),
-                None,
-                vec!["tracecontext".to_string(), "baggage".to_string()],
-                |s| Ok(list(s)),
-                w,
-            ),
-            file_traces_path: pick(
-                env,
-                "OTEL_EXPORTER_FILE_TRACES_PATH",
-                in_file(otel.file_traces_path.as_ref(), &path).map(|(v, p)| (base.join(v), p)),
-                None,
-                env.cwd().join("traces.jsonl"),
-                |s| Ok(env.cwd().join(s)),
-                w,
-            ),
-            file_metrics_path: pick(
-                env,
-                "OTEL_EXPORTER_FILE_METRICS_PATH",
-                in_file(otel.file_metrics_path.as_ref(), &path).map(|(v, p)| (base.join(v), p)),
-                None,
-                env.cwd().join("metrics.jsonl"),
-                |s| Ok(env.cwd().join(s)),
-                w,
-            ),
-            file_logs_path: pick(
-                env,
-                "OTEL_EXPORTER_FILE_LOGS_PATH",
-                in_file(otel.file_logs_path.as_ref(), &path).map(|(v, p)| (base.join(v), p)),
-                None,
-                env.cwd().join("logs.jsonl"),
-                |s| Ok(env.cwd().join(s)),
-                w,
-            ),
-            prometheus_host: pick(
-                env,
-                "OTEL_EXPORTER_PROMETHEUS_HOST",
-                None,
-                None,
-                "localhost".to_string(),
-                |s| Ok(s.trim().to_string()),
-                w,
-            ),
-            prometheus_port: pick_number(
-                env,
-                "OTEL_EXPORTER_PROMETHEUS_PORT",
-                None,
-                9464,
-                (0, 65535),
-                w,
-            ),
-            tracing_filter,
-            context_activation,
-            tracing_bridge,
-            otlp_encoder,
-            otlp,
-            temporality,
-            traces_sampler_ratio: 1.0,
-            unknown: Vec::new(),
-            declared: None,
-            otlp_rows: otlp_rows(env),
-            warnings,
-        };
+        let mut settings = Settings::resolve_table(&mut inputs);
         settings.validate(distro);
         Ok(settings)
     }
@@ -1462,250 +1624,6 @@ impl Settings {
             })
             .collect()
     }
-
-    /// Every setting as `(name, value, source)` rows, for `ndotel config`.
-    pub fn rows(&self) -> Vec<(&'static str, String, String)> {
-        let j = |v: &[String]| v.join(",");
-        let ms = |s: &Setting<Duration>| s.value.as_millis().to_string();
-        let mut rows = vec![
-            (
-                "OTEL_CONFIG_FILE",
-                self.declared.clone().unwrap_or_else(|| "(none)".into()),
-                match &self.declared {
-                    Some(_) => "env OTEL_CONFIG_FILE (standard OTEL_* variables it does not reference have no effect)"
-                        .to_string(),
-                    None => Source::Default.to_string(),
-                },
-            ),
-            (
-                "OTEL_RUST_DISTRO_FALLBACK",
-                self.fallback.value.to_string(),
-                self.fallback.source.to_string(),
-            ),
-            (
-                "OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR",
-                self.on_processor_error.value.to_string(),
-                self.on_processor_error.source.to_string(),
-            ),
-            (
-                "OTEL_RUST_DISTRO_CALL_TIMEOUT",
-                ms(&self.call_timeout),
-                self.call_timeout.source.to_string(),
-            ),
-            (
-                "OTEL_RUST_DISTRO_INIT_TIMEOUT",
-                ms(&self.init_timeout),
-                self.init_timeout.source.to_string(),
-            ),
-            (
-                "OTEL_RUST_DISTRO_PROBE",
-                self.probe.value.to_string(),
-                self.probe.source.to_string(),
-            ),
-            (
-                "OTEL_RUST_SHUTDOWN_TIMEOUT",
-                ms(&self.shutdown_timeout),
-                self.shutdown_timeout.source.to_string(),
-            ),
-            (
-                "OTEL_BSP_SCHEDULE_DELAY",
-                ms(&self.bsp_schedule_delay),
-                self.bsp_schedule_delay.source.to_string(),
-            ),
-            (
-                "OTEL_BSP_MAX_QUEUE_SIZE",
-                self.bsp_max_queue_size.value.to_string(),
-                self.bsp_max_queue_size.source.to_string(),
-            ),
-            (
-                "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
-                self.bsp_max_export_batch_size.value.to_string(),
-                self.bsp_max_export_batch_size.source.to_string(),
-            ),
-            (
-                "OTEL_BLRP_SCHEDULE_DELAY",
-                ms(&self.blrp_schedule_delay),
-                self.blrp_schedule_delay.source.to_string(),
-            ),
-            (
-                "OTEL_BLRP_MAX_QUEUE_SIZE",
-                self.blrp_max_queue_size.value.to_string(),
-                self.blrp_max_queue_size.source.to_string(),
-            ),
-            (
-                "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE",
-                self.blrp_max_export_batch_size.value.to_string(),
-                self.blrp_max_export_batch_size.source.to_string(),
-            ),
-            (
-                "OTEL_RUST_DISTRO_FAIL_FAST",
-                self.fail_fast.value.to_string(),
-                self.fail_fast.source.to_string(),
-            ),
-            (
-                "OTEL_RUST_DISTRO_PATH",
-                self.plugin_dirs
-                    .value
-                    .iter()
-                    .map(|d| d.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(":"),
-                self.plugin_dirs.source.to_string(),
-            ),
-            (
-                "OTEL_SDK_DISABLED",
-                self.sdk_disabled.value.to_string(),
-                self.sdk_disabled.source.to_string(),
-            ),
-            (
-                "OTEL_SERVICE_NAME",
-                self.service_name.value.clone(),
-                self.service_name.source.to_string(),
-            ),
-            (
-                "OTEL_RESOURCE_ATTRIBUTES",
-                self.resource_attributes
-                    .value
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(","),
-                self.resource_attributes.source.to_string(),
-            ),
-            (
-                "OTEL_TRACES_EXPORTER",
-                j(&self.traces_exporter.value),
-                self.traces_exporter.source.to_string(),
-            ),
-            (
-                "OTEL_METRICS_EXPORTER",
-                j(&self.metrics_exporter.value),
-                self.metrics_exporter.source.to_string(),
-            ),
-            (
-                "OTEL_LOGS_EXPORTER",
-                j(&self.logs_exporter.value),
-                self.logs_exporter.source.to_string(),
-            ),
-            (
-                "OTEL_TRACES_SAMPLER",
-                self.traces_sampler.value.clone(),
-                self.traces_sampler.source.to_string(),
-            ),
-            (
-                "OTEL_TRACES_SAMPLER_ARG",
-                self.traces_sampler_arg.value.clone().unwrap_or_default(),
-                self.traces_sampler_arg.source.to_string(),
-            ),
-            (
-                "OTEL_PROPAGATORS",
-                j(&self.propagators.value),
-                self.propagators.source.to_string(),
-            ),
-            (
-                "OTEL_METRIC_EXPORT_INTERVAL",
-                self.metric_export_interval.value.as_millis().to_string(),
-                self.metric_export_interval.source.to_string(),
-            ),
-            (
-                "OTEL_BSP_EXPORT_TIMEOUT",
-                self.span_export_timeout.value.as_millis().to_string(),
-                self.span_export_timeout.source.to_string(),
-            ),
-            (
-                "OTEL_METRIC_EXPORT_TIMEOUT",
-                self.metric_export_timeout.value.as_millis().to_string(),
-                self.metric_export_timeout.source.to_string(),
-            ),
-            (
-                "OTEL_RUST_TRACING_FILTER",
-                self.tracing_filter.value.clone(),
-                self.tracing_filter.source.to_string(),
-            ),
-            (
-                "OTEL_RUST_TRACING_BRIDGE",
-                self.tracing_bridge.value.clone(),
-                self.tracing_bridge.source.to_string(),
-            ),
-            (
-                "OTEL_RUST_OTLP_ENCODER",
-                self.otlp_encoder.value.clone(),
-                self.otlp_encoder.source.to_string(),
-            ),
-            (
-                "OTEL_RUST_TRACING_CONTEXT_ACTIVATION",
-                self.context_activation.value.to_string(),
-                self.context_activation.source.to_string(),
-            ),
-            (
-                "OTEL_EXPORTER_FILE_TRACES_PATH",
-                self.file_traces_path.value.display().to_string(),
-                unused_unless(
-                    &self.file_traces_path.source,
-                    &self.traces_exporter.value,
-                    "OTEL_TRACES_EXPORTER",
-                    "file",
-                ),
-            ),
-            (
-                "OTEL_EXPORTER_FILE_METRICS_PATH",
-                self.file_metrics_path.value.display().to_string(),
-                unused_unless(
-                    &self.file_metrics_path.source,
-                    &self.metrics_exporter.value,
-                    "OTEL_METRICS_EXPORTER",
-                    "file",
-                ),
-            ),
-            (
-                "OTEL_EXPORTER_PROMETHEUS_HOST",
-                self.prometheus_host.value.clone(),
-                unused_unless(
-                    &self.prometheus_host.source,
-                    &self.metrics_exporter.value,
-                    "OTEL_METRICS_EXPORTER",
-                    "prometheus",
-                ),
-            ),
-            (
-                "OTEL_EXPORTER_PROMETHEUS_PORT",
-                self.prometheus_port.value.to_string(),
-                unused_unless(
-                    &self.prometheus_port.source,
-                    &self.metrics_exporter.value,
-                    "OTEL_METRICS_EXPORTER",
-                    "prometheus",
-                ),
-            ),
-            (
-                "OTEL_EXPORTER_FILE_LOGS_PATH",
-                self.file_logs_path.value.display().to_string(),
-                unused_unless(
-                    &self.file_logs_path.source,
-                    &self.logs_exporter.value,
-                    "OTEL_LOGS_EXPORTER",
-                    "file",
-                ),
-            ),
-        ];
-        rows.extend(
-            self.span_limits
-                .iter()
-                .zip(SPAN_LIMIT_VARS)
-                .map(|(s, var)| (var, s.value.to_string(), s.source.to_string())),
-        );
-        rows.push((
-            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
-            match self.temporality.value {
-                Temporality::Delta => "delta",
-                _ => "cumulative",
-            }
-            .to_string(),
-            self.temporality.source.to_string(),
-        ));
-        rows.extend(self.otlp_rows.iter().cloned());
-        rows
-    }
 }
 
 #[cfg(test)]
@@ -1776,7 +1694,6 @@ mod tests {
             "OTEL_RUST_DISTRO",              // the CLI's row, with how the distro was selected
             "OTEL_RUST_DISTRO_CONFIG",       // the CLI's `distro.toml` row
             "OTEL_EXPERIMENTAL_CONFIG_FILE", // the OTEL_CONFIG_FILE row
-            "OTEL_ATTRIBUTE_COUNT_LIMIT",    // the source of each span limit it sets
         ];
         let env = Env::from_pairs(
             OTLP_VARS.iter().map(|v| (v.to_string(), "x=y".to_string())),

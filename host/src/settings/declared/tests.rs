@@ -436,14 +436,15 @@ fn span_limits_come_from_the_file_and_bound_the_spans_built() {
         ],
     );
     let plan = Plan::new(&env).unwrap();
-    let limits: Vec<u64> = plan.settings.span_limits.iter().map(|s| s.value).collect();
+    let limits: Vec<u64> = span_limits(&plan.settings);
     assert_eq!(
         limits,
         [3, 128, 128, 5, 5],
         "the variable has no effect; the general limit fills in"
     );
     assert!(
-        plan.settings.span_limits[3]
+        plan.settings
+            .event_attribute_count_limit
             .source
             .to_string()
             .contains("attribute_limits.attribute_count_limit")
@@ -487,7 +488,7 @@ fn without_a_file_the_span_limit_variables_apply() {
         "/",
     );
     let plan = Plan::new(&env).unwrap();
-    let limits: Vec<u64> = plan.settings.span_limits.iter().map(|s| s.value).collect();
+    let limits: Vec<u64> = span_limits(&plan.settings);
     assert_eq!(limits, [7, 128, 2, 7, 7]);
     assert!(
         plan.warnings()
@@ -743,4 +744,18 @@ fn every_setting_the_file_sets_is_in_the_settings_table_with_its_path() {
             "{var}: SETTINGS does not say where the configuration file sets it"
         );
     }
+}
+
+/// The five span limits, in the SDK's order: span attributes, events, links, event attributes, link attributes.
+fn span_limits(s: &crate::Settings) -> Vec<u64> {
+    [
+        &s.span_attribute_count_limit,
+        &s.span_event_count_limit,
+        &s.span_link_count_limit,
+        &s.event_attribute_count_limit,
+        &s.link_attribute_count_limit,
+    ]
+    .iter()
+    .map(|l| l.value)
+    .collect()
 }
