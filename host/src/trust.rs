@@ -64,8 +64,33 @@ pub(crate) fn check_chain(path: &Path) -> Result<Checked, String> {
             meta.uid()
         ));
     }
-    let mut child_owner = meta.uid();
-    for dir in real.ancestors().skip(1) {
+    check_dirs(&real, meta.uid(), me, &shown)?;
+    // A link is as safe as the directories that hold it: whoever can write there can point it elsewhere.
+    if link.file_type().is_symlink() {
+        let parent = std::path::absolute(path)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .ok_or_else(|| format!("cannot find the directory of {}", crate::text::shown(path)))?;
+        let parent = std::fs::canonicalize(&parent)
+            .map_err(|e| format!("cannot resolve {}: {e}", crate::text::shown(&parent)))?;
+        check_dirs(
+            &parent.join("link"),
+            link.uid(),
+            me,
+            &format!(" (it holds the link {})", crate::text::shown(path)),
+        )?;
+    }
+    Ok(Checked {
+        id: (meta.dev(), meta.ino()),
+        real,
+    })
+}
+
+/// Checks the directories above `entry` (owned by `entry_owner`): each owned by root or `me`, and not writable by
+/// group or others unless sticky with the entry below it owned by root or `me`.
+fn check_dirs(entry: &Path, entry_owner: u32, me: u32, shown: &str) -> Result<(), String> {
+    let mut child_owner = entry_owner;
+    for dir in entry.ancestors().skip(1) {
         let m = std::fs::metadata(dir)
             .map_err(|e| format!("cannot stat {}: {e}", crate::text::shown(dir)))?;
         if !owner_ok(m.uid(), me) {
@@ -87,10 +112,7 @@ pub(crate) fn check_chain(path: &Path) -> Result<Checked, String> {
         }
         child_owner = m.uid();
     }
-    Ok(Checked {
-        id: (meta.dev(), meta.ino()),
-        real,
-    })
+    Ok(())
 }
 
 #[cfg(test)]
@@ -120,6 +142,32 @@ mod tests {
         // Sticky and writable by all (like /tmp) is fine when the entry inside is ours.
         chmod(&tmp.path().join("a"), 0o1777);
         assert!(check_chain(&file).is_ok());
+    }
+
+    #[test]
+    fn a_symlink_in_a_writable_directory_is_refused_even_to_a_safe_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        chmod(tmp.path(), 0o700);
+        let safe = tmp.path().join("safe");
+        std::fs::create_dir(&safe).unwrap();
+        chmod(&safe, 0o755);
+        let target = safe.join("otel.yaml");
+        std::fs::write(&target, b"x").unwrap();
+        chmod(&target, 0o644);
+        let open = tmp.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        chmod(&open, 0o777);
+        let link = open.join("otel.yaml");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = check_chain(&link).unwrap_err();
+        assert!(
+            err.contains("/open") && err.contains("it holds the link"),
+            "{err}"
+        );
+        // Sticky, like /tmp, with our own link in it: fine.
+        chmod(&open, 0o1777);
+        assert!(check_chain(&link).is_ok());
+        assert!(check_chain(&target).is_ok());
     }
 
     #[test]

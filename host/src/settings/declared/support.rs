@@ -53,6 +53,21 @@ pub(crate) const SUPPORTED: &[(&str, &str, &str)] = &[
         "service",
         "service.name from OTEL_SERVICE_NAME",
     ),
+    (
+        "ExperimentalResourceDetector",
+        "host",
+        "host.name, host.arch",
+    ),
+    (
+        "ExperimentalResourceDetector",
+        "process",
+        "process.pid, process.executable.name and .path (not the command line)",
+    ),
+    (
+        "ExperimentalResourceDetector",
+        "container",
+        "container.id, from the cgroup or the mounts",
+    ),
     ("AttributeNameValue", "name", ""),
     ("AttributeNameValue", "value", ""),
     ("AttributeNameValue", "type", ""),

@@ -759,3 +759,52 @@ fn span_limits(s: &crate::Settings) -> Vec<u64> {
     .map(|l| l.value)
     .collect()
 }
+
+#[test]
+fn the_host_and_process_detectors_add_their_attributes_under_the_files() {
+    let yaml = "file_format: \"1.1\"\nresource:\n  attributes: [{name: host.name, value: pinned}]\n  detection/development:\n    detectors: [{host: }, {process: }]\n";
+    let p = plan(yaml, &[("OTEL_RUST_DISTRO", "sdk")]).unwrap();
+    let attrs = &p.settings.resource_attributes.value;
+    let get = |k: &str| {
+        attrs
+            .iter()
+            .rev()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(
+        get("host.name").as_deref(),
+        Some("pinned"),
+        "the file's attribute wins"
+    );
+    assert!(get("host.arch").is_some());
+    assert_eq!(get("process.pid"), Some(std::process::id().to_string()));
+    assert!(get("process.executable.name").is_some());
+    assert!(!attrs.iter().any(|(k, _)| k.contains("command")));
+}
+
+#[test]
+fn a_container_id_is_found_in_cgroup_v1_and_v2_paths() {
+    let id = "a".repeat(60) + "0123";
+    let v1 = format!("12:memory:/docker/{id}\n11:cpu:/docker/{id}\n");
+    assert_eq!(
+        super::translate::container_id(&v1).as_deref(),
+        Some(id.as_str())
+    );
+    let v2 = format!(
+        "1 2 0:3 /var/lib/docker/containers/{id}/hostname /etc/hostname rw - ext4 /dev/sda1 rw\n"
+    );
+    assert_eq!(
+        super::translate::container_id(&v2).as_deref(),
+        Some(id.as_str())
+    );
+    let systemd = format!("0::/system.slice/docker-{id}.scope\n");
+    assert_eq!(
+        super::translate::container_id(&systemd).as_deref(),
+        Some(id.as_str())
+    );
+    assert_eq!(
+        super::translate::container_id("0::/user.slice/user-0.slice\n"),
+        None
+    );
+}

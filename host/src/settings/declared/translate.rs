@@ -203,14 +203,18 @@ fn resource(t: &mut T, r: Option<&Value>) {
         pairs.push(format!("{name}={}", encode(&value)));
         pointer = "/resource/attributes".into();
     }
-    if !pairs.is_empty() {
-        t.set("OTEL_RESOURCE_ATTRIBUTES", pairs.join(","), &pointer);
-    }
     // The `service` detector reads OTEL_SERVICE_NAME; attributes the file names take precedence.
+    let mut detected: Vec<String> = Vec::new();
     let detectors = r
         .pointer("/detection~1development/detectors")
         .and_then(Value::as_array);
     for (i, d) in detectors.into_iter().flatten().enumerate() {
+        match only(d).map(|(kind, _)| kind) {
+            Some("host") => detected.extend(host_attributes()),
+            Some("process") => detected.extend(process_attributes()),
+            Some("container") => detected.extend(container_attributes()),
+            _ => {}
+        }
         if let Some((kind, _)) = only(d)
             && !matches!(kind, "service" | "host" | "process" | "container")
         {
@@ -237,6 +241,68 @@ fn resource(t: &mut T, r: Option<&Value>) {
             );
         }
     }
+    // What the detectors found, under what the file names (the last of a key wins).
+    let pairs: Vec<String> = detected.into_iter().chain(pairs).collect();
+    if !pairs.is_empty() {
+        t.set("OTEL_RESOURCE_ATTRIBUTES", pairs.join(","), &pointer);
+    }
+}
+
+/// The `host` detector's attributes: `host.name` and `host.arch` (as the semantic conventions spell it).
+fn host_attributes() -> Vec<String> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most `buf.len()` bytes into `buf`.
+    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0 {
+        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+        if let Ok(name) = std::str::from_utf8(&buf[..end])
+            && !name.is_empty()
+        {
+            out.push(format!("host.name={}", encode(name)));
+        }
+    }
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "arm" => "arm32",
+        "powerpc64" => "ppc64",
+        other => other,
+    };
+    out.push(format!("host.arch={arch}"));
+    out
+}
+
+/// The `process` detector's attributes: `process.pid`, `process.executable.name` and `process.executable.path`
+/// (never the command line: it may hold secrets).
+fn process_attributes() -> Vec<String> {
+    let mut out = vec![format!("process.pid={}", std::process::id())];
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(name) = exe.file_name().and_then(|n| n.to_str()) {
+            out.push(format!("process.executable.name={}", encode(name)));
+        }
+        if let Some(path) = exe.to_str() {
+            out.push(format!("process.executable.path={}", encode(path)));
+        }
+    }
+    out
+}
+
+/// The `container` detector's attribute: `container.id`, the 64-hex-digit id the container runtime put in this
+/// process's cgroup path (cgroup v1) or in its mounts (cgroup v2); none outside a container.
+fn container_attributes() -> Vec<String> {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    container_id(&read("/proc/self/cgroup"))
+        .or_else(|| container_id(&read("/proc/self/mountinfo")))
+        .map(|id| vec![format!("container.id={id}")])
+        .unwrap_or_default()
+}
+
+/// The first run of exactly 64 hexadecimal digits that stands as a path segment (or ends one, as in
+/// `docker-<id>.scope`), in `text`.
+pub(crate) fn container_id(text: &str) -> Option<String> {
+    text.split(['/', '\n', ' ', '-', '.', ':'])
+        .find(|seg| seg.len() == 64 && seg.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_string)
 }
 
 fn propagators(t: &mut T, p: Option<&Value>) {
