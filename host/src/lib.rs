@@ -343,7 +343,7 @@ impl Guard {
                 note("traces", tp.shutdown());
             }
             if let Some(editor) = editor {
-                editor.shutdown();
+                editor.load().shutdown();
             }
             if let Some(lp) = lp {
                 note("flushing logs", lp.force_flush());
@@ -418,7 +418,7 @@ pub fn try_init_with(env: &Env) -> Result<Guard, StartError> {
     for warning in plan.warnings() {
         eprintln!("ndotel: warning: {warning}");
     }
-    let pipeline = Pipeline::build(&plan, env)?;
+    let mut pipeline = Pipeline::build(&plan, env)?;
     // Once, where telemetry goes: the first thing to check when nothing arrives.
     if pipeline.tracer_provider.is_some() {
         eprintln!(
@@ -428,28 +428,49 @@ pub fn try_init_with(env: &Env) -> Result<Guard, StartError> {
         );
     }
     // A composite sampler from `distro.toml` (`[sampler]`) or from the configuration file
-    // (`composite/development`) can be reloaded while the service runs.
-    let reload = match (&pipeline.composite, &plan.declared, &plan.config) {
+    // (`composite/development`), and the distro's own settings in `distro.toml`, can be reloaded while the service
+    // runs.
+    let composite = pipeline.composite.clone();
+    let watch = (
+        plan.settings.reload_health_window.value,
+        plan.settings
+            .reload_status
+            .value
+            .clone()
+            .map(|p| env.cwd().join(p)),
+    );
+    let reload = match (composite, &plan.declared, &plan.config) {
         (Some((sampler, node)), Some(declared), _) => pipeline::reload::start(
             pipeline::reload::Reloader::of_declared(
-                sampler.clone(),
-                node.clone(),
+                sampler,
+                node,
                 declared,
                 env,
                 pipeline.faults.clone(),
+                watch.clone(),
             ),
-            pipeline::reload::Mode::of(env),
+            pipeline::reload::Mode::of(&plan.settings.reload.value),
         ),
-        (Some((sampler, node)), None, Some(config)) => pipeline::reload::start(
-            pipeline::reload::Reloader::new(
-                sampler.clone(),
-                node.clone(),
-                config,
-                env,
-                pipeline.faults.clone(),
-            ),
-            pipeline::reload::Mode::of(env),
-        ),
+        (composite, None, Some(config))
+            if composite.is_some() || pipeline.distro_parts.is_some() =>
+        {
+            let (sampler, node) = match composite {
+                Some((sampler, node)) => (Some(sampler), node),
+                None => (None, None),
+            };
+            pipeline::reload::start(
+                pipeline::reload::Reloader::new(
+                    sampler,
+                    pipeline.distro_parts.take(),
+                    node,
+                    config,
+                    env,
+                    pipeline.faults.clone(),
+                    watch,
+                ),
+                pipeline::reload::Mode::of(&plan.settings.reload.value),
+            )
+        }
         _ => None,
     };
     let mut guard = Guard::install(pipeline, plan.distro.name.clone());

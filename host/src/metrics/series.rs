@@ -5,7 +5,7 @@
 //! lookup; the distro runs once per series, not per request. A series the distro drops (or fails on, when failures
 //! drop) is not recorded.
 
-use crate::trace::processor::Editor;
+use crate::trace::processor::EditorSlot;
 use opentelemetry::metrics::{
     AsyncInstrument, AsyncInstrumentBuilder, Counter, Gauge, Histogram, HistogramBuilder,
     InstrumentBuilder, InstrumentProvider, Meter, MeterProvider, ObservableCounter,
@@ -28,11 +28,11 @@ const SERIES_LIMIT: usize = 2000;
 #[derive(Clone)]
 pub(crate) struct RedactingMeterProvider {
     inner: SdkMeterProvider,
-    editor: Arc<Editor>,
+    editor: Arc<EditorSlot>,
 }
 
 impl RedactingMeterProvider {
-    pub(crate) fn new(inner: SdkMeterProvider, editor: Arc<Editor>) -> Self {
+    pub(crate) fn new(inner: SdkMeterProvider, editor: Arc<EditorSlot>) -> Self {
         RedactingMeterProvider { inner, editor }
     }
 }
@@ -53,12 +53,12 @@ type Verdicts = HashMap<Vec<KeyValue>, Option<Arc<[KeyValue]>>, foldhash::fast::
 /// One instrument's series.
 struct Series {
     name: Cow<'static, str>,
-    editor: Arc<Editor>,
+    editor: Arc<EditorSlot>,
     known: RwLock<Verdicts>,
 }
 
 impl Series {
-    fn new(name: Cow<'static, str>, editor: Arc<Editor>) -> Arc<Self> {
+    fn new(name: Cow<'static, str>, editor: Arc<EditorSlot>) -> Arc<Self> {
         Arc::new(Series {
             name,
             editor,
@@ -105,6 +105,7 @@ impl Series {
             instrumentation_scope: InstrumentationScope::builder("ndotel.metric_series").build(),
         };
         self.editor
+            .load()
             .edit(span, &[])
             .map(|span| span.attributes.into())
     }
@@ -131,7 +132,7 @@ impl<T: Copy + Send + Sync> AsyncInstrument<T> for Observer<'_, T> {
 
 struct Instruments {
     inner: Meter,
-    editor: Arc<Editor>,
+    editor: Arc<EditorSlot>,
 }
 
 macro_rules! recorded_through_series {

@@ -18,7 +18,7 @@ pub use crate::settings::{
     BUILTIN_LOG_EXPORTERS, BUILTIN_METRIC_EXPORTERS, BUILTIN_SAMPLERS, BUILTIN_SPAN_EXPORTERS,
 };
 use crate::trace::exporter::Delivery;
-use crate::trace::processor::{DistroSpanProcessor, Editor, Receivers};
+use crate::trace::processor::{DistroSpanProcessor, EditorSlot, Receivers};
 use crate::trace::view::Attributes;
 use abi_stable::sabi_trait::TD_Opaque;
 pub use ctx::BuildError;
@@ -73,7 +73,9 @@ pub struct Pipeline {
     /// How long shutdown may take in all (`OTEL_RUST_SHUTDOWN_TIMEOUT`).
     pub(crate) shutdown_timeout: Duration,
     /// The distro's span processor, which also judges each new metric series before it is recorded.
-    pub(crate) series_editor: Option<Arc<Editor>>,
+    pub(crate) series_editor: Option<Arc<EditorSlot>>,
+    /// The distro's parts a reload of its own settings rebuilds (a distro with a processor or a sampler in use).
+    pub(crate) distro_parts: Option<reload::DistroParts>,
     /// The `[[views]]` of `distro.toml`, each with whether it matched an instrument (named at shutdown if not).
     pub(crate) views: crate::pipeline::metrics::Views,
     /// The composite sampler and the distro sampler its `distro = {}` nodes share, when `[sampler]` chose it: what
@@ -104,6 +106,7 @@ impl Pipeline {
             delivery: Arc::default(),
             shutdown_timeout: Duration::from_secs(5),
             series_editor: None,
+            distro_parts: None,
             views: Vec::new(),
             composite: None,
             prometheus: None,
@@ -189,6 +192,26 @@ impl Pipeline {
             |outlet| ctx.batch(outlet),
         );
         let series_editor = distro_processor.editor();
+        // What a reload of the distro's own settings rebuilds: its processor's editor, and its sampler when the
+        // pipeline asks it directly.
+        let distro_sampler = match &sampler {
+            crate::pipeline::trace::ChosenSampler::Distro(ps) => {
+                Some((ps.slot(), s.traces_sampler.value.clone()))
+            }
+            _ => None,
+        };
+        let distro_parts =
+            (series_editor.is_some() || distro_sampler.is_some()).then(|| reload::DistroParts {
+                info: plan.distro.clone(),
+                editor: series_editor.clone().map(|slot| {
+                    (
+                        slot,
+                        crate::distro::plugin::edits_batches(&plan.distro.api_version),
+                    )
+                }),
+                sampler: distro_sampler,
+                call_timeout: s.call_timeout.value,
+            });
         let delivery = distro_processor.delivery();
         // Every limit is set here, so the SDK's own reading of OTEL_SPAN_*_LIMIT from the process environment
         // never decides (with a configuration file, variables it does not reference have no effect).
@@ -228,6 +251,7 @@ impl Pipeline {
             delivery,
             shutdown_timeout: s.shutdown_timeout.value,
             series_editor,
+            distro_parts,
             views,
             composite,
             prometheus,

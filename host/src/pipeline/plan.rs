@@ -233,6 +233,23 @@ fn probe_first(
     })
 }
 
+/// Probes distro `name` of the plugin at `path` in a child, as start-up does (for a reload of its settings: the
+/// child reads the files as they are now).
+pub(crate) fn probe_for_reload(
+    env: &Env,
+    name: &str,
+    path: &std::path::Path,
+) -> Result<(), String> {
+    probe_first(
+        env,
+        env,
+        name,
+        path,
+        &format!("distro {name} with its new settings"),
+    )
+    .map_err(|e| e.to_string())
+}
+
 /// Registered in `.init_array`, so it runs in every process that links this library, before `main`.
 #[used]
 #[unsafe(link_section = ".init_array")]

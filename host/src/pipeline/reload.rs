@@ -4,9 +4,11 @@
 //! only then swaps it in; a file that fails any of that is refused with its `file:line` error and the running tree
 //! is untouched. Each span is decided under one generation of the tree ([`Composite::replace`]).
 //!
-//! What a reload cannot change without a restart (every other table of the file: exporters, plugins, the distro's
-//! own settings, views) is named in the reload's line, not half-applied. A new tree is watched for a health window
-//! and rolled back when its sampler keeps failing. Each outcome — applied, refused (why), unchanged, rolled back
+//! The selected distro's own table (`[distro.NAME]`) is applied too: its `init` runs again with the new table (in a
+//! probe child first for a plugin), its span processor and sampler are rebuilt, and then swapped in (`DistroParts`):
+//! each batch is edited, and each span decided, under one generation. What a reload cannot change without a restart
+//! (every other table of the file: exporters, plugins, views) is named in the reload's line, not half-applied. What
+//! was applied is watched for a health window and rolled back when its sampler or processor keeps failing. Each outcome — applied, refused (why), unchanged, rolled back
 //! (why) — is one stderr line with the generation and the file's sha256, the content of
 //! `OTEL_RUST_DISTRO_RELOAD_STATUS` (a JSON file) when that is set, and a count of the `ndotel.reload` metric.
 
@@ -31,19 +33,12 @@ pub(crate) enum Mode {
 }
 
 impl Mode {
-    /// The mode `env` asks for; an unknown value is a warning and the default.
-    pub(crate) fn of(env: &Env) -> Mode {
-        match env.get("OTEL_RUST_DISTRO_RELOAD").map(str::trim) {
-            None | Some("") | Some("signal") => Mode::Signal,
-            Some("off") => Mode::Off,
-            Some("watch") => Mode::Watch,
-            Some(other) => {
-                eprintln!(
-                    "ndotel: warning: OTEL_RUST_DISTRO_RELOAD={:?} is not off, signal or watch; using signal",
-                    crate::text::printable(other)
-                );
-                Mode::Signal
-            }
+    /// The mode `OTEL_RUST_DISTRO_RELOAD` says (checked when the settings were resolved).
+    pub(crate) fn of(setting: &str) -> Mode {
+        match setting {
+            "off" => Mode::Off,
+            "watch" => Mode::Watch,
+            _ => Mode::Signal,
         }
     }
 }
@@ -56,8 +51,10 @@ pub(crate) enum Outcome {
         generation: u64,
         sampler: String,
         restart: Vec<String>,
+        /// The distro whose own settings were applied (its processor and sampler rebuilt), if any.
+        distro: Option<String>,
     },
-    /// The applied tree failed within its health window: the one before it is back, as a new generation.
+    /// The applied tree (or distro settings) failed within its health window: what ran before is back.
     RolledBack { generation: u64, reason: String },
     /// The file did not pass; the running tree is untouched.
     Refused { reason: String },
@@ -65,10 +62,17 @@ pub(crate) enum Outcome {
     Unchanged,
 }
 
-/// Reloads one service's composite sampler from its `distro.toml`.
-#[derive(Debug)]
+/// Reloads one service's composite sampler and its distro's own settings from its `distro.toml` (or the composite
+/// sampler of its configuration file).
 pub(crate) struct Reloader {
-    sampler: Composite,
+    /// The composite sampler, when the file has one.
+    sampler: Option<Composite>,
+    /// The distro's parts its own settings rebuild, when it has any (`distro.toml` only).
+    distro: Option<DistroParts>,
+    /// The environment of start-up (the distro's `init` gets it again).
+    env: Env,
+    /// Generations of what the reloader applied when there is no composite sampler to count them.
+    generation: std::sync::atomic::AtomicU64,
     /// The distro's own sampler, which `distro = {}` nodes share (its start-up code cannot run again).
     distro_node: Option<Arc<dyn Composable>>,
     path: PathBuf,
@@ -91,35 +95,134 @@ pub(crate) struct Reloader {
     rolled_back: std::sync::Mutex<Option<String>>,
 }
 
-/// A tree under watch: until when, the sampler failures counted when it came in, and the tree it replaced.
-type Watched = (std::time::Instant, u64, Arc<dyn Composable>, String);
+impl std::fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reloader")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What is under watch: until when, the failures counted when it came in, the tree and the distro parts it replaced,
+/// and the text of the file before it.
+type Watched = (
+    std::time::Instant,
+    u64,
+    Option<Arc<dyn Composable>>,
+    Option<Parts>,
+    String,
+);
+
+/// The distro's own parts a reload of its settings replaces: its span processor's editor and its sampler (when the
+/// pipeline asks it directly), rebuilt from a fresh `init` with the new settings — probed in a child first when the
+/// distro is a plugin — before anything is swapped.
+pub(crate) struct DistroParts {
+    pub(crate) info: crate::distro::registry::DistroInfo,
+    /// The editor's slot, and whether the plugin edits batches (API 1.5).
+    pub(crate) editor: Option<(Arc<crate::trace::processor::EditorSlot>, bool)>,
+    /// The sampler's slot, and the sampler's name.
+    pub(crate) sampler: Option<(Arc<crate::trace::sampler::SamplerSlot>, String)>,
+    pub(crate) call_timeout: Duration,
+}
+
+impl std::fmt::Debug for DistroParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DistroParts")
+            .field("distro", &self.info.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a rebuild made, or what a swap replaced.
+type Parts = (
+    Option<Arc<crate::trace::processor::Editor>>,
+    Option<Arc<ndotel_api::ffi::FfiSamplerBox>>,
+);
+
+impl DistroParts {
+    /// Builds the distro's parts from `config` (its `[distro.NAME]` table), touching nothing that runs.
+    fn rebuild(
+        &self,
+        config: &ConfigFile,
+        env: &Env,
+        faults: &Arc<crate::distro::faults::Faults>,
+    ) -> Result<Parts, String> {
+        if let Some(path) = self.info.origin.path() {
+            crate::pipeline::plan::probe_for_reload(env, &self.info.name, path)?;
+        }
+        let distro = self
+            .info
+            .init(Some(config), env)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("distro {} is not loaded", self.info.name))?;
+        let editor = match &self.editor {
+            Some((_, edits_batches)) => {
+                let p = crate::pipeline::ctx::startup_call(&distro, "its span processor", |d| {
+                    d.span_processor()
+                })?;
+                Some(crate::trace::processor::Editor::new(
+                    p,
+                    *edits_batches,
+                    faults.clone(),
+                    self.call_timeout,
+                ))
+            }
+            None => None,
+        };
+        let sampler = match &self.sampler {
+            Some((_, name)) => {
+                let name = name.clone();
+                let s = crate::pipeline::ctx::startup_call(&distro, "its sampler", move |d| {
+                    d.sampler(abi_stable::std_types::RStr::from_str(&name))
+                })?;
+                Some(Arc::new(s))
+            }
+            None => None,
+        };
+        Ok((editor, sampler))
+    }
+
+    /// Puts `parts` in use; returns what was in use.
+    fn swap(&self, parts: Parts) -> Parts {
+        let editor = match (&self.editor, parts.0) {
+            (Some((slot, _)), Some(new)) => Some(slot.swap(new)),
+            _ => None,
+        };
+        let sampler = match (&self.sampler, parts.1) {
+            (Some((slot, _)), Some(new)) => Some(slot.swap(new)),
+            _ => None,
+        };
+        (editor, sampler)
+    }
+}
 
 /// Sampler failures (errors, panics, hangs) of a new tree within its health window that roll it back.
 pub(crate) const ROLLBACK_FAILURES: u64 = 10;
 
 impl Reloader {
     pub(crate) fn new(
-        sampler: Composite,
+        sampler: Option<Composite>,
+        distro: Option<DistroParts>,
         distro_node: Option<Arc<dyn Composable>>,
         config: &ConfigFile,
         env: &Env,
         faults: Arc<crate::distro::faults::Faults>,
+        (window, status): (Duration, Option<PathBuf>),
     ) -> Self {
-        let window = env
-            .get("OTEL_RUST_DISTRO_RELOAD_HEALTH_WINDOW")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map_or(Duration::from_secs(30), Duration::from_millis);
         Reloader {
             faults,
             window,
             watched: std::sync::Mutex::new(None),
             rolled_back: std::sync::Mutex::new(None),
             sampler,
+            distro,
+            env: env.clone(),
+            generation: Default::default(),
             distro_node,
             path: config.path.clone(),
             applied: std::sync::Mutex::new(config.text.clone()),
             startup: config.text.clone(),
-            status: env.get("OTEL_RUST_DISTRO_RELOAD_STATUS").map(PathBuf::from),
+            status,
             declared: None,
         }
     }
@@ -132,20 +235,34 @@ impl Reloader {
         declared: &crate::settings::declared::Declared,
         env: &Env,
         faults: Arc<crate::distro::faults::Faults>,
+        watch: (Duration, Option<PathBuf>),
     ) -> Self {
         let file = ConfigFile {
             path: declared.path.clone(),
             text: declared.text.clone(),
             config: Default::default(),
         };
-        let mut reloader = Reloader::new(sampler, distro_node, &file, env, faults);
+        let mut reloader =
+            Reloader::new(Some(sampler), None, distro_node, &file, env, faults, watch);
         reloader.declared = Some(env.clone());
         reloader
     }
 
-    /// The new file's text and sampler configuration, and what else changed (needing a restart), or why it is
-    /// refused.
-    fn read(&self) -> Result<(String, ComposableConfig, Vec<String>), String> {
+    /// The new file's text, its sampler configuration (when the running sampler is a composite one), what else
+    /// changed that needs a restart, and its `distro.toml` when the selected distro's own settings changed and can
+    /// be applied; or why it is refused.
+    #[allow(clippy::type_complexity)]
+    fn read(
+        &self,
+    ) -> Result<
+        (
+            String,
+            Option<ComposableConfig>,
+            Vec<String>,
+            Option<ConfigFile>,
+        ),
+        String,
+    > {
         if let Some(env) = &self.declared {
             use crate::settings::declared::Declared;
             let text = Declared::read(&self.path).map_err(|e| e.to_string())?;
@@ -161,23 +278,41 @@ impl Reloader {
                 Ok(old) => changed_settings(&old, &new),
                 Err(_) => Vec::new(),
             };
-            return Ok((text, composite, restart));
+            return Ok((text, Some(composite), restart, None));
         }
         let config = ConfigFile::load(&self.path).map_err(|e| e.to_string())?;
-        let Some(section) = &config.config.sampler else {
-            return Err(format!(
-                "{} has no [sampler] table any more: which sampler a service uses changes only with a restart",
-                crate::text::shown(&self.path)
-            ));
+        let composite = match (&self.sampler, &config.config.sampler) {
+            (Some(_), Some(section)) => Some(section.get_ref().composite.clone()),
+            (Some(_), None) => {
+                return Err(format!(
+                    "{} has no [sampler] table any more: which sampler a service uses changes only with a restart",
+                    crate::text::shown(&self.path)
+                ));
+            }
+            (None, _) => None,
         };
-        let composite = section.get_ref().composite.clone();
-        let restart = changed_tables(&self.startup, &config.text);
-        Ok((config.text, composite, restart))
+        let mut restart = changed_tables(&self.startup, &config.text);
+        // The selected distro's own table is applied by rebuilding its parts; the other distros' tables do
+        // nothing (they are not running).
+        let applied_text = self.applied.lock().map(|a| a.clone()).unwrap_or_default();
+        let distro_changed = self.distro.as_ref().is_some_and(|d| {
+            distro_table(&applied_text, &d.info.name) != distro_table(&config.text, &d.info.name)
+        });
+        if self.distro.is_some() {
+            restart.retain(|t| t != "[distro]");
+        }
+        if self.sampler.is_none() && config.config.sampler.is_some() {
+            restart.retain(|t| t != "[sampler]");
+            restart.push("[sampler] (the running sampler is not a composite one)".into());
+        }
+        let text = config.text.clone();
+        Ok((text, composite, restart, distro_changed.then_some(config)))
     }
 
-    /// Reads, checks and builds the file, and swaps the tree in when all of that passed.
+    /// Reads, checks and builds the file — the composite tree, and the distro's parts when its own settings
+    /// changed — and swaps them in when all of that passed.
     pub(crate) fn reload(&self) -> Outcome {
-        let (text, composite, restart) = match self.read() {
+        let (text, composite, restart, distro_config) = match self.read() {
             Ok(read) => read,
             Err(reason) => return Outcome::Refused { reason },
         };
@@ -211,9 +346,10 @@ impl Reloader {
                 ),
             }
         };
-        let root = match composite.build_with(&distro) {
-            Ok(root) => root,
-            Err(problem) => {
+        let root = match composite.map(|c| c.build_with(&distro)) {
+            None => None,
+            Some(Ok(root)) => Some(root),
+            Some(Err(problem)) => {
                 let at = if self.declared.is_some() {
                     "tracer_provider.sampler.composite/development"
                 } else {
@@ -224,39 +360,101 @@ impl Reloader {
                 };
             }
         };
-        let failures = self.sampler_failures();
-        let (generation, previous) = self.sampler.put(Arc::from(root));
+        // The distro's parts with its new settings, probed and built before anything changes.
+        let parts = match (&self.distro, &distro_config) {
+            (Some(d), Some(config)) => match d.rebuild(config, &self.env, &self.faults) {
+                Ok(parts) => Some(parts),
+                Err(reason) => {
+                    return Outcome::Refused {
+                        reason: format!(
+                            "{}: [distro.{}]: {reason}",
+                            crate::text::shown(&self.path),
+                            d.info.name
+                        ),
+                    };
+                }
+            },
+            _ => None,
+        };
+        let failures = self.failures();
+        let previous_tree = match (&self.sampler, root) {
+            (Some(sampler), Some(root)) => Some(sampler.put(Arc::from(root)).1),
+            _ => None,
+        };
+        let distro_name = parts
+            .is_some()
+            .then(|| self.distro.as_ref().map(|d| d.info.name.clone()))
+            .flatten();
+        let previous_parts = match (&self.distro, parts) {
+            (Some(d), Some(parts)) => Some(d.swap(parts)),
+            _ => None,
+        };
+        if self.sampler.is_none() {
+            self.generation.fetch_add(1, Ordering::Relaxed);
+        }
         let previous_text = std::mem::replace(&mut *applied, text);
         if let Ok(mut w) = self.watched.lock() {
             *w = Some((
                 std::time::Instant::now() + self.window,
                 failures,
-                previous,
+                previous_tree,
+                previous_parts,
                 previous_text,
             ));
         }
         Outcome::Applied {
-            generation,
-            sampler: self.sampler.description(),
+            generation: self.generation(),
+            sampler: self.description(),
             restart,
+            distro: distro_name,
         }
     }
 
-    fn sampler_failures(&self) -> u64 {
-        self.faults.count(crate::distro::faults::Component::Sampler) + self.faults.hung()
+    /// The generation in use: the composite tree's, else the reloader's own count.
+    fn generation(&self) -> u64 {
+        match &self.sampler {
+            Some(s) => s.generation(),
+            None => self.generation.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The running sampler, as the reload's line says it.
+    fn description(&self) -> String {
+        match &self.sampler {
+            Some(s) => s.description(),
+            None => "the distro's".into(),
+        }
+    }
+
+    /// Failures that count against a new generation: of the sampler, of the distro's span processor, and calls
+    /// found hung.
+    fn failures(&self) -> u64 {
+        use crate::distro::faults::Component;
+        self.faults.count(Component::Sampler)
+            + self.faults.count(Component::SpanProcessor)
+            + self.faults.hung()
     }
 
     /// Looks at the tree applied last while its health window lasts: past [`ROLLBACK_FAILURES`] failures of the
     /// sampler since it came in, the tree before it comes back (said once); past the window, it is kept.
     pub(crate) fn check_health(&self) -> Option<Outcome> {
         let mut watched = self.watched.lock().ok()?;
-        let (until, at_apply, _, _) = watched.as_ref()?;
-        let failed = self.sampler_failures().saturating_sub(*at_apply);
+        let (until, at_apply, ..) = watched.as_ref()?;
+        let failed = self.failures().saturating_sub(*at_apply);
         if failed >= ROLLBACK_FAILURES {
-            let (_, _, previous, previous_text) = watched.take()?;
+            let (_, _, previous_tree, previous_parts, previous_text) = watched.take()?;
             // Never both locks at once (a reload takes `applied`, then `watched`).
             drop(watched);
-            let (generation, _) = self.sampler.put(previous);
+            if let (Some(sampler), Some(tree)) = (&self.sampler, previous_tree) {
+                sampler.put(tree);
+            }
+            if let (Some(d), Some(parts)) = (&self.distro, previous_parts) {
+                d.swap(parts);
+            }
+            if self.sampler.is_none() {
+                self.generation.fetch_add(1, Ordering::Relaxed);
+            }
+            let generation = self.generation();
             // What runs again is the previous file's tree; the file that failed is refused until it changes.
             let mut applied = self
                 .applied
@@ -269,8 +467,8 @@ impl Reloader {
             return Some(Outcome::RolledBack {
                 generation,
                 reason: format!(
-                    "the sampler failed {failed} times within {:?} of the reload (errors, panics or hangs; see \
-                     `ndotel check`)",
+                    "the sampler or the distro's processor failed {failed} times within {:?} of the reload \
+                     (errors, panics or hangs; see `ndotel check`)",
                     self.window
                 ),
             });
@@ -292,14 +490,21 @@ impl Reloader {
             })
             .unwrap_or_default();
         let file = crate::text::shown(&self.path);
-        let generation = self.sampler.generation();
+        let generation = self.generation();
         let (word, detail) = match outcome {
             Outcome::Applied {
-                sampler, restart, ..
+                sampler,
+                restart,
+                distro,
+                ..
             } => (
                 "applied",
                 format!(
-                    "sampler: {sampler}{}",
+                    "sampler: {sampler}{}{}",
+                    distro
+                        .as_ref()
+                        .map(|d| format!("; distro {d}: its settings, rebuilt"))
+                        .unwrap_or_default(),
                     if restart.is_empty() {
                         String::new()
                     } else {
@@ -317,10 +522,7 @@ impl Reloader {
             Outcome::Unchanged => ("unchanged", "the file says what is running".into()),
             Outcome::RolledBack { reason, .. } => (
                 "rolled back",
-                format!(
-                    "{reason}; the tree before it is back: {}",
-                    self.sampler.description()
-                ),
+                format!("{reason}; what ran before is back: {}", self.description()),
             ),
         };
         // Counted as a metric too, by outcome (when the service exports metrics).
@@ -374,6 +576,12 @@ fn changed_tables(old: &str, new: &str) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// The `[distro.NAME]` table of a `distro.toml` text (an unreadable text has none).
+fn distro_table(text: &str, name: &str) -> Option<toml::Value> {
+    let table = text.parse::<toml::Table>().ok()?;
+    table.get("distro")?.get(name).cloned()
 }
 
 /// The settings of a configuration file that changed besides its sampler: each needs a restart.
@@ -505,11 +713,13 @@ mod tests {
             .build()
             .unwrap();
         let reloader = Reloader::new(
-            Composite::new(root),
+            Some(Composite::new(root)),
+            None,
             None,
             &config,
             &Env::from_pairs::<&str, &str>([], dir.path()),
             Arc::new(crate::distro::faults::Faults::new("test")),
+            (Duration::from_secs(30), None),
         );
         (dir, path, reloader)
     }
@@ -517,7 +727,7 @@ mod tests {
     #[test]
     fn a_good_file_is_swapped_in_and_a_bad_one_leaves_the_running_tree_untouched() {
         let (_dir, path, r) = setup("[sampler]\ncomposite = { always_off = {} }\n");
-        assert_eq!(r.sampler.description(), "Composite{AlwaysOff}");
+        assert_eq!(r.description(), "Composite{AlwaysOff}");
         assert_eq!(r.reload(), Outcome::Unchanged);
         std::fs::write(&path, "[sampler]\ncomposite = { always_on = {} }\n").unwrap();
         assert_eq!(
@@ -526,6 +736,7 @@ mod tests {
                 generation: 1,
                 sampler: "Composite{AlwaysOn}".into(),
                 restart: vec![],
+                distro: None,
             }
         );
         // Refused whole: a bad value (with its line), a syntax error, a removed table, a file others can write.
@@ -546,8 +757,8 @@ mod tests {
                 Outcome::Refused { reason } => assert!(reason.contains(says), "{text}: {reason}"),
                 other => panic!("{text}: {other:?}"),
             }
-            assert_eq!(r.sampler.generation(), 1);
-            assert_eq!(r.sampler.description(), "Composite{AlwaysOn}");
+            assert_eq!(r.generation(), 1);
+            assert_eq!(r.description(), "Composite{AlwaysOn}");
         }
         std::fs::write(&path, "[sampler]\ncomposite = { always_off = {} }\n").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
@@ -572,6 +783,6 @@ mod tests {
             } => assert_eq!((generation, restart), (2, vec!["[otel]".to_string()])),
             other => panic!("{other:?}"),
         }
-        assert!(r.sampler.description().contains("th=8"));
+        assert!(r.description().contains("th=8"));
     }
 }

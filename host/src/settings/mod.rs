@@ -961,6 +961,56 @@ settings_table! {
                 i.millis("OTEL_RUST_DISTRO_CALL_TIMEOUT", file, 200, 1)
             },
         }
+        /// `OTEL_RUST_DISTRO_RELOAD`: `signal`, `watch` or `off`.
+        reload: String {
+            env: "`OTEL_RUST_DISTRO_RELOAD`",
+            file: "—",
+            declared: "—",
+            default: "`signal`",
+            meaning: "when a running service re-reads its composite sampler and its distro's own settings: on \
+                      `SIGHUP` (`signal`), also when the file changes (`watch`), or never (`off`, which leaves \
+                      `SIGHUP` alone)",
+            resolve: |i: &mut Inputs| pick(
+                i.env,
+                "OTEL_RUST_DISTRO_RELOAD",
+                None,
+                None,
+                "signal".to_string(),
+                |s| match s.trim().to_ascii_lowercase().as_str() {
+                    m @ ("signal" | "watch" | "off") => Ok(m.to_string()),
+                    _ => Err("off, signal or watch".into()),
+                },
+                &mut i.w,
+            ),
+        }
+        /// `OTEL_RUST_DISTRO_RELOAD_HEALTH_WINDOW`: how long what a reload applied is watched.
+        reload_health_window: Duration {
+            env: "`OTEL_RUST_DISTRO_RELOAD_HEALTH_WINDOW`",
+            file: "—",
+            declared: "—",
+            default: "`30000`",
+            meaning: "milliseconds what a reload applied is watched: 10 failures of its sampler or processor in \
+                      that time bring back what ran before",
+            resolve: |i: &mut Inputs| i.millis("OTEL_RUST_DISTRO_RELOAD_HEALTH_WINDOW", None, 30_000, 1),
+        }
+        /// `OTEL_RUST_DISTRO_RELOAD_STATUS`: the file each reload's outcome is written to, as JSON.
+        reload_status: Option<String> {
+            env: "`OTEL_RUST_DISTRO_RELOAD_STATUS`",
+            file: "—",
+            declared: "—",
+            default: "none",
+            meaning: "a file each reload's outcome is written to, as JSON (applied, refused, unchanged, rolled \
+                      back; the generation and the file's sha256)",
+            resolve: |i: &mut Inputs| pick(
+                i.env,
+                "OTEL_RUST_DISTRO_RELOAD_STATUS",
+                None,
+                None,
+                None,
+                |s| Ok(Some(s.to_string())),
+                &mut i.w,
+            ),
+        }
         /// `OTEL_RUST_SHUTDOWN_TIMEOUT`: how long shutdown may take in all.
         shutdown_timeout: Duration {
             env: "`OTEL_RUST_SHUTDOWN_TIMEOUT`",

@@ -36,6 +36,10 @@ use std::time::Duration;
 /// is called once per span): `OTEL_RUST_DISTRO_CALL_TIMEOUT` bounds one such call.
 pub(crate) const EDIT_CHUNK: usize = 64;
 
+/// Where the editor in use is kept: a reload swaps a new one in, and each batch (and each metric series) is edited
+/// by the one it loads when it starts, never by a mix.
+pub(crate) type EditorSlot = arc_swap::ArcSwap<Editor>;
+
 /// The distro's span processor behind its watchdog: what edits a span. Shared by the span pipeline and the metric
 /// series redaction ([`crate::metrics::series`]).
 pub(crate) struct Editor {
@@ -55,6 +59,28 @@ impl std::fmt::Debug for Editor {
 }
 
 impl Editor {
+    /// The distro's processor `plugin` (with whether it has `on_end_batch`, API 1.5) behind its watchdog.
+    pub(crate) fn new(
+        plugin: FfiSpanProcessorBox,
+        edits_batches: bool,
+        faults: Arc<Faults>,
+        call_timeout: Duration,
+    ) -> Arc<Editor> {
+        let watched = Watched::new(Component::SpanProcessor, call_timeout, faults.clone());
+        let chunk = if edits_batches && !faults.processor_passes() {
+            EDIT_CHUNK
+        } else {
+            1
+        };
+        Arc::new(Editor {
+            plugin,
+            watched,
+            faults,
+            chunk,
+            shut_down: AtomicBool::new(false),
+        })
+    }
+
     /// What a span the processor failed on becomes: dropped, or unchanged when the operator chose pass-through.
     fn on_failure(&self, span: SpanData) -> Option<SpanData> {
         self.faults.processor_passes().then_some(span)
@@ -176,7 +202,7 @@ impl Editor {
 /// queues the ended span; the distro's edits, the exporters and the caller's processors all run on the batch
 /// thread ([`Outlet`]).
 pub(crate) struct DistroSpanProcessor {
-    editor: Option<Arc<Editor>>,
+    editor: Option<Arc<EditorSlot>>,
     start_attributes: Vec<KeyValue>,
     /// The one batch queue (`None` when nothing would receive a span).
     batch: Option<BatchSpanProcessor>,
@@ -214,19 +240,12 @@ impl DistroSpanProcessor {
         batch: impl FnOnce(Outlet) -> BatchSpanProcessor,
     ) -> Self {
         let editor = plugin.map(|(plugin, edits_batches)| {
-            let watched = Watched::new(Component::SpanProcessor, call_timeout, faults.clone());
-            let chunk = if edits_batches && !faults.processor_passes() {
-                EDIT_CHUNK
-            } else {
-                1
-            };
-            Arc::new(Editor {
+            Arc::new(EditorSlot::new(Editor::new(
                 plugin,
-                watched,
+                edits_batches,
                 faults,
-                chunk,
-                shut_down: AtomicBool::new(false),
-            })
+                call_timeout,
+            )))
         });
         let extra: Arc<[Box<dyn SpanProcessor>]> = receivers.extra.into();
         let delivery = Arc::new(Delivery::default());
@@ -262,8 +281,8 @@ impl DistroSpanProcessor {
         self.start_attributes.is_empty() && self.batch.is_none()
     }
 
-    /// The distro's editor, for the metric series (`None` without a distro processor).
-    pub(crate) fn editor(&self) -> Option<Arc<Editor>> {
+    /// The distro's editor, for the metric series and reloads (`None` without a distro processor).
+    pub(crate) fn editor(&self) -> Option<Arc<EditorSlot>> {
         self.editor.clone()
     }
 
@@ -276,7 +295,7 @@ impl DistroSpanProcessor {
 /// What the batch thread does with a batch: the distro's edits first — so no exporter and no caller's processor ever
 /// sees an unedited span — then every exporter, each with the same edited batch.
 pub(crate) struct Outlet {
-    editor: Option<Arc<Editor>>,
+    editor: Option<Arc<EditorSlot>>,
     worker: Option<Worker>,
     resource: Arc<Vec<KeyValue>>,
     exporters: Vec<Box<dyn AnySpanExporter>>,
@@ -297,9 +316,11 @@ impl Outlet {
     /// fallback: dropped, or passed unchanged when the operator chose that. The spans of the stuck call itself are
     /// dropped whatever that setting says: a call past its deadline costs its spans.
     fn edited(&self, batch: Vec<SpanData>) -> Vec<SpanData> {
-        let Some(editor) = &self.editor else {
+        let Some(slot) = &self.editor else {
             return batch;
         };
+        // One editor for the whole batch, whatever a reload swaps in meanwhile.
+        let editor = &slot.load_full();
         let progress = Arc::new(Progress::default());
         let Some(worker) = &self.worker else {
             editor.edit_batch(batch, &self.resource, &progress);
@@ -409,7 +430,7 @@ impl SpanExporter for Outlet {
         );
         // After the last batch was edited.
         if let Some(editor) = &self.editor {
-            editor.shutdown();
+            editor.load().shutdown();
         }
         result
     }
@@ -607,7 +628,7 @@ impl SpanProcessor for DistroSpanProcessor {
             Some(b) => Some(b.shutdown_with_timeout(timeout)),
             None => {
                 if let Some(editor) = &self.editor {
-                    editor.shutdown();
+                    editor.load().shutdown();
                 }
                 None
             }

@@ -18,10 +18,15 @@ use std::cell::OnceCell;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Where a distro's sampler in use is kept.
+pub(crate) type SamplerSlot = arc_swap::ArcSwap<FfiSamplerBox>;
+
 /// A distro's sampler as an SDK sampler.
 #[derive(Clone)]
 pub(crate) struct PluginSampler {
-    inner: Arc<FfiSamplerBox>,
+    /// The distro's sampler in use: a reload of the distro's settings swaps a new one in; each span is asked of
+    /// the one it loads.
+    inner: Arc<SamplerSlot>,
     faults: Arc<Faults>,
     watched: Arc<Watched>,
 }
@@ -92,11 +97,16 @@ impl Composable for DistroNode {
 }
 
 impl PluginSampler {
+    /// Where its sampler is kept, for a reload to swap.
+    pub(crate) fn slot(&self) -> Arc<SamplerSlot> {
+        self.inner.clone()
+    }
+
     /// Wraps `inner`, watched with `call_timeout` per call.
     pub(crate) fn new(inner: FfiSamplerBox, faults: Arc<Faults>, call_timeout: Duration) -> Self {
         let watched = Watched::new(Component::Sampler, call_timeout, faults.clone());
         PluginSampler {
-            inner: Arc::new(inner),
+            inner: Arc::new(SamplerSlot::from_pointee(inner)),
             faults,
             watched,
         }
@@ -133,7 +143,7 @@ impl PluginSampler {
             let params = FfiSamplingParams_TO::from_ptr(&params, TD_Opaque);
             self.watched
                 .call_gated(u128::from_be_bytes(p.trace_id.to_bytes()), || {
-                    f(&self.inner, params)
+                    f(&self.inner.load(), params)
                 })
         })?;
         match result.value {
