@@ -406,3 +406,84 @@ fn sighup_applies_the_reference_distros_new_redaction_rule_to_the_running_servic
     );
     assert!(query("flavor=[REDACTED]"), "{spans:?}");
 }
+
+/// Reloads alternating two rule sets while requests keep coming: every request's SERVER span is exported exactly
+/// once, and each is edited under one rule set — both of its query parameters redacted, or neither; never a mix.
+#[test]
+fn reloads_under_load_lose_nothing_and_never_mix_two_rule_sets_in_a_span() {
+    const RELOADS: usize = 40;
+    let tmp = setup();
+    let plugins = ndotel_tests::plugin_dir(tmp.path(), "plugins", &["otel_custom_distro"]);
+    let toml = tmp.path().join("distro.toml");
+    let rules = |redacting: bool| {
+        let keys = if redacting {
+            "\"*password*\", \"flavor\", \"color\""
+        } else {
+            "\"*password*\""
+        };
+        format!("[distro.otel_custom_distro.span_processor.redact]\nkeys = [{keys}]\n")
+    };
+    std::fs::write(&toml, rules(false)).unwrap();
+    let (running, lines) = start(
+        tmp.path(),
+        &[
+            ("OTEL_RUST_DISTRO_PATH", plugins.to_str().unwrap()),
+            ("OTEL_RUST_DISTRO", "otel_custom_distro"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "50"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "65536"),
+        ],
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (addr, stop) = (running.addr.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut sent = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let path = format!("/items?flavor=f{sent}&color=c{sent}");
+                let r = client::request(&addr, "GET", &path, &[], None).unwrap();
+                assert_eq!(r.status, 200);
+                sent += 1;
+            }
+            sent
+        })
+    };
+    for i in 0..RELOADS {
+        std::fs::write(&toml, rules(i % 2 == 0)).unwrap();
+        hup(&running);
+        let line = reload_line(&lines);
+        assert!(line.contains("applied"), "{line}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = load.join().unwrap();
+    assert!(running.terminate().unwrap());
+
+    let servers: Vec<otlp_json::Span> = otlp_json::spans(&tmp.path().join("traces.jsonl"))
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.kind == 2 && s.attr("url.path") == Some("/items"))
+        .collect();
+    assert_eq!(
+        servers.len() as u64,
+        sent,
+        "every request's span, exactly once"
+    );
+    let mut traces: Vec<&str> = servers.iter().map(|s| s.trace_id.as_str()).collect();
+    traces.sort();
+    traces.dedup();
+    assert_eq!(traces.len(), servers.len(), "nothing exported twice");
+    let (mut redacted, mut plain) = (0, 0);
+    for q in servers.iter().filter_map(|s| s.attr("url.query")) {
+        match (
+            q.contains("flavor=[REDACTED]"),
+            q.contains("color=[REDACTED]"),
+        ) {
+            (true, true) => redacted += 1,
+            (false, false) => plain += 1,
+            _ => panic!("a span edited under two rule sets: {q}"),
+        }
+    }
+    assert!(
+        redacted > 0 && plain > 0,
+        "{redacted} redacted, {plain} plain"
+    );
+}
