@@ -368,7 +368,7 @@ fn sighup_applies_the_reference_distros_new_redaction_rule_to_the_running_servic
     let line = reload_line(&lines);
     assert!(
         line.contains("applied")
-            && line.contains("distro otel_custom_distro: its settings, rebuilt"),
+            && line.contains("distro otel_custom_distro: its span processor and sampler rebuilt"),
         "{line}"
     );
     get("/items?flavor=vanilla-after");

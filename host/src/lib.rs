@@ -82,7 +82,8 @@ pub const OPENTELEMETRY_VERSION: &str = "0.33";
 pub struct Guard {
     pipeline: Pipeline,
     distro: String,
-    /// Reloads the composite sampler on `SIGHUP` (and file changes) while the guard lives.
+    /// Reloads the composite sampler and the distro's own settings on `SIGHUP` (and file changes) while the guard
+    /// lives.
     reload: Option<pipeline::reload::Running>,
 }
 

@@ -5,7 +5,7 @@
 //! lookup; the distro runs once per series, not per request. A series the distro drops (or fails on, when failures
 //! drop) is not recorded.
 
-use crate::trace::processor::EditorSlot;
+use crate::trace::processor::{Editor, EditorSlot};
 use opentelemetry::metrics::{
     AsyncInstrument, AsyncInstrumentBuilder, Counter, Gauge, Histogram, HistogramBuilder,
     InstrumentBuilder, InstrumentProvider, Meter, MeterProvider, ObservableCounter,
@@ -55,6 +55,8 @@ struct Series {
     name: Cow<'static, str>,
     editor: Arc<EditorSlot>,
     known: RwLock<Verdicts>,
+    /// The editor the verdicts in `known` came from: a reload that swaps another one in clears them.
+    judged_by: std::sync::atomic::AtomicUsize,
 }
 
 impl Series {
@@ -63,11 +65,22 @@ impl Series {
             name,
             editor,
             known: RwLock::new(HashMap::default()),
+            judged_by: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
     /// Calls `record` with the attributes as the distro left them, unless it dropped the series.
     fn with(&self, attributes: &[KeyValue], record: impl FnOnce(&[KeyValue])) {
+        use std::sync::atomic::Ordering;
+        let editor = self.editor.load();
+        let generation = Arc::as_ptr(&*editor) as usize;
+        if self.judged_by.load(Ordering::Acquire) != generation {
+            // Another editor (a reload): what the old one decided no longer holds.
+            if let Ok(mut known) = self.known.write() {
+                known.clear();
+            }
+            self.judged_by.store(generation, Ordering::Release);
+        }
         let mut full = true;
         if let Ok(known) = self.known.read() {
             if let Some(verdict) = known.get(attributes) {
@@ -78,7 +91,7 @@ impl Series {
             }
             full = known.len() >= SERIES_LIMIT;
         }
-        let verdict = self.judge(attributes);
+        let verdict = self.judge(&editor, attributes);
         if let Some(attrs) = &verdict {
             record(attrs);
         }
@@ -88,7 +101,7 @@ impl Series {
         }
     }
 
-    fn judge(&self, attributes: &[KeyValue]) -> Option<Arc<[KeyValue]>> {
+    fn judge(&self, editor: &Editor, attributes: &[KeyValue]) -> Option<Arc<[KeyValue]>> {
         let span = SpanData {
             span_context: SpanContext::empty_context(),
             parent_span_id: SpanId::INVALID,
@@ -104,10 +117,7 @@ impl Series {
             status: Status::Unset,
             instrumentation_scope: InstrumentationScope::builder("ndotel.metric_series").build(),
         };
-        self.editor
-            .load()
-            .edit(span, &[])
-            .map(|span| span.attributes.into())
+        editor.edit(span, &[]).map(|span| span.attributes.into())
     }
 }
 

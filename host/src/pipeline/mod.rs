@@ -210,7 +210,6 @@ impl Pipeline {
                     )
                 }),
                 sampler: distro_sampler,
-                call_timeout: s.call_timeout.value,
             });
         let delivery = distro_processor.delivery();
         // Every limit is set here, so the SDK's own reading of OTEL_SPAN_*_LIMIT from the process environment

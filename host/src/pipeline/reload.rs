@@ -26,7 +26,8 @@ use std::time::Duration;
 pub(crate) enum Mode {
     /// Never.
     Off,
-    /// On `SIGHUP` (the default when `distro.toml` has a `[sampler]` table).
+    /// On `SIGHUP` (the default, when there is something to reload: a composite sampler, or a distro with a
+    /// processor or sampler, and a file).
     Signal,
     /// On `SIGHUP`, and when the file's content changes (read twice alike, so a write in progress is not taken).
     Watch,
@@ -113,6 +114,11 @@ type Watched = (
     String,
 );
 
+/// Whether a watch covers the distro's processor (a reload rebuilt it): its failures and its being stuck then count.
+fn covers_processor(w: &Watched) -> bool {
+    w.3.as_ref().is_some_and(|p| p.0.is_some())
+}
+
 /// The distro's own parts a reload of its settings replaces: its span processor's editor and its sampler (when the
 /// pipeline asks it directly), rebuilt from a fresh `init` with the new settings — probed in a child first when the
 /// distro is a plugin — before anything is swapped.
@@ -122,7 +128,6 @@ pub(crate) struct DistroParts {
     pub(crate) editor: Option<(Arc<crate::trace::processor::EditorSlot>, bool)>,
     /// The sampler's slot, and the sampler's name.
     pub(crate) sampler: Option<(Arc<crate::trace::sampler::SamplerSlot>, String)>,
-    pub(crate) call_timeout: Duration,
 }
 
 impl std::fmt::Debug for DistroParts {
@@ -156,15 +161,15 @@ impl DistroParts {
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("distro {} is not loaded", self.info.name))?;
         let editor = match &self.editor {
-            Some((_, edits_batches)) => {
+            Some((slot, edits_batches)) => {
                 let p = crate::pipeline::ctx::startup_call(&distro, "its span processor", |d| {
                     d.span_processor()
                 })?;
-                Some(crate::trace::processor::Editor::new(
+                Some(crate::trace::processor::Editor::watched_by(
                     p,
                     *edits_batches,
                     faults.clone(),
-                    self.call_timeout,
+                    slot.load().watched(),
                 ))
             }
             None => None,
@@ -301,7 +306,7 @@ impl Reloader {
         if self.distro.is_some() {
             restart.retain(|t| t != "[distro]");
         }
-        if self.sampler.is_none() && config.config.sampler.is_some() {
+        if self.sampler.is_none() && restart.iter().any(|t| t == "[sampler]") {
             restart.retain(|t| t != "[sampler]");
             restart.push("[sampler] (the running sampler is not a composite one)".into());
         }
@@ -376,7 +381,18 @@ impl Reloader {
             },
             _ => None,
         };
-        let failures = self.failures();
+        if root.is_none() && parts.is_none() {
+            // Nothing that runs changes (another table, or a comment): nothing to watch or roll back.
+            *applied = text;
+            return Outcome::Applied {
+                generation: self.generation(),
+                sampler: self.description(),
+                restart,
+                distro: None,
+            };
+        }
+        let rebuilds_processor = parts.as_ref().is_some_and(|p| p.0.is_some());
+        let failures = self.failures(rebuilds_processor);
         let previous_tree = match (&self.sampler, root) {
             (Some(sampler), Some(root)) => Some(sampler.put(Arc::from(root)).1),
             _ => None,
@@ -394,13 +410,23 @@ impl Reloader {
         }
         let previous_text = std::mem::replace(&mut *applied, text);
         if let Ok(mut w) = self.watched.lock() {
-            *w = Some((
-                std::time::Instant::now() + self.window,
+            let now = std::time::Instant::now();
+            let mut entry = (
+                now + self.window,
                 failures,
                 previous_tree,
                 previous_parts,
                 previous_text,
-            ));
+            );
+            // A reload within the window of another: a rollback goes back to before the first (what ran last
+            // without failing), for what either changed.
+            if let Some(earlier) = w.take().filter(|e| now < e.0) {
+                entry.1 = earlier.1;
+                entry.2 = earlier.2.or(entry.2);
+                entry.3 = earlier.3.or(entry.3);
+                entry.4 = earlier.4;
+            }
+            *w = Some(entry);
         }
         Outcome::Applied {
             generation: self.generation(),
@@ -426,22 +452,36 @@ impl Reloader {
         }
     }
 
-    /// Failures that count against a new generation: of the sampler, of the distro's span processor, and calls
-    /// found hung.
-    fn failures(&self) -> u64 {
+    /// Failures that count against a new generation: of the sampler and calls found hung, and of the distro's
+    /// span processor when the reload rebuilt it.
+    fn failures(&self, processor: bool) -> u64 {
         use crate::distro::faults::Component;
-        self.faults.count(Component::Sampler)
-            + self.faults.count(Component::SpanProcessor)
-            + self.faults.hung()
+        let processor = if processor {
+            self.faults.count(Component::SpanProcessor)
+        } else {
+            0
+        };
+        self.faults.count(Component::Sampler) + self.faults.hung() + processor
+    }
+
+    /// Whether the distro's processor is stuck now (bypassed: every batch takes the fallback).
+    fn processor_stuck(&self) -> bool {
+        self.distro
+            .as_ref()
+            .and_then(|d| d.editor.as_ref())
+            .is_some_and(|(slot, _)| slot.load().bypassed())
     }
 
     /// Looks at the tree applied last while its health window lasts: past [`ROLLBACK_FAILURES`] failures of the
     /// sampler since it came in, the tree before it comes back (said once); past the window, it is kept.
     pub(crate) fn check_health(&self) -> Option<Outcome> {
         let mut watched = self.watched.lock().ok()?;
-        let (until, at_apply, ..) = watched.as_ref()?;
-        let failed = self.failures().saturating_sub(*at_apply);
-        if failed >= ROLLBACK_FAILURES {
+        let entry = watched.as_ref()?;
+        let (until, at_apply) = (entry.0, entry.1);
+        let processor = covers_processor(entry);
+        let failed = self.failures(processor).saturating_sub(at_apply);
+        let stuck = processor && self.processor_stuck();
+        if failed >= ROLLBACK_FAILURES || stuck {
             let (_, _, previous_tree, previous_parts, previous_text) = watched.take()?;
             // Never both locks at once (a reload takes `applied`, then `watched`).
             drop(watched);
@@ -466,14 +506,21 @@ impl Reloader {
             }
             return Some(Outcome::RolledBack {
                 generation,
-                reason: format!(
-                    "the sampler or the distro's processor failed {failed} times within {:?} of the reload \
-                     (errors, panics or hangs; see `ndotel check`)",
-                    self.window
-                ),
+                reason: if stuck {
+                    format!(
+                        "the distro's processor is stuck (a call past 5× its deadline) within {:?} of the reload",
+                        self.window
+                    )
+                } else {
+                    format!(
+                        "the sampler or the distro's processor failed {failed} times within {:?} of the reload \
+                         (errors, panics or hangs; see `ndotel check`)",
+                        self.window
+                    )
+                },
             });
         }
-        if std::time::Instant::now() >= *until {
+        if std::time::Instant::now() >= until {
             *watched = None;
         }
         None
@@ -503,7 +550,10 @@ impl Reloader {
                     "sampler: {sampler}{}{}",
                     distro
                         .as_ref()
-                        .map(|d| format!("; distro {d}: its settings, rebuilt"))
+                        .map(|d| format!(
+                            "; distro {d}: its span processor and sampler rebuilt with its new settings (its start \
+                             attributes, resource, exporters and log processor change only with a restart)"
+                        ))
                         .unwrap_or_default(),
                     if restart.is_empty() {
                         String::new()
@@ -639,7 +689,7 @@ pub(crate) fn start(reloader: Reloader, mode: Mode) -> Option<Running> {
         Ok(s) => s,
         Err(e) => {
             eprintln!(
-                "ndotel: warning: cannot watch for SIGHUP ({e}); the sampler will not be reloaded"
+                "ndotel: warning: cannot watch for SIGHUP ({e}); the sampler and the distro's settings will not be reloaded"
             );
             return None;
         }
@@ -685,7 +735,7 @@ pub(crate) fn start(reloader: Reloader, mode: Mode) -> Option<Running> {
         });
     if let Err(e) = spawned {
         eprintln!(
-            "ndotel: warning: cannot start the reload thread ({e}); the sampler will not be reloaded"
+            "ndotel: warning: cannot start the reload thread ({e}); the sampler and the distro's settings will not be reloaded"
         );
         return None;
     }

@@ -67,6 +67,18 @@ impl Editor {
         call_timeout: Duration,
     ) -> Arc<Editor> {
         let watched = Watched::new(Component::SpanProcessor, call_timeout, faults.clone());
+        Editor::watched_by(plugin, edits_batches, faults, watched)
+    }
+
+    /// [`Editor::new`] under the watchdog entry `watched` of the editor it replaces: a call of the old editor
+    /// still stuck on the worker then bypasses the new one too (rather than a batch waiting for a worker the new
+    /// editor's own entry would never see stuck).
+    pub(crate) fn watched_by(
+        plugin: FfiSpanProcessorBox,
+        edits_batches: bool,
+        faults: Arc<Faults>,
+        watched: Arc<Watched>,
+    ) -> Arc<Editor> {
         let chunk = if edits_batches && !faults.processor_passes() {
             EDIT_CHUNK
         } else {
@@ -79,6 +91,16 @@ impl Editor {
             chunk,
             shut_down: AtomicBool::new(false),
         })
+    }
+
+    /// Its watchdog entry (shared by the editors a reload swaps in).
+    pub(crate) fn watched(&self) -> Arc<Watched> {
+        self.watched.clone()
+    }
+
+    /// Whether its processor is bypassed now (a call stuck past 5× the deadline).
+    pub(crate) fn bypassed(&self) -> bool {
+        self.watched.bypassed()
     }
 
     /// What a span the processor failed on becomes: dropped, or unchanged when the operator chose pass-through.
