@@ -52,8 +52,10 @@ fn main() -> Result<()> {
         out,
         "`cargo run --release -p ndotel-benches --bin instructions` on {}: `span_loop` under callgrind, \
          (Ir at 3·N − Ir at N) / 2·N. One SERVER span with 8 attributes (as `benches/src/lib.rs` makes it), exporters \
-         off, so the difference is the distro's own work: sampler and span processor across the FFI boundary for the \
-         reference distro loaded as a `.so`.\n",
+         off, so the difference is the distro's work on the request thread: its sampler and its start attributes \
+         across the FFI boundary for the reference distro loaded as a `.so` (its processor's edits run on ndotel's \
+         batch thread, and only when an exporter is selected: not counted here; see the per-request figures \
+         above).\n",
         today()
     )?;
     let bare = measure("bare", "0", 1000)?;
