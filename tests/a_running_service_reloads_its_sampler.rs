@@ -98,6 +98,16 @@ fn exported(dir: &Path) -> Vec<String> {
     ids
 }
 
+/// The trace ids of `groups`, sorted (as [`exported`] gives them).
+fn sorted(groups: &[&[&str]]) -> Vec<String> {
+    let mut ids: Vec<String> = groups
+        .iter()
+        .flat_map(|g| g.iter().map(|s| s.to_string()))
+        .collect();
+    ids.sort();
+    ids
+}
+
 const OFF: [&str; 2] = [
     "0a000000000000000000000000000001",
     "0a000000000000000000000000000002",
@@ -161,13 +171,7 @@ fn sighup_swaps_the_sampler_and_a_bad_file_is_refused_with_its_line() {
 
     assert!(running.terminate().unwrap());
     // Generation 0 kept nothing; generation 1 kept every request, before and after the refused reload.
-    let mut expected: Vec<String> = ON
-        .iter()
-        .chain(&AFTER_REFUSED)
-        .map(|s| s.to_string())
-        .collect();
-    expected.sort();
-    assert_eq!(exported(tmp.path()), expected);
+    assert_eq!(exported(tmp.path()), sorted(&[&ON, &AFTER_REFUSED]));
 }
 
 #[test]
@@ -182,9 +186,7 @@ fn with_watch_an_edit_alone_is_applied() {
     assert!(line.contains("applied, generation 1"), "{line}");
     requests(&running.addr, &ON);
     assert!(running.terminate().unwrap());
-    let mut expected: Vec<String> = ON.iter().map(|s| s.to_string()).collect();
-    expected.sort();
-    assert_eq!(exported(tmp.path()), expected);
+    assert_eq!(exported(tmp.path()), sorted(&[&ON]));
 }
 
 #[test]
@@ -314,13 +316,7 @@ fn sighup_swaps_the_configuration_files_composite_sampler() {
     );
     requests(&running.addr, &AFTER_REFUSED);
     assert!(running.terminate().unwrap());
-    let mut expected: Vec<String> = ON
-        .iter()
-        .chain(&AFTER_REFUSED)
-        .map(|s| s.to_string())
-        .collect();
-    expected.sort();
-    assert_eq!(exported(tmp.path()), expected);
+    assert_eq!(exported(tmp.path()), sorted(&[&ON, &AFTER_REFUSED]));
 }
 
 /// The reference distro's own settings — here a redaction rule — change on the running service with `SIGHUP`:

@@ -832,36 +832,20 @@ fn distro_rows(plan: &Plan) -> Vec<(String, String, String)> {
         .collect()
 }
 
-/// Whether a distro setting's key names a secret: its value, whatever its type, is shown as `***`. What a
-/// redaction setting lists (`redact.keys`) names secrets without being one.
+/// Whether a distro setting's key names a secret, by ndotel-redact's default keys (the names the reference distro
+/// redacts): its value, whatever its type, is shown as `***`. What a redaction setting lists (`redact.keys`) names
+/// secrets without being one.
 fn secret_key(path: &[String]) -> bool {
-    let last = path
-        .last()
-        .map(|k| k.to_ascii_lowercase())
-        .unwrap_or_default();
+    static KEYS: std::sync::LazyLock<Option<ndotel_redact::Redactor>> =
+        std::sync::LazyLock::new(|| {
+            ndotel_redact::Redactor::new(&ndotel_redact::RedactSettings::default()).ok()
+        });
     let redaction = path
         .iter()
         .any(|k| k.to_ascii_lowercase().contains("redact"));
-    !redaction
-        && [
-            "key",
-            "token",
-            "secret",
-            "pass",
-            "pwd",
-            "auth",
-            "credential",
-            "cookie",
-            "session",
-            "signature",
-            "bearer",
-            "private",
-            "dsn",
-            "team",
-            "license",
-        ]
-        .iter()
-        .any(|w| last.contains(w))
+    let last = path.last().map(String::as_str).unwrap_or_default();
+    // Without the matcher (it always compiles), everything is masked rather than nothing.
+    !redaction && KEYS.as_ref().is_none_or(|k| k.is_sensitive_key(last))
 }
 
 /// `table`'s leaves as (key path, TOML value), in the table's order; a secret's value masked.

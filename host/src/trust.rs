@@ -64,7 +64,9 @@ pub(crate) fn check_chain(path: &Path) -> Result<Checked, String> {
             meta.uid()
         ));
     }
-    check_dirs(&real, meta.uid(), me, &shown)?;
+    if let Some(dir) = real.parent() {
+        check_dirs(dir, meta.uid(), me, &shown)?;
+    }
     // A link is as safe as the directories that hold it: whoever can write there can point it elsewhere.
     if link.file_type().is_symlink() {
         let parent = std::path::absolute(path)
@@ -74,7 +76,7 @@ pub(crate) fn check_chain(path: &Path) -> Result<Checked, String> {
         let parent = std::fs::canonicalize(&parent)
             .map_err(|e| format!("cannot resolve {}: {e}", crate::text::shown(&parent)))?;
         check_dirs(
-            &parent.join("link"),
+            &parent,
             link.uid(),
             me,
             &format!(" (it holds the link {})", crate::text::shown(path)),
@@ -86,11 +88,11 @@ pub(crate) fn check_chain(path: &Path) -> Result<Checked, String> {
     })
 }
 
-/// Checks the directories above `entry` (owned by `entry_owner`): each owned by root or `me`, and not writable by
-/// group or others unless sticky with the entry below it owned by root or `me`.
-fn check_dirs(entry: &Path, entry_owner: u32, me: u32, shown: &str) -> Result<(), String> {
+/// Checks `dir` and every directory above it (`dir` holds an entry owned by `entry_owner`): each owned by root or
+/// `me`, and not writable by group or others unless sticky with the entry below it owned by root or `me`.
+fn check_dirs(dir: &Path, entry_owner: u32, me: u32, shown: &str) -> Result<(), String> {
     let mut child_owner = entry_owner;
-    for dir in entry.ancestors().skip(1) {
+    for dir in dir.ancestors() {
         let m = std::fs::metadata(dir)
             .map_err(|e| format!("cannot stat {}: {e}", crate::text::shown(dir)))?;
         if !owner_ok(m.uid(), me) {

@@ -162,6 +162,7 @@ impl Pipeline {
             let what = what.to_string();
             move |message| BuildError::Component { what, message }
         };
+        let edits_batches = crate::distro::plugin::edits_batches(&plan.distro.api_version);
         // Built and asked for its start attributes in one start-up call, under one deadline.
         let (processor, start_attributes) =
             if ctx.distro.is_some() && plan.distro.components.span_processor {
@@ -174,7 +175,6 @@ impl Pipeline {
                         })
                     })
                     .map_err(component("span processor"))?;
-                let edits_batches = crate::distro::plugin::edits_batches(&plan.distro.api_version);
                 (Some((p, edits_batches)), attrs)
             } else {
                 (None, Vec::new())
@@ -203,12 +203,7 @@ impl Pipeline {
         let distro_parts =
             (series_editor.is_some() || distro_sampler.is_some()).then(|| reload::DistroParts {
                 info: plan.distro.clone(),
-                editor: series_editor.clone().map(|slot| {
-                    (
-                        slot,
-                        crate::distro::plugin::edits_batches(&plan.distro.api_version),
-                    )
-                }),
+                editor: series_editor.clone().map(|slot| (slot, edits_batches)),
                 sampler: distro_sampler,
             });
         let delivery = distro_processor.delivery();

@@ -362,9 +362,9 @@ const LOGS: Signal = Signal {
     file_path: "OTEL_EXPORTER_FILE_LOGS_PATH",
 };
 
-/// Translates one exporter (`{ otlp_http: {…} }`) at `pointer`, named by [`exporter_name`] and checked by
-/// [`file_output`].
-fn exporter(t: &mut T, s: Signal, e: &Value, pointer: &str) {
+/// Translates one exporter (`{ otlp_http: {…} }`) at `pointer`, named by [`exporter_name`]; `file` is where an
+/// `otlp_file/development` one writes, as [`file_output`] found it.
+fn exporter(t: &mut T, s: Signal, e: &Value, pointer: &str, file: Option<String>) {
     let Some((kind, cfg)) = only(e) else {
         return;
     };
@@ -425,7 +425,7 @@ fn exporter(t: &mut T, s: Signal, e: &Value, pointer: &str) {
         }
         "console" => temporality(t, cfg),
         "otlp_file/development" => {
-            if let Some(Some(path)) = file_output(t, e, pointer) {
+            if let Some(path) = file {
                 t.set(s.file_path, path, &format!("{p}/output_stream"));
             }
             temporality(t, cfg);
@@ -592,9 +592,9 @@ fn processors(
             );
             continue;
         }
-        if file_output(t, e, &ep).is_none() {
+        let Some(file) = file_output(t, e, &ep) else {
             continue;
-        }
+        };
         if kind == "simple" {
             t.warn(
                 &p,
@@ -624,7 +624,7 @@ fn processors(
                 );
             }
         }
-        exporter(t, s, e, &ep);
+        exporter(t, s, e, &ep, file);
         names.push(name);
     }
     let value = if names.is_empty() {
@@ -901,11 +901,13 @@ fn metrics(t: &mut T, mp: Option<&Value>) -> Result<(), Problem> {
             names.push(name);
             continue;
         }
-        if let Some((e, ep)) = &e
-            && file_output(t, e, ep).is_none()
-        {
-            continue;
-        }
+        let file = match &e {
+            Some((e, ep)) => match file_output(t, e, ep) {
+                Some(file) => file,
+                None => continue,
+            },
+            None => None,
+        };
         for (field, var) in [
             ("interval", "OTEL_METRIC_EXPORT_INTERVAL"),
             ("timeout", "OTEL_METRIC_EXPORT_TIMEOUT"),
@@ -916,7 +918,7 @@ fn metrics(t: &mut T, mp: Option<&Value>) -> Result<(), Problem> {
             }
         }
         if let Some((e, ep)) = e {
-            exporter(t, METRICS, e, &ep);
+            exporter(t, METRICS, e, &ep, file);
             names.push(name);
         }
     }

@@ -248,13 +248,13 @@ impl Builder<'_> {
                     .cloned()
                     .ok_or_else(|| error(&mark, "an alias to an unknown anchor"))?;
                 // An alias nests its anchor's whole depth here: the limit holds for the expanded file too.
-                if depth + nesting(&value) > MAX_DEPTH {
+                let (nodes, bytes, nesting) = weight(&value);
+                if depth + nesting > MAX_DEPTH {
                     return Err(error(
                         &mark,
                         format!("nodes nest deeper than {MAX_DEPTH} levels (aliases expanded)"),
                     ));
                 }
-                let (nodes, bytes) = weight(&value);
                 self.count(&mark, nodes, bytes)?;
                 (value, 0)
             }
@@ -296,27 +296,22 @@ fn collection_tag(
     }
 }
 
-/// How deep a value's collections nest (bounded: values are built within [`MAX_DEPTH`]).
-fn nesting(v: &Value) -> usize {
-    match v {
-        Value::Array(a) => 1 + a.iter().map(nesting).max().unwrap_or(0),
-        Value::Object(m) => 1 + m.values().map(nesting).max().unwrap_or(0),
-        _ => 0,
-    }
-}
-
-/// How many nodes a value holds, and how many bytes of text.
-fn weight(v: &Value) -> (usize, usize) {
-    let add = |(n, b): (usize, usize), (m, c): (usize, usize)| (n + m, b + c);
-    match v {
-        Value::Array(a) => a.iter().map(weight).fold((1, 0), add),
+/// How many nodes a value holds, how many bytes of text, and how deep its collections nest (bounded: values are
+/// built within [`MAX_DEPTH`]).
+fn weight(v: &Value) -> (usize, usize, usize) {
+    let add = |(n, b, d): (usize, usize, usize), (m, c, e): (usize, usize, usize)| {
+        (n + m, b + c, d.max(e))
+    };
+    let (nodes, bytes, depth) = match v {
+        Value::Array(a) => a.iter().map(weight).fold((1, 0, 0), add),
         Value::Object(m) => m
             .iter()
-            .map(|(k, v)| add(weight(v), (0, k.len())))
-            .fold((1, 0), add),
-        Value::String(s) => (1, s.len()),
-        _ => (1, 8),
-    }
+            .map(|(k, v)| add(weight(v), (0, k.len(), 0)))
+            .fold((1, 0, 0), add),
+        Value::String(s) => return (1, s.len(), 0),
+        _ => return (1, 8, 0),
+    };
+    (nodes, bytes, depth + 1)
 }
 
 /// A key as a JSON pointer token.
