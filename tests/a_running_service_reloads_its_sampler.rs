@@ -443,14 +443,20 @@ fn reloads_under_load_lose_nothing_and_never_mix_two_rule_sets_in_a_span() {
             sent
         })
     };
+    // Besides the load, one request after each reload: both rule sets see requests however the threads run.
+    let mut own = 0u64;
     for i in 0..RELOADS {
         std::fs::write(&toml, rules(i % 2 == 0)).unwrap();
         hup(&running);
         let line = reload_line(&lines);
         assert!(line.contains("applied"), "{line}");
+        let path = format!("/items?flavor=own{i}&color=own{i}");
+        let r = client::request(&running.addr, "GET", &path, &[], None).unwrap();
+        assert_eq!(r.status, 200);
+        own += 1;
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let sent = load.join().unwrap();
+    let sent = load.join().unwrap() + own;
     assert!(running.terminate().unwrap());
 
     let servers: Vec<otlp_json::Span> = otlp_json::spans(&tmp.path().join("traces.jsonl"))
