@@ -403,21 +403,32 @@ fn sighup_applies_the_reference_distros_new_redaction_rule_to_the_running_servic
     assert!(query("flavor=[REDACTED]"), "{spans:?}");
 }
 
-/// Reloads alternating two rule sets while requests keep coming: every request's SERVER span is exported exactly
-/// once, and each is edited under one rule set — both of its query parameters redacted, or neither; never a mix.
+/// Reloads alternating two rule sets of the reference distro — its sampler's drop paths and its processor's
+/// redaction keys — while requests keep coming. Every request is accounted for exactly (exported, or dropped by
+/// the rule of the generation that decided it; none is unsampled at ratio 1), each span is decided and edited under
+/// one generation (`ndotel.distro.generation`, kept by `OTEL_RUST_DISTRO_RELOAD_GENERATION_ATTRIBUTE`): its rules are
+/// the ones its redaction and its being exported show, and the planted password never leaves the process.
 #[test]
 fn reloads_under_load_lose_nothing_and_never_mix_two_rule_sets_in_a_span() {
-    const RELOADS: usize = 40;
+    const RELOADS: usize = 1000;
     let tmp = setup();
     let plugins = ndotel_tests::plugin_dir(tmp.path(), "plugins", &["otel_custom_distro"]);
     let toml = tmp.path().join("distro.toml");
-    let rules = |redacting: bool| {
-        let keys = if redacting {
-            "\"*password*\", \"flavor\", \"color\""
+    // Rule set A (odd generations): `/items/7` dropped, `flavor` and `color` redacted. Rule set B (even ones,
+    // start-up's included): both kept.
+    let rules = |a: bool| {
+        let (drop, keys) = if a {
+            (
+                r#""/health", "/items/7""#,
+                r#""*password*", "flavor", "color""#,
+            )
         } else {
-            "\"*password*\""
+            (r#""/health""#, r#""*password*""#)
         };
-        format!("[distro.otel_custom_distro.span_processor.redact]\nkeys = [{keys}]\n")
+        format!(
+            "[distro.otel_custom_distro.sampler]\ndrop_paths = [{drop}]\n\n\
+             [distro.otel_custom_distro.span_processor.redact]\nkeys = [{keys}]\n"
+        )
     };
     std::fs::write(&toml, rules(false)).unwrap();
     let (running, lines) = start(
@@ -425,67 +436,217 @@ fn reloads_under_load_lose_nothing_and_never_mix_two_rule_sets_in_a_span() {
         &[
             ("OTEL_RUST_DISTRO_PATH", plugins.to_str().unwrap()),
             ("OTEL_RUST_DISTRO", "otel_custom_distro"),
+            ("OTEL_TRACES_SAMPLER", "otel_custom"),
+            ("OTEL_RUST_DISTRO_RELOAD_GENERATION_ATTRIBUTE", "true"),
+            // A generous deadline: a sampler call past it takes the fallback (roots kept), not the rules.
+            ("OTEL_RUST_DISTRO_CALL_TIMEOUT", "30000"),
             ("OTEL_BSP_SCHEDULE_DELAY", "50"),
             ("OTEL_BSP_MAX_QUEUE_SIZE", "65536"),
         ],
     );
+    let get = |addr: &str, path: &str, n: &str| {
+        let target = format!("{path}?n={n}&flavor=f{n}&color=c{n}&password=s3cr3t-{n}");
+        let r = client::request(addr, "GET", &target, &[], None).unwrap();
+        assert!(r.status == 200 || r.status == 404, "{target}: {}", r.status);
+    };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let load = {
         let (addr, stop) = (running.addr.clone(), stop.clone());
         std::thread::spawn(move || {
             let mut sent = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let path = format!("/items?flavor=f{sent}&color=c{sent}");
-                let r = client::request(&addr, "GET", &path, &[], None).unwrap();
-                assert_eq!(r.status, 200);
+                get(&addr, "/items", &format!("load{sent}"));
+                get(&addr, "/items/7", &format!("load{sent}"));
                 sent += 1;
             }
             sent
         })
     };
-    // Besides the load, one request after each reload: both rule sets see requests however the threads run.
-    let mut own = 0u64;
+    // Besides the load, one request of each path after each reload, decided under that reload's generation.
     for i in 0..RELOADS {
         std::fs::write(&toml, rules(i % 2 == 0)).unwrap();
         hup(&running);
         let line = reload_line(&lines);
-        assert!(line.contains("applied"), "{line}");
-        let path = format!("/items?flavor=own{i}&color=own{i}");
-        let r = client::request(&running.addr, "GET", &path, &[], None).unwrap();
-        assert_eq!(r.status, 200);
-        own += 1;
+        assert!(
+            line.contains(&format!("applied, generation {}:", i + 1)),
+            "{line}"
+        );
+        get(&running.addr, "/items", &format!("own{i}"));
+        get(&running.addr, "/items/7", &format!("own{i}"));
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let sent = load.join().unwrap() + own;
+    let sent = load.join().unwrap();
     assert!(running.terminate().unwrap());
 
-    let servers: Vec<otlp_json::Span> = otlp_json::spans(&tmp.path().join("traces.jsonl"))
-        .unwrap()
-        .into_iter()
-        .filter(|s| s.kind == 2 && s.attr("url.path") == Some("/items"))
-        .collect();
-    assert_eq!(
-        servers.len() as u64,
-        sent,
-        "every request's span, exactly once"
-    );
-    let mut traces: Vec<&str> = servers.iter().map(|s| s.trace_id.as_str()).collect();
-    traces.sort();
-    traces.dedup();
-    assert_eq!(traces.len(), servers.len(), "nothing exported twice");
-    let (mut redacted, mut plain) = (0, 0);
-    for q in servers.iter().filter_map(|s| s.attr("url.query")) {
-        match (
-            q.contains("flavor=[REDACTED]"),
-            q.contains("color=[REDACTED]"),
-        ) {
-            (true, true) => redacted += 1,
-            (false, false) => plain += 1,
-            _ => panic!("a span edited under two rule sets: {q}"),
+    let text = std::fs::read_to_string(tmp.path().join("traces.jsonl")).unwrap();
+    assert!(!text.contains("s3cr3t"), "a planted password was exported");
+    let spans = otlp_json::spans(&tmp.path().join("traces.jsonl")).unwrap();
+    let servers: Vec<&otlp_json::Span> = spans.iter().filter(|s| s.kind == 2).collect();
+    let mut ids: Vec<(&str, &str)> = Vec::new();
+    let (mut items, mut item7, mut own7) = (0u64, 0u64, 0u64);
+    for s in &servers {
+        let generation: u64 = s
+            .attr("ndotel.distro.generation")
+            .unwrap_or_else(|| panic!("no generation on {s:?}"))
+            .parse()
+            .unwrap();
+        let a = generation % 2 == 1;
+        let query = s.attr("url.query").unwrap();
+        let n = query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("n="))
+            .unwrap();
+        ids.push((s.attr("url.path").unwrap(), n));
+        // Edited under the rules of its generation: both redacted under A, neither under B.
+        let redacted = (
+            query.contains("flavor=[REDACTED]"),
+            query.contains("color=[REDACTED]"),
+        );
+        assert_eq!(redacted, (a, a), "generation {generation}: {query}");
+        match s.attr("url.path") {
+            Some("/items") => items += 1,
+            Some("/items/7") => {
+                // Decided under its generation's rules: A drops it.
+                assert!(!a, "generation {generation} exported {query}");
+                item7 += 1;
+                if let Some(i) = n.strip_prefix("own") {
+                    // This reload's own request went out under this reload's generation.
+                    let i: u64 = i.parse().unwrap();
+                    assert_eq!(generation, i + 1, "{query}");
+                    own7 += 1;
+                }
+            }
+            other => panic!("an unexpected span: {other:?}"),
         }
     }
-    assert!(
-        redacted > 0 && plain > 0,
-        "{redacted} redacted, {plain} plain"
+    let total = sent + RELOADS as u64;
+    ids.sort();
+    let before = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), before, "nothing exported twice");
+    assert_eq!(items, total, "every /items request's span, exactly once");
+    // Each reload's own `/items/7` request: exported under B (odd reload indexes), dropped by rule under A.
+    assert_eq!(own7, RELOADS as u64 / 2);
+    assert!(item7 <= total && item7 >= own7, "{item7} of {total}");
+    // Nothing of a dropped trace is exported: every child span's trace has its SERVER span.
+    let kept: std::collections::HashSet<&str> =
+        servers.iter().map(|s| s.trace_id.as_str()).collect();
+    for s in spans.iter().filter(|s| s.kind != 2) {
+        assert!(kept.contains(s.trace_id.as_str()), "{s:?}");
+    }
+    eprintln!(
+        "{RELOADS} reloads; {total} requests per path: {items} /items exported, {item7} /items/7 exported, {} \
+         dropped by rule",
+        total - item7
     );
+}
+
+/// A reload to a distro whose `init` fails, panics, hangs or aborts is refused (its probe child takes the blow),
+/// naming the cause, and the running processor keeps editing; a reloaded processor that starts failing (panics on
+/// every span) or gets stuck is rolled back within the health window, the status file saying why, and the
+/// processor before it edits again.
+#[test]
+fn a_reloaded_processor_that_fails_is_rolled_back_and_a_failing_init_is_refused() {
+    let tmp = setup();
+    let plugins = ndotel_tests::plugin_dir(tmp.path(), "plugins", &["fixture_faulty"]);
+    let toml = tmp.path().join("distro.toml");
+    let status = tmp.path().join("reload-status.json");
+    let release = tmp.path().join("release");
+    let table = |mode: &str, label: &str| {
+        format!("[distro.faulty_reloadable]\nmode = \"{mode}\"\nlabel = \"{label}\"\n")
+    };
+    std::fs::write(&toml, table("ok", "first")).unwrap();
+    let (running, lines) = start(
+        tmp.path(),
+        &[
+            ("OTEL_RUST_DISTRO_PATH", plugins.to_str().unwrap()),
+            ("OTEL_RUST_DISTRO", "faulty_reloadable"),
+            ("OTEL_RUST_DISTRO_RELOAD_HEALTH_WINDOW", "600000"),
+            ("OTEL_RUST_DISTRO_RELOAD_STATUS", status.to_str().unwrap()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("FIXTURE_RELEASE_FILE", release.to_str().unwrap()),
+        ],
+    );
+    let traces = tmp.path().join("traces.jsonl");
+    // Sends requests until a span labelled `label` is exported (an event, generous deadline).
+    let exported_with = |label: &str| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            assert!(Instant::now() < deadline, "no span labelled {label}");
+            let r = client::request(&running.addr, "GET", "/items", &[], None).unwrap();
+            assert_eq!(r.status, 200);
+            let spans = otlp_json::spans(&traces).unwrap();
+            if spans.iter().any(|s| s.attr("fixture.mode") == Some(label)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    exported_with("first");
+
+    for (mode, cause) in [
+        ("init_error", "refused by this distro"),
+        ("init_panic", "init exploded on reload"),
+        ("init_hang", "10s"),
+        ("init_abort", "crashed the probe process with signal 6"),
+    ] {
+        std::fs::write(&toml, table(mode, "never")).unwrap();
+        hup(&running);
+        let line = reload_line(&lines);
+        assert!(
+            line.contains("refused, generation 0") && line.contains(cause),
+            "{mode}: {line}"
+        );
+    }
+    std::fs::write(&toml, table("ok", "second")).unwrap();
+    hup(&running);
+    let line = reload_line(&lines);
+    assert!(line.contains("applied, generation 1"), "{line}");
+    exported_with("second");
+
+    // A processor that panics on every span: rolled back once it failed 10 times.
+    std::fs::write(&toml, table("panic", "")).unwrap();
+    hup(&running);
+    let line = reload_line(&lines);
+    assert!(line.contains("applied, generation 2"), "{line}");
+    let rolled_back = |lines: &mpsc::Receiver<String>| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            assert!(Instant::now() < deadline, "never rolled back");
+            let r = client::request(&running.addr, "GET", "/items", &[], None).unwrap();
+            assert_eq!(r.status, 200);
+            while let Ok(line) = lines.try_recv() {
+                if line.starts_with("ndotel: reload of ") {
+                    return line;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let line = rolled_back(&lines);
+    assert!(
+        line.contains("rolled back, generation 3")
+            && line.contains("the sampler or the distro's processor failed"),
+        "{line}"
+    );
+    let json = std::fs::read_to_string(&status).unwrap();
+    assert!(
+        json.contains("\"outcome\":\"rolled back\"") && json.contains("\"generation\":3"),
+        "{json}"
+    );
+    exported_with("second");
+
+    // A processor that gets stuck: rolled back as stuck; once its call returns, the one before edits again.
+    std::fs::write(&toml, table("hang", "")).unwrap();
+    hup(&running);
+    let line = reload_line(&lines);
+    assert!(line.contains("applied, generation 4"), "{line}");
+    let line = rolled_back(&lines);
+    assert!(
+        line.contains("rolled back, generation 5") && line.contains("stuck"),
+        "{line}"
+    );
+    std::fs::write(&release, "").unwrap();
+    exported_with("second");
+    assert!(running.terminate().unwrap());
 }

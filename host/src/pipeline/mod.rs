@@ -205,6 +205,8 @@ impl Pipeline {
                 info: plan.distro.clone(),
                 editor: series_editor.clone().map(|slot| (slot, edits_batches)),
                 sampler: distro_sampler,
+                generation_attribute: s.reload_generation_attribute.value,
+                built: Default::default(),
             });
         let delivery = distro_processor.delivery();
         // Every limit is set here, so the SDK's own reading of OTEL_SPAN_*_LIMIT from the process environment

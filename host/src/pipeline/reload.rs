@@ -128,6 +128,10 @@ pub(crate) struct DistroParts {
     pub(crate) editor: Option<(Arc<crate::trace::processor::EditorSlot>, bool)>,
     /// The sampler's slot, and the sampler's name.
     pub(crate) sampler: Option<(Arc<crate::trace::sampler::SamplerSlot>, String)>,
+    /// Whether each edited span says which generation edited it (`OTEL_RUST_DISTRO_RELOAD_GENERATION_ATTRIBUTE`).
+    pub(crate) generation_attribute: bool,
+    /// The generations built so far (0: start-up's).
+    pub(crate) built: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for DistroParts {
@@ -141,10 +145,22 @@ impl std::fmt::Debug for DistroParts {
 /// What a rebuild made, or what a swap replaced.
 type Parts = (
     Option<Arc<crate::trace::processor::Editor>>,
-    Option<Arc<ndotel_api::ffi::FfiSamplerBox>>,
+    Option<Arc<crate::trace::sampler::GenSampler>>,
 );
 
 impl DistroParts {
+    /// Reloads can swap these parts from now on: when the distro's sampler and its processor both run, each span
+    /// then carries the generation that decided it to its edits, so that the same generation edits it.
+    fn start_reloading(&self) {
+        if let Some((slot, _)) = &self.editor {
+            let tagged = self.sampler.is_some();
+            slot.tag(tagged, self.generation_attribute);
+            if let (true, Some((sampler, _))) = (tagged, &self.sampler) {
+                sampler.tag();
+            }
+        }
+    }
+
     /// Builds the distro's parts from `config` (its `[distro.NAME]` table), touching nothing that runs.
     fn rebuild(
         &self,
@@ -160,6 +176,7 @@ impl DistroParts {
             .init(Some(config), env)
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("distro {} is not loaded", self.info.name))?;
+        let generation = self.built.fetch_add(1, Ordering::Relaxed) + 1;
         let editor = match &self.editor {
             Some((slot, edits_batches)) => {
                 let p = crate::pipeline::ctx::startup_call(&distro, "its span processor", |d| {
@@ -170,6 +187,7 @@ impl DistroParts {
                     *edits_batches,
                     faults.clone(),
                     slot.load().watched(),
+                    generation,
                 ))
             }
             None => None,
@@ -180,7 +198,10 @@ impl DistroParts {
                 let s = crate::pipeline::ctx::startup_call(&distro, "its sampler", move |d| {
                     d.sampler(abi_stable::std_types::RStr::from_str(&name))
                 })?;
-                Some(Arc::new(s))
+                Some(Arc::new(crate::trace::sampler::GenSampler {
+                    generation,
+                    sampler: s,
+                }))
             }
             None => None,
         };
@@ -567,7 +588,7 @@ impl Reloader {
             ),
             Outcome::Refused { reason } => (
                 "refused",
-                format!("{reason}; the running sampler (generation {generation}) is unchanged"),
+                format!("{reason}; what runs (generation {generation}) is unchanged"),
             ),
             Outcome::Unchanged => ("unchanged", "the file says what is running".into()),
             Outcome::RolledBack { reason, .. } => (
@@ -685,7 +706,16 @@ pub(crate) fn start(reloader: Reloader, mode: Mode) -> Option<Running> {
     if mode == Mode::Off {
         return None;
     }
-    let mut signals = match signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP]) {
+    if let Some(d) = &reloader.distro {
+        d.start_reloading();
+    }
+    // A SIGHUP writes a byte to this socket pair, which wakes the reload thread at once.
+    let hup = std::os::unix::net::UnixStream::pair().and_then(|(rx, tx)| {
+        rx.set_read_timeout(Some(Duration::from_millis(200)))?;
+        let id = signal_hook::low_level::pipe::register(signal_hook::consts::SIGHUP, tx)?;
+        Ok((rx, id))
+    });
+    let (mut signals, hup_id) = match hup {
         Ok(s) => s,
         Err(e) => {
             eprintln!(
@@ -704,8 +734,31 @@ pub(crate) fn start(reloader: Reloader, mode: Mode) -> Option<Running> {
             // the trust checks judge — a `chmod` moves its ctime).
             let mut last_seen: Option<Look> = None;
             let mut refused: Option<Look> = None;
-            while !stopped.load(Ordering::Relaxed) {
-                let mut due = signals.pending().next().is_some();
+            loop {
+                // Waits for a SIGHUP, at most 200 ms (the watch and the health window are looked at meanwhile).
+                let mut buf = [0u8; 64];
+                let mut due = match std::io::Read::read(&mut signals, &mut buf) {
+                    Ok(n) if n > 0 => true,
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock
+                                | std::io::ErrorKind::TimedOut
+                                | std::io::ErrorKind::Interrupted
+                        ) =>
+                    {
+                        false
+                    }
+                    // Never expected (the writing end lives as long as the registration): never a busy loop.
+                    _ => {
+                        std::thread::sleep(Duration::from_millis(200));
+                        false
+                    }
+                };
+                if stopped.load(Ordering::Relaxed) {
+                    signal_hook::low_level::unregister(hup_id);
+                    break;
+                }
                 let now = (mode == Mode::Watch)
                     .then(|| look(&reloader.path))
                     .flatten();
@@ -730,7 +783,6 @@ pub(crate) fn start(reloader: Reloader, mode: Mode) -> Option<Running> {
                         _ => None,
                     };
                 }
-                std::thread::sleep(Duration::from_millis(200));
             }
         });
     if let Err(e) = spawned {

@@ -993,6 +993,26 @@ settings_table! {
                       that time bring back what ran before",
             resolve: |i: &mut Inputs| i.millis("OTEL_RUST_DISTRO_RELOAD_HEALTH_WINDOW", None, 30_000, 1),
         }
+        /// `OTEL_RUST_DISTRO_RELOAD_GENERATION_ATTRIBUTE`: whether each exported span says which generation of the
+        /// distro's settings decided and edited it.
+        reload_generation_attribute: bool {
+            env: "`OTEL_RUST_DISTRO_RELOAD_GENERATION_ATTRIBUTE`",
+            file: "—",
+            declared: "—",
+            default: "`false`",
+            meaning: "each span the distro's processor edited carries `ndotel.distro.generation`: the generation of \
+                      the distro's settings that decided and edited it (0 at start-up, +1 per reload that rebuilt \
+                      them; to audit reloads)",
+            resolve: |i: &mut Inputs| pick(
+                i.env,
+                "OTEL_RUST_DISTRO_RELOAD_GENERATION_ATTRIBUTE",
+                None,
+                None,
+                false,
+                parse_bool,
+                &mut i.w,
+            ),
+        }
         /// `OTEL_RUST_DISTRO_RELOAD_STATUS`: the file each reload's outcome is written to, as JSON.
         reload_status: Option<String> {
             env: "`OTEL_RUST_DISTRO_RELOAD_STATUS`",

@@ -36,9 +36,109 @@ use std::time::Duration;
 /// is called once per span): `OTEL_RUST_DISTRO_CALL_TIMEOUT` bounds one such call.
 pub(crate) const EDIT_CHUNK: usize = 64;
 
-/// Where the editor in use is kept: a reload swaps a new one in, and each batch (and each metric series) is edited
-/// by the one it loads when it starts, never by a mix.
-pub(crate) type EditorSlot = arc_swap::ArcSwap<Editor>;
+/// How many editors a reload replaced are kept for the spans their generation decided and that are still queued.
+/// A span older than that many reloads is edited by the editor in use.
+const RETAINED: usize = 64;
+
+/// Where the editor in use is kept: a reload swaps a new one in. Each span is edited by the editor of the
+/// generation that decided it when the distro's sampler says which ([`super::GENERATION_KEY`]), else by the one in
+/// use when its batch starts; each metric series by the one in use. Never by a mix.
+#[derive(Debug)]
+pub(crate) struct EditorSlot {
+    current: arc_swap::ArcSwap<Editor>,
+    /// The editors reloads replaced, newest last, at most [`RETAINED`].
+    replaced: std::sync::Mutex<std::collections::VecDeque<Arc<Editor>>>,
+    /// Whether spans carry the generation that decided them (on while a reload can swap the sampler too).
+    tagged: AtomicBool,
+    /// Whether the generation that edited a span stays on it ([`super::GENERATION_KEY`]).
+    keep_tag: AtomicBool,
+}
+
+impl EditorSlot {
+    pub(crate) fn new(editor: Arc<Editor>) -> Self {
+        EditorSlot {
+            current: arc_swap::ArcSwap::new(editor),
+            replaced: Default::default(),
+            tagged: AtomicBool::new(false),
+            keep_tag: AtomicBool::new(false),
+        }
+    }
+
+    /// The editor in use.
+    pub(crate) fn load(&self) -> arc_swap::Guard<Arc<Editor>> {
+        self.current.load()
+    }
+
+    /// Puts `new` in use; returns what was in use (kept for the spans its generation decided).
+    pub(crate) fn swap(&self, new: Arc<Editor>) -> Arc<Editor> {
+        let old = self.current.swap(new);
+        let mut replaced = self
+            .replaced
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        replaced.push_back(old.clone());
+        while replaced.len() > RETAINED {
+            replaced.pop_front();
+        }
+        old
+    }
+
+    /// From now on spans say which generation decided them (`tagged`); with `keep`, each edited span says which
+    /// generation edited it.
+    pub(crate) fn tag(&self, tagged: bool, keep: bool) {
+        self.tagged.store(tagged, Ordering::Relaxed);
+        self.keep_tag.store(keep, Ordering::Relaxed);
+    }
+
+    /// The batch in groups, each with the editor that edits it: the editor of the generation each span was decided
+    /// under (its tag, removed here), else `current`.
+    fn split(
+        &self,
+        current: Arc<Editor>,
+        batch: Vec<SpanData>,
+    ) -> SmallVec<[(Arc<Editor>, Vec<SpanData>); 2]> {
+        let mut groups: SmallVec<[(Arc<Editor>, Vec<SpanData>); 2]> = SmallVec::new();
+        if !self.tagged.load(Ordering::Relaxed) {
+            groups.push((current, batch));
+            return groups;
+        }
+        let replaced = self
+            .replaced
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for mut span in batch {
+            let tag = take_generation(&mut span);
+            let editor = match tag {
+                Some(g) if g != current.generation => replaced
+                    .iter()
+                    .rev()
+                    .find(|e| e.generation == g)
+                    .unwrap_or(&current),
+                _ => &current,
+            };
+            match groups.iter_mut().find(|(e, _)| Arc::ptr_eq(e, editor)) {
+                Some((_, spans)) => spans.push(span),
+                None => groups.push((editor.clone(), vec![span])),
+            }
+        }
+        groups
+    }
+}
+
+/// Removes the generation tags from `span`; returns the one the sampler set (the last).
+fn take_generation(span: &mut SpanData) -> Option<u64> {
+    let mut tag = None;
+    span.attributes.retain(|kv| {
+        if kv.key.as_str() != super::GENERATION_KEY {
+            return true;
+        }
+        if let Value::I64(g) = kv.value {
+            tag = u64::try_from(g).ok();
+        }
+        false
+    });
+    tag
+}
 
 /// The distro's span processor behind its watchdog: what edits a span. Shared by the span pipeline and the metric
 /// series redaction ([`crate::metrics::series`]).
@@ -50,6 +150,8 @@ pub(crate) struct Editor {
     /// deadline per span) and with pass-through (so a stuck call holds one span, and the rest of its batch passes).
     chunk: usize,
     shut_down: AtomicBool,
+    /// The generation of the distro's settings it was built from (0 at start-up).
+    generation: u64,
 }
 
 impl std::fmt::Debug for Editor {
@@ -67,17 +169,18 @@ impl Editor {
         call_timeout: Duration,
     ) -> Arc<Editor> {
         let watched = Watched::new(Component::SpanProcessor, call_timeout, faults.clone());
-        Editor::watched_by(plugin, edits_batches, faults, watched)
+        Editor::watched_by(plugin, edits_batches, faults, watched, 0)
     }
 
-    /// [`Editor::new`] under the watchdog entry `watched` of the editor it replaces: a call of the old editor
-    /// still stuck on the worker then bypasses the new one too (rather than a batch waiting for a worker the new
-    /// editor's own entry would never see stuck).
+    /// [`Editor::new`] for `generation` of the distro's settings, under the watchdog entry `watched` of the editor
+    /// it replaces: a call of the old editor still stuck on the worker then bypasses the new one too (rather than a
+    /// batch waiting for a worker the new editor's own entry would never see stuck).
     pub(crate) fn watched_by(
         plugin: FfiSpanProcessorBox,
         edits_batches: bool,
         faults: Arc<Faults>,
         watched: Arc<Watched>,
+        generation: u64,
     ) -> Arc<Editor> {
         let chunk = if edits_batches && !faults.processor_passes() {
             EDIT_CHUNK
@@ -90,6 +193,7 @@ impl Editor {
             faults,
             chunk,
             shut_down: AtomicBool::new(false),
+            generation,
         })
     }
 
@@ -341,8 +445,27 @@ impl Outlet {
         let Some(slot) = &self.editor else {
             return batch;
         };
-        // One editor for the whole batch, whatever a reload swaps in meanwhile.
-        let editor = &slot.load_full();
+        // One editor per span, whatever a reload swaps in meanwhile: the generation's that decided it, else the
+        // one in use when the batch starts.
+        let groups = slot.split(slot.current.load_full(), batch);
+        let keep = slot.keep_tag.load(Ordering::Relaxed);
+        let mut out = Vec::new();
+        for (editor, spans) in groups {
+            let start = out.len();
+            out.extend(self.edited_by(&editor, spans));
+            if keep {
+                let generation = i64::try_from(editor.generation).unwrap_or(i64::MAX);
+                for span in &mut out[start..] {
+                    span.attributes
+                        .push(KeyValue::new(super::GENERATION_KEY, generation));
+                }
+            }
+        }
+        out
+    }
+
+    /// `batch` edited by `editor`.
+    fn edited_by(&self, editor: &Arc<Editor>, batch: Vec<SpanData>) -> Vec<SpanData> {
         let progress = Arc::new(Progress::default());
         let Some(worker) = &self.worker else {
             editor.edit_batch(batch, &self.resource, &progress);

@@ -16,10 +16,34 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{SamplingDecision, SamplingResult, ShouldSample};
 use std::cell::OnceCell;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// Where a distro's sampler in use is kept.
-pub(crate) type SamplerSlot = arc_swap::ArcSwap<FfiSamplerBox>;
+/// A distro's sampler and the generation of the distro's settings it was built from (0 at start-up).
+pub(crate) struct GenSampler {
+    pub(crate) generation: u64,
+    pub(crate) sampler: FfiSamplerBox,
+}
+
+/// Where a distro's sampler in use is kept: a reload of the distro's settings swaps a new one in.
+pub(crate) struct SamplerSlot {
+    current: arc_swap::ArcSwap<GenSampler>,
+    /// Whether each decision carries its generation to the span's edits ([`super::GENERATION_KEY`]): on while
+    /// a reload can swap the distro's processor with its sampler.
+    tags: AtomicBool,
+}
+
+impl SamplerSlot {
+    /// Puts `new` in use; returns what was in use.
+    pub(crate) fn swap(&self, new: Arc<GenSampler>) -> Arc<GenSampler> {
+        self.current.swap(new)
+    }
+
+    /// From now on, each decision carries its generation.
+    pub(crate) fn tag(&self) {
+        self.tags.store(true, Ordering::Relaxed);
+    }
+}
 
 /// A distro's sampler as an SDK sampler.
 #[derive(Clone)]
@@ -65,7 +89,10 @@ impl Composable for DistroNode {
             },
             _ => follow_parent(p),
         };
-        let Some(Tuple2(code, threshold)) = s.ask(p, |inner, params| inner.intent(params)) else {
+        let current = s.inner.current.load();
+        let Some(Tuple2(code, threshold)) =
+            s.ask(&current.sampler, p, |inner, params| inner.intent(params))
+        else {
             return fallback();
         };
         match SamplingIntent::decode(code, threshold) {
@@ -106,7 +133,13 @@ impl PluginSampler {
     pub(crate) fn new(inner: FfiSamplerBox, faults: Arc<Faults>, call_timeout: Duration) -> Self {
         let watched = Watched::new(Component::Sampler, call_timeout, faults.clone());
         PluginSampler {
-            inner: Arc::new(SamplerSlot::from_pointee(inner)),
+            inner: Arc::new(SamplerSlot {
+                current: arc_swap::ArcSwap::from_pointee(GenSampler {
+                    generation: 0,
+                    sampler: inner,
+                }),
+                tags: AtomicBool::new(false),
+            }),
             faults,
             watched,
         }
@@ -117,6 +150,7 @@ impl PluginSampler {
     /// late (not trusted: fail closed), or it failed (counted).
     fn ask<R>(
         &self,
+        sampler: &FfiSamplerBox,
         p: &Params<'_>,
         f: impl FnOnce(&FfiSamplerBox, FfiSamplingParamsRef<'_>) -> RResult<R, FfiError>,
     ) -> Option<R> {
@@ -143,7 +177,7 @@ impl PluginSampler {
             let params = FfiSamplingParams_TO::from_ptr(&params, TD_Opaque);
             self.watched
                 .call_gated(u128::from_be_bytes(p.trace_id.to_bytes()), || {
-                    f(&self.inner.load(), params)
+                    f(sampler, params)
                 })
         })?;
         match result.value {
@@ -192,7 +226,11 @@ impl ShouldSample for PluginSampler {
             } else {
                 SamplingDecision::Drop
             };
-            let decision = match self.ask(&p, |inner, params| inner.should_sample(params)) {
+            let current = self.inner.current.load();
+            let asked = self.ask(&current.sampler, &p, |inner, params| {
+                inner.should_sample(params)
+            });
+            let decision = match asked {
                 None => follow,
                 Some(code) => match Decision::from_code(code) {
                     Some(Decision::Drop) => SamplingDecision::Drop,
@@ -205,9 +243,20 @@ impl ShouldSample for PluginSampler {
                     }
                 },
             };
+            // The generation that decided goes with the span to its edits (the sampler's attributes are the
+            // span's last at its start).
+            let attributes =
+                if decision != SamplingDecision::Drop && self.inner.tags.load(Ordering::Relaxed) {
+                    vec![KeyValue::new(
+                        super::GENERATION_KEY,
+                        i64::try_from(current.generation).unwrap_or(i64::MAX),
+                    )]
+                } else {
+                    Vec::new()
+                };
             SamplingResult {
                 decision,
-                attributes: Vec::new(),
+                attributes,
                 trace_state: parent
                     .map(|sc| sc.trace_state().clone())
                     .unwrap_or_default(),
