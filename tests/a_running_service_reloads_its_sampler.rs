@@ -364,10 +364,26 @@ fn sighup_applies_the_reference_distros_new_redaction_rule_to_the_running_servic
     let line = reload_line(&lines);
     assert!(
         line.contains("applied")
-            && line.contains("distro otel_custom_distro: its span processor and sampler rebuilt"),
+            && line.contains(
+                "distro otel_custom_distro: its span processor, sampler, log processor rebuilt"
+            ),
         "{line}"
     );
     get("/items?flavor=vanilla-after");
+    // The log processor is rebuilt with the same rules: the service's log line quoting the query (on stderr,
+    // through the distro's log processor) is redacted too.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let logged = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines.recv_timeout(left).unwrap();
+        if line.contains("listing items for query") {
+            break line;
+        }
+    };
+    assert!(
+        logged.contains("flavor=[REDACTED]") && !logged.contains("vanilla-after"),
+        "{logged}"
+    );
 
     // A table the distro's `init` refuses: refused, the rules of the last reload keep running.
     std::fs::write(

@@ -188,15 +188,39 @@ enum Outcome {
 }
 
 /// The distro's log processor behind its watchdog.
-struct LogEditor {
+pub(crate) struct LogEditor {
     plugin: FfiLogProcessorBox,
     watched: Arc<Watched>,
     faults: Arc<Faults>,
 }
 
+impl LogEditor {
+    /// `plugin` under the watchdog entry `watched` (a reload's new log processor shares the old one's).
+    pub(crate) fn new(
+        plugin: FfiLogProcessorBox,
+        watched: Arc<Watched>,
+        faults: Arc<Faults>,
+    ) -> Arc<Self> {
+        Arc::new(LogEditor {
+            plugin,
+            watched,
+            faults,
+        })
+    }
+
+    /// Its watchdog entry.
+    pub(crate) fn watched(&self) -> Arc<Watched> {
+        self.watched.clone()
+    }
+}
+
+/// Where the distro's log processor in use is kept: a reload of the distro's settings swaps a new one in; each
+/// record is edited by the one it loads.
+pub(crate) type LogSlot = arc_swap::ArcSwap<LogEditor>;
+
 /// The distro's log processor (if any) in front of the log exporters' processors.
 pub(crate) struct DistroLogProcessor {
-    editor: Option<LogEditor>,
+    editor: Option<Arc<LogSlot>>,
     resource: Vec<KeyValue>,
     next: Vec<Box<dyn LogProcessor>>,
     /// Makes the fresh records an attribute edit is written into (the SDK's records cannot drop an attribute),
@@ -220,10 +244,9 @@ impl DistroLogProcessor {
         faults: Arc<Faults>,
         call_timeout: Duration,
     ) -> Self {
-        let editor = plugin.map(|plugin| LogEditor {
-            plugin,
-            watched: Watched::new(Component::LogProcessor, call_timeout, faults.clone()),
-            faults,
+        let editor = plugin.map(|plugin| {
+            let watched = Watched::new(Component::LogProcessor, call_timeout, faults.clone());
+            Arc::new(LogSlot::new(LogEditor::new(plugin, watched, faults)))
         });
         DistroLogProcessor {
             editor,
@@ -233,11 +256,17 @@ impl DistroLogProcessor {
         }
     }
 
+    /// Where its log processor is kept, for a reload to swap (`None` without a distro log processor).
+    pub(crate) fn slot(&self) -> Option<Arc<LogSlot>> {
+        self.editor.clone()
+    }
+
     /// What the exporters get.
     fn edit(&self, record: &mut SdkLogRecord) -> Outcome {
-        let Some(editor) = &self.editor else {
+        let Some(slot) = &self.editor else {
             return Outcome::Keep;
         };
+        let editor = &*slot.load();
         let on_failure = if editor.faults.processor_passes() {
             Outcome::Keep
         } else {
@@ -368,7 +397,8 @@ impl LogProcessor for DistroLogProcessor {
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        if let Some(editor) = &self.editor
+        if let Some(slot) = &self.editor
+            && let editor = slot.load()
             && !editor.watched.bypassed()
             && let RResult::RErr(e) = editor.watched.call(0, || editor.plugin.shutdown()).value
         {

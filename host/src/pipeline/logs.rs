@@ -1,13 +1,14 @@
 //! The log signal's part of the pipeline: `tracing` events as log records, through the distro's log processor,
 //! then one batch processor per log exporter.
 
-use crate::logs::processor::DistroLogProcessor;
+use crate::logs::processor::{DistroLogProcessor, LogSlot};
 use crate::logs::{FileLogExporter, StderrLog};
 use crate::pipeline::ctx::{BuildError, Ctx, open_file, unknown};
 use crate::settings::BUILTIN_LOG_EXPORTERS;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::{LogProcessor, SdkLoggerProvider};
+use std::sync::Arc;
 
 impl Ctx<'_> {
     /// Whether the distro has a log processor: log records, and the service's events on stderr, pass through it.
@@ -32,11 +33,12 @@ impl Ctx<'_> {
     }
 
     /// The logger provider for `tracing` events, or `None` when no log exporter is selected. Records pass through
-    /// the distro's log processor first.
+    /// the distro's log processor first; with it goes where that processor is kept, for a reload to swap.
+    #[allow(clippy::type_complexity)]
     pub(crate) fn logger_provider(
         &mut self,
         resource: Resource,
-    ) -> Result<Option<SdkLoggerProvider>, BuildError> {
+    ) -> Result<Option<(SdkLoggerProvider, Option<Arc<LogSlot>>)>, BuildError> {
         let plan = self.plan;
         let mut next: Vec<Box<dyn LogProcessor>> = Vec::new();
         for name in &plan.settings.logs_exporter.value {
@@ -104,11 +106,13 @@ impl Ctx<'_> {
             self.faults.clone(),
             plan.settings.call_timeout.value,
         );
-        Ok(Some(
+        let slot = processor.slot();
+        Ok(Some((
             SdkLoggerProvider::builder()
                 .with_resource(resource)
                 .with_log_processor(processor)
                 .build(),
-        ))
+            slot,
+        )))
     }
 }

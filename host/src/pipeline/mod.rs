@@ -200,14 +200,14 @@ impl Pipeline {
             }
             _ => None,
         };
-        let distro_parts =
-            (series_editor.is_some() || distro_sampler.is_some()).then(|| reload::DistroParts {
-                info: plan.distro.clone(),
-                editor: series_editor.clone().map(|slot| (slot, edits_batches)),
-                sampler: distro_sampler,
-                generation_attribute: s.reload_generation_attribute.value,
-                built: Default::default(),
-            });
+        let mut distro_parts = reload::DistroParts {
+            info: plan.distro.clone(),
+            editor: series_editor.clone().map(|slot| (slot, edits_batches)),
+            sampler: distro_sampler,
+            log: None,
+            generation_attribute: s.reload_generation_attribute.value,
+            built: Default::default(),
+        };
         let delivery = distro_processor.delivery();
         // Every limit is set here, so the SDK's own reading of OTEL_SPAN_*_LIMIT from the process environment
         // never decides (with a configuration file, variables it does not reference have no effect).
@@ -233,7 +233,15 @@ impl Pipeline {
             Some(m) => (Some(m.provider), m.views, m.endpoint),
             None => (None, Vec::new(), None),
         };
-        let logger_provider = ctx.logger_provider(resource)?;
+        let (logger_provider, log_slot) = match ctx.logger_provider(resource)? {
+            Some((provider, slot)) => (Some(provider), slot),
+            None => (None, None),
+        };
+        distro_parts.log = log_slot;
+        let distro_parts = (distro_parts.editor.is_some()
+            || distro_parts.sampler.is_some()
+            || distro_parts.log.is_some())
+        .then_some(distro_parts);
         let stderr_through_distro = ctx.edits_logs();
         Ok(Pipeline {
             tracer_provider: Some(tracer_provider),

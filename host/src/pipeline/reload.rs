@@ -5,8 +5,9 @@
 //! is untouched. Each span is decided under one generation of the tree ([`Composite::replace`]).
 //!
 //! The selected distro's own table (`[distro.NAME]`) is applied too: its `init` runs again with the new table (in a
-//! probe child first for a plugin), its span processor and sampler are rebuilt, and then swapped in (`DistroParts`):
-//! each batch is edited, and each span decided, under one generation. What a reload cannot change without a restart
+//! probe child first for a plugin), its span processor, sampler and log processor are rebuilt, and then swapped in
+//! (`DistroParts`): each span is decided and edited under one generation (the one whose sampler decided it, when
+//! the distro's sampler is in use), each log record under one. What a reload cannot change without a restart
 //! (every other table of the file: exporters, plugins, views) is named in the reload's line, not half-applied. What
 //! was applied is watched for a health window and rolled back when its sampler or processor keeps failing. Each outcome — applied, refused (why), unchanged, rolled back
 //! (why) — is one stderr line with the generation and the file's sha256, the content of
@@ -52,7 +53,7 @@ pub(crate) enum Outcome {
         generation: u64,
         sampler: String,
         restart: Vec<String>,
-        /// The distro whose own settings were applied (its processor and sampler rebuilt), if any.
+        /// The distro whose own settings were applied, and what of it was rebuilt (its processors, its sampler).
         distro: Option<String>,
     },
     /// The applied tree (or distro settings) failed within its health window: what ran before is back.
@@ -114,9 +115,11 @@ type Watched = (
     String,
 );
 
-/// Whether a watch covers the distro's processor (a reload rebuilt it): its failures and its being stuck then count.
+/// Whether a watch covers the distro's processors (a reload rebuilt them): their failures and the span processor's
+/// being stuck then count.
 fn covers_processor(w: &Watched) -> bool {
-    w.3.as_ref().is_some_and(|p| p.0.is_some())
+    w.3.as_ref()
+        .is_some_and(|p| p.editor.is_some() || p.log.is_some())
 }
 
 /// The distro's own parts a reload of its settings replaces: its span processor's editor and its sampler (when the
@@ -128,6 +131,8 @@ pub(crate) struct DistroParts {
     pub(crate) editor: Option<(Arc<crate::trace::processor::EditorSlot>, bool)>,
     /// The sampler's slot, and the sampler's name.
     pub(crate) sampler: Option<(Arc<crate::trace::sampler::SamplerSlot>, String)>,
+    /// The log processor's slot.
+    pub(crate) log: Option<Arc<crate::logs::processor::LogSlot>>,
     /// Whether each edited span says which generation edited it (`OTEL_RUST_DISTRO_RELOAD_GENERATION_ATTRIBUTE`).
     pub(crate) generation_attribute: bool,
     /// The generations built so far (0: start-up's).
@@ -143,10 +148,12 @@ impl std::fmt::Debug for DistroParts {
 }
 
 /// What a rebuild made, or what a swap replaced.
-type Parts = (
-    Option<Arc<crate::trace::processor::Editor>>,
-    Option<Arc<crate::trace::sampler::GenSampler>>,
-);
+#[derive(Default)]
+struct Parts {
+    editor: Option<Arc<crate::trace::processor::Editor>>,
+    sampler: Option<Arc<crate::trace::sampler::GenSampler>>,
+    log: Option<Arc<crate::logs::processor::LogEditor>>,
+}
 
 impl DistroParts {
     /// Reloads can swap these parts from now on: when the distro's sampler and its processor both run, each span
@@ -205,20 +212,45 @@ impl DistroParts {
             }
             None => None,
         };
-        Ok((editor, sampler))
+        let log = match &self.log {
+            Some(slot) => {
+                let p = crate::pipeline::ctx::startup_call(&distro, "its log processor", |d| {
+                    d.log_processor()
+                })?;
+                Some(crate::logs::processor::LogEditor::new(
+                    p,
+                    slot.load().watched(),
+                    faults.clone(),
+                ))
+            }
+            None => None,
+        };
+        Ok(Parts {
+            editor,
+            sampler,
+            log,
+        })
     }
 
     /// Puts `parts` in use; returns what was in use.
     fn swap(&self, parts: Parts) -> Parts {
-        let editor = match (&self.editor, parts.0) {
+        let editor = match (&self.editor, parts.editor) {
             (Some((slot, _)), Some(new)) => Some(slot.swap(new)),
             _ => None,
         };
-        let sampler = match (&self.sampler, parts.1) {
+        let sampler = match (&self.sampler, parts.sampler) {
             (Some((slot, _)), Some(new)) => Some(slot.swap(new)),
             _ => None,
         };
-        (editor, sampler)
+        let log = match (&self.log, parts.log) {
+            (Some(slot), Some(new)) => Some(slot.swap(new)),
+            _ => None,
+        };
+        Parts {
+            editor,
+            sampler,
+            log,
+        }
     }
 }
 
@@ -412,16 +444,29 @@ impl Reloader {
                 distro: None,
             };
         }
-        let rebuilds_processor = parts.as_ref().is_some_and(|p| p.0.is_some());
+        let rebuilds_processor = parts
+            .as_ref()
+            .is_some_and(|p| p.editor.is_some() || p.log.is_some());
         let failures = self.failures(rebuilds_processor);
         let previous_tree = match (&self.sampler, root) {
             (Some(sampler), Some(root)) => Some(sampler.put(Arc::from(root)).1),
             _ => None,
         };
-        let distro_name = parts
-            .is_some()
-            .then(|| self.distro.as_ref().map(|d| d.info.name.clone()))
-            .flatten();
+        // The distro and what of it was rebuilt, as the reload's line says it.
+        let distro_name = match (&parts, &self.distro) {
+            (Some(p), Some(d)) => {
+                let rebuilt: Vec<&str> = [
+                    (p.editor.is_some(), "span processor"),
+                    (p.sampler.is_some(), "sampler"),
+                    (p.log.is_some(), "log processor"),
+                ]
+                .into_iter()
+                .filter_map(|(built, what)| built.then_some(what))
+                .collect();
+                Some(format!("{}: its {}", d.info.name, rebuilt.join(", ")))
+            }
+            _ => None,
+        };
         let previous_parts = match (&self.distro, parts) {
             (Some(d), Some(parts)) => Some(d.swap(parts)),
             _ => None,
@@ -474,11 +519,11 @@ impl Reloader {
     }
 
     /// Failures that count against a new generation: of the sampler and calls found hung, and of the distro's
-    /// span processor when the reload rebuilt it.
+    /// span and log processors when the reload rebuilt them.
     fn failures(&self, processor: bool) -> u64 {
         use crate::distro::faults::Component;
         let processor = if processor {
-            self.faults.count(Component::SpanProcessor)
+            self.faults.count(Component::SpanProcessor) + self.faults.count(Component::LogProcessor)
         } else {
             0
         };
@@ -572,8 +617,8 @@ impl Reloader {
                     distro
                         .as_ref()
                         .map(|d| format!(
-                            "; distro {d}: its span processor and sampler rebuilt with its new settings (its start \
-                             attributes, resource, exporters and log processor change only with a restart)"
+                            "; distro {d} rebuilt with its new settings (its start attributes, resource and \
+                             exporters change only with a restart)"
                         ))
                         .unwrap_or_default(),
                     if restart.is_empty() {
