@@ -319,6 +319,62 @@ fn sighup_swaps_the_configuration_files_composite_sampler() {
     assert_eq!(exported(tmp.path()), sorted(&[&ON, &AFTER_REFUSED]));
 }
 
+/// With a configuration file, the distro's settings (`distribution.ndotel.settings`) reload the same way: a new
+/// redaction key applies to the running service on `SIGHUP`, with no composite sampler in the file.
+#[test]
+fn sighup_applies_the_configuration_files_new_distro_settings() {
+    let tmp = setup();
+    let plugins = ndotel_tests::plugin_dir(tmp.path(), "plugins", &["otel_custom_distro"]);
+    let yaml = tmp.path().join("otel.yaml");
+    let file = |keys: &str| {
+        format!(
+            "file_format: \"1.1\"\ntracer_provider:\n  processors:\n    - batch:\n        schedule_delay: 100\n        \
+             exporter:\n          otlp_file/development:\n            output_stream: file://traces.jsonl\n\
+             distribution:\n  ndotel:\n    distro: otel_custom_distro\n    settings:\n      span_processor:\n        \
+             redact:\n          keys: [{keys}]\n"
+        )
+    };
+    std::fs::write(&yaml, file("\"*password*\"")).unwrap();
+    let (running, lines) = start(
+        tmp.path(),
+        &[
+            ("OTEL_CONFIG_FILE", "otel.yaml"),
+            ("OTEL_RUST_DISTRO_PATH", plugins.to_str().unwrap()),
+        ],
+    );
+    let get = |path: &str| {
+        let r = client::request(&running.addr, "GET", path, &[], None).unwrap();
+        assert_eq!(r.status, 200);
+    };
+    get("/items?flavor=vanilla-before");
+    let traces = tmp.path().join("traces.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&traces)
+        .unwrap_or_default()
+        .contains("vanilla-before")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the first span was never exported"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::fs::write(&yaml, file("\"*password*\", \"flavor\"")).unwrap();
+    hup(&running);
+    let line = reload_line(&lines);
+    assert!(
+        line.contains("applied, generation 1")
+            && line.contains("distro otel_custom_distro: its span processor")
+            && !line.contains("NOT applied"),
+        "{line}"
+    );
+    get("/items?flavor=vanilla-after");
+    assert!(running.terminate().unwrap());
+    let all = std::fs::read_to_string(&traces).unwrap();
+    assert!(!all.contains("vanilla-after"), "{all}");
+    assert!(all.contains("flavor=[REDACTED]"), "{all}");
+}
+
 /// The reference distro's own settings — here a redaction rule — change on the running service with `SIGHUP`:
 /// its processor is rebuilt from a fresh `init` (probed in a child first) and swapped in between batches; a table
 /// its `init` refuses leaves the running rules untouched. Each batch is edited under one generation of the rules.

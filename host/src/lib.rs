@@ -441,17 +441,26 @@ pub fn try_init_with(env: &Env) -> Result<Guard, StartError> {
             .map(|p| env.cwd().join(p)),
     );
     let reload = match (composite, &plan.declared, &plan.config) {
-        (Some((sampler, node)), Some(declared), _) => pipeline::reload::start(
-            pipeline::reload::Reloader::of_declared(
-                sampler,
-                node,
-                declared,
-                env,
-                pipeline.faults.clone(),
-                watch.clone(),
-            ),
-            pipeline::reload::Mode::of(&plan.settings.reload.value),
-        ),
+        (composite, Some(declared), _)
+            if composite.is_some() || pipeline.distro_parts.is_some() =>
+        {
+            let (sampler, node) = match composite {
+                Some((sampler, node)) => (Some(sampler), node),
+                None => (None, None),
+            };
+            pipeline::reload::start(
+                pipeline::reload::Reloader::of_declared(
+                    sampler,
+                    pipeline.distro_parts.take(),
+                    node,
+                    declared,
+                    env,
+                    pipeline.faults.clone(),
+                    watch.clone(),
+                ),
+                pipeline::reload::Mode::of(&plan.settings.reload.value),
+            )
+        }
         (composite, None, Some(config))
             if composite.is_some() || pipeline.distro_parts.is_some() =>
         {

@@ -1,6 +1,6 @@
 //! Live reconfiguration of a running service's sampler: `SIGHUP`, or with `OTEL_RUST_DISTRO_RELOAD=watch` a change
 //! to `distro.toml` (or to the configuration file, `OTEL_CONFIG_FILE`, whose `composite/development` sampler is then
-//! the tree), re-reads the file with the trust checks of start-up, builds the `[sampler]` tree whole, and
+//! the tree, and whose `distribution.ndotel.settings` the distro's table), re-reads the file with the trust checks of start-up, builds the `[sampler]` tree whole, and
 //! only then swaps it in; a file that fails any of that is refused with its `file:line` error and the running tree
 //! is untouched. Each span is decided under one generation of the tree ([`Composite::replace`]).
 //!
@@ -285,10 +285,12 @@ impl Reloader {
         }
     }
 
-    /// A reloader of the configuration file `declared` (read from `text`): its `composite/development` sampler is
-    /// what a reload changes, with `env`'s variables substituted as at start-up.
+    /// A reloader of the configuration file `declared` (read from `text`): its `composite/development` sampler and
+    /// the distro's settings (`distribution.ndotel.settings`) are what a reload changes, with `env`'s variables
+    /// substituted as at start-up.
     pub(crate) fn of_declared(
-        sampler: Composite,
+        sampler: Option<Composite>,
+        distro: Option<DistroParts>,
         distro_node: Option<Arc<dyn Composable>>,
         declared: &crate::settings::declared::Declared,
         env: &Env,
@@ -300,8 +302,7 @@ impl Reloader {
             text: declared.text.clone(),
             config: Default::default(),
         };
-        let mut reloader =
-            Reloader::new(Some(sampler), None, distro_node, &file, env, faults, watch);
+        let mut reloader = Reloader::new(sampler, distro, distro_node, &file, env, faults, watch);
         reloader.declared = Some(env.clone());
         reloader
     }
@@ -325,18 +326,50 @@ impl Reloader {
             use crate::settings::declared::Declared;
             let text = Declared::read(&self.path).map_err(|e| e.to_string())?;
             let new = Declared::parse(&self.path, &text, env).map_err(|e| e.to_string())?;
-            let Some(composite) = new.translated.composite.clone() else {
-                return Err(format!(
-                    "{} has no composite/development (or probability/development) sampler any more: which sampler a \
-                     service uses changes only with a restart",
-                    crate::text::shown(&self.path)
-                ));
+            let composite = match (&self.sampler, new.translated.composite.clone()) {
+                (Some(_), Some(composite)) => Some(composite),
+                (Some(_), None) => {
+                    return Err(format!(
+                        "{} has no composite/development (or probability/development) sampler any more: which \
+                         sampler a service uses changes only with a restart",
+                        crate::text::shown(&self.path)
+                    ));
+                }
+                (None, _) => None,
             };
-            let restart = match Declared::parse(&self.path, &self.startup, env) {
-                Ok(old) => changed_settings(&old, &new),
+            let mut restart = match Declared::parse(&self.path, &self.startup, env) {
+                Ok(old) => changed_settings(&old, &new, self.sampler.is_some()),
                 Err(_) => Vec::new(),
             };
-            return Ok((text, Some(composite), restart, None));
+            // The selected distro's settings are applied by rebuilding its parts.
+            let mut distro_config = None;
+            if let Some(d) = &self.distro {
+                restart.retain(|k| k != DISTRO_SETTINGS);
+                let applied_text = self.applied.lock().map(|a| a.clone()).unwrap_or_default();
+                let settings = |t: &crate::settings::declared::Translated| {
+                    t.distro_settings
+                        .as_ref()
+                        .filter(|(name, _)| *name == d.info.name)
+                        .map(|(_, table)| table.clone())
+                };
+                let applied = Declared::parse(&self.path, &applied_text, env)
+                    .ok()
+                    .and_then(|a| settings(&a.translated));
+                let table = settings(&new.translated);
+                if applied != table {
+                    let mut config = ConfigFile {
+                        path: self.path.clone(),
+                        text: text.clone(),
+                        config: Default::default(),
+                    };
+                    config
+                        .config
+                        .distro
+                        .insert(d.info.name.clone(), table.unwrap_or_default());
+                    distro_config = Some(config);
+                }
+            }
+            return Ok((text, composite, restart, distro_config));
         }
         let config = ConfigFile::load(&self.path).map_err(|e| e.to_string())?;
         let composite = match (&self.sampler, &config.config.sampler) {
@@ -700,10 +733,15 @@ fn distro_table(text: &str, name: &str) -> Option<toml::Value> {
     table.get("distro")?.get(name).cloned()
 }
 
-/// The settings of a configuration file that changed besides its sampler: each needs a restart.
+/// What `changed_settings` calls a change of the distro's settings.
+const DISTRO_SETTINGS: &str = "distribution.ndotel.settings";
+
+/// The settings of a configuration file that changed besides its composite sampler (when one runs,
+/// `reloads_sampler`): each needs a restart.
 fn changed_settings(
     old: &crate::settings::declared::Declared,
     new: &crate::settings::declared::Declared,
+    reloads_sampler: bool,
 ) -> Vec<String> {
     let (old, new) = (&old.translated, &new.translated);
     let mut keys: Vec<&String> = old.vars.keys().chain(new.vars.keys()).collect();
@@ -711,15 +749,18 @@ fn changed_settings(
     keys.dedup();
     let mut out: Vec<String> = keys
         .into_iter()
-        .filter(|k| !k.starts_with("OTEL_TRACES_SAMPLER"))
+        .filter(|k| !(reloads_sampler && k.starts_with("OTEL_TRACES_SAMPLER")))
         .filter(|k| old.vars.get(*k).map(|v| &v.0) != new.vars.get(*k).map(|v| &v.0))
         .map(|k| k.to_string())
         .collect();
     if old.views != new.views {
         out.push("meter_provider.views".into());
     }
+    if !reloads_sampler && format!("{:?}", old.composite) != format!("{:?}", new.composite) {
+        out.push("tracer_provider.sampler".into());
+    }
     if old.distro_settings != new.distro_settings {
-        out.push("distribution.ndotel.settings".into());
+        out.push(DISTRO_SETTINGS.into());
     }
     out
 }
