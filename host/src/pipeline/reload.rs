@@ -156,15 +156,21 @@ struct Parts {
 }
 
 impl DistroParts {
-    /// Reloads can swap these parts from now on: when the distro's sampler and its processor both run, each span
-    /// then carries the generation that decided it to its edits, so that the same generation edits it.
+    /// Reloads can swap these parts from now on: each edited span says which generation edited it when asked.
     fn start_reloading(&self) {
-        if let Some((slot, _)) = &self.editor {
-            let tagged = self.sampler.is_some();
-            slot.tag(tagged, self.generation_attribute);
-            if let (true, Some((sampler, _))) = (tagged, &self.sampler) {
-                sampler.tag();
-            }
+        if let (Some((slot, _)), true) = (&self.editor, self.generation_attribute) {
+            slot.keep_tags();
+        }
+    }
+
+    /// Before the first swap: when the distro's sampler and its processor both run, each span decided from now
+    /// on carries its generation to its edits, so that the same generation edits it (a service never reloaded
+    /// pays nothing for it). A decision under a new generation is made only after the swap, which follows this.
+    fn begin_tagging(&self) {
+        if let (Some((editor, _)), Some((sampler, _))) = (&self.editor, &self.sampler) {
+            // The editor first: a span that carries a tag reaches an editor that looks for it.
+            editor.tagged();
+            sampler.tag();
         }
     }
 
@@ -175,6 +181,7 @@ impl DistroParts {
         env: &Env,
         faults: &Arc<crate::distro::faults::Faults>,
     ) -> Result<Parts, String> {
+        self.begin_tagging();
         if let Some(path) = self.info.origin.path() {
             crate::pipeline::plan::probe_for_reload(env, &self.info.name, path)?;
         }

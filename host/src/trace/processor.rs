@@ -71,11 +71,12 @@ impl EditorSlot {
 
     /// Puts `new` in use; returns what was in use (kept for the spans its generation decided).
     pub(crate) fn swap(&self, new: Arc<Editor>) -> Arc<Editor> {
-        let old = self.current.swap(new);
+        // Under the lock: a batch that sees the new editor in use finds the old one kept.
         let mut replaced = self
             .replaced
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let old = self.current.swap(new);
         replaced.push_back(old.clone());
         while replaced.len() > RETAINED {
             replaced.pop_front();
@@ -83,22 +84,27 @@ impl EditorSlot {
         old
     }
 
-    /// From now on spans say which generation decided them (`tagged`); with `keep`, each edited span says which
-    /// generation edited it.
-    pub(crate) fn tag(&self, tagged: bool, keep: bool) {
-        self.tagged.store(tagged, Ordering::Relaxed);
-        self.keep_tag.store(keep, Ordering::Relaxed);
+    /// Spans say which generation decided them from now on (the distro's sampler was told to tag them first).
+    pub(crate) fn tagged(&self) {
+        self.tagged.store(true, Ordering::Release);
+    }
+
+    /// Each edited span says which generation edited it.
+    pub(crate) fn keep_tags(&self) {
+        self.keep_tag.store(true, Ordering::Relaxed);
     }
 
     /// The batch in groups, each with the editor that edits it: the editor of the generation each span was decided
-    /// under (its tag, removed here), else `current`.
+    /// under (its tag, removed here). A span without a tag was decided before tagging began, by start-up's
+    /// generation (0) — unless the span limit cut its tag off (it dropped attributes), which the editor in use
+    /// edits; so does a span whose generation is no longer kept.
     fn split(
         &self,
         current: Arc<Editor>,
         batch: Vec<SpanData>,
     ) -> SmallVec<[(Arc<Editor>, Vec<SpanData>); 2]> {
         let mut groups: SmallVec<[(Arc<Editor>, Vec<SpanData>); 2]> = SmallVec::new();
-        if !self.tagged.load(Ordering::Relaxed) {
+        if !self.tagged.load(Ordering::Acquire) {
             groups.push((current, batch));
             return groups;
         }
@@ -107,7 +113,10 @@ impl EditorSlot {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         for mut span in batch {
-            let tag = take_generation(&mut span);
+            let tag = match take_generation(&mut span) {
+                None if span.dropped_attributes_count == 0 => Some(0),
+                tag => tag,
+            };
             let editor = match tag {
                 Some(g) if g != current.generation => replaced
                     .iter()

@@ -28,8 +28,8 @@ pub(crate) struct GenSampler {
 /// Where a distro's sampler in use is kept: a reload of the distro's settings swaps a new one in.
 pub(crate) struct SamplerSlot {
     current: arc_swap::ArcSwap<GenSampler>,
-    /// Whether each decision carries its generation to the span's edits ([`super::GENERATION_KEY`]): on while
-    /// a reload can swap the distro's processor with its sampler.
+    /// Whether each decision carries its generation to the span's edits ([`super::GENERATION_KEY`]): on from the
+    /// first reload that rebuilds the distro's processor with its sampler.
     tags: AtomicBool,
 }
 
@@ -41,7 +41,7 @@ impl SamplerSlot {
 
     /// From now on, each decision carries its generation.
     pub(crate) fn tag(&self) {
-        self.tags.store(true, Ordering::Relaxed);
+        self.tags.store(true, Ordering::Release);
     }
 }
 
@@ -246,7 +246,7 @@ impl ShouldSample for PluginSampler {
             // The generation that decided goes with the span to its edits (the sampler's attributes are the
             // span's last at its start).
             let attributes =
-                if decision != SamplingDecision::Drop && self.inner.tags.load(Ordering::Relaxed) {
+                if decision != SamplingDecision::Drop && self.inner.tags.load(Ordering::Acquire) {
                     vec![KeyValue::new(
                         super::GENERATION_KEY,
                         i64::try_from(current.generation).unwrap_or(i64::MAX),
