@@ -55,12 +55,28 @@ fn variants(collector: Option<&Collector>) -> Vec<Variant> {
         },
     ];
     if let Some(c) = collector {
+        let otlp = [
+            ("OTEL_TRACES_EXPORTER", "otlp".to_string()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".into()),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://127.0.0.1:{}", c.grpc),
+            ),
+        ];
+        // The setup a team writes by hand: the plain SDK, `tracing-opentelemetry`, opentelemetry-otlp's exporter.
+        let mut env = vec![
+            ("OTEL_RUST_DISTRO", "sdk".to_string()),
+            ("OTEL_RUST_TRACING_BRIDGE", "tracing-opentelemetry".into()),
+            ("OTEL_RUST_OTLP_ENCODER", "opentelemetry-otlp".into()),
+        ];
+        env.extend(otlp.clone());
+        v.push(Variant {
+            name: "by_hand_otlp",
+            what: "by hand: `sdk` distro, `tracing-opentelemetry`, opentelemetry-otlp's exporter, OTLP/gRPC to rotel",
+            env,
+        });
         let mut env = custom("otlp");
-        env.push(("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".into()));
-        env.push((
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            format!("http://127.0.0.1:{}", c.grpc),
-        ));
+        env.extend(otlp);
         v.push(Variant {
             name: "custom_otlp",
             what: "otel_custom_distro from its .so, OTLP/gRPC to a rotel collector on the same machine",

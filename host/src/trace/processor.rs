@@ -48,7 +48,8 @@ pub(crate) struct EditorSlot {
     current: arc_swap::ArcSwap<Editor>,
     /// The editors reloads replaced, newest last, at most [`RETAINED`].
     replaced: std::sync::Mutex<std::collections::VecDeque<Arc<Editor>>>,
-    /// Whether spans carry the generation that decided them (on while a reload can swap the sampler too).
+    /// Whether spans carry the generation that decided them (from the first reload that rebuilds the distro's
+    /// sampler with its processor).
     tagged: AtomicBool,
     /// Whether the generation that edited a span stays on it ([`super::GENERATION_KEY`]).
     keep_tag: AtomicBool,
