@@ -364,7 +364,7 @@ fn sighup_applies_the_configuration_files_new_distro_settings() {
     let line = reload_line(&lines);
     assert!(
         line.contains("applied, generation 1")
-            && line.contains("distro otel_custom_distro: its span processor")
+            && line.contains("distro otel_custom_distro (generation 1): its span processor")
             && !line.contains("NOT applied"),
         "{line}"
     );
@@ -421,7 +421,7 @@ fn sighup_applies_the_reference_distros_new_redaction_rule_to_the_running_servic
     assert!(
         line.contains("applied")
             && line.contains(
-                "distro otel_custom_distro: its span processor, sampler, log processor rebuilt"
+                "distro otel_custom_distro (generation 1): its span processor, sampler, log processor rebuilt"
             ),
         "{line}"
     );

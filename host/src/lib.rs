@@ -454,6 +454,7 @@ pub fn try_init_with(env: &Env) -> Result<Guard, StartError> {
                     pipeline.distro_parts.take(),
                     node,
                     declared,
+                    plan.config.as_ref(),
                     env,
                     pipeline.faults.clone(),
                     watch.clone(),

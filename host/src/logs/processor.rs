@@ -192,6 +192,8 @@ pub(crate) struct LogEditor {
     plugin: FfiLogProcessorBox,
     watched: Arc<Watched>,
     faults: Arc<Faults>,
+    /// Its own failures (errors, panics, late answers): what a reload's health window judges it by.
+    failures: std::sync::atomic::AtomicU64,
 }
 
 impl LogEditor {
@@ -205,7 +207,13 @@ impl LogEditor {
             plugin,
             watched,
             faults,
+            failures: Default::default(),
         })
+    }
+
+    /// Its own failures so far.
+    pub(crate) fn failures(&self) -> u64 {
+        self.failures.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Its watchdog entry.
@@ -293,9 +301,15 @@ impl DistroLogProcessor {
         };
         // Too late costs the record whatever the pass-through setting says (see the span processor).
         if result.overdue {
+            editor
+                .failures
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Outcome::Drop;
         }
         if let RResult::RErr(e) = result.value {
+            editor
+                .failures
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             editor.faults.record_span_call(Component::LogProcessor, &e);
             return on_failure;
         }

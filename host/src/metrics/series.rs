@@ -56,7 +56,7 @@ struct Series {
     editor: Arc<EditorSlot>,
     known: RwLock<Verdicts>,
     /// The editor the verdicts in `known` came from: a reload that swaps another one in clears them.
-    judged_by: std::sync::atomic::AtomicUsize,
+    judged_by: std::sync::atomic::AtomicU64,
 }
 
 impl Series {
@@ -65,7 +65,7 @@ impl Series {
             name,
             editor,
             known: RwLock::new(HashMap::default()),
-            judged_by: std::sync::atomic::AtomicUsize::new(0),
+            judged_by: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -73,13 +73,15 @@ impl Series {
     fn with(&self, attributes: &[KeyValue], record: impl FnOnce(&[KeyValue])) {
         use std::sync::atomic::Ordering;
         let editor = self.editor.load();
-        let generation = Arc::as_ptr(&*editor) as usize;
-        if self.judged_by.load(Ordering::Acquire) != generation {
+        let id = editor.id();
+        if self.judged_by.load(Ordering::Acquire) != id {
             // Another editor (a reload): what the old one decided no longer holds.
-            if let Ok(mut known) = self.known.write() {
+            if let Ok(mut known) = self.known.write()
+                && self.judged_by.load(Ordering::Acquire) != id
+            {
                 known.clear();
+                self.judged_by.store(id, Ordering::Release);
             }
-            self.judged_by.store(generation, Ordering::Release);
         }
         let mut full = true;
         if let Ok(known) = self.known.read() {
@@ -96,7 +98,11 @@ impl Series {
             record(attrs);
         }
         // Once full, no write lock is taken (it would stall every measurement on each new attribute set).
-        if !full && let Ok(mut known) = self.known.write() {
+        // Kept only when the verdicts are still this editor's (a reload may have cleared them meanwhile).
+        if !full
+            && let Ok(mut known) = self.known.write()
+            && self.judged_by.load(Ordering::Acquire) == id
+        {
             known.insert(attributes.to_vec(), verdict);
         }
     }

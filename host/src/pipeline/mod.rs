@@ -207,6 +207,7 @@ impl Pipeline {
             log: None,
             generation_attribute: s.reload_generation_attribute.value,
             built: Default::default(),
+            current: Default::default(),
         };
         let delivery = distro_processor.delivery();
         // Every limit is set here, so the SDK's own reading of OTEL_SPAN_*_LIMIT from the process environment

@@ -95,6 +95,11 @@ pub(crate) struct Reloader {
     watched: std::sync::Mutex<Option<Watched>>,
     /// The text of the file whose tree was rolled back: refused as such until the file changes.
     rolled_back: std::sync::Mutex<Option<String>>,
+    /// With a configuration file: the `distro.toml` it amended at start-up (or the file alone), which a reload of
+    /// the distro's settings amends again, and the environment the file makes (what the distro's `init` gets).
+    declared_base: Option<(ConfigFile, Env)>,
+    /// Set when the service shuts down: no swap after that (held across each swap).
+    halted: Arc<std::sync::Mutex<bool>>,
 }
 
 impl std::fmt::Debug for Reloader {
@@ -105,21 +110,20 @@ impl std::fmt::Debug for Reloader {
     }
 }
 
-/// What is under watch: until when, the failures counted when it came in, the tree and the distro parts it replaced,
-/// and the text of the file before it.
-type Watched = (
-    std::time::Instant,
-    u64,
-    Option<Arc<dyn Composable>>,
-    Option<Parts>,
-    String,
-);
-
-/// Whether a watch covers the distro's processors (a reload rebuilt them): their failures and the span processor's
-/// being stuck then count.
-fn covers_processor(w: &Watched) -> bool {
-    w.3.as_ref()
-        .is_some_and(|p| p.editor.is_some() || p.log.is_some())
+/// What a reload applied, while its health window lasts.
+struct Watched {
+    until: std::time::Instant,
+    /// The composite sampler's failures and hung calls counted when a changed tree came in (`None`: the reload
+    /// left the tree as it was).
+    tree_baseline: Option<u64>,
+    /// The distro's parts it applied: they count their own failures.
+    parts: Option<Parts>,
+    /// Whether the distro's processor was already stuck (a call of an older generation on the edit worker).
+    stuck_before: bool,
+    /// What it replaced: the tree, the distro's parts, and the file's text.
+    previous_tree: Option<Arc<dyn Composable>>,
+    previous_parts: Option<Parts>,
+    previous_text: String,
 }
 
 /// The distro's own parts a reload of its settings replaces: its span processor's editor and its sampler (when the
@@ -135,8 +139,10 @@ pub(crate) struct DistroParts {
     pub(crate) log: Option<Arc<crate::logs::processor::LogSlot>>,
     /// Whether each edited span says which generation edited it (`OTEL_RUST_DISTRO_RELOAD_GENERATION_ATTRIBUTE`).
     pub(crate) generation_attribute: bool,
-    /// The generations built so far (0: start-up's).
+    /// The newest generation swapped in so far (0: start-up's).
     pub(crate) built: std::sync::atomic::AtomicU64,
+    /// The generation in use (a rollback brings an older one back).
+    pub(crate) current: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for DistroParts {
@@ -147,12 +153,26 @@ impl std::fmt::Debug for DistroParts {
     }
 }
 
-/// What a rebuild made, or what a swap replaced.
-#[derive(Default)]
+/// What a rebuild made, or what a swap replaced: one generation of the distro's parts.
+#[derive(Default, Clone)]
 struct Parts {
+    generation: u64,
     editor: Option<Arc<crate::trace::processor::Editor>>,
     sampler: Option<Arc<crate::trace::sampler::GenSampler>>,
     log: Option<Arc<crate::logs::processor::LogEditor>>,
+}
+
+impl Parts {
+    /// Their own failures so far (each part counts its own: the parts of other generations, still editing the
+    /// spans their generation decided, count nothing here).
+    fn failures(&self) -> u64 {
+        self.editor.as_ref().map_or(0, |e| e.failures())
+            + self
+                .sampler
+                .as_ref()
+                .map_or(0, |s| s.failures.load(Ordering::Relaxed))
+            + self.log.as_ref().map_or(0, |l| l.failures())
+    }
 }
 
 impl DistroParts {
@@ -165,7 +185,7 @@ impl DistroParts {
 
     /// Before the first swap: when the distro's sampler and its processor both run, each span decided from now
     /// on carries its generation to its edits, so that the same generation edits it (a service never reloaded
-    /// pays nothing for it). A decision under a new generation is made only after the swap, which follows this.
+    /// pays nothing for it). A decision under the new generation is made only after the swap, which follows this.
     fn begin_tagging(&self) {
         if let (Some((editor, _)), Some((sampler, _))) = (&self.editor, &self.sampler) {
             // The editor first: a span that carries a tag reaches an editor that looks for it.
@@ -175,22 +195,24 @@ impl DistroParts {
     }
 
     /// Builds the distro's parts from `config` (its `[distro.NAME]` table), touching nothing that runs.
+    /// The probe child gets `probe_env` (the process's, as at start-up: it reads the files itself), `init` gets
+    /// `init_env` (with a configuration file, the environment it makes).
     fn rebuild(
         &self,
         config: &ConfigFile,
-        env: &Env,
+        (probe_env, init_env): (&Env, &Env),
         faults: &Arc<crate::distro::faults::Faults>,
     ) -> Result<Parts, String> {
-        self.begin_tagging();
         if let Some(path) = self.info.origin.path() {
-            crate::pipeline::plan::probe_for_reload(env, &self.info.name, path)?;
+            crate::pipeline::plan::probe_for_reload(probe_env, &self.info.name, path)?;
         }
         let distro = self
             .info
-            .init(Some(config), env)
+            .init(Some(config), init_env)
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("distro {} is not loaded", self.info.name))?;
-        let generation = self.built.fetch_add(1, Ordering::Relaxed) + 1;
+        // Numbered when swapped in: a rebuild that fails uses no number.
+        let generation = self.built.load(Ordering::Relaxed) + 1;
         let editor = match &self.editor {
             Some((slot, edits_batches)) => {
                 let p = crate::pipeline::ctx::startup_call(&distro, "its span processor", |d| {
@@ -212,10 +234,9 @@ impl DistroParts {
                 let s = crate::pipeline::ctx::startup_call(&distro, "its sampler", move |d| {
                     d.sampler(abi_stable::std_types::RStr::from_str(&name))
                 })?;
-                Some(Arc::new(crate::trace::sampler::GenSampler {
-                    generation,
-                    sampler: s,
-                }))
+                Some(Arc::new(crate::trace::sampler::GenSampler::new(
+                    generation, s,
+                )))
             }
             None => None,
         };
@@ -233,6 +254,7 @@ impl DistroParts {
             None => None,
         };
         Ok(Parts {
+            generation,
             editor,
             sampler,
             log,
@@ -241,6 +263,9 @@ impl DistroParts {
 
     /// Puts `parts` in use; returns what was in use.
     fn swap(&self, parts: Parts) -> Parts {
+        self.begin_tagging();
+        let generation = self.current.swap(parts.generation, Ordering::Relaxed);
+        self.built.fetch_max(parts.generation, Ordering::Relaxed);
         let editor = match (&self.editor, parts.editor) {
             (Some((slot, _)), Some(new)) => Some(slot.swap(new)),
             _ => None,
@@ -254,6 +279,7 @@ impl DistroParts {
             _ => None,
         };
         Parts {
+            generation,
             editor,
             sampler,
             log,
@@ -279,6 +305,8 @@ impl Reloader {
             window,
             watched: std::sync::Mutex::new(None),
             rolled_back: std::sync::Mutex::new(None),
+            halted: Arc::default(),
+            declared_base: None,
             sampler,
             distro,
             env: env.clone(),
@@ -295,11 +323,13 @@ impl Reloader {
     /// A reloader of the configuration file `declared` (read from `text`): its `composite/development` sampler and
     /// the distro's settings (`distribution.ndotel.settings`) are what a reload changes, with `env`'s variables
     /// substituted as at start-up.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn of_declared(
         sampler: Option<Composite>,
         distro: Option<DistroParts>,
         distro_node: Option<Arc<dyn Composable>>,
         declared: &crate::settings::declared::Declared,
+        base: Option<&ConfigFile>,
         env: &Env,
         faults: Arc<crate::distro::faults::Faults>,
         watch: (Duration, Option<PathBuf>),
@@ -311,6 +341,10 @@ impl Reloader {
         };
         let mut reloader = Reloader::new(sampler, distro, distro_node, &file, env, faults, watch);
         reloader.declared = Some(env.clone());
+        reloader.declared_base = Some((
+            base.cloned().unwrap_or_else(|| file.clone()),
+            declared.environment(env),
+        ));
         reloader
     }
 
@@ -364,10 +398,13 @@ impl Reloader {
                     .and_then(|a| settings(&a.translated));
                 let table = settings(&new.translated);
                 if applied != table {
-                    let mut config = ConfigFile {
-                        path: self.path.clone(),
-                        text: text.clone(),
-                        config: Default::default(),
+                    let mut config = match &self.declared_base {
+                        Some((base, _)) => base.clone(),
+                        None => ConfigFile {
+                            path: self.path.clone(),
+                            text: text.clone(),
+                            config: Default::default(),
+                        },
                     };
                     config
                         .config
@@ -460,7 +497,14 @@ impl Reloader {
         };
         // The distro's parts with its new settings, probed and built before anything changes.
         let parts = match (&self.distro, &distro_config) {
-            (Some(d), Some(config)) => match d.rebuild(config, &self.env, &self.faults) {
+            (Some(d), Some(config)) => match d.rebuild(
+                config,
+                (
+                    &self.env,
+                    self.declared_base.as_ref().map_or(&self.env, |b| &b.1),
+                ),
+                &self.faults,
+            ) {
                 Ok(parts) => Some(parts),
                 Err(reason) => {
                     return Outcome::Refused {
@@ -484,10 +528,19 @@ impl Reloader {
                 distro: None,
             };
         }
-        let rebuilds_processor = parts
-            .as_ref()
-            .is_some_and(|p| p.editor.is_some() || p.log.is_some());
-        let failures = self.failures(rebuilds_processor);
+        let tree_baseline = root.is_some().then(|| self.tree_failures());
+        let stuck_before = self.processor_stuck();
+        let applied_parts = parts.clone();
+        // No swap once the service shuts down (what it swapped in would never be shut down).
+        let halted = self
+            .halted
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if *halted {
+            return Outcome::Refused {
+                reason: "the service is shutting down".into(),
+            };
+        }
         let previous_tree = match (&self.sampler, root) {
             (Some(sampler), Some(root)) => Some(sampler.put(Arc::from(root)).1),
             _ => None,
@@ -503,7 +556,12 @@ impl Reloader {
                 .into_iter()
                 .filter_map(|(built, what)| built.then_some(what))
                 .collect();
-                Some(format!("{}: its {}", d.info.name, rebuilt.join(", ")))
+                Some(format!(
+                    "{} (generation {}): its {}",
+                    d.info.name,
+                    p.generation,
+                    rebuilt.join(", ")
+                ))
             }
             _ => None,
         };
@@ -514,23 +572,28 @@ impl Reloader {
         if self.sampler.is_none() {
             self.generation.fetch_add(1, Ordering::Relaxed);
         }
+        drop(halted);
         let previous_text = std::mem::replace(&mut *applied, text);
         if let Ok(mut w) = self.watched.lock() {
             let now = std::time::Instant::now();
-            let mut entry = (
-                now + self.window,
-                failures,
+            let mut entry = Watched {
+                until: now + self.window,
+                tree_baseline,
+                parts: applied_parts,
+                stuck_before,
                 previous_tree,
                 previous_parts,
                 previous_text,
-            );
+            };
             // A reload within the window of another: a rollback goes back to before the first (what ran last
-            // without failing), for what either changed.
-            if let Some(earlier) = w.take().filter(|e| now < e.0) {
-                entry.1 = earlier.1;
-                entry.2 = earlier.2.or(entry.2);
-                entry.3 = earlier.3.or(entry.3);
-                entry.4 = earlier.4;
+            // without failing), for what either changed; the newest parts are judged.
+            if let Some(earlier) = w.take().filter(|e| now < e.until) {
+                entry.tree_baseline = earlier.tree_baseline.or(entry.tree_baseline);
+                entry.parts = entry.parts.or(earlier.parts);
+                entry.stuck_before = earlier.stuck_before;
+                entry.previous_tree = earlier.previous_tree.or(entry.previous_tree);
+                entry.previous_parts = earlier.previous_parts.or(entry.previous_parts);
+                entry.previous_text = earlier.previous_text;
             }
             *w = Some(entry);
         }
@@ -558,16 +621,9 @@ impl Reloader {
         }
     }
 
-    /// Failures that count against a new generation: of the sampler and calls found hung, and of the distro's
-    /// span and log processors when the reload rebuilt them.
-    fn failures(&self, processor: bool) -> u64 {
-        use crate::distro::faults::Component;
-        let processor = if processor {
-            self.faults.count(Component::SpanProcessor) + self.faults.count(Component::LogProcessor)
-        } else {
-            0
-        };
-        self.faults.count(Component::Sampler) + self.faults.hung() + processor
+    /// What counts against a new composite tree: the sampler's failures and the calls found hung.
+    fn tree_failures(&self) -> u64 {
+        self.faults.count(crate::distro::faults::Component::Sampler) + self.faults.hung()
     }
 
     /// Whether the distro's processor is stuck now (bypassed: every batch takes the fallback).
@@ -583,12 +639,29 @@ impl Reloader {
     pub(crate) fn check_health(&self) -> Option<Outcome> {
         let mut watched = self.watched.lock().ok()?;
         let entry = watched.as_ref()?;
-        let (until, at_apply) = (entry.0, entry.1);
-        let processor = covers_processor(entry);
-        let failed = self.failures(processor).saturating_sub(at_apply);
-        let stuck = processor && self.processor_stuck();
+        let until = entry.until;
+        let failed = entry
+            .tree_baseline
+            .map_or(0, |b| self.tree_failures().saturating_sub(b))
+            + entry.parts.as_ref().map_or(0, Parts::failures);
+        // Stuck counts against the new processor only when it was not stuck already (an older generation's call).
+        let stuck = entry.parts.as_ref().is_some_and(|p| p.editor.is_some())
+            && !entry.stuck_before
+            && self.processor_stuck();
         if failed >= ROLLBACK_FAILURES || stuck {
-            let (_, _, previous_tree, previous_parts, previous_text) = watched.take()?;
+            let halted = self
+                .halted
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if *halted {
+                return None;
+            }
+            let Watched {
+                previous_tree,
+                previous_parts,
+                previous_text,
+                ..
+            } = watched.take()?;
             // Never both locks at once (a reload takes `applied`, then `watched`).
             drop(watched);
             if let (Some(sampler), Some(tree)) = (&self.sampler, previous_tree) {
@@ -597,6 +670,7 @@ impl Reloader {
             if let (Some(d), Some(parts)) = (&self.distro, previous_parts) {
                 d.swap(parts);
             }
+            drop(halted);
             if self.sampler.is_none() {
                 self.generation.fetch_add(1, Ordering::Relaxed);
             }
@@ -786,11 +860,17 @@ fn look(path: &std::path::Path) -> Option<Look> {
 #[derive(Debug)]
 pub(crate) struct Running {
     stop: Arc<AtomicBool>,
+    halted: Arc<std::sync::Mutex<bool>>,
 }
 
 impl Drop for Running {
+    /// Once it returns, nothing is swapped any more (a swap under way has finished).
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        *self
+            .halted
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = true;
     }
 }
 
@@ -819,6 +899,7 @@ pub(crate) fn start(reloader: Reloader, mode: Mode) -> Option<Running> {
     };
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = stop.clone();
+    let halted = reloader.halted.clone();
     let spawned = std::thread::Builder::new()
         .name("ndotel-reload".into())
         .spawn(move || {
@@ -879,12 +960,14 @@ pub(crate) fn start(reloader: Reloader, mode: Mode) -> Option<Running> {
             }
         });
     if let Err(e) = spawned {
+        // SIGHUP keeps no handler that nothing reads.
+        signal_hook::low_level::unregister(hup_id);
         eprintln!(
             "ndotel: warning: cannot start the reload thread ({e}); the sampler and the distro's settings will not be reloaded"
         );
         return None;
     }
-    Some(Running { stop })
+    Some(Running { stop, halted })
 }
 
 #[cfg(test)]

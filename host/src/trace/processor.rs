@@ -79,9 +79,10 @@ impl EditorSlot {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let old = self.current.swap(new);
         replaced.push_back(old.clone());
-        while replaced.len() > RETAINED {
-            replaced.pop_front();
-        }
+        let evicted = (replaced.len() > RETAINED).then(|| replaced.pop_front());
+        // An evicted editor's plugin code (its destructor) runs outside the lock the batch thread takes.
+        drop(replaced);
+        drop(evicted);
         old
     }
 
@@ -115,8 +116,9 @@ impl EditorSlot {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         for mut span in batch {
             let tag = match take_generation(&mut span) {
-                None if span.dropped_attributes_count == 0 => Some(0),
-                tag => tag,
+                Tag::Absent if span.dropped_attributes_count == 0 => Some(0),
+                Tag::Sampler(g) => Some(g),
+                Tag::Absent | Tag::Other => None,
             };
             let editor = match tag {
                 Some(g) if g != current.generation => replaced
@@ -135,16 +137,31 @@ impl EditorSlot {
     }
 }
 
-/// Removes the generation tags from `span`; returns the one the sampler set (the last).
-fn take_generation(span: &mut SpanData) -> Option<u64> {
-    let mut tag = None;
+/// What a span says of the generation that decided it.
+#[derive(Debug, PartialEq)]
+enum Tag {
+    /// No tag: decided before tagging began, or the span limit cut the tag off.
+    Absent,
+    /// The sampler's tag.
+    Sampler(u64),
+    /// An attribute of that name the service set itself: it chooses nothing.
+    Other,
+}
+
+/// Removes every attribute named [`super::GENERATION_KEY`] from `span`; says what they were.
+fn take_generation(span: &mut SpanData) -> Tag {
+    let mut tag = Tag::Absent;
     span.attributes.retain(|kv| {
         if kv.key.as_str() != super::GENERATION_KEY {
             return true;
         }
-        if let Value::I64(g) = kv.value {
-            tag = u64::try_from(g).ok();
-        }
+        tag = match (&tag, &kv.value) {
+            (Tag::Absent, Value::I64(t)) => match super::generation_of(*t) {
+                Some(g) => Tag::Sampler(g),
+                None => Tag::Other,
+            },
+            _ => Tag::Other,
+        };
         false
     });
     tag
@@ -162,6 +179,10 @@ pub(crate) struct Editor {
     shut_down: AtomicBool,
     /// The generation of the distro's settings it was built from (0 at start-up).
     generation: u64,
+    /// Unique to this editor in the process (what the metric series' remembered verdicts were judged by).
+    id: u64,
+    /// Its own failures (errors, panics, late answers): what a reload's health window judges it by.
+    failures: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Editor {
@@ -204,12 +225,27 @@ impl Editor {
             chunk,
             shut_down: AtomicBool::new(false),
             generation,
+            id: {
+                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            },
+            failures: Default::default(),
         })
     }
 
     /// Its watchdog entry (shared by the editors a reload swaps in).
     pub(crate) fn watched(&self) -> Arc<Watched> {
         self.watched.clone()
+    }
+
+    /// Unique to this editor in the process.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Its own failures so far.
+    pub(crate) fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
     }
 
     /// Whether its processor is bypassed now (a call stuck past 5× the deadline).
@@ -296,6 +332,7 @@ impl Editor {
         // passing the spans unedited would turn slowness into a leak (the watchdog counted it). Which span of the
         // chunk was slow is not known: each is edited again on its own, so a slow span costs only itself.
         if result.overdue {
+            self.failures.fetch_add(1, Ordering::Relaxed);
             if chunk.len() > 1 {
                 for span in chunk {
                     if progress.abandoned() {
@@ -307,6 +344,7 @@ impl Editor {
             return;
         }
         if let RResult::RErr(e) = result.value {
+            self.failures.fetch_add(1, Ordering::Relaxed);
             self.faults.record_span_call(Component::SpanProcessor, &e);
             out.extend(chunk.into_iter().filter_map(|s| self.on_failure(s)));
             return;
@@ -314,6 +352,7 @@ impl Editor {
         for ((span, edits), failed) in chunk.into_iter().zip(edits).zip(failed) {
             let edited = match failed {
                 ROption::RSome(e) => {
+                    self.failures.fetch_add(1, Ordering::Relaxed);
                     self.faults.record_span_call(Component::SpanProcessor, &e);
                     self.on_failure(span)
                 }
@@ -466,6 +505,8 @@ impl Outlet {
             if keep {
                 let generation = i64::try_from(editor.generation).unwrap_or(i64::MAX);
                 for span in &mut out[start..] {
+                    span.attributes
+                        .retain(|kv| kv.key.as_str() != super::GENERATION_KEY);
                     span.attributes
                         .push(KeyValue::new(super::GENERATION_KEY, generation));
                 }
@@ -823,6 +864,45 @@ mod tests {
     };
     use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
     use std::time::SystemTime;
+
+    /// Only the sampler's own tag chooses a generation: an attribute of that name the service set itself (any
+    /// value, even a tag copied from another process) chooses nothing, and every one of them is removed.
+    #[test]
+    fn only_the_samplers_tag_names_a_generation() {
+        use crate::trace::{GENERATION_KEY, generation_tag};
+        let with = |values: Vec<Value>| {
+            let mut s = span(Status::Unset);
+            for v in values {
+                s.attributes.push(KeyValue::new(GENERATION_KEY, v));
+            }
+            s
+        };
+        let mut s = with(vec![]);
+        assert_eq!(take_generation(&mut s), Tag::Absent);
+        let mut s = with(vec![Value::I64(generation_tag(7))]);
+        assert_eq!(take_generation(&mut s), Tag::Sampler(7));
+        assert!(
+            s.attributes
+                .iter()
+                .all(|kv| kv.key.as_str() != GENERATION_KEY)
+        );
+        for forged in [
+            vec![Value::I64(0)],
+            vec![Value::I64(-1)],
+            vec![Value::I64(generation_tag(3) ^ (1 << 40))],
+            vec![Value::from("0")],
+            vec![Value::I64(generation_tag(2)), Value::I64(0)],
+            vec![Value::I64(0), Value::I64(generation_tag(2))],
+        ] {
+            let mut s = with(forged.clone());
+            assert_eq!(take_generation(&mut s), Tag::Other, "{forged:?}");
+            assert!(
+                s.attributes
+                    .iter()
+                    .all(|kv| kv.key.as_str() != GENERATION_KEY)
+            );
+        }
+    }
 
     fn span(status: Status) -> SpanData {
         let event = |name: &'static str, kv: KeyValue| {

@@ -23,6 +23,18 @@ use std::time::Duration;
 pub(crate) struct GenSampler {
     pub(crate) generation: u64,
     pub(crate) sampler: FfiSamplerBox,
+    /// Its own failures (errors, panics, late answers): what a reload's health window judges it by.
+    pub(crate) failures: std::sync::atomic::AtomicU64,
+}
+
+impl GenSampler {
+    pub(crate) fn new(generation: u64, sampler: FfiSamplerBox) -> Self {
+        GenSampler {
+            generation,
+            sampler,
+            failures: Default::default(),
+        }
+    }
 }
 
 /// Where a distro's sampler in use is kept: a reload of the distro's settings swaps a new one in.
@@ -91,7 +103,7 @@ impl Composable for DistroNode {
         };
         let current = s.inner.current.load();
         let Some(Tuple2(code, threshold)) =
-            s.ask(&current.sampler, p, |inner, params| inner.intent(params))
+            s.ask(&current, p, |inner, params| inner.intent(params))
         else {
             return fallback();
         };
@@ -112,7 +124,10 @@ impl Composable for DistroNode {
             Some(SamplingIntent::FollowParent) => follow_parent(p),
             Some(_) => Intent::default(),
             None => {
-                s.unknown(&format!("sampling intent ({code}, {threshold:#x})"));
+                s.unknown(
+                    &current,
+                    &format!("sampling intent ({code}, {threshold:#x})"),
+                );
                 fallback()
             }
         }
@@ -134,10 +149,7 @@ impl PluginSampler {
         let watched = Watched::new(Component::Sampler, call_timeout, faults.clone());
         PluginSampler {
             inner: Arc::new(SamplerSlot {
-                current: arc_swap::ArcSwap::from_pointee(GenSampler {
-                    generation: 0,
-                    sampler: inner,
-                }),
+                current: arc_swap::ArcSwap::from_pointee(GenSampler::new(0, inner)),
                 tags: AtomicBool::new(false),
             }),
             faults,
@@ -150,7 +162,7 @@ impl PluginSampler {
     /// late (not trusted: fail closed), or it failed (counted).
     fn ask<R>(
         &self,
-        sampler: &FfiSamplerBox,
+        sampler: &GenSampler,
         p: &Params<'_>,
         f: impl FnOnce(&FfiSamplerBox, FfiSamplingParamsRef<'_>) -> RResult<R, FfiError>,
     ) -> Option<R> {
@@ -177,13 +189,17 @@ impl PluginSampler {
             let params = FfiSamplingParams_TO::from_ptr(&params, TD_Opaque);
             self.watched
                 .call_gated(u128::from_be_bytes(p.trace_id.to_bytes()), || {
-                    f(sampler, params)
+                    f(&sampler.sampler, params)
                 })
         })?;
         match result.value {
-            _ if result.overdue => None,
+            _ if result.overdue => {
+                sampler.failures.fetch_add(1, Ordering::Relaxed);
+                None
+            }
             RResult::ROk(value) => Some(value),
             RResult::RErr(e) => {
+                sampler.failures.fetch_add(1, Ordering::Relaxed);
                 self.faults.record_span_call(Component::Sampler, &e);
                 None
             }
@@ -191,10 +207,11 @@ impl PluginSampler {
     }
 
     /// Counts an answer this host cannot read (from a plugin built for a newer ndotel-api) as a failure.
-    fn unknown(&self, what: &str) {
+    fn unknown(&self, sampler: &GenSampler, what: &str) {
         let e = FfiError::failed(format!(
             "returned {what}, which this host does not know (a plugin built for a newer ndotel-api)"
         ));
+        sampler.failures.fetch_add(1, Ordering::Relaxed);
         self.faults.record_span_call(Component::Sampler, &e);
     }
 }
@@ -227,9 +244,7 @@ impl ShouldSample for PluginSampler {
                 SamplingDecision::Drop
             };
             let current = self.inner.current.load();
-            let asked = self.ask(&current.sampler, &p, |inner, params| {
-                inner.should_sample(params)
-            });
+            let asked = self.ask(&current, &p, |inner, params| inner.should_sample(params));
             let decision = match asked {
                 None => follow,
                 Some(code) => match Decision::from_code(code) {
@@ -238,7 +253,7 @@ impl ShouldSample for PluginSampler {
                     Some(Decision::RecordAndSample) => SamplingDecision::RecordAndSample,
                     Some(Decision::FollowParent) => follow,
                     None => {
-                        self.unknown(&format!("decision code {code}"));
+                        self.unknown(&current, &format!("decision code {code}"));
                         follow
                     }
                 },
@@ -249,7 +264,7 @@ impl ShouldSample for PluginSampler {
                 if decision != SamplingDecision::Drop && self.inner.tags.load(Ordering::Acquire) {
                     vec![KeyValue::new(
                         super::GENERATION_KEY,
-                        i64::try_from(current.generation).unwrap_or(i64::MAX),
+                        super::generation_tag(current.generation),
                     )]
                 } else {
                     Vec::new()
