@@ -86,6 +86,24 @@ fn hup(running: &harness::Running) {
     );
 }
 
+/// One request, answered 200.
+fn get_ok(addr: &str, path: &str) {
+    let r = client::request(addr, "GET", path, &[], None).unwrap();
+    assert_eq!(r.status, 200);
+}
+
+/// Waits (generous deadline) until `needle` was exported to `traces`.
+fn exported_text(traces: &Path, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(traces)
+        .unwrap_or_default()
+        .contains(needle)
+    {
+        assert!(Instant::now() < deadline, "{needle} was never exported");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The trace ids of the exported SERVER spans.
 fn exported(dir: &Path) -> Vec<String> {
     let mut ids: Vec<String> = otlp_json::spans(&dir.join("traces.jsonl"))
@@ -342,23 +360,10 @@ fn sighup_applies_the_configuration_files_new_distro_settings() {
             ("OTEL_RUST_DISTRO_PATH", plugins.to_str().unwrap()),
         ],
     );
-    let get = |path: &str| {
-        let r = client::request(&running.addr, "GET", path, &[], None).unwrap();
-        assert_eq!(r.status, 200);
-    };
+    let get = |path: &str| get_ok(&running.addr, path);
     get("/items?flavor=vanilla-before");
     let traces = tmp.path().join("traces.jsonl");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !std::fs::read_to_string(&traces)
-        .unwrap_or_default()
-        .contains("vanilla-before")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the first span was never exported"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    exported_text(&traces, "vanilla-before");
     std::fs::write(&yaml, file("\"*password*\", \"flavor\"")).unwrap();
     hup(&running);
     let line = reload_line(&lines);
@@ -395,25 +400,12 @@ fn sighup_applies_the_reference_distros_new_redaction_rule_to_the_running_servic
             ("OTEL_BSP_SCHEDULE_DELAY", "200"),
         ],
     );
-    let get = |path: &str| {
-        let r = client::request(&running.addr, "GET", path, &[], None).unwrap();
-        assert_eq!(r.status, 200);
-    };
+    let get = |path: &str| get_ok(&running.addr, path);
     get("/items?flavor=vanilla-before");
     // Spans still queued at a reload are edited under the new rules (a batch is edited under one generation):
     // wait until this one was exported under the old ones.
     let traces = tmp.path().join("traces.jsonl");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !std::fs::read_to_string(&traces)
-        .unwrap_or_default()
-        .contains("vanilla-before")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the first span was never exported"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    exported_text(&traces, "vanilla-before");
 
     std::fs::write(&toml, table("\"*password*\", \"flavor\"", "")).unwrap();
     hup(&running);

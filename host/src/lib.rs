@@ -429,9 +429,12 @@ pub fn try_init_with(env: &Env) -> Result<Guard, StartError> {
         );
     }
     // A composite sampler from `distro.toml` (`[sampler]`) or from the configuration file
-    // (`composite/development`), and the distro's own settings in `distro.toml`, can be reloaded while the service
-    // runs.
-    let composite = pipeline.composite.clone();
+    // (`composite/development`), and the distro's own settings (`[distro.NAME]`, `distribution.ndotel.settings`),
+    // can be reloaded while the service runs.
+    let (sampler, node) = match pipeline.composite.clone() {
+        Some((sampler, node)) => (Some(sampler), node),
+        None => (None, None),
+    };
     let watch = (
         plan.settings.reload_health_window.value,
         plan.settings
@@ -440,50 +443,33 @@ pub fn try_init_with(env: &Env) -> Result<Guard, StartError> {
             .clone()
             .map(|p| env.cwd().join(p)),
     );
-    let reload = match (composite, &plan.declared, &plan.config) {
-        (composite, Some(declared), _)
-            if composite.is_some() || pipeline.distro_parts.is_some() =>
-        {
-            let (sampler, node) = match composite {
-                Some((sampler, node)) => (Some(sampler), node),
-                None => (None, None),
-            };
-            pipeline::reload::start(
-                pipeline::reload::Reloader::of_declared(
-                    sampler,
-                    pipeline.distro_parts.take(),
-                    node,
-                    declared,
-                    plan.config.as_ref(),
-                    env,
-                    pipeline.faults.clone(),
-                    watch.clone(),
-                ),
-                pipeline::reload::Mode::of(&plan.settings.reload.value),
-            )
-        }
-        (composite, None, Some(config))
-            if composite.is_some() || pipeline.distro_parts.is_some() =>
-        {
-            let (sampler, node) = match composite {
-                Some((sampler, node)) => (Some(sampler), node),
-                None => (None, None),
-            };
-            pipeline::reload::start(
-                pipeline::reload::Reloader::new(
-                    sampler,
-                    pipeline.distro_parts.take(),
-                    node,
-                    config,
-                    env,
-                    pipeline.faults.clone(),
-                    watch,
-                ),
-                pipeline::reload::Mode::of(&plan.settings.reload.value),
-            )
-        }
-        _ => None,
+    let reloadable = sampler.is_some() || pipeline.distro_parts.is_some();
+    let reloader = match (&plan.declared, &plan.config) {
+        _ if !reloadable => None,
+        (Some(declared), _) => Some(pipeline::reload::Reloader::of_declared(
+            sampler,
+            pipeline.distro_parts.take(),
+            node,
+            declared,
+            plan.config.as_ref(),
+            env,
+            pipeline.faults.clone(),
+            watch,
+        )),
+        (None, Some(config)) => Some(pipeline::reload::Reloader::new(
+            sampler,
+            pipeline.distro_parts.take(),
+            node,
+            config,
+            env,
+            pipeline.faults.clone(),
+            watch,
+        )),
+        (None, None) => None,
     };
+    let reload = reloader.and_then(|r| {
+        pipeline::reload::start(r, pipeline::reload::Mode::of(&plan.settings.reload.value))
+    });
     let mut guard = Guard::install(pipeline, plan.distro.name.clone());
     guard.reload = reload;
     Ok(guard)
