@@ -460,7 +460,9 @@ pub trait SpanProcessor: Send + Sync + 'static {
     /// applies the attribute edits to the series (once; later measurements reuse the answer). Dropping that span
     /// drops the series; renaming it is ignored.
     fn on_end(&self, span: &SpanView<'_>, edits: &mut Edits<'_>);
-    /// The pipeline shuts down: release what the processor holds (since 1.1; hosts before 1.1 do not call it).
+    /// The pipeline shuts down: release what the processor holds (since 1.1; hosts before 1.1 do not call it). A
+    /// processor that a reload of the distro's settings replaces is not told: it is dropped once no queued span
+    /// needs it, so release in `Drop` what must be released either way.
     fn shutdown(&self) -> Result<(), BoxError> {
         Ok(())
     }
@@ -483,7 +485,9 @@ pub trait SpanProcessor: Send + Sync + 'static {
 pub trait LogProcessor: Send + Sync + 'static {
     /// Inspects a record and records the edits to apply (none for a record left alone).
     fn on_emit(&self, record: &LogView<'_>, edits: &mut LogEdits<'_>);
-    /// The pipeline shuts down: release what the processor holds.
+    /// The pipeline shuts down: release what the processor holds. A processor that a reload of the distro's
+    /// settings replaces is not told: it is dropped once nothing uses it, so release in `Drop` what must be
+    /// released either way.
     fn shutdown(&self) -> Result<(), BoxError> {
         Ok(())
     }
