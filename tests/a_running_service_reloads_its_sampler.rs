@@ -185,6 +185,21 @@ fn sighup_swaps_the_sampler_and_a_bad_file_is_refused_with_its_line() {
     assert_eq!(state["outcome"], "refused");
     assert_eq!(state["generation"], 1);
     assert_eq!(state["sha256"].as_str().unwrap().len(), 64);
+    // `ndotel check --pid` shows the same, and fails for a refused reload.
+    let (ok, stdout, stderr) = ndotel_tests::output(ndotel_tests::ndotel(tmp.path()).args([
+        "check",
+        "--pid",
+        &running.child.id().to_string(),
+    ]));
+    assert!(
+        !ok && stdout.contains(&format!(
+            "process {}: last reload of {}",
+            running.child.id(),
+            toml.display()
+        )) && stdout.contains("refused, generation 1")
+            && stdout.contains("ratio 2 is not between 0 and 1"),
+        "{stdout}{stderr}"
+    );
     requests(&running.addr, &AFTER_REFUSED);
 
     assert!(running.terminate().unwrap());
@@ -203,6 +218,16 @@ fn with_watch_an_edit_alone_is_applied() {
     let line = reload_line(&lines);
     assert!(line.contains("applied, generation 1"), "{line}");
     requests(&running.addr, &ON);
+    // Without a status file, `ndotel check --pid` says how to get one.
+    let (ok, stdout, stderr) = ndotel_tests::output(ndotel_tests::ndotel(tmp.path()).args([
+        "check",
+        "--pid",
+        &running.child.id().to_string(),
+    ]));
+    assert!(
+        !ok && stderr.contains("OTEL_RUST_DISTRO_RELOAD_STATUS=<file>"),
+        "{stdout}{stderr}"
+    );
     assert!(running.terminate().unwrap());
     assert_eq!(exported(tmp.path()), sorted(&[&ON]));
 }

@@ -38,8 +38,17 @@ enum Command {
         name: Option<String>,
     },
     /// Load the selected distro, build its pipeline and send one probe span through it (in a child process, so
-    /// a plugin that crashes or aborts is reported instead of taking `ndotel` down).
-    Check(Select),
+    /// a plugin that crashes or aborts is reported instead of taking `ndotel` down). With `--pid`, the last reload
+    /// of a running service instead.
+    Check {
+        #[command(flatten)]
+        select: Select,
+        /// Show the last reload of the running service PID — applied, refused or rolled back (why), its generation
+        /// and the file's sha256 — from the status file it writes (`OTEL_RUST_DISTRO_RELOAD_STATUS` in its
+        /// environment). Exits 1 when that reload was refused or rolled back.
+        #[arg(long, value_name = "PID")]
+        pid: Option<u32>,
+    },
     /// (internal) What `check` runs in its child process.
     #[command(name = "__check", hide = true)]
     CheckHere,
@@ -290,7 +299,7 @@ fn main() -> ExitCode {
     };
     // The variables set by flags, so that messages name the flag rather than the environment.
     let given = match &cli.command {
-        Command::Check(select) | Command::Config { select, .. } => select.given(),
+        Command::Check { select, .. } | Command::Config { select, .. } => select.given(),
         Command::Run(args) => args.given(),
         _ => Vec::new(),
     };
@@ -303,7 +312,8 @@ fn main() -> ExitCode {
             ndotel::child::kill_descendants();
             result
         }
-        Command::Check(select) => check_in_child(&select, &given),
+        Command::Check { pid: Some(pid), .. } => reload_status(pid),
+        Command::Check { select, pid: None } => check_in_child(&select, &given),
         Command::CheckHere => {
             ndotel::child::become_reaper();
             let result = check();
@@ -534,6 +544,70 @@ fn components_summary(row: &serde_json::Value) -> String {
     serde_json::from_value::<ndotel::Components>(row["components"].clone())
         .map(|c| c.summary())
         .unwrap_or_default()
+}
+
+/// `check --pid PID`: the last reload of a running service, from the status file it writes.
+fn reload_status(pid: u32) -> Result<ExitCode> {
+    use std::io::Read as _;
+    use std::os::unix::ffi::OsStrExt as _;
+    const VAR: &[u8] = b"OTEL_RUST_DISTRO_RELOAD_STATUS=";
+    let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
+    let environ = std::fs::read(proc_dir.join("environ")).with_context(|| {
+        format!(
+            "reading the environment of process {pid} (no such process, or one of another user)"
+        )
+    })?;
+    let Some(value) = environ
+        .split(|b| *b == 0)
+        .filter_map(|kv| kv.strip_prefix(VAR))
+        .find(|v| !v.is_empty())
+    else {
+        anyhow::bail!(
+            "process {pid} does not write a reload status: start it with OTEL_RUST_DISTRO_RELOAD_STATUS=<file> to \
+             see its reloads here (its standard error has one line per reload)"
+        );
+    };
+    let mut path = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(value));
+    if path.is_relative() {
+        let cwd = std::fs::read_link(proc_dir.join("cwd"))
+            .with_context(|| format!("finding the working directory of process {pid}"))?;
+        path = cwd.join(path);
+    }
+    let shown = ndotel::child::printable(&path.display().to_string());
+    let meta = match std::fs::metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            println!("process {pid}: no reload yet ({shown} does not exist)");
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {shown}")),
+    };
+    anyhow::ensure!(meta.is_file(), "{shown} is not a regular file");
+    // A status is one short JSON line; more is not one.
+    let mut text = Vec::new();
+    std::fs::File::open(&path)
+        .and_then(|f| f.take(64 * 1024).read_to_end(&mut text))
+        .with_context(|| format!("reading {shown}"))?;
+    let status: serde_json::Value = serde_json::from_slice(&text)
+        .with_context(|| format!("{shown} is not a reload status (JSON)"))?;
+    let field = |k: &str| match &status[k] {
+        serde_json::Value::String(s) => ndotel::child::printable(s),
+        serde_json::Value::Null => "?".into(),
+        other => other.to_string(),
+    };
+    let outcome = field("outcome");
+    println!(
+        "process {pid}: last reload of {} (sha256 {}): {outcome}, generation {}\n  {}",
+        field("file"),
+        field("sha256"),
+        field("generation"),
+        field("detail")
+    );
+    Ok(if outcome == "refused" || outcome == "rolled back" {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn check_in_child(select: &Select, given: &[(&str, &str)]) -> Result<ExitCode> {
