@@ -16,6 +16,48 @@ fn owner_ok(uid: u32, me: u32) -> bool {
     uid == 0 || uid == me
 }
 
+/// Opens `path` for ndotel to write telemetry or a status into (appending, or from the start), created with mode
+/// `0600` when new. A file, or a symlink to it, that another user owns is refused: in a directory others can
+/// write to (`/tmp`), someone could otherwise plant the file to read what is written, or a link that makes this
+/// process overwrite a file of its own. A symlink of root's or the current user's is followed (`/dev/stdout`).
+pub(crate) fn open_output(path: &Path, append: bool) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let me = current_uid();
+    let refused = |what: &str, uid: u32| {
+        std::io::Error::other(format!(
+            "{} {what} owned by another user (uid {uid}): refusing to write into a file someone else controls; \
+             remove it, or choose a path in a directory only you can write to",
+            crate::text::shown(path)
+        ))
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).mode(0o600);
+    if append {
+        options.append(true);
+    } else {
+        options.write(true);
+    }
+    let file = match options.clone().custom_flags(libc::O_NOFOLLOW).open(path) {
+        Ok(file) => file,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            let link = std::fs::symlink_metadata(path)?;
+            if !owner_ok(link.uid(), me) {
+                return Err(refused("is a symbolic link", link.uid()));
+            }
+            options.open(path)?
+        }
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    if !owner_ok(meta.uid(), me) {
+        return Err(refused("is", meta.uid()));
+    }
+    if !append && meta.is_file() {
+        file.set_len(0)?;
+    }
+    Ok(file)
+}
+
 /// What [`check_chain`] verified: the resolved path and the identity of the file it found there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Checked {
@@ -115,6 +157,47 @@ fn check_dirs(dir: &Path, entry_owner: u32, me: u32, shown: &str) -> Result<(), 
         child_owner = m.uid();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod output_tests {
+    use super::*;
+
+    /// A file or a symlink another user planted is refused (root counts as another user for the plant when the
+    /// tests run as an ordinary user; as root, a file of `nobody` is planted); a fresh file is created 0600.
+    #[test]
+    fn an_output_file_another_user_controls_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = dir.path().join("fresh.jsonl");
+        let f = open_output(&fresh, true).unwrap();
+        assert_eq!(f.metadata().unwrap().permissions().mode() & 0o777, 0o600);
+        // A device of root's (what /dev/stdout leads to, say) is written to.
+        assert!(open_output(Path::new("/dev/null"), true).is_ok());
+        if current_uid() != 0 {
+            return; // planting a file of another user needs root
+        }
+        let planted = dir.path().join("planted.jsonl");
+        std::fs::write(&planted, b"").unwrap();
+        std::os::unix::fs::chown(&planted, Some(65534), Some(65534)).unwrap();
+        let e = open_output(&planted, true).unwrap_err().to_string();
+        assert!(e.contains("owned by another user (uid 65534)"), "{e}");
+        let target = dir.path().join("mine");
+        std::fs::write(&target, b"keep").unwrap();
+        let link = dir.path().join("link.jsonl");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        std::os::unix::fs::lchown(&link, Some(65534), Some(65534)).unwrap();
+        let e = open_output(&link, false).unwrap_err().to_string();
+        assert!(
+            e.contains("is a symbolic link owned by another user"),
+            "{e}"
+        );
+        assert_eq!(
+            std::fs::read(&target).unwrap(),
+            b"keep",
+            "nothing written through the link"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use serde::Serialize;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -21,7 +21,7 @@ impl JsonLines {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = crate::trust::open_output(path, true)?;
         Ok(JsonLines {
             path: path.to_path_buf(),
             file: Mutex::new(file),

@@ -772,7 +772,10 @@ impl Reloader {
             });
             // Written whole, then renamed over the old one: a reader never sees half a status.
             let tmp = status.with_extension("tmp");
-            let written = std::fs::write(&tmp, json.to_string() + "\n")
+            let written = crate::trust::open_output(&tmp, false)
+                .and_then(|mut f| {
+                    std::io::Write::write_all(&mut f, (json.to_string() + "\n").as_bytes())
+                })
                 .and_then(|()| std::fs::rename(&tmp, status));
             if let Err(e) = written {
                 eprintln!(
