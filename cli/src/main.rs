@@ -45,7 +45,7 @@ enum Command {
         select: Select,
         /// Show the last reload of the running service PID — applied, refused or rolled back (why), its generation
         /// and the file's sha256 — from the status file it writes (`OTEL_RUST_DISTRO_RELOAD_STATUS` in its
-        /// environment). Exits 1 when that reload was refused or rolled back.
+        /// environment). Exits 3 when that reload was refused or rolled back.
         #[arg(long, value_name = "PID")]
         pid: Option<u32>,
     },
@@ -546,10 +546,12 @@ fn components_summary(row: &serde_json::Value) -> String {
         .unwrap_or_default()
 }
 
-/// `check --pid PID`: the last reload of a running service, from the status file it writes.
+/// `check --pid PID`: the last reload of a running service, from the status file it writes. Exits 3 when that
+/// reload was refused or rolled back.
 fn reload_status(pid: u32) -> Result<ExitCode> {
     use std::io::Read as _;
     use std::os::unix::ffi::OsStrExt as _;
+    use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
     const VAR: &[u8] = b"OTEL_RUST_DISTRO_RELOAD_STATUS=";
     let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
     let environ = std::fs::read(proc_dir.join("environ")).with_context(|| {
@@ -557,11 +559,17 @@ fn reload_status(pid: u32) -> Result<ExitCode> {
             "reading the environment of process {pid} (no such process, or one of another user)"
         )
     })?;
-    let Some(value) = environ
+    let owner = std::fs::metadata(&proc_dir)
+        .with_context(|| format!("process {pid}"))?
+        .uid();
+    // The last one counts, as for the service; blank is unset.
+    let value = environ
         .split(|b| *b == 0)
         .filter_map(|kv| kv.strip_prefix(VAR))
-        .find(|v| !v.is_empty())
-    else {
+        .map(|v| v.trim_ascii())
+        .next_back()
+        .filter(|v| !v.is_empty());
+    let Some(value) = value else {
         anyhow::bail!(
             "process {pid} does not write a reload status: start it with OTEL_RUST_DISTRO_RELOAD_STATUS=<file> to \
              see its reloads here (its standard error has one line per reload)"
@@ -574,28 +582,54 @@ fn reload_status(pid: u32) -> Result<ExitCode> {
         path = cwd.join(path);
     }
     let shown = ndotel::child::printable(&path.display().to_string());
-    let meta = match std::fs::metadata(&path) {
-        Ok(m) => m,
+    // Not followed, never blocking: a status is the service's own regular file.
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(&path)
+    {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             println!("process {pid}: no reload yet ({shown} does not exist)");
             return Ok(ExitCode::SUCCESS);
         }
-        Err(e) => return Err(e).with_context(|| format!("reading {shown}")),
+        Err(e) => return Err(e).with_context(|| format!("opening {shown}")),
     };
-    anyhow::ensure!(meta.is_file(), "{shown} is not a regular file");
-    // A status is one short JSON line; more is not one.
+    let meta = file
+        .metadata()
+        .with_context(|| format!("reading {shown}"))?;
+    anyhow::ensure!(
+        meta.is_file() && (1..=64 * 1024).contains(&meta.len()),
+        "{shown} is not a reload status (not a regular file of at most 64 KiB)"
+    );
+    anyhow::ensure!(
+        meta.uid() == owner,
+        "{shown} is owned by uid {}, not by process {pid}'s user (uid {owner}): not its status",
+        meta.uid()
+    );
     let mut text = Vec::new();
-    std::fs::File::open(&path)
-        .and_then(|f| f.take(64 * 1024).read_to_end(&mut text))
+    file.take(64 * 1024)
+        .read_to_end(&mut text)
         .with_context(|| format!("reading {shown}"))?;
     let status: serde_json::Value = serde_json::from_slice(&text)
         .with_context(|| format!("{shown} is not a reload status (JSON)"))?;
+    let written_by = status["pid"].as_u64();
+    anyhow::ensure!(
+        written_by == Some(u64::from(pid)),
+        "{shown} was written by {}, not by process {pid}: it has not reloaded since it started, or cannot write \
+         its status (its standard error says why)",
+        written_by.map_or("another process".to_string(), |p| format!("process {p}"))
+    );
     let field = |k: &str| match &status[k] {
         serde_json::Value::String(s) => ndotel::child::printable(s),
         serde_json::Value::Null => "?".into(),
-        other => other.to_string(),
+        other => ndotel::child::printable(&other.to_string()),
     };
     let outcome = field("outcome");
+    anyhow::ensure!(
+        ["applied", "unchanged", "refused", "rolled back"].contains(&outcome.as_str()),
+        "{shown} is not a reload status (outcome {outcome:?})"
+    );
     println!(
         "process {pid}: last reload of {} (sha256 {}): {outcome}, generation {}\n  {}",
         field("file"),
@@ -604,7 +638,7 @@ fn reload_status(pid: u32) -> Result<ExitCode> {
         field("detail")
     );
     Ok(if outcome == "refused" || outcome == "rolled back" {
-        ExitCode::FAILURE
+        ExitCode::from(3)
     } else {
         ExitCode::SUCCESS
     })

@@ -16,46 +16,131 @@ fn owner_ok(uid: u32, me: u32) -> bool {
     uid == 0 || uid == me
 }
 
-/// Opens `path` for ndotel to write telemetry or a status into (appending, or from the start), created with mode
-/// `0600` when new. A file, or a symlink to it, that another user owns is refused: in a directory others can
-/// write to (`/tmp`), someone could otherwise plant the file to read what is written, or a link that makes this
-/// process overwrite a file of its own. A symlink of root's or the current user's is followed (`/dev/stdout`).
-pub(crate) fn open_output(path: &Path, append: bool) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt as _;
+/// Opens `path` for ndotel to write telemetry into (appending), created with mode `0640` when new. A file that
+/// another user planted is refused — in a directory others can write to (`/tmp`), it could collect what is written,
+/// or redirect the writes: a file of another user's, a symlink of another user's, a hard link (to a file of this
+/// user's, or of root's), a FIFO (whose open would block) or anything but a regular file or a character device.
+/// A file this call creates is ours whatever the file system reports (NFS `root_squash`); a symlink of root's or
+/// this user's is followed (`/dev/null`); the process's own descriptors (`/dev/stdout`, `/dev/stderr`,
+/// `/dev/fd/N`) are whoever started it chose, and are taken as they are.
+pub(crate) fn open_output(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
+    let own_descriptor = ["/dev/stdout", "/dev/stderr", "/dev/fd/", "/proc/self/fd/"]
+        .iter()
+        .any(|p| path.to_str().is_some_and(|s| s.starts_with(p)));
+    if own_descriptor {
+        return std::fs::OpenOptions::new().append(true).open(path);
+    }
     let me = current_uid();
-    let refused = |what: &str, uid: u32| {
+    let refused = |what: String| {
         std::io::Error::other(format!(
-            "{} {what} owned by another user (uid {uid}): refusing to write into a file someone else controls; \
-             remove it, or choose a path in a directory only you can write to",
+            "{} {what}: refusing to write telemetry into a file someone else may control; remove it, or choose a \
+             path in a directory only you can write to",
             crate::text::shown(path)
         ))
     };
-    let mut options = std::fs::OpenOptions::new();
-    options.create(true).mode(0o600);
-    if append {
-        options.append(true);
-    } else {
-        options.write(true);
+    let options = |create_new: bool| {
+        let mut o = std::fs::OpenOptions::new();
+        o.append(true).mode(0o640);
+        if create_new {
+            o.create_new(true);
+        }
+        // Non-blocking for the open only: a FIFO without a reader fails at once instead of hanging.
+        o.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        o
+    };
+    // A new file is ours.
+    match options(true).open(path) {
+        Ok(file) => return blocking(file),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
     }
-    let file = match options.clone().custom_flags(libc::O_NOFOLLOW).open(path) {
+    let file = match options(false).open(path) {
         Ok(file) => file,
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
             let link = std::fs::symlink_metadata(path)?;
             if !owner_ok(link.uid(), me) {
-                return Err(refused("is a symbolic link", link.uid()));
+                return Err(refused(format!(
+                    "is a symbolic link owned by another user (uid {})",
+                    link.uid()
+                )));
             }
-            options.open(path)?
+            if link.nlink() > 1 {
+                return Err(refused("is a hard link to a symbolic link".into()));
+            }
+            let mut o = std::fs::OpenOptions::new();
+            o.append(true).custom_flags(libc::O_NONBLOCK);
+            o.open(path)?
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+            return Err(refused("is a FIFO".into()));
         }
         Err(e) => return Err(e),
     };
     let meta = file.metadata()?;
+    let kind = meta.file_type();
+    if !(kind.is_file() || kind.is_char_device()) {
+        return Err(refused("is neither a regular file nor a device".into()));
+    }
     if !owner_ok(meta.uid(), me) {
-        return Err(refused("is", meta.uid()));
+        return Err(refused(format!(
+            "is owned by another user (uid {})",
+            meta.uid()
+        )));
     }
-    if !append && meta.is_file() {
-        file.set_len(0)?;
+    if kind.is_file() && meta.nlink() > 1 {
+        return Err(refused(format!(
+            "has {} hard links (another name for it may be someone else's)",
+            meta.nlink()
+        )));
     }
-    Ok(file)
+    blocking(file)
+}
+
+/// `file` with `O_NONBLOCK` cleared: writes wait as usual.
+fn blocking(file: std::fs::File) -> std::io::Result<std::fs::File> {
+    use std::os::fd::AsRawFd as _;
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a descriptor this function owns, with flags read from it.
+    let cleared = unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) == 0
+    };
+    if cleared {
+        Ok(file)
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Writes `bytes` to `path` whole (a reader never sees half of it): into a new file of a name nobody can have
+/// planted (`O_EXCL`, beside `path`), renamed over `path`.
+pub(crate) fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o640)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)?;
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// What [`check_chain`] verified: the resolved path and the identity of the file it found there.
@@ -163,31 +248,47 @@ fn check_dirs(dir: &Path, entry_owner: u32, me: u32, shown: &str) -> Result<(), 
 mod output_tests {
     use super::*;
 
-    /// A file or a symlink another user planted is refused (root counts as another user for the plant when the
-    /// tests run as an ordinary user; as root, a file of `nobody` is planted); a fresh file is created 0600.
+    /// A file, a symlink, a FIFO or a hard link planted where ndotel writes is refused (a file of another user is
+    /// planted only when the tests run as root: as `nobody`); a fresh file is created 0640 (less the umask).
     #[test]
     fn an_output_file_another_user_controls_is_refused() {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().unwrap();
         let fresh = dir.path().join("fresh.jsonl");
-        let f = open_output(&fresh, true).unwrap();
-        assert_eq!(f.metadata().unwrap().permissions().mode() & 0o777, 0o600);
+        let f = open_output(&fresh).unwrap();
+        assert_eq!(
+            f.metadata().unwrap().permissions().mode() & 0o777 & !0o022,
+            0o640 & !0o022
+        );
+        drop(f);
+        assert!(open_output(&fresh).is_ok(), "our own file, opened again");
+        // A FIFO fails at once (no reader: the open would block), and so does a hard link.
+        let fifo = dir.path().join("fifo.jsonl");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = open_output(&fifo).unwrap_err().to_string();
+        assert!(e.contains("is a FIFO"), "{e}");
+        let linked = dir.path().join("linked.jsonl");
+        std::fs::hard_link(&fresh, &linked).unwrap();
+        let e = open_output(&linked).unwrap_err().to_string();
+        assert!(e.contains("hard links"), "{e}");
         // A device of root's (what /dev/stdout leads to, say) is written to.
-        assert!(open_output(Path::new("/dev/null"), true).is_ok());
+        assert!(open_output(Path::new("/dev/null")).is_ok());
         if current_uid() != 0 {
             return; // planting a file of another user needs root
         }
         let planted = dir.path().join("planted.jsonl");
         std::fs::write(&planted, b"").unwrap();
         std::os::unix::fs::chown(&planted, Some(65534), Some(65534)).unwrap();
-        let e = open_output(&planted, true).unwrap_err().to_string();
+        let e = open_output(&planted).unwrap_err().to_string();
         assert!(e.contains("owned by another user (uid 65534)"), "{e}");
         let target = dir.path().join("mine");
         std::fs::write(&target, b"keep").unwrap();
         let link = dir.path().join("link.jsonl");
         std::os::unix::fs::symlink(&target, &link).unwrap();
         std::os::unix::fs::lchown(&link, Some(65534), Some(65534)).unwrap();
-        let e = open_output(&link, false).unwrap_err().to_string();
+        let e = open_output(&link).unwrap_err().to_string();
         assert!(
             e.contains("is a symbolic link owned by another user"),
             "{e}"

@@ -21,7 +21,7 @@ impl JsonLines {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let file = crate::trust::open_output(path, true)?;
+        let file = crate::trust::open_output(path)?;
         Ok(JsonLines {
             path: path.to_path_buf(),
             file: Mutex::new(file),

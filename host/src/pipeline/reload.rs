@@ -764,6 +764,7 @@ impl Reloader {
         // The status file first: whoever waits for the line finds the file written.
         if let Some(status) = &self.status {
             let json = serde_json::json!({
+                "pid": std::process::id(),
                 "file": file,
                 "sha256": sha,
                 "outcome": word,
@@ -771,12 +772,8 @@ impl Reloader {
                 "detail": detail,
             });
             // Written whole, then renamed over the old one: a reader never sees half a status.
-            let tmp = status.with_extension("tmp");
-            let written = crate::trust::open_output(&tmp, false)
-                .and_then(|mut f| {
-                    std::io::Write::write_all(&mut f, (json.to_string() + "\n").as_bytes())
-                })
-                .and_then(|()| std::fs::rename(&tmp, status));
+            let written =
+                crate::trust::write_replacing(status, (json.to_string() + "\n").as_bytes());
             if let Err(e) = written {
                 eprintln!(
                     "ndotel: warning: cannot write the reload status to {}: {e}",
