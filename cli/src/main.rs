@@ -46,7 +46,7 @@ enum Command {
         /// Show the last reload of the running service PID — applied, refused or rolled back (why), its generation
         /// and the file's sha256 — from the status file it writes (`OTEL_RUST_DISTRO_RELOAD_STATUS` in its
         /// environment). Exits 3 when that reload was refused or rolled back.
-        #[arg(long, value_name = "PID")]
+        #[arg(long, value_name = "PID", conflicts_with_all = ["distro", "distro_path", "config_file"])]
         pid: Option<u32>,
     },
     /// (internal) What `check` runs in its child process.
