@@ -83,9 +83,9 @@ pub(crate) struct Reloader {
     /// The text the service started with: what "needs a restart" is judged against.
     startup: String,
     status: Option<PathBuf>,
-    /// With a configuration file (`OTEL_CONFIG_FILE`): the environment its references are substituted from (the
-    /// process's at start-up). `None`: the file is `distro.toml`.
-    declared: Option<Env>,
+    /// With a configuration file (`OTEL_CONFIG_FILE`, its references substituted from `env`, as at start-up):
+    /// what its distro's settings are applied with. `None`: the file is `distro.toml`.
+    declared: Option<DeclaredBase>,
     /// The pipeline's failure counters: a new tree whose sampler fails is rolled back.
     faults: Arc<crate::distro::faults::Faults>,
     /// How long a new tree is watched (`OTEL_RUST_DISTRO_RELOAD_HEALTH_WINDOW`, milliseconds, 30 s by default).
@@ -95,11 +95,16 @@ pub(crate) struct Reloader {
     watched: std::sync::Mutex<Option<Watched>>,
     /// The text of the file whose tree was rolled back: refused as such until the file changes.
     rolled_back: std::sync::Mutex<Option<String>>,
-    /// With a configuration file: the `distro.toml` it amended at start-up (or the file alone), which a reload of
-    /// the distro's settings amends again, and the environment the file makes (what the distro's `init` gets).
-    declared_base: Option<(ConfigFile, Env)>,
     /// Set when the service shuts down: no swap after that (held across each swap).
     halted: Arc<std::sync::Mutex<bool>>,
+}
+
+/// What a configuration file's reload applies the distro's settings with.
+struct DeclaredBase {
+    /// The `distro.toml` the file amended at start-up (or the file alone): a reload amends it again.
+    config: ConfigFile,
+    /// The environment the file makes: what the distro's `init` gets.
+    init_env: Env,
 }
 
 impl std::fmt::Debug for Reloader {
@@ -306,7 +311,6 @@ impl Reloader {
             watched: std::sync::Mutex::new(None),
             rolled_back: std::sync::Mutex::new(None),
             halted: Arc::default(),
-            declared_base: None,
             sampler,
             distro,
             env: env.clone(),
@@ -340,11 +344,10 @@ impl Reloader {
             config: Default::default(),
         };
         let mut reloader = Reloader::new(sampler, distro, distro_node, &file, env, faults, watch);
-        reloader.declared = Some(env.clone());
-        reloader.declared_base = Some((
-            base.cloned().unwrap_or_else(|| file.clone()),
-            declared.environment(env),
-        ));
+        reloader.declared = Some(DeclaredBase {
+            config: base.cloned().unwrap_or(file),
+            init_env: declared.environment(env),
+        });
         reloader
     }
 
@@ -363,8 +366,9 @@ impl Reloader {
         ),
         String,
     > {
-        if let Some(env) = &self.declared {
+        if let Some(base) = &self.declared {
             use crate::settings::declared::Declared;
+            let env = &self.env;
             let text = Declared::read(&self.path).map_err(|e| e.to_string())?;
             let new = Declared::parse(&self.path, &text, env).map_err(|e| e.to_string())?;
             let composite = match (&self.sampler, new.translated.composite.clone()) {
@@ -398,14 +402,7 @@ impl Reloader {
                     .and_then(|a| settings(&a.translated));
                 let table = settings(&new.translated);
                 if applied != table {
-                    let mut config = match &self.declared_base {
-                        Some((base, _)) => base.clone(),
-                        None => ConfigFile {
-                            path: self.path.clone(),
-                            text: text.clone(),
-                            config: Default::default(),
-                        },
-                    };
+                    let mut config = base.config.clone();
                     config
                         .config
                         .distro
@@ -501,7 +498,7 @@ impl Reloader {
                 config,
                 (
                     &self.env,
-                    self.declared_base.as_ref().map_or(&self.env, |b| &b.1),
+                    self.declared.as_ref().map_or(&self.env, |b| &b.init_env),
                 ),
                 &self.faults,
             ) {
