@@ -274,6 +274,8 @@ mod output_tests {
         assert!(e.contains("hard links"), "{e}");
         // A device of root's (what /dev/stdout leads to, say) is written to.
         assert!(open_output(Path::new("/dev/null")).is_ok());
+        // The process's own descriptor, as it was started with it.
+        assert!(open_output(Path::new("/dev/stderr")).is_ok());
         if current_uid() != 0 {
             return; // planting a file of another user needs root
         }
