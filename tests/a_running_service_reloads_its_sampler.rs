@@ -467,7 +467,9 @@ fn sighup_applies_the_reference_distros_new_redaction_rule_to_the_running_servic
     hup(&running);
     let line = reload_line(&lines);
     assert!(
-        line.contains("refused") && line.contains("not_a_setting"),
+        line.contains("refused")
+            && line.contains("not_a_setting")
+            && line.contains(&format!("{}:3:1", toml.display())),
         "{line}"
     );
     get("/items?flavor=vanilla-still");

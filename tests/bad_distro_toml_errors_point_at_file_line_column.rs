@@ -54,6 +54,48 @@ fn an_unknown_key_in_a_distro_table_is_named_with_its_line() {
     );
 }
 
+#[test]
+fn a_wrong_value_deep_in_a_distro_table_is_named_with_its_key_path_and_line() {
+    // The distro says which key (ndotel-api 1.7, `SettingError`), not the text of serde's message: a wrong type, and
+    // an unknown key in the second of an array of tables, each point at their own line.
+    let cases = [
+        (
+            "[distro.otel_custom_distro.sampler]\nratio = \"half\"\n",
+            2,
+            "sampler.ratio",
+        ),
+        (
+            "[distro.otel_custom_distro]\nresource = { a = \"b\" }\n\
+             [[distro.otel_custom_distro.span_processor.rename]]\nmatch = \"a\"\nreplace = \"b\"\n\
+             [[distro.otel_custom_distro.span_processor.rename]]\nmatch = \"c\"\nreplcae = \"d\"\n",
+            8,
+            "span_processor.rename.1.replcae",
+        ),
+        (
+            "[distro.otel_custom_distro]\nsampler = { ratio = 0.5, rules = [{ when = 3 }] }\n",
+            2,
+            "sampler.rules.0",
+        ),
+    ];
+    for (text, line, key) in cases {
+        let tmp = setup();
+        let toml = tmp.path().join("distro.toml");
+        std::fs::write(&toml, format!("default = \"otel_custom_distro\"\n{text}")).unwrap();
+        let (ok, _, stderr) = output(
+            ndotel(tmp.path())
+                .arg("check")
+                .env("OTEL_RUST_DISTRO_PATH", so_dir(tmp.path())),
+        );
+        assert!(!ok, "{text}");
+        assert!(
+            stderr.contains(&format!("{}:{}:", toml.display(), line + 1))
+                && stderr.contains(&format!("at `{key}"))
+                && stderr.contains("table [distro.otel_custom_distro]"),
+            "{text}\n{stderr}"
+        );
+    }
+}
+
 fn so_dir(parent: &std::path::Path) -> std::path::PathBuf {
     ndotel_tests::plugin_dir(parent, "plugins", &["otel_custom_distro"])
 }

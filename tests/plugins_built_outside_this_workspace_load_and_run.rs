@@ -47,12 +47,13 @@ fn a_plugin_built_against_api_1_0_loads_and_runs_every_component() {
         .iter()
         .filter(|w| w.contains("predates"))
         .collect();
-    assert_eq!(lacking.len(), 4, "{:?}", reg.warnings());
+    assert_eq!(lacking.len(), 5, "{:?}", reg.warnings());
     for (line, capability) in lacking.iter().zip([
         "processor_shutdown",
         "metadata_section",
         "host_env",
         "log_processor",
+        "setting_error_path",
     ]) {
         assert!(
             line.contains("libfrozen_api_plugin.so")

@@ -910,27 +910,13 @@ fn distro_rows(plan: &Plan) -> Vec<(String, String, String)> {
             ),
         )];
     };
-    let parsed = toml::de::DeTable::parse(&file.text).ok();
     let mut flat = Vec::new();
     flatten(&mut vec![], table, &mut flat);
     flat.into_iter()
         .map(|(path, value)| {
-            let full: Vec<&str> = ["distro", name.as_str()]
-                .into_iter()
-                .chain(path.iter().map(String::as_str))
-                .collect();
-            let at = parsed
-                .as_ref()
-                .and_then(|root| key_position(&file.text, root.get_ref(), &full))
-                .map_or_else(
-                    || file.locate_distro_key(name, &path[0]),
-                    |(line, column)| {
-                        format!(
-                            "{}:{line}:{column}",
-                            ndotel::child::printable(&file.path.display().to_string())
-                        )
-                    },
-                );
+            let at = file
+                .locate_distro_setting(name, &path)
+                .unwrap_or_else(|| file.to_string());
             (
                 format!("[distro.{name}] {}", path.join(".")),
                 value,
@@ -970,25 +956,6 @@ fn flatten(prefix: &mut Vec<String>, table: &toml::Table, out: &mut Vec<(Vec<Str
 }
 
 /// The line and column of the key at `path` in the parsed document `root` of `text`.
-fn key_position(text: &str, root: &toml::de::DeTable<'_>, path: &[&str]) -> Option<(usize, usize)> {
-    let mut table = root;
-    let mut at = None;
-    for (i, want) in path.iter().enumerate() {
-        let (key, value) = table.iter().find(|(k, _)| k.get_ref().as_ref() == *want)?;
-        at = Some(key.span().start);
-        if i + 1 < path.len() {
-            match value.get_ref() {
-                toml::de::DeValue::Table(inner) => table = inner,
-                _ => return None,
-            }
-        }
-    }
-    let before = text.get(..at?)?;
-    let line = before.matches('\n').count() + 1;
-    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-    Some((line, column))
-}
-
 fn run(args: RunArgs) -> Result<ExitCode> {
     use std::os::unix::process::CommandExt as _;
     let flags = args.flags().map(|(var, _, value)| (var, value));

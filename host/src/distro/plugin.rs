@@ -403,6 +403,9 @@ fn degradation(capability: &str) -> Option<&'static str> {
         // default body): the same sampling, without a threshold to write.
         "sampling_intent" => return None,
         "processor_shutdown" => "its span processor is not told when the pipeline shuts down",
+        "setting_error_path" => {
+            "an error in its distros' settings names their table in distro.toml, not the line of the key"
+        }
         "host_env" => "it reads the process environment, not the one the host was configured with",
         "log_processor" => {
             "its distros have no log processor, so a distro that redacts spans has its log records left unexported \

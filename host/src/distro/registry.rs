@@ -6,7 +6,7 @@ use crate::distro::plugin::{LoadError, Plugin};
 use crate::env::Env;
 use crate::settings::config::ConfigFile;
 use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::{ROption, RResult, RStr, RString, RVec, Tuple2};
+use abi_stable::std_types::{ROption, RResult, RSlice, RStr, RString, RVec, Tuple2};
 use ndotel_api::ffi::{
     DistroDescriptorRef, FfiDistroBox, FfiInitArgs, FfiInitArgs_TO, StaticDistro,
 };
@@ -109,6 +109,8 @@ struct InitArgs {
     config_toml: String,
     base_dir: String,
     env: Vec<(String, String)>,
+    /// The key path `init`'s error is about, as the plugin said (since 1.7).
+    error_at: std::cell::RefCell<Option<Vec<String>>>,
 }
 
 impl FfiInitArgs for InitArgs {
@@ -125,6 +127,15 @@ impl FfiInitArgs for InitArgs {
                 .map(|(k, v)| Tuple2(RString::from(k.as_str()), RString::from(v.as_str())))
                 .collect(),
         )
+    }
+    fn setting_error_at(&self, path: RSlice<'_, RStr<'_>>) {
+        // Bounded: a table's depth, not what a plugin may say.
+        let path = path
+            .iter()
+            .take(64)
+            .map(|k| k.as_str().to_string())
+            .collect();
+        *self.error_at.borrow_mut() = Some(path);
     }
 }
 
@@ -248,8 +259,10 @@ impl DistroInfo {
                 config_toml: toml_text,
                 base_dir,
                 env: vars,
+                error_at: Default::default(),
             };
-            init(FfiInitArgs_TO::from_ptr(&args, TD_Opaque))
+            let result = init(FfiInitArgs_TO::from_ptr(&args, TD_Opaque));
+            (result, args.error_at.into_inner())
         })
         .map_err(|e| InitError {
             distro: self.name.clone(),
@@ -258,6 +271,7 @@ impl DistroInfo {
                 "init {e} (it hangs; set OTEL_RUST_DISTRO_INIT_TIMEOUT in milliseconds to wait longer)"
             ),
         })?;
+        let (result, error_at) = result;
         match result {
             RResult::ROk(inner) => Ok(Some(Distro {
                 inner: std::sync::Arc::new(inner),
@@ -265,12 +279,18 @@ impl DistroInfo {
             })),
             RResult::RErr(e) => {
                 let mut message = crate::text::printable(e.to_string().trim()).into_owned();
-                if let (Some(cfg), Some(key)) = (config, unknown_field(&message)) {
-                    message = format!(
-                        "{message} (at {}, table [distro.{}])",
-                        cfg.locate_distro_key(&self.name, key),
-                        self.name
-                    );
+                let located = config.zip(error_at.as_deref()).and_then(|(cfg, path)| {
+                    Some((cfg.locate_distro_setting(&self.name, path)?, path))
+                });
+                if let Some((at, path)) = located {
+                    let key = crate::text::printable(&path.join(".")).into_owned();
+                    // A `SettingError` shown as is names its path already.
+                    let key = if key.is_empty() || message.contains(&format!("`{key}`")) {
+                        String::new()
+                    } else {
+                        format!("key `{key}` of ")
+                    };
+                    message = format!("{message} (at {at}, {key}table [distro.{}])", self.name);
                 } else if let Some(cfg) =
                     config.filter(|c| c.config.distro.contains_key(&self.name))
                 {
@@ -288,12 +308,6 @@ impl DistroInfo {
             }
         }
     }
-}
-
-/// `unknown field `xyz`` → `xyz`.
-fn unknown_field(message: &str) -> Option<&str> {
-    let rest = &message[message.find("unknown field `")? + "unknown field `".len()..];
-    Some(&rest[..rest.find('`')?])
 }
 
 /// What [`Registry::selection`] says selected `sdk` when several distros are registered and none is named.

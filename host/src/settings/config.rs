@@ -410,42 +410,49 @@ impl ConfigFile {
         self.path.parent().unwrap_or(Path::new("/"))
     }
 
-    /// Where `key` is set inside `[distro.<name>]`, as `file:line:column` (best effort; the file otherwise).
-    pub fn locate_distro_key(&self, distro: &str, key: &str) -> String {
-        let header = format!("[distro.{distro}");
-        let mut in_section = false;
-        for (i, line) in self.text.lines().enumerate() {
-            let trimmed = line.trim_start();
-            if trimmed.starts_with('[') {
-                let table = trimmed.trim_start_matches('[');
-                if table.starts_with(&format!("distro.{distro}.{key}")) {
-                    return format!(
-                        "{}:{}:{}",
-                        crate::text::shown(&self.path),
-                        i + 1,
-                        line.len() - trimmed.len() + 1
-                    );
+    /// Where the setting at `path` (keys from `[distro.<name>]` down, array indexes in decimal) is set, as
+    /// `file:line:column` of its key: the deepest key of the path the file has (the table's own when it has none
+    /// of them), or `None` when the file has no `[distro.<name>]` table.
+    pub fn locate_distro_setting(&self, distro: &str, path: &[impl AsRef<str>]) -> Option<String> {
+        use toml::de::DeValue;
+        let root = toml::de::DeTable::parse(&self.text).ok()?;
+        let (key, value) = root
+            .get_ref()
+            .iter()
+            .find(|(k, _)| k.get_ref().as_ref() == "distro")?;
+        let mut at = key.span().start;
+        let mut node = value.get_ref();
+        for (i, want) in std::iter::once(distro)
+            .chain(path.iter().map(AsRef::as_ref))
+            .enumerate()
+        {
+            let found = match node {
+                DeValue::Table(table) => table
+                    .iter()
+                    .find(|(k, _)| k.get_ref().as_ref() == want)
+                    .map(|(k, v)| (k.span().start, v)),
+                DeValue::Array(items) => want
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|n| items.get(n))
+                    .map(|v| (v.span().start, v)),
+                _ => None,
+            };
+            match found {
+                Some((start, value)) => {
+                    at = start;
+                    node = value.get_ref();
                 }
-                in_section =
-                    trimmed.starts_with(&header) || trimmed.starts_with(&format!("[{header}"));
-                continue;
-            }
-            let key_part = trimmed
-                .split('=')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .trim_matches('"');
-            if in_section && key_part == key {
-                return format!(
-                    "{}:{}:{}",
-                    crate::text::shown(&self.path),
-                    i + 1,
-                    line.len() - trimmed.len() + 1
-                );
+                // The distro's own table must be there; below it, the deepest key found stands for the path.
+                None if i == 0 => return None,
+                None => break,
             }
         }
-        crate::text::shown(&self.path)
+        let (line, column) = line_col(&self.text, at);
+        Some(format!(
+            "{}:{line}:{column}",
+            crate::text::shown(&self.path)
+        ))
     }
 }
 
@@ -538,6 +545,40 @@ mod tests {
         };
         assert!(view.matches("items.created", "app"));
         assert!(!view.matches("items.created", "other"));
+    }
+
+    #[test]
+    fn a_distro_setting_is_located_at_its_deepest_key_the_file_has() {
+        let text = "[distro.d]\n\"a.b\" = 1\nlist = [{ x = 1 }, { y = 2 }]\n[distro.d.t]\nk = 1\n\
+                    [[distro.d.rows]]\nn = 1\n[[distro.d.rows]]\n  m = 2\n";
+        let file = ConfigFile {
+            path: "/x/distro.toml".into(),
+            text: text.into(),
+            config: ConfigFile::parse(Path::new("/x/distro.toml"), text).unwrap(),
+        };
+        let at = |path: &[&str]| file.locate_distro_setting("d", path);
+        assert_eq!(
+            at(&["a.b"]).as_deref(),
+            Some("/x/distro.toml:2:1"),
+            "a quoted key with a dot"
+        );
+        assert_eq!(
+            at(&["list", "1", "y"]).as_deref(),
+            Some("/x/distro.toml:3:22")
+        );
+        assert_eq!(at(&["t", "k"]).as_deref(), Some("/x/distro.toml:5:1"));
+        assert_eq!(
+            at(&["rows", "1", "m"]).as_deref(),
+            Some("/x/distro.toml:9:3")
+        );
+        // A key the file lacks (a missing field's table, an index past the end) stands at the deepest one it has.
+        assert_eq!(
+            at(&["t", "missing"]).as_deref(),
+            Some("/x/distro.toml:4:11")
+        );
+        assert_eq!(at(&["rows", "7"]).as_deref(), Some("/x/distro.toml:6:12"));
+        assert_eq!(at(&[]).as_deref(), Some("/x/distro.toml:1:9"));
+        assert_eq!(file.locate_distro_setting("other", &["a"]), None);
     }
 
     #[test]

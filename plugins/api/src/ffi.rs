@@ -268,6 +268,12 @@ pub trait FfiInitArgs {
     fn env(&self) -> ROption<RVec<Tuple2<RString, RString>>> {
         ROption::RNone
     }
+    /// Since 1.7: the key path, in the distro's table, of the setting `init`'s error is about (from a
+    /// [`SettingError`](crate::SettingError)), each array index in decimal; called before `init` returns the
+    /// error. The default body (a host before 1.7) ignores it.
+    fn setting_error_at(&self, path: RSlice<'_, RStr<'_>>) {
+        let _ = path;
+    }
 }
 /// Borrowed init arguments.
 pub type FfiInitArgsRef<'a> = FfiInitArgs_TO<'a, RRef<'a, ()>>;
@@ -443,7 +449,7 @@ impl RootModule for PluginModRef {
 }
 
 /// The capabilities of this API version, by name (see the crate docs, "Evolution rules").
-pub const CAPABILITY_NAMES: [&str; 10] = [
+pub const CAPABILITY_NAMES: [&str; 11] = [
     // 1.0
     "span_view_full",
     "edits_events_links_status",
@@ -461,6 +467,8 @@ pub const CAPABILITY_NAMES: [&str; 10] = [
     "span_batch",
     // 1.6
     "sampling_intent",
+    // 1.7
+    "setting_error_path",
 ];
 
 /// [`CAPABILITY_NAMES`] as it crosses the boundary.

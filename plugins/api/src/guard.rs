@@ -252,7 +252,13 @@ extern "C" fn init<D: Distro>(args: FfiInitArgsRef<'_>) -> RResult<FfiDistroBox,
                     .map(|Tuple2(k, v)| (k.into_string(), v.into_string())),
             );
         }
-        let distro = D::init(&config)?;
+        let distro = D::init(&config).inspect_err(|e| {
+            if let Some(setting) = crate::SettingError::find(&**e) {
+                let path: Vec<RStr<'_>> =
+                    setting.path().iter().map(|k| RStr::from_str(k)).collect();
+                args.setting_error_at(RSlice::from_slice(&path));
+            }
+        })?;
         let guarded = GuardedDistro {
             distro,
             components: D::components(),

@@ -74,6 +74,9 @@
 //!   module, so a distro's sampler can be a node of the host's composite sampler and say ratios as thresholds. [`Decision`] and [`Temporality`] are exhaustive
 //!   again, as released in 1.0.0: a change after 1.0.0 had made them `#[non_exhaustive]` without a release, which
 //!   broke the source of a 1.0 distro that matched them without a `_` arm (its built plugins kept loading).
+//! * 1.7.0 — an error in a distro's settings names its key: [`DistroConfig::deserialize`] returns a
+//!   [`SettingError`] with the key path, and the host, told the path through `FfiInitArgs::setting_error_at` (a new
+//!   host method with a default; capability `setting_error_path`), names the file, line and column that set it.
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 #[doc(hidden)]
@@ -212,10 +215,113 @@ impl DistroConfig {
     /// let err = ndotel_api::DistroConfig::new(bad, ".").deserialize::<Settings>().unwrap_err();
     /// assert!(err.to_string().contains("ratoi"));
     /// ```
+    ///
+    /// The error is a [`SettingError`] naming the key it is about (since 1.7), which the host turns into the file
+    /// and line that set it:
+    ///
+    /// ```
+    /// # #[derive(serde::Deserialize, Default, Debug)]
+    /// # #[serde(deny_unknown_fields, default)]
+    /// # struct Settings { ratio: f64, exporter: Exporter }
+    /// # #[derive(serde::Deserialize, Default, Debug)]
+    /// # #[serde(deny_unknown_fields, default)]
+    /// # struct Exporter { endpoint: String }
+    /// let bad: ndotel_api::toml::Table = "[exporter]\nendpoint = 4317".parse().unwrap();
+    /// let err = ndotel_api::DistroConfig::new(bad, ".").deserialize::<Settings>().unwrap_err();
+    /// let err = err.downcast_ref::<ndotel_api::SettingError>().unwrap();
+    /// assert_eq!(err.path(), ["exporter", "endpoint"]);
+    /// assert!(err.message().starts_with("invalid type: integer `4317`"), "{}", err.message());
+    /// ```
     pub fn deserialize<T: serde::de::DeserializeOwned>(&self) -> Result<T, BoxError> {
-        Ok(toml::Value::Table(self.table.clone()).try_into()?)
+        serde_path_to_error::deserialize(toml::Value::Table(self.table.clone())).map_err(|e| {
+            use serde_path_to_error::Segment;
+            // A segment the tracker could not name ends the path: what precedes it is still right.
+            let path = e
+                .path()
+                .iter()
+                .map_while(|segment| match segment {
+                    Segment::Map { key } => Some(key.clone()),
+                    Segment::Enum { variant } => Some(variant.clone()),
+                    Segment::Seq { index } => Some(index.to_string()),
+                    Segment::Unknown => None,
+                })
+                .collect::<Vec<_>>();
+            let message = e.into_inner().message().trim().to_string();
+            SettingError::new(path, message).into()
+        })
     }
 }
+
+/// A distro's settings could not be read: the key path in its `[distro.<name>]` table and why (since 1.7).
+///
+/// [`DistroConfig::deserialize`] returns one. When `init` fails with it (anywhere in the error's `source()`
+/// chain), the host names the file, line and column that set the key. An array index is written in decimal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingError {
+    path: Vec<String>,
+    message: String,
+}
+
+impl SettingError {
+    /// An error about the setting at `path` (keys from the distro's table down; empty for the table itself).
+    pub fn new<K: Into<String>>(
+        path: impl IntoIterator<Item = K>,
+        message: impl Into<String>,
+    ) -> Self {
+        SettingError {
+            path: path.into_iter().map(Into::into).collect(),
+            message: message.into(),
+        }
+    }
+
+    /// The key path, from the distro's table down.
+    pub fn path(&self) -> &[String] {
+        &self.path
+    }
+
+    /// What is wrong, without the path.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The first `SettingError` in `error`'s `source()` chain, `error` included: the one the host is told about
+    /// when `init` returns `error`, so a distro may wrap it in an error of its own.
+    ///
+    /// ```
+    /// #[derive(Debug)]
+    /// struct Wrapped(ndotel_api::SettingError);
+    /// impl std::fmt::Display for Wrapped {
+    ///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("bad settings") }
+    /// }
+    /// impl std::error::Error for Wrapped {
+    ///     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> { Some(&self.0) }
+    /// }
+    /// let error: ndotel_api::BoxError = Box::new(Wrapped(ndotel_api::SettingError::new(["a", "b"], "no")));
+    /// let found = ndotel_api::SettingError::find(&*error).unwrap();
+    /// assert_eq!((found.path(), found.to_string().as_str()), (&["a".to_string(), "b".into()][..], "at `a.b`: no"));
+    /// ```
+    pub fn find<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a SettingError> {
+        let mut at = Some(error);
+        while let Some(e) = at {
+            if let Some(found) = e.downcast_ref::<SettingError>() {
+                return Some(found);
+            }
+            at = e.source();
+        }
+        None
+    }
+}
+
+impl std::fmt::Display for SettingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path.is_empty() {
+            return f.write_str(&self.message);
+        }
+        write!(f, "at `{}`: {}", self.path.join("."), self.message)
+    }
+}
+
+impl std::error::Error for SettingError {}
 
 /// The components a distro offers, each with its name and how to build it: the one place both come from.
 ///
