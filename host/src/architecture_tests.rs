@@ -111,7 +111,16 @@ fn each_room_imports_only_the_rooms_below_it() {
     let room = |m: &str| m.split("::").next().unwrap_or_default().to_string();
     // What each room must not import.
     let forbidden: &[(&str, &[&str])] = &[
-        ("settings", &["distro", "pipeline", "logs", "metrics"]),
+        (
+            "consistent",
+            &[
+                "settings", "distro", "pipeline", "trace", "metrics", "logs", "export",
+            ],
+        ),
+        (
+            "settings",
+            &["distro", "pipeline", "trace", "logs", "metrics"],
+        ),
         (
             "distro",
             &["pipeline", "trace", "metrics", "logs", "export"],
@@ -134,12 +143,51 @@ fn each_room_imports_only_the_rooms_below_it() {
             }
         }
     }
-    // The settings use only the composable samplers' configuration of the trace room.
-    for (module, deps) in graph() {
-        if room(&module) == "settings" {
-            for dep in deps.iter().filter(|d| room(d) == "trace") {
-                assert_eq!(dep, "trace::consistent", "{module} imports {dep}");
+}
+
+/// Only the `distro` room touches the FFI: the rest of the host calls distros through its typed adapters and
+/// `Distro`'s methods, and never names an abi_stable type or one of the API's `ffi` module.
+#[test]
+fn only_the_distro_room_touches_the_ffi() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut stack = vec![root.clone()];
+    let mut checked = 0;
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path
+                .strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if path.is_dir() {
+                if rel != "distro" {
+                    stack.push(path);
+                }
+                continue;
             }
+            if rel == "architecture_tests.rs" || !rel.ends_with(".rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (n, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or_default();
+                assert!(
+                    ![
+                        "abi_stable",
+                        "ndotel_api::ffi",
+                        "sabi_trait",
+                        "RResult",
+                        "RStr"
+                    ]
+                    .iter()
+                    .any(|ffi| code.contains(ffi)),
+                    "src/{rel}:{}: outside the distro room: {line}",
+                    n + 1
+                );
+            }
+            checked += 1;
         }
     }
+    assert!(checked > 20, "the scan found too few files: {checked}");
 }

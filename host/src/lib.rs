@@ -37,6 +37,7 @@ mod architecture_tests;
 #[doc(hidden)]
 pub mod child; // for the `ndotel` binary's own children
 mod components;
+pub mod consistent;
 mod distro;
 mod env;
 mod export;
@@ -48,8 +49,6 @@ mod settings;
 pub use settings::declared;
 mod text;
 mod trace;
-/// Consistent probability sampling and the composable samplers of the OpenTelemetry specification.
-pub use trace::consistent;
 mod trust;
 
 pub use components::Components;
@@ -415,7 +414,12 @@ pub fn try_init() -> Result<Guard, StartError> {
 
 /// [`try_init`] with an explicit environment.
 pub fn try_init_with(env: &Env) -> Result<Guard, StartError> {
-    let plan = Plan::new(env)?;
+    try_init_from(env, settings::boot::Boot::resolve(env))
+}
+
+/// [`try_init_with`] from the boot settings resolved from `env`.
+fn try_init_from(env: &Env, boot: settings::boot::Boot) -> Result<Guard, StartError> {
+    let plan = Plan::from_boot(env, boot)?;
     for warning in plan.warnings() {
         eprintln!("ndotel: warning: {warning}");
     }
@@ -485,26 +489,22 @@ pub fn try_init_with(env: &Env) -> Result<Guard, StartError> {
 /// the error is printed and the process exits with status 1 (no panic).
 pub fn init() -> Guard {
     let env = Env::from_process();
-    match try_init_with(&env) {
+    // Resolved once: what the plan is made from is what decides when it fails (the configuration file's
+    // `distribution.ndotel` and distro.toml's `[plugins]` included, when they can be read).
+    let boot = settings::boot::Boot::resolve(&env);
+    let (fail_fast, fallback, wanted) = (
+        boot.fail_fast.value,
+        boot.fallback.value,
+        boot.wanted.clone(),
+    );
+    match try_init_from(&env, boot) {
         Ok(guard) => guard,
         Err(e) => {
-            // What the configuration file says, when it can be read: its `distribution.ndotel` decides too.
-            let boot = match declared::Declared::from_env(&env) {
-                Ok(Some(d)) => d.environment(&env),
-                _ => env.clone(),
-            };
-            let env = &boot;
-            let config = ConfigFile::discover(env).ok().flatten();
-            if settings::fail_fast(env, config.as_ref(), &mut Vec::new()).value {
+            if fail_fast {
                 eprintln!("ndotel: error: {e}");
                 eprintln!("ndotel: stopping start-up because OTEL_RUST_DISTRO_FAIL_FAST is set");
                 std::process::exit(1);
             }
-            let fallback = settings::fallback(env, config.as_ref(), &mut Vec::new()).value;
-            let wanted = env
-                .get("OTEL_RUST_DISTRO")
-                .map(str::to_string)
-                .or_else(|| config.as_ref().and_then(|c| c.config.default.clone()));
             let is_sdk = wanted.as_deref() == Some(SDK_DISTRO);
             if fallback == settings::Fallback::Sdk && !is_sdk {
                 eprintln!(

@@ -5,7 +5,8 @@
 //! lookup; the distro runs once per series, not per request. A series the distro drops (or fails on, when failures
 //! drop) is not recorded.
 
-use crate::trace::processor::{Editor, EditorSlot};
+use crate::distro::editor::Editor;
+use crate::trace::processor::EditorSlot;
 use opentelemetry::metrics::{
     AsyncInstrument, AsyncInstrumentBuilder, Counter, Gauge, Histogram, HistogramBuilder,
     InstrumentBuilder, InstrumentProvider, Meter, MeterProvider, ObservableCounter,

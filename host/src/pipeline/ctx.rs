@@ -1,12 +1,10 @@
-//! What every signal's builder shares: the plan being built, the distro's handle, the fault counters and the
+//! What every signal's builder shares: the plan being built, the initialised distro, the fault counters and the
 //! transports; the errors of building; the helpers that open a file output or name an unknown component.
 
 use crate::distro::faults::Faults;
 use crate::distro::registry::InitError;
 use crate::export::file::JsonLines;
 use crate::pipeline::plan::Plan;
-use abi_stable::std_types::RResult;
-use ndotel_api::ffi::{FfiDistroBox, FfiError};
 use std::sync::Arc;
 
 /// Why [`Pipeline::build`](crate::Pipeline::build) could not build the pipeline from a plan: the distro's `init`, or a component.
@@ -46,41 +44,16 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// Calls the initialised distro at start-up (`resource()`, a component constructor) under the init deadline:
-    /// a distro that hangs there must not keep the application from starting.
-    pub(crate) fn startup<T: Send + 'static>(
-        &self,
-        what: &str,
-        f: impl FnOnce(&FfiDistroBox) -> RResult<T, FfiError> + Send + 'static,
-    ) -> Result<T, String> {
-        let d = self
-            .distro
+    /// The initialised distro, whose start-up calls build its components.
+    pub(crate) fn distro(&self) -> Result<&crate::distro::registry::Distro, String> {
+        self.distro
             .as_ref()
-            .ok_or_else(|| "distro not initialised".to_string())?;
-        startup_call(d, what, f)
+            .ok_or_else(|| "distro not initialised".to_string())
     }
 }
 
 pub(crate) fn open_file(path: &std::path::Path) -> Result<JsonLines, String> {
     JsonLines::open(path).map_err(|e| format!("{}: {e}", crate::text::shown(path)))
-}
-
-/// Runs a start-up call into the distro under its init deadline.
-pub(crate) fn startup_call<T: Send + 'static>(
-    d: &crate::distro::registry::Distro,
-    what: &str,
-    f: impl FnOnce(&FfiDistroBox) -> RResult<T, FfiError> + Send + 'static,
-) -> Result<T, String> {
-    let inner = d.inner.clone();
-    crate::distro::worker::with_deadline("ndotel-startup", d.timeout, move || ffi(f(&inner)))
-        .map_err(|e| {
-            format!("{what} {e} (it hangs; OTEL_RUST_DISTRO_INIT_TIMEOUT sets the deadline of start-up calls)")
-        })?
-}
-
-pub(crate) fn ffi<T>(r: RResult<T, FfiError>) -> Result<T, String> {
-    r.into_result()
-        .map_err(|e| crate::text::printable(&e.to_string()).into_owned())
 }
 
 pub(crate) fn unknown(

@@ -91,7 +91,8 @@ impl Ctx<'_> {
         }
         let plugin = if edits_logs {
             let p = self
-                .startup("its log processor", |d| d.log_processor())
+                .distro()
+                .and_then(|d| d.log_processor())
                 .map_err(|message| BuildError::Component {
                     what: "log processor".into(),
                     message,

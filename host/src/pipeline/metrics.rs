@@ -1,10 +1,10 @@
 //! The metric signal's part of the pipeline: one periodic reader per metric exporter (built-in, OTLP or the
 //! distro's).
 
-use crate::metrics::{FileMetricExporter, PluginMetricExporter};
+use crate::distro::exporter::PluginMetricExporter;
+use crate::metrics::FileMetricExporter;
 use crate::pipeline::ctx::{BuildError, Ctx, open_file, unknown};
 use crate::settings::BUILTIN_METRIC_EXPORTERS;
-use abi_stable::std_types::RStr;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
@@ -156,11 +156,9 @@ impl Ctx<'_> {
                         .iter()
                         .any(|n| n == other) =>
                 {
-                    let owned = other.to_string();
                     let e = self
-                        .startup("its metric exporter", move |d| {
-                            d.metric_exporter(RStr::from_str(&owned))
-                        })
+                        .distro()
+                        .and_then(|d| d.metric_exporter(other))
                         .map_err(comp)?;
                     let e = PluginMetricExporter::new(
                         e,

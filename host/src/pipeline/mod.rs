@@ -19,11 +19,8 @@ pub use crate::settings::{
 };
 use crate::trace::exporter::Delivery;
 use crate::trace::processor::{DistroSpanProcessor, EditorSlot, Receivers};
-use crate::trace::view::Attributes;
-use abi_stable::sabi_trait::TD_Opaque;
 pub use ctx::BuildError;
 use ctx::{Ctx, unknown};
-use ndotel_api::ffi::FfiAttributes_TO;
 use opentelemetry::KeyValue;
 use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry::propagation::text_map_propagator::TextMapPropagator;
@@ -167,13 +164,8 @@ impl Pipeline {
         let (processor, start_attributes) =
             if ctx.distro.is_some() && plan.distro.components.span_processor {
                 let (p, attrs) = ctx
-                    .startup("its span processor", |d| {
-                        d.span_processor().and_then(|p| {
-                            let mut attrs = Attributes::default();
-                            p.start_attributes(FfiAttributes_TO::from_ptr(&mut attrs, TD_Opaque))
-                                .map(|()| (p, attrs.0))
-                        })
-                    })
+                    .distro()
+                    .and_then(|d| d.span_processor(true))
                     .map_err(component("span processor"))?;
                 (Some((p, edits_batches)), attrs)
             } else {
@@ -289,16 +281,10 @@ fn resource(ctx: &Ctx<'_>) -> Result<Resource, BuildError> {
     let info = &ctx.plan.distro;
     let s = &ctx.plan.settings;
     let distro_attrs: Vec<KeyValue> = match &ctx.distro {
-        Some(_) => ctx
-            .startup("its resource()", |d| {
-                let mut attrs = Attributes::default();
-                d.resource(FfiAttributes_TO::from_ptr(&mut attrs, TD_Opaque))
-                    .map(|()| attrs.0)
-            })
-            .map_err(|message| BuildError::Component {
-                what: format!("resource of distro {}", info.name),
-                message,
-            })?,
+        Some(d) => d.resource().map_err(|message| BuildError::Component {
+            what: format!("resource of distro {}", info.name),
+            message,
+        })?,
         None => Vec::new(),
     };
     let env_attrs = s

@@ -6,6 +6,7 @@ use crate::distro::registry::{DistroInfo, Registry, SelectError};
 use crate::env::Env;
 use crate::pipeline::probe;
 use crate::settings::Settings;
+use crate::settings::boot::Boot;
 use crate::settings::config::{ConfigError, ConfigFile};
 use std::time::Duration;
 
@@ -50,16 +51,20 @@ impl Plan {
     /// assert!(pipeline.tracer_provider.is_some());
     /// ```
     pub fn new(env: &Env) -> Result<Plan, PlanError> {
+        Plan::from_boot(env, Boot::resolve(env))
+    }
+
+    /// [`Plan::new`] from the boot settings resolved from `process_env`.
+    pub(crate) fn from_boot(process_env: &Env, mut boot: Boot) -> Result<Plan, PlanError> {
+        if let Some(e) = boot.error.take() {
+            return Err(e.into());
+        }
         // The configuration file, when set, replaces the standard variables and amends distro.toml.
-        let declared = crate::settings::declared::Declared::from_env(env)?;
-        let mut notes = Vec::new();
-        let effective = declared.as_ref().map(|d| d.environment(env));
-        let process_env = env;
-        let env = effective.as_ref().unwrap_or(env);
-        let config = ConfigFile::discover(env)?;
-        let config = match &declared {
-            Some(d) => d.amend(config, &mut notes),
-            None => config,
+        let (env, config, declared) = (&boot.env, boot.config.clone(), boot.declared.clone());
+        let mut notes = boot.notes.clone();
+        let probe = Probe {
+            enabled: boot.probe.value,
+            init_timeout: boot.init_timeout.value,
         };
         // A plugin that failed to load is reported (`Plan::warnings`), never fatal by itself, fail-fast or not: only
         // the selected distro decides whether the service starts, or anyone able to drop a file into a plugin
@@ -74,7 +79,7 @@ impl Plan {
                 let paths: Vec<String> =
                     legacy.iter().map(|p| crate::text::shown(&p.path)).collect();
                 probe_first(
-                    env,
+                    probe,
                     process_env,
                     &name,
                     &legacy[0].path,
@@ -96,11 +101,11 @@ impl Plan {
             .find(|d| d.name == name && !d.is_loaded())
             .and_then(|d| d.origin.path())
         {
-            probe_first(env, process_env, &name, path, &format!("distro {name}"))?;
+            probe_first(probe, process_env, &name, path, &format!("distro {name}"))?;
         }
         registry.load_selected(&name)?;
         let distro = registry.select(env, config.as_ref())?.clone();
-        let mut settings = Settings::resolve(env, config.as_ref(), distro.offer())?;
+        let mut settings = Settings::resolve_boot(&boot, distro.offer())?;
         if let Some(d) = &declared {
             // opentelemetry-otlp reads these from the process environment itself, whether the file references
             // them (for another exporter) or not.
@@ -207,24 +212,32 @@ impl Plan {
     }
 }
 
+/// Whether and how long a probe child is given (the boot settings `OTEL_RUST_DISTRO_PROBE` and
+/// `OTEL_RUST_DISTRO_INIT_TIMEOUT`).
+#[derive(Debug, Clone, Copy)]
+struct Probe {
+    enabled: bool,
+    init_timeout: Duration,
+}
+
 /// Loads and initialises distro `name` in a probe child before this process loads `path`; the refusal says
 /// `what` was being loaded. Skipped inside the probe child itself and with `OTEL_RUST_DISTRO_PROBE=false`.
 /// The child gets the process's own environment (`process_env`), not the one a configuration file adjusted: it
 /// reads the file itself, with the same variables, and so substitutes exactly as this process did.
 fn probe_first(
-    env: &Env,
+    probe: Probe,
     process_env: &Env,
     name: &str,
     path: &std::path::Path,
     what: &str,
 ) -> Result<(), PlanError> {
-    let skip = probe::in_probe() || !crate::settings::probe_enabled(env);
+    let skip = probe::in_probe() || !probe.enabled;
     if skip {
         return Ok(());
     }
     // Keeps the probe child's constructor linked into every binary that selects a plugin distro.
     std::hint::black_box(&PROBE_HOOK);
-    let deadline = crate::settings::init_timeout(env) + Duration::from_secs(10);
+    let deadline = probe.init_timeout + Duration::from_secs(10);
     probe::probe(process_env, name, deadline).map_err(|reason| {
         PlanError::Plugin(LoadError::Refused {
             path: path.to_path_buf(),
@@ -240,8 +253,13 @@ pub(crate) fn probe_for_reload(
     name: &str,
     path: &std::path::Path,
 ) -> Result<(), String> {
+    // A reload reads the environment again: its start-up deadline and probe switch are the environment's now.
+    let probe = Probe {
+        enabled: crate::settings::probe_enabled(env),
+        init_timeout: crate::settings::init_timeout(env),
+    };
     probe_first(
-        env,
+        probe,
         env,
         name,
         path,

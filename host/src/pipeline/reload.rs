@@ -139,7 +139,7 @@ pub(crate) struct DistroParts {
     /// The editor's slot, and whether the plugin edits batches (API 1.5).
     pub(crate) editor: Option<(Arc<crate::trace::processor::EditorSlot>, bool)>,
     /// The sampler's slot, and the sampler's name.
-    pub(crate) sampler: Option<(Arc<crate::trace::sampler::SamplerSlot>, String)>,
+    pub(crate) sampler: Option<(Arc<crate::distro::sampler::SamplerSlot>, String)>,
     /// The log processor's slot.
     pub(crate) log: Option<Arc<crate::logs::processor::LogSlot>>,
     /// Whether each edited span says which generation edited it (`OTEL_RUST_DISTRO_RELOAD_GENERATION_ATTRIBUTE`).
@@ -162,9 +162,9 @@ impl std::fmt::Debug for DistroParts {
 #[derive(Default, Clone)]
 struct Parts {
     generation: u64,
-    editor: Option<Arc<crate::trace::processor::Editor>>,
-    sampler: Option<Arc<crate::trace::sampler::GenSampler>>,
-    log: Option<Arc<crate::logs::processor::LogEditor>>,
+    editor: Option<Arc<crate::distro::editor::Editor>>,
+    sampler: Option<Arc<crate::distro::sampler::GenSampler>>,
+    log: Option<Arc<crate::distro::log_editor::LogEditor>>,
 }
 
 impl Parts {
@@ -220,10 +220,8 @@ impl DistroParts {
         let generation = self.built.load(Ordering::Relaxed) + 1;
         let editor = match &self.editor {
             Some((slot, edits_batches)) => {
-                let p = crate::pipeline::ctx::startup_call(&distro, "its span processor", |d| {
-                    d.span_processor()
-                })?;
-                Some(crate::trace::processor::Editor::watched_by(
+                let (p, _) = distro.span_processor(false)?;
+                Some(crate::distro::editor::Editor::watched_by(
                     p,
                     *edits_batches,
                     faults.clone(),
@@ -235,11 +233,8 @@ impl DistroParts {
         };
         let sampler = match &self.sampler {
             Some((_, name)) => {
-                let name = name.clone();
-                let s = crate::pipeline::ctx::startup_call(&distro, "its sampler", move |d| {
-                    d.sampler(abi_stable::std_types::RStr::from_str(&name))
-                })?;
-                Some(Arc::new(crate::trace::sampler::GenSampler::new(
+                let (s, _) = distro.sampler(name, false)?;
+                Some(Arc::new(crate::distro::sampler::GenSampler::new(
                     generation, s,
                 )))
             }
@@ -247,10 +242,8 @@ impl DistroParts {
         };
         let log = match &self.log {
             Some(slot) => {
-                let p = crate::pipeline::ctx::startup_call(&distro, "its log processor", |d| {
-                    d.log_processor()
-                })?;
-                Some(crate::logs::processor::LogEditor::new(
+                let p = distro.log_processor()?;
+                Some(crate::distro::log_editor::LogEditor::new(
                     p,
                     slot.load().watched(),
                     faults.clone(),

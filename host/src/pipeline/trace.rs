@@ -2,12 +2,12 @@
 //! processor, and the sampler (built-in or the distro's).
 
 use crate::consistent::{Composable, Composite, Shared};
+use crate::distro::exporter::PluginSpanExporter;
+use crate::distro::sampler::PluginSampler;
 use crate::pipeline::ctx::{BuildError, Ctx, open_file, unknown};
 use crate::settings::{BUILTIN_SAMPLERS, BUILTIN_SPAN_EXPORTERS};
-use crate::trace::exporter::{AnySpanExporter, FileSpanExporter, PluginSpanExporter};
+use crate::trace::exporter::{AnySpanExporter, FileSpanExporter};
 use crate::trace::processor::Outlet;
-use crate::trace::sampler::PluginSampler;
-use abi_stable::std_types::RStr;
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler, ShouldSample};
 use std::sync::Arc;
@@ -63,11 +63,9 @@ impl Ctx<'_> {
                         .iter()
                         .any(|n| n == other) =>
                 {
-                    let owned = other.to_string();
                     let e = self
-                        .startup("its span exporter", move |d| {
-                            d.span_exporter(RStr::from_str(&owned))
-                        })
+                        .distro()
+                        .and_then(|d| d.span_exporter(other))
                         .map_err(comp)?;
                     let e = PluginSpanExporter::new(
                         e,
@@ -102,16 +100,12 @@ pub(crate) fn sampler(ctx: &Ctx<'_>) -> Result<(ChosenSampler, String), BuildErr
             what: format!("sampler {name:?}"),
             message,
         };
-        let owned = name.to_string();
         // Built and asked for its description in one start-up call, under one deadline.
         let (ffi_sampler, description) = ctx
-            .startup("its sampler", move |d| {
-                d.sampler(RStr::from_str(&owned)).map(|s| {
-                    let description = s.description().into_string();
-                    (s, description)
-                })
-            })
+            .distro()
+            .and_then(|d| d.sampler(name, true))
             .map_err(component)?;
+        let description = description.unwrap_or_default();
         let sampler = PluginSampler::new(ffi_sampler, ctx.faults.clone(), s.call_timeout.value);
         return Ok((ChosenSampler::Distro(sampler), description));
     }
@@ -145,18 +139,13 @@ pub(crate) fn sampler(ctx: &Ctx<'_>) -> Result<(ChosenSampler, String), BuildErr
             else {
                 return Err(format!("distro {} has no sampler of its own", info.name));
             };
-            let owned = own.clone();
-            let (ffi_sampler, description) = ctx
-                .startup("its sampler", move |d| {
-                    d.sampler(RStr::from_str(&owned)).map(|s| {
-                        let description = s.description().into_string();
-                        (s, description)
-                    })
-                })
-                .map_err(|e| e.to_string())?;
+            let (ffi_sampler, description) = ctx.distro().and_then(|d| d.sampler(own, true))?;
+            let description = description.unwrap_or_default();
             let sampler = PluginSampler::new(ffi_sampler, ctx.faults.clone(), s.call_timeout.value);
-            let node: Arc<dyn Composable> =
-                Arc::new(crate::trace::sampler::DistroNode::new(sampler, description));
+            let node: Arc<dyn Composable> = Arc::new(crate::distro::sampler::DistroNode::new(
+                sampler,
+                description,
+            ));
             *made.borrow_mut() = Some(node.clone());
             Ok(Box::new(Shared(node)))
         };

@@ -2,6 +2,7 @@
 //! CLI flag (which `ndotel run` passes as the environment) > environment > `distro.toml` > the distro's defaults >
 //! ndotel's defaults.
 
+pub(crate) mod boot;
 pub(crate) mod config;
 pub(crate) use config::{Fallback, OnProcessorError};
 pub mod declared;
@@ -558,6 +559,8 @@ fn parse_resource_attributes(s: &str) -> Result<Vec<(String, String)>, String> {
 
 /// What a setting's resolution reads, and where its warnings go.
 struct Inputs<'a> {
+    /// The boot settings, resolved before the distro was chosen.
+    boot: &'a boot::Boot,
     env: &'a Env,
     config: Option<&'a ConfigFile>,
     otel: &'a OtelSection,
@@ -882,7 +885,7 @@ settings_table! {
             declared: "—",
             default: "none",
             meaning: "plugin directories (`:`-separated; both are used)",
-            resolve: |i: &mut Inputs| plugin_dirs(i.env, i.config),
+            resolve: |i: &mut Inputs| i.boot.plugin_dirs.clone(),
         }
         /// `OTEL_RUST_DISTRO_INIT_TIMEOUT`: how long a distro's `init` (and every start-up call) may take.
         init_timeout: Duration {
@@ -891,7 +894,7 @@ settings_table! {
             declared: "—",
             default: "`10000`",
             meaning: "milliseconds a distro's `init` may take before it counts as failed",
-            resolve: |i: &mut Inputs| init_timeout_setting(i.env, &mut i.w),
+            resolve: |i: &mut Inputs| i.boot.init_timeout.clone(),
         }
         /// `OTEL_RUST_DISTRO_PROBE`: whether a plugin distro is probed in a child process before it is loaded.
         probe: bool {
@@ -901,7 +904,7 @@ settings_table! {
             default: "`true`",
             meaning: "`false` skips loading and initialising the selected plugin distro in a probe child process first \
                       (a plugin that crashes there leaves telemetry off instead of killing the process)",
-            resolve: |i: &mut Inputs| probe_setting(i.env, &mut i.w),
+            resolve: |i: &mut Inputs| i.boot.probe.clone(),
         }
         /// `OTEL_RUST_DISTRO_FAIL_FAST`.
         fail_fast: bool {
@@ -911,7 +914,7 @@ settings_table! {
             default: "`false`",
             meaning: "a selected distro that cannot be used stops start-up (a plugin that is not selected and fails to \
                       load is only reported)",
-            resolve: |i: &mut Inputs| fail_fast(i.env, i.config, &mut i.w),
+            resolve: |i: &mut Inputs| i.boot.fail_fast.clone(),
         }
         /// `OTEL_RUST_DISTRO_FALLBACK`.
         fallback: Fallback {
@@ -920,7 +923,7 @@ settings_table! {
             declared: "`distribution.ndotel.fallback`",
             default: "`off`",
             meaning: "when the selected distro cannot be used: `off` (telemetry off) or `sdk` (plain SDK, unredacted)",
-            resolve: |i: &mut Inputs| fallback(i.env, i.config, &mut i.w),
+            resolve: |i: &mut Inputs| i.boot.fallback.clone(),
         }
         /// `OTEL_RUST_DISTRO_ON_PROCESSOR_ERROR`.
         on_processor_error: OnProcessorError {
@@ -1512,8 +1515,19 @@ impl Settings {
         config: Option<&ConfigFile>,
         distro: DistroOffer<'_>,
     ) -> Result<Settings, ConfigError> {
+        Settings::resolve_boot(&boot::Boot::of(env.clone(), config.cloned()), distro)
+    }
+
+    /// [`Settings::resolve`] from the boot settings, resolved before the distro was chosen (their environment and
+    /// files included).
+    pub(crate) fn resolve_boot(
+        boot: &boot::Boot,
+        distro: DistroOffer<'_>,
+    ) -> Result<Settings, ConfigError> {
+        let (env, config) = (&boot.env, boot.config.as_ref());
         let empty = OtelSection::default();
         let mut inputs = Inputs {
+            boot,
             env,
             config,
             otel: config.map(|c| &c.config.otel).unwrap_or(&empty),
@@ -1523,7 +1537,7 @@ impl Settings {
                 .map(|c| c.dir().to_path_buf())
                 .unwrap_or_else(|| env.cwd().to_path_buf()),
             distro,
-            w: Vec::new(),
+            w: boot.warnings.clone(),
         };
         let mut settings = Settings::resolve_table(&mut inputs);
         settings.validate(distro);
@@ -1869,5 +1883,43 @@ mod tests {
             (false, Source::Default, 4),
             "empty is unset, not invalid"
         );
+    }
+
+    /// The boot settings are resolved once, before the distro is chosen: the settings take them as they are (one
+    /// warning per bad value, not one per reading), and a file that cannot be read is kept as the boot's error
+    /// while the rest still resolves, for `init()`'s failure path.
+    #[test]
+    fn the_boot_settings_are_resolved_once_and_survive_an_unreadable_file() {
+        let env = Env::from_pairs(
+            [
+                ("OTEL_RUST_DISTRO", "sdk"),
+                ("OTEL_RUST_DISTRO_INIT_TIMEOUT", "soon"),
+                ("OTEL_RUST_DISTRO_FALLBACK", "sdk"),
+            ],
+            "/",
+        );
+        let boot = boot::Boot::resolve(&env);
+        assert!(boot.error.is_none());
+        assert_eq!(boot.init_timeout.value, Duration::from_secs(10));
+        let registry = crate::Registry::discover(&env, None);
+        let distro = registry.select(&env, None).unwrap();
+        let settings = Settings::resolve_boot(&boot, distro.offer()).unwrap();
+        let about = |var: &str| settings.warnings.iter().filter(|w| w.contains(var)).count();
+        assert_eq!(
+            about("OTEL_RUST_DISTRO_INIT_TIMEOUT"),
+            1,
+            "{:?}",
+            settings.warnings
+        );
+        assert_eq!(settings.fallback.value, Fallback::Sdk);
+
+        let missing = env
+            .clone()
+            .with("OTEL_RUST_DISTRO_CONFIG", "/nonexistent/distro.toml")
+            .with("OTEL_RUST_DISTRO_FAIL_FAST", "true");
+        let boot = boot::Boot::resolve(&missing);
+        assert!(boot.error.is_some());
+        assert!(boot.fail_fast.value && boot.fallback.value == Fallback::Sdk);
+        assert_eq!(boot.wanted.as_deref(), Some("sdk"));
     }
 }

@@ -1,14 +1,7 @@
-//! Span exporters: the adapter that drives a distro's synchronous FFI exporter from the SDK's async
-//! `SpanExporter`, and the built-in `file` exporter (OTLP JSON lines).
+//! What becomes of the spans queued for export ([`Delivery`]), the exporters of one pipeline behind one pointer
+//! type, and the built-in `file` exporter (OTLP JSON lines).
 
-use super::view::HostSpan;
-use crate::distro::faults::{Component, Faults};
-use crate::distro::worker::{Worker, call_component};
 use crate::export::file::JsonLines;
-use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::RResult;
-use ndotel_api::ffi::{FfiSpan_TO, FfiSpanExporterBox, FfiSpanRef};
-use opentelemetry::KeyValue;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
 use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
@@ -17,7 +10,6 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use std::future::{Future, ready};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -84,82 +76,6 @@ impl<E: SpanExporter> AnySpanExporter for E {
 
     fn set_resource(&mut self, resource: &Resource) {
         SpanExporter::set_resource(self, resource)
-    }
-}
-
-/// A distro's span exporter as an SDK exporter. Calls run on a worker thread with a deadline
-/// (`OTEL_BSP_EXPORT_TIMEOUT`), so a hanging exporter is reported and skipped, never waited for forever.
-pub(crate) struct PluginSpanExporter {
-    inner: Arc<FfiSpanExporterBox>,
-    resource: Arc<Vec<KeyValue>>,
-    worker: Worker,
-    faults: Arc<Faults>,
-}
-
-impl std::fmt::Debug for PluginSpanExporter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginSpanExporter")
-            .field("worker", &self.worker)
-            .finish_non_exhaustive()
-    }
-}
-
-impl PluginSpanExporter {
-    pub(crate) fn new(
-        inner: FfiSpanExporterBox,
-        faults: Arc<Faults>,
-        timeout: Duration,
-    ) -> std::io::Result<Self> {
-        Ok(PluginSpanExporter {
-            inner: Arc::new(inner),
-            resource: Arc::new(Vec::new()),
-            worker: Worker::new("ndotel-span-export", timeout)?,
-            faults,
-        })
-    }
-
-    fn call(
-        &self,
-        f: impl FnOnce(&FfiSpanExporterBox) -> RResult<(), ndotel_api::ffi::FfiError> + Send + 'static,
-    ) -> OTelSdkResult {
-        call_component(
-            &self.worker,
-            &self.inner,
-            &self.faults,
-            Component::SpanExporter,
-            f,
-        )
-    }
-}
-
-impl SpanExporter for PluginSpanExporter {
-    fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
-        let resource = self.resource.clone();
-        ready(self.call(move |exporter| {
-            // One arena per batch: the exporter may read every part of every span.
-            let bump = bumpalo::Bump::new();
-            let views: Vec<HostSpan<'_>> = batch
-                .iter()
-                .map(|s| HostSpan::new(s, &resource, &bump))
-                .collect();
-            let views: Vec<FfiSpanRef<'_>> = views
-                .iter()
-                .map(|v| FfiSpan_TO::from_ptr(v, TD_Opaque))
-                .collect();
-            exporter.export(views.as_slice().into())
-        }))
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.call(|exporter| exporter.force_flush())
-    }
-
-    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
-        self.call(|exporter| exporter.shutdown())
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        self.resource = Arc::new(super::view::resource_attributes(resource));
     }
 }
 

@@ -84,7 +84,7 @@ fn the_specifications_worked_examples() {
 
 #[test]
 fn thresholds_equal_the_reference_algorithm_for_ten_thousand_ratios_at_4_and_12_digits() {
-    let reference = include_str!("../../tests/data/th_reference.txt");
+    let reference = include_str!("../tests/data/th_reference.txt");
     let mut rng = SplitMix(26);
     let mut checked = 0;
     for line in reference.lines() {

@@ -19,6 +19,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+/// A distro's sampler, as built (opaque outside this room).
+pub(crate) type SamplerBox = FfiSamplerBox;
+
 /// A distro's sampler and the generation of the distro's settings it was built from (0 at start-up).
 pub(crate) struct GenSampler {
     pub(crate) generation: u64,
@@ -40,7 +43,7 @@ impl GenSampler {
 /// Where a distro's sampler in use is kept: a reload of the distro's settings swaps a new one in.
 pub(crate) struct SamplerSlot {
     current: arc_swap::ArcSwap<GenSampler>,
-    /// Whether each decision carries its generation to the span's edits ([`super::GENERATION_KEY`]): on from the
+    /// Whether each decision carries its generation to the span's edits ([`super::generation::GENERATION_KEY`]): on from the
     /// first reload that rebuilds the distro's processor with its sampler.
     tags: AtomicBool,
 }
@@ -263,8 +266,8 @@ impl ShouldSample for PluginSampler {
             let attributes =
                 if decision != SamplingDecision::Drop && self.inner.tags.load(Ordering::Acquire) {
                     vec![KeyValue::new(
-                        super::GENERATION_KEY,
-                        super::generation_tag(current.generation),
+                        super::generation::GENERATION_KEY,
+                        super::generation::generation_tag(current.generation),
                     )]
                 } else {
                     Vec::new()
