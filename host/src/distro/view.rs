@@ -4,7 +4,7 @@
 //! Nothing is copied eagerly: each view converts what the distro asks for (attributes, events, links, resource),
 //! once, into a per-thread scratch arena that is reset and reused, so after warm-up a span costs no allocation.
 
-use abi_stable::std_types::RStr;
+use abi_stable::std_types::{ROption, RStr};
 use bumpalo::Bump;
 use ndotel_api::ffi::{
     FfiAttributes, FfiDroppedCounts, FfiEvent, FfiLink, FfiSamplingParams, FfiSpan, FfiSpanIds,
@@ -256,6 +256,17 @@ impl FfiSamplingParams for HostParams<'_> {
         }
         (*self.link_refs.get_or_init(|| links(self.links, self.bump))).into()
     }
+    fn attribute(&self, key: RStr<'_>) -> ROption<ValueRef<'_>> {
+        // Only the value asked for is converted (the whole view, when the distro asked for it, is reused).
+        if let Some(refs) = self.attribute_refs.get() {
+            return ndotel_api::find_attribute(refs, key.as_str()).into();
+        }
+        self.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key.as_str())
+            .map(|kv| value_ref(&kv.value, self.bump))
+            .into()
+    }
 }
 
 /// An SDK value for a distro's value (`None` for a kind this host does not know).
@@ -284,5 +295,58 @@ impl FfiAttributes for Attributes {
         if let Some(value) = to_otel_value(value) {
             self.0.push(KeyValue::new(key.to_string(), value));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sampler's lookup of one attribute sees what the whole view shows: the first of that name, any kind of
+    /// value, before and after the view was made.
+    #[test]
+    fn one_attribute_looked_up_is_the_views_first_of_that_name() {
+        let attributes = [
+            KeyValue::new("n", 1),
+            KeyValue::new("url.path", "/first"),
+            KeyValue::new(
+                "list",
+                Value::Array(Array::String(vec!["p".into(), "q".into()])),
+            ),
+            KeyValue::new("url.path", "/second"),
+        ];
+        let bump = Bump::new();
+        let params = HostParams {
+            trace_id: [1; 16],
+            parent_kind: ndotel_api::ParentKind::None,
+            parent_sampled: false,
+            name: "GET /x",
+            kind: 1,
+            attributes: &attributes,
+            links: &[],
+            bump: &bump,
+            attribute_refs: OnceCell::new(),
+            link_refs: OnceCell::new(),
+        };
+        let look = |key: &str| {
+            FfiSamplingParams::attribute(&params, key.into())
+                .into_option()
+                .map(|v| v.get().to_string())
+        };
+        let lazily = ["url.path", "list", "n", "missing"].map(look);
+        assert_eq!(
+            params.attribute_refs.get(),
+            None,
+            "nothing else was converted"
+        );
+        assert_eq!(lazily[0].as_deref(), Some("/first"));
+        assert!(
+            lazily[1]
+                .as_deref()
+                .is_some_and(|l| l.contains('p') && l.contains('q'))
+        );
+        assert_eq!(lazily[3], None);
+        let _ = FfiSamplingParams::attributes(&params);
+        assert_eq!(["url.path", "list", "n", "missing"].map(look), lazily);
     }
 }

@@ -183,6 +183,11 @@ pub trait FfiSamplingParams {
     fn attributes(&self) -> RSlice<'_, KeyValueRef<'_>>;
     #[sabi(last_prefix_field)]
     fn links(&self) -> RSlice<'_, FfiLink<'_>>;
+    /// Since 1.7: the value of the first attribute named `key`, without a view of the others (a sampler that looks
+    /// up a few keys need not have every attribute converted). The default body looks through `attributes`.
+    fn attribute(&self, key: RStr<'_>) -> ROption<ValueRef<'_>> {
+        crate::types::find_attribute(self.attributes().as_slice(), key.as_str()).into()
+    }
 }
 /// A borrowed sampling view.
 pub type FfiSamplingParamsRef<'a> = FfiSamplingParams_TO<'a, RRef<'a, ()>>;

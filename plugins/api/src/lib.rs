@@ -77,6 +77,8 @@
 //! * 1.7.0 — an error in a distro's settings names its key: [`DistroConfig::deserialize`] returns a
 //!   [`SettingError`] with the key path, and the host, told the path through `FfiInitArgs::setting_error_at` (a new
 //!   host method with a default; capability `setting_error_path`), names the file, line and column that set it.
+//!   [`SamplingParams::attribute`] asks the host for that one value (`FfiSamplingParams::attribute`, a new view
+//!   method), so a sampler that looks up a few keys no longer has every attribute of the span converted.
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 #[doc(hidden)]

@@ -213,9 +213,10 @@ impl<'a> SamplingParams<'a> {
     pub fn attributes(&self) -> &[KeyValueRef<'_>] {
         self.0.attributes().as_slice()
     }
-    /// The value of attribute `key`, if present.
+    /// The value of attribute `key`, if present (the first of that name). Cheaper than looking through
+    /// [`attributes`](Self::attributes) for a few keys: the host converts only the value asked for (since 1.7).
     pub fn attribute(&self, key: &str) -> Option<ValueRef<'_>> {
-        find_attribute(self.attributes(), key)
+        self.0.attribute(key.into()).into_option()
     }
     /// The links known at start.
     pub fn links(&self) -> impl ExactSizeIterator<Item = Link<'_>> + '_ {

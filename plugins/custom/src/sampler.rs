@@ -285,12 +285,13 @@ impl CustomSampler {
             Some(i) => &name[i + 1..],
             None => name,
         };
+        // Then the path attributes, by key: the host converts only their values, not the span's every attribute.
         self.is_drop_path(last_word)
-            || params.attributes().iter().any(|kv| {
-                kv.value
-                    .as_str()
+            || PATH_ATTRIBUTES.iter().any(|key| {
+                params
+                    .attribute(key)
+                    .and_then(|v| v.as_str())
                     .is_some_and(|v| v.starts_with('/') && self.is_drop_path(v))
-                    && PATH_ATTRIBUTES.contains(&kv.key.as_str())
             })
     }
 
