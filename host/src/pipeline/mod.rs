@@ -287,16 +287,32 @@ fn resource(ctx: &Ctx<'_>) -> Result<Resource, BuildError> {
         })?,
         None => Vec::new(),
     };
-    let env_attrs = s
-        .resource_attributes
-        .value
-        .iter()
-        .map(|(k, v)| KeyValue::new(k.clone(), v.clone()));
+    // A configuration file's typed attributes keep their type (their text is what the settings show).
+    let typed: &[KeyValue] = ctx
+        .plan
+        .declared
+        .as_ref()
+        .map_or(&[], |d| &d.translated.typed_resource);
+    let env_attrs = s.resource_attributes.value.iter().map(|(k, v)| {
+        typed
+            .iter()
+            .rfind(|kv| kv.key.as_str() == k)
+            .cloned()
+            .unwrap_or_else(|| KeyValue::new(k.clone(), v.clone()))
+    });
     let mut builder = Resource::builder_empty()
         .with_detectors(&[Box::new(TelemetryResourceDetector)])
         .with_attributes(distro_attrs)
         .with_attributes(env_attrs);
     builder = builder.with_service_name(s.service_name.value.clone());
+    if let Some(url) = ctx
+        .plan
+        .declared
+        .as_ref()
+        .and_then(|d| d.translated.resource_schema_url.clone())
+    {
+        builder = builder.with_schema_url([], url);
+    }
     Ok(builder.build())
 }
 

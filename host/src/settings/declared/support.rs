@@ -43,9 +43,10 @@ pub(crate) const SUPPORTED: &[(&str, &str, &str)] = &[
     (
         "Resource",
         "attributes",
-        "values are set as strings (other types with a warning)",
+        "typed as `type` says; a value not of its type is a warning",
     ),
     ("Resource", "attributes_list", ""),
+    ("Resource", "schema_url", ""),
     ("Resource", "detection/development", ""),
     ("ExperimentalResourceDetection", "detectors", ""),
     (

@@ -808,3 +808,78 @@ fn a_container_id_is_found_in_cgroup_v1_and_v2_paths() {
         None
     );
 }
+
+/// A resource attribute keeps the type the file gives it (and the schema URL is the file's), as exported; a value
+/// not of its type is left out, and an untyped value that is not a string is set as its text, each with a warning.
+#[test]
+fn resource_attributes_keep_their_type_and_the_schema_url_as_exported() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("spans.jsonl");
+    let yaml = format!(
+        "file_format: \"1.1\"\nresource:\n  schema_url: https://opentelemetry.io/schemas/1.30.0\n  attributes:\n\
+         \x20   - {{name: s, value: text}}\n\
+         \x20   - {{name: b, value: true, type: bool}}\n\
+         \x20   - {{name: i, value: 7, type: int}}\n\
+         \x20   - {{name: d, value: 1.5, type: double}}\n\
+         \x20   - {{name: sa, value: [x, y], type: string_array}}\n\
+         \x20   - {{name: ia, value: [1, 2.0], type: int_array}}\n\
+         \x20   - {{name: bad, value: seven, type: int}}\n\
+         \x20   - {{name: untyped, value: 3}}\n\
+         tracer_provider:\n  processors:\n    - batch:\n        exporter:\n          otlp_file/development:\n\
+         \x20           output_stream: file://{}\n",
+        out.display()
+    );
+    let (_dir, env) = setup(&yaml, &[("OTEL_RUST_DISTRO", "sdk")]);
+    let plan = Plan::new(&env).unwrap();
+    let warnings: Vec<String> = plan.warnings().collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("`bad`'s value is not of its type `int`"))
+            && warnings
+                .iter()
+                .any(|w| w.contains("`untyped` has no `type`")),
+        "{warnings:?}"
+    );
+    let pipeline = crate::Pipeline::build(&plan, &env).unwrap();
+    let provider = pipeline.tracer_provider.as_ref().unwrap();
+    opentelemetry::trace::Tracer::start(
+        &opentelemetry::trace::TracerProvider::tracer(provider, "t"),
+        "op",
+    );
+    provider.force_flush().unwrap();
+    let line = std::fs::read_to_string(&out).unwrap();
+    let request: Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    let resource = &request["resourceSpans"][0];
+    assert_eq!(
+        resource["schemaUrl"], "https://opentelemetry.io/schemas/1.30.0",
+        "{resource}"
+    );
+    let attr = |k: &str| {
+        resource["resource"]["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["key"] == k)
+            .map(|a| a["value"].clone())
+    };
+    assert_eq!(attr("s").unwrap()["stringValue"], "text");
+    assert_eq!(attr("b").unwrap()["boolValue"], true);
+    assert_eq!(
+        attr("i").unwrap()["intValue"].to_string().trim_matches('"'),
+        "7"
+    );
+    assert_eq!(attr("d").unwrap()["doubleValue"], 1.5);
+    let sa = attr("sa").unwrap();
+    assert_eq!(sa["arrayValue"]["values"][1]["stringValue"], "y", "{sa}");
+    let ia = attr("ia").unwrap();
+    assert_eq!(
+        ia["arrayValue"]["values"][1]["intValue"]
+            .to_string()
+            .trim_matches('"'),
+        "2",
+        "{ia}"
+    );
+    assert_eq!(attr("bad"), None);
+    assert_eq!(attr("untyped").unwrap()["stringValue"], "3");
+}

@@ -20,6 +20,11 @@ pub(crate) struct Translated {
     pub(crate) distro_settings: Option<(String, toml::Table)>,
     /// What ndotel cannot honour, and where.
     pub(crate) warnings: Vec<String>,
+    /// Resource attributes of a type other than string, typed (their text is in `OTEL_RESOURCE_ATTRIBUTES` too, for
+    /// `ndotel config`; the resource is built with these values).
+    pub(crate) typed_resource: Vec<opentelemetry::KeyValue>,
+    /// `resource.schema_url`.
+    pub(crate) resource_schema_url: Option<String>,
     /// Variables the file reads besides its `${…}` references (the `service` detector reads `OTEL_SERVICE_NAME`).
     pub(crate) referenced: std::collections::BTreeSet<String>,
 }
@@ -135,6 +140,11 @@ fn encode(s: &str) -> String {
 
 fn resource(t: &mut T, r: Option<&Value>) {
     let Some(r) = r else { return };
+    t.out.resource_schema_url = r
+        .get("schema_url")
+        .and_then(Value::as_str)
+        .filter(|u| !u.is_empty())
+        .map(str::to_string);
     let mut pairs: Vec<String> = Vec::new();
     let mut pointer = "/resource".to_string();
     if let Some(list) = r.get("attributes_list").and_then(Value::as_str) {
@@ -165,31 +175,53 @@ fn resource(t: &mut T, r: Option<&Value>) {
         let p = format!("/resource/attributes/{i}");
         let name = a.get("name").and_then(Value::as_str).unwrap_or_default();
         let value = match a.get("value") {
-            Some(Value::String(s)) => s.clone(),
             Some(Value::Null) | None => continue,
-            Some(Value::Array(items)) => {
+            Some(v) => v,
+        };
+        let ty = a.get("type").and_then(Value::as_str).unwrap_or("string");
+        let value = match typed_attribute(ty, value) {
+            Some(typed) => {
+                let text = match &typed {
+                    opentelemetry::Value::Array(opentelemetry::Array::String(items)) => items
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    other => other.to_string(),
+                };
+                if ty != "string" {
+                    t.out
+                        .typed_resource
+                        .push(opentelemetry::KeyValue::new(name.to_string(), typed));
+                }
+                text
+            }
+            // The schema says a value must match its type (a string when none is given): one that does not is set as
+            // its text when no type was given, and left out when the type it was given is another.
+            None if a.get("type").is_some_and(|t| !t.is_null()) => {
                 t.warn(
                     &p,
-                    format!("ndotel's resource attributes are strings: `{name}` is set to its items joined with commas"),
+                    format!("`{name}`'s value is not of its type `{ty}`; left out"),
                 );
-                items
-                    .iter()
-                    .map(|v| {
-                        v.as_str()
-                            .map(str::to_string)
-                            .unwrap_or_else(|| v.to_string())
-                    })
-                    .collect::<Vec<_>>()
-                    .join(",")
+                continue;
             }
-            Some(other) => {
+            None => {
+                let text = match value {
+                    Value::Array(items) => items
+                        .iter()
+                        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    other => other.to_string(),
+                };
                 t.warn(
                     &p,
                     format!(
-                        "ndotel's resource attributes are strings: `{name}` is set to \"{other}\""
+                        "`{name}` has no `type`, so it is a string, and its value is not one: set to \"{text}\" \
+                         (give it its `type`, e.g. `type: int`)"
                     ),
                 );
-                other.to_string()
+                text
             }
         };
         if name.contains([',', '=', '%']) {
@@ -246,6 +278,40 @@ fn resource(t: &mut T, r: Option<&Value>) {
     if !pairs.is_empty() {
         t.set("OTEL_RESOURCE_ATTRIBUTES", pairs.join(","), &pointer);
     }
+}
+
+/// `value` as an attribute of schema type `ty` (`string`, `bool`, `int`, `double` and their `_array`s), when it is
+/// one: an integer written as a float with no fraction (`1.0`) is an integer, any number a double.
+fn typed_attribute(ty: &str, value: &Value) -> Option<opentelemetry::Value> {
+    use opentelemetry::{Array, StringValue, Value as V};
+    fn int(v: &Value) -> Option<i64> {
+        v.as_i64().or_else(|| {
+            v.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                .map(|f| f as i64)
+        })
+    }
+    let items = || value.as_array().filter(|a| !a.is_empty());
+    Some(match ty {
+        "string" => V::from(value.as_str()?.to_string()),
+        "bool" => V::Bool(value.as_bool()?),
+        "int" => V::I64(int(value)?),
+        "double" => V::F64(value.as_f64()?),
+        "string_array" => V::Array(Array::String(
+            items()?
+                .iter()
+                .map(|v| v.as_str().map(|s| StringValue::from(s.to_string())))
+                .collect::<Option<_>>()?,
+        )),
+        "bool_array" => V::Array(Array::Bool(
+            items()?.iter().map(Value::as_bool).collect::<Option<_>>()?,
+        )),
+        "int_array" => V::Array(Array::I64(items()?.iter().map(int).collect::<Option<_>>()?)),
+        "double_array" => V::Array(Array::F64(
+            items()?.iter().map(Value::as_f64).collect::<Option<_>>()?,
+        )),
+        _ => return None,
+    })
 }
 
 /// The `host` detector's attributes: `host.name` and `host.arch` (as the semantic conventions spell it).
