@@ -29,7 +29,7 @@ fn views(
     mut builder: opentelemetry_sdk::metrics::MeterProviderBuilder,
     config: &[crate::settings::config::ViewConfig],
 ) -> (opentelemetry_sdk::metrics::MeterProviderBuilder, Views) {
-    use opentelemetry_sdk::metrics::{Aggregation, Instrument, InstrumentKind, Stream};
+    use opentelemetry_sdk::metrics::{Instrument, Stream};
     let mut seen = Vec::new();
     for view in config {
         let matched = Arc::new(AtomicBool::new(false));
@@ -52,15 +52,8 @@ fn views(
                     keys.iter().map(|k| opentelemetry::Key::new(k.clone())),
                 );
             }
-            if v.drop {
-                stream = stream.with_aggregation(Aggregation::Drop);
-            } else if let Some(boundaries) = &v.buckets
-                && i.kind() == InstrumentKind::Histogram
-            {
-                stream = stream.with_aggregation(Aggregation::ExplicitBucketHistogram {
-                    boundaries: boundaries.clone(),
-                    record_min_max: true,
-                });
+            if let Some(aggregation) = aggregation(&v, i.kind()) {
+                stream = stream.with_aggregation(aggregation);
             }
             if let Some(limit) = v.cardinality_limit {
                 stream = stream.with_cardinality_limit(limit);
@@ -69,6 +62,53 @@ fn views(
         });
     }
     (builder, seen)
+}
+
+/// The explicit bucket histogram's default boundaries (the specification's).
+const DEFAULT_BOUNDARIES: [f64; 15] = [
+    0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0, 7500.0,
+    10000.0,
+];
+
+/// The aggregation `view` gives an instrument of `kind`, when not its default. One the instrument cannot take (`sum`
+/// of a gauge, `last_value` of a counter) leaves it its default, as the specification says, rather than have the
+/// SDK refuse the instrument; `buckets` (and `record_min_max` alone) apply to histograms only, as before.
+fn aggregation(
+    view: &crate::settings::config::ViewConfig,
+    kind: opentelemetry_sdk::metrics::InstrumentKind,
+) -> Option<opentelemetry_sdk::metrics::Aggregation> {
+    use opentelemetry_sdk::metrics::{Aggregation, InstrumentKind as K};
+    let record_min_max = view.record_min_max.unwrap_or(true);
+    let gauge = matches!(kind, K::Gauge | K::ObservableGauge);
+    Some(match view.aggregation.as_deref() {
+        _ if view.drop => Aggregation::Drop,
+        Some("sum") if !gauge => Aggregation::Sum,
+        Some("last_value") if gauge => Aggregation::LastValue,
+        Some("base2_exponential_bucket_histogram") => Aggregation::Base2ExponentialHistogram {
+            max_size: view.max_size.unwrap_or(160),
+            max_scale: view.max_scale.unwrap_or(20),
+            record_min_max,
+        },
+        Some("explicit_bucket_histogram") => Aggregation::ExplicitBucketHistogram {
+            boundaries: view
+                .buckets
+                .clone()
+                .unwrap_or_else(|| DEFAULT_BOUNDARIES.to_vec()),
+            record_min_max,
+        },
+        None if kind == K::Histogram
+            && (view.buckets.is_some() || view.record_min_max.is_some()) =>
+        {
+            Aggregation::ExplicitBucketHistogram {
+                boundaries: view
+                    .buckets
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_BOUNDARIES.to_vec()),
+                record_min_max,
+            }
+        }
+        _ => return None,
+    })
 }
 
 /// A periodic reader exporting through `exporter` every `interval`.

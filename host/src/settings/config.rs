@@ -266,7 +266,25 @@ pub struct ViewConfig {
     pub drop: bool,
     /// At most this many series per collection (the SDK's default is 2000).
     pub cardinality_limit: Option<usize>,
+    /// The stream's aggregation, when not the instrument's default: `sum`, `last_value`,
+    /// `explicit_bucket_histogram` or `base2_exponential_bucket_histogram` (`drop = true` and `buckets` say the others).
+    pub aggregation: Option<String>,
+    /// Whether a histogram records its min and max (default `true`).
+    pub record_min_max: Option<bool>,
+    /// A base-2 exponential histogram's most buckets (default 160) and largest scale (default 20, at least -10).
+    pub max_size: Option<u32>,
+    /// See `max_size`.
+    pub max_scale: Option<i8>,
 }
+
+/// The aggregations a view may name (`aggregation`).
+pub(crate) const VIEW_AGGREGATIONS: &[&str] = &[
+    "default",
+    "sum",
+    "last_value",
+    "explicit_bucket_histogram",
+    "base2_exponential_bucket_histogram",
+];
 
 impl ViewConfig {
     /// Whether the view applies to instrument `name` of meter `meter`.
@@ -292,8 +310,42 @@ impl ViewConfig {
         if self.cardinality_limit == Some(0) {
             return Some("`cardinality_limit` must be at least 1".into());
         }
+        let aggregation = self.aggregation.as_deref();
+        if let Some(a) = aggregation.filter(|a| !VIEW_AGGREGATIONS.contains(a)) {
+            return Some(format!(
+                "`aggregation` {a:?} is none of {}",
+                VIEW_AGGREGATIONS.join(", ")
+            ));
+        }
+        let exponential = aggregation == Some("base2_exponential_bucket_histogram");
+        if self.buckets.is_some() && aggregation.is_some_and(|a| a != "explicit_bucket_histogram") {
+            return Some(
+                "`buckets` are an explicit bucket histogram's: not with another `aggregation`"
+                    .into(),
+            );
+        }
+        if !exponential && (self.max_size.is_some() || self.max_scale.is_some()) {
+            return Some(
+                "`max_size` and `max_scale` are a base-2 exponential histogram's: set `aggregation = \
+                 \"base2_exponential_bucket_histogram\"`"
+                    .into(),
+            );
+        }
+        if self.record_min_max.is_some() && matches!(aggregation, Some("sum" | "last_value")) {
+            return Some(
+                "`record_min_max` is a histogram's: not with `sum` or `last_value`".into(),
+            );
+        }
+        if self.max_size.is_some_and(|n| n < 2)
+            || self.max_scale.is_some_and(|s| !(-10..=20).contains(&s))
+        {
+            return Some("`max_size` must be at least 2 and `max_scale` within -10..=20".into());
+        }
         if self.drop
-            && (self.rename.is_some() || self.keep_attributes.is_some() || self.buckets.is_some())
+            && (self.rename.is_some()
+                || self.keep_attributes.is_some()
+                || self.buckets.is_some()
+                || self.aggregation.is_some())
         {
             return Some(
                 "`drop = true` drops the instrument; its other keys would do nothing".into(),
@@ -579,6 +631,43 @@ mod tests {
         assert_eq!(at(&["rows", "7"]).as_deref(), Some("/x/distro.toml:6:12"));
         assert_eq!(at(&[]).as_deref(), Some("/x/distro.toml:1:9"));
         assert_eq!(file.locate_distro_setting("other", &["a"]), None);
+    }
+
+    #[test]
+    fn a_views_aggregation_is_checked_where_it_is_written() {
+        let ok = ConfigFile::parse(
+            Path::new("d.toml"),
+            "[[views]]\ninstrument = \"db.client.*\"\naggregation = \"base2_exponential_bucket_histogram\"\n\
+             max_size = 80\n",
+        )
+        .unwrap();
+        let view = ok.views[0].get_ref();
+        assert_eq!(
+            (view.aggregation.as_deref(), view.max_size),
+            (Some("base2_exponential_bucket_histogram"), Some(80))
+        );
+        for (bad, needle) in [
+            ("aggregation = \"avg\"", "is none of"),
+            ("aggregation = \"sum\"\nbuckets = [1.0]", "`buckets`"),
+            ("max_scale = 3", "base-2 exponential"),
+            (
+                "aggregation = \"sum\"\nrecord_min_max = false",
+                "`record_min_max`",
+            ),
+            (
+                "aggregation = \"base2_exponential_bucket_histogram\"\nmax_scale = 40",
+                "within -10..=20",
+            ),
+        ] {
+            let text = format!("default = \"x\"\n[[views]]\ninstrument = \"a\"\n{bad}\n");
+            let err = ConfigFile::parse(Path::new("d.toml"), &text)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("d.toml:2:") && err.contains(needle),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -300,6 +300,29 @@ pub(crate) const SUPPORTED: &[(&str, &str, &str)] = &[
     ("Aggregation", "drop", ""),
     ("Aggregation", "explicit_bucket_histogram", ""),
     ("ExplicitBucketHistogramAggregation", "boundaries", ""),
+    ("ExplicitBucketHistogramAggregation", "record_min_max", ""),
+    (
+        "Aggregation",
+        "sum",
+        "an instrument that cannot take it (a gauge) keeps its default",
+    ),
+    (
+        "Aggregation",
+        "last_value",
+        "an instrument that cannot take it (not a gauge) keeps its default",
+    ),
+    ("Aggregation", "base2_exponential_bucket_histogram", ""),
+    (
+        "Base2ExponentialBucketHistogramAggregation",
+        "max_scale",
+        "",
+    ),
+    ("Base2ExponentialBucketHistogramAggregation", "max_size", ""),
+    (
+        "Base2ExponentialBucketHistogramAggregation",
+        "record_min_max",
+        "",
+    ),
     (
         "LoggerProvider",
         "processors",

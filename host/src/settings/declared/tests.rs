@@ -883,3 +883,77 @@ fn resource_attributes_keep_their_type_and_the_schema_url_as_exported() {
     assert_eq!(attr("bad"), None);
     assert_eq!(attr("untyped").unwrap()["stringValue"], "3");
 }
+
+/// A view's aggregation is the file's: `sum` of a histogram, a base-2 exponential histogram, an explicit one without
+/// min and max; one the instrument cannot take (`last_value` of a counter) leaves it its default.
+#[test]
+fn a_views_aggregation_is_the_files_and_one_an_instrument_cannot_take_leaves_its_default() {
+    use opentelemetry::metrics::MeterProvider as _;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("metrics.jsonl");
+    let view = |name: &str, aggregation: &str| {
+        format!(
+            "    - selector: {{instrument_name: {name}}}\n      stream: {{aggregation: {aggregation}}}\n"
+        )
+    };
+    let yaml = format!(
+        "file_format: \"1.1\"\nmeter_provider:\n  readers:\n    - periodic:\n        exporter:\n\
+         \x20         otlp_file/development:\n            output_stream: file://{}\n  views:\n{}{}{}{}",
+        out.display(),
+        view("summed", "{sum: {}}"),
+        view(
+            "exponential",
+            "{base2_exponential_bucket_histogram: {max_size: 40, max_scale: 5}}"
+        ),
+        view(
+            "plain",
+            "{explicit_bucket_histogram: {boundaries: [1, 10], record_min_max: false}}"
+        ),
+        view("counted", "{last_value: {}}"),
+    );
+    let (_dir, env) = setup(&yaml, &[("OTEL_RUST_DISTRO", "sdk")]);
+    let plan = Plan::new(&env).unwrap();
+    let pipeline = crate::Pipeline::build(&plan, &env).unwrap();
+    let provider = pipeline.meter_provider.as_ref().unwrap();
+    let meter = provider.meter("m");
+    for name in ["summed", "exponential", "plain"] {
+        let h = meter.f64_histogram(name).build();
+        h.record(3.0, &[]);
+        h.record(30.0, &[]);
+    }
+    meter.u64_counter("counted").build().add(2, &[]);
+    provider.force_flush().unwrap();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut metrics = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        let request: Value = serde_json::from_str(line).unwrap();
+        for rm in request["resourceMetrics"].as_array().unwrap() {
+            for sm in rm["scopeMetrics"].as_array().unwrap() {
+                for m in sm["metrics"].as_array().unwrap() {
+                    metrics.insert(m["name"].as_str().unwrap().to_string(), m.clone());
+                }
+            }
+        }
+    }
+    let summed = &metrics["summed"];
+    assert!(summed.get("sum").is_some(), "{summed}");
+    let exponential = &metrics["exponential"]["exponentialHistogram"]["dataPoints"][0];
+    assert_eq!(
+        exponential["count"].to_string().trim_matches('"'),
+        "2",
+        "{exponential}"
+    );
+    assert!(exponential["scale"].as_i64().unwrap() <= 5, "{exponential}");
+    let plain = &metrics["plain"]["histogram"]["dataPoints"][0];
+    assert_eq!(
+        plain["explicitBounds"],
+        serde_json::json!([1.0, 10.0]),
+        "{plain}"
+    );
+    assert!(plain["min"].is_null() && plain["max"].is_null(), "{plain}");
+    assert!(
+        metrics["counted"].get("sum").is_some(),
+        "{}",
+        metrics["counted"]
+    );
+}

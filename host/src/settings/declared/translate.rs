@@ -1054,6 +1054,17 @@ fn view(t: &mut T, v: &Value, p: &str) -> Option<ViewConfig> {
             _ => None,
         },
         drop: matches!(aggregation, Some(("drop", _))),
+        aggregation: match aggregation {
+            Some(("drop" | "default", _)) | None => None,
+            Some((name, _)) => Some(name.to_string()),
+        },
+        record_min_max: aggregation.and_then(|(_, a)| a.get("record_min_max")?.as_bool()),
+        max_size: aggregation
+            .and_then(|(_, a)| uint(a.get("max_size")?))
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+        max_scale: aggregation
+            .and_then(|(_, a)| a.get("max_scale")?.as_i64())
+            .map(|n| i8::try_from(n).unwrap_or(i8::MAX)),
         cardinality_limit: stream
             .get("aggregation_cardinality_limit")
             .and_then(uint)
