@@ -28,10 +28,30 @@ pub(crate) struct Metrics {
 fn views(
     mut builder: opentelemetry_sdk::metrics::MeterProviderBuilder,
     config: &[crate::settings::config::ViewConfig],
+    limits: Option<&crate::settings::config::CardinalityLimits>,
 ) -> (opentelemetry_sdk::metrics::MeterProviderBuilder, Views) {
     use opentelemetry_sdk::metrics::{Instrument, Stream};
+    let limit_of = {
+        let limits = limits.cloned();
+        move |i: &Instrument| limits.as_ref().and_then(|l| l.of(kind_name(i.kind())))
+    };
+    // The configuration file's limits for every instrument no view names; a view that names one applies them
+    // itself (when it has no limit of its own), so no instrument gets a second stream.
+    if limits.is_some() {
+        let (config, limit_of) = (config.to_vec(), limit_of.clone());
+        builder = builder.with_view(move |i: &Instrument| {
+            if config.iter().any(|v| v.matches(i.name(), i.scope().name())) {
+                return None;
+            }
+            Stream::builder()
+                .with_cardinality_limit(limit_of(i)?)
+                .build()
+                .ok()
+        });
+    }
     let mut seen = Vec::new();
     for view in config {
+        let limit_of = limit_of.clone();
         let matched = Arc::new(AtomicBool::new(false));
         seen.push((view.clone(), matched.clone()));
         let v = view.clone();
@@ -55,13 +75,27 @@ fn views(
             if let Some(aggregation) = aggregation(&v, i.kind()) {
                 stream = stream.with_aggregation(aggregation);
             }
-            if let Some(limit) = v.cardinality_limit {
+            if let Some(limit) = v.cardinality_limit.or_else(|| limit_of(i)) {
                 stream = stream.with_cardinality_limit(limit);
             }
             stream.build().ok()
         });
     }
     (builder, seen)
+}
+
+/// The configuration schema's name of an instrument kind.
+fn kind_name(kind: opentelemetry_sdk::metrics::InstrumentKind) -> &'static str {
+    use opentelemetry_sdk::metrics::InstrumentKind as K;
+    match kind {
+        K::Counter => "counter",
+        K::UpDownCounter => "up_down_counter",
+        K::Histogram => "histogram",
+        K::Gauge => "gauge",
+        K::ObservableCounter => "observable_counter",
+        K::ObservableUpDownCounter => "observable_up_down_counter",
+        K::ObservableGauge => "observable_gauge",
+    }
 }
 
 /// The explicit bucket histogram's default boundaries (the specification's).
@@ -142,7 +176,11 @@ impl Ctx<'_> {
                     .collect::<Vec<_>>()
             })
             .unwrap_or_default();
-        let (mut builder, views) = views(builder, &configured);
+        let limits = plan
+            .declared
+            .as_ref()
+            .and_then(|d| d.translated.cardinality_limits.as_ref());
+        let (mut builder, views) = views(builder, &configured, limits);
         let mut endpoint = None;
         let mut readers = 0;
         for name in &s.metrics_exporter.value {

@@ -277,6 +277,34 @@ pub struct ViewConfig {
     pub max_scale: Option<i8>,
 }
 
+/// A configuration file's cardinality limits (`meter_provider.readers[].cardinality_limits`): per instrument kind,
+/// else `default`, else the SDK's 2000. A view's own `cardinality_limit` comes first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct CardinalityLimits {
+    /// `default`.
+    pub(crate) default: Option<usize>,
+    /// By the schema's name of the instrument kind (`counter`, `observable_gauge`, …).
+    pub(crate) by_kind: BTreeMap<String, usize>,
+}
+
+impl CardinalityLimits {
+    /// The schema's names of the instrument kinds.
+    pub(crate) const KINDS: [&'static str; 7] = [
+        "counter",
+        "gauge",
+        "histogram",
+        "observable_counter",
+        "observable_gauge",
+        "observable_up_down_counter",
+        "up_down_counter",
+    ];
+
+    /// The limit of an instrument of kind `kind` (a name of [`Self::KINDS`]).
+    pub(crate) fn of(&self, kind: &str) -> Option<usize> {
+        self.by_kind.get(kind).copied().or(self.default)
+    }
+}
+
 /// The aggregations a view may name (`aggregation`).
 pub(crate) const VIEW_AGGREGATIONS: &[&str] = &[
     "default",

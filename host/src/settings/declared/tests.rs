@@ -957,3 +957,63 @@ fn a_views_aggregation_is_the_files_and_one_an_instrument_cannot_take_leaves_its
         metrics["counted"]
     );
 }
+
+/// The readers' cardinality limits bound every instrument by its kind (else `default`), a view's own limit first.
+#[test]
+fn cardinality_limits_bound_each_instrument_by_its_kind() {
+    use opentelemetry::KeyValue;
+    use opentelemetry::metrics::MeterProvider as _;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("metrics.jsonl");
+    let yaml = format!(
+        "file_format: \"1.1\"\nmeter_provider:\n  readers:\n    - periodic:\n        cardinality_limits: \
+         {{default: 4, counter: 2}}\n        exporter:\n          otlp_file/development:\n\
+         \x20           output_stream: file://{}\n  views:\n    - selector: {{instrument_name: viewed}}\n\
+         \x20     stream: {{name: renamed}}\n    - selector: {{instrument_name: own}}\n\
+         \x20     stream: {{aggregation_cardinality_limit: 6}}\n",
+        out.display()
+    );
+    let (_dir, env) = setup(&yaml, &[("OTEL_RUST_DISTRO", "sdk")]);
+    let plan = Plan::new(&env).unwrap();
+    let pipeline = crate::Pipeline::build(&plan, &env).unwrap();
+    let provider = pipeline.meter_provider.as_ref().unwrap();
+    let meter = provider.meter("m");
+    let (counter, viewed, own) = (
+        meter.u64_counter("counted").build(),
+        meter.u64_counter("viewed").build(),
+        meter.u64_counter("own").build(),
+    );
+    let histogram = meter.f64_histogram("timed").build();
+    for n in 0..10 {
+        let attrs = [KeyValue::new("n", n)];
+        counter.add(1, &attrs);
+        viewed.add(1, &attrs);
+        own.add(1, &attrs);
+        histogram.record(1.0, &attrs);
+    }
+    provider.force_flush().unwrap();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut points = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        let request: Value = serde_json::from_str(line).unwrap();
+        for m in request["resourceMetrics"][0]["scopeMetrics"][0]["metrics"]
+            .as_array()
+            .unwrap()
+        {
+            let data = m.get("sum").or_else(|| m.get("histogram")).unwrap();
+            points.insert(
+                m["name"].as_str().unwrap().to_string(),
+                data["dataPoints"].as_array().unwrap().len(),
+            );
+        }
+    }
+    // A limit of N keeps N attribute sets, and the rest go to one overflow series (as the specification says).
+    assert_eq!(points["counted"], 2 + 1, "{points:?}");
+    assert_eq!(
+        points["renamed"],
+        2 + 1,
+        "a view without its own limit takes its kind's: {points:?}"
+    );
+    assert_eq!(points["own"], 6 + 1, "{points:?}");
+    assert_eq!(points["timed"], 4 + 1, "the default: {points:?}");
+}

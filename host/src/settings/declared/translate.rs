@@ -23,6 +23,8 @@ pub(crate) struct Translated {
     /// Resource attributes of a type other than string, typed (their text is in `OTEL_RESOURCE_ATTRIBUTES` too, for
     /// `ndotel config`; the resource is built with these values).
     pub(crate) typed_resource: Vec<opentelemetry::KeyValue>,
+    /// The first reader's `cardinality_limits` (ndotel's limits are the meter provider's).
+    pub(crate) cardinality_limits: Option<crate::settings::config::CardinalityLimits>,
     /// `resource.schema_url`.
     pub(crate) resource_schema_url: Option<String>,
     /// Variables the file reads besides its `${…}` references (the `service` detector reads `OTEL_SERVICE_NAME`).
@@ -947,6 +949,25 @@ fn metrics(t: &mut T, mp: Option<&Value>) -> Result<(), Problem> {
                 ),
             );
             continue;
+        }
+        if let Some(limits) = cfg.get("cardinality_limits").and_then(Value::as_object) {
+            let to_usize = |v: &Value| uint(v).map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+            let parsed = crate::settings::config::CardinalityLimits {
+                default: limits.get("default").and_then(to_usize),
+                by_kind: crate::settings::config::CardinalityLimits::KINDS
+                    .iter()
+                    .filter_map(|k| Some((k.to_string(), to_usize(limits.get(*k)?)?)))
+                    .collect(),
+            };
+            match &t.out.cardinality_limits {
+                Some(first) if *first != parsed => t.warn(
+                    &format!("{p}/cardinality_limits"),
+                    "ndotel's cardinality limits are the meter provider's, not each reader's: the first reader's \
+                     apply to every reader, and these are left out",
+                ),
+                Some(_) => {}
+                None => t.out.cardinality_limits = Some(parsed),
+            }
         }
         if kind == "pull" {
             let e = format!("{p}/exporter/prometheus~1development");
