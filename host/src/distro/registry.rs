@@ -291,9 +291,9 @@ impl DistroInfo {
                         format!("key `{key}` of ")
                     };
                     message = format!("{message} (at {at}, {key}table [distro.{}])", self.name);
-                } else if let Some(cfg) =
-                    config.filter(|c| c.config.distro.contains_key(&self.name))
-                {
+                } else if let Some(cfg) = config.filter(|c| {
+                    c.config.distro.contains_key(&self.name) && c.distro_table_is_own(&self.name)
+                }) {
                     message = format!(
                         "{message} (table [distro.{}] in {})",
                         self.name,

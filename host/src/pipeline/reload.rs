@@ -833,6 +833,15 @@ fn changed_settings(
     if old.distro_settings != new.distro_settings {
         out.push(DISTRO_SETTINGS.into());
     }
+    if old.typed_resource != new.typed_resource
+        || old.resource_schema_url != new.resource_schema_url
+    {
+        out.push("resource".into());
+    }
+    if old.cardinality_limits != new.cardinality_limits {
+        out.push("meter_provider.readers[].cardinality_limits".into());
+    }
+    out.dedup();
     out
 }
 

@@ -305,6 +305,13 @@ impl CardinalityLimits {
     }
 }
 
+/// The largest cardinality limit ndotel takes (a view's, or a configuration file's): the SDK sets aside room for that
+/// many series of each instrument, per reader, when the instrument is created.
+pub(crate) const MAX_CARDINALITY_LIMIT: usize = 100_000;
+
+/// The most buckets a base-2 exponential histogram may keep (the SDK's default is 160).
+pub(crate) const MAX_EXPONENTIAL_BUCKETS: u32 = 16_384;
+
 /// The aggregations a view may name (`aggregation`).
 pub(crate) const VIEW_AGGREGATIONS: &[&str] = &[
     "default",
@@ -335,8 +342,14 @@ impl ViewConfig {
                 "`buckets` {b:?} must be finite and strictly increasing"
             ));
         }
-        if self.cardinality_limit == Some(0) {
-            return Some("`cardinality_limit` must be at least 1".into());
+        if let Some(limit) = self
+            .cardinality_limit
+            .filter(|l| !(1..=MAX_CARDINALITY_LIMIT).contains(l))
+        {
+            return Some(format!(
+                "`cardinality_limit` {limit} must be within 1..={MAX_CARDINALITY_LIMIT} (the SDK sets aside room \
+                 for that many series of each instrument when it is created)"
+            ));
         }
         let aggregation = self.aggregation.as_deref();
         if let Some(a) = aggregation.filter(|a| !VIEW_AGGREGATIONS.contains(a)) {
@@ -364,10 +377,14 @@ impl ViewConfig {
                 "`record_min_max` is a histogram's: not with `sum` or `last_value`".into(),
             );
         }
-        if self.max_size.is_some_and(|n| n < 2)
+        if self
+            .max_size
+            .is_some_and(|n| !(2..=MAX_EXPONENTIAL_BUCKETS).contains(&n))
             || self.max_scale.is_some_and(|s| !(-10..=20).contains(&s))
         {
-            return Some("`max_size` must be at least 2 and `max_scale` within -10..=20".into());
+            return Some(format!(
+                "`max_size` must be within 2..={MAX_EXPONENTIAL_BUCKETS} and `max_scale` within -10..=20"
+            ));
         }
         if self.drop
             && (self.rename.is_some()
@@ -490,11 +507,21 @@ impl ConfigFile {
         self.path.parent().unwrap_or(Path::new("/"))
     }
 
+    /// Whether the `[distro.<name>]` table in effect is the one this file's text holds (a configuration file's
+    /// `distribution.ndotel.settings` replaces it).
+    pub fn distro_table_is_own(&self, distro: &str) -> bool {
+        toml::from_str::<FileConfig>(&self.text)
+            .is_ok_and(|own| own.distro.get(distro) == self.config.distro.get(distro))
+    }
+
     /// Where the setting at `path` (keys from `[distro.<name>]` down, array indexes in decimal) is set, as
     /// `file:line:column` of its key: the deepest key of the path the file has (the table's own when it has none
     /// of them), or `None` when the file has no `[distro.<name>]` table.
     pub fn locate_distro_setting(&self, distro: &str, path: &[impl AsRef<str>]) -> Option<String> {
         use toml::de::DeValue;
+        if !self.distro_table_is_own(distro) {
+            return None;
+        }
         let root = toml::de::DeTable::parse(&self.text).ok()?;
         let (key, value) = root
             .get_ref()
@@ -659,6 +686,14 @@ mod tests {
         assert_eq!(at(&["rows", "7"]).as_deref(), Some("/x/distro.toml:6:12"));
         assert_eq!(at(&[]).as_deref(), Some("/x/distro.toml:1:9"));
         assert_eq!(file.locate_distro_setting("other", &["a"]), None);
+        // A table a configuration file put in its place is not this file's: no line of it is named.
+        let mut replaced = file.clone();
+        replaced
+            .config
+            .distro
+            .insert("d".into(), "t = 2".parse().unwrap());
+        assert!(!replaced.distro_table_is_own("d") && file.distro_table_is_own("d"));
+        assert_eq!(replaced.locate_distro_setting("d", &["t"]), None);
     }
 
     #[test]
@@ -686,6 +721,11 @@ mod tests {
                 "aggregation = \"base2_exponential_bucket_histogram\"\nmax_scale = 40",
                 "within -10..=20",
             ),
+            (
+                "aggregation = \"base2_exponential_bucket_histogram\"\nmax_size = 3000000000",
+                "`max_size` must be within",
+            ),
+            ("cardinality_limit = 100001", "must be within 1..=100000"),
         ] {
             let text = format!("default = \"x\"\n[[views]]\ninstrument = \"a\"\n{bad}\n");
             let err = ConfigFile::parse(Path::new("d.toml"), &text)

@@ -1017,3 +1017,34 @@ fn cardinality_limits_bound_each_instrument_by_its_kind() {
     assert_eq!(points["own"], 6 + 1, "{points:?}");
     assert_eq!(points["timed"], 4 + 1, "the default: {points:?}");
 }
+
+/// A cardinality limit is bounded (the SDK sets aside room for it per instrument), and the last resource attribute
+/// of a name wins with its type, as `OTEL_RESOURCE_ATTRIBUTES` has it.
+#[test]
+fn huge_limits_are_bounded_and_the_last_attribute_of_a_name_wins_with_its_type() {
+    let yaml = "file_format: \"1.1\"\nresource:\n  attributes:\n    - {name: x, value: 1, type: int}\n\
+                \x20   - {name: x, value: s}\n    - {name: \" y \", value: 2, type: int}\n\
+                meter_provider:\n  readers:\n    - periodic:\n        cardinality_limits: {default: 100000000}\n\
+                \x20       exporter: {console: }\n";
+    let p = plan(yaml, &[("OTEL_RUST_DISTRO", "sdk")]).unwrap();
+    let warnings: Vec<String> = p.warnings().collect();
+    assert!(
+        warnings.iter().any(|w| w.contains("taken as 100000")),
+        "{warnings:?}"
+    );
+    let t = &p.declared.as_ref().unwrap().translated;
+    assert_eq!(
+        t.cardinality_limits.as_ref().unwrap().default,
+        Some(100_000)
+    );
+    let typed: Vec<String> = t
+        .typed_resource
+        .iter()
+        .map(|kv| kv.key.to_string())
+        .collect();
+    assert_eq!(
+        typed,
+        ["y"],
+        "x's last entry is a string; y's name is trimmed"
+    );
+}

@@ -191,10 +191,14 @@ fn resource(t: &mut T, r: Option<&Value>) {
                         .join(","),
                     other => other.to_string(),
                 };
+                // The last entry of a name wins, as in `OTEL_RESOURCE_ATTRIBUTES`, whose keys are trimmed.
+                t.out
+                    .typed_resource
+                    .retain(|kv| kv.key.as_str() != name.trim());
                 if ty != "string" {
                     t.out
                         .typed_resource
-                        .push(opentelemetry::KeyValue::new(name.to_string(), typed));
+                        .push(opentelemetry::KeyValue::new(name.trim().to_string(), typed));
                 }
                 text
             }
@@ -208,6 +212,9 @@ fn resource(t: &mut T, r: Option<&Value>) {
                 continue;
             }
             None => {
+                t.out
+                    .typed_resource
+                    .retain(|kv| kv.key.as_str() != name.trim());
                 let text = match value {
                     Value::Array(items) => items
                         .iter()
@@ -951,7 +958,18 @@ fn metrics(t: &mut T, mp: Option<&Value>) -> Result<(), Problem> {
             continue;
         }
         if let Some(limits) = cfg.get("cardinality_limits").and_then(Value::as_object) {
-            let to_usize = |v: &Value| uint(v).map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+            let max = crate::settings::config::MAX_CARDINALITY_LIMIT;
+            if limits.values().filter_map(uint).any(|n| n > max as u64) {
+                t.warn(
+                    &format!("{p}/cardinality_limits"),
+                    format!(
+                        "a cardinality limit above {max} is taken as {max}: the SDK sets aside room for that many \
+                         series of each instrument when it is created"
+                    ),
+                );
+            }
+            let to_usize =
+                |v: &Value| uint(v).map(|n| usize::try_from(n.min(max as u64)).unwrap_or(max));
             let parsed = crate::settings::config::CardinalityLimits {
                 default: limits.get("default").and_then(to_usize),
                 by_kind: crate::settings::config::CardinalityLimits::KINDS
