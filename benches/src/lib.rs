@@ -31,6 +31,34 @@ pub fn attributes(secret: bool) -> Vec<KeyValue> {
     ]
 }
 
+/// A finished SERVER span with `attrs`, as the batch processor hands it to an exporter.
+pub fn span_data(attrs: &[KeyValue]) -> opentelemetry_sdk::trace::SpanData {
+    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+    let start = std::time::SystemTime::UNIX_EPOCH
+        + std::time::Duration::from_nanos(1_765_000_000_123_456_789);
+    opentelemetry_sdk::trace::SpanData {
+        span_context: SpanContext::new(
+            TraceId::from_bytes([0x5b; 16]),
+            SpanId::from_bytes([0x1c; 8]),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::default(),
+        ),
+        parent_span_id: SpanId::INVALID,
+        parent_span_is_remote: false,
+        span_kind: SpanKind::Server,
+        name: "GET /items/{id}".into(),
+        start_time: start,
+        end_time: start + std::time::Duration::from_micros(850),
+        attributes: attrs.to_vec(),
+        dropped_attributes_count: 0,
+        events: Default::default(),
+        links: Default::default(),
+        status: opentelemetry::trace::Status::Unset,
+        instrumentation_scope: opentelemetry::InstrumentationScope::builder("app").build(),
+    }
+}
+
 /// One span, as an instrumented request makes it.
 pub fn one_span(tracer: &opentelemetry_sdk::trace::SdkTracer, attrs: &[KeyValue]) {
     let mut span = tracer

@@ -84,6 +84,21 @@ fn main() {
         }
         return;
     }
+    // `encode`: N spans (8 attributes, as `one_span` makes them) through ndotel's OTLP encoder, in batches of 512 as
+    // the batch processor hands them over: what encoding costs per span, batch overhead included.
+    if variant == "encode" {
+        let resource = opentelemetry_sdk::Resource::builder()
+            .with_service_name("bench")
+            .build();
+        let encoder = ndotel::bench::SpanEncoder::new(&resource);
+        let batch = vec![ndotel_benches::span_data(&attributes(secret == "1")); 512];
+        let mut buf = Vec::new();
+        for _ in 0..n.div_ceil(batch.len()) {
+            encoder.encode(&batch, &mut buf);
+            std::hint::black_box(&buf);
+        }
+        return;
+    }
     let (base, rest) = variant.split_once('_').unwrap_or((variant.as_str(), ""));
     let provider = match base {
         "bare" => SdkTracerProvider::builder()

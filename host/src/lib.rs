@@ -36,6 +36,26 @@
 mod architecture_tests;
 #[doc(hidden)]
 pub mod child; // for the `ndotel` binary's own children
+
+/// What `benches/` measures on its own (not part of the API).
+#[doc(hidden)]
+pub mod bench {
+    /// ndotel's OTLP span encoder, as its exporter keeps it for a pipeline's resource.
+    #[derive(Debug)]
+    pub struct SpanEncoder(crate::export::otlp::wire::Encoder);
+
+    impl SpanEncoder {
+        /// The encoder of a pipeline with `resource`.
+        pub fn new(resource: &opentelemetry_sdk::Resource) -> Self {
+            SpanEncoder(crate::export::otlp::wire::Encoder::new(resource))
+        }
+
+        /// Writes the `ExportTraceServiceRequest` of `spans` into `buf`, as the exporter does for each batch.
+        pub fn encode(&self, spans: &[opentelemetry_sdk::trace::SpanData], buf: &mut Vec<u8>) {
+            self.0.encode(spans, buf);
+        }
+    }
+}
 mod components;
 pub mod consistent;
 mod distro;

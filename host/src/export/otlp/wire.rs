@@ -58,6 +58,40 @@ fn put_bytes(buf: &mut Vec<u8>, field: u32, bytes: &[u8]) {
     buf.extend_from_slice(bytes);
 }
 
+/// Writes length-delimited field `field` whose body `body` writes, in one pass: `room` bytes are left for the
+/// length (what it usually takes), the body is written after them, and the length goes in front once known; a body
+/// whose length needs another count of bytes is moved (the bytes are prost's: the shortest varint).
+fn put_message(buf: &mut Vec<u8>, field: u32, room: usize, body: impl FnOnce(&mut Vec<u8>)) {
+    put_key(buf, field, LEN);
+    let at = buf.len();
+    buf.extend_from_slice(&[0; 5][..room]);
+    body(buf);
+    let len = buf.len() - at - room;
+    let need = varint_len(len as u64);
+    if need != room {
+        move_body(buf, at, room, need);
+    }
+    let mut v = len as u64;
+    for slot in &mut buf[at..at + need] {
+        *slot = (v as u8) | 0x80;
+        v >>= 7;
+    }
+    buf[at + need - 1] &= 0x7f;
+}
+
+/// Moves the body after the `room` bytes left at `at` for its length to follow `need` bytes there instead.
+#[cold]
+fn move_body(buf: &mut Vec<u8>, at: usize, room: usize, need: usize) {
+    let (start, end, to) = (at + room, buf.len(), at + need);
+    if to > start {
+        buf.resize(end + (to - start), 0);
+        buf.copy_within(start..end, to);
+    } else {
+        buf.copy_within(start..end, to);
+        buf.truncate(end - (start - to));
+    }
+}
+
 /// A proto3 string or bytes field: left out when empty.
 fn opt_bytes_len(field: u32, bytes: &[u8]) -> usize {
     if bytes.is_empty() {
@@ -89,19 +123,11 @@ fn put_opt_varint(buf: &mut Vec<u8>, field: u32, v: u64) {
     }
 }
 
-fn opt_fixed64_len(field: u32, v: u64) -> usize {
-    if v == 0 { 0 } else { key_len(field) + 8 }
-}
-
 fn put_opt_fixed64(buf: &mut Vec<u8>, field: u32, v: u64) {
     if v != 0 {
         put_key(buf, field, FIXED64);
         buf.extend_from_slice(&v.to_le_bytes());
     }
-}
-
-fn opt_fixed32_len(field: u32, v: u32) -> usize {
-    if v == 0 { 0 } else { key_len(field) + 4 }
 }
 
 fn put_opt_fixed32(buf: &mut Vec<u8>, field: u32, v: u32) {
@@ -201,9 +227,11 @@ fn attributes_len(field: u32, attributes: &[KeyValue]) -> usize {
 
 fn put_attributes(buf: &mut Vec<u8>, field: u32, attributes: &[KeyValue]) {
     for kv in attributes {
-        put_len(buf, field, key_value_len(kv));
-        put_opt_bytes(buf, 1, kv.key.as_str().as_bytes());
-        put_len(buf, 2, any_value_len(&kv.value));
+        let key = kv.key.as_str().as_bytes();
+        let value = any_value_len(&kv.value);
+        put_len(buf, field, opt_bytes_len(1, key) + len_field(2, value));
+        put_opt_bytes(buf, 1, key);
+        put_len(buf, 2, value);
         put_any_value(buf, &kv.value);
     }
 }
@@ -225,38 +253,10 @@ fn kind(k: &SpanKind) -> u64 {
     }
 }
 
-/// The parts of a span that are computed once for sizing and writing.
-struct SpanParts {
-    trace_state: String,
-    parent: [u8; 8],
-    link_states: Vec<String>,
-}
-
-impl SpanParts {
-    fn of(span: &SpanData) -> Self {
-        let parent = if span.parent_span_id == opentelemetry::trace::SpanId::INVALID {
-            [0; 8]
-        } else {
-            span.parent_span_id.to_bytes()
-        };
-        SpanParts {
-            trace_state: span.span_context.trace_state().header(),
-            parent,
-            link_states: span
-                .links
-                .iter()
-                .map(|l| l.span_context.trace_state().header())
-                .collect(),
-        }
-    }
-
-    fn parent(&self) -> &[u8] {
-        if self.parent == [0; 8] {
-            &[]
-        } else {
-            &self.parent
-        }
-    }
+/// A span's or link's trace state, as its W3C header (left out when empty).
+fn put_trace_state(buf: &mut Vec<u8>, field: u32, state: &opentelemetry::trace::TraceState) {
+    let header = state.header();
+    put_opt_bytes(buf, field, header.as_bytes());
 }
 
 fn status_len(status: &Status) -> usize {
@@ -281,61 +281,13 @@ fn put_status(buf: &mut Vec<u8>, status: &Status) {
     }
 }
 
-fn event_len(e: &opentelemetry::trace::Event) -> usize {
-    opt_fixed64_len(1, nanos(e.timestamp))
-        + opt_bytes_len(2, e.name.as_bytes())
-        + attributes_len(3, &e.attributes)
-        + opt_varint_len(4, u64::from(e.dropped_attributes_count))
-}
-
-fn link_len(l: &opentelemetry::trace::Link, state: &str) -> usize {
-    let flags = flags(
-        l.span_context.trace_flags().to_u8(),
-        l.span_context.is_remote(),
-    );
-    len_field(1, 16)
-        + len_field(2, 8)
-        + opt_bytes_len(3, state.as_bytes())
-        + attributes_len(4, &l.attributes)
-        + opt_varint_len(5, u64::from(l.dropped_attributes_count))
-        + opt_fixed32_len(6, flags)
-}
-
-fn span_len(s: &SpanData, p: &SpanParts) -> usize {
-    let span_flags = flags(
-        s.span_context.trace_flags().to_u8(),
-        s.parent_span_is_remote,
-    );
-    len_field(1, 16)
-        + len_field(2, 8)
-        + opt_bytes_len(3, p.trace_state.as_bytes())
-        + opt_bytes_len(4, p.parent())
-        + opt_fixed32_len(16, span_flags)
-        + opt_bytes_len(5, s.name.as_bytes())
-        + opt_varint_len(6, kind(&s.span_kind))
-        + opt_fixed64_len(7, nanos(s.start_time))
-        + opt_fixed64_len(8, nanos(s.end_time))
-        + attributes_len(9, &s.attributes)
-        + opt_varint_len(10, u64::from(s.dropped_attributes_count))
-        + s.events
-            .iter()
-            .map(|e| len_field(11, event_len(e)))
-            .sum::<usize>()
-        + opt_varint_len(12, u64::from(s.events.dropped_count))
-        + s.links
-            .iter()
-            .zip(&p.link_states)
-            .map(|(l, state)| len_field(13, link_len(l, state)))
-            .sum::<usize>()
-        + opt_varint_len(14, u64::from(s.links.dropped_count))
-        + len_field(15, status_len(&s.status))
-}
-
-fn put_span(buf: &mut Vec<u8>, s: &SpanData, p: &SpanParts) {
+fn put_span(buf: &mut Vec<u8>, s: &SpanData) {
     put_bytes(buf, 1, &s.span_context.trace_id().to_bytes());
     put_bytes(buf, 2, &s.span_context.span_id().to_bytes());
-    put_opt_bytes(buf, 3, p.trace_state.as_bytes());
-    put_opt_bytes(buf, 4, p.parent());
+    put_trace_state(buf, 3, s.span_context.trace_state());
+    if s.parent_span_id != opentelemetry::trace::SpanId::INVALID {
+        put_bytes(buf, 4, &s.parent_span_id.to_bytes());
+    }
     put_opt_bytes(buf, 5, s.name.as_bytes());
     put_opt_varint(buf, 6, kind(&s.span_kind));
     put_opt_fixed64(buf, 7, nanos(s.start_time));
@@ -343,28 +295,30 @@ fn put_span(buf: &mut Vec<u8>, s: &SpanData, p: &SpanParts) {
     put_attributes(buf, 9, &s.attributes);
     put_opt_varint(buf, 10, u64::from(s.dropped_attributes_count));
     for e in s.events.iter() {
-        put_len(buf, 11, event_len(e));
-        put_opt_fixed64(buf, 1, nanos(e.timestamp));
-        put_opt_bytes(buf, 2, e.name.as_bytes());
-        put_attributes(buf, 3, &e.attributes);
-        put_opt_varint(buf, 4, u64::from(e.dropped_attributes_count));
+        put_message(buf, 11, 1, |buf| {
+            put_opt_fixed64(buf, 1, nanos(e.timestamp));
+            put_opt_bytes(buf, 2, e.name.as_bytes());
+            put_attributes(buf, 3, &e.attributes);
+            put_opt_varint(buf, 4, u64::from(e.dropped_attributes_count));
+        });
     }
     put_opt_varint(buf, 12, u64::from(s.events.dropped_count));
-    for (l, state) in s.links.iter().zip(&p.link_states) {
-        put_len(buf, 13, link_len(l, state));
-        put_bytes(buf, 1, &l.span_context.trace_id().to_bytes());
-        put_bytes(buf, 2, &l.span_context.span_id().to_bytes());
-        put_opt_bytes(buf, 3, state.as_bytes());
-        put_attributes(buf, 4, &l.attributes);
-        put_opt_varint(buf, 5, u64::from(l.dropped_attributes_count));
-        put_opt_fixed32(
-            buf,
-            6,
-            flags(
-                l.span_context.trace_flags().to_u8(),
-                l.span_context.is_remote(),
-            ),
-        );
+    for l in s.links.iter() {
+        put_message(buf, 13, 1, |buf| {
+            put_bytes(buf, 1, &l.span_context.trace_id().to_bytes());
+            put_bytes(buf, 2, &l.span_context.span_id().to_bytes());
+            put_trace_state(buf, 3, l.span_context.trace_state());
+            put_attributes(buf, 4, &l.attributes);
+            put_opt_varint(buf, 5, u64::from(l.dropped_attributes_count));
+            put_opt_fixed32(
+                buf,
+                6,
+                flags(
+                    l.span_context.trace_flags().to_u8(),
+                    l.span_context.is_remote(),
+                ),
+            );
+        });
     }
     put_opt_varint(buf, 14, u64::from(s.links.dropped_count));
     put_status(buf, &s.status);
@@ -478,19 +432,7 @@ impl Encoder {
             let scope = &s.instrumentation_scope;
             (scope.name(), scope, i)
         }));
-        // Sizes, bottom up.
-        let parts: Vec<SpanParts> = spans.iter().map(SpanParts::of).collect();
-        let sizes: Vec<usize> = spans
-            .iter()
-            .zip(&parts)
-            .map(|(s, p)| span_len(s, p))
-            .collect();
-        self.put_request(
-            buf,
-            &groups,
-            |&i| sizes[i],
-            |buf, &i| put_span(buf, &spans[i], &parts[i]),
-        );
+        self.put_request(buf, &groups, |buf, &i| put_span(buf, &spans[i]));
     }
 
     /// Writes the request for `batch` into `buf` (cleared first): an `ExportLogsServiceRequest`. A record's target,
@@ -500,12 +442,7 @@ impl Encoder {
             let name = record.target().map_or(scope.name(), |t| t.as_ref());
             (name, scope, record)
         }));
-        self.put_request(
-            buf,
-            &groups,
-            |r| log_record_len(r),
-            |buf, r| put_log_record(buf, r),
-        );
+        self.put_request(buf, &groups, |buf, r| put_log_record(buf, r));
     }
 
     /// The request's one resource-level message (field 1: `ResourceSpans` or `ResourceLogs`, whose fields are
@@ -515,41 +452,26 @@ impl Encoder {
         &self,
         buf: &mut Vec<u8>,
         groups: &[Group<'_, T>],
-        item_len: impl Fn(&T) -> usize,
         put_item: impl Fn(&mut Vec<u8>, &T),
     ) {
-        let bodies: Vec<usize> = groups
-            .iter()
-            .map(|g| {
-                len_field(1, g.scope_len())
-                    + g.items
-                        .iter()
-                        .map(|i| len_field(2, item_len(i)))
-                        .sum::<usize>()
-                    + opt_bytes_len(3, g.schema_url())
-            })
-            .collect();
-        let body = len_field(1, self.resource.len())
-            + bodies.iter().map(|b| len_field(2, *b)).sum::<usize>()
-            + opt_bytes_len(3, self.schema_url.as_bytes());
         buf.clear();
-        buf.reserve(len_field(1, body));
-        put_len(buf, 1, body);
-        put_len(buf, 1, self.resource.len());
-        buf.extend_from_slice(&self.resource);
-        for (g, body) in groups.iter().zip(bodies) {
-            put_len(buf, 2, body);
-            put_len(buf, 1, g.scope_len());
-            put_opt_bytes(buf, 1, g.name.as_bytes());
-            put_opt_bytes(buf, 2, g.scope.version().unwrap_or_default().as_bytes());
-            put_attributes(buf, 3, &g.attributes);
-            for item in &g.items {
-                put_len(buf, 2, item_len(item));
-                put_item(buf, item);
+        // Room for the lengths they usually need: a request of up to 2 MiB, an item of up to 16 KiB.
+        put_message(buf, 1, 3, |buf| {
+            put_bytes(buf, 1, &self.resource);
+            for g in groups {
+                put_message(buf, 2, 3, |buf| {
+                    put_len(buf, 1, g.scope_len());
+                    put_opt_bytes(buf, 1, g.name.as_bytes());
+                    put_opt_bytes(buf, 2, g.scope.version().unwrap_or_default().as_bytes());
+                    put_attributes(buf, 3, &g.attributes);
+                    for item in &g.items {
+                        put_message(buf, 2, 2, |buf| put_item(buf, item));
+                    }
+                    put_opt_bytes(buf, 3, g.schema_url());
+                });
             }
-            put_opt_bytes(buf, 3, g.schema_url());
-        }
-        put_opt_bytes(buf, 3, self.schema_url.as_bytes());
+            put_opt_bytes(buf, 3, self.schema_url.as_bytes());
+        });
     }
 }
 
@@ -632,21 +554,6 @@ fn log_context(r: &SdkLogRecord) -> (u32, Option<Ids>) {
         ),
         None => (0, None),
     }
-}
-
-fn log_record_len(r: &SdkLogRecord) -> usize {
-    let (flags, ids) = log_context(r);
-    opt_fixed64_len(1, r.timestamp().map_or(0, nanos))
-        + opt_varint_len(2, r.severity_number().map_or(0, |s| s as u64))
-        + opt_bytes_len(3, r.severity_text().unwrap_or_default().as_bytes())
-        + r.body().map_or(0, |b| len_field(5, log_value_len(b)))
-        + r.attributes_iter()
-            .map(|(k, v)| len_field(6, log_key_value_len(k, v)))
-            .sum::<usize>()
-        + opt_fixed32_len(8, flags)
-        + ids.map_or(0, |(t, s)| len_field(9, t.len()) + len_field(10, s.len()))
-        + opt_fixed64_len(11, r.observed_timestamp().map_or(0, nanos))
-        + opt_bytes_len(12, r.event_name().unwrap_or_default().as_bytes())
 }
 
 fn put_log_record(buf: &mut Vec<u8>, r: &SdkLogRecord) {
@@ -870,6 +777,59 @@ mod tests {
             prop_assert_eq!(&decoded, &expected);
             // Field for field as prost writes them, too.
             prop_assert_eq!(buf, expected.encode_to_vec());
+        }
+    }
+
+    /// Lengths that need more bytes than the room left for them (an event of 128 bytes and more, a span of 16 KiB and
+    /// more, a request of 2 MiB and more) and fewer (a span under 128 bytes): the same bytes as prost's.
+    #[test]
+    fn a_body_longer_or_shorter_than_its_room_is_moved_to_prosts_bytes() {
+        let span = |value_len: usize, event_len: usize| {
+            let mut events = SpanEvents::default();
+            if event_len > 0 {
+                events.events.push(Event::new(
+                    "e",
+                    UNIX_EPOCH + Duration::from_secs(1),
+                    vec![KeyValue::new("k", "x".repeat(event_len))],
+                    0,
+                ));
+            }
+            SpanData {
+                span_context: SpanContext::new(
+                    TraceId::from(7u128),
+                    SpanId::from(9u64),
+                    TraceFlags::SAMPLED,
+                    false,
+                    TraceState::default(),
+                ),
+                parent_span_id: SpanId::INVALID,
+                parent_span_is_remote: false,
+                span_kind: SpanKind::Internal,
+                name: "".into(),
+                start_time: UNIX_EPOCH,
+                end_time: UNIX_EPOCH,
+                attributes: if value_len > 0 {
+                    vec![KeyValue::new("v", "y".repeat(value_len))]
+                } else {
+                    Vec::new()
+                },
+                dropped_attributes_count: 0,
+                events,
+                links: SpanLinks::default(),
+                status: Status::Unset,
+                instrumentation_scope: InstrumentationScope::builder("s").build(),
+            }
+        };
+        let resource = Resource::builder_empty().build();
+        for batch in [
+            vec![span(0, 0)],
+            vec![span(0, 200), span(10, 20_000)],
+            vec![span(20_000, 0), span(0, 0)],
+            vec![span(3 << 20, 0)],
+        ] {
+            let mut buf = Vec::new();
+            Encoder::new(&resource).encode(&batch, &mut buf);
+            assert_eq!(buf, reference(batch, &resource).encode_to_vec());
         }
     }
 
