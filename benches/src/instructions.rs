@@ -109,7 +109,7 @@ fn main() -> Result<()> {
     writeln!(
         out,
         "\nOTLP encoding by ndotel's encoder, per span of 8 attributes in batches of 512 (batch overhead included): \
-         {encode:.0} instructions; target ≤ 1,500.\n"
+         {encode:.0} instructions; target ≤ 1,500."
     )?;
     let off = measure("bare_off", "0", 1000)?;
     let health = measure("custom_health", "0", 1000)?;
