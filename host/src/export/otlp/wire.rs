@@ -891,12 +891,18 @@ mod tests {
             }
         };
         let resource = Resource::builder_empty().build();
-        for batch in [
-            vec![span(0, 0)],
-            vec![span(0, 200), span(10, 20_000)],
-            vec![span(20_000, 0), span(0, 0)],
-            vec![span(3 << 20, 0)],
-        ] {
+        // Every body length around the edges of one, two and three bytes of length.
+        let edges = (100..140)
+            .chain(16_330..16_400)
+            .chain((2_097_000..2_097_160).step_by(3));
+        let batches = edges
+            .flat_map(|n| [vec![span(0, n)], vec![span(n, 0)]])
+            .chain([
+                vec![span(0, 0)],
+                vec![span(0, 200), span(10, 20_000)],
+                vec![span(3 << 20, 0)],
+            ]);
+        for batch in batches {
             let mut buf = Vec::new();
             Encoder::new(&resource).encode(&batch, &mut buf);
             assert_eq!(buf, reference(batch, &resource).encode_to_vec());
