@@ -400,7 +400,7 @@ pub(crate) struct Exporter {
     encoder: wire::Encoder,
     sender: send::Sender,
     service: send::Service,
-    /// The size of the last request: the next one's buffer is allocated once, at about the right size.
+    /// The size of the last request: the next one's buffer is allocated with room to spare beyond it.
     capacity: AtomicUsize,
     shut_down: AtomicBool,
 }
@@ -430,7 +430,10 @@ impl Exporter {
         if self.shut_down.load(Ordering::Acquire) {
             return Err(OTelSdkError::AlreadyShutdown);
         }
-        let mut buf = Vec::with_capacity(self.capacity.load(Ordering::Relaxed));
+        // A quarter more than the last request: the encoder writes in one pass, so a request that outgrows its
+        // buffer is copied to a larger one.
+        let last = self.capacity.load(Ordering::Relaxed);
+        let mut buf = Vec::with_capacity(last + last / 4 + 256);
         encode(&self.encoder, &mut buf);
         self.capacity.store(buf.len(), Ordering::Relaxed);
         send::outcome(self.sender.send(self.service, buf.into()), partial)
