@@ -109,6 +109,7 @@ const OTLP_VARS: &[&str] = &[
     "OTEL_EXPORTER_OTLP_CERTIFICATE",
     "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
     "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+    "OTEL_EXPORTER_OTLP_INSECURE",
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
     "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
     "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
@@ -117,6 +118,7 @@ const OTLP_VARS: &[&str] = &[
     "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
     "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
     "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+    "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
     "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
     "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
     "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
@@ -125,6 +127,7 @@ const OTLP_VARS: &[&str] = &[
     "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
     "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE",
     "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY",
+    "OTEL_EXPORTER_OTLP_METRICS_INSECURE",
     "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
     "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
     "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
@@ -133,6 +136,7 @@ const OTLP_VARS: &[&str] = &[
     "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
     "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE",
     "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY",
+    "OTEL_EXPORTER_OTLP_LOGS_INSECURE",
 ];
 
 /// The OTLP variables set, as `ndotel config` rows: header values masked (`api-key=***`).
@@ -1504,6 +1508,14 @@ settings_table! {
             meaning: "PEM files for `https` endpoints, both transports: the certificates to trust instead of the \
                       system's, and the client certificate and key for mutual TLS (an unreadable or invalid file is a \
                       warning and the default)",
+        }
+        {
+            env: "`OTEL_EXPORTER_OTLP_{,TRACES_,METRICS_,LOGS_}INSECURE`",
+            file: "—",
+            declared: "`otlp_grpc`'s `tls.insecure`",
+            default: "`false`",
+            meaning: "for a gRPC endpoint written without a scheme (`collector:4317`): `true` connects in plaintext, \
+                      `false` over TLS (an HTTP endpoint without a scheme is a warning and the default endpoint)",
         }
     }
 }

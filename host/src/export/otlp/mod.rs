@@ -108,6 +108,46 @@ fn lookup<'a>(env: &'a Env, signal: Signal, setting: &str) -> Option<(String, &'
     })
 }
 
+/// `endpoint` with its scheme. A gRPC endpoint written without one (`collector:4317`) is reached over TLS, or in
+/// plaintext when `OTEL_EXPORTER_OTLP_{,<SIGNAL>_}INSECURE` is `true`, as the specification says; an HTTP one
+/// without a scheme is not a URL: a warning, and the default endpoint.
+fn with_scheme(
+    env: &Env,
+    signal: Signal,
+    protocol: Wire,
+    endpoint: String,
+    warnings: &mut Vec<String>,
+) -> Option<String> {
+    let lower = endpoint.to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        return Some(endpoint);
+    }
+    if protocol != Wire::Grpc {
+        warnings.push(format!(
+            "the OTLP {} endpoint {:?} has no scheme; write http://… or https://… (using the default endpoint)",
+            signal.path(),
+            crate::text::printable(&endpoint)
+        ));
+        return None;
+    }
+    let insecure = match lookup(env, signal, "INSECURE") {
+        None => false,
+        Some((var, raw)) => match raw.trim().to_ascii_lowercase().as_str() {
+            "true" => true,
+            "false" => false,
+            _ => {
+                warnings.push(format!(
+                    "{var}={:?} is neither true nor false; using false (TLS)",
+                    crate::text::printable(raw)
+                ));
+                false
+            }
+        },
+    };
+    let scheme = if insecure { "http" } else { "https" };
+    Some(format!("{scheme}://{endpoint}"))
+}
+
 impl OtlpConfig {
     /// Resolves `signal`'s settings; every value replaced by its default is explained in `warnings`.
     pub(crate) fn resolve(env: &Env, signal: Signal, warnings: &mut Vec<String>) -> OtlpConfig {
@@ -154,6 +194,7 @@ impl OtlpConfig {
             )),
             Some((_, raw)) => Some(raw.trim().to_string()),
         };
+        let endpoint = endpoint.and_then(|e| with_scheme(env, signal, protocol, e, warnings));
         let headers = match lookup(env, signal, "HEADERS") {
             None => Vec::new(),
             Some((var, raw)) => parse_headers(&var, raw, warnings),
@@ -749,6 +790,55 @@ mod tests {
         assert_eq!(
             (c.protocol, c.endpoint.as_deref()),
             (Wire::Grpc, Some("http://collector:4317"))
+        );
+        // An endpoint without a scheme: gRPC over TLS unless INSECURE says plaintext (the signal's variable first);
+        // HTTP needs a URL.
+        let grpc = |vars: &[(&str, &str)]| {
+            let mut all = vec![
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+            ];
+            all.extend_from_slice(vars);
+            resolve(&all, Signal::Traces)
+        };
+        for (vars, want, warns) in [
+            (&[][..], "https://collector:4317", 0),
+            (
+                &[("OTEL_EXPORTER_OTLP_INSECURE", "TRUE")][..],
+                "http://collector:4317",
+                0,
+            ),
+            (
+                &[
+                    ("OTEL_EXPORTER_OTLP_INSECURE", "true"),
+                    ("OTEL_EXPORTER_OTLP_TRACES_INSECURE", "false"),
+                ][..],
+                "https://collector:4317",
+                0,
+            ),
+            (
+                &[("OTEL_EXPORTER_OTLP_INSECURE", "yes")][..],
+                "https://collector:4317",
+                1,
+            ),
+        ] {
+            let (c, w) = grpc(vars);
+            assert_eq!(
+                (c.endpoint.as_deref(), w.len()),
+                (Some(want), warns),
+                "{vars:?} {w:?}"
+            );
+        }
+        let (c, w) = resolve(
+            &[(
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "collector:4318/v1/traces",
+            )],
+            Signal::Traces,
+        );
+        assert!(
+            c.endpoint.is_none() && w[0].contains("has no scheme"),
+            "{w:?}"
         );
         let (c, w) = resolve(&[], Signal::Traces);
         assert_eq!(

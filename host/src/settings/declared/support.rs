@@ -134,6 +134,11 @@ pub(crate) const SUPPORTED: &[(&str, &str, &str)] = &[
     ("GrpcTls", "key_file", ""),
     ("GrpcTls", "cert_file", ""),
     (
+        "GrpcTls",
+        "insecure",
+        "for an endpoint without a scheme: `true` plaintext, else TLS",
+    ),
+    (
         "ExperimentalOtlpFileExporter",
         "output_stream",
         "`stdout` or `file:///path`",

@@ -1048,3 +1048,16 @@ fn huge_limits_are_bounded_and_the_last_attribute_of_a_name_wins_with_its_type()
         "x's last entry is a string; y's name is trimmed"
     );
 }
+
+/// `otlp_grpc`'s `tls.insecure` decides the scheme of an endpoint written without one.
+#[test]
+fn a_grpc_endpoint_without_a_scheme_is_plaintext_only_when_insecure_says_so() {
+    for (insecure, want) in [("true", "http://c:4317"), ("false", "https://c:4317")] {
+        let yaml = format!(
+            "file_format: \"1.1\"\ntracer_provider:\n  processors:\n    - batch:\n        exporter:\n\
+             \x20         otlp_grpc: {{endpoint: \"c:4317\", tls: {{insecure: {insecure}}}}}\n"
+        );
+        let p = plan(&yaml, &[("OTEL_RUST_DISTRO", "sdk")]).unwrap();
+        assert_eq!(p.settings.otlp[0].endpoint.as_deref(), Some(want));
+    }
+}

@@ -489,6 +489,15 @@ fn exporter(t: &mut T, s: Signal, e: &Value, pointer: &str, file: Option<String>
                     t.set(&otlp(setting), v, &format!("{p}/tls/{field}"));
                 }
             }
+            if kind == "otlp_grpc"
+                && let Some(v) = cfg.pointer("/tls/insecure").and_then(Value::as_bool)
+            {
+                t.set(
+                    &otlp("INSECURE"),
+                    v.to_string(),
+                    &format!("{p}/tls/insecure"),
+                );
+            }
             if let Some(headers) = headers(t, cfg, &p) {
                 let at = if cfg.get("headers").is_some() {
                     "headers"
