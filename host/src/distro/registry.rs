@@ -279,18 +279,12 @@ impl DistroInfo {
             })),
             RResult::RErr(e) => {
                 let mut message = crate::text::printable(e.to_string().trim()).into_owned();
-                let located = config.zip(error_at.as_deref()).and_then(|(cfg, path)| {
-                    Some((cfg.locate_distro_setting(&self.name, path)?, path))
-                });
-                if let Some((at, path)) = located {
-                    let key = crate::text::printable(&path.join(".")).into_owned();
-                    // A `SettingError` shown as is names its path already.
-                    let key = if key.is_empty() || message.contains(&format!("`{key}`")) {
-                        String::new()
-                    } else {
-                        format!("key `{key}` of ")
-                    };
-                    message = format!("{message} (at {at}, {key}table [distro.{}])", self.name);
+                // The location points at the key the plugin's error names (a `SettingError` shows its path too).
+                let located = config
+                    .zip(error_at.as_deref())
+                    .and_then(|(cfg, path)| cfg.locate_distro_setting(&self.name, path));
+                if let Some(at) = located {
+                    message = format!("{message} (at {at}, table [distro.{}])", self.name);
                 } else if let Some(cfg) = config.filter(|c| {
                     c.config.distro.contains_key(&self.name) && c.distro_table_is_own(&self.name)
                 }) {

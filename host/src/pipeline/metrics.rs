@@ -114,6 +114,13 @@ fn aggregation(
     use opentelemetry_sdk::metrics::{Aggregation, InstrumentKind as K};
     let record_min_max = view.record_min_max.unwrap_or(true);
     let gauge = matches!(kind, K::Gauge | K::ObservableGauge);
+    let explicit = || Aggregation::ExplicitBucketHistogram {
+        boundaries: view
+            .buckets
+            .clone()
+            .unwrap_or_else(|| DEFAULT_BOUNDARIES.to_vec()),
+        record_min_max,
+    };
     Some(match view.aggregation.as_deref() {
         _ if view.drop => Aggregation::Drop,
         Some("sum") if !gauge => Aggregation::Sum,
@@ -123,23 +130,12 @@ fn aggregation(
             max_scale: view.max_scale.unwrap_or(20),
             record_min_max,
         },
-        Some("explicit_bucket_histogram") => Aggregation::ExplicitBucketHistogram {
-            boundaries: view
-                .buckets
-                .clone()
-                .unwrap_or_else(|| DEFAULT_BOUNDARIES.to_vec()),
-            record_min_max,
-        },
+        Some("explicit_bucket_histogram") => explicit(),
+        // `buckets` (or `record_min_max`) alone say an explicit histogram, for histograms only.
         None if kind == K::Histogram
             && (view.buckets.is_some() || view.record_min_max.is_some()) =>
         {
-            Aggregation::ExplicitBucketHistogram {
-                boundaries: view
-                    .buckets
-                    .clone()
-                    .unwrap_or_else(|| DEFAULT_BOUNDARIES.to_vec()),
-                record_min_max,
-            }
+            explicit()
         }
         _ => return None,
     })

@@ -60,8 +60,8 @@ impl Plan {
             return Err(e.into());
         }
         // The configuration file, when set, replaces the standard variables and amends distro.toml.
-        let (env, config, declared) = (&boot.env, boot.config.clone(), boot.declared.clone());
-        let mut notes = boot.notes.clone();
+        let mut notes = std::mem::take(&mut boot.notes);
+        let (env, config, declared) = (&boot.env, boot.config.as_ref(), boot.declared.as_ref());
         let probe = Probe {
             enabled: boot.probe.value,
             init_timeout: boot.init_timeout.value,
@@ -69,10 +69,10 @@ impl Plan {
         // A plugin that failed to load is reported (`Plan::warnings`), never fatal by itself, fail-fast or not: only
         // the selected distro decides whether the service starts, or anyone able to drop a file into a plugin
         // directory could stop it.
-        let mut registry = Registry::discover(env, config.as_ref());
+        let mut registry = Registry::discover(env, config);
         // Only the selected distro's plugin is loaded; every other plugin was only inspected. Plugins built before
         // ndotel-api 1.2 name their distros only once loaded: they are loaded when the name is found nowhere else.
-        let name = match registry.select(env, config.as_ref()) {
+        let name = match registry.select(env, config) {
             Err(SelectError::Unknown { name, .. }) if !registry.legacy_plugins().is_empty() => {
                 // Loading them runs their code: probe that first, like any selected plugin.
                 let legacy = registry.legacy_plugins();
@@ -89,7 +89,7 @@ impl Plan {
                     ),
                 )?;
                 registry.load_legacy();
-                registry.select(env, config.as_ref())?.name.clone()
+                registry.select(env, config)?.name.clone()
             }
             other => other?.name.clone(),
         };
@@ -104,9 +104,9 @@ impl Plan {
             probe_first(probe, process_env, &name, path, &format!("distro {name}"))?;
         }
         registry.load_selected(&name)?;
-        let distro = registry.select(env, config.as_ref())?.clone();
+        let distro = registry.select(env, config)?.clone();
         let mut settings = Settings::resolve_boot(&boot, distro.offer())?;
-        if let Some(d) = &declared {
+        if let Some(d) = declared {
             // opentelemetry-otlp reads these from the process environment itself, whether the file references
             // them (for another exporter) or not.
             let read_itself = |v: &str| {
@@ -154,7 +154,7 @@ impl Plan {
             warnings.append(&mut settings.warnings);
             settings.warnings = warnings;
         }
-        let (_, by) = registry.selection(env, config.as_ref());
+        let (_, by) = registry.selection(env, config);
         if by == crate::distro::registry::NONE_SELECTED {
             let names: Vec<&str> = registry
                 .selectable()
@@ -169,11 +169,11 @@ impl Plan {
             ));
         }
         Ok(Plan {
-            config,
+            config: boot.config,
             registry,
             distro,
             settings,
-            declared,
+            declared: boot.declared,
         })
     }
 }

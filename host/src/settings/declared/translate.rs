@@ -181,7 +181,8 @@ fn resource(t: &mut T, r: Option<&Value>) {
             Some(v) => v,
         };
         let ty = a.get("type").and_then(Value::as_str).unwrap_or("string");
-        let value = match typed_attribute(ty, value) {
+        // Its text (for `OTEL_RESOURCE_ATTRIBUTES`) and, when its type is not a string, its typed value.
+        let (text, typed) = match typed_attribute(ty, value) {
             Some(typed) => {
                 let text = match &typed {
                     opentelemetry::Value::Array(opentelemetry::Array::String(items)) => items
@@ -191,16 +192,7 @@ fn resource(t: &mut T, r: Option<&Value>) {
                         .join(","),
                     other => other.to_string(),
                 };
-                // The last entry of a name wins, as in `OTEL_RESOURCE_ATTRIBUTES`, whose keys are trimmed.
-                t.out
-                    .typed_resource
-                    .retain(|kv| kv.key.as_str() != name.trim());
-                if ty != "string" {
-                    t.out
-                        .typed_resource
-                        .push(opentelemetry::KeyValue::new(name.trim().to_string(), typed));
-                }
-                text
+                (text, (ty != "string").then_some(typed))
             }
             // The schema says a value must match its type (a string when none is given): one that does not is set as
             // its text when no type was given, and left out when the type it was given is another.
@@ -212,9 +204,6 @@ fn resource(t: &mut T, r: Option<&Value>) {
                 continue;
             }
             None => {
-                t.out
-                    .typed_resource
-                    .retain(|kv| kv.key.as_str() != name.trim());
                 let text = match value {
                     Value::Array(items) => items
                         .iter()
@@ -230,7 +219,7 @@ fn resource(t: &mut T, r: Option<&Value>) {
                          (give it its `type`, e.g. `type: int`)"
                     ),
                 );
-                text
+                (text, None)
             }
         };
         if name.contains([',', '=', '%']) {
@@ -240,8 +229,16 @@ fn resource(t: &mut T, r: Option<&Value>) {
             );
             continue;
         }
+        // The last entry of a name wins, as in `OTEL_RESOURCE_ATTRIBUTES`, whose keys are trimmed.
+        let key = name.trim();
+        t.out.typed_resource.retain(|kv| kv.key.as_str() != key);
+        if let Some(typed) = typed {
+            t.out
+                .typed_resource
+                .push(opentelemetry::KeyValue::new(key.to_string(), typed));
+        }
         named_service |= name == "service.name";
-        pairs.push(format!("{name}={}", encode(&value)));
+        pairs.push(format!("{name}={}", encode(&text)));
         pointer = "/resource/attributes".into();
     }
     // The `service` detector reads OTEL_SERVICE_NAME; attributes the file names take precedence.
