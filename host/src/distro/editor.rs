@@ -129,21 +129,28 @@ impl Editor {
         self.watched.bypassed()
     }
 
-    /// What a span the processor failed on becomes: dropped, or unchanged when the operator chose pass-through.
-    pub(crate) fn on_failure(&self, span: SpanData) -> Option<SpanData> {
-        self.faults.processor_passes().then_some(span)
+    /// What a span the processor failed on becomes: dropped (`false`), or kept unchanged when the operator chose
+    /// pass-through.
+    pub(crate) fn on_failure(&self) -> bool {
+        self.faults.processor_passes()
     }
 
     /// Applies the distro's edits to one span (a new metric series); `None` when the span is dropped.
-    pub(crate) fn edit(&self, span: SpanData, resource: &[KeyValue]) -> Option<SpanData> {
-        let mut out = Vec::with_capacity(1);
-        self.edit_chunk(vec![span], resource, &mut out, &Progress::default());
-        out.pop()
+    pub(crate) fn edit(&self, mut span: SpanData, resource: &[KeyValue]) -> Option<SpanData> {
+        let keep = self.edit_chunk(
+            std::slice::from_mut(&mut span),
+            resource,
+            &Progress::default(),
+        );
+        keep[0].then_some(span)
     }
 
     /// Applies the distro's edits to a batch on the batch thread, [`EDIT_CHUNK`] spans per call into the plugin,
     /// handing each chunk's result to `progress` (the spans dropped — by the distro, or failed closed — are left
     /// out). Stops at the next chunk once the batch thread has abandoned the batch (it gave up on a stuck call).
+    ///
+    /// Spans are edited where they lie in `batch` and moved once, one by one, into `progress`: a span is hundreds
+    /// of bytes, and moving a chunk or a batch of them whole costs a copy of it all.
     pub(crate) fn edit_batch(
         &self,
         batch: Vec<SpanData>,
@@ -152,32 +159,35 @@ impl Editor {
     ) {
         let mut spans = batch.into_iter();
         loop {
-            let chunk: Vec<SpanData> = spans.by_ref().take(self.chunk).collect();
-            let n = chunk.len();
+            let n = spans.len().min(self.chunk);
             if n == 0 || progress.abandoned() {
                 return;
             }
-            let mut out = Vec::with_capacity(n);
-            self.edit_chunk(chunk, resource, &mut out, progress);
+            let keep = self.edit_chunk(&mut spans.as_mut_slice()[..n], resource, progress);
             let Ok(mut p) = progress.0.lock() else { return };
             if p.abandoned {
                 return;
             }
             p.done += n;
-            p.out.extend(out);
+            p.out.reserve(n);
+            for (span, keep) in spans.by_ref().take(n).zip(keep) {
+                if keep {
+                    p.out.push(span);
+                }
+            }
         }
     }
 
+    /// Edits `chunk` in place in one call into the plugin; whether each span is kept (`false`: dropped by the
+    /// distro, or failed closed).
     fn edit_chunk(
         &self,
-        chunk: Vec<SpanData>,
+        chunk: &mut [SpanData],
         resource: &[KeyValue],
-        out: &mut Vec<SpanData>,
         progress: &Progress,
-    ) {
+    ) -> SmallVec<[bool; EDIT_CHUNK]> {
         if self.watched.bypassed() {
-            out.extend(chunk.into_iter().filter_map(|s| self.on_failure(s)));
-            return;
+            return chunk.iter().map(|_| self.on_failure()).collect();
         }
         let mut edits: Vec<SpanEdits> = chunk.iter().map(|_| SpanEdits::default()).collect();
         let mut failed: SmallVec<[ROption<FfiError>; EDIT_CHUNK]> =
@@ -209,33 +219,35 @@ impl Editor {
         // chunk was slow is not known: each is edited again on its own, so a slow span costs only itself.
         if result.overdue {
             self.failures.fetch_add(1, Ordering::Relaxed);
+            let mut keep: SmallVec<[bool; EDIT_CHUNK]> = chunk.iter().map(|_| false).collect();
             if chunk.len() > 1 {
-                for span in chunk {
+                for (span, keep) in chunk.iter_mut().zip(keep.iter_mut()) {
                     if progress.abandoned() {
-                        return;
+                        break;
                     }
-                    self.edit_chunk(vec![span], resource, out, progress);
+                    *keep = self.edit_chunk(std::slice::from_mut(span), resource, progress)[0];
                 }
             }
-            return;
+            return keep;
         }
         if let RResult::RErr(e) = result.value {
             self.failures.fetch_add(1, Ordering::Relaxed);
             self.faults.record_span_call(Component::SpanProcessor, &e);
-            out.extend(chunk.into_iter().filter_map(|s| self.on_failure(s)));
-            return;
+            return chunk.iter().map(|_| self.on_failure()).collect();
         }
-        for ((span, edits), failed) in chunk.into_iter().zip(edits).zip(failed) {
-            let edited = match failed {
+        chunk
+            .iter_mut()
+            .zip(edits)
+            .zip(failed)
+            .map(|((span, edits), failed)| match failed {
                 ROption::RSome(e) => {
                     self.failures.fetch_add(1, Ordering::Relaxed);
                     self.faults.record_span_call(Component::SpanProcessor, &e);
-                    self.on_failure(span)
+                    self.on_failure()
                 }
                 ROption::RNone => edits.apply(span),
-            };
-            out.extend(edited);
-        }
+            })
+            .collect()
     }
 
     /// Tells the distro's processor the pipeline shuts down (once, however often asked).
@@ -365,21 +377,21 @@ fn attributes_of(span: &mut SpanData, target: Target) -> Option<&mut Vec<KeyValu
 }
 
 impl SpanEdits {
-    /// Applies the edits in order; `None` when the span is dropped. Event drops apply last, so every edit's index
-    /// means the event the distro saw.
-    fn apply(self, mut span: SpanData) -> Option<SpanData> {
+    /// Applies the edits in order to `span`; `false` when the span is dropped. Event drops apply last, so every
+    /// edit's index means the event the distro saw.
+    fn apply(self, span: &mut SpanData) -> bool {
         if self.drop {
-            return None;
+            return false;
         }
         if self.edits.is_empty() {
-            return Some(span);
+            return true;
         }
         let mut dropped_events: SmallVec<[usize; 4]> = SmallVec::new();
         for edit in self.edits {
             match edit {
                 SpanEdit::Rename(name) => span.name = Cow::Owned(name),
                 SpanEdit::Set(target, kv) => {
-                    if let Some(attributes) = attributes_of(&mut span, target) {
+                    if let Some(attributes) = attributes_of(span, target) {
                         match attributes.iter_mut().find(|a| a.key == kv.key) {
                             Some(existing) => *existing = kv,
                             None => attributes.push(kv),
@@ -387,7 +399,7 @@ impl SpanEdits {
                     }
                 }
                 SpanEdit::Redact(target, key) => {
-                    if let Some(attributes) = attributes_of(&mut span, target) {
+                    if let Some(attributes) = attributes_of(span, target) {
                         for a in attributes.iter_mut().filter(|a| a.key.as_str() == key) {
                             a.value = Value::from(REDACTED);
                         }
@@ -397,7 +409,7 @@ impl SpanEdits {
                     if from == to {
                         continue;
                     }
-                    if let Some(attributes) = attributes_of(&mut span, target) {
+                    if let Some(attributes) = attributes_of(span, target) {
                         let to = Key::from(to);
                         attributes.retain(|a| a.key != to);
                         for a in attributes.iter_mut().filter(|a| a.key.as_str() == from) {
@@ -406,7 +418,7 @@ impl SpanEdits {
                     }
                 }
                 SpanEdit::Remove(target, key) => {
-                    if let Some(attributes) = attributes_of(&mut span, target) {
+                    if let Some(attributes) = attributes_of(span, target) {
                         attributes.retain(|a| a.key.as_str() != key);
                     }
                 }
@@ -428,7 +440,7 @@ impl SpanEdits {
                 }
             }
         }
-        Some(span)
+        true
     }
 }
 
@@ -488,7 +500,8 @@ pub(crate) mod tests {
 
     #[test]
     fn edits_apply_in_order_with_indexes_meaning_what_the_distro_saw() {
-        let out = edits(vec![
+        let mut out = span(Status::error("token=x"));
+        let kept = edits(vec![
             SpanEdit::DropEvent(0),
             SpanEdit::Set(Target::Event(1), KeyValue::new("k", "two")),
             SpanEdit::Redact(Target::Link(0), "peer.token".into()),
@@ -498,8 +511,8 @@ pub(crate) mod tests {
             SpanEdit::Set(Target::Event(9), KeyValue::new("ignored", "out of range")),
             SpanEdit::StatusMessage("[REDACTED]".into()),
         ])
-        .apply(span(Status::error("token=x")))
-        .unwrap();
+        .apply(&mut out);
+        assert!(kept);
         let names: Vec<&str> = out.events.events.iter().map(|e| e.name.as_ref()).collect();
         assert_eq!(names, ["b", "c"], "event 0 dropped after the other edits");
         assert_eq!(out.events.dropped_count, 1);
@@ -517,14 +530,13 @@ pub(crate) mod tests {
         );
         assert_eq!(out.status, Status::error("[REDACTED]"));
         // Only an error status has a message.
-        let ok = edits(vec![SpanEdit::StatusMessage("x".into())])
-            .apply(span(Status::Ok))
-            .unwrap();
+        let mut ok = span(Status::Ok);
+        assert!(edits(vec![SpanEdit::StatusMessage("x".into())]).apply(&mut ok));
         assert_eq!(ok.status, Status::Ok);
         let dropped = SpanEdits {
             drop: true,
             edits: SmallVec::new(),
         };
-        assert!(dropped.apply(span(Status::Unset)).is_none());
+        assert!(!dropped.apply(&mut span(Status::Unset)));
     }
 }

@@ -282,7 +282,13 @@ impl Outlet {
         let mut out = Vec::new();
         for (editor, spans) in groups {
             let start = out.len();
-            out.extend(self.edited_by(&editor, spans));
+            let edited = self.edited_by(&editor, spans);
+            // The usual single group is taken as it is: extending would copy every span.
+            if out.is_empty() {
+                out = edited;
+            } else {
+                out.extend(edited);
+            }
             if keep {
                 let generation = i64::try_from(editor.generation()).unwrap_or(i64::MAX);
                 for span in &mut out[start..] {
@@ -310,10 +316,11 @@ impl Outlet {
             std::thread::sleep(Duration::from_millis(1));
         }
         if worker.is_busy() {
-            return batch
-                .into_iter()
-                .filter_map(|s| editor.on_failure(s))
-                .collect();
+            return if editor.on_failure() {
+                batch
+            } else {
+                Vec::new()
+            };
         }
         let kept = editor.passes().then(|| batch.clone());
         let (on_worker, resource, shared) =

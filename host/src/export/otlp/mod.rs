@@ -434,6 +434,9 @@ impl OtlpConfig {
     }
 }
 
+/// The largest buffer a request starts with (16 MiB); beyond it, it grows as the encoder writes.
+const MAX_FIRST_ALLOCATION: usize = 16 << 20;
+
 /// ndotel's OTLP exporter of spans or log records: each batch encoded straight from the SDK's data ([`wire`]) and
 /// sent over the configured transport ([`send`]).
 #[derive(Debug)]
@@ -441,8 +444,10 @@ pub(crate) struct Exporter {
     encoder: wire::Encoder,
     sender: send::Sender,
     service: send::Service,
-    /// The size of the last request: the next one's buffer is allocated with room to spare beyond it.
-    capacity: AtomicUsize,
+    /// Bytes per span (or log record) of the recent requests (the last one's, or an eighth less than the size
+    /// before it when that is more): the next one's buffer is allocated for its number of items at that size, with
+    /// room to spare.
+    per_item: AtomicUsize,
     shut_down: AtomicBool,
 }
 
@@ -457,26 +462,35 @@ impl Exporter {
             encoder: wire::Encoder::default(),
             sender: send::Sender::new(config, transport, signal.path())?,
             service,
-            capacity: AtomicUsize::new(0),
+            per_item: AtomicUsize::new(0),
             shut_down: AtomicBool::new(false),
         })
     }
 
-    /// Encodes with `encode`, sends, and reports a partial success that `partial` reads from the response.
+    /// Encodes `items` spans or log records with `encode`, sends, and reports a partial success that `partial`
+    /// reads from the response.
     fn export_with(
         &self,
+        items: usize,
         encode: impl FnOnce(&wire::Encoder, &mut Vec<u8>),
         partial: impl FnOnce(&[u8]) -> Option<(i64, String)>,
     ) -> OTelSdkResult {
         if self.shut_down.load(Ordering::Acquire) {
             return Err(OTelSdkError::AlreadyShutdown);
         }
-        // A quarter more than the last request: the encoder writes in one pass, so a request that outgrows its
-        // buffer is copied to a larger one.
-        let last = self.capacity.load(Ordering::Relaxed);
-        let mut buf = Vec::with_capacity(last + last / 4 + 256);
+        // A quarter more per item than the last request had: the encoder writes in one pass, so a request that
+        // outgrows its buffer is copied to a larger one. Capped, so that one batch of huge spans does not make
+        // every later buffer huge (the cap is only the first allocation: a larger request still grows).
+        let per_item = self.per_item.load(Ordering::Relaxed);
+        let estimate = items
+            .saturating_mul(per_item + per_item / 4)
+            .saturating_add(256);
+        let mut buf = Vec::with_capacity(estimate.min(MAX_FIRST_ALLOCATION));
         encode(&self.encoder, &mut buf);
-        self.capacity.store(buf.len(), Ordering::Relaxed);
+        // The size per item decays slowly rather than following a batch of small items down at once.
+        let measured = buf.len().div_ceil(items.max(1));
+        self.per_item
+            .store(measured.max(per_item - per_item / 8), Ordering::Relaxed);
         send::outcome(self.sender.send(self.service, buf.into()), partial)
     }
 
@@ -495,6 +509,7 @@ impl opentelemetry_sdk::trace::SpanExporter for Exporter {
     ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
         use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
         std::future::ready(self.export_with(
+            batch.len(),
             |e, buf| e.encode(&batch, buf),
             |response| {
                 let p = ExportTraceServiceResponse::decode(response)
@@ -521,6 +536,7 @@ impl opentelemetry_sdk::logs::LogExporter for Exporter {
     ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
         use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
         std::future::ready(self.export_with(
+            batch.iter().count(),
             |e, buf| e.encode_logs(&batch, buf),
             |response| {
                 let p = ExportLogsServiceResponse::decode(response)
