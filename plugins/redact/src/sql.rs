@@ -19,11 +19,18 @@ pub enum Dialect {
 impl Dialect {
     /// The dialect of a `db.system.name` value.
     pub fn of(system: Option<&str>) -> Self {
-        match system.map(str::to_ascii_lowercase).as_deref() {
-            Some("mysql" | "mariadb" | "tidb") => Dialect::MySql,
-            Some("postgresql" | "postgres" | "cockroachdb" | "redshift") => Dialect::Postgres,
-            Some("sqlite") => Dialect::Sqlite,
-            _ => Dialect::Other,
+        let Some(system) = system else {
+            return Dialect::Other;
+        };
+        let is = |names: &[&str]| names.iter().any(|n| system.eq_ignore_ascii_case(n));
+        if is(&["mysql", "mariadb", "tidb"]) {
+            Dialect::MySql
+        } else if is(&["postgresql", "postgres", "cockroachdb", "redshift"]) {
+            Dialect::Postgres
+        } else if is(&["sqlite"]) {
+            Dialect::Sqlite
+        } else {
+            Dialect::Other
         }
     }
 }
@@ -43,10 +50,7 @@ pub enum Stripped {
 pub fn strip(sql: &str, dialect: Dialect) -> Stripped {
     let b = sql.as_bytes();
     // Fast path: nothing that starts a literal or a comment.
-    if !b
-        .iter()
-        .any(|c| matches!(c, b'\'' | b'"' | b'$' | b'#' | b'-' | b'/' | b'0'..=b'9'))
-    {
+    if !b.iter().any(|&c| OPENS[c as usize]) {
         return Stripped::Clean;
     }
     match dialect {
@@ -96,11 +100,15 @@ impl<'a> Scanner<'a> {
 
     fn run(mut self) -> Stripped {
         let b = self.b;
+        let strings_in_double = matches!(self.dialect, Dialect::MySql | Dialect::Other);
         let mut i = 0;
         while i < b.len() {
             let c = b[i];
+            if PLAIN[c as usize] {
+                i += 1;
+                continue;
+            }
             let next = b.get(i + 1).copied();
-            let strings_in_double = matches!(self.dialect, Dialect::MySql | Dialect::Other);
             match c {
                 b'\'' => {
                     let start = self.literal_prefix(i);
@@ -190,7 +198,7 @@ impl<'a> Scanner<'a> {
                     i = end;
                 }
                 c if is_ident(c) => {
-                    while i < b.len() && is_ident(b[i]) && b[i] != b'$' {
+                    while i < b.len() && IDENT[b[i] as usize] {
                         i += 1;
                     }
                     if i < b.len() && b[i] == b'$' {
@@ -316,9 +324,40 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-fn is_ident(c: u8) -> bool {
+const fn is_ident(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80
 }
+
+/// A table of the bytes `c` for which the expression holds: the scanner's loops test a byte with one load.
+macro_rules! table {
+    (|$c:ident| $pick:expr) => {{
+        let mut t = [false; 256];
+        let mut i = 0;
+        while i < 256 {
+            let $c = i as u8;
+            t[i] = $pick;
+            i += 1;
+        }
+        t
+    }};
+}
+
+/// Identifier bytes (`$` is not one: the scanner handles it on its own).
+const IDENT: [bool; 256] = table!(|c| is_ident(c));
+
+/// Bytes the scanner steps over in every dialect: none starts or may start a literal, comment, quoted name,
+/// placeholder or identifier.
+const PLAIN: [bool; 256] = table!(|c| {
+    !is_ident(c)
+        && !matches!(
+            c,
+            b'\'' | b'"' | b'`' | b'[' | b'-' | b'#' | b'/' | b'$' | b':' | b'@' | b'?' | b'.'
+        )
+});
+
+/// Bytes without which a statement has no literal and no comment.
+const OPENS: [bool; 256] =
+    table!(|c| matches!(c, b'\'' | b'"' | b'$' | b'#' | b'-' | b'/' | b'0'..=b'9'));
 
 #[cfg(test)]
 mod tests {
