@@ -18,7 +18,7 @@
 //! event never waits on this one.
 
 use opentelemetry::trace::{
-    Span as _, SpanBuilder, SpanKind, Status, TraceContextExt as _, Tracer as _,
+    Span as _, SpanBuilder, SpanId, SpanKind, Status, TraceContextExt as _, TraceId, Tracer as _,
 };
 use opentelemetry::{Context, Key, KeyValue, StringValue, Value};
 use opentelemetry_sdk::trace::SdkTracer;
@@ -44,9 +44,18 @@ impl WithContext {
     }
 }
 
+/// A `tracing` span entered on this thread: the ids of its span and of its SDK span, and the guard of the context
+/// its entry attached (none when its context was current already: it was entered again inside itself).
+struct Entered {
+    id: u64,
+    trace_id: TraceId,
+    span_id: SpanId,
+    guard: Option<opentelemetry::ContextGuard>,
+}
+
 thread_local! {
-    /// The contexts attached by entering spans, with their span ids (spans may exit out of order).
-    static ENTERED: RefCell<Vec<(u64, opentelemetry::ContextGuard)>> = const { RefCell::new(Vec::new()) };
+    /// The spans entered on this thread, innermost last (spans may exit out of order).
+    static ENTERED: RefCell<Vec<Entered>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The layer. `activation`: entering a span makes its context current (`Context::current()` sees it).
@@ -206,12 +215,51 @@ where
         if !self.activation {
             return;
         }
-        let Some(span) = cx.span(id) else { return };
+        let id = id.into_u64();
+        // Entered again inside itself (an instrumented future polling a stream instrumented with the same span, as
+        // sqlx's do on every poll): when the span's context is still the current one, there is nothing to attach,
+        // and neither the span nor its extensions are looked up.
+        if let Ok(Some(again)) = ENTERED.try_with(|entered| {
+            let entered = entered.borrow();
+            let top = entered.last().filter(|top| top.id == id)?;
+            let current = Context::map_current(|current| {
+                let span = current.span();
+                let sc = span.span_context();
+                sc.is_valid() && sc.trace_id() == top.trace_id && sc.span_id() == top.span_id
+            });
+            current.then_some((top.trace_id, top.span_id))
+        }) {
+            let (trace_id, span_id) = again;
+            let _ = ENTERED.try_with(|entered| {
+                entered.borrow_mut().push(Entered {
+                    id,
+                    trace_id,
+                    span_id,
+                    guard: None,
+                })
+            });
+            return;
+        }
+        let Some(span) = cx.span(&Id::from_u64(id)) else {
+            return;
+        };
         let Some(otel) = span.extensions().get::<OtelSpan>().map(|s| s.0.clone()) else {
             return;
         };
-        let guard = otel.attach();
-        let _ = ENTERED.try_with(|entered| entered.borrow_mut().push((id.into_u64(), guard)));
+        let (trace_id, span_id) = {
+            let span = otel.span();
+            let sc = span.span_context();
+            (sc.trace_id(), sc.span_id())
+        };
+        let guard = Some(otel.attach());
+        let _ = ENTERED.try_with(|entered| {
+            entered.borrow_mut().push(Entered {
+                id,
+                trace_id,
+                span_id,
+                guard,
+            })
+        });
     }
 
     fn on_exit(&self, id: &Id, _cx: LayerContext<'_, S>) {
@@ -223,8 +271,8 @@ where
         let guard = ENTERED
             .try_with(|entered| {
                 let mut entered = entered.borrow_mut();
-                let at = entered.iter().rposition(|(i, _)| *i == id)?;
-                Some(entered.remove(at).1)
+                let at = entered.iter().rposition(|e| e.id == id)?;
+                entered.remove(at).guard
             })
             .ok()
             .flatten();
@@ -647,6 +695,56 @@ mod tests {
                 "own layer {own}"
             );
         }
+    }
+
+    #[test]
+    fn a_span_entered_inside_itself_stays_current_under_either_bridge() {
+        use crate::SpanExt as _;
+        use opentelemetry::trace::Tracer as _;
+        // What `Context::current()` holds after each step: the span entered again inside itself (what sqlx's
+        // instrumented streams do), with and without another context attached in between.
+        let steps = |own: bool| {
+            let (_exporter, provider) = in_memory();
+            let api = provider.tracer("api");
+            let subscriber = tracing_subscriber::registry().with(bridge(own, &provider, true));
+            tracing::subscriber::with_default(subscriber, || {
+                let a = tracing::info_span!("a");
+                let a_id = a.otel_context().span().span_context().span_id();
+                let other = Context::current_with_span(api.start("other"));
+                let other_id = other.span().span_context().span_id();
+                let current = || {
+                    let id = Context::map_current(|cx| cx.span().span_context().span_id());
+                    if id == a_id {
+                        "a"
+                    } else if id == other_id {
+                        "other"
+                    } else {
+                        "none"
+                    }
+                };
+                let mut seen = Vec::new();
+                let outer = a.enter();
+                seen.push(current());
+                let inner = a.enter();
+                seen.push(current());
+                drop(inner);
+                seen.push(current());
+                let foreign = other.clone().attach();
+                seen.push(current());
+                let again = a.enter();
+                seen.push(current());
+                drop(again);
+                seen.push(current());
+                drop(foreign);
+                seen.push(current());
+                drop(outer);
+                seen.push(current());
+                seen
+            })
+        };
+        let ours = steps(true);
+        assert_eq!(ours, ["a", "a", "a", "other", "a", "other", "a", "none"]);
+        assert_eq!(ours, steps(false), "as tracing-opentelemetry has it");
     }
 
     /// A span processor that emits `tracing` events while a span starts and ends.
