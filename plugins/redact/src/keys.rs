@@ -4,23 +4,46 @@
 use ndotel_api::BoxError;
 use regex::{RegexSet, RegexSetBuilder};
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{OnceLock, RwLock};
 
-/// A bounded cache of verdicts by name, shared by the key matcher and the redactor's key classes. Hashed with
-/// foldhash (seeded per process): names are short and looked up on every span, where SipHash cost more than the
-/// rest of the lookup.
+/// A bounded cache of verdicts by name, shared by the key matcher and the redactor's key classes.
+///
+/// The first names seen each take a slot of their own, picked by a cheap hash of the name and filled once: a span's
+/// usual keys are found there with one atomic load and one comparison, without a lock. A name whose slot another
+/// name took is looked up in the shared map, hashed with foldhash (seeded per process: names are short and looked
+/// up on every span, where SipHash cost more than the rest of the lookup). Either way the verdict is the judge's
+/// on that very name: which names got slots (an attacker's, say) changes only how fast a lookup is.
 #[derive(Debug)]
-pub(super) struct VerdictCache<T>(RwLock<HashMap<Box<str>, T, foldhash::fast::RandomState>>);
+pub(super) struct VerdictCache<T> {
+    slots: Box<[Slot<T>]>,
+    map: RwLock<HashMap<Box<str>, T, foldhash::fast::RandomState>>,
+}
 
 impl<T: Copy> VerdictCache<T> {
     pub(super) fn new() -> Self {
-        VerdictCache(RwLock::new(HashMap::default()))
+        VerdictCache {
+            slots: (0..SLOTS).map(|_| OnceLock::new()).collect(),
+            map: RwLock::new(HashMap::default()),
+        }
     }
 
     /// The remembered verdict on `name`, else `judge`'s, remembered while fewer than [`CACHE_LIMIT`] are.
     pub(super) fn get_or(&self, name: &str, judge: impl FnOnce() -> T) -> T {
+        let slot = &self.slots[slot_of(name.as_bytes())];
+        let taken = match slot.get() {
+            Some((held, verdict)) if **held == *name => return *verdict,
+            taken => taken.is_some(),
+        };
+        let verdict = self.shared(name, judge);
+        if !taken && name.len() <= CACHED_NAME_LIMIT {
+            let _ = slot.set((name.into(), verdict));
+        }
+        verdict
+    }
+
+    fn shared(&self, name: &str, judge: impl FnOnce() -> T) -> T {
         let mut full = true;
-        if let Ok(cache) = self.0.read() {
+        if let Ok(cache) = self.map.read() {
             if let Some(&verdict) = cache.get(name) {
                 return verdict;
             }
@@ -31,12 +54,29 @@ impl<T: Copy> VerdictCache<T> {
         // attacker wrote into a log line) are never kept: the cache's memory stays bounded by count and size.
         if !full
             && name.len() <= CACHED_NAME_LIMIT
-            && let Ok(mut cache) = self.0.write()
+            && let Ok(mut cache) = self.map.write()
         {
             cache.insert(name.into(), verdict);
         }
         verdict
     }
+}
+
+/// A name and its verdict, set once.
+type Slot<T> = OnceLock<(Box<str>, T)>;
+
+/// How many names get a slot of their own.
+const SLOTS: usize = 256;
+
+/// A name's slot: its length and three of its bytes, mixed.
+fn slot_of(name: &[u8]) -> usize {
+    let n = name.len();
+    let at = |i: usize| name.get(i).map_or(0, |&b| usize::from(b));
+    (n.wrapping_mul(0x9E37)
+        ^ at(0).wrapping_mul(31)
+        ^ at(n / 2).wrapping_mul(7)
+        ^ at(n.wrapping_sub(1)))
+        % SLOTS
 }
 
 /// How many distinct names the verdict cache holds; past that (attacker-chosen header names, say) names are
@@ -288,6 +328,35 @@ fn glob_to_regex(glob: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_and_one_sharing_its_slot_each_keep_their_verdict() {
+        let cache = VerdictCache::new();
+        let a = "password";
+        let b = (0..)
+            .map(|i| format!("k{i}"))
+            .find(|n| slot_of(n.as_bytes()) == slot_of(a.as_bytes()))
+            .expect("a name in the same slot");
+        assert!(cache.get_or(a, || true));
+        assert!(!cache.get_or(&b, || false));
+        assert!(cache.get_or(a, || panic!("remembered in its slot")));
+        assert!(!cache.get_or(&b, || panic!("remembered in the shared map")));
+    }
+
+    #[test]
+    fn every_name_keeps_its_verdict_whoever_took_the_slots_and_filled_the_map() {
+        // An attacker's names come first: they take every slot and fill the shared map past its limit.
+        let m = KeyMatcher::new(DEFAULT_REDACT_KEYS).expect("defaults compile");
+        for i in 0..CACHE_LIMIT + 4 * SLOTS {
+            assert!(!m.is_match(&format!("x-attacker-{i}")));
+        }
+        for _ in 0..2 {
+            assert!(m.is_match("password"));
+            assert!(m.is_match("http.request.header.authorization"));
+            assert!(!m.is_match("http.route"));
+            assert!(!m.is_match("url.path"));
+        }
+    }
 
     #[test]
     fn globs_of_every_shape_match_regardless_of_case_and_separators() {
