@@ -274,16 +274,58 @@ fn put_small_key_value(buf: &mut Vec<u8>, field: u32, key: &[u8], value: &Value)
     if field >= 16 || key.is_empty() || key.len() >= 0x80 || kv_len >= 0x80 {
         return false;
     }
-    buf.extend_from_slice(&[
+    let header = [
         (field << 3 | LEN) as u8,
         kv_len as u8,
         1 << 3 | LEN as u8,
         key.len() as u8,
-    ]);
+    ];
+    let total = 2 + kv_len;
+    if total <= RECORD && key.len() <= 32 && body.len() <= 32 {
+        // Assembled on the stack with fixed-size copies and appended as one fixed-size block, cut to its length:
+        // four appends of variable length would cost two calls to `memcpy` and four capacity checks.
+        let mut record = [0u8; RECORD + 32];
+        record[..4].copy_from_slice(&header);
+        copy_short(&mut record, 4, key);
+        let at = 4 + key.len();
+        record[at..at + head.len()].copy_from_slice(&head);
+        copy_short(&mut record, at + n, body);
+        let end = buf.len() + total;
+        buf.extend_from_slice(&record[..RECORD]);
+        buf.truncate(end);
+        return true;
+    }
+    buf.extend_from_slice(&header);
     buf.extend_from_slice(key);
     buf.extend_from_slice(&head[..n]);
     buf.extend_from_slice(body);
     true
+}
+
+/// The longest attribute [`put_small_key_value`] assembles on the stack, in bytes.
+const RECORD: usize = 64;
+
+/// Copies `src` (at most 32 bytes) into `dst` at `at` with two overlapping fixed-size copies, which the compiler
+/// inlines; a copy of variable length is a call to `memcpy`, costlier than the copy itself at these lengths.
+#[inline(always)]
+fn copy_short(dst: &mut [u8], at: usize, src: &[u8]) {
+    let n = src.len();
+    let to = &mut dst[at..at + n];
+    if n >= 16 {
+        to[..16].copy_from_slice(&src[..16]);
+        to[n - 16..].copy_from_slice(&src[n - 16..]);
+    } else if n >= 8 {
+        to[..8].copy_from_slice(&src[..8]);
+        to[n - 8..].copy_from_slice(&src[n - 8..]);
+    } else if n >= 4 {
+        to[..4].copy_from_slice(&src[..4]);
+        to[n - 4..].copy_from_slice(&src[n - 4..]);
+    } else if n > 0 {
+        // One, two or three bytes (a loop here would become a call to `memcpy`).
+        to[0] = src[0];
+        to[n / 2] = src[n / 2];
+        to[n - 1] = src[n - 1];
+    }
 }
 
 fn put_attributes(buf: &mut Vec<u8>, field: u32, attributes: &[KeyValue]) {
@@ -319,6 +361,10 @@ fn kind(k: &SpanKind) -> u64 {
 
 /// A span's or link's trace state, as its W3C header (left out when empty).
 fn put_trace_state(buf: &mut Vec<u8>, field: u32, state: &opentelemetry::trace::TraceState) {
+    // The usual empty state writes nothing: no header is built for it.
+    if *state == opentelemetry::trace::TraceState::NONE {
+        return;
+    }
     let header = state.header();
     put_opt_bytes(buf, field, header.as_bytes());
 }
@@ -358,9 +404,24 @@ fn put_span(buf: &mut Vec<u8>, s: &SpanData) {
         put_bytes(buf, 4, &s.parent_span_id.to_bytes());
     }
     put_opt_bytes(buf, 5, s.name.as_bytes());
-    put_opt_varint(buf, 6, kind(&s.span_kind));
-    put_opt_fixed64(buf, 7, nanos(s.start_time));
-    put_opt_fixed64(buf, 8, nanos(s.end_time));
+    let (start, end) = (nanos(s.start_time), nanos(s.end_time));
+    if start != 0 && end != 0 {
+        // The kind (never 0, one byte) and both times in one write.
+        let mut times = [0u8; 20];
+        times[..3].copy_from_slice(&[
+            6 << 3 | VARINT as u8,
+            kind(&s.span_kind) as u8,
+            7 << 3 | FIXED64 as u8,
+        ]);
+        times[3..11].copy_from_slice(&start.to_le_bytes());
+        times[11] = 8 << 3 | FIXED64 as u8;
+        times[12..].copy_from_slice(&end.to_le_bytes());
+        buf.extend_from_slice(&times);
+    } else {
+        put_opt_varint(buf, 6, kind(&s.span_kind));
+        put_opt_fixed64(buf, 7, start);
+        put_opt_fixed64(buf, 8, end);
+    }
     put_attributes(buf, 9, &s.attributes);
     put_opt_varint(buf, 10, u64::from(s.dropped_attributes_count));
     for e in s.events.iter() {
@@ -419,6 +480,12 @@ struct Group<'a, T> {
 }
 
 /// Attributes equal as `InstrumentationScope`'s equality has them: in any order (tried in order first).
+/// Whether two strings are equal, found without comparing bytes when they are the same string (a scope's name is
+/// usually one static string, shared by every span of the scope).
+fn same_str(a: &str, b: &str) -> bool {
+    std::ptr::eq(a, b) || a == b
+}
+
 fn same_attributes(a: &InstrumentationScope, b: &InstrumentationScope) -> bool {
     if a.attributes().eq(b.attributes()) {
         return true;
@@ -433,7 +500,7 @@ fn same_attributes(a: &InstrumentationScope, b: &InstrumentationScope) -> bool {
 
 impl<'a, T> Group<'a, T> {
     fn holds(&self, name: &str, scope: &InstrumentationScope) -> bool {
-        self.name == name
+        same_str(self.name, name)
             && self.scope.version() == scope.version()
             && self.scope.schema_url() == scope.schema_url()
             && same_attributes(self.scope, scope)
@@ -663,6 +730,8 @@ mod tests {
         prop_oneof![
             Just(String::new()),
             "[a-z.]{1,12}",
+            // Around the lengths the encoder copies in fixed-size pieces (up to 32 bytes, a record up to 64).
+            "[a-z._]{13,70}",
             any::<String>().prop_map(|s| s.chars().take(40).collect()),
         ]
     }
@@ -705,6 +774,8 @@ mod tests {
     fn trace_state() -> impl Strategy<Value = TraceState> {
         prop_oneof![
             Just(TraceState::default()),
+            // A state made from no entries: no header either.
+            Just(TraceState::from_key_value(Vec::<(String, String)>::new()).unwrap_or_default()),
             ("[a-z]{1,8}", "[a-z0-9]{1,8}").prop_map(|(k, v)| {
                 TraceState::from_key_value([(k, v), ("ot".to_string(), "th:8".to_string())])
                     .unwrap_or_default()
