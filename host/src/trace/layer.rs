@@ -44,9 +44,11 @@ impl WithContext {
     }
 }
 
-/// A `tracing` span entered on this thread: the ids of its span and of its SDK span, and the guard of the context
-/// its entry attached (none when its context was current already: it was entered again inside itself).
+/// A `tracing` span entered on this thread: the layer that saw it (span ids are unique per subscriber only), the ids
+/// of its span and of its SDK span, and the guard of the context its entry attached (none when it was entered again
+/// inside itself with its span still the active one).
 struct Entered {
+    layer: usize,
     id: u64,
     trace_id: TraceId,
     span_id: SpanId,
@@ -216,12 +218,17 @@ where
             return;
         }
         let id = id.into_u64();
+        let layer = self as *const Self as usize;
         // Entered again inside itself (an instrumented future polling a stream instrumented with the same span, as
-        // sqlx's do on every poll): when the span's context is still the current one, there is nothing to attach,
-        // and neither the span nor its extensions are looked up.
+        // sqlx's do on every poll): when its span is still the active one, nothing is attached, and neither the span
+        // nor its extensions are looked up. What was attached inside it with that span still active (baggage, a
+        // value, a suppressed scope) then stays current too, where `tracing-opentelemetry` attaches the span's own
+        // context again.
         if let Ok(Some(again)) = ENTERED.try_with(|entered| {
             let entered = entered.borrow();
-            let top = entered.last().filter(|top| top.id == id)?;
+            let top = entered
+                .last()
+                .filter(|top| top.id == id && top.layer == layer)?;
             let current = Context::map_current(|current| {
                 let span = current.span();
                 let sc = span.span_context();
@@ -232,6 +239,7 @@ where
             let (trace_id, span_id) = again;
             let _ = ENTERED.try_with(|entered| {
                 entered.borrow_mut().push(Entered {
+                    layer,
                     id,
                     trace_id,
                     span_id,
@@ -254,6 +262,7 @@ where
         let guard = Some(otel.attach());
         let _ = ENTERED.try_with(|entered| {
             entered.borrow_mut().push(Entered {
+                layer,
                 id,
                 trace_id,
                 span_id,
@@ -267,11 +276,14 @@ where
             return;
         }
         let id = id.into_u64();
+        let layer = self as *const Self as usize;
         // The guard is dropped after the borrow ends: detaching runs no code of ours, but stays outside it anyway.
         let guard = ENTERED
             .try_with(|entered| {
                 let mut entered = entered.borrow_mut();
-                let at = entered.iter().rposition(|e| e.id == id)?;
+                let at = entered
+                    .iter()
+                    .rposition(|e| e.id == id && e.layer == layer)?;
                 entered.remove(at).guard
             })
             .ok()
@@ -745,6 +757,28 @@ mod tests {
         let ours = steps(true);
         assert_eq!(ours, ["a", "a", "a", "other", "a", "other", "a", "none"]);
         assert_eq!(ours, steps(false), "as tracing-opentelemetry has it");
+    }
+
+    #[test]
+    fn a_span_of_another_subscriber_with_the_same_id_is_made_current() {
+        use crate::SpanExt as _;
+        // Span ids are unique per subscriber: the first span of a second subscriber on this thread may have the id
+        // of a span entered under the first, and must still become current when entered.
+        let (_exporter, provider) = in_memory();
+        let first = tracing_subscriber::registry().with(bridge(true, &provider, true));
+        tracing::subscriber::with_default(first, || {
+            let a = tracing::info_span!("a");
+            let _a = a.enter();
+            let second = tracing_subscriber::registry().with(bridge(true, &provider, true));
+            tracing::subscriber::with_default(second, || {
+                let b = tracing::info_span!("b");
+                assert_eq!(b.id(), a.id(), "the case this test is about");
+                let b_id = b.otel_context().span().span_context().span_id();
+                let _b = b.enter();
+                let current = Context::map_current(|cx| cx.span().span_context().span_id());
+                assert_eq!(current, b_id);
+            });
+        });
     }
 
     /// A span processor that emits `tracing` events while a span starts and ends.
