@@ -18,7 +18,7 @@
 //! event never waits on this one.
 
 use opentelemetry::trace::{
-    Span as _, SpanBuilder, SpanId, SpanKind, Status, TraceContextExt as _, TraceId, Tracer as _,
+    Span as _, SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt as _, Tracer as _,
 };
 use opentelemetry::{Context, Key, KeyValue, StringValue, Value};
 use opentelemetry_sdk::trace::SdkTracer;
@@ -44,15 +44,20 @@ impl WithContext {
     }
 }
 
-/// A `tracing` span entered on this thread: the layer that saw it (span ids are unique per subscriber only), the ids
-/// of its span and of its SDK span, and the guard of the context its entry attached (none when it was entered again
-/// inside itself with its span still the active one).
+/// A `tracing` span entered on this thread: the layer that saw it (span ids are unique per subscriber only), its id,
+/// the address of its SDK span's context (only ever compared: the span is alive while entered, so no other span can
+/// have it), and the guard of the context its entry attached (none when it was entered again inside itself with its
+/// span still the active one).
 struct Entered {
     layer: usize,
     id: u64,
-    trace_id: TraceId,
-    span_id: SpanId,
+    span: usize,
     guard: Option<opentelemetry::ContextGuard>,
+}
+
+/// The address of the span context of `cx`'s active span: which span object it is.
+fn span_address(cx: &Context) -> usize {
+    cx.span().span_context() as *const SpanContext as usize
 }
 
 thread_local! {
@@ -217,55 +222,43 @@ where
         if !self.activation {
             return;
         }
-        let id = id.into_u64();
+        let raw = id.into_u64();
         let layer = self as *const Self as usize;
         // Entered again inside itself (an instrumented future polling a stream instrumented with the same span, as
         // sqlx's do on every poll): when its span is still the active one, nothing is attached, and neither the span
         // nor its extensions are looked up. What was attached inside it with that span still active (baggage, a
         // value, a suppressed scope) then stays current too, where `tracing-opentelemetry` attaches the span's own
         // context again.
-        if let Ok(Some(again)) = ENTERED.try_with(|entered| {
-            let entered = entered.borrow();
-            let top = entered
-                .last()
-                .filter(|top| top.id == id && top.layer == layer)?;
-            let current = Context::map_current(|current| {
-                let span = current.span();
-                let sc = span.span_context();
-                sc.is_valid() && sc.trace_id() == top.trace_id && sc.span_id() == top.span_id
-            });
-            current.then_some((top.trace_id, top.span_id))
-        }) {
-            let (trace_id, span_id) = again;
-            let _ = ENTERED.try_with(|entered| {
-                entered.borrow_mut().push(Entered {
+        let again = ENTERED.try_with(|entered| {
+            let mut entered = entered.borrow_mut();
+            let top = entered.last()?;
+            let span = top.span;
+            let current = top.id == raw
+                && top.layer == layer
+                && Context::map_current(|current| span_address(current) == span);
+            current.then(|| {
+                entered.push(Entered {
                     layer,
-                    id,
-                    trace_id,
-                    span_id,
+                    id: raw,
+                    span,
                     guard: None,
                 })
-            });
+            })
+        });
+        if let Ok(Some(())) = again {
             return;
         }
-        let Some(span) = cx.span(&Id::from_u64(id)) else {
-            return;
-        };
+        let Some(span) = cx.span(id) else { return };
         let Some(otel) = span.extensions().get::<OtelSpan>().map(|s| s.0.clone()) else {
             return;
         };
-        let (trace_id, span_id) = {
-            let span = otel.span();
-            let sc = span.span_context();
-            (sc.trace_id(), sc.span_id())
-        };
+        let span = span_address(&otel);
         let guard = Some(otel.attach());
         let _ = ENTERED.try_with(|entered| {
             entered.borrow_mut().push(Entered {
                 layer,
-                id,
-                trace_id,
-                span_id,
+                id: raw,
+                span,
                 guard,
             })
         });
