@@ -62,7 +62,7 @@ use ndotel_api::{
     AnyValue, BoxError, Edits, KeyValueRef, LogEdits, LogView, REDACTED, SpanView, ValueRef,
 };
 use serde::Deserialize;
-use sql::{Dialect, Stripped};
+use sql::Dialect;
 use text::{Detectors, TextScanner};
 
 /// What is redacted: the keys, the attributes parsed as URLs, hosts and SQL, the detectors, the cap. Deserializes
@@ -179,6 +179,8 @@ pub struct Redactor {
     host_attributes: Vec<String>,
     sql_attributes: Vec<String>,
     sql: bool,
+    /// What the statements seen first became.
+    statements: sql::Memo,
     max_len: usize,
 }
 
@@ -195,6 +197,7 @@ impl Redactor {
             host_attributes: s.host_attributes.clone(),
             sql_attributes: s.sql_attributes.clone(),
             sql: s.sql,
+            statements: sql::Memo::new(),
             max_len: s.max_value_length,
         })
     }
@@ -237,12 +240,7 @@ impl Redactor {
             return (value != REDACTED).then(|| REDACTED.to_string());
         }
         match class {
-            Class::Sql if self.sql => match sql::strip(value, dialect) {
-                // Stripped SQL has no literal and no comment left; its identifiers are not scanned as text.
-                Stripped::Clean => None,
-                Stripped::Changed(out) => Some(out),
-                Stripped::Unparseable => Some(REDACTED.to_string()),
-            },
+            Class::Sql if self.sql => self.statements.strip(value, dialect),
             Class::Url => self.clean_url(key, value),
             Class::Host => match self.clean_host(value) {
                 Some(host) => Some(self.clean_text(&host).unwrap_or(host)),

@@ -67,6 +67,61 @@ pub fn strip(sql: &str, dialect: Dialect) -> Stripped {
     }
 }
 
+/// What became of the statements seen first, each in a slot of its own picked by its hash and filled once: services
+/// send the same parameterized statements over and over, and a statement found here is not scanned again. The answer
+/// is [`strip`]'s on that very statement and dialect (a slot holds both and a hit compares both), so which statements
+/// took the slots (an attacker's, say) changes only how fast an answer comes; long statements are not kept, so the
+/// memory stays bounded.
+#[derive(Debug)]
+pub(crate) struct Memo {
+    slots: Box<[MemoSlot]>,
+    hasher: foldhash::fast::RandomState,
+}
+
+/// A statement, its dialect, and what it becomes (`None`: clean).
+type MemoSlot = std::sync::OnceLock<(Dialect, Box<str>, Option<Box<str>>)>;
+
+/// How many statements the memo holds.
+const MEMO_SLOTS: usize = 64;
+
+/// The longest statement the memo keeps, in bytes.
+const MEMO_LONGEST: usize = 1024;
+
+impl Memo {
+    pub(crate) fn new() -> Self {
+        Memo {
+            slots: (0..MEMO_SLOTS).map(|_| MemoSlot::new()).collect(),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+
+    /// `sql` in `dialect` with its literals stripped (`None`: nothing to strip; `Some(REDACTED)`: unparseable).
+    pub(crate) fn strip(&self, sql: &str, dialect: Dialect) -> Option<String> {
+        let answer = |stripped| match stripped {
+            // Stripped SQL has no literal and no comment left; its identifiers are not scanned as text.
+            Stripped::Clean => None,
+            Stripped::Changed(out) => Some(out),
+            Stripped::Unparseable => Some(ndotel_api::REDACTED.to_string()),
+        };
+        if sql.len() > MEMO_LONGEST {
+            return answer(strip(sql, dialect));
+        }
+        use std::hash::BuildHasher as _;
+        let slot = &self.slots[self.hasher.hash_one(sql) as usize % MEMO_SLOTS];
+        let taken = match slot.get() {
+            Some((d, held, out)) if *d == dialect && **held == *sql => {
+                return out.as_deref().map(str::to_string);
+            }
+            taken => taken.is_some(),
+        };
+        let out = answer(strip(sql, dialect));
+        if !taken {
+            let _ = slot.set((dialect, sql.into(), out.as_deref().map(Box::from)));
+        }
+        out
+    }
+}
+
 struct Scanner<'a> {
     sql: &'a str,
     b: &'a [u8],
@@ -362,6 +417,48 @@ const OPENS: [bool; 256] =
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What [`strip`] itself answers, in the memo's terms.
+    fn fresh(sql: &str, d: Dialect) -> Option<String> {
+        match strip(sql, d) {
+            Stripped::Clean => None,
+            Stripped::Changed(out) => Some(out),
+            Stripped::Unparseable => Some(ndotel_api::REDACTED.to_string()),
+        }
+    }
+
+    #[test]
+    fn the_memo_answers_what_strip_answers_whoever_took_its_slots() {
+        use std::hash::BuildHasher as _;
+        let memo = Memo::new();
+        let first = "SELECT id FROM items WHERE deleted = 0";
+        let slot = |sql: &str| memo.hasher.hash_one(sql) as usize % MEMO_SLOTS;
+        // A statement sharing the first one's slot, and the first one read in another dialect.
+        let neighbour = (0..)
+            .map(|i| format!("SELECT 'x{i}' FROM t"))
+            .find(|sql| slot(sql) == slot(first))
+            .expect("a statement in the same slot");
+        let quoted = "SELECT \"a\" FROM t WHERE b = 'c'";
+        let long = format!("SELECT '{}' FROM t", "x".repeat(2 * MEMO_LONGEST));
+        for _ in 0..2 {
+            for (sql, d) in [
+                (first, Dialect::Sqlite),
+                (neighbour.as_str(), Dialect::Sqlite),
+                (quoted, Dialect::MySql),
+                (quoted, Dialect::Sqlite),
+                (quoted, Dialect::Postgres),
+                ("SELECT 'unterminated", Dialect::Other),
+                (long.as_str(), Dialect::Sqlite),
+            ] {
+                assert_eq!(memo.strip(sql, d), fresh(sql, d), "{sql} in {d:?}");
+            }
+        }
+        assert_eq!(
+            memo.strip(quoted, Dialect::Sqlite).as_deref(),
+            Some("SELECT \"a\" FROM t WHERE b = ?"),
+            "the dialect is part of what a slot holds"
+        );
+    }
 
     fn s(sql: &str, d: Dialect) -> String {
         match strip(sql, d) {
