@@ -68,18 +68,29 @@ pub fn strip(sql: &str, dialect: Dialect) -> Stripped {
 }
 
 /// What became of the statements seen first, each in a slot of its own picked by its hash and filled once: services
-/// send the same parameterized statements over and over, and a statement found here is not scanned again. The answer
-/// is [`strip`]'s on that very statement and dialect (a slot holds both and a hit compares both), so which statements
-/// took the slots (an attacker's, say) changes only how fast an answer comes; long statements are not kept, so the
-/// memory stays bounded.
-#[derive(Debug)]
+/// send the same parameterized statements over and over, and a statement found here is not scanned again.
+///
+/// A slot holds the statement's dialect, length and two independent 64-bit hashes (seeded per process), never its
+/// text: a statement may hold the very literals redaction removes, and they are not kept. What a slot keeps of the
+/// answer is stripped SQL, which holds none. A hit needs all four to agree; the answer is [`strip`]'s on the statement
+/// that filled the slot, so two statements would have to collide in 128 seeded bits to get each other's answer, and
+/// even then the answer is stripped SQL, never the literals of either. Which statements took the slots (an
+/// attacker's, say) changes only how fast an answer comes; long statements are not kept, so memory stays bounded.
 pub(crate) struct Memo {
     slots: Box<[MemoSlot]>,
-    hasher: foldhash::fast::RandomState,
+    first: foldhash::fast::RandomState,
+    second: foldhash::fast::RandomState,
 }
 
-/// A statement, its dialect, and what it becomes (`None`: clean).
-type MemoSlot = std::sync::OnceLock<(Dialect, Box<str>, Option<Box<str>>)>;
+/// A statement's dialect, length and hashes, and what it becomes (`None`: clean).
+type MemoSlot = std::sync::OnceLock<(Dialect, usize, [u64; 2], Option<Box<str>>)>;
+
+impl std::fmt::Debug for Memo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let held = self.slots.iter().filter(|s| s.get().is_some()).count();
+        f.debug_struct("Memo").field("held", &held).finish()
+    }
+}
 
 /// How many statements the memo holds.
 const MEMO_SLOTS: usize = 64;
@@ -91,7 +102,8 @@ impl Memo {
     pub(crate) fn new() -> Self {
         Memo {
             slots: (0..MEMO_SLOTS).map(|_| MemoSlot::new()).collect(),
-            hasher: foldhash::fast::RandomState::default(),
+            first: foldhash::fast::RandomState::default(),
+            second: foldhash::fast::RandomState::default(),
         }
     }
 
@@ -107,16 +119,17 @@ impl Memo {
             return answer(strip(sql, dialect));
         }
         use std::hash::BuildHasher as _;
-        let slot = &self.slots[self.hasher.hash_one(sql) as usize % MEMO_SLOTS];
+        let hashes = [self.first.hash_one(sql), self.second.hash_one(sql)];
+        let slot = &self.slots[hashes[0] as usize % MEMO_SLOTS];
         let taken = match slot.get() {
-            Some((d, held, out)) if *d == dialect && **held == *sql => {
+            Some((d, len, h, out)) if *d == dialect && *len == sql.len() && *h == hashes => {
                 return out.as_deref().map(str::to_string);
             }
             taken => taken.is_some(),
         };
         let out = answer(strip(sql, dialect));
         if !taken {
-            let _ = slot.set((dialect, sql.into(), out.as_deref().map(Box::from)));
+            let _ = slot.set((dialect, sql.len(), hashes, out.as_deref().map(Box::from)));
         }
         out
     }
@@ -431,32 +444,64 @@ mod tests {
     fn the_memo_answers_what_strip_answers_whoever_took_its_slots() {
         use std::hash::BuildHasher as _;
         let memo = Memo::new();
+        let slot = |sql: &str| memo.first.hash_one(sql) as usize % MEMO_SLOTS;
+        let held = |memo: &Memo| memo.slots.iter().filter(|s| s.get().is_some()).count();
         let first = "SELECT id FROM items WHERE deleted = 0";
-        let slot = |sql: &str| memo.hasher.hash_one(sql) as usize % MEMO_SLOTS;
-        // A statement sharing the first one's slot, and the first one read in another dialect.
+        // A statement sharing the first one's slot: it is answered afresh each time.
         let neighbour = (0..)
             .map(|i| format!("SELECT 'x{i}' FROM t"))
             .find(|sql| slot(sql) == slot(first))
             .expect("a statement in the same slot");
-        let quoted = "SELECT \"a\" FROM t WHERE b = 'c'";
         let long = format!("SELECT '{}' FROM t", "x".repeat(2 * MEMO_LONGEST));
         for _ in 0..2 {
             for (sql, d) in [
                 (first, Dialect::Sqlite),
                 (neighbour.as_str(), Dialect::Sqlite),
-                (quoted, Dialect::MySql),
-                (quoted, Dialect::Sqlite),
-                (quoted, Dialect::Postgres),
                 ("SELECT 'unterminated", Dialect::Other),
+                ("", Dialect::MySql),
                 (long.as_str(), Dialect::Sqlite),
             ] {
                 assert_eq!(memo.strip(sql, d), fresh(sql, d), "{sql} in {d:?}");
             }
         }
+        assert!(
+            memo.slots[slot(first)].get().is_some(),
+            "the first statement is kept"
+        );
+        assert!(
+            held(&memo) <= 3,
+            "neither the neighbour nor the long one is kept"
+        );
+        // Nothing of a statement's literals is kept, nor shown.
+        assert!(!format!("{memo:?}").contains("deleted"));
+        let secret = "SELECT 1 FROM users WHERE password = 'hunter2'";
+        assert_eq!(
+            memo.strip(secret, Dialect::Sqlite),
+            fresh(secret, Dialect::Sqlite)
+        );
+        assert!(!format!("{:?}", memo.slots).contains("hunter2"));
+    }
+
+    #[test]
+    fn the_dialect_is_part_of_what_a_memo_slot_holds() {
+        // A fresh memo: the statement's slot is free, so the first dialect's answer is kept.
+        let memo = Memo::new();
+        let quoted = "SELECT \"a\" FROM t WHERE b = 'c'";
+        for d in [
+            Dialect::MySql,
+            Dialect::Sqlite,
+            Dialect::Postgres,
+            Dialect::MySql,
+        ] {
+            assert_eq!(memo.strip(quoted, d), fresh(quoted, d), "{d:?}");
+        }
         assert_eq!(
             memo.strip(quoted, Dialect::Sqlite).as_deref(),
-            Some("SELECT \"a\" FROM t WHERE b = ?"),
-            "the dialect is part of what a slot holds"
+            Some("SELECT \"a\" FROM t WHERE b = ?")
+        );
+        assert_eq!(
+            memo.strip(quoted, Dialect::MySql).as_deref(),
+            Some("SELECT ? FROM t WHERE b = ?")
         );
     }
 
