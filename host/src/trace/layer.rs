@@ -229,38 +229,39 @@ where
         // nor its extensions are looked up. What was attached inside it with that span still active (baggage, a
         // value, a suppressed scope) then stays current too, where `tracing-opentelemetry` attaches the span's own
         // context again.
-        let again = ENTERED.try_with(|entered| {
-            let mut entered = entered.borrow_mut();
-            let top = entered.last()?;
-            let span = top.span;
-            let current = top.id == raw
-                && top.layer == layer
-                && Context::map_current(|current| span_address(current) == span);
-            current.then(|| {
-                entered.push(Entered {
-                    layer,
-                    id: raw,
-                    span,
-                    guard: None,
-                })
-            })
-        });
-        if let Ok(Some(())) = again {
-            return;
-        }
-        let Some(span) = cx.span(id) else { return };
-        let Some(otel) = span.extensions().get::<OtelSpan>().map(|s| s.0.clone()) else {
-            return;
-        };
-        let span = span_address(&otel);
-        let guard = Some(otel.attach());
+        // One visit to the thread's list: the check, and the entry either way.
         let _ = ENTERED.try_with(|entered| {
+            {
+                let mut list = entered.borrow_mut();
+                if let Some(top) = list.last() {
+                    let span = top.span;
+                    if top.id == raw
+                        && top.layer == layer
+                        && Context::map_current(|current| span_address(current) == span)
+                    {
+                        list.push(Entered {
+                            layer,
+                            id: raw,
+                            span,
+                            guard: None,
+                        });
+                        return;
+                    }
+                }
+            }
+            // The list is not borrowed meanwhile: attaching may run code that enters spans.
+            let Some(span) = cx.span(id) else { return };
+            let Some(otel) = span.extensions().get::<OtelSpan>().map(|s| s.0.clone()) else {
+                return;
+            };
+            let span = span_address(&otel);
+            let guard = Some(otel.attach());
             entered.borrow_mut().push(Entered {
                 layer,
                 id: raw,
                 span,
                 guard,
-            })
+            });
         });
     }
 
