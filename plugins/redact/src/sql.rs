@@ -46,6 +46,18 @@ pub enum Stripped {
     Unparseable,
 }
 
+impl Stripped {
+    /// The value an attribute holding the statement gets: `None` when it stays as it is (stripped SQL has no
+    /// literal and no comment left; its identifiers are not scanned as text), `[REDACTED]` when unparseable.
+    pub fn replacement(self) -> Option<String> {
+        match self {
+            Stripped::Clean => None,
+            Stripped::Changed(out) => Some(out),
+            Stripped::Unparseable => Some(ndotel_api::REDACTED.to_string()),
+        }
+    }
+}
+
 /// Strips the literals of `sql` read in `dialect`.
 pub fn strip(sql: &str, dialect: Dialect) -> Stripped {
     let b = sql.as_bytes();
@@ -109,14 +121,8 @@ impl Memo {
 
     /// `sql` in `dialect` with its literals stripped (`None`: nothing to strip; `Some(REDACTED)`: unparseable).
     pub(crate) fn strip(&self, sql: &str, dialect: Dialect) -> Option<String> {
-        let answer = |stripped| match stripped {
-            // Stripped SQL has no literal and no comment left; its identifiers are not scanned as text.
-            Stripped::Clean => None,
-            Stripped::Changed(out) => Some(out),
-            Stripped::Unparseable => Some(ndotel_api::REDACTED.to_string()),
-        };
         if sql.len() > MEMO_LONGEST {
-            return answer(strip(sql, dialect));
+            return strip(sql, dialect).replacement();
         }
         use std::hash::BuildHasher as _;
         let hashes = [self.first.hash_one(sql), self.second.hash_one(sql)];
@@ -127,7 +133,7 @@ impl Memo {
             }
             taken => taken.is_some(),
         };
-        let out = answer(strip(sql, dialect));
+        let out = strip(sql, dialect).replacement();
         if !taken {
             let _ = slot.set((dialect, sql.len(), hashes, out.as_deref().map(Box::from)));
         }
@@ -433,11 +439,7 @@ mod tests {
 
     /// What [`strip`] itself answers, in the memo's terms.
     fn fresh(sql: &str, d: Dialect) -> Option<String> {
-        match strip(sql, d) {
-            Stripped::Clean => None,
-            Stripped::Changed(out) => Some(out),
-            Stripped::Unparseable => Some(ndotel_api::REDACTED.to_string()),
-        }
+        strip(sql, d).replacement()
     }
 
     #[test]
