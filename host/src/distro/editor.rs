@@ -334,36 +334,36 @@ impl FfiEdits for SpanEdits {
         self.drop = true;
     }
     fn rename_span(&mut self, name: RStr<'_>) {
-        self.edits.push(SpanEdit::Rename(name.to_string()));
+        self.edits.push(SpanEdit::Rename(name.as_str().to_owned()));
     }
     fn set(&mut self, target: FfiTarget, key: RStr<'_>, value: ValueRef<'_>) {
         // A value kind this host does not know (a newer plugin) cannot be represented: the edit is skipped.
         if let Some(value) = to_otel_value(value) {
-            let kv = KeyValue::new(key.to_string(), value);
+            let kv = KeyValue::new(key.as_str().to_owned(), value);
             self.edits.push(SpanEdit::Set(target.into(), kv));
         }
     }
     fn redact(&mut self, target: FfiTarget, key: RStr<'_>) {
         self.edits
-            .push(SpanEdit::Redact(target.into(), key.to_string()));
+            .push(SpanEdit::Redact(target.into(), key.as_str().to_owned()));
     }
     fn rename_attribute(&mut self, target: FfiTarget, from: RStr<'_>, to: RStr<'_>) {
         self.edits.push(SpanEdit::RenameAttribute(
             target.into(),
-            from.to_string(),
-            to.to_string(),
+            from.as_str().to_owned(),
+            to.as_str().to_owned(),
         ));
     }
     fn remove_attribute(&mut self, target: FfiTarget, key: RStr<'_>) {
         self.edits
-            .push(SpanEdit::Remove(target.into(), key.to_string()));
+            .push(SpanEdit::Remove(target.into(), key.as_str().to_owned()));
     }
     fn drop_event(&mut self, index: u32) {
         self.edits.push(SpanEdit::DropEvent(index as usize));
     }
     fn set_status_message(&mut self, message: RStr<'_>) {
         self.edits
-            .push(SpanEdit::StatusMessage(message.to_string()));
+            .push(SpanEdit::StatusMessage(message.as_str().to_owned()));
     }
 }
 

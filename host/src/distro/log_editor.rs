@@ -171,15 +171,17 @@ impl FfiLogEdits for LogEdits {
     }
     fn set(&mut self, key: RStr<'_>, value: ValueRef<'_>) {
         match to_log_value(value) {
-            Some(v) => self.edits.push(LogEdit::Set(Key::from(key.to_string()), v)),
-            None => self.edits.push(LogEdit::Redact(key.to_string())),
+            Some(v) => self
+                .edits
+                .push(LogEdit::Set(Key::from(key.as_str().to_owned()), v)),
+            None => self.edits.push(LogEdit::Redact(key.as_str().to_owned())),
         }
     }
     fn redact(&mut self, key: RStr<'_>) {
-        self.edits.push(LogEdit::Redact(key.to_string()));
+        self.edits.push(LogEdit::Redact(key.as_str().to_owned()));
     }
     fn remove_attribute(&mut self, key: RStr<'_>) {
-        self.edits.push(LogEdit::Remove(key.to_string()));
+        self.edits.push(LogEdit::Remove(key.as_str().to_owned()));
     }
 }
 

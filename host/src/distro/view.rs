@@ -275,12 +275,14 @@ pub(crate) fn to_otel_value(v: ValueRef<'_>) -> Option<Value> {
         AnyValue::Bool(b) => Value::Bool(b),
         AnyValue::I64(i) => Value::I64(i),
         AnyValue::F64(f) => Value::F64(f),
-        AnyValue::Str(s) => Value::String(s.to_string().into()),
+        AnyValue::Str(s) => Value::String(s.to_owned().into()),
         AnyValue::BoolArray(v) => Value::Array(Array::Bool(v.to_vec())),
         AnyValue::I64Array(v) => Value::Array(Array::I64(v.to_vec())),
         AnyValue::F64Array(v) => Value::Array(Array::F64(v.to_vec())),
         AnyValue::StrArray(v) => Value::Array(Array::String(
-            v.iter().map(|s| StringValue::from(s.to_string())).collect(),
+            v.iter()
+                .map(|s| StringValue::from(s.as_str().to_owned()))
+                .collect(),
         )),
         _ => return None,
     })
@@ -293,7 +295,7 @@ pub(crate) struct Attributes(pub(crate) Vec<KeyValue>);
 impl FfiAttributes for Attributes {
     fn push(&mut self, key: abi_stable::std_types::RStr<'_>, value: ValueRef<'_>) {
         if let Some(value) = to_otel_value(value) {
-            self.0.push(KeyValue::new(key.to_string(), value));
+            self.0.push(KeyValue::new(key.as_str().to_owned(), value));
         }
     }
 }
