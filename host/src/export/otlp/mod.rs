@@ -437,6 +437,10 @@ impl OtlpConfig {
 /// The largest buffer a request starts with (16 MiB); beyond it, it grows as the encoder writes.
 const MAX_FIRST_ALLOCATION: usize = 16 << 20;
 
+/// Bytes per span or log record assumed before the first request measures them: a span of about ten attributes.
+/// Without it the first request's buffer would grow from nothing, copying itself a dozen times.
+const FIRST_PER_ITEM: usize = 512;
+
 /// ndotel's OTLP exporter of spans or log records: each batch encoded straight from the SDK's data ([`wire`]) and
 /// sent over the configured transport ([`send`]).
 #[derive(Debug)]
@@ -462,7 +466,7 @@ impl Exporter {
             encoder: wire::Encoder::default(),
             sender: send::Sender::new(config, transport, signal.path())?,
             service,
-            per_item: AtomicUsize::new(0),
+            per_item: AtomicUsize::new(FIRST_PER_ITEM),
             shut_down: AtomicBool::new(false),
         })
     }
