@@ -388,9 +388,17 @@ impl Guard {
             }
         }
         let lost = self.pipeline.delivery.undelivered();
-        if lost > 0 {
+        let full = self.pipeline.delivery.dropped_full();
+        if lost > full {
             eprintln!(
-                "ndotel: {lost} span export(s) were not delivered (an export failed or shutdown ran out of time)"
+                "ndotel: {} span export(s) were not delivered (an export failed or shutdown ran out of time)",
+                lost.saturating_sub(full)
+            );
+        }
+        if full > 0 {
+            eprintln!(
+                "ndotel: {full} span(s) were dropped because the span queue was full; raise OTEL_BSP_MAX_QUEUE_SIZE \
+                 or lower OTEL_BSP_SCHEDULE_DELAY"
             );
         }
         match finished {

@@ -23,6 +23,8 @@ pub(crate) struct Delivery {
     settled: AtomicU64,
     /// Span exports that failed (one per span and exporter).
     failed: AtomicU64,
+    /// Spans dropped because the batch queue was full.
+    full: AtomicU64,
 }
 
 impl Delivery {
@@ -36,6 +38,16 @@ impl Delivery {
 
     pub(crate) fn failed(&self, n: usize) {
         self.failed.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// A queued span was dropped because the batch queue was full.
+    pub(crate) fn full(&self) {
+        self.full.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Spans dropped because the batch queue was full (counted in [`Delivery::undelivered`] too).
+    pub(crate) fn dropped_full(&self) -> u64 {
+        self.full.load(Ordering::Relaxed)
     }
 
     /// Span exports that did not happen: spans never done with, and failed exports.

@@ -4,3 +4,4 @@
 pub(crate) mod exporter;
 pub(crate) mod layer;
 pub(crate) mod processor;
+pub(crate) mod queue;

@@ -8,6 +8,7 @@
 //! costs its span whatever that setting says; while a call is stuck the watchdog bypasses the processor.
 
 use super::exporter::{AnySpanExporter, Delivery};
+use super::queue::{BatchQueue, Dropped};
 use crate::distro::editor::{Editor, Progress, SpanProcessorBox};
 use crate::distro::faults::Faults;
 use crate::distro::view::resource_attributes;
@@ -16,7 +17,7 @@ use opentelemetry::trace::Span as _;
 use opentelemetry::{Context, KeyValue, Value};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
-use opentelemetry_sdk::trace::{BatchSpanProcessor, Span, SpanData, SpanExporter, SpanProcessor};
+use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 use smallvec::SmallVec;
 use std::future::Future;
 use std::sync::Arc;
@@ -161,7 +162,7 @@ pub(crate) struct DistroSpanProcessor {
     editor: Option<Arc<EditorSlot>>,
     start_attributes: Vec<KeyValue>,
     /// The one batch queue (`None` when nothing would receive a span).
-    batch: Option<BatchSpanProcessor>,
+    batch: Option<BatchQueue>,
     /// The caller's processors ([`crate::Pipeline::build_with`]): started here, ended after the edits.
     extra: Arc<[Box<dyn SpanProcessor>]>,
     delivery: Arc<Delivery>,
@@ -193,7 +194,7 @@ impl DistroSpanProcessor {
         receivers: Receivers,
         faults: Arc<Faults>,
         call_timeout: Duration,
-        batch: impl FnOnce(Outlet) -> BatchSpanProcessor,
+        batch: impl FnOnce(Outlet) -> BatchQueue,
     ) -> Self {
         let editor = plugin.map(|(plugin, edits_batches)| {
             Arc::new(EditorSlot::new(Editor::new(
@@ -411,7 +412,9 @@ impl SpanProcessor for DistroSpanProcessor {
     fn on_end(&self, span: SpanData) {
         if let Some(batch) = &self.batch {
             self.delivery.queued();
-            batch.on_end(span);
+            if batch.push(span) == Err(Dropped::Full) {
+                self.delivery.full();
+            }
         }
     }
 
@@ -445,7 +448,7 @@ impl SpanProcessor for DistroSpanProcessor {
 
     fn set_resource(&mut self, resource: &Resource) {
         // The caller's processors were given the resource when the pipeline was built.
-        if let Some(b) = &mut self.batch {
+        if let Some(b) = &self.batch {
             b.set_resource(resource);
         }
     }
