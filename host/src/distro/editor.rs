@@ -310,11 +310,15 @@ impl From<FfiTarget> for Target {
     }
 }
 
+/// A key as the distro named it, short ones kept inline: setting an attribute the span has (the usual edit, a
+/// redacted or stripped value) allocates no key, and frees none on the thread that drops the span.
+type KeyBytes = SmallVec<[u8; 48]>;
+
 /// One recorded edit, with owned values (the span is borrowed while the distro runs).
 #[derive(Debug)]
 enum SpanEdit {
     Rename(String),
-    Set(Target, KeyValue),
+    Set(Target, KeyBytes, Value),
     Redact(Target, String),
     RenameAttribute(Target, String, String),
     Remove(Target, String),
@@ -339,8 +343,8 @@ impl FfiEdits for SpanEdits {
     fn set(&mut self, target: FfiTarget, key: RStr<'_>, value: ValueRef<'_>) {
         // A value kind this host does not know (a newer plugin) cannot be represented: the edit is skipped.
         if let Some(value) = to_otel_value(value) {
-            let kv = KeyValue::new(key.as_str().to_owned(), value);
-            self.edits.push(SpanEdit::Set(target.into(), kv));
+            let key = KeyBytes::from_slice(key.as_str().as_bytes());
+            self.edits.push(SpanEdit::Set(target.into(), key, value));
         }
     }
     fn redact(&mut self, target: FfiTarget, key: RStr<'_>) {
@@ -390,11 +394,19 @@ impl SpanEdits {
         for edit in self.edits {
             match edit {
                 SpanEdit::Rename(name) => span.name = Cow::Owned(name),
-                SpanEdit::Set(target, kv) => {
+                SpanEdit::Set(target, key, value) => {
                     if let Some(attributes) = attributes_of(span, target) {
-                        match attributes.iter_mut().find(|a| a.key == kv.key) {
-                            Some(existing) => *existing = kv,
-                            None => attributes.push(kv),
+                        match attributes
+                            .iter_mut()
+                            .find(|a| a.key.as_str().as_bytes() == key.as_slice())
+                        {
+                            Some(existing) => existing.value = value,
+                            // The bytes are a `str`'s: the conversion cannot fail.
+                            None => {
+                                if let Ok(key) = String::from_utf8(key.into_vec()) {
+                                    attributes.push(KeyValue::new(key, value));
+                                }
+                            }
                         }
                     }
                 }
@@ -498,17 +510,31 @@ pub(crate) mod tests {
         }
     }
 
+    /// A key longer than [`KeyBytes`] keeps inline.
+    const LONG: &str = "an.attribute.key.longer.than.forty.eight.bytes.kept.on.the.heap";
+
+    fn set(target: Target, key: &str, value: &'static str) -> SpanEdit {
+        SpanEdit::Set(
+            target,
+            KeyBytes::from_slice(key.as_bytes()),
+            Value::from(value),
+        )
+    }
+
     #[test]
     fn edits_apply_in_order_with_indexes_meaning_what_the_distro_saw() {
         let mut out = span(Status::error("token=x"));
         let kept = edits(vec![
             SpanEdit::DropEvent(0),
-            SpanEdit::Set(Target::Event(1), KeyValue::new("k", "two")),
+            set(Target::Event(1), "k", "two"),
             SpanEdit::Redact(Target::Link(0), "peer.token".into()),
             SpanEdit::Redact(Target::Span, "secret".into()),
             SpanEdit::RenameAttribute(Target::Span, "a".into(), "a".into()),
             SpanEdit::RenameAttribute(Target::Span, "a".into(), "b".into()),
-            SpanEdit::Set(Target::Event(9), KeyValue::new("ignored", "out of range")),
+            set(Target::Event(9), "ignored", "out of range"),
+            // A key too long to be kept inline, new to the span: appended.
+            set(Target::Span, LONG, "appended"),
+            set(Target::Span, "b", "set again"),
             SpanEdit::StatusMessage("[REDACTED]".into()),
         ])
         .apply(&mut out);
@@ -525,8 +551,12 @@ pub(crate) mod tests {
             .collect();
         assert_eq!(
             attrs,
-            [("b".into(), "1".into()), ("secret".into(), REDACTED.into())],
-            "renaming to itself keeps the attribute"
+            [
+                ("b".into(), "set again".into()),
+                ("secret".into(), REDACTED.into()),
+                (LONG.into(), "appended".into())
+            ],
+            "renaming to itself keeps the attribute; setting one the span has replaces its value in place"
         );
         assert_eq!(out.status, Status::error("[REDACTED]"));
         // Only an error status has a message.
