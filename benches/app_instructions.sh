@@ -92,8 +92,9 @@ row() {
 }
 otlp=(OTEL_TRACES_EXPORTER=otlp OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$grpc_port")
 if [ -n "$grpc_port" ]; then
-  row "by hand: \`sdk\` distro, \`tracing-opentelemetry\`, opentelemetry-otlp's exporter, OTLP/gRPC to rotel" \
-    OTEL_RUST_DISTRO=sdk OTEL_RUST_TRACING_BRIDGE=tracing-opentelemetry OTEL_RUST_OTLP_ENCODER=opentelemetry-otlp "${otlp[@]}"
+  row "by hand: \`sdk\` distro, \`tracing-opentelemetry\`, the SDK's batch processor, opentelemetry-otlp's exporter, OTLP/gRPC to rotel" \
+    OTEL_RUST_DISTRO=sdk OTEL_RUST_TRACING_BRIDGE=tracing-opentelemetry OTEL_RUST_OTLP_ENCODER=opentelemetry-otlp \
+    OTEL_RUST_SPAN_QUEUE=sdk "${otlp[@]}"
   row "\`sdk\` distro, ndotel's layer and encoder, OTLP/gRPC" OTEL_RUST_DISTRO=sdk "${otlp[@]}"
   row "reference distro \`.so\`, opentelemetry-otlp's exporter, OTLP/gRPC" \
     OTEL_RUST_DISTRO=otel_custom_distro OTEL_RUST_OTLP_ENCODER=opentelemetry-otlp "${otlp[@]}"

@@ -135,10 +135,14 @@ fn traces_metrics_and_logs_reach_rotel_over_http_protobuf() {
     all_signals_reach_rotel("http/protobuf", |c| c.http, &[]);
 }
 
-/// The setup a team writes by hand (opentelemetry-otlp's own span exporter), kept for comparison.
+/// The setup a team writes by hand (opentelemetry-otlp's own span exporter behind the SDK's batch processor), kept
+/// for comparison.
 #[test]
 fn opentelemetry_otlps_own_span_exporter_reaches_rotel_on_request() {
-    let choice = [("OTEL_RUST_OTLP_ENCODER", "opentelemetry-otlp")];
+    let choice = [
+        ("OTEL_RUST_OTLP_ENCODER", "opentelemetry-otlp"),
+        ("OTEL_RUST_SPAN_QUEUE", "sdk"),
+    ];
     all_signals_reach_rotel("grpc", |c| c.grpc, &choice);
     all_signals_reach_rotel("http/protobuf", |c| c.http, &choice);
 }

@@ -170,6 +170,58 @@ fn sigterm_against_a_collector_that_never_answers_ends_in_bounded_time_and_says_
     assert!(took < Duration::from_secs(20), "SIGTERM took {took:?}");
 }
 
+/// A collector that never answers holds the batch thread, so the span queue fills: the spans past it are dropped,
+/// said once when it starts and counted at shutdown, with the setting to raise; the service answers throughout.
+#[test]
+fn a_full_span_queue_drops_spans_and_says_so_once_and_in_total() {
+    let tmp = setup();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            held.push(conn);
+        }
+    });
+    let mut cmd = app(tmp.path());
+    cmd.env("OTEL_RUST_DISTRO", "sdk")
+        .env("OTEL_TRACES_EXPORTER", "otlp")
+        .env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{port}"),
+        )
+        .env("OTEL_BSP_MAX_QUEUE_SIZE", "2")
+        .env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1")
+        .env("OTEL_RUST_SHUTDOWN_TIMEOUT", "1000");
+    let (running, stderr) = start(cmd);
+    // Each request ends at least two spans; one export in flight and two queued hold three of them.
+    for _ in 0..10 {
+        let r = client::request(&running.addr, "GET", "/items", &[], None).unwrap();
+        assert_eq!(r.status, 200);
+    }
+    let (ok, _) = stop(running);
+    let stderr = stderr.join().unwrap();
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        stderr.matches("the span queue is full (2 spans)").count(),
+        1,
+        "said once: {stderr}"
+    );
+    let total = stderr
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("ndotel: ")?
+                .strip_suffix(
+                    " span(s) were dropped because the span queue was full; raise \
+                     OTEL_BSP_MAX_QUEUE_SIZE or lower OTEL_BSP_SCHEDULE_DELAY",
+                )?
+                .parse::<u64>()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("the total is said: {stderr}"));
+    assert!((17..=20 * 3).contains(&total), "{total} dropped: {stderr}");
+}
+
 /// With no collector at the endpoint, the OpenTelemetry libraries' export errors are not repeated on every attempt:
 /// each is shown at most once a minute, after the one start-up line that says where spans go.
 #[test]

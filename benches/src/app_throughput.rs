@@ -63,16 +63,19 @@ fn variants(collector: Option<&Collector>) -> Vec<Variant> {
                 format!("http://127.0.0.1:{}", c.grpc),
             ),
         ];
-        // The setup a team writes by hand: the plain SDK, `tracing-opentelemetry`, opentelemetry-otlp's exporter.
+        // The setup a team writes by hand: the plain SDK, `tracing-opentelemetry`, opentelemetry-otlp's exporter
+        // behind the SDK's batch processor.
         let mut env = vec![
             ("OTEL_RUST_DISTRO", "sdk".to_string()),
             ("OTEL_RUST_TRACING_BRIDGE", "tracing-opentelemetry".into()),
             ("OTEL_RUST_OTLP_ENCODER", "opentelemetry-otlp".into()),
+            ("OTEL_RUST_SPAN_QUEUE", "sdk".into()),
         ];
         env.extend(otlp.clone());
         v.push(Variant {
             name: "by_hand_otlp",
-            what: "by hand: `sdk` distro, `tracing-opentelemetry`, opentelemetry-otlp's exporter, OTLP/gRPC to rotel",
+            what: "by hand: `sdk` distro, `tracing-opentelemetry`, the SDK's batch processor, opentelemetry-otlp's \
+                   exporter, OTLP/gRPC to rotel",
             env,
         });
         let mut env = custom("otlp");

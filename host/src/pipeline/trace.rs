@@ -7,25 +7,39 @@ use crate::distro::sampler::PluginSampler;
 use crate::pipeline::ctx::{BuildError, Ctx, open_file, unknown};
 use crate::settings::{BUILTIN_SAMPLERS, BUILTIN_SPAN_EXPORTERS};
 use crate::trace::exporter::{AnySpanExporter, FileSpanExporter};
-use crate::trace::processor::Outlet;
+use crate::trace::processor::{Batch, Outlet};
 use crate::trace::queue::{BatchQueue, QueueConfig};
 use opentelemetry::KeyValue;
-use opentelemetry_sdk::trace::{Sampler, ShouldSample};
+use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler, ShouldSample};
 use std::sync::Arc;
 
 impl Ctx<'_> {
     /// The one batch processor: the distro's edits and every exporter run on its thread, with the validated
     /// `OTEL_BSP_*` settings.
-    pub(crate) fn batch(&self, outlet: Outlet) -> BatchQueue {
+    pub(crate) fn batch(&self, outlet: Outlet) -> Batch {
         let s = &self.plan.settings;
-        BatchQueue::new(
+        if s.span_queue.value != crate::settings::OWN_SPAN_QUEUE {
+            // Every value is set here, so the SDK's own reading of OTEL_BSP_* (which panics or aborts on absurd
+            // queue sizes) never decides anything.
+            let config = BatchConfigBuilder::default()
+                .with_max_queue_size(s.bsp_max_queue_size.value)
+                .with_max_export_batch_size(s.bsp_max_export_batch_size.value)
+                .with_scheduled_delay(s.bsp_schedule_delay.value)
+                .build();
+            return Batch::Sdk(
+                BatchSpanProcessor::builder(outlet)
+                    .with_batch_config(config)
+                    .build(),
+            );
+        }
+        Batch::Own(BatchQueue::new(
             outlet,
             QueueConfig {
                 max_queue_size: s.bsp_max_queue_size.value,
                 max_export_batch_size: s.bsp_max_export_batch_size.value,
                 schedule_delay: s.bsp_schedule_delay.value,
             },
-        )
+        ))
     }
 
     pub(crate) fn span_exporters(&mut self) -> Result<Vec<Box<dyn AnySpanExporter>>, BuildError> {

@@ -179,6 +179,8 @@ pub(crate) const DEFAULT_TRACING_FILTER: &str = "info,otel::tracing=trace";
 pub(crate) const OWN_TRACING_BRIDGE: &str = "ndotel";
 /// `OTEL_RUST_OTLP_ENCODER`'s value for ndotel's own OTLP encoder (the default).
 pub(crate) const OWN_OTLP_ENCODER: &str = "ndotel";
+/// `OTEL_RUST_SPAN_QUEUE`'s value for ndotel's own batch queue.
+pub(crate) const OWN_SPAN_QUEUE: &str = "ndotel";
 
 /// Samplers OpenTelemetry specifies that ndotel does not provide: warned about, the default used.
 const UNSUPPORTED_SAMPLERS: &[&str] = &["jaeger_remote", "parentbased_jaeger_remote", "xray"];
@@ -1171,6 +1173,27 @@ settings_table! {
                 |s| match s.trim().to_ascii_lowercase().as_str() {
                     e @ (OWN_OTLP_ENCODER | "opentelemetry-otlp") => Ok(e.to_string()),
                     _ => Err("`ndotel` or `opentelemetry-otlp`".into()),
+                },
+                &mut i.w,
+            ),
+        }
+        /// `OTEL_RUST_SPAN_QUEUE`: `ndotel` (its own batch queue) or `sdk` (the SDK's `BatchSpanProcessor`).
+        span_queue: String {
+            env: "`OTEL_RUST_SPAN_QUEUE`",
+            file: "—",
+            declared: "—",
+            default: "`ndotel`",
+            meaning: "what carries ended spans to the batch thread, with the `OTEL_BSP_*` settings: `ndotel`'s own \
+                      queue, or the SDK's `BatchSpanProcessor` (the setup a team writes by hand; for comparison)",
+            resolve: |i: &mut Inputs| pick(
+                i.env,
+                "OTEL_RUST_SPAN_QUEUE",
+                None,
+                None,
+                OWN_SPAN_QUEUE.to_string(),
+                |s| match s.trim().to_ascii_lowercase().as_str() {
+                    q @ (OWN_SPAN_QUEUE | "sdk") => Ok(q.to_string()),
+                    _ => Err("`ndotel` or `sdk`".into()),
                 },
                 &mut i.w,
             ),

@@ -17,7 +17,7 @@ use opentelemetry::trace::Span as _;
 use opentelemetry::{Context, KeyValue, Value};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
-use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
+use opentelemetry_sdk::trace::{BatchSpanProcessor, Span, SpanData, SpanExporter, SpanProcessor};
 use smallvec::SmallVec;
 use std::future::Future;
 use std::sync::Arc;
@@ -162,7 +162,7 @@ pub(crate) struct DistroSpanProcessor {
     editor: Option<Arc<EditorSlot>>,
     start_attributes: Vec<KeyValue>,
     /// The one batch queue (`None` when nothing would receive a span).
-    batch: Option<BatchQueue>,
+    batch: Option<Batch>,
     /// The caller's processors ([`crate::Pipeline::build_with`]): started here, ended after the edits.
     extra: Arc<[Box<dyn SpanProcessor>]>,
     delivery: Arc<Delivery>,
@@ -194,7 +194,7 @@ impl DistroSpanProcessor {
         receivers: Receivers,
         faults: Arc<Faults>,
         call_timeout: Duration,
-        batch: impl FnOnce(Outlet) -> BatchQueue,
+        batch: impl FnOnce(Outlet) -> Batch,
     ) -> Self {
         let editor = plugin.map(|(plugin, edits_batches)| {
             Arc::new(EditorSlot::new(Editor::new(
@@ -412,8 +412,13 @@ impl SpanProcessor for DistroSpanProcessor {
     fn on_end(&self, span: SpanData) {
         if let Some(batch) = &self.batch {
             self.delivery.queued();
-            if batch.push(span) == Err(Dropped::Full) {
-                self.delivery.full();
+            match batch {
+                Batch::Own(queue) => {
+                    if queue.push(span) == Err(Dropped::Full) {
+                        self.delivery.full();
+                    }
+                }
+                Batch::Sdk(processor) => processor.on_end(span),
             }
         }
     }
@@ -448,8 +453,35 @@ impl SpanProcessor for DistroSpanProcessor {
 
     fn set_resource(&mut self, resource: &Resource) {
         // The caller's processors were given the resource when the pipeline was built.
-        if let Some(b) = &self.batch {
-            b.set_resource(resource);
+        match &mut self.batch {
+            Some(Batch::Own(queue)) => queue.set_resource(resource),
+            Some(Batch::Sdk(processor)) => processor.set_resource(resource),
+            None => {}
+        }
+    }
+}
+
+/// What carries ended spans to the batch thread (`OTEL_RUST_SPAN_QUEUE`).
+#[derive(Debug)]
+pub(crate) enum Batch {
+    /// ndotel's own queue: each span moves once.
+    Own(BatchQueue),
+    /// The SDK's `BatchSpanProcessor`, as a hand-written setup has it (for comparison).
+    Sdk(BatchSpanProcessor),
+}
+
+impl Batch {
+    fn force_flush(&self) -> OTelSdkResult {
+        match self {
+            Batch::Own(queue) => queue.force_flush(),
+            Batch::Sdk(processor) => processor.force_flush(),
+        }
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        match self {
+            Batch::Own(queue) => queue.shutdown_with_timeout(timeout),
+            Batch::Sdk(processor) => processor.shutdown_with_timeout(timeout),
         }
     }
 }
