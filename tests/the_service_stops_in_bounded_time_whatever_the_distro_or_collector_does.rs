@@ -190,11 +190,13 @@ fn a_full_span_queue_drops_spans_and_says_so_once_and_in_total() {
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             format!("http://127.0.0.1:{port}"),
         )
+        // The export in flight stays stuck for the whole test, however slow the machine.
+        .env("OTEL_EXPORTER_OTLP_TIMEOUT", "600000")
         .env("OTEL_BSP_MAX_QUEUE_SIZE", "2")
         .env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1")
         .env("OTEL_RUST_SHUTDOWN_TIMEOUT", "1000");
     let (running, stderr) = start(cmd);
-    // Each request ends at least two spans; one export in flight and two queued hold three of them.
+    // Each request ends at least two spans; the queue holds two of them, the one in flight included.
     for _ in 0..10 {
         let r = client::request(&running.addr, "GET", "/items", &[], None).unwrap();
         assert_eq!(r.status, 200);
@@ -219,7 +221,7 @@ fn a_full_span_queue_drops_spans_and_says_so_once_and_in_total() {
                 .ok()
         })
         .unwrap_or_else(|| panic!("the total is said: {stderr}"));
-    assert!((17..=20 * 3).contains(&total), "{total} dropped: {stderr}");
+    assert!(total >= 18, "{total} dropped: {stderr}");
 }
 
 /// With no collector at the endpoint, the OpenTelemetry libraries' export errors are not repeated on every attempt:

@@ -2,19 +2,23 @@
 //!
 //! A request thread ends its span by pushing it onto one vector under a lock: the span moves once. The batch
 //! thread takes the vector whole (a full batch, the timer, a flush or shutdown) and leaves an empty one of the
-//! same capacity, so no span is copied between the two. The SDK's processor moved each span into a channel slot, out
+//! usual capacity, so no span is copied between the two. The SDK's processor moved each span into a channel slot, out
 //! of it into a vector, and copied the vector again for the exporter, with a channel operation on either side.
 //!
-//! What the `OTEL_BSP_*` settings mean is unchanged: at most `max_queue_size` spans wait (a span past that is dropped
-//! and counted, never exported unedited), at most `max_export_batch_size` go in one export, and the queue is exported
-//! every `schedule_delay` and as soon as a full batch waits. A flush exports every span queued before it; shutdown
-//! exports every span queued before it, then shuts the exporter down, within its deadline.
+//! What the `OTEL_BSP_*` settings mean is unchanged: at most `max_queue_size` spans wait, those being exported
+//! included (a span past that is dropped and counted, never exported unedited); at most `max_export_batch_size` go in
+//! one export; and the queue is exported every `schedule_delay` and as soon as a full batch waits. A flush exports
+//! every span queued before it, then flushes the exporter; shutdown exports every span queued before it, then shuts
+//! the exporter down, within its deadline.
 
 use opentelemetry::Context;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use std::io::Write as _;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -42,8 +46,8 @@ struct Shared {
     state: Mutex<State>,
     /// Wakes the batch thread (only while it waits: [`State::waiting`]).
     wake: Condvar,
-    /// Wakes the callers of a flush or shutdown when the batch thread finished one.
-    finished: Condvar,
+    /// Wakes the caller of shutdown when the batch thread has ended.
+    stopped: Condvar,
     config: QueueConfig,
     /// Whether the first drop for a full queue was said.
     warned: AtomicBool,
@@ -54,19 +58,22 @@ struct Shared {
 pub(crate) enum Dropped {
     /// `max_queue_size` spans wait already.
     Full,
-    /// Shutdown has begun (or the batch thread could not be started).
+    /// Shutdown has begun (or the batch thread has ended).
     Closed,
 }
+
+/// What one flush learns: `None` when every export of it and the exporter's flush went well.
+type FlushResult = Option<String>;
 
 #[derive(Debug, Default)]
 struct State {
     spans: Vec<SpanData>,
+    /// Spans the batch thread has taken and not yet exported: they count against `max_queue_size`.
+    taken: usize,
     /// The batch thread waits for work: a request thread that fills a batch wakes it.
     waiting: bool,
-    /// Flushes asked for, and flushes the batch thread finished (with the result of the last).
-    flushes_asked: u64,
-    flushes_done: u64,
-    flush_result: Option<String>,
+    /// The flushes waiting for the next round, each told its own result.
+    flushes: Vec<SyncSender<FlushResult>>,
     /// A resource for the exporter, not yet given to it.
     resource: Option<Resource>,
     /// Shutdown was asked for, to end by this instant.
@@ -77,6 +84,19 @@ struct State {
 
 fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// `timeout` from now; a timeout too long to represent is a year.
+fn deadline(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(Duration::from_secs(365 * 24 * 3600)))
+        .unwrap_or(now)
+}
+
+/// Said on stderr; a stderr that cannot be written (closed, full) loses the line, never the caller.
+fn say(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 impl BatchQueue {
@@ -93,20 +113,31 @@ impl BatchQueue {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
-            finished: Condvar::new(),
+            stopped: Condvar::new(),
             config,
             warned: AtomicBool::new(false),
         });
         let on_thread = shared.clone();
         let thread = std::thread::Builder::new()
             .name("ndotel-span-batch".into())
-            .spawn(move || run(&on_thread, exporter));
+            .spawn(move || {
+                // Whatever ends the thread, its end is published: a flush or shutdown never waits for a thread
+                // that is gone, and a span is never queued where nobody will take it.
+                let ended = catch_unwind(AssertUnwindSafe(|| run(&on_thread, exporter)));
+                if ended.is_err() {
+                    let mut state = lock(&on_thread.state);
+                    state.stopped = Some(Err("the span batch thread panicked".into()));
+                    state.flushes.clear();
+                    drop(state);
+                    on_thread.stopped.notify_all();
+                }
+            });
         let thread = match thread {
             Ok(t) => Some(t),
             Err(e) => {
-                eprintln!(
+                say(format_args!(
                     "ndotel: error: the span batch thread could not be started ({e}); no span will be exported"
-                );
+                ));
                 lock(&shared.state).stopped = Some(Err(format!("no batch thread: {e}")));
                 None
             }
@@ -119,19 +150,19 @@ impl BatchQueue {
 
     /// Queues an ended span; drops it (after the lock is released) when the queue is full or shut down.
     pub(crate) fn push(&self, span: SpanData) -> Result<(), Dropped> {
-        let max_batch = self.shared.config.max_export_batch_size;
+        let config = &self.shared.config;
         let mut state = lock(&self.shared.state);
         if state.closing.is_some() || state.stopped.is_some() {
             drop(state);
             return Err(Dropped::Closed);
         }
-        if state.spans.len() >= self.shared.config.max_queue_size {
+        if state.spans.len() + state.taken >= config.max_queue_size {
             drop(state);
             self.full();
             return Err(Dropped::Full);
         }
         state.spans.push(span);
-        let wake = state.waiting && state.spans.len() == max_batch;
+        let wake = state.waiting && state.spans.len() == config.max_export_batch_size;
         drop(state);
         if wake {
             self.shared.wake.notify_one();
@@ -143,45 +174,38 @@ impl BatchQueue {
     #[cold]
     fn full(&self) {
         if !self.shared.warned.swap(true, Ordering::Relaxed) {
-            eprintln!(
+            say(format_args!(
                 "ndotel: warning: the span queue is full ({} spans): spans are dropped until the exports catch up; \
                  raise OTEL_BSP_MAX_QUEUE_SIZE or lower OTEL_BSP_SCHEDULE_DELAY (the total is said at shutdown)",
                 self.shared.config.max_queue_size
-            );
+            ));
         }
     }
 
     /// Exports every span queued before the call, then flushes the exporter; waits at most five seconds.
     pub(crate) fn force_flush(&self) -> OTelSdkResult {
-        let mut state = lock(&self.shared.state);
-        if let Some(stopped) = &state.stopped {
-            return Err(match stopped {
-                Ok(()) => OTelSdkError::AlreadyShutdown,
-                Err(e) => OTelSdkError::InternalFailure(e.clone()),
-            });
+        let (tx, rx): (SyncSender<FlushResult>, Receiver<FlushResult>) = sync_channel(1);
+        {
+            let mut state = lock(&self.shared.state);
+            if let Some(Err(e)) = &state.stopped {
+                return Err(OTelSdkError::InternalFailure(e.clone()));
+            }
+            if state.closing.is_some() || state.stopped.is_some() {
+                return Err(OTelSdkError::AlreadyShutdown);
+            }
+            state.flushes.push(tx);
         }
-        if state.closing.is_some() {
-            return Err(OTelSdkError::AlreadyShutdown);
-        }
-        state.flushes_asked += 1;
-        let ticket = state.flushes_asked;
         self.shared.wake.notify_one();
-        let (state, waited) = self
-            .shared
-            .finished
-            .wait_timeout_while(state, FLUSH_TIMEOUT, |s| {
-                s.flushes_done < ticket && s.stopped.is_none()
-            })
-            .unwrap_or_else(PoisonError::into_inner);
-        if waited.timed_out() {
-            return Err(OTelSdkError::Timeout(FLUSH_TIMEOUT));
-        }
-        if state.flushes_done < ticket {
-            return Err(OTelSdkError::AlreadyShutdown);
-        }
-        match &state.flush_result {
-            None => Ok(()),
-            Some(e) => Err(OTelSdkError::InternalFailure(e.clone())),
+        match rx.recv_timeout(FLUSH_TIMEOUT) {
+            Ok(None) => Ok(()),
+            Ok(Some(e)) => Err(OTelSdkError::InternalFailure(e)),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                Err(OTelSdkError::Timeout(FLUSH_TIMEOUT))
+            }
+            // The thread ended before this flush's round.
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                Err(OTelSdkError::AlreadyShutdown)
+            }
         }
     }
 
@@ -192,11 +216,11 @@ impl BatchQueue {
         if state.closing.is_some() || state.stopped.is_some() {
             return Err(OTelSdkError::AlreadyShutdown);
         }
-        state.closing = Some(Instant::now() + timeout);
+        state.closing = Some(deadline(timeout));
         self.shared.wake.notify_one();
         let (state, _) = self
             .shared
-            .finished
+            .stopped
             .wait_timeout_while(state, timeout, |s| s.stopped.is_none())
             .unwrap_or_else(PoisonError::into_inner);
         let Some(result) = state.stopped.clone() else {
@@ -209,7 +233,7 @@ impl BatchQueue {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         if let Some(thread) = thread {
-            // It has said it stopped: only its return is left.
+            // It has said it stopped, with the exporter already dropped: only its return is left.
             let _ = thread.join();
         }
         result.map_err(OTelSdkError::InternalFailure)
@@ -227,7 +251,7 @@ impl Drop for BatchQueue {
     fn drop(&mut self) {
         let mut state = lock(&self.shared.state);
         if state.closing.is_none() {
-            state.closing = Some(Instant::now() + FLUSH_TIMEOUT);
+            state.closing = Some(deadline(FLUSH_TIMEOUT));
             drop(state);
             self.shared.wake.notify_one();
         }
@@ -236,9 +260,10 @@ impl Drop for BatchQueue {
 
 /// What the batch thread was woken for.
 struct Work {
+    /// Every span queued (counted in [`State::taken`] until exported).
     spans: Vec<SpanData>,
-    /// The flush ticket this round finishes (every span queued before it is in `spans`).
-    flush: Option<u64>,
+    /// The flushes this round answers: every span queued before them is in `spans`.
+    flushes: Vec<SyncSender<FlushResult>>,
     /// Shutdown: `spans` is the last of the queue.
     closing: Option<Instant>,
     resource: Option<Resource>,
@@ -250,7 +275,7 @@ fn run<E: SpanExporter>(shared: &Shared, mut exporter: E) {
     let _suppressed = Context::enter_telemetry_suppressed_scope();
     let config = shared.config;
     let mut last_export = Instant::now();
-    // The capacity each taken queue is replaced with: the size of the last batch, so the request threads rarely
+    // The capacity each taken queue is replaced with: the size of the last round, so the request threads rarely
     // grow the vector.
     let mut capacity = 0usize;
     loop {
@@ -260,56 +285,92 @@ fn run<E: SpanExporter>(shared: &Shared, mut exporter: E) {
             exporter.set_resource(resource);
         }
         capacity = work.spans.len().max(16).min(config.max_export_batch_size);
-        let mut failed = None;
-        for batch in batches(work.spans, config.max_export_batch_size) {
-            // A panic costs its batch, not the thread (every later span would wait in a queue nobody empties).
-            let export = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                futures_executor::block_on(exporter.export(batch))
-            }));
-            let error = match export {
-                Ok(Ok(())) => continue,
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => "the export panicked".to_string(),
-            };
-            // Reported as the SDK's batch processor reports it: an internal event, shown (rate-limited) on stderr.
-            tracing::error!(
-                target: "opentelemetry_sdk",
-                name = "BatchSpanProcessor.ExportError",
-                error = %error,
-            );
-            failed = Some(error);
-        }
-        if let Some(ticket) = work.flush {
+        let mut failed = export(shared, &exporter, work.spans);
+        if !work.flushes.is_empty() {
             if let Err(e) = exporter.force_flush() {
                 failed.get_or_insert(e.to_string());
             }
-            let mut state = lock(&shared.state);
-            state.flushes_done = ticket;
-            state.flush_result = failed;
-            drop(state);
-            shared.finished.notify_all();
+            for flush in work.flushes {
+                let _ = flush.try_send(failed.clone());
+            }
         }
         if let Some(deadline) = work.closing {
             let left = deadline.saturating_duration_since(Instant::now());
-            let result = exporter
+            let shut = exporter
                 .shutdown_with_timeout(left)
                 .map_err(|e| e.to_string());
+            let result = match failed {
+                Some(e) => Err(e),
+                None => shut,
+            };
+            // Dropped before the end is published: the exporter's destructor (a plugin's, say) runs inside the
+            // shutdown's deadline, not in the caller's join.
+            drop(exporter);
             lock(&shared.state).stopped = Some(result);
-            shared.finished.notify_all();
+            shared.stopped.notify_all();
             return;
         }
     }
 }
 
-/// Waits until there is something to do and takes it; the queue is left with `fresh` (when taken whole).
+/// Exports `spans` in batches of at most `max_export_batch_size`; returns the last failure. Each exported batch stops
+/// counting against the queue's size.
+fn export<E: SpanExporter>(shared: &Shared, exporter: &E, spans: Vec<SpanData>) -> FlushResult {
+    let max = shared.config.max_export_batch_size;
+    let mut failed = None;
+    let mut rest = None;
+    let mut whole = Some(spans);
+    loop {
+        // Taken as it is when it fits (the usual case); else in pieces, each span moved once more.
+        let batch: Vec<SpanData> = match whole.take() {
+            Some(spans) if spans.len() <= max => spans,
+            Some(spans) => {
+                let mut it = spans.into_iter();
+                let first = it.by_ref().take(max).collect();
+                rest = Some(it);
+                first
+            }
+            None => match rest.as_mut() {
+                Some(it) => it.by_ref().take(max).collect(),
+                None => Vec::new(),
+            },
+        };
+        if batch.is_empty() {
+            return failed;
+        }
+        let n = batch.len();
+        // A panic costs its batch, not the thread (every later span would wait in a queue nobody empties).
+        let exported = catch_unwind(AssertUnwindSafe(|| {
+            futures_executor::block_on(exporter.export(batch))
+        }));
+        {
+            let mut state = lock(&shared.state);
+            state.taken = state.taken.saturating_sub(n);
+        }
+        let error = match exported {
+            Ok(Ok(())) => continue,
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "the export panicked".to_string(),
+        };
+        // Reported as the SDK's batch processor reports it: an internal event, shown (rate-limited) on stderr.
+        tracing::error!(
+            target: "opentelemetry_sdk",
+            name = "BatchSpanProcessor.ExportError",
+            error = %error,
+        );
+        failed = Some(error);
+    }
+}
+
+/// Waits until there is something to do and takes it: every queued span (the queue is left with `fresh`), the
+/// flushes waiting, shutdown, a resource.
 fn wait_for_work(shared: &Shared, last_export: &mut Instant, fresh: Vec<SpanData>) -> Work {
     let config = shared.config;
     let mut state = lock(&shared.state);
     loop {
-        let flush = state.flushes_asked > state.flushes_done;
         let due = last_export.elapsed() >= config.schedule_delay;
         if state.closing.is_some()
-            || flush
+            || !state.flushes.is_empty()
             || due
             || state.resource.is_some()
             || state.spans.len() >= config.max_export_batch_size
@@ -327,45 +388,29 @@ fn wait_for_work(shared: &Shared, last_export: &mut Instant, fresh: Vec<SpanData
     }
     let resource = state.resource.take();
     let closing = state.closing;
-    let flush = (state.flushes_asked > state.flushes_done).then_some(state.flushes_asked);
+    let flushes = std::mem::take(&mut state.flushes);
     let due = last_export.elapsed() >= config.schedule_delay;
-    let all = closing.is_some() || flush.is_some();
-    let spans = if all || state.spans.len() <= config.max_export_batch_size {
-        if !all && !due && state.spans.len() < config.max_export_batch_size {
-            // Woken only for the resource.
-            Vec::new()
-        } else {
-            std::mem::replace(&mut state.spans, fresh)
-        }
+    let export = closing.is_some()
+        || !flushes.is_empty()
+        || due
+        || state.spans.len() >= config.max_export_batch_size;
+    // Woken only for the resource: the spans wait for their turn.
+    let spans = if export {
+        std::mem::replace(&mut state.spans, fresh)
     } else {
-        // More than a batch waits (the exports fell behind): one batch now, the rest stays queued.
-        let rest = state.spans.split_off(config.max_export_batch_size);
-        std::mem::replace(&mut state.spans, rest)
+        Vec::new()
     };
+    state.taken += spans.len();
     drop(state);
-    if !spans.is_empty() || due {
+    if export {
         *last_export = Instant::now();
     }
     Work {
         spans,
-        flush,
+        flushes,
         closing,
         resource,
     }
-}
-
-/// `spans` in exports of at most `max` each, the first taken as it is when it fits.
-fn batches(mut spans: Vec<SpanData>, max: usize) -> impl Iterator<Item = Vec<SpanData>> {
-    std::iter::from_fn(move || {
-        if spans.is_empty() {
-            return None;
-        }
-        if spans.len() <= max {
-            return Some(std::mem::take(&mut spans));
-        }
-        let rest = spans.split_off(max);
-        Some(std::mem::replace(&mut spans, rest))
-    })
 }
 
 #[cfg(test)]
@@ -463,7 +508,7 @@ mod tests {
         rx.recv_timeout(PATIENCE).expect("the batch thread reports")
     }
 
-    /// A full batch goes out without waiting for the period, in order, and nothing else goes with it.
+    /// A full batch goes out without waiting for the period, in batches, in order.
     #[test]
     fn a_full_batch_is_exported_at_once_and_in_order() {
         let (q, rx) = queue(100, 3, NEVER, None);
@@ -479,14 +524,14 @@ mod tests {
         assert!(rx.try_recv().is_err());
     }
 
-    /// With the exports stuck, the queue holds `max_queue_size` spans and drops the rest, saying why; once the
-    /// exports resume, every span it held goes out, each once, in batches of at most `max_export_batch_size`.
+    /// With the exports stuck, the queue holds `max_queue_size` spans, those being exported included, and drops the
+    /// rest, saying why; once the exports resume, every span it held goes out, each once, in batches of at most
+    /// `max_export_batch_size`.
     #[test]
     fn a_full_queue_drops_and_keeps_what_it_holds() {
         let gate = Arc::new((Mutex::new(false), Condvar::new()));
         let (q, rx) = queue(4, 2, NEVER, Some(gate.clone()));
-        // Two go out at once (and stick at the gate); four more fill the queue.
-        let mut pushed = Vec::new();
+        // Two go out at once (and stick at the gate); two more fill the queue.
         for i in 0..2 {
             assert_eq!(q.push(named(i)), Ok(()));
         }
@@ -499,11 +544,10 @@ mod tests {
             );
             std::thread::yield_now();
         }
-        for i in 2..6 {
+        for i in 2..4 {
             assert_eq!(q.push(named(i)), Ok(()));
-            pushed.push(i);
         }
-        for i in 6..50 {
+        for i in 4..50 {
             assert_eq!(q.push(named(i)), Err(Dropped::Full), "span {i}");
         }
         *gate.0.lock().unwrap() = true;
@@ -516,7 +560,7 @@ mod tests {
                 exported.extend(batch);
             }
         }
-        assert_eq!(exported, names(0..6));
+        assert_eq!(exported, names(0..4));
     }
 
     /// A flush exports every span queued before it (in batches of at most the batch size), then flushes the
@@ -568,14 +612,50 @@ mod tests {
         let gate = Arc::new((Mutex::new(false), Condvar::new()));
         let (q, _rx) = queue(10, 1, NEVER, Some(gate.clone()));
         assert_eq!(q.push(named(0)), Ok(()));
-        assert!(matches!(
-            q.shutdown_with_timeout(Duration::from_millis(50)),
-            Err(OTelSdkError::Timeout(_))
-        ));
+        let q = Arc::new(q);
+        let (tx, rx) = channel();
+        let stopping = q.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(stopping.shutdown_with_timeout(Duration::from_millis(50)));
+        });
+        // Waited for as an event: a shutdown that ignored its deadline fails here instead of hanging the test.
+        let result = rx.recv_timeout(PATIENCE).expect("shutdown returns");
+        assert!(
+            matches!(result, Err(OTelSdkError::Timeout(_))),
+            "{result:?}"
+        );
         assert_eq!(q.push(named(1)), Err(Dropped::Closed));
         // Let the thread end.
         *gate.0.lock().unwrap() = true;
         gate.1.notify_all();
+    }
+
+    /// A shutdown deadline too far to represent is taken as a long one, not a panic.
+    #[test]
+    fn an_unrepresentable_deadline_does_not_panic() {
+        let (q, rx) = queue(10, 5, NEVER, None);
+        assert_eq!(q.push(named(0)), Ok(()));
+        q.shutdown_with_timeout(Duration::MAX).expect("done");
+        assert_eq!(next(&rx), Seen::Export(names(0..1)));
+        assert_eq!(next(&rx), Seen::Shutdown);
+    }
+
+    /// A backlog far larger than a batch is exported in batches, each span once, in order.
+    #[test]
+    fn a_large_backlog_goes_out_in_batches_in_order() {
+        let (q, rx) = queue(100_000, 7, NEVER, None);
+        for i in 0..20_000 {
+            assert_eq!(q.push(named(i)), Ok(()));
+        }
+        q.shutdown_with_timeout(PATIENCE).expect("done");
+        let mut exported = Vec::new();
+        for seen in rx.try_iter() {
+            if let Seen::Export(batch) = seen {
+                assert!(batch.len() <= 7);
+                exported.extend(batch);
+            }
+        }
+        assert_eq!(exported, names(0..20_000));
     }
 
     /// The period exports a span that never fills a batch; the resource reaches the exporter before any export
