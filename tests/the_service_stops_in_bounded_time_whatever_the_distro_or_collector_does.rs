@@ -46,6 +46,19 @@ fn stop(running: harness::Running) -> (bool, Duration) {
     (ok, started.elapsed())
 }
 
+/// A "collector" that accepts connections and never answers; returns its port.
+fn never_answering_collector() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            held.push(conn);
+        }
+    });
+    port
+}
+
 #[test]
 fn a_request_stuck_in_the_distro_does_not_stop_the_others_nor_the_exit() {
     let tmp = setup();
@@ -133,15 +146,7 @@ fn more_sampler_calls_hanging_at_once_than_runtime_workers_leave_the_service_ans
 #[test]
 fn sigterm_against_a_collector_that_never_answers_ends_in_bounded_time_and_says_what_was_lost() {
     let tmp = setup();
-    // A "collector" that accepts connections and never answers.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for conn in listener.incoming() {
-            held.push(conn);
-        }
-    });
+    let port = never_answering_collector();
     let mut cmd = app(tmp.path());
     cmd.env("OTEL_RUST_DISTRO", "sdk")
         .env("OTEL_TRACES_EXPORTER", "otlp")
@@ -175,14 +180,7 @@ fn sigterm_against_a_collector_that_never_answers_ends_in_bounded_time_and_says_
 #[test]
 fn a_full_span_queue_drops_spans_and_says_so_once_and_in_total() {
     let tmp = setup();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for conn in listener.incoming() {
-            held.push(conn);
-        }
-    });
+    let port = never_answering_collector();
     let mut cmd = app(tmp.path());
     cmd.env("OTEL_RUST_DISTRO", "sdk")
         .env("OTEL_TRACES_EXPORTER", "otlp")

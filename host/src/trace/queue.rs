@@ -76,6 +76,9 @@ struct State {
     flushes: Vec<SyncSender<FlushResult>>,
     /// A resource for the exporter, not yet given to it.
     resource: Option<Resource>,
+    /// The last export failure not yet told to a flush or shutdown (a round already under way when one was asked
+    /// for may hold spans queued before it).
+    unreported: Option<String>,
     /// Shutdown was asked for, to end by this instant.
     closing: Option<Instant>,
     /// The batch thread has ended; with the shutdown's result.
@@ -202,9 +205,12 @@ impl BatchQueue {
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                 Err(OTelSdkError::Timeout(FLUSH_TIMEOUT))
             }
-            // The thread ended before this flush's round.
+            // The thread ended before this flush's round: said as it ended.
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                Err(OTelSdkError::AlreadyShutdown)
+                match &lock(&self.shared.state).stopped {
+                    Some(Err(e)) => Err(OTelSdkError::InternalFailure(e.clone())),
+                    _ => Err(OTelSdkError::AlreadyShutdown),
+                }
             }
         }
     }
@@ -285,8 +291,9 @@ fn run<E: SpanExporter>(shared: &Shared, mut exporter: E) {
             exporter.set_resource(resource);
         }
         capacity = work.spans.len().max(16).min(config.max_export_batch_size);
-        let mut failed = export(shared, &exporter, work.spans);
+        export(shared, &exporter, work.spans);
         if !work.flushes.is_empty() {
+            let mut failed = lock(&shared.state).unreported.take();
             if let Err(e) = exporter.force_flush() {
                 failed.get_or_insert(e.to_string());
             }
@@ -299,7 +306,7 @@ fn run<E: SpanExporter>(shared: &Shared, mut exporter: E) {
             let shut = exporter
                 .shutdown_with_timeout(left)
                 .map_err(|e| e.to_string());
-            let result = match failed {
+            let result = match lock(&shared.state).unreported.take() {
                 Some(e) => Err(e),
                 None => shut,
             };
@@ -313,11 +320,10 @@ fn run<E: SpanExporter>(shared: &Shared, mut exporter: E) {
     }
 }
 
-/// Exports `spans` in batches of at most `max_export_batch_size`; returns the last failure. Each exported batch stops
-/// counting against the queue's size.
-fn export<E: SpanExporter>(shared: &Shared, exporter: &E, spans: Vec<SpanData>) -> FlushResult {
+/// Exports `spans` in batches of at most `max_export_batch_size`, keeping the last failure for the next flush or
+/// shutdown. Each exported batch stops counting against the queue's size.
+fn export<E: SpanExporter>(shared: &Shared, exporter: &E, spans: Vec<SpanData>) {
     let max = shared.config.max_export_batch_size;
-    let mut failed = None;
     let mut rest = None;
     let mut whole = Some(spans);
     loop {
@@ -336,29 +342,32 @@ fn export<E: SpanExporter>(shared: &Shared, exporter: &E, spans: Vec<SpanData>) 
             },
         };
         if batch.is_empty() {
-            return failed;
+            return;
         }
         let n = batch.len();
         // A panic costs its batch, not the thread (every later span would wait in a queue nobody empties).
         let exported = catch_unwind(AssertUnwindSafe(|| {
             futures_executor::block_on(exporter.export(batch))
         }));
+        let error = match exported {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some("the export panicked".to_string()),
+        };
         {
             let mut state = lock(&shared.state);
             state.taken = state.taken.saturating_sub(n);
+            if error.is_some() {
+                state.unreported.clone_from(&error);
+            }
         }
-        let error = match exported {
-            Ok(Ok(())) => continue,
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => "the export panicked".to_string(),
-        };
+        let Some(error) = error else { continue };
         // Reported as the SDK's batch processor reports it: an internal event, shown (rate-limited) on stderr.
         tracing::error!(
             target: "opentelemetry_sdk",
             name = "BatchSpanProcessor.ExportError",
             error = %error,
         );
-        failed = Some(error);
     }
 }
 
@@ -452,6 +461,9 @@ mod tests {
             }
             if self.panics.swap(false, Ordering::Relaxed) {
                 panic!("a planted panic");
+            }
+            if batch.iter().any(|s| s.name == "fail") {
+                return Err(OTelSdkError::InternalFailure("a planted failure".into()));
             }
             let names = batch.iter().map(|s| s.name.to_string()).collect();
             let _ = self.seen.lock().unwrap().send(Seen::Export(names));
@@ -719,6 +731,40 @@ mod tests {
         assert_eq!(next(&rx), Seen::Export(names(2..4)));
         assert_eq!(next(&rx), Seen::Flush);
         assert!(rx.try_recv().is_err());
+    }
+
+    /// A flush asked for while a round is exporting spans queued before it hears of that round's failure.
+    #[test]
+    fn a_flush_hears_of_a_failure_in_the_round_under_way() {
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let (q, _rx) = queue(10, 1, NEVER, Some(gate.clone()));
+        let mut failing = named(0);
+        failing.name = Cow::Borrowed("fail");
+        assert_eq!(q.push(failing), Ok(()));
+        let q = Arc::new(q);
+        let wait_until = |what: &str, done: &dyn Fn(&State) -> bool| {
+            let deadline = Instant::now() + PATIENCE;
+            while !done(&lock(&q.shared.state)) {
+                assert!(Instant::now() < deadline, "{what}");
+                std::thread::yield_now();
+            }
+        };
+        wait_until("the batch thread takes the span", &|s| s.spans.is_empty());
+        let (tx, rx) = channel();
+        let flushing = q.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(flushing.force_flush());
+        });
+        wait_until("the flush is asked for", &|s| !s.flushes.is_empty());
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+        let result = rx.recv_timeout(PATIENCE).expect("the flush returns");
+        assert!(
+            matches!(&result, Err(OTelSdkError::InternalFailure(e)) if e.contains("planted")),
+            "{result:?}"
+        );
+        // Told once: the next flush has nothing to report.
+        q.force_flush().expect("done");
     }
 
     /// Spans ended on many threads at once are each exported once: none lost, none twice.
