@@ -46,6 +46,32 @@ fn stop(running: harness::Running) -> (bool, Duration) {
     (ok, started.elapsed())
 }
 
+/// The service under the `sdk` distro exporting OTLP to a collector that never answers, with `env`: answers
+/// `requests` requests (each must succeed), then SIGTERM; returns whether it exited well, how long that took, and
+/// its stderr.
+fn against_a_silent_collector(
+    dir: &Path,
+    requests: usize,
+    env: &[(&str, &str)],
+) -> (bool, Duration, String) {
+    let port = never_answering_collector();
+    let mut cmd = app(dir);
+    cmd.env("OTEL_RUST_DISTRO", "sdk")
+        .env("OTEL_TRACES_EXPORTER", "otlp")
+        .env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{port}"),
+        )
+        .envs(env.iter().copied());
+    let (running, stderr) = start(cmd);
+    for _ in 0..requests {
+        let r = client::request(&running.addr, "GET", "/items", &[], None).unwrap();
+        assert_eq!(r.status, 200);
+    }
+    let (ok, took) = stop(running);
+    (ok, took, stderr.join().unwrap())
+}
+
 /// A "collector" that accepts connections and never answers; returns its port.
 fn never_answering_collector() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -146,22 +172,8 @@ fn more_sampler_calls_hanging_at_once_than_runtime_workers_leave_the_service_ans
 #[test]
 fn sigterm_against_a_collector_that_never_answers_ends_in_bounded_time_and_says_what_was_lost() {
     let tmp = setup();
-    let port = never_answering_collector();
-    let mut cmd = app(tmp.path());
-    cmd.env("OTEL_RUST_DISTRO", "sdk")
-        .env("OTEL_TRACES_EXPORTER", "otlp")
-        .env(
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            format!("http://127.0.0.1:{port}"),
-        )
-        .env("OTEL_RUST_SHUTDOWN_TIMEOUT", "2000");
-    let (running, stderr) = start(cmd);
-    for _ in 0..5 {
-        let r = client::request(&running.addr, "GET", "/items", &[], None).unwrap();
-        assert_eq!(r.status, 200);
-    }
-    let (ok, took) = stop(running);
-    let stderr = stderr.join().unwrap();
+    let (ok, took, stderr) =
+        against_a_silent_collector(tmp.path(), 5, &[("OTEL_RUST_SHUTDOWN_TIMEOUT", "2000")]);
     assert!(ok, "{stderr}");
     assert!(
         stderr.contains("shutdown did not return within 2s"),
@@ -180,27 +192,18 @@ fn sigterm_against_a_collector_that_never_answers_ends_in_bounded_time_and_says_
 #[test]
 fn a_full_span_queue_drops_spans_and_says_so_once_and_in_total() {
     let tmp = setup();
-    let port = never_answering_collector();
-    let mut cmd = app(tmp.path());
-    cmd.env("OTEL_RUST_DISTRO", "sdk")
-        .env("OTEL_TRACES_EXPORTER", "otlp")
-        .env(
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            format!("http://127.0.0.1:{port}"),
-        )
-        // The export in flight stays stuck for the whole test, however slow the machine.
-        .env("OTEL_EXPORTER_OTLP_TIMEOUT", "600000")
-        .env("OTEL_BSP_MAX_QUEUE_SIZE", "2")
-        .env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1")
-        .env("OTEL_RUST_SHUTDOWN_TIMEOUT", "1000");
-    let (running, stderr) = start(cmd);
     // Each request ends at least two spans; the queue holds two of them, the one in flight included.
-    for _ in 0..10 {
-        let r = client::request(&running.addr, "GET", "/items", &[], None).unwrap();
-        assert_eq!(r.status, 200);
-    }
-    let (ok, _) = stop(running);
-    let stderr = stderr.join().unwrap();
+    let (ok, _, stderr) = against_a_silent_collector(
+        tmp.path(),
+        10,
+        &[
+            // The export in flight stays stuck for the whole test, however slow the machine.
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "600000"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "2"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1"),
+            ("OTEL_RUST_SHUTDOWN_TIMEOUT", "1000"),
+        ],
+    );
     assert!(ok, "{stderr}");
     assert_eq!(
         stderr.matches("the span queue is full (2 spans)").count(),
