@@ -102,6 +102,11 @@ impl Sampler for HealthCheckSampler {
     fn description(&self) -> String {
         format!("HealthCheckSampler{{drop_paths={:?}}}", self.drop_paths)
     }
+
+    /// Every child follows its parent (above), so the host decides children without calling the sampler.
+    fn children_follow_parent(&self) -> bool {
+        true
+    }
 }
 
 /// Redacts every span (its attributes, events, links and status message; metric series reach it as spans too)

@@ -402,6 +402,8 @@ fn degradation(capability: &str) -> Option<&'static str> {
         // Without it, the host reads a composite node's intent from the plugin's decision (`FfiSampler::intent`'s
         // default body): the same sampling, without a threshold to write.
         "sampling_intent" => return None,
+        // Without it, the host asks the sampler about every span, children included: the same decisions.
+        "sampler_children_follow_parent" => return None,
         "processor_shutdown" => "its span processor is not told when the pipeline shuts down",
         "setting_error_path" => {
             "an error in its distros' settings names their table in distro.toml, not the line of the key"

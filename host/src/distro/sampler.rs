@@ -19,24 +19,40 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// A distro's sampler, as built (opaque outside this room).
-pub(crate) type SamplerBox = FfiSamplerBox;
-
 /// A distro's sampler and the generation of the distro's settings it was built from (0 at start-up).
 pub(crate) struct GenSampler {
     pub(crate) generation: u64,
     pub(crate) sampler: FfiSamplerBox,
+    /// It said every span with a parent follows its parent (1.8): the host decides those without asking.
+    children_follow_parent: bool,
     /// Its own failures (errors, panics, late answers): what a reload's health window judges it by.
     pub(crate) failures: std::sync::atomic::AtomicU64,
 }
 
 impl GenSampler {
-    pub(crate) fn new(generation: u64, sampler: FfiSamplerBox) -> Self {
+    pub(crate) fn new(
+        generation: u64,
+        sampler: FfiSamplerBox,
+        children_follow_parent: bool,
+    ) -> Self {
         GenSampler {
             generation,
             sampler,
+            children_follow_parent,
             failures: Default::default(),
         }
+    }
+
+    /// The same sampler, of the settings' generation `generation`.
+    pub(crate) fn of_generation(mut self, generation: u64) -> Self {
+        self.generation = generation;
+        self
+    }
+
+    /// Whether the span of `p` is decided without asking: a child of a sampler that said its children follow
+    /// their parent.
+    fn follows_unasked(&self, p: &Params<'_>) -> bool {
+        self.children_follow_parent && p.parent != Parent::None
     }
 }
 
@@ -105,6 +121,9 @@ impl Composable for DistroNode {
             _ => follow_parent(p),
         };
         let current = s.inner.current.load();
+        if current.follows_unasked(p) {
+            return follow_parent(p);
+        }
         let Some(Tuple2(code, threshold)) =
             s.ask(&current, p, |inner, params| inner.intent(params))
         else {
@@ -148,11 +167,11 @@ impl PluginSampler {
     }
 
     /// Wraps `inner`, watched with `call_timeout` per call.
-    pub(crate) fn new(inner: FfiSamplerBox, faults: Arc<Faults>, call_timeout: Duration) -> Self {
+    pub(crate) fn new(inner: GenSampler, faults: Arc<Faults>, call_timeout: Duration) -> Self {
         let watched = Watched::new(Component::Sampler, call_timeout, faults.clone());
         PluginSampler {
             inner: Arc::new(SamplerSlot {
-                current: arc_swap::ArcSwap::from_pointee(GenSampler::new(0, inner)),
+                current: arc_swap::ArcSwap::from_pointee(inner),
                 tags: AtomicBool::new(false),
             }),
             faults,
@@ -247,7 +266,11 @@ impl ShouldSample for PluginSampler {
                 SamplingDecision::Drop
             };
             let current = self.inner.current.load();
-            let asked = self.ask(&current, &p, |inner, params| inner.should_sample(params));
+            let asked = if current.follows_unasked(&p) {
+                Some(Decision::FollowParent.code())
+            } else {
+                self.ask(&current, &p, |inner, params| inner.should_sample(params))
+            };
             let decision = match asked {
                 None => follow,
                 Some(code) => match Decision::from_code(code) {
@@ -280,5 +303,117 @@ impl ShouldSample for PluginSampler {
                     .unwrap_or_default(),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use abi_stable::std_types::{RResult::ROk, RString};
+    use ndotel_api::ffi::{FfiSampler, FfiSampler_TO};
+    use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceState};
+    use std::sync::atomic::AtomicUsize;
+
+    /// A sampler that drops every span it is asked about, and counts the questions.
+    struct Counting(Arc<AtomicUsize>);
+    impl FfiSampler for Counting {
+        fn should_sample(&self, _: FfiSamplingParamsRef<'_>) -> RResult<u8, FfiError> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            ROk(Decision::Drop.code())
+        }
+        fn description(&self) -> RString {
+            "Counting".into()
+        }
+        fn intent(&self, _: FfiSamplingParamsRef<'_>) -> RResult<Tuple2<u8, u64>, FfiError> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            let (kind, threshold) = SamplingIntent::Drop.encode();
+            ROk(Tuple2(kind, threshold))
+        }
+    }
+
+    fn sampler(children_follow_parent: bool) -> (PluginSampler, Arc<AtomicUsize>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let ffi = FfiSampler_TO::from_value(Counting(calls.clone()), TD_Opaque);
+        let inner = GenSampler::new(0, ffi, children_follow_parent);
+        let faults = Arc::new(Faults::new("counting"));
+        (
+            PluginSampler::new(inner, faults, Duration::from_secs(60)),
+            calls,
+        )
+    }
+
+    fn parent(sampled: bool, remote: bool) -> Context {
+        let flags = if sampled {
+            TraceFlags::SAMPLED
+        } else {
+            TraceFlags::default()
+        };
+        let sc = SpanContext::new(
+            TraceId::from(7),
+            SpanId::from(9),
+            flags,
+            remote,
+            TraceState::default(),
+        );
+        Context::new().with_remote_span_context(sc)
+    }
+
+    /// A sampler that said its children follow their parent is asked about roots only: each child gets its
+    /// parent's decision, local or remote, sampled or not, as `FollowParent` would give it. One that did not say
+    /// so (a plugin from before 1.8) is asked about every span.
+    #[test]
+    fn children_of_a_parent_based_sampler_are_decided_without_a_call() {
+        let decide = |s: &PluginSampler, cx: Option<&Context>| {
+            s.should_sample(cx, TraceId::from(7), "x", &SpanKind::Internal, &[], &[])
+                .decision
+        };
+        let (s, calls) = sampler(true);
+        for (sampled, remote) in [(true, false), (true, true), (false, false), (false, true)] {
+            let expected = if sampled {
+                SamplingDecision::RecordAndSample
+            } else {
+                SamplingDecision::Drop
+            };
+            assert_eq!(decide(&s, Some(&parent(sampled, remote))), expected);
+        }
+        assert_eq!(calls.load(Ordering::Relaxed), 0, "no child was asked");
+        assert_eq!(
+            decide(&s, None),
+            SamplingDecision::Drop,
+            "the root is asked"
+        );
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+
+        let (s, calls) = sampler(false);
+        assert_eq!(
+            decide(&s, Some(&parent(true, false))),
+            SamplingDecision::Drop,
+            "asked, and its answer taken"
+        );
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+    }
+
+    /// As a node of the composite sampler, the same: a child's intent is its parent's, unasked.
+    #[test]
+    fn a_composite_node_asks_about_roots_only_when_children_follow_parent() {
+        let (s, calls) = sampler(true);
+        let node = DistroNode::new(s, "Counting".into());
+        let cx = parent(true, true);
+        with_parent(Some(&cx), |sc| {
+            let (where_, parent_sampled) = Parent::of(sc);
+            let p = Params {
+                trace_id: TraceId::from(7),
+                parent: where_,
+                parent_sampled,
+                parent_threshold: None,
+                name: "x",
+                kind: &SpanKind::Internal,
+                attributes: &[],
+                links: &[],
+            };
+            let intent = node.intent(&p);
+            assert_eq!(intent.threshold, follow_parent(&p).threshold);
+        });
+        assert_eq!(calls.load(Ordering::Relaxed), 0);
     }
 }

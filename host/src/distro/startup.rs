@@ -6,7 +6,7 @@ use super::editor::SpanProcessorBox;
 use super::exporter::{MetricExporterBox, SpanExporterBox};
 use super::log_editor::LogProcessorBox;
 use super::registry::Distro;
-use super::sampler::SamplerBox;
+use super::sampler::GenSampler;
 use super::view::Attributes;
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RResult, RStr};
@@ -58,17 +58,19 @@ impl Distro {
         })
     }
 
-    /// Builds its sampler `name`; with `describe`, asks it for its description in the same call.
+    /// Builds its sampler `name` and asks whether its children follow their parent (1.8); with `describe`, asks it
+    /// for its description too, all in the same call.
     pub(crate) fn sampler(
         &self,
         name: &str,
         describe: bool,
-    ) -> Result<(SamplerBox, Option<String>), String> {
+    ) -> Result<(GenSampler, Option<String>), String> {
         let name = name.to_string();
         self.startup("its sampler", move |d| {
             d.sampler(RStr::from_str(&name)).map(|s| {
                 let description = describe.then(|| s.description().into_string());
-                (s, description)
+                let children_follow_parent = s.children_follow_parent();
+                (GenSampler::new(0, s, children_follow_parent), description)
             })
         })
     }

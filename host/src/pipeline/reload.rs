@@ -234,9 +234,7 @@ impl DistroParts {
         let sampler = match &self.sampler {
             Some((_, name)) => {
                 let (s, _) = distro.sampler(name, false)?;
-                Some(Arc::new(crate::distro::sampler::GenSampler::new(
-                    generation, s,
-                )))
+                Some(Arc::new(s.of_generation(generation)))
             }
             None => None,
         };

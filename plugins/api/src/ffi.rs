@@ -304,6 +304,11 @@ pub trait FfiSampler: Send + Sync {
             RResult::RErr(e) => RResult::RErr(e),
         }
     }
+    /// Since 1.8: [`Sampler::children_follow_parent`](crate::Sampler::children_follow_parent), asked once when the
+    /// sampler is built. The default body (a plugin from before 1.8) says `false`: every span is asked.
+    fn children_follow_parent(&self) -> bool {
+        false
+    }
 }
 /// An owned sampler trait object.
 pub type FfiSamplerBox = FfiSampler_TO<'static, RBox<()>>;
@@ -454,7 +459,7 @@ impl RootModule for PluginModRef {
 }
 
 /// The capabilities of this API version, by name (see the crate docs, "Evolution rules").
-pub const CAPABILITY_NAMES: [&str; 11] = [
+pub const CAPABILITY_NAMES: [&str; 12] = [
     // 1.0
     "span_view_full",
     "edits_events_links_status",
@@ -474,6 +479,8 @@ pub const CAPABILITY_NAMES: [&str; 11] = [
     "sampling_intent",
     // 1.7
     "setting_error_path",
+    // 1.8
+    "sampler_children_follow_parent",
 ];
 
 /// [`CAPABILITY_NAMES`] as it crosses the boundary.

@@ -111,6 +111,10 @@ impl FfiSampler for GuardedSampler {
             Ok(Tuple2(kind, threshold))
         })
     }
+    fn children_follow_parent(&self) -> bool {
+        // A panic says `false`: every span is asked, as before 1.8.
+        guarded(|| Ok(self.0.children_follow_parent())).unwrap_or(false)
+    }
 }
 
 struct GuardedSpanProcessor(Box<dyn SpanProcessor>);

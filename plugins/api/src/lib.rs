@@ -79,6 +79,10 @@
 //!   host method with a default; capability `setting_error_path`), names the file, line and column that set it.
 //!   [`SamplingParams::attribute`] asks the host for that one value (`FfiSamplingParams::attribute`, a new view
 //!   method), so a sampler that looks up a few keys no longer has every attribute of the span converted.
+//! * 1.8.0 — [`Sampler::children_follow_parent`] (a new trait method with a default, and
+//!   `FfiSampler::children_follow_parent`, whose default says `false`; capability
+//!   `sampler_children_follow_parent`): a parent-based sampler says so once, and the host decides its child spans
+//!   without a call across the boundary.
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 #[doc(hidden)]
@@ -551,6 +555,14 @@ pub trait Sampler: Send + Sync + 'static {
     /// reads [`Sampler::should_sample`]'s decision ([`SamplingIntent::from_decision`](sampling::SamplingIntent::from_decision)).
     fn intent(&self, params: &SamplingParams<'_>) -> sampling::SamplingIntent {
         sampling::SamplingIntent::from_decision(self.should_sample(params))
+    }
+    /// Since 1.8: whether every span that has a parent gets [`Decision::FollowParent`] from this sampler (and
+    /// [`SamplingIntent::FollowParent`](sampling::SamplingIntent::FollowParent) from [`Sampler::intent`]), as a
+    /// parent-based sampler's do. Say `true` and the host decides a child span itself, as `FollowParent` would,
+    /// without calling the sampler: a trace's every child span costs no call across the boundary. Asked once, when
+    /// the sampler is built. The default, `false`, has every span asked.
+    fn children_follow_parent(&self) -> bool {
+        false
     }
 }
 

@@ -369,6 +369,11 @@ impl Sampler for CustomSampler {
             ParentKind::Local | ParentKind::Remote => SamplingIntent::FollowParent,
         }
     }
+
+    /// Parent-based, whatever the rules say (they apply to roots): the host decides child spans without a call.
+    fn children_follow_parent(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]
@@ -418,12 +423,16 @@ mod tests {
     #[test]
     fn children_follow_their_parent_local_and_remote() {
         let s = CustomSampler::new(&SamplerSettings::default()).unwrap();
+        // It says so, so the host decides children without asking: what it would answer must agree.
+        assert!(s.children_follow_parent());
         // The host resolves FollowParent to the parent's decision; the health-check name does not matter then.
         for parent in [ParentKind::Local, ParentKind::Remote] {
             for sampled in [false, true] {
+                let p = params("GET /health", &[], parent, sampled);
+                assert_eq!(sample(&s, &p), Decision::FollowParent);
                 assert_eq!(
-                    sample(&s, &params("GET /health", &[], parent, sampled)),
-                    Decision::FollowParent
+                    ndotel_api::testing::intent(&s, &p),
+                    SamplingIntent::FollowParent
                 );
             }
         }
