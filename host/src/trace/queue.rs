@@ -320,72 +320,61 @@ fn run<E: SpanExporter>(shared: &Shared, mut exporter: E) {
     }
 }
 
-/// Exports `spans` in batches of at most `max_export_batch_size`, keeping the last failure for the next flush or
-/// shutdown. Each exported batch stops counting against the queue's size.
+/// Exports `spans` in batches of at most `max_export_batch_size`: taken as they are when they fit (the usual case),
+/// else in pieces, each span moved once more.
 fn export<E: SpanExporter>(shared: &Shared, exporter: &E, spans: Vec<SpanData>) {
     let max = shared.config.max_export_batch_size;
-    let mut rest = None;
-    let mut whole = Some(spans);
-    loop {
-        // Taken as it is when it fits (the usual case); else in pieces, each span moved once more.
-        let batch: Vec<SpanData> = match whole.take() {
-            Some(spans) if spans.len() <= max => spans,
-            Some(spans) => {
-                let mut it = spans.into_iter();
-                let first = it.by_ref().take(max).collect();
-                rest = Some(it);
-                first
-            }
-            None => match rest.as_mut() {
-                Some(it) => it.by_ref().take(max).collect(),
-                None => Vec::new(),
-            },
-        };
-        if batch.is_empty() {
-            return;
-        }
-        let n = batch.len();
-        // A panic costs its batch, not the thread (every later span would wait in a queue nobody empties).
-        let exported = catch_unwind(AssertUnwindSafe(|| {
-            futures_executor::block_on(exporter.export(batch))
-        }));
-        let error = match exported {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e.to_string()),
-            Err(_) => Some("the export panicked".to_string()),
-        };
-        {
-            let mut state = lock(&shared.state);
-            state.taken = state.taken.saturating_sub(n);
-            if error.is_some() {
-                state.unreported.clone_from(&error);
-            }
-        }
-        let Some(error) = error else { continue };
-        // Reported as the SDK's batch processor reports it: an internal event, shown (rate-limited) on stderr.
-        tracing::error!(
-            target: "opentelemetry_sdk",
-            name = "BatchSpanProcessor.ExportError",
-            error = %error,
-        );
+    if spans.len() <= max {
+        return export_batch(shared, exporter, spans);
     }
+    let mut spans = spans.into_iter();
+    while spans.len() > 0 {
+        export_batch(shared, exporter, spans.by_ref().take(max).collect());
+    }
+}
+
+/// Exports one batch, keeping a failure for the next flush or shutdown; the batch stops counting against the
+/// queue's size.
+fn export_batch<E: SpanExporter>(shared: &Shared, exporter: &E, batch: Vec<SpanData>) {
+    if batch.is_empty() {
+        return;
+    }
+    let n = batch.len();
+    // A panic costs its batch, not the thread (every later span would wait in a queue nobody empties).
+    let exported = catch_unwind(AssertUnwindSafe(|| {
+        futures_executor::block_on(exporter.export(batch))
+    }));
+    let error = match exported {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some("the export panicked".to_string()),
+    };
+    let mut state = lock(&shared.state);
+    state.taken = state.taken.saturating_sub(n);
+    let Some(error) = error else { return };
+    state.unreported = Some(error.clone());
+    drop(state);
+    // Reported as the SDK's batch processor reports it: an internal event, shown (rate-limited) on stderr.
+    tracing::error!(
+        target: "opentelemetry_sdk",
+        name = "BatchSpanProcessor.ExportError",
+        error = %error,
+    );
 }
 
 /// Waits until there is something to do and takes it: every queued span (the queue is left with `fresh`), the
 /// flushes waiting, shutdown, a resource.
 fn wait_for_work(shared: &Shared, last_export: &mut Instant, fresh: Vec<SpanData>) -> Work {
     let config = shared.config;
-    let mut state = lock(&shared.state);
-    loop {
-        let due = last_export.elapsed() >= config.schedule_delay;
-        if state.closing.is_some()
+    // Shutdown, a flush, the period or a full batch: the queue goes out now.
+    let export_now = |state: &State, last_export: &Instant| {
+        state.closing.is_some()
             || !state.flushes.is_empty()
-            || due
-            || state.resource.is_some()
+            || last_export.elapsed() >= config.schedule_delay
             || state.spans.len() >= config.max_export_batch_size
-        {
-            break;
-        }
+    };
+    let mut state = lock(&shared.state);
+    while !export_now(&state, last_export) && state.resource.is_none() {
         let left = config.schedule_delay.saturating_sub(last_export.elapsed());
         state.waiting = true;
         state = shared
@@ -395,14 +384,10 @@ fn wait_for_work(shared: &Shared, last_export: &mut Instant, fresh: Vec<SpanData
             .0;
         state.waiting = false;
     }
+    let export = export_now(&state, last_export);
     let resource = state.resource.take();
     let closing = state.closing;
     let flushes = std::mem::take(&mut state.flushes);
-    let due = last_export.elapsed() >= config.schedule_delay;
-    let export = closing.is_some()
-        || !flushes.is_empty()
-        || due
-        || state.spans.len() >= config.max_export_batch_size;
     // Woken only for the resource: the spans wait for their turn.
     let spans = if export {
         std::mem::replace(&mut state.spans, fresh)
@@ -492,11 +477,28 @@ mod tests {
         schedule_delay: Duration,
         gate: Option<Arc<(Mutex<bool>, Condvar)>>,
     ) -> (BatchQueue, Receiver<Seen>) {
+        queue_panicking_first(
+            false,
+            max_queue_size,
+            max_export_batch_size,
+            schedule_delay,
+            gate,
+        )
+    }
+
+    /// [`queue`], whose exporter's first export panics when `panics`.
+    fn queue_panicking_first(
+        panics: bool,
+        max_queue_size: usize,
+        max_export_batch_size: usize,
+        schedule_delay: Duration,
+        gate: Option<Arc<(Mutex<bool>, Condvar)>>,
+    ) -> (BatchQueue, Receiver<Seen>) {
         let (tx, rx) = channel();
         let exporter = Recorder {
             seen: Mutex::new(tx),
             gate,
-            panics: AtomicBool::new(false),
+            panics: AtomicBool::new(panics),
         };
         let config = QueueConfig {
             max_queue_size,
@@ -706,18 +708,7 @@ mod tests {
     /// An export that panics costs its batch, and the thread goes on with the next.
     #[test]
     fn a_panicking_export_costs_its_batch_only() {
-        let (tx, rx) = channel();
-        let exporter = Recorder {
-            seen: Mutex::new(tx),
-            gate: None,
-            panics: AtomicBool::new(true),
-        };
-        let config = QueueConfig {
-            max_queue_size: 10,
-            max_export_batch_size: 2,
-            schedule_delay: NEVER,
-        };
-        let q = BatchQueue::new(exporter, config);
+        let (q, rx) = queue_panicking_first(true, 10, 2, NEVER, None);
         for i in 0..2 {
             assert_eq!(q.push(named(i)), Ok(()));
         }
