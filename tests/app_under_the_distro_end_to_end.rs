@@ -242,25 +242,29 @@ fn shutdown_under_load(database_url: &str) {
     );
 }
 
-fn sqlite_url(name: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("ndotel-e2e-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    format!("sqlite:{}?mode=rwc", dir.join("app.db").display())
+/// A SQLite database in a directory of its own, removed when the returned guard is dropped.
+fn sqlite_db() -> (tempfile::TempDir, String) {
+    let dir = setup();
+    let url = format!("sqlite:{}?mode=rwc", dir.path().join("app.db").display());
+    (dir, url)
 }
 
 #[test]
 fn sqlite_requests_are_traced_redacted_and_health_checks_dropped() {
-    scenario(&sqlite_url("scenario"), "sqlite", "ndotel");
+    let (_db, url) = sqlite_db();
+    scenario(&url, "sqlite", "ndotel");
 }
 
 #[test]
 fn the_same_spans_come_through_tracing_opentelemetry_as_the_bridge() {
-    scenario(&sqlite_url("bridge"), "sqlite", "tracing-opentelemetry");
+    let (_db, url) = sqlite_db();
+    scenario(&url, "sqlite", "tracing-opentelemetry");
 }
 
 #[test]
 fn sqlite_sigterm_under_load_loses_no_answered_request() {
-    shutdown_under_load(&sqlite_url("load"));
+    let (_db, url) = sqlite_db();
+    shutdown_under_load(&url);
 }
 
 /// The MariaDB/MySQL URL, or a loud skip message.
