@@ -168,7 +168,7 @@ fn no_invalid_value_turns_telemetry_off_in_process() {
 }
 
 #[test]
-fn otel_sdk_disabled_true_in_any_case_builds_no_provider() {
+fn otel_sdk_disabled_true_in_any_case_builds_no_provider_but_still_propagates() {
     let env = Env::from_pairs(
         [("OTEL_SDK_DISABLED", "TRUE"), ("OTEL_RUST_DISTRO", "sdk")],
         "/",
@@ -176,6 +176,25 @@ fn otel_sdk_disabled_true_in_any_case_builds_no_provider() {
     let plan = Plan::new(&env).unwrap();
     let pipeline = Pipeline::build(&plan, &env).unwrap();
     assert!(pipeline.tracer_provider.is_none());
+    assert!(pipeline.meter_provider.is_none());
+    // "Has no effect on propagators configured through the OTEL_PROPAGATORS variable": the caller's context and
+    // baggage are still passed on.
+    use opentelemetry::propagation::TextMapPropagator as _;
+    let propagator = pipeline.propagator.expect("the propagators are built");
+    let incoming: std::collections::HashMap<String, String> = [
+        (
+            "traceparent".to_string(),
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_string(),
+        ),
+        ("baggage".to_string(), "tenant=acme".to_string()),
+    ]
+    .into();
+    let cx = propagator.extract(&incoming);
+    let mut outgoing = std::collections::HashMap::new();
+    propagator.inject_context(&cx, &mut outgoing);
+    for (key, value) in &incoming {
+        assert_eq!(outgoing.get(key), Some(value), "{outgoing:?}");
+    }
 }
 
 /// Builds the pipeline for `pairs` with the `file` log exporter writing into a temporary directory, emits
@@ -490,4 +509,69 @@ fn views_set_histogram_buckets_and_cap_series_for_their_meter_only() {
         serde_json::json!([1.0, 10.0]),
         "another meter's instrument keeps the default buckets"
     );
+}
+
+/// `lowmemory`, as the OTLP exporter specification defines it: delta for counters and histograms, cumulative for
+/// up-down counters and the asynchronous counters.
+#[test]
+fn lowmemory_temporality_is_delta_for_counters_and_cumulative_for_up_down_and_asynchronous_counters()
+ {
+    use opentelemetry::metrics::MeterProvider as _;
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = dir.path().join("metrics.jsonl");
+    let env = Env::from_pairs(
+        [
+            ("OTEL_RUST_DISTRO", "sdk"),
+            ("OTEL_TRACES_EXPORTER", "none"),
+            ("OTEL_LOGS_EXPORTER", "none"),
+            ("OTEL_METRICS_EXPORTER", "file"),
+            ("OTEL_EXPORTER_FILE_METRICS_PATH", metrics.to_str().unwrap()),
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+                "LowMemory",
+            ),
+        ],
+        "/",
+    );
+    let plan = Plan::new(&env).unwrap();
+    assert!(
+        plan.settings.warnings.is_empty(),
+        "{:?}",
+        plan.settings.warnings
+    );
+    let pipeline = Pipeline::build(&plan, &env).unwrap();
+    let mp = pipeline.meter_provider.clone().unwrap();
+    let meter = mp.meter("temporality");
+    meter.u64_counter("c").build().add(1, &[]);
+    meter.f64_histogram("h").build().record(1.0, &[]);
+    meter.i64_up_down_counter("ud").build().add(1, &[]);
+    let _oc = meter
+        .u64_observable_counter("oc")
+        .with_callback(|o| o.observe(1, &[]))
+        .build();
+    let _oud = meter
+        .i64_observable_up_down_counter("oud")
+        .with_callback(|o| o.observe(1, &[]))
+        .build();
+    mp.shutdown().unwrap();
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let temporality = |name: &str| {
+        let m = last["resourceMetrics"][0]["scopeMetrics"][0]["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .unwrap_or_else(|| panic!("no {name}: {last}"))
+            .clone();
+        let data = m.get("sum").or_else(|| m.get("histogram")).unwrap().clone();
+        data["aggregationTemporality"].as_i64().unwrap()
+    };
+    const DELTA: i64 = 1;
+    const CUMULATIVE: i64 = 2;
+    assert_eq!(temporality("c"), DELTA);
+    assert_eq!(temporality("h"), DELTA);
+    assert_eq!(temporality("ud"), CUMULATIVE);
+    assert_eq!(temporality("oc"), CUMULATIVE);
+    assert_eq!(temporality("oud"), CUMULATIVE);
 }

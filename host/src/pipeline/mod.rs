@@ -138,7 +138,12 @@ impl Pipeline {
             ),
         );
         if s.sdk_disabled.value {
-            return Ok(Pipeline::disabled(faults));
+            // The specification: OTEL_SDK_DISABLED "has no effect on propagators configured through the
+            // OTEL_PROPAGATORS variable", so a disabled service still passes its callers' context on.
+            return Ok(Pipeline {
+                propagator: Some(propagator(&s.propagators.value)?),
+                ..Pipeline::disabled(faults)
+            });
         }
         let distro = plan.distro.init(plan.config.as_ref(), env)?;
         let mut ctx = Ctx {

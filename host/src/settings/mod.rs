@@ -354,8 +354,9 @@ const MAX_LIMIT: u64 = u32::MAX as u64;
 /// The largest span or log record queue: about a million entries.
 const MAX_QUEUE: u64 = 1 << 20;
 
-/// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`: cumulative (default), delta, or lowmemory (delta for the
-/// exporters here); anything else is warned about and the default used.
+/// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`: cumulative (default), delta, or lowmemory (delta for counters
+/// and histograms, cumulative for up-down counters and every asynchronous instrument, as the OTLP exporter
+/// specification says); anything else is warned about and the default used.
 fn temporality(env: &Env, warnings: &mut Vec<String>) -> Setting<Temporality> {
     pick(
         env,
@@ -365,7 +366,8 @@ fn temporality(env: &Env, warnings: &mut Vec<String>) -> Setting<Temporality> {
         Temporality::Cumulative,
         |v| match v.trim().to_ascii_lowercase().as_str() {
             "cumulative" => Ok(Temporality::Cumulative),
-            "delta" | "lowmemory" => Ok(Temporality::Delta),
+            "delta" => Ok(Temporality::Delta),
+            "lowmemory" => Ok(Temporality::LowMemory),
             _ => Err("cumulative, delta or lowmemory".into()),
         },
         warnings,
@@ -730,6 +732,7 @@ impl Shown for Temporality {
     fn shown(&self) -> String {
         match self {
             Temporality::Delta => "delta",
+            Temporality::LowMemory => "lowmemory",
             _ => "cumulative",
         }
         .to_string()
@@ -1222,7 +1225,7 @@ settings_table! {
             file: "`[otel] sdk_disabled`",
             declared: "`disabled`",
             default: "`false`",
-            meaning: "no telemetry at all",
+            meaning: "no telemetry at all; the propagators still pass context on",
             resolve: |i: &mut Inputs| {
                 let file = i.file(i.otel.sdk_disabled.as_ref());
                 pick(i.env, "OTEL_SDK_DISABLED", file, None, false, parse_bool, &mut i.w)

@@ -607,7 +607,7 @@ fn what_the_file_says_is_what_runs_and_nothing_else() {
     );
     assert_eq!(
         s.temporality.value,
-        opentelemetry_sdk::metrics::Temporality::Delta
+        opentelemetry_sdk::metrics::Temporality::LowMemory
     );
     let all: Vec<String> = p.warnings().collect();
     assert!(!format!("{all:?}").contains("sekr1t"), "{all:?}");
