@@ -189,12 +189,15 @@ pub(crate) const BUILTIN_PROPAGATORS: &[&str] = &["tracecontext", "baggage", "no
 
 /// A list setting to check: variable, setting, built-in names, names OpenTelemetry specifies that ndotel lacks,
 /// the distro's names.
+/// A list setting's variable, the setting, the built-in names, the names OpenTelemetry specifies that ndotel does not
+/// support, the distro's names, and the default when the distro names none.
 type NameList<'a> = (
     &'static str,
     &'a mut Setting<Vec<String>>,
     &'static [&'static str],
     &'static [&'static str],
     &'a [String],
+    &'static [&'static str],
 );
 
 fn valid(builtin: &[&str], distro: &[String]) -> String {
@@ -1651,6 +1654,7 @@ impl Settings {
                 BUILTIN_SPAN_EXPORTERS,
                 &["zipkin", "jaeger"],
                 &c.span_exporters,
+                &["otlp"],
             ),
             (
                 "OTEL_METRICS_EXPORTER",
@@ -1658,6 +1662,7 @@ impl Settings {
                 BUILTIN_METRIC_EXPORTERS,
                 &[],
                 &c.metric_exporters,
+                &["otlp"],
             ),
             (
                 "OTEL_LOGS_EXPORTER",
@@ -1665,6 +1670,7 @@ impl Settings {
                 BUILTIN_LOG_EXPORTERS,
                 &[],
                 &[],
+                &["otlp"],
             ),
             (
                 "OTEL_PROPAGATORS",
@@ -1672,11 +1678,14 @@ impl Settings {
                 BUILTIN_PROPAGATORS,
                 &["b3", "b3multi", "jaeger", "xray", "ottrace"],
                 &[],
+                &["tracecontext", "baggage"],
             ),
         ];
-        for (var, setting, builtin, unsupported, from_distro) in lists {
+        for (var, setting, builtin, unsupported, from_distro, default) in lists {
             let mut kept: Vec<String> = Vec::new();
-            for name in std::mem::take(&mut setting.value) {
+            let written = std::mem::take(&mut setting.value);
+            let any_written = !written.is_empty();
+            for name in written {
                 if kept.contains(&name) {
                     continue;
                 }
@@ -1706,6 +1715,24 @@ impl Settings {
                     unknown.push(problem.clone());
                 }
                 w.push(format!("{problem}; it is left out"));
+            }
+            if kept.is_empty() && any_written {
+                // Not one name could be used: the setting is ignored, as the specification says of an unknown
+                // value, instead of turning the signal off.
+                let (value, source) = match from_distro.first() {
+                    Some(name) => (vec![name.clone()], Source::Distro(distro.name.to_string())),
+                    None => (
+                        default.iter().map(|d| d.to_string()).collect(),
+                        Source::Default,
+                    ),
+                };
+                w.push(format!(
+                    "{var} ({}) names nothing ndotel can use, so it is ignored: using {}",
+                    setting.source,
+                    value.join(",")
+                ));
+                *setting = Setting { value, source };
+                continue;
             }
             if kept.is_empty() {
                 kept.push("none".to_string());
@@ -1780,6 +1807,48 @@ mod tests {
                 "{name} is shown by `ndotel config` but missing from SETTINGS"
             );
         }
+    }
+
+    /// A list none of whose names can be used is ignored, as the specification says of an unknown value: the
+    /// signal keeps its default instead of being turned off. A list with one usable name keeps that name only.
+    #[test]
+    fn a_list_with_no_usable_name_is_ignored_and_one_with_a_usable_name_keeps_it() {
+        let resolve = |pairs: &[(&str, &str)]| {
+            let env = Env::from_pairs(pairs.iter().copied(), "/").with("OTEL_RUST_DISTRO", "sdk");
+            let registry = crate::Registry::discover(&env, None);
+            let distro = registry.select(&env, None).unwrap();
+            Settings::resolve(&env, None, distro.offer()).unwrap()
+        };
+        let s = resolve(&[
+            ("OTEL_PROPAGATORS", "b3,B3"),
+            ("OTEL_TRACES_EXPORTER", "zipkin"),
+            ("OTEL_METRICS_EXPORTER", "nonsense"),
+            ("OTEL_LOGS_EXPORTER", "none"),
+        ]);
+        assert_eq!(s.propagators.value, ["tracecontext", "baggage"]);
+        assert_eq!(s.propagators.source, Source::Default);
+        assert_eq!(s.traces_exporter.value, ["otlp"]);
+        assert_eq!(s.metrics_exporter.value, ["otlp"]);
+        assert_eq!(s.logs_exporter.value, ["none"], "written as none: kept");
+        for var in [
+            "OTEL_PROPAGATORS",
+            "OTEL_TRACES_EXPORTER",
+            "OTEL_METRICS_EXPORTER",
+        ] {
+            assert!(
+                s.warnings
+                    .iter()
+                    .any(|w| w.starts_with(var) && w.contains("so it is ignored")),
+                "{var}: {:?}",
+                s.warnings
+            );
+        }
+        let s = resolve(&[
+            ("OTEL_PROPAGATORS", "b3,baggage"),
+            ("OTEL_TRACES_EXPORTER", "zipkin,console"),
+        ]);
+        assert_eq!(s.propagators.value, ["baggage"]);
+        assert_eq!(s.traces_exporter.value, ["console"]);
     }
 
     /// `ndotel config` shows a header's name only when the entry reads `name=value`: a token written alone, or one
