@@ -83,6 +83,14 @@ fn scenario(database_url: &str, system: &str, bridge: &str) {
     )
     .unwrap();
     assert_eq!(rejected.status, 422, "{}", rejected.body);
+    // A client choosing the host (absolute-form targets) and making up methods: recorded on spans, never as new
+    // metric series.
+    for i in 1..=30 {
+        let target = format!("http://h{i}.attacker.example:{i}/items/424242");
+        assert_eq!(get(&target, &[]).status, 404);
+        let made_up = client::request(&addr, &format!("M{i:05}"), "/items", &[], None).unwrap();
+        assert_eq!(made_up.status, 405);
+    }
     std::thread::sleep(Duration::from_millis(800)); // at least one metric collection
     assert!(
         app.terminate().unwrap(),
@@ -177,6 +185,48 @@ fn scenario(database_url: &str, system: &str, bridge: &str) {
             "{text}"
         );
     }
+
+    let made_up: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.kind == SERVER && s.attr("http.request.method_original").is_some())
+        .collect();
+    assert_eq!(made_up.len(), 30, "one SERVER span per made-up method");
+    for s in &made_up {
+        assert_eq!(s.attr("http.request.method"), Some("_OTHER"), "{s:?}");
+    }
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.attr("server.address") == Some("h7.attacker.example")
+                && s.attr("server.port") == Some("7")),
+        "the host a client named is on its span"
+    );
+    let last_metrics = ndotel_tests::read_jsonl(&tmp.path().join("metrics.jsonl"))
+        .pop()
+        .expect("a metrics export");
+    let text = last_metrics.to_string();
+    assert!(
+        !text.contains("attacker.example") && !text.contains("M00001"),
+        "a client's host or method became a metric label"
+    );
+    let duration_points = last_metrics["resourceMetrics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["scopeMetrics"].as_array().into_iter().flatten())
+        .flat_map(|s| s["metrics"].as_array().into_iter().flatten())
+        .filter(|m| m["name"] == "http.server.request.duration")
+        .flat_map(|m| {
+            m["histogram"]["dataPoints"]
+                .as_array()
+                .into_iter()
+                .flatten()
+        })
+        .count();
+    assert!(
+        duration_points <= 10,
+        "{duration_points} series of http.server.request.duration for 8 kinds of request"
+    );
 
     let metrics = otlp_json::last_metrics(&tmp.path().join("metrics.jsonl")).unwrap();
     for name in [

@@ -256,8 +256,10 @@ async fn slow(Query(p): Query<SlowParams>) -> String {
 }
 
 fn router(state: AppState) -> Result<Router> {
+    // No request extractor: what it returns also labels every `http.server.*` metric, and `server.address` comes
+    // from the client's `Host`, so each made-up host would be a series of its own for as long as the service runs.
+    // It goes on the SERVER span only (`record_request_context`).
     let http = opentelemetry_instrumentation_tower::http::server::LayerBuilder::builder()
-        .with_request_extractor_fn(server_attributes)
         .build()
         .map_err(|e| anyhow::anyhow!("building the HTTP instrumentation: {e:?}"))?;
     Ok(Router::new()
@@ -269,21 +271,54 @@ fn router(state: AppState) -> Result<Router> {
         .with_state(state)
         // Opt-in request header capture (`http.request.header.<name>`), inside the SERVER span.
         .layer(axum::middleware::from_fn(capture_request_headers))
-        // Baggage that arrived with the request, on the SERVER span (`baggage.<key>`).
-        .layer(axum::middleware::from_fn(record_baggage))
+        // The server's address and port, the original method and the baggage that arrived, on the SERVER span.
+        .layer(axum::middleware::from_fn(record_request_context))
         // Every route is traced, health checks included: dropping them is the distro sampler's decision.
         // One middleware makes the SERVER span (OpenTelemetry API directly, incoming `traceparent` continued) and
         // records the `http.server.*` metrics; query spans made with `tracing` nest under it. Measured: a third of
         // the per-request cost of `axum-tracing-opentelemetry` + `tracing-opentelemetry` for the same span.
         .layer(http)
-        // Outermost: the scheme and authority of origin-form requests, so `url.scheme` says `http`.
+        // Outermost: the scheme and authority of origin-form requests, so `url.scheme` says `http`, and a method
+        // the semantic conventions do not know as `_OTHER`.
         .layer(axum::middleware::from_fn(absolute_uri)))
+}
+
+/// The method a request came with, when it was not one the HTTP semantic conventions know: recorded on the SERVER
+/// span as `http.request.method_original`.
+#[derive(Clone)]
+struct OriginalMethod(axum::http::Method);
+
+/// Whether the HTTP semantic conventions know `method` (anything else is recorded as `_OTHER`).
+fn known_method(method: &axum::http::Method) -> bool {
+    use axum::http::Method;
+    [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::PATCH,
+        Method::CONNECT,
+        Method::TRACE,
+    ]
+    .contains(method)
 }
 
 /// Rewrites an origin-form request target (`/items?q=1`) to its absolute form (`http://host/items?q=1`), as a plain
 /// HTTP server sees it: the HTTP instrumentation reads `url.scheme` from the URI. A `Host` that is not a valid
 /// authority (or carries userinfo) leaves the request as it came.
+///
+/// A method the semantic conventions do not know becomes `_OTHER` before the instrumentation sees it (the original
+/// goes on the span as `http.request.method_original`): a client making up methods would otherwise make up metric
+/// series too. No route answers `_OTHER`, as none answered the made-up method.
 async fn absolute_uri(mut req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if !known_method(req.method())
+        && let Ok(other) = axum::http::Method::from_bytes(b"_OTHER")
+    {
+        let original = std::mem::replace(req.method_mut(), other);
+        req.extensions_mut().insert(OriginalMethod(original));
+    }
     if req.uri().scheme().is_none() {
         let host = req
             .headers()
@@ -345,16 +380,32 @@ async fn capture_request_headers(
     next.run(req).await
 }
 
-/// Records the request's baggage entries (extracted by the global propagator with the trace context) on the SERVER
-/// span as `baggage.<key>` attributes, so a trace shows what travelled with it; values pass the distro's redaction
-/// like any attribute. A request without baggage costs one context lookup.
-async fn record_baggage(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+/// Records on the SERVER span what only the span should carry: `server.address` and `server.port` (from the
+/// request, so a client chooses them: never metric labels), the method a request came with when it was recorded as
+/// `_OTHER`, and the request's baggage entries (extracted by the global propagator with the trace context) as
+/// `baggage.<key>` attributes, so a trace shows what travelled with it. Values pass the distro's redaction like any
+/// attribute.
+async fn record_request_context(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
     use opentelemetry::baggage::BaggageExt as _;
     use opentelemetry::trace::TraceContextExt as _;
     let cx = opentelemetry::Context::current();
+    let span = cx.span();
+    if span.is_recording() {
+        for attribute in server_attributes(&req) {
+            span.set_attribute(attribute);
+        }
+        if let Some(OriginalMethod(m)) = req.extensions().get::<OriginalMethod>() {
+            span.set_attribute(KeyValue::new(
+                "http.request.method_original",
+                m.as_str().to_string(),
+            ));
+        }
+    }
     let baggage = cx.baggage();
     if !baggage.is_empty() {
-        let span = cx.span();
         for (key, (value, _)) in baggage.iter() {
             span.set_attribute(KeyValue::new(
                 format!("baggage.{}", key.as_str()),
@@ -366,7 +417,8 @@ async fn record_baggage(req: axum::extract::Request, next: axum::middleware::Nex
 }
 
 /// `server.address` / `server.port` from the `Host` header (the middleware does not set them), parsed as an
-/// authority: a `user:password@` in it is never recorded, and a header that is not a host is left out.
+/// authority: a `user:password@` in it is never recorded, and a header that is not a host is left out. For the
+/// SERVER span only.
 fn server_attributes(req: &axum::http::Request<axum::body::Body>) -> Vec<KeyValue> {
     // The URI's authority: parsed from `Host` once by `absolute_uri`, or the absolute-form target's own (which
     // takes precedence over `Host`, RFC 9112). `Host` itself only when `absolute_uri` left it (userinfo in it).
