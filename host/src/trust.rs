@@ -16,6 +16,14 @@ fn owner_ok(uid: u32, me: u32) -> bool {
     uid == 0 || uid == me
 }
 
+/// Whether `path` names one of the process's own descriptors (`/dev/stdout`, `/dev/stderr`, `/dev/fd/N`), which
+/// whoever started it chose.
+pub(crate) fn own_descriptor(path: &Path) -> bool {
+    ["/dev/stdout", "/dev/stderr", "/dev/fd/", "/proc/self/fd/"]
+        .iter()
+        .any(|p| path.to_str().is_some_and(|s| s.starts_with(p)))
+}
+
 /// Opens `path` for ndotel to write telemetry into (appending), created with mode `0640` when new. A file that
 /// another user planted is refused — in a directory others can write to (`/tmp`), it could collect what is written,
 /// or redirect the writes: a file of another user's, a symlink of another user's, a hard link (to a file of this
@@ -25,10 +33,7 @@ fn owner_ok(uid: u32, me: u32) -> bool {
 /// `/dev/fd/N`) are whoever started it chose, and are taken as they are.
 pub(crate) fn open_output(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
-    let own_descriptor = ["/dev/stdout", "/dev/stderr", "/dev/fd/", "/proc/self/fd/"]
-        .iter()
-        .any(|p| path.to_str().is_some_and(|s| s.starts_with(p)));
-    if own_descriptor {
+    if own_descriptor(path) {
         return std::fs::OpenOptions::new().append(true).open(path);
     }
     let me = current_uid();
@@ -113,27 +118,37 @@ fn blocking(file: std::fs::File) -> std::io::Result<std::fs::File> {
     }
 }
 
-/// Writes `bytes` to `path` whole (a reader never sees half of it): into a new file of a name nobody can have
-/// planted (`O_EXCL`, beside `path`), renamed over `path`.
+/// Writes `bytes` to `path` whole (a reader never sees half of it): into a new file beside `path` of a name nobody
+/// can guess (`O_EXCL`, so nothing planted is ever written to), renamed over `path`. The directory is checked as
+/// [`output_dir`] checks it.
 pub(crate) fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::hash::{BuildHasher as _, Hasher as _};
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
-    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    output_dir(dir.unwrap_or(Path::new(".")))?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = path.with_file_name(format!(
-        ".{name}.{}.{}.tmp",
-        std::process::id(),
-        COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o640)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)?;
+    let mut attempt = 0;
+    let (mut file, tmp) = loop {
+        // Random per call: `RandomState` is seeded from the operating system's randomness.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        let tmp = path.with_file_name(format!(".{name}.{:016x}.tmp", h.finish()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o640)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)
+        {
+            Ok(file) => break (file, tmp),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 8 => attempt += 1,
+            Err(e) => return Err(e),
+        }
+    };
     let written = file
         .write_all(bytes)
         .and_then(|()| std::fs::rename(&tmp, path));
@@ -155,15 +170,8 @@ pub(crate) struct Checked {
 /// Checks `path` (a file) and the chain above it; `Err` says which path broke which rule and how to fix it.
 pub(crate) fn check_chain(path: &Path) -> Result<Checked, String> {
     let me = current_uid();
-    let link = std::fs::symlink_metadata(path).map_err(|e| format!("cannot stat it: {e}"))?;
-    if link.file_type().is_symlink() && !owner_ok(link.uid(), me) {
-        return Err(format!(
-            "symlink {} is owned by uid {}, not by root or you (uid {me}); replace it with a link you own",
-            crate::text::shown(path),
-            link.uid()
-        ));
-    }
-    let real = std::fs::canonicalize(path).map_err(|e| format!("cannot resolve it: {e}"))?;
+    // Every symlink on the way, the last component's included, is checked as it is met.
+    let real = resolve(path, me)?;
     let meta = std::fs::metadata(&real).map_err(|e| format!("cannot stat it: {e}"))?;
     if !meta.is_file() {
         return Err(format!(
@@ -194,25 +202,108 @@ pub(crate) fn check_chain(path: &Path) -> Result<Checked, String> {
     if let Some(dir) = real.parent() {
         check_dirs(dir, meta.uid(), me, &shown)?;
     }
-    // A link is as safe as the directories that hold it: whoever can write there can point it elsewhere.
-    if link.file_type().is_symlink() {
-        let parent = std::path::absolute(path)
-            .ok()
-            .and_then(|p| p.parent().map(Path::to_path_buf))
-            .ok_or_else(|| format!("cannot find the directory of {}", crate::text::shown(path)))?;
-        let parent = std::fs::canonicalize(&parent)
-            .map_err(|e| format!("cannot resolve {}: {e}", crate::text::shown(&parent)))?;
-        check_dirs(
-            &parent,
-            link.uid(),
-            me,
-            &format!(" (it holds the link {})", crate::text::shown(path)),
-        )?;
-    }
     Ok(Checked {
         id: (meta.dev(), meta.ino()),
         real,
     })
+}
+
+/// Checks the directory that will hold a file ndotel writes telemetry into, creating what is missing of it (mode
+/// `0700`) only below a directory that passed: every directory up to `/` owned by root or the current user and not
+/// writable by group or others unless sticky, every symlink on the way owned by root or the current user and held
+/// by such a directory. Whoever could replace a directory on the way could read what is written or send it
+/// elsewhere.
+pub(crate) fn output_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    let me = current_uid();
+    let dir = std::path::absolute(dir)?;
+    let check = |d: &Path| -> std::io::Result<()> {
+        let real = resolve(d, me).map_err(refused_dir)?;
+        check_dirs(&real, me, me, "").map_err(refused_dir)
+    };
+    // The deepest part that exists (a dangling link counts: `resolve` says so).
+    let existing = dir
+        .ancestors()
+        .find(|a| std::fs::symlink_metadata(a).is_ok())
+        .unwrap_or(Path::new("/"));
+    check(existing)?;
+    if existing != dir {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)?;
+        check(&dir)?;
+    }
+    Ok(())
+}
+
+fn refused_dir(why: String) -> std::io::Error {
+    std::io::Error::other(format!(
+        "{why}; refusing to write telemetry there, where someone else could read it or send it elsewhere"
+    ))
+}
+
+/// `path` with every symlink resolved, as the kernel resolves it, each link checked as it is met: owned by root or
+/// `me`, and held by a directory that passes [`check_dirs`] (whoever can write there can point the link
+/// elsewhere). `std::fs::canonicalize` would check none of the links in the middle of the path.
+fn resolve(path: &Path, me: u32) -> Result<std::path::PathBuf, String> {
+    use std::path::Component;
+    let absolute = std::path::absolute(path)
+        .map_err(|e| format!("cannot resolve {}: {e}", crate::text::shown(path)))?;
+    // The names still to walk, first to last.
+    let mut pending = std::collections::VecDeque::new();
+    fn push_front(pending: &mut std::collections::VecDeque<std::ffi::OsString>, p: &Path) {
+        for c in p.components().rev() {
+            match c {
+                Component::Normal(n) => pending.push_front(n.to_os_string()),
+                Component::ParentDir => pending.push_front("..".into()),
+                Component::RootDir | Component::Prefix(_) | Component::CurDir => {}
+            }
+        }
+    }
+    push_front(&mut pending, &absolute);
+    let mut real = std::path::PathBuf::from("/");
+    let mut links = 0;
+    while let Some(name) = pending.pop_front() {
+        if name == ".." {
+            real.pop();
+            continue;
+        }
+        let next = real.join(&name);
+        let m = std::fs::symlink_metadata(&next)
+            .map_err(|e| format!("cannot stat {}: {e}", crate::text::shown(&next)))?;
+        if !m.file_type().is_symlink() {
+            real = next;
+            continue;
+        }
+        links += 1;
+        if links > 40 {
+            return Err(format!(
+                "{} has too many levels of symbolic links",
+                crate::text::shown(path)
+            ));
+        }
+        if !owner_ok(m.uid(), me) {
+            return Err(format!(
+                "symlink {} is owned by uid {}, not by root or you (uid {me}); replace it with a link you own",
+                crate::text::shown(&next),
+                m.uid()
+            ));
+        }
+        check_dirs(
+            &real,
+            m.uid(),
+            me,
+            &format!(" (it holds the link {})", crate::text::shown(&next)),
+        )?;
+        let target = std::fs::read_link(&next)
+            .map_err(|e| format!("cannot read the link {}: {e}", crate::text::shown(&next)))?;
+        if target.is_absolute() {
+            real = std::path::PathBuf::from("/");
+        }
+        push_front(&mut pending, &target);
+    }
+    Ok(real)
 }
 
 /// Checks `dir` and every directory above it (`dir` holds an entry owned by `entry_owner`): each owned by root or
@@ -377,6 +468,89 @@ mod tests {
             err.contains("/open (the target of") && err.contains("is writable"),
             "{err}"
         );
+    }
+
+    /// A link to a directory in the middle of the path is checked like the last one: whoever can write the
+    /// directory holding it, or owns it, could point it at another directory.
+    #[test]
+    fn a_symlinked_directory_in_the_middle_of_the_path_is_checked() {
+        let tmp = tempfile::tempdir().unwrap();
+        chmod(tmp.path(), 0o700);
+        let safe = tmp.path().join("safe");
+        std::fs::create_dir(&safe).unwrap();
+        chmod(&safe, 0o755);
+        let file = safe.join("f.so");
+        std::fs::write(&file, b"x").unwrap();
+        chmod(&file, 0o644);
+        let open = tmp.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        chmod(&open, 0o777);
+        std::os::unix::fs::symlink(&safe, open.join("plugins")).unwrap();
+        let through = open.join("plugins/f.so");
+        let err = check_chain(&through).unwrap_err();
+        assert!(
+            err.contains("/open") && err.contains("it holds the link") && err.contains("/plugins"),
+            "{err}"
+        );
+        // The same link in a directory only we can write: fine, and resolved to the file itself.
+        chmod(&open, 0o755);
+        assert_eq!(check_chain(&through).unwrap().real, file);
+        // A link reached through `..` and a relative target resolves as the kernel does.
+        std::os::unix::fs::symlink("../safe", open.join("rel")).unwrap();
+        assert_eq!(
+            check_chain(&open.join("rel/../safe/f.so")).unwrap().real,
+            file
+        );
+        // A loop is an error, not a hang.
+        std::os::unix::fs::symlink(open.join("loop"), open.join("loop")).unwrap();
+        let err = check_chain(&open.join("loop/f.so")).unwrap_err();
+        assert!(err.contains("too many levels"), "{err}");
+    }
+
+    /// The directory of an output file: created 0700 when missing, refused when another user could replace it or a
+    /// link on the way to it.
+    #[test]
+    fn an_output_directory_another_user_could_replace_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        chmod(tmp.path(), 0o700);
+        let fresh = tmp.path().join("a/b");
+        output_dir(&fresh).unwrap();
+        assert_eq!(
+            std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o077,
+            0,
+            "created for us only"
+        );
+        let open = tmp.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        chmod(&open, 0o777);
+        let err = output_dir(&open).unwrap_err().to_string();
+        assert!(err.contains("/open is writable"), "{err}");
+        let err = output_dir(&open.join("below")).unwrap_err().to_string();
+        assert!(err.contains("/open is writable"), "{err}");
+        assert!(!open.join("below").exists(), "nothing created under it");
+        // Sticky, like /tmp: a directory of ours inside is fine; a link someone could retarget is not.
+        chmod(&open, 0o1777);
+        output_dir(&open.join("mine")).unwrap();
+        let elsewhere = tmp.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        let unsafe_parent = tmp.path().join("shared");
+        std::fs::create_dir(&unsafe_parent).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, unsafe_parent.join("out")).unwrap();
+        chmod(&unsafe_parent, 0o777);
+        let err = output_dir(&unsafe_parent.join("out"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("it holds the link"), "{err}");
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            let theirs = tmp.path().join("theirs");
+            std::fs::create_dir(&theirs).unwrap();
+            chmod(&theirs, 0o755);
+            std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+            let err = output_dir(&theirs.join("otel")).unwrap_err().to_string();
+            assert!(err.contains("uid 65534"), "{err}");
+            assert!(!theirs.join("otel").exists(), "nothing created under it");
+        }
     }
 
     #[test]

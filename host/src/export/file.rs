@@ -18,8 +18,9 @@ pub(crate) struct JsonLines {
 
 impl JsonLines {
     pub(crate) fn open(path: &Path) -> std::io::Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
+        if !crate::trust::own_descriptor(path) {
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+            crate::trust::output_dir(dir.unwrap_or(Path::new(".")))?;
         }
         let file = crate::trust::open_output(path)?;
         Ok(JsonLines {
