@@ -74,7 +74,11 @@ fn serve(listener: TcpListener, registry: prometheus::Registry, stop: Arc<Atomic
         if stop.load(Ordering::Acquire) {
             return;
         }
-        let Ok(mut stream) = stream else { continue };
+        let Ok(mut stream) = stream else {
+            // Out of descriptors (EMFILE) fails every accept until some close: wait instead of spinning.
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            continue;
+        };
         if busy.fetch_add(1, Ordering::AcqRel) >= MAX_SCRAPES {
             busy.fetch_sub(1, Ordering::AcqRel);
             let _ = stream.set_write_timeout(Some(READ_TIMEOUT));

@@ -433,16 +433,33 @@ pub struct ConfigFile {
 
 impl ConfigFile {
     /// Finds `distro.toml`: `OTEL_RUST_DISTRO_CONFIG`, else `./distro.toml`, else none.
+    ///
+    /// A `./distro.toml` (file or symlink) another user owns is ignored with a warning rather than refused: in a
+    /// working directory others can write to (`/tmp`), anyone could otherwise plant one and turn the service's
+    /// telemetry off. One of the user's own that fails the trust checks is refused, as is any file named by
+    /// `OTEL_RUST_DISTRO_CONFIG`.
     pub fn discover(env: &Env) -> Result<Option<ConfigFile>, ConfigError> {
+        use std::os::unix::fs::MetadataExt as _;
         if let Some(path) = env.get("OTEL_RUST_DISTRO_CONFIG") {
             return ConfigFile::load(Path::new(path)).map(Some);
         }
         let local = env.cwd().join("distro.toml");
-        if local.is_file() {
-            ConfigFile::load(&local).map(Some)
-        } else {
-            Ok(None)
+        if !local.is_file() {
+            return Ok(None);
         }
+        if let Ok(meta) = std::fs::symlink_metadata(&local) {
+            let me = crate::trust::current_uid();
+            if meta.uid() != 0 && meta.uid() != me {
+                eprintln!(
+                    "ndotel: warning: ignoring {}, found in the working directory: it is owned by uid {}, not by \
+                     root or you (uid {me}); name the file to use with OTEL_RUST_DISTRO_CONFIG",
+                    crate::text::shown(&local),
+                    meta.uid()
+                );
+                return Ok(None);
+            }
+        }
+        ConfigFile::load(&local).map(Some)
     }
 
     /// Reads and parses one file. It must be a regular file of at most [`MAX_CONFIG_BYTES`], and pass the same
@@ -624,6 +641,45 @@ impl fmt::Display for OnProcessorError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `distro.toml` another user planted in the working directory is ignored, not refused (which would turn
+    /// telemetry off); the same file named by `OTEL_RUST_DISTRO_CONFIG` is refused, and so is one of the user's own
+    /// that others can write.
+    #[test]
+    fn a_planted_distro_toml_in_the_working_directory_is_ignored_and_a_named_one_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("distro.toml");
+        std::fs::write(&file, "[opentelemetry_distro]\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let cwd = Env::from_pairs(Vec::<(String, String)>::new(), dir.path());
+        assert!(
+            matches!(
+                ConfigFile::discover(&cwd),
+                Err(ConfigError::Untrusted { .. })
+            ),
+            "the user's own, writable by others"
+        );
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(
+            ConfigFile::discover(&cwd).unwrap().is_some(),
+            "a trusted one is read"
+        );
+        if crate::trust::current_uid() != 0 {
+            eprintln!("\n*** SKIPPED: planting a file of another user needs root ***\n");
+            return;
+        }
+        std::os::unix::fs::chown(&file, Some(65534), Some(65534)).unwrap();
+        assert!(
+            ConfigFile::discover(&cwd).unwrap().is_none(),
+            "planted: ignored"
+        );
+        let named = cwd.with("OTEL_RUST_DISTRO_CONFIG", file.to_str().unwrap());
+        assert!(matches!(
+            ConfigFile::discover(&named),
+            Err(ConfigError::Untrusted { .. })
+        ));
+    }
 
     #[test]
     fn view_globs_match_whole_names_only() {
