@@ -545,8 +545,25 @@ pub(crate) fn list(s: &str) -> Vec<String> {
         .collect()
 }
 
-/// Parses `OTEL_RESOURCE_ATTRIBUTES` (`k=v,k2=v2`, values percent-decoded).
+/// Parses `OTEL_RESOURCE_ATTRIBUTES` (`k=v,k2=v2`, keys and values percent-decoded). A pair without `=` or key, an
+/// escape that is not `%` and two hex digits, or an escape that decodes to invalid UTF-8 is an error: the
+/// specification discards the whole value then.
 fn parse_resource_attributes(s: &str) -> Result<Vec<(String, String)>, String> {
+    fn decode(part: &str, pair: &str) -> Result<String, String> {
+        let bytes = part.as_bytes();
+        for (i, _) in part.match_indices('%') {
+            let hex = bytes.get(i + 1..i + 3);
+            if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                return Err(format!(
+                    "percent-encoded key=value pairs ({pair:?} has a '%' not followed by two hex digits)"
+                ));
+            }
+        }
+        percent_encoding::percent_decode_str(part)
+            .decode_utf8()
+            .map(|d| d.into_owned())
+            .map_err(|_| format!("percent-encoded UTF-8 ({pair:?} decodes to invalid UTF-8)"))
+    }
     s.split(',')
         .filter(|p| !p.trim().is_empty())
         .map(|pair| {
@@ -558,12 +575,7 @@ fn parse_resource_attributes(s: &str) -> Result<Vec<(String, String)>, String> {
                     "key=value pairs separated by commas ({pair:?} has no key)"
                 ));
             }
-            Ok((
-                k.trim().to_string(),
-                percent_encoding::percent_decode_str(v.trim())
-                    .decode_utf8_lossy()
-                    .into_owned(),
-            ))
+            Ok((decode(k.trim(), pair)?, decode(v.trim(), pair)?))
         })
         .collect()
 }
@@ -1240,7 +1252,7 @@ settings_table! {
             file: "—",
             declared: "`resource.attributes`, `resource.attributes_list`",
             default: "none",
-            meaning: "extra resource attributes `k=v,k2=v2` (values percent-decoded; the last of a duplicated key \
+            meaning: "extra resource attributes `k=v,k2=v2` (keys and values percent-decoded; the last of a duplicated key \
                       wins; a malformed value is discarded whole, with a warning)",
             resolve: |i: &mut Inputs| pick(
                 i.env,
@@ -1957,6 +1969,19 @@ mod tests {
             ]
         );
         assert!(parse_resource_attributes("novalue").is_err());
+        // Keys are decoded too: `,` and `=` in them must be encoded.
+        assert_eq!(
+            parse_resource_attributes("k%3Dx%2Cy=1").unwrap(),
+            vec![("k=x,y".to_string(), "1".to_string())]
+        );
+        // A broken escape or invalid UTF-8 anywhere discards the whole value.
+        for bad in ["a=1,b=%2", "a=1,b=%ZZ", "a=%FF", "%C3=1", "a=100%"] {
+            assert!(parse_resource_attributes(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_resource_attributes("a=%C3%A9").unwrap(),
+            vec![("a".to_string(), "é".to_string())]
+        );
     }
 
     #[test]
