@@ -246,7 +246,7 @@ fn absurd_numeric_settings_warn_and_never_panic() {
         ("OTEL_BSP_MAX_QUEUE_SIZE", "-5"),
         ("OTEL_BLRP_MAX_QUEUE_SIZE", "18446744073709551615"),
         ("OTEL_METRIC_EXPORT_INTERVAL", "abc"),
-        ("OTEL_BSP_EXPORT_TIMEOUT", "0"),
+        ("OTEL_BSP_EXPORT_TIMEOUT", "-1"),
     ] {
         let tmp = setup();
         let (ok, stdout, stderr) = output(

@@ -621,6 +621,16 @@ impl Inputs<'_> {
         ))
     }
 
+    /// A timeout in milliseconds, where 0 means no limit (the common configuration specification's Timeout):
+    /// taken as the longest ndotel has, a day.
+    fn timeout(&mut self, var: &'static str, default: u64) -> Setting<Duration> {
+        let mut s = self.millis(var, None, default, 0);
+        if s.value.is_zero() {
+            s.value = Duration::from_millis(MAX_MILLIS);
+        }
+        s
+    }
+
     /// A queue or batch size, `1..=MAX_QUEUE`.
     fn size(&mut self, var: &'static str, default: u64) -> Setting<usize> {
         as_usize(pick_number(
@@ -1389,8 +1399,9 @@ settings_table! {
             file: "—",
             declared: "`tracer_provider.processors[].batch.export_timeout`",
             default: "`30000`",
-            meaning: "milliseconds a distro span exporter may take before it counts as hung",
-            resolve: |i: &mut Inputs| i.millis("OTEL_BSP_EXPORT_TIMEOUT", None, 30_000, 1),
+            meaning: "milliseconds a distro span exporter may take before it counts as hung (0: no limit, taken as a \
+                      day)",
+            resolve: |i: &mut Inputs| i.timeout("OTEL_BSP_EXPORT_TIMEOUT", 30_000),
         }
         /// `OTEL_METRIC_EXPORT_TIMEOUT`: how long a distro metric exporter call may take.
         metric_export_timeout: Duration {
@@ -1398,8 +1409,9 @@ settings_table! {
             file: "—",
             declared: "`meter_provider.readers[].periodic.timeout`",
             default: "`30000`",
-            meaning: "milliseconds a distro metric exporter may take before it counts as hung",
-            resolve: |i: &mut Inputs| i.millis("OTEL_METRIC_EXPORT_TIMEOUT", None, 30_000, 1),
+            meaning: "milliseconds a distro metric exporter may take before it counts as hung (0: no limit, taken \
+                      as a day)",
+            resolve: |i: &mut Inputs| i.timeout("OTEL_METRIC_EXPORT_TIMEOUT", 30_000),
         }
         /// `OTEL_EXPORTER_FILE_TRACES_PATH`.
         file_traces_path: PathBuf {
@@ -1861,6 +1873,27 @@ mod tests {
         ]);
         assert_eq!(s.propagators.value, ["baggage"]);
         assert_eq!(s.traces_exporter.value, ["console"]);
+    }
+
+    /// A Timeout of 0 is no limit (taken as a day), not an invalid value; a negative one is.
+    #[test]
+    fn an_export_timeout_of_zero_is_no_limit() {
+        let resolve = |pairs: &[(&str, &str)]| {
+            let env = Env::from_pairs(pairs.iter().copied(), "/").with("OTEL_RUST_DISTRO", "sdk");
+            let registry = crate::Registry::discover(&env, None);
+            let distro = registry.select(&env, None).unwrap();
+            Settings::resolve(&env, None, distro.offer()).unwrap()
+        };
+        let s = resolve(&[
+            ("OTEL_BSP_EXPORT_TIMEOUT", "0"),
+            ("OTEL_METRIC_EXPORT_TIMEOUT", "0"),
+        ]);
+        assert_eq!(s.span_export_timeout.value, Duration::from_secs(86_400));
+        assert_eq!(s.metric_export_timeout.value, Duration::from_secs(86_400));
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        let s = resolve(&[("OTEL_BSP_EXPORT_TIMEOUT", "-1")]);
+        assert_eq!(s.span_export_timeout.value, Duration::from_secs(30));
+        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
     }
 
     /// `ndotel config` shows a header's name only when the entry reads `name=value`: a token written alone, or one

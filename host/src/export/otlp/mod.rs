@@ -97,6 +97,9 @@ impl std::fmt::Debug for Tls {
     }
 }
 
+/// The longest timeout ndotel has (a day): what a timeout of 0, "no limit", is taken as.
+const DAY_MS: u64 = 86_400_000;
+
 /// The value of the per-signal variable, else of the generic one, with the variable's name; empty is unset.
 fn lookup<'a>(env: &'a Env, signal: Signal, setting: &str) -> Option<(String, &'a str)> {
     let specific = signal.var(setting);
@@ -201,11 +204,19 @@ impl OtlpConfig {
         };
         let timeout = match lookup(env, signal, "TIMEOUT") {
             None => Duration::from_secs(10),
+            // 0 is no limit (the common configuration specification's Timeout), taken as the longest ndotel has.
             Some((var, raw)) => match raw.trim().parse::<u64>() {
-                Ok(ms) if ms > 0 => Duration::from_millis(ms.min(86_400_000)),
-                _ => {
+                Ok(0) => Duration::from_millis(DAY_MS),
+                Ok(ms) if ms > DAY_MS => {
                     warnings.push(format!(
-                        "{var}={raw:?} is not a positive number of milliseconds; using 10000"
+                        "{var}={raw:?} is longer than a day, the longest timeout ndotel has; using {DAY_MS}"
+                    ));
+                    Duration::from_millis(DAY_MS)
+                }
+                Ok(ms) => Duration::from_millis(ms),
+                Err(_) => {
+                    warnings.push(format!(
+                        "{var}={raw:?} is not a number of milliseconds; using 10000"
                     ));
                     Duration::from_secs(10)
                 }
@@ -916,6 +927,15 @@ mod tests {
             (Duration::from_secs(10), None, Wire::HttpProtobuf)
         );
         assert_eq!(w.len(), 3, "{w:?}");
+        // 0 is no limit, taken as a day; longer than a day is said and capped.
+        let (c, w) = resolve(&[("OTEL_EXPORTER_OTLP_TIMEOUT", "0")], Signal::Logs);
+        assert_eq!((c.timeout, w.len()), (Duration::from_secs(86_400), 0));
+        let (c, w) = resolve(
+            &[("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "172800000")],
+            Signal::Traces,
+        );
+        assert_eq!(c.timeout, Duration::from_secs(86_400));
+        assert!(w.len() == 1 && w[0].contains("longer than a day"), "{w:?}");
     }
 
     #[test]
