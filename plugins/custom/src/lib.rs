@@ -13,6 +13,7 @@
 
 pub mod log_processor;
 pub mod metric_exporter;
+mod output;
 pub use ndotel_redact as redact;
 pub mod sampler;
 pub mod span_exporter;

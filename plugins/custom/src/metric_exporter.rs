@@ -10,7 +10,7 @@ use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
 use prost::Message;
 use serde::Deserialize;
 use std::fmt::Write as _;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -174,10 +174,7 @@ impl FileMetricExporter {
     /// Opens (creates or appends to) the output file.
     pub fn new(settings: &MetricExporterSettings, base_dir: &Path) -> Result<Self, BoxError> {
         let path = base_dir.join(&settings.file_path);
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
+        let file = crate::output::open_append(&path)
             .map_err(|e| format!("cannot open metric output {}: {e}", path.display()))?;
         Ok(FileMetricExporter {
             temporality: settings.temporality()?,

@@ -4,7 +4,7 @@
 use ndotel_api::{AnyValue, BoxError, KeyValueRef, SpanExporter, SpanKind, SpanView, StatusCode};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -35,10 +35,7 @@ impl JsonLinesExporter {
     /// Opens (creates or appends to) the output file.
     pub fn new(settings: &ExporterSettings, base_dir: &Path) -> Result<Self, BoxError> {
         let path = base_dir.join(&settings.path);
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
+        let file = crate::output::open_append(&path)
             .map_err(|e| format!("cannot open span output {}: {e}", path.display()))?;
         Ok(JsonLinesExporter {
             out: Mutex::new(BufWriter::new(file)),
