@@ -575,3 +575,110 @@ fn lowmemory_temporality_is_delta_for_counters_and_cumulative_for_up_down_and_as
     assert_eq!(temporality("oc"), CUMULATIVE);
     assert_eq!(temporality("oud"), CUMULATIVE);
 }
+
+/// `OTEL_*_ATTRIBUTE_VALUE_LENGTH_LIMIT`: every string value of a span, its events and links, and each string of an
+/// array, cut to the limit in characters — after the distro's edits, so a redaction sees the whole value.
+#[test]
+fn attribute_values_are_cut_to_the_length_limit_after_the_distros_redaction() {
+    use opentelemetry::trace::{Link, SpanContext, TraceFlags, TraceState};
+    use opentelemetry::{Array, StringValue};
+    let (pipeline, exporter) = build(&[
+        ("OTEL_RUST_DISTRO", "otel_custom_distro"),
+        ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "100"),
+        ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "8"),
+    ]);
+    let provider = pipeline.tracer_provider.clone().unwrap();
+    let tracer = provider.tracer("in-process");
+    let linked = SpanContext::new(
+        opentelemetry::trace::TraceId::from(7),
+        opentelemetry::trace::SpanId::from(9),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::default(),
+    );
+    let mut span = tracer
+        .span_builder("GET /items")
+        .with_kind(SpanKind::Server)
+        .with_attributes(vec![
+            KeyValue::new("user.note", "token=hunter2-note"),
+            KeyValue::new("greek", "αβγδεζηθικλ"),
+            KeyValue::new(
+                "list",
+                Value::Array(Array::String(vec![
+                    StringValue::from("0123456789"),
+                    StringValue::from("ok"),
+                ])),
+            ),
+            KeyValue::new("count", 1_234_567_890_123_i64),
+        ])
+        .with_links(vec![Link::new(
+            linked,
+            vec![KeyValue::new("link.note", "abcdefghijkl")],
+            0,
+        )])
+        .start(&tracer);
+    span.add_event("e", vec![KeyValue::new("detail", "0123456789abc")]);
+    span.end();
+    provider.force_flush().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    assert_eq!(spans.len(), 1);
+    let s = &spans[0];
+    // Redacted first ("token=[REDACTED]"), then cut: a cut first would have kept "token=hu".
+    assert_eq!(attribute(s, "user.note").unwrap().as_str(), "token=[R");
+    assert_eq!(attribute(s, "greek").unwrap().as_str(), "αβγδεζηθ");
+    assert_eq!(
+        attribute(s, "list"),
+        Some(&Value::Array(Array::String(vec![
+            StringValue::from("01234567"),
+            StringValue::from("ok"),
+        ])))
+    );
+    assert_eq!(attribute(s, "count"), Some(&Value::I64(1_234_567_890_123)));
+    assert_eq!(s.events.events[0].attributes[0].value.as_str(), "01234567");
+    assert_eq!(s.links.links[0].attributes[0].value.as_str(), "abcdefgh");
+}
+
+/// `OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT` and `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT` for log records: the attributes
+/// past the count are dropped, the strings cut, the body left whole.
+#[test]
+fn log_records_keep_their_attribute_limits() {
+    use opentelemetry::logs::Severity;
+    let (records, _) = run_logs(
+        &[
+            ("OTEL_RUST_DISTRO", "sdk"),
+            ("OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", "2"),
+            ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "3"),
+        ],
+        &[
+            (
+                "a body longer than the limit",
+                vec![("a", "12345"), ("b", "xy"), ("c", "zzz")],
+                Severity::Info,
+            ),
+            ("within", vec![("k", "v")], Severity::Info),
+        ],
+    );
+    assert_eq!(records.len(), 2, "{records:#?}");
+    let attributes = |r: &serde_json::Value| -> Vec<(String, String)> {
+        r["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|kv| {
+                (
+                    kv["key"].as_str().unwrap().to_string(),
+                    kv["value"]["stringValue"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        attributes(&records[0]),
+        [("a".into(), "123".into()), ("b".into(), "xy".into())]
+    );
+    assert_eq!(
+        records[0]["body"]["stringValue"],
+        "a body longer than the limit"
+    );
+    assert_eq!(attributes(&records[1]), [("k".into(), "v".into())]);
+}

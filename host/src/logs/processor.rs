@@ -41,6 +41,10 @@ pub(crate) struct DistroLogProcessor {
     /// Makes the fresh records an attribute edit is written into (the SDK's records cannot drop an attribute),
     /// from a provider with no processors of its own.
     records: SdkLogger,
+    /// Attributes kept per record, and characters kept of each string value
+    /// (`OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT`): applied after the
+    /// distro's edits.
+    limits: (usize, Option<usize>),
 }
 
 impl std::fmt::Debug for DistroLogProcessor {
@@ -58,6 +62,7 @@ impl DistroLogProcessor {
         next: Vec<Box<dyn LogProcessor>>,
         faults: Arc<Faults>,
         call_timeout: Duration,
+        limits: (usize, Option<usize>),
     ) -> Self {
         let editor = plugin.map(|plugin| {
             let watched = Watched::new(Component::LogProcessor, call_timeout, faults.clone());
@@ -68,6 +73,7 @@ impl DistroLogProcessor {
             resource: Vec::new(),
             next,
             records: SdkLoggerProvider::builder().build().logger("ndotel"),
+            limits,
         }
     }
 
@@ -135,7 +141,11 @@ impl DistroLogProcessor {
                     .retain(|(k, _)| k.as_str() != key),
             }
         }
-        let attributes = attributes?;
+        Some(self.rebuild(record, attributes?))
+    }
+
+    /// `record` written afresh with `attributes` (the SDK's records cannot drop an attribute).
+    fn rebuild(&self, record: &SdkLogRecord, attributes: Vec<(Key, AnyValue)>) -> SdkLogRecord {
         let mut fresh = self.records.create_log_record();
         if let Some(name) = record.event_name() {
             fresh.set_event_name(name);
@@ -162,7 +172,62 @@ impl DistroLogProcessor {
             fresh.set_trace_context(c.trace_id, c.span_id, c.trace_flags);
         }
         fresh.add_attributes(attributes);
-        Some(fresh)
+        fresh
+    }
+
+    /// `record` rewritten within the attribute limits, when it is over them.
+    fn limited(&self, record: &SdkLogRecord) -> Option<SdkLogRecord> {
+        let (count, length) = self.limits;
+        let over_count = record.attributes_iter().nth(count).is_some();
+        let over_length =
+            length.is_some_and(|l| record.attributes_iter().any(|(_, v)| too_long(v, l)));
+        if !over_count && !over_length {
+            return None;
+        }
+        let attributes = record
+            .attributes_iter()
+            .take(count)
+            .map(|(k, v)| {
+                let mut v = v.clone();
+                if let Some(l) = length {
+                    truncate(&mut v, l);
+                }
+                (k.clone(), v)
+            })
+            .collect();
+        Some(self.rebuild(record, attributes))
+    }
+
+    /// Hands `record` to every exporter's processor, within the attribute limits.
+    fn forward_limited(&self, record: &mut SdkLogRecord, scope: &InstrumentationScope) {
+        match self.limited(record) {
+            Some(mut within) => self.forward(&mut within, scope),
+            None => self.forward(record, scope),
+        }
+    }
+}
+
+/// Whether a string in `v` (an array's or a map's included) is longer than `limit` characters.
+fn too_long(v: &AnyValue, limit: usize) -> bool {
+    match v {
+        AnyValue::String(s) => s.as_str().chars().nth(limit).is_some(),
+        AnyValue::ListAny(list) => list.iter().any(|v| too_long(v, limit)),
+        AnyValue::Map(map) => map.values().any(|v| too_long(v, limit)),
+        _ => false,
+    }
+}
+
+/// Cuts every string in `v` (an array's or a map's included) to `limit` characters.
+fn truncate(v: &mut AnyValue, limit: usize) {
+    match v {
+        AnyValue::String(s) => {
+            if let Some(cut) = crate::trace::processor::cut(s.as_str(), limit) {
+                *s = cut.into();
+            }
+        }
+        AnyValue::ListAny(list) => list.iter_mut().for_each(|v| truncate(v, limit)),
+        AnyValue::Map(map) => map.values_mut().for_each(|v| truncate(v, limit)),
+        _ => {}
     }
 }
 
@@ -170,8 +235,8 @@ impl LogProcessor for DistroLogProcessor {
     fn emit(&self, record: &mut SdkLogRecord, scope: &InstrumentationScope) {
         match self.edit(record) {
             Outcome::Drop => {}
-            Outcome::Keep => self.forward(record, scope),
-            Outcome::Replace(mut fresh) => self.forward(&mut fresh, scope),
+            Outcome::Keep => self.forward_limited(record, scope),
+            Outcome::Replace(mut fresh) => self.forward_limited(&mut fresh, scope),
         }
     }
 

@@ -106,6 +106,11 @@ impl Ctx<'_> {
             next,
             self.faults.clone(),
             plan.settings.call_timeout.value,
+            (
+                usize::try_from(plan.settings.logrecord_attribute_count_limit.value)
+                    .unwrap_or(usize::MAX),
+                super::limit_of(&plan.settings.logrecord_attribute_value_length_limit),
+            ),
         );
         let slot = processor.slot();
         Ok(Some((

@@ -183,7 +183,11 @@ impl Pipeline {
         let distro_processor = DistroSpanProcessor::new(
             processor,
             start_attributes,
-            Receivers { exporters, extra },
+            Receivers {
+                exporters,
+                extra,
+                value_length_limit: limit_of(&s.span_attribute_value_length_limit),
+            },
             faults.clone(),
             s.call_timeout.value,
             |outlet| ctx.batch(outlet),
@@ -341,4 +345,9 @@ fn propagator(names: &[String]) -> Result<TextMapCompositePropagator, BuildError
         }
     }
     Ok(TextMapCompositePropagator::new(list))
+}
+
+/// A length limit's value as a `usize` (a limit beyond `usize` is no limit).
+pub(crate) fn limit_of(setting: &crate::Setting<Option<u64>>) -> Option<usize> {
+    setting.value.and_then(|v| usize::try_from(v).ok())
 }

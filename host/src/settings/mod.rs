@@ -349,6 +349,13 @@ fn as_usize(s: Setting<u64>) -> Setting<usize> {
     }
 }
 
+/// Variables of the environment specification ndotel does not implement.
+const NOT_IMPLEMENTED: &[&str] = &[
+    "OTEL_BLRP_EXPORT_TIMEOUT",
+    "OTEL_METRICS_EXEMPLAR_FILTER",
+    "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
+];
+
 /// The longest any timeout or delay may be: a day. Longer values are typos, and some overflow `Instant` arithmetic.
 const MAX_MILLIS: u64 = 86_400_000;
 /// The largest count limit: what the SDK's `u32` limits hold.
@@ -689,6 +696,37 @@ impl Inputs<'_> {
         )
     }
 
+    /// A length limit: the variable, else `general` (with its source) when given, else none. A value that is not
+    /// a non-negative integer is warned about and `general` (or none) used.
+    fn length_limit(
+        &mut self,
+        var: &'static str,
+        general: Option<&Setting<Option<u64>>>,
+    ) -> Setting<Option<u64>> {
+        let fallback = general.cloned().unwrap_or(Setting {
+            value: None,
+            source: Source::Default,
+        });
+        let Some(raw) = self.env.get(var).map(str::trim).filter(|v| !v.is_empty()) else {
+            return fallback;
+        };
+        match raw.parse::<u64>() {
+            Ok(v) => Setting {
+                value: Some(v.min(MAX_LIMIT)),
+                source: env_source(self.env, var),
+            },
+            Err(_) => {
+                self.w.push(format!(
+                    "{}={raw:?} ({}) is not a non-negative integer; using {}",
+                    self.env.label(var),
+                    env_source(self.env, var),
+                    fallback.value.shown()
+                ));
+                fallback
+            }
+        }
+    }
+
     /// A count limit: the variable, else `general` (with its source) when given, else 128.
     fn limit(&mut self, var: &'static str, general: Option<&Setting<u64>>) -> Setting<u64> {
         let mut s = pick_number(
@@ -735,6 +773,13 @@ impl Shown for Vec<PathBuf> {
 impl Shown for PathBuf {
     fn shown(&self) -> String {
         self.display().to_string()
+    }
+}
+
+/// A limit that may be absent: `none` then.
+impl Shown for Option<u64> {
+    fn shown(&self) -> String {
+        self.map_or_else(|| "none".to_string(), |v| v.to_string())
     }
 }
 
@@ -1485,8 +1530,51 @@ settings_table! {
             file: "—",
             declared: "`attribute_limits.attribute_count_limit`",
             default: "`128`",
-            meaning: "attributes kept per span, event and link, unless one of the limits below says otherwise",
+            meaning: "attributes kept per span, event, link and log record, unless one of the limits below says \
+                      otherwise",
             resolve: |i: &mut Inputs| i.limit("OTEL_ATTRIBUTE_COUNT_LIMIT", None),
+        }
+        /// `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`: the value length limits below that are not set.
+        attribute_value_length_limit: Option<u64> {
+            env: "`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`",
+            file: "—",
+            declared: "`attribute_limits.attribute_value_length_limit`",
+            default: "none",
+            meaning: "characters kept of each string attribute value (and of each string in an array) of spans, \
+                      events, links and log records, unless one of the limits below says otherwise; cut after the \
+                      distro's edits",
+            resolve: |i: &mut Inputs| i.length_limit("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", None),
+        }
+        /// `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`.
+        span_attribute_value_length_limit: Option<u64> {
+            env: "`OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`",
+            file: "—",
+            declared: "`tracer_provider.limits.attribute_value_length_limit`",
+            default: "`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`",
+            meaning: "characters kept of each string attribute value of spans, their events and links",
+            resolve: |i: &mut Inputs| {
+                i.length_limit("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", Some(&attribute_value_length_limit))
+            },
+        }
+        /// `OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT`.
+        logrecord_attribute_value_length_limit: Option<u64> {
+            env: "`OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT`",
+            file: "—",
+            declared: "`logger_provider.limits.attribute_value_length_limit`",
+            default: "`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`",
+            meaning: "characters kept of each string attribute value of log records",
+            resolve: |i: &mut Inputs| {
+                i.length_limit("OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT", Some(&attribute_value_length_limit))
+            },
+        }
+        /// `OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT`.
+        logrecord_attribute_count_limit: u64 {
+            env: "`OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT`",
+            file: "—",
+            declared: "`logger_provider.limits.attribute_count_limit`",
+            default: "`OTEL_ATTRIBUTE_COUNT_LIMIT`",
+            meaning: "attributes kept per log record (the rest are dropped)",
+            resolve: |i: &mut Inputs| i.limit("OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", Some(&attribute_count_limit)),
         }
         /// `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`.
         span_attribute_count_limit: u64 {
@@ -1606,6 +1694,14 @@ impl Settings {
         };
         let mut settings = Settings::resolve_table(&mut inputs);
         settings.validate(distro);
+        // Specified variables ndotel does not implement: said, rather than silently without effect.
+        for var in NOT_IMPLEMENTED {
+            if env.get(var).is_some_and(|v| !v.trim().is_empty()) {
+                settings.warnings.push(format!(
+                    "{var} is set, but ndotel does not implement it; it has no effect"
+                ));
+            }
+        }
         Ok(settings)
     }
 
@@ -1873,6 +1969,15 @@ mod tests {
         ]);
         assert_eq!(s.propagators.value, ["baggage"]);
         assert_eq!(s.traces_exporter.value, ["console"]);
+        // A specified variable ndotel does not implement is said, not silently ignored.
+        let s = resolve(&[("OTEL_METRICS_EXEMPLAR_FILTER", "always_on")]);
+        assert!(
+            s.warnings.iter().any(|w| w.starts_with(
+                "OTEL_METRICS_EXEMPLAR_FILTER is set, but ndotel does not implement it"
+            )),
+            "{:?}",
+            s.warnings
+        );
     }
 
     /// A Timeout of 0 is no limit (taken as a day), not an invalid value; a negative one is.

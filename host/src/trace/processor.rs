@@ -125,6 +125,55 @@ impl EditorSlot {
     }
 }
 
+/// Cuts every string attribute value of `span`, its events and its links (and every string in an array) to `limit`
+/// characters, as the specification's attribute value length limit says.
+fn truncate_span(span: &mut SpanData, limit: usize) {
+    let attributes = span
+        .attributes
+        .iter_mut()
+        .chain(
+            span.events
+                .events
+                .iter_mut()
+                .flat_map(|e| e.attributes.iter_mut()),
+        )
+        .chain(
+            span.links
+                .links
+                .iter_mut()
+                .flat_map(|l| l.attributes.iter_mut()),
+        );
+    for kv in attributes {
+        truncate_value(&mut kv.value, limit);
+    }
+}
+
+/// `value` cut to `limit` characters when it is a string or an array of strings.
+pub(crate) fn truncate_value(value: &mut Value, limit: usize) {
+    match value {
+        Value::String(s) => {
+            if let Some(cut) = cut(s.as_str(), limit) {
+                *s = cut.into();
+            }
+        }
+        Value::Array(opentelemetry::Array::String(list)) => {
+            for s in list.iter_mut() {
+                if let Some(cut) = cut(s.as_str(), limit) {
+                    *s = cut.into();
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The first `limit` characters of `s`, when it has more.
+pub(crate) fn cut(s: &str, limit: usize) -> Option<String> {
+    s.char_indices()
+        .nth(limit)
+        .map(|(end, _)| s[..end].to_string())
+}
+
 /// What a span says of the generation that decided it.
 #[derive(Debug, PartialEq)]
 enum Tag {
@@ -182,6 +231,8 @@ impl std::fmt::Debug for DistroSpanProcessor {
 pub(crate) struct Receivers {
     pub(crate) exporters: Vec<Box<dyn AnySpanExporter>>,
     pub(crate) extra: Vec<Box<dyn SpanProcessor>>,
+    /// `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`: what they receive of each string attribute value, in characters.
+    pub(crate) value_length_limit: Option<usize>,
 }
 
 impl DistroSpanProcessor {
@@ -222,6 +273,7 @@ impl DistroSpanProcessor {
                 exporters: receivers.exporters,
                 extra: extra.clone(),
                 delivery: delivery.clone(),
+                value_length_limit: receivers.value_length_limit,
             })
         });
         DistroSpanProcessor {
@@ -258,6 +310,7 @@ pub(crate) struct Outlet {
     exporters: Vec<Box<dyn AnySpanExporter>>,
     extra: Arc<[Box<dyn SpanProcessor>]>,
     delivery: Arc<Delivery>,
+    value_length_limit: Option<usize>,
 }
 
 impl std::fmt::Debug for Outlet {
@@ -344,7 +397,13 @@ impl Outlet {
 impl SpanExporter for Outlet {
     fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
         let taken = batch.len();
-        let batch = self.edited(batch);
+        let mut batch = self.edited(batch);
+        // After the edits: a redaction sees the whole value, never a cut one it might not recognise.
+        if let Some(limit) = self.value_length_limit {
+            for span in &mut batch {
+                truncate_span(span, limit);
+            }
+        }
         // Dropped by the edits: done with.
         self.delivery.settled(taken - batch.len());
         for p in self.extra.iter() {

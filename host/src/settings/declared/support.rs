@@ -27,10 +27,16 @@ pub(crate) const SUPPORTED: &[(&str, &str, &str)] = &[
     (
         "AttributeLimits",
         "attribute_count_limit",
-        "spans, events and links",
+        "spans, events, links and log records",
+    ),
+    (
+        "AttributeLimits",
+        "attribute_value_length_limit",
+        "spans, events, links and log records; cut after the distro's edits",
     ),
     ("TracerProvider", "limits", ""),
     ("SpanLimits", "attribute_count_limit", ""),
+    ("SpanLimits", "attribute_value_length_limit", ""),
     ("SpanLimits", "event_count_limit", ""),
     ("SpanLimits", "link_count_limit", ""),
     ("SpanLimits", "event_attribute_count_limit", ""),
@@ -351,6 +357,9 @@ pub(crate) const SUPPORTED: &[(&str, &str, &str)] = &[
         "processors",
         "a distro's log processor always runs first",
     ),
+    ("LoggerProvider", "limits", ""),
+    ("LogRecordLimits", "attribute_count_limit", ""),
+    ("LogRecordLimits", "attribute_value_length_limit", ""),
     ("LogRecordProcessor", "batch", ""),
     (
         "LogRecordProcessor",

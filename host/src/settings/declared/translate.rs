@@ -90,15 +90,17 @@ pub(crate) fn translate(
     for (pointer, message) in super::support::unsupported(model) {
         t.warn(&pointer, message);
     }
-    if let Some(v) = model
-        .pointer("/attribute_limits/attribute_count_limit")
-        .and_then(uint)
-    {
-        t.set(
-            "OTEL_ATTRIBUTE_COUNT_LIMIT",
-            v.to_string(),
-            "/attribute_limits/attribute_count_limit",
-        );
+    for (field, var) in [
+        ("attribute_count_limit", "OTEL_ATTRIBUTE_COUNT_LIMIT"),
+        (
+            "attribute_value_length_limit",
+            "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+        ),
+    ] {
+        let p = format!("/attribute_limits/{field}");
+        if let Some(v) = model.pointer(&p).and_then(uint) {
+            t.set(var, v.to_string(), &p);
+        }
     }
     if let Some(d) = model.get("disabled").and_then(Value::as_bool) {
         t.set("OTEL_SDK_DISABLED", d.to_string(), "/disabled");
@@ -746,6 +748,10 @@ fn traces(t: &mut T, tp: Option<&Value>) -> Result<(), Problem> {
     )?;
     for (field, var) in [
         ("attribute_count_limit", "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT"),
+        (
+            "attribute_value_length_limit",
+            "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+        ),
         ("event_count_limit", "OTEL_SPAN_EVENT_COUNT_LIMIT"),
         ("link_count_limit", "OTEL_SPAN_LINK_COUNT_LIMIT"),
         (
@@ -1123,6 +1129,24 @@ fn logs(t: &mut T, lp: Option<&Value>) -> Result<(), Problem> {
         t.omitted(LOGS.exporters, "none", "logger_provider");
         return Ok(());
     };
+    for (field, var) in [
+        (
+            "attribute_count_limit",
+            "OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT",
+        ),
+        (
+            "attribute_value_length_limit",
+            "OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+        ),
+    ] {
+        if let Some(v) = lp.pointer(&format!("/limits/{field}")).and_then(uint) {
+            t.set(
+                var,
+                v.to_string(),
+                &format!("/logger_provider/limits/{field}"),
+            );
+        }
+    }
     processors(
         t,
         LOGS,
