@@ -177,6 +177,14 @@ fn prometheus_scrapes_the_service_and_promtool_accepts_the_exposition() {
     }
     let again = client::request(&metrics_addr, "GET", "/metrics", &[], None).unwrap();
     assert_eq!(again.status, 200);
+    // Many more clients that connect and send nothing than there are places: a scrape is still answered at once
+    // (each new connection closes the one that has waited longest), not after their heads' deadline.
+    let idle: Vec<_> = (0..40)
+        .map(|_| std::net::TcpStream::connect(&metrics_addr).unwrap())
+        .collect();
+    let amid = client::request(&metrics_addr, "GET", "/metrics", &[], None).unwrap();
+    assert_eq!(amid.status, 200, "idle connections kept the scraper out");
+    drop(idle);
 
     // A second instance asking for the same port: one clear error, and the service runs anyway.
     let second_dir = tmp.path().join("second");

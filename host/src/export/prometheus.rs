@@ -1,19 +1,25 @@
 //! The `prometheus` metric exporter: `opentelemetry-prometheus` collects into a Prometheus registry, and a small
 //! HTTP/1.1 server of ndotel's serves it at `http://OTEL_EXPORTER_PROMETHEUS_HOST:PORT/metrics` in the text
 //! exposition format, as the specification describes the pull exporter. The server runs on its own threads (no
-//! async runtime): one accepting, and one per scrape, at most [`MAX_SCRAPES`] at a time. Each request's head is
-//! read within [`READ_TIMEOUT`] and [`MAX_HEAD`] bytes, so a client that sends nothing or too much costs a thread
-//! for a bounded time, never the service.
+//! async runtime): one accepting, and one per connection. Each request's head is read within [`READ_TIMEOUT`] and
+//! [`MAX_HEAD`] bytes, at most [`MAX_WAITING`] connections wait for theirs (a new one closes the oldest), and at
+//! most [`MAX_SCRAPES`] are answered at a time, each within [`WRITE_DEADLINE`]: clients that send nothing, drip,
+//! or read slowly cost a thread for a bounded time, never the service, and cannot keep a scraper out for long.
 
 use prometheus::Encoder as _;
+use std::collections::VecDeque;
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Scrapes served at once; more get `503`.
+/// Scrapes answered at once; more get `503`.
 const MAX_SCRAPES: usize = 8;
+/// Connections still sending their heads at once; another closes the one that has waited longest.
+const MAX_WAITING: usize = 16;
+/// How long writing one answer may take in all.
+const WRITE_DEADLINE: Duration = Duration::from_secs(30);
 /// How long a client may take to send its request head.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// The largest request head read.
@@ -69,43 +75,68 @@ pub(crate) fn start(
 }
 
 fn serve(listener: TcpListener, registry: prometheus::Registry, stop: Arc<AtomicBool>) {
-    let busy = Arc::new(AtomicUsize::new(0));
+    let answering = Arc::new(AtomicUsize::new(0));
+    let waiting = Arc::new(Mutex::new(Waiting::default()));
     for stream in listener.incoming() {
         if stop.load(Ordering::Acquire) {
             return;
         }
-        let Ok(mut stream) = stream else {
+        let Ok(stream) = stream else {
             // Out of descriptors (EMFILE) fails every accept until some close: wait instead of spinning.
-            std::thread::sleep(std::time::Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(100));
             continue;
         };
-        if busy.fetch_add(1, Ordering::AcqRel) >= MAX_SCRAPES {
-            busy.fetch_sub(1, Ordering::AcqRel);
-            let _ = stream.set_write_timeout(Some(READ_TIMEOUT));
-            let _ = respond(
-                &mut stream,
-                "503 Service Unavailable",
-                "too many scrapes at once\n",
-            );
-            continue;
-        }
-        let (registry, done) = (registry.clone(), busy.clone());
+        let id = admit(&waiting, &stream);
+        let (registry, answering, left) = (registry.clone(), answering.clone(), waiting.clone());
         let spawned = std::thread::Builder::new()
             .name("ndotel-scrape".into())
-            .spawn(move || {
-                handle(stream, &registry);
-                done.fetch_sub(1, Ordering::AcqRel);
-            });
+            .spawn(move || handle(stream, &registry, &answering, || leave(&left, id)));
         if spawned.is_err() {
-            busy.fetch_sub(1, Ordering::AcqRel);
+            leave(&waiting, id);
         }
     }
 }
 
+/// Connections still sending their request heads, oldest first, each with a handle to close it.
+#[derive(Default)]
+struct Waiting {
+    next: u64,
+    conns: VecDeque<(u64, TcpStream)>,
+}
+
+/// Counts `stream` among the connections sending their heads; when [`MAX_WAITING`] already are, the oldest is
+/// closed to make room. A scraper sends its head at once, so clients that connect and send nothing (or drip)
+/// cannot keep it out by holding connections open: each new connection pushes the longest-waiting one out.
+fn admit(waiting: &Mutex<Waiting>, stream: &TcpStream) -> u64 {
+    let mut w = waiting.lock().unwrap_or_else(|e| e.into_inner());
+    if w.conns.len() >= MAX_WAITING
+        && let Some((_, oldest)) = w.conns.pop_front()
+    {
+        let _ = oldest.shutdown(std::net::Shutdown::Both);
+    }
+    let id = w.next;
+    w.next += 1;
+    if let Ok(handle) = stream.try_clone() {
+        w.conns.push_back((id, handle));
+    }
+    id
+}
+
+/// `id` has sent its head (or given up): no longer among the waiting.
+fn leave(waiting: &Mutex<Waiting>, id: u64) {
+    let mut w = waiting.lock().unwrap_or_else(|e| e.into_inner());
+    w.conns.retain(|(i, _)| *i != id);
+}
+
 /// Answers one request, then closes the connection without losing the answer: what the client sent beyond the
 /// head is drained (bounded), since closing with unread data resets the connection and can discard the response.
-fn handle(mut stream: TcpStream, registry: &prometheus::Registry) {
-    answer(&mut stream, registry);
+fn handle(
+    mut stream: TcpStream,
+    registry: &prometheus::Registry,
+    answering: &AtomicUsize,
+    head_read: impl FnOnce(),
+) {
+    answer(&mut stream, registry, answering, head_read);
     let _ = stream.shutdown(std::net::Shutdown::Write);
     // At most 64 KiB and one second in all: a client still dripping bytes does not keep the slot.
     let deadline = std::time::Instant::now() + Duration::from_secs(1);
@@ -123,14 +154,36 @@ fn handle(mut stream: TcpStream, registry: &prometheus::Registry) {
     }
 }
 
-/// `GET /metrics` (or `/`) gets the exposition, anything else an error status.
-fn answer(stream: &mut TcpStream, registry: &prometheus::Registry) {
+/// `GET /metrics` (or `/`) gets the exposition, anything else an error status; a request past the [`MAX_SCRAPES`]
+/// being answered gets `503`.
+fn answer(
+    stream: &mut TcpStream,
+    registry: &prometheus::Registry,
+    answering: &AtomicUsize,
+    head_read: impl FnOnce(),
+) {
     let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
-    let _ = stream.set_write_timeout(Some(READ_TIMEOUT));
-    let Some(head) = read_head(stream) else {
+    let head = read_head(stream);
+    head_read();
+    let Some(head) = head else {
         let _ = respond(stream, "400 Bad Request", "bad request\n");
         return;
     };
+    if answering.fetch_add(1, Ordering::AcqRel) >= MAX_SCRAPES {
+        answering.fetch_sub(1, Ordering::AcqRel);
+        let _ = respond(
+            stream,
+            "503 Service Unavailable",
+            "too many scrapes at once\n",
+        );
+        return;
+    }
+    answer_head(stream, registry, &head);
+    answering.fetch_sub(1, Ordering::AcqRel);
+}
+
+/// The answer to a request whose head is `head`.
+fn answer_head(stream: &mut TcpStream, registry: &prometheus::Registry, head: &str) {
     let mut parts = head.split(' ');
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let path = target.split('?').next().unwrap_or("");
@@ -180,13 +233,23 @@ fn respond(stream: &mut TcpStream, status: &str, body: &str) -> std::io::Result<
     respond_bytes(stream, status, body.as_bytes())
 }
 
+/// Writes the answer within [`WRITE_DEADLINE`] in all: a client reading slowly does not keep its slot for longer.
 fn respond_bytes(stream: &mut TcpStream, status: &str, body: &[u8]) -> std::io::Result<()> {
-    write!(
-        stream,
+    let head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
-    )?;
-    stream.write_all(body)?;
+    );
+    let deadline = std::time::Instant::now() + WRITE_DEADLINE;
+    for part in [head.as_bytes(), body] {
+        for chunk in part.chunks(64 * 1024) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(std::io::ErrorKind::TimedOut.into());
+            }
+            stream.set_write_timeout(Some(left))?;
+            stream.write_all(chunk)?;
+        }
+    }
     stream.flush()
 }
