@@ -126,7 +126,9 @@ pub(crate) fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> 
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    output_dir(dir.unwrap_or(Path::new(".")))?;
+    for warning in output_dir(dir.unwrap_or(Path::new(".")))? {
+        eprintln!("ndotel: warning: {warning}");
+    }
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -209,32 +211,56 @@ pub(crate) fn check_chain(path: &Path) -> Result<Checked, String> {
 }
 
 /// Checks the directory that will hold a file ndotel writes telemetry into, creating what is missing of it (mode
-/// `0700`) only below a directory that passed: every directory up to `/` owned by root or the current user and not
-/// writable by group or others unless sticky, every symlink on the way owned by root or the current user and held
-/// by such a directory. Whoever could replace a directory on the way could read what is written or send it
-/// elsewhere.
-pub(crate) fn output_dir(dir: &Path) -> std::io::Result<()> {
+/// `0700`) only below a directory that passed. Refused: a directory on the way owned by another user (root aside),
+/// who could replace it and read what is written or send it elsewhere, and a symlink on the way that another user
+/// owns or could replace (held by a directory others can write, not sticky). A directory on the way that group or
+/// others can write (a volume shared with a log shipper, a team directory) is allowed with a warning in the
+/// returned list: someone could rename or remove the files, but the file itself is opened by [`open_output`],
+/// which refuses whatever another user planted at its name.
+pub(crate) fn output_dir(dir: &Path) -> std::io::Result<Vec<String>> {
     use std::os::unix::fs::DirBuilderExt as _;
     let me = current_uid();
     let dir = std::path::absolute(dir)?;
-    let check = |d: &Path| -> std::io::Result<()> {
+    let check = |d: &Path| -> std::io::Result<Vec<String>> {
         let real = resolve(d, me).map_err(refused_dir)?;
-        check_dirs(&real, me, me, "").map_err(refused_dir)
+        let mut warnings = Vec::new();
+        for a in real.ancestors() {
+            let m = std::fs::metadata(a)
+                .map_err(|e| refused_dir(format!("cannot stat {}: {e}", crate::text::shown(a))))?;
+            if !owner_ok(m.uid(), me) {
+                return Err(refused_dir(format!(
+                    "directory {} is owned by uid {}, not by root or you (uid {me}): its owner can replace what it \
+                     holds",
+                    crate::text::shown(a),
+                    m.uid()
+                )));
+            }
+            if m.mode() & 0o022 != 0 && m.mode() & 0o1000 == 0 {
+                warnings.push(format!(
+                    "directory {} is writable by group or others (mode {:o}): they can rename or remove the \
+                     telemetry written there (`chmod go-w {}`, or `chmod +t` it, if that is not intended)",
+                    crate::text::shown(a),
+                    m.mode() & 0o7777,
+                    crate::text::shown(a)
+                ));
+            }
+        }
+        Ok(warnings)
     };
     // The deepest part that exists (a dangling link counts: `resolve` says so).
     let existing = dir
         .ancestors()
         .find(|a| std::fs::symlink_metadata(a).is_ok())
         .unwrap_or(Path::new("/"));
-    check(existing)?;
-    if existing != dir {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)?;
-        check(&dir)?;
+    let warnings = check(existing)?;
+    if existing == dir {
+        return Ok(warnings);
     }
-    Ok(())
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)?;
+    check(&dir)
 }
 
 fn refused_dir(why: String) -> std::io::Error {
@@ -520,17 +546,20 @@ mod tests {
             0,
             "created for us only"
         );
+        assert!(output_dir(&fresh).unwrap().is_empty());
+        // Writable by others (a volume shared with a log shipper): allowed, and said.
         let open = tmp.path().join("open");
         std::fs::create_dir(&open).unwrap();
         chmod(&open, 0o777);
-        let err = output_dir(&open).unwrap_err().to_string();
-        assert!(err.contains("/open is writable"), "{err}");
-        let err = output_dir(&open.join("below")).unwrap_err().to_string();
-        assert!(err.contains("/open is writable"), "{err}");
-        assert!(!open.join("below").exists(), "nothing created under it");
-        // Sticky, like /tmp: a directory of ours inside is fine; a link someone could retarget is not.
+        let warnings = output_dir(&open.join("below")).unwrap();
+        assert!(
+            warnings.len() == 1 && warnings[0].contains("/open is writable by group or others"),
+            "{warnings:?}"
+        );
+        // Sticky, like /tmp: a directory of ours inside is fine, without a word; a link someone could retarget
+        // is not.
         chmod(&open, 0o1777);
-        output_dir(&open.join("mine")).unwrap();
+        assert!(output_dir(&open.join("mine")).unwrap().is_empty());
         let elsewhere = tmp.path().join("elsewhere");
         std::fs::create_dir(&elsewhere).unwrap();
         let unsafe_parent = tmp.path().join("shared");
