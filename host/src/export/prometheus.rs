@@ -1,10 +1,11 @@
 //! The `prometheus` metric exporter: `opentelemetry-prometheus` collects into a Prometheus registry, and a small
 //! HTTP/1.1 server of ndotel's serves it at `http://OTEL_EXPORTER_PROMETHEUS_HOST:PORT/metrics` in the text
 //! exposition format, as the specification describes the pull exporter. The server runs on its own threads (no
-//! async runtime): one accepting, and one per connection. Each request's head is read within [`READ_TIMEOUT`] and
-//! [`MAX_HEAD`] bytes, at most [`MAX_WAITING`] connections wait for theirs (a new one closes the oldest), and at
-//! most [`MAX_SCRAPES`] are answered at a time, each within [`WRITE_DEADLINE`]: clients that send nothing, drip,
-//! or read slowly cost a thread for a bounded time, never the service, and cannot keep a scraper out for long.
+//! async runtime): one accepting, and one per connection, at most [`MAX_THREADS`]. Each head is read within
+//! [`READ_TIMEOUT`] and [`MAX_HEAD`] bytes, at most [`MAX_WAITING`] connections wait for theirs (a new one closes
+//! the oldest), and at most [`MAX_SCRAPES`] are answered at a time, each within [`WRITE_DEADLINE`]: clients that
+//! send nothing, drip, or read slowly cost a thread for a bounded time, never the service, and cannot keep a
+//! scraper out for long.
 
 use prometheus::Encoder as _;
 use std::collections::VecDeque;
@@ -18,6 +19,8 @@ use std::time::Duration;
 const MAX_SCRAPES: usize = 8;
 /// Connections still sending their heads at once; another closes the one that has waited longest.
 const MAX_WAITING: usize = 16;
+/// Connections handled at once, whatever their stage.
+const MAX_THREADS: usize = 64;
 /// How long writing one answer may take in all.
 const WRITE_DEADLINE: Duration = Duration::from_secs(30);
 /// How long a client may take to send its request head.
@@ -76,6 +79,7 @@ pub(crate) fn start(
 
 fn serve(listener: TcpListener, registry: prometheus::Registry, stop: Arc<AtomicBool>) {
     let answering = Arc::new(AtomicUsize::new(0));
+    let live = Arc::new(AtomicUsize::new(0));
     let waiting = Arc::new(Mutex::new(Waiting::default()));
     for stream in listener.incoming() {
         if stop.load(Ordering::Acquire) {
@@ -86,13 +90,28 @@ fn serve(listener: TcpListener, registry: prometheus::Registry, stop: Arc<Atomic
             std::thread::sleep(Duration::from_millis(100));
             continue;
         };
+        // Every connection's thread ends within its deadlines, but a flood could still start them faster: past
+        // [`MAX_THREADS`] a connection is closed at once.
+        if live.fetch_add(1, Ordering::AcqRel) >= MAX_THREADS {
+            live.fetch_sub(1, Ordering::AcqRel);
+            continue;
+        }
         let id = admit(&waiting, &stream);
-        let (registry, answering, left) = (registry.clone(), answering.clone(), waiting.clone());
+        let (registry, answering, left, ends) = (
+            registry.clone(),
+            answering.clone(),
+            waiting.clone(),
+            live.clone(),
+        );
         let spawned = std::thread::Builder::new()
             .name("ndotel-scrape".into())
-            .spawn(move || handle(stream, &registry, &answering, || leave(&left, id)));
+            .spawn(move || {
+                handle(stream, &registry, &answering, || leave(&left, id));
+                ends.fetch_sub(1, Ordering::AcqRel);
+            });
         if spawned.is_err() {
             leave(&waiting, id);
+            live.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }
@@ -241,14 +260,21 @@ fn respond_bytes(stream: &mut TcpStream, status: &str, body: &[u8]) -> std::io::
         body.len()
     );
     let deadline = std::time::Instant::now() + WRITE_DEADLINE;
-    for part in [head.as_bytes(), body] {
-        for chunk in part.chunks(64 * 1024) {
+    for mut part in [head.as_bytes(), body] {
+        // One `write` at a time, each with what is left of the deadline: a client that reads a few bytes now and
+        // then does not get a fresh timeout with each.
+        while !part.is_empty() {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
                 return Err(std::io::ErrorKind::TimedOut.into());
             }
             stream.set_write_timeout(Some(left))?;
-            stream.write_all(chunk)?;
+            match stream.write(part) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => part = &part[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
     }
     stream.flush()
