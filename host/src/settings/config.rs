@@ -447,19 +447,31 @@ impl ConfigFile {
         if !local.is_file() {
             return Ok(None);
         }
-        if let Ok(meta) = std::fs::symlink_metadata(&local) {
+        // Whose it is, asked again when it fails the checks: it may have been swapped meanwhile.
+        let planted = || {
             let me = crate::trust::current_uid();
-            if meta.uid() != 0 && meta.uid() != me {
-                eprintln!(
-                    "ndotel: warning: ignoring {}, found in the working directory: it is owned by uid {}, not by \
-                     root or you (uid {me}); name the file to use with OTEL_RUST_DISTRO_CONFIG",
-                    crate::text::shown(&local),
-                    meta.uid()
-                );
-                return Ok(None);
+            match std::fs::symlink_metadata(&local) {
+                Ok(meta) if meta.uid() == 0 || meta.uid() == me => false,
+                Ok(meta) => {
+                    eprintln!(
+                        "ndotel: warning: ignoring {}, found in the working directory: it is owned by uid {}, not \
+                         by root or you (uid {me}); name the file to use with OTEL_RUST_DISTRO_CONFIG",
+                        crate::text::shown(&local),
+                        meta.uid()
+                    );
+                    true
+                }
+                // Gone since: as if it had never been there.
+                Err(_) => true,
             }
+        };
+        if planted() {
+            return Ok(None);
         }
-        ConfigFile::load(&local).map(Some)
+        match ConfigFile::load(&local) {
+            Err(ConfigError::Untrusted { .. } | ConfigError::Read { .. }) if planted() => Ok(None),
+            loaded => loaded.map(Some),
+        }
     }
 
     /// Reads and parses one file. It must be a regular file of at most [`MAX_CONFIG_BYTES`], and pass the same
