@@ -10,6 +10,14 @@ use std::path::Path;
 /// at once instead of blocking), anything but a regular file, a file of another user (root's aside), and a file with
 /// a second hard link (another name for it may be someone else's).
 pub(crate) fn open_append(path: &Path) -> io::Result<File> {
+    // The process's own descriptors and the null device are whoever started it chose, and taken as they are.
+    let chosen = ["/dev/null", "/dev/stdout", "/dev/stderr"]
+        .iter()
+        .any(|p| path == Path::new(p))
+        || path.starts_with("/dev/fd/");
+    if chosen {
+        return OpenOptions::new().append(true).open(path);
+    }
     let file = OpenOptions::new()
         .create(true)
         .append(true)
@@ -65,6 +73,10 @@ mod tests {
         assert!(
             open_append(&dir.join("fifo")).is_err(),
             "a FIFO, without hanging"
+        );
+        assert!(
+            open_append(Path::new("/dev/null")).is_ok(),
+            "the null device"
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
