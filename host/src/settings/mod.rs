@@ -190,7 +190,7 @@ pub(crate) const BUILTIN_PROPAGATORS: &[&str] = &["tracecontext", "baggage", "no
 /// A list setting to check: variable, setting, built-in names, names OpenTelemetry specifies that ndotel lacks,
 /// the distro's names.
 /// A list setting's variable, the setting, the built-in names, the names OpenTelemetry specifies that ndotel does not
-/// support, the distro's names, and the default when the distro names none.
+/// support, the distro's names, the default when the distro names none, and what `distro.toml` says.
 type NameList<'a> = (
     &'static str,
     &'a mut Setting<Vec<String>>,
@@ -198,6 +198,7 @@ type NameList<'a> = (
     &'static [&'static str],
     &'a [String],
     &'static [&'static str],
+    Option<&'a String>,
 );
 
 fn valid(builtin: &[&str], distro: &[String]) -> String {
@@ -1693,7 +1694,7 @@ impl Settings {
             w: boot.warnings.clone(),
         };
         let mut settings = Settings::resolve_table(&mut inputs);
-        settings.validate(distro);
+        settings.validate(distro, inputs.otel, &inputs.path);
         // Specified variables ndotel does not implement: said, rather than silently without effect.
         for var in NOT_IMPLEMENTED {
             if env.get(var).is_some_and(|v| !v.trim().is_empty()) {
@@ -1708,7 +1709,7 @@ impl Settings {
     /// Applies the specification's rules to the names and values picked: enum values case-insensitive, lists
     /// deduplicated, an unknown or unsupported name warned about and replaced by the default (never an error that
     /// would turn telemetry off), the sampler argument checked, the effective service name found.
-    fn validate(&mut self, distro: DistroOffer<'_>) {
+    fn validate(&mut self, distro: DistroOffer<'_>, otel: &OtelSection, path: &std::path::Path) {
         let c = distro.components;
         let (w, unknown) = (&mut self.warnings, &mut self.unknown);
         // The sampler.
@@ -1775,6 +1776,7 @@ impl Settings {
                 &["zipkin", "jaeger"],
                 &c.span_exporters,
                 &["otlp"],
+                otel.traces_exporter.as_ref(),
             ),
             (
                 "OTEL_METRICS_EXPORTER",
@@ -1783,6 +1785,7 @@ impl Settings {
                 &[],
                 &c.metric_exporters,
                 &["otlp"],
+                otel.metrics_exporter.as_ref(),
             ),
             (
                 "OTEL_LOGS_EXPORTER",
@@ -1791,6 +1794,7 @@ impl Settings {
                 &[],
                 &[],
                 &["otlp"],
+                otel.logs_exporter.as_ref(),
             ),
             (
                 "OTEL_PROPAGATORS",
@@ -1799,9 +1803,10 @@ impl Settings {
                 &["b3", "b3multi", "jaeger", "xray", "ottrace"],
                 &[],
                 &["tracecontext", "baggage"],
+                otel.propagators.as_ref(),
             ),
         ];
-        for (var, setting, builtin, unsupported, from_distro, default) in lists {
+        for (var, setting, builtin, unsupported, from_distro, default, file) in lists {
             let mut kept: Vec<String> = Vec::new();
             let written = std::mem::take(&mut setting.value);
             let any_written = !written.is_empty();
@@ -1839,9 +1844,26 @@ impl Settings {
             if kept.is_empty() && any_written {
                 // Not one name could be used: the setting is ignored, as the specification says of an unknown
                 // value, instead of turning the signal off.
-                let (value, source) = match from_distro.first() {
-                    Some(name) => (vec![name.clone()], Source::Distro(distro.name.to_string())),
-                    None => (
+                // The next source: `distro.toml`'s names it can use (when it was not the one written), then the
+                // distro's, then the default.
+                let usable = |n: &String| {
+                    n == "none" || builtin.contains(&n.as_str()) || from_distro.contains(n)
+                };
+                let from_file = file
+                    .filter(|_| !matches!(setting.source, Source::File(_)))
+                    .map(|f| {
+                        let mut names = list(f);
+                        names.retain(usable);
+                        names.dedup();
+                        names
+                    })
+                    .filter(|names| !names.is_empty());
+                let (value, source) = match (from_file, from_distro.first()) {
+                    (Some(names), _) => (names, Source::File(path.to_path_buf())),
+                    (None, Some(name)) => {
+                        (vec![name.clone()], Source::Distro(distro.name.to_string()))
+                    }
+                    (None, None) => (
                         default.iter().map(|d| d.to_string()).collect(),
                         Source::Default,
                     ),
@@ -1969,6 +1991,29 @@ mod tests {
         ]);
         assert_eq!(s.propagators.value, ["baggage"]);
         assert_eq!(s.traces_exporter.value, ["console"]);
+        // With `distro.toml` naming one, that is the next source, not the default.
+        let dir = tempfile::tempdir().unwrap();
+        let toml = dir.path().join("distro.toml");
+        std::fs::write(
+            &toml,
+            "[otel]\ntraces_exporter = \"zipkin, console\"\npropagators = \"none\"\n",
+        )
+        .unwrap();
+        let config = ConfigFile::load(&toml).unwrap();
+        let env = Env::from_pairs(
+            [
+                ("OTEL_RUST_DISTRO", "sdk"),
+                ("OTEL_TRACES_EXPORTER", "carrier-pigeon"),
+                ("OTEL_PROPAGATORS", "b3"),
+            ],
+            "/",
+        );
+        let registry = crate::Registry::discover(&env, None);
+        let distro = registry.select(&env, None).unwrap();
+        let s = Settings::resolve(&env, Some(&config), distro.offer()).unwrap();
+        assert_eq!(s.traces_exporter.value, ["console"]);
+        assert!(matches!(s.traces_exporter.source, Source::File(_)));
+        assert_eq!(s.propagators.value, ["none"]);
         // A specified variable ndotel does not implement is said, not silently ignored.
         let s = resolve(&[("OTEL_METRICS_EXEMPLAR_FILTER", "always_on")]);
         assert!(
