@@ -90,6 +90,8 @@ fn scenario(database_url: &str, system: &str, bridge: &str) {
         assert_eq!(get(&target, &[]).status, 404);
         let made_up = client::request(&addr, &format!("M{i:05}"), "/items", &[], None).unwrap();
         assert_eq!(made_up.status, 405);
+        let scheme = format!("sch{i}://x/items/424242");
+        assert_eq!(get(&scheme, &[]).status, 404);
     }
     std::thread::sleep(Duration::from_millis(800)); // at least one metric collection
     assert!(
@@ -206,8 +208,8 @@ fn scenario(database_url: &str, system: &str, bridge: &str) {
         .expect("a metrics export");
     let text = last_metrics.to_string();
     assert!(
-        !text.contains("attacker.example") && !text.contains("M00001"),
-        "a client's host or method became a metric label"
+        !text.contains("attacker.example") && !text.contains("M00001") && !text.contains("sch1"),
+        "a client's host, method or scheme became a metric label"
     );
     let duration_points = last_metrics["resourceMetrics"]
         .as_array()

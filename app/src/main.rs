@@ -337,6 +337,14 @@ async fn absolute_uri(mut req: axum::extract::Request, next: axum::middleware::N
                 *req.uri_mut() = uri;
             }
         }
+    } else if req.uri().scheme() != Some(&axum::http::uri::Scheme::HTTP) {
+        // An absolute-form target names its own scheme, but this server speaks plain HTTP whatever it says:
+        // `url.scheme` (a metric label) is `http`, never a client's made-up one.
+        let mut parts = req.uri().clone().into_parts();
+        parts.scheme = Some(axum::http::uri::Scheme::HTTP);
+        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
     }
     next.run(req).await
 }
