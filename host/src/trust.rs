@@ -19,9 +19,15 @@ fn owner_ok(uid: u32, me: u32) -> bool {
 /// Whether `path` names one of the process's own descriptors (`/dev/stdout`, `/dev/stderr`, `/dev/fd/N`), which
 /// whoever started it chose.
 pub(crate) fn own_descriptor(path: &Path) -> bool {
-    ["/dev/stdout", "/dev/stderr", "/dev/fd/", "/proc/self/fd/"]
-        .iter()
-        .any(|p| path.to_str().is_some_and(|s| s.starts_with(p)))
+    let Some(s) = path.to_str() else {
+        return false;
+    };
+    // A number and nothing else: `/dev/fd/../../tmp/x` names no descriptor.
+    let fd = |rest: &str| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit());
+    s == "/dev/stdout"
+        || s == "/dev/stderr"
+        || s.strip_prefix("/dev/fd/").is_some_and(fd)
+        || s.strip_prefix("/proc/self/fd/").is_some_and(fd)
 }
 
 /// Opens `path` for ndotel to write telemetry into (appending), created with mode `0640` when new. A file that
@@ -73,9 +79,19 @@ pub(crate) fn open_output(path: &Path) -> std::io::Result<std::fs::File> {
             if link.nlink() > 1 {
                 return Err(refused("is a hard link to a symbolic link".into()));
             }
+            // Every link it leads through, and the directories holding them, as `check_chain` checks them; then
+            // the directory of the file it names, as the output's own directory is checked.
+            let real =
+                resolve(path, me).map_err(|why| refused(format!("leads through a link: {why}")))?;
+            if let Some(dir) = real.parent() {
+                for warning in output_dir(dir)? {
+                    eprintln!("ndotel: warning: {warning}");
+                }
+            }
             let mut o = std::fs::OpenOptions::new();
-            o.append(true).custom_flags(libc::O_NONBLOCK);
-            o.open(path)?
+            o.append(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+            o.open(&real)?
         }
         Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
             return Err(refused("is a FIFO".into()));
@@ -391,8 +407,16 @@ mod output_tests {
         assert!(e.contains("hard links"), "{e}");
         // A device of root's (what /dev/stdout leads to, say) is written to.
         assert!(open_output(Path::new("/dev/null")).is_ok());
-        // The process's own descriptor, as it was started with it.
+        // The process's own descriptor, as it was started with it; a path that only starts like one is not.
         assert!(open_output(Path::new("/dev/stderr")).is_ok());
+        assert!(own_descriptor(Path::new("/dev/fd/2")));
+        assert!(!own_descriptor(Path::new("/dev/fd/../../tmp/x")));
+        assert!(!own_descriptor(Path::new("/dev/stdout/../x")));
+        // A link of ours to a file of ours, in directories only we can write: followed.
+        let ours = dir.path().join("ours.jsonl");
+        std::fs::write(&ours, b"").unwrap();
+        std::os::unix::fs::symlink(&ours, dir.path().join("to-ours.jsonl")).unwrap();
+        assert!(open_output(&dir.path().join("to-ours.jsonl")).is_ok());
         if current_uid() != 0 {
             return; // planting a file of another user needs root
         }
@@ -416,6 +440,18 @@ mod output_tests {
             b"keep",
             "nothing written through the link"
         );
+        // A link of ours into a directory of another user's, where their own link leads on to a file of ours:
+        // every link on the way is checked, not only the first.
+        let theirs = dir.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        std::os::unix::fs::symlink(&target, theirs.join("t.jsonl")).unwrap();
+        std::os::unix::fs::lchown(theirs.join("t.jsonl"), Some(65534), Some(65534)).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+        let chained = dir.path().join("chained.jsonl");
+        std::os::unix::fs::symlink(theirs.join("t.jsonl"), &chained).unwrap();
+        let e = open_output(&chained).unwrap_err().to_string();
+        assert!(e.contains("uid 65534"), "{e}");
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep", "nothing written");
     }
 }
 
