@@ -451,6 +451,17 @@ impl ConfigFile {
         let planted = || {
             let me = crate::trust::current_uid();
             match std::fs::symlink_metadata(&local) {
+                // A second name for a file (a hard link) may have been made by anyone who can write here.
+                Ok(meta) if meta.nlink() > 1 && !meta.is_dir() => {
+                    eprintln!(
+                        "ndotel: warning: ignoring {}, found in the working directory: it has {} hard links, and \
+                         anyone who can write there can make one; name the file to use with \
+                         OTEL_RUST_DISTRO_CONFIG",
+                        crate::text::shown(&local),
+                        meta.nlink()
+                    );
+                    true
+                }
                 Ok(meta) if meta.uid() == 0 || meta.uid() == me => false,
                 Ok(meta) => {
                     eprintln!(
@@ -677,6 +688,15 @@ mod tests {
             ConfigFile::discover(&cwd).unwrap().is_some(),
             "a trusted one is read"
         );
+        // A hard link to it, elsewhere: ignored there (anyone who can write a directory can link a file into it).
+        let other = tempfile::tempdir().unwrap();
+        std::fs::hard_link(&file, other.path().join("distro.toml")).unwrap();
+        let there = Env::from_pairs(Vec::<(String, String)>::new(), other.path());
+        assert!(
+            ConfigFile::discover(&there).unwrap().is_none(),
+            "a hard link: ignored"
+        );
+        std::fs::remove_file(other.path().join("distro.toml")).unwrap();
         if crate::trust::current_uid() != 0 {
             eprintln!("\n*** SKIPPED: planting a file of another user needs root ***\n");
             return;
