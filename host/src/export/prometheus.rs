@@ -128,10 +128,13 @@ struct Waiting {
 /// cannot keep it out by holding connections open: each new connection pushes the longest-waiting one out.
 fn admit(waiting: &Mutex<Waiting>, stream: &TcpStream) -> u64 {
     let mut w = waiting.lock().unwrap_or_else(|e| e.into_inner());
-    if w.conns.len() >= MAX_WAITING
-        && let Some((_, oldest)) = w.conns.pop_front()
-    {
-        let _ = oldest.shutdown(std::net::Shutdown::Both);
+    if w.conns.len() >= MAX_WAITING {
+        // The longest-waiting one that has sent nothing at all, else the longest-waiting: a scraper's head is
+        // there as soon as it connects.
+        let victim = w.conns.iter().position(|(_, s)| silent(s)).unwrap_or(0);
+        if let Some((_, out)) = w.conns.remove(victim) {
+            let _ = out.shutdown(std::net::Shutdown::Both);
+        }
     }
     let id = w.next;
     w.next += 1;
@@ -139,6 +142,22 @@ fn admit(waiting: &Mutex<Waiting>, stream: &TcpStream) -> u64 {
         w.conns.push_back((id, handle));
     }
     id
+}
+
+/// Whether nothing has arrived on `stream` yet (looked at without reading, and without waiting).
+fn silent(stream: &TcpStream) -> bool {
+    use std::os::fd::AsRawFd as _;
+    let mut byte = [0u8; 1];
+    // SAFETY: a descriptor `stream` owns and a buffer of the length given; MSG_PEEK leaves the byte where it is.
+    let n = unsafe {
+        libc::recv(
+            stream.as_raw_fd(),
+            byte.as_mut_ptr().cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN)
 }
 
 /// `id` has sent its head (or given up): no longer among the waiting.
@@ -157,8 +176,9 @@ fn handle(
 ) {
     answer(&mut stream, registry, answering, head_read);
     let _ = stream.shutdown(std::net::Shutdown::Write);
-    // At most 64 KiB and one second in all: a client still dripping bytes does not keep the slot.
-    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    // At most 64 KiB and 100 ms in all: a client still dripping bytes, or holding the connection open, does not
+    // keep the thread.
+    let deadline = std::time::Instant::now() + Duration::from_millis(100);
     let mut buf = [0u8; 4096];
     let mut drained = 0;
     while drained < 64 * 1024 {
