@@ -1951,22 +1951,27 @@ mod tests {
         }
     }
 
+    /// The settings of the environment `pairs` (and `config`) under the built-in `sdk` distro.
+    fn under_sdk(pairs: &[(&str, &str)], config: Option<&ConfigFile>) -> Settings {
+        let env = Env::from_pairs(pairs.iter().copied(), "/").with("OTEL_RUST_DISTRO", "sdk");
+        let registry = crate::Registry::discover(&env, None);
+        let distro = registry.select(&env, None).unwrap();
+        Settings::resolve(&env, config, distro.offer()).unwrap()
+    }
+
     /// A list none of whose names can be used is ignored, as the specification says of an unknown value: the
     /// signal keeps its default instead of being turned off. A list with one usable name keeps that name only.
     #[test]
     fn a_list_with_no_usable_name_is_ignored_and_one_with_a_usable_name_keeps_it() {
-        let resolve = |pairs: &[(&str, &str)]| {
-            let env = Env::from_pairs(pairs.iter().copied(), "/").with("OTEL_RUST_DISTRO", "sdk");
-            let registry = crate::Registry::discover(&env, None);
-            let distro = registry.select(&env, None).unwrap();
-            Settings::resolve(&env, None, distro.offer()).unwrap()
-        };
-        let s = resolve(&[
-            ("OTEL_PROPAGATORS", "b3,B3"),
-            ("OTEL_TRACES_EXPORTER", "zipkin"),
-            ("OTEL_METRICS_EXPORTER", "nonsense"),
-            ("OTEL_LOGS_EXPORTER", "none"),
-        ]);
+        let s = under_sdk(
+            &[
+                ("OTEL_PROPAGATORS", "b3,B3"),
+                ("OTEL_TRACES_EXPORTER", "zipkin"),
+                ("OTEL_METRICS_EXPORTER", "nonsense"),
+                ("OTEL_LOGS_EXPORTER", "none"),
+            ],
+            None,
+        );
         assert_eq!(s.propagators.value, ["tracecontext", "baggage"]);
         assert_eq!(s.propagators.source, Source::Default);
         assert_eq!(s.traces_exporter.value, ["otlp"]);
@@ -1985,10 +1990,13 @@ mod tests {
                 s.warnings
             );
         }
-        let s = resolve(&[
-            ("OTEL_PROPAGATORS", "b3,baggage"),
-            ("OTEL_TRACES_EXPORTER", "zipkin,console"),
-        ]);
+        let s = under_sdk(
+            &[
+                ("OTEL_PROPAGATORS", "b3,baggage"),
+                ("OTEL_TRACES_EXPORTER", "zipkin,console"),
+            ],
+            None,
+        );
         assert_eq!(s.propagators.value, ["baggage"]);
         assert_eq!(s.traces_exporter.value, ["console"]);
         // With `distro.toml` naming one, that is the next source, not the default.
@@ -2000,22 +2008,18 @@ mod tests {
         )
         .unwrap();
         let config = ConfigFile::load(&toml).unwrap();
-        let env = Env::from_pairs(
-            [
-                ("OTEL_RUST_DISTRO", "sdk"),
+        let s = under_sdk(
+            &[
                 ("OTEL_TRACES_EXPORTER", "carrier-pigeon"),
                 ("OTEL_PROPAGATORS", "b3"),
             ],
-            "/",
+            Some(&config),
         );
-        let registry = crate::Registry::discover(&env, None);
-        let distro = registry.select(&env, None).unwrap();
-        let s = Settings::resolve(&env, Some(&config), distro.offer()).unwrap();
         assert_eq!(s.traces_exporter.value, ["console"]);
         assert!(matches!(s.traces_exporter.source, Source::File(_)));
         assert_eq!(s.propagators.value, ["none"]);
         // A specified variable ndotel does not implement is said, not silently ignored.
-        let s = resolve(&[("OTEL_METRICS_EXEMPLAR_FILTER", "always_on")]);
+        let s = under_sdk(&[("OTEL_METRICS_EXEMPLAR_FILTER", "always_on")], None);
         assert!(
             s.warnings.iter().any(|w| w.starts_with(
                 "OTEL_METRICS_EXEMPLAR_FILTER is set, but ndotel does not implement it"
@@ -2028,20 +2032,17 @@ mod tests {
     /// A Timeout of 0 is no limit (taken as a day), not an invalid value; a negative one is.
     #[test]
     fn an_export_timeout_of_zero_is_no_limit() {
-        let resolve = |pairs: &[(&str, &str)]| {
-            let env = Env::from_pairs(pairs.iter().copied(), "/").with("OTEL_RUST_DISTRO", "sdk");
-            let registry = crate::Registry::discover(&env, None);
-            let distro = registry.select(&env, None).unwrap();
-            Settings::resolve(&env, None, distro.offer()).unwrap()
-        };
-        let s = resolve(&[
-            ("OTEL_BSP_EXPORT_TIMEOUT", "0"),
-            ("OTEL_METRIC_EXPORT_TIMEOUT", "0"),
-        ]);
+        let s = under_sdk(
+            &[
+                ("OTEL_BSP_EXPORT_TIMEOUT", "0"),
+                ("OTEL_METRIC_EXPORT_TIMEOUT", "0"),
+            ],
+            None,
+        );
         assert_eq!(s.span_export_timeout.value, Duration::from_secs(86_400));
         assert_eq!(s.metric_export_timeout.value, Duration::from_secs(86_400));
         assert!(s.warnings.is_empty(), "{:?}", s.warnings);
-        let s = resolve(&[("OTEL_BSP_EXPORT_TIMEOUT", "-1")]);
+        let s = under_sdk(&[("OTEL_BSP_EXPORT_TIMEOUT", "-1")], None);
         assert_eq!(s.span_export_timeout.value, Duration::from_secs(30));
         assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
     }
