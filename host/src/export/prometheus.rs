@@ -123,9 +123,9 @@ struct Waiting {
     conns: VecDeque<(u64, TcpStream)>,
 }
 
-/// Counts `stream` among the connections sending their heads; when [`MAX_WAITING`] already are, the oldest is
-/// closed to make room. A scraper sends its head at once, so clients that connect and send nothing (or drip)
-/// cannot keep it out by holding connections open: each new connection pushes the longest-waiting one out.
+/// Counts `stream` among the connections sending their heads; when [`MAX_WAITING`] already are, one is closed to
+/// make room: the longest-waiting that has sent nothing, else the longest-waiting. A scraper sends its head at
+/// once, so clients that connect and send nothing (or drip) cannot keep it out by holding connections open.
 fn admit(waiting: &Mutex<Waiting>, stream: &TcpStream) -> u64 {
     let mut w = waiting.lock().unwrap_or_else(|e| e.into_inner());
     if w.conns.len() >= MAX_WAITING {
