@@ -11,10 +11,15 @@ use std::path::Path;
 /// a second hard link (another name for it may be someone else's).
 pub(crate) fn open_append(path: &Path) -> io::Result<File> {
     // The process's own descriptors and the null device are whoever started it chose, and taken as they are.
-    let chosen = ["/dev/null", "/dev/stdout", "/dev/stderr"]
-        .iter()
-        .any(|p| path == Path::new(p))
-        || path.starts_with("/dev/fd/");
+    // `/dev/fd/` with a number and nothing else: `/dev/fd/../../../tmp/x` names no descriptor.
+    let fd = path
+        .to_str()
+        .and_then(|s| s.strip_prefix("/dev/fd/"))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    let chosen = fd
+        || ["/dev/null", "/dev/stdout", "/dev/stderr"]
+            .iter()
+            .any(|p| path == Path::new(p));
     if chosen {
         return OpenOptions::new().append(true).open(path);
     }
@@ -78,6 +83,10 @@ mod tests {
             open_append(Path::new("/dev/null")).is_ok(),
             "the null device"
         );
+        // A path that only starts like a descriptor (`/dev/fd` is `/proc/self/fd`, three levels below `/`) is
+        // checked like any other: here it names the planted symlink.
+        let via = format!("/dev/fd/../../..{}", dir.join("link").display());
+        assert!(open_append(Path::new(&via)).is_err(), "{via}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
