@@ -36,12 +36,14 @@ pub(crate) fn own_descriptor(path: &Path) -> bool {
 /// user's, or of root's), a FIFO (whose open would block) or anything but a regular file or a character device.
 /// A file this call creates is ours whatever the file system reports (NFS `root_squash`); a symlink of root's or
 /// this user's is followed (`/dev/null`); the process's own descriptors (`/dev/stdout`, `/dev/stderr`,
-/// `/dev/fd/N`) are whoever started it chose, and are taken as they are.
+/// `/dev/fd/N`) are whoever started it chose, and are taken as they are. The directory it is in is checked (and
+/// created) as [`output_dir`] says.
 pub(crate) fn open_output(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
     if own_descriptor(path) {
         return std::fs::OpenOptions::new().append(true).open(path);
     }
+    output_dir_of(path)?;
     let me = current_uid();
     let refused = |what: String| {
         std::io::Error::other(format!(
@@ -83,11 +85,7 @@ pub(crate) fn open_output(path: &Path) -> std::io::Result<std::fs::File> {
             // the directory of the file it names, as the output's own directory is checked.
             let real =
                 resolve(path, me).map_err(|why| refused(format!("leads through a link: {why}")))?;
-            if let Some(dir) = real.parent() {
-                for warning in output_dir(dir)? {
-                    eprintln!("ndotel: warning: {warning}");
-                }
-            }
+            output_dir_of(&real)?;
             let mut o = std::fs::OpenOptions::new();
             o.append(true)
                 .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
@@ -141,10 +139,7 @@ pub(crate) fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> 
     use std::hash::{BuildHasher as _, Hasher as _};
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    for warning in output_dir(dir.unwrap_or(Path::new(".")))? {
-        eprintln!("ndotel: warning: {warning}");
-    }
+    output_dir_of(path)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -240,27 +235,7 @@ pub(crate) fn output_dir(dir: &Path) -> std::io::Result<Vec<String>> {
     let check = |d: &Path| -> std::io::Result<Vec<String>> {
         let real = resolve(d, me).map_err(refused_dir)?;
         let mut warnings = Vec::new();
-        for a in real.ancestors() {
-            let m = std::fs::metadata(a)
-                .map_err(|e| refused_dir(format!("cannot stat {}: {e}", crate::text::shown(a))))?;
-            if !owner_ok(m.uid(), me) {
-                return Err(refused_dir(format!(
-                    "directory {} is owned by uid {}, not by root or you (uid {me}): its owner can replace what it \
-                     holds",
-                    crate::text::shown(a),
-                    m.uid()
-                )));
-            }
-            if m.mode() & 0o022 != 0 && m.mode() & 0o1000 == 0 {
-                warnings.push(format!(
-                    "directory {} is writable by group or others (mode {:o}): they can rename or remove the \
-                     telemetry written there (`chmod go-w {}`, or `chmod +t` it, if that is not intended)",
-                    crate::text::shown(a),
-                    m.mode() & 0o7777,
-                    crate::text::shown(a)
-                ));
-            }
-        }
+        check_dirs_warning(&real, me, me, "", Some(&mut warnings)).map_err(refused_dir)?;
         Ok(warnings)
     };
     // The deepest part that exists (a dangling link counts: `resolve` says so).
@@ -277,6 +252,15 @@ pub(crate) fn output_dir(dir: &Path) -> std::io::Result<Vec<String>> {
         .mode(0o700)
         .create(&dir)?;
     check(&dir)
+}
+
+/// [`output_dir`] for the directory of the file `path` (`.` for a bare name), its warnings said on stderr.
+fn output_dir_of(path: &Path) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    for warning in output_dir(dir.unwrap_or(Path::new(".")))? {
+        eprintln!("ndotel: warning: {warning}");
+    }
+    Ok(())
 }
 
 fn refused_dir(why: String) -> std::io::Error {
@@ -351,6 +335,18 @@ fn resolve(path: &Path, me: u32) -> Result<std::path::PathBuf, String> {
 /// Checks `dir` and every directory above it (`dir` holds an entry owned by `entry_owner`): each owned by root or
 /// `me`, and not writable by group or others unless sticky with the entry below it owned by root or `me`.
 fn check_dirs(dir: &Path, entry_owner: u32, me: u32, shown: &str) -> Result<(), String> {
+    check_dirs_warning(dir, entry_owner, me, shown, None)
+}
+
+/// [`check_dirs`]; with `writable` given, a directory writable by group or others is said there instead of
+/// refused.
+fn check_dirs_warning(
+    dir: &Path,
+    entry_owner: u32,
+    me: u32,
+    shown: &str,
+    mut writable: Option<&mut Vec<String>>,
+) -> Result<(), String> {
     let mut child_owner = entry_owner;
     for dir in dir.ancestors() {
         let m = std::fs::metadata(dir)
@@ -365,6 +361,17 @@ fn check_dirs(dir: &Path, entry_owner: u32, me: u32, shown: &str) -> Result<(), 
         }
         let sticky = m.mode() & 0o1000 != 0;
         if m.mode() & 0o022 != 0 && !(sticky && owner_ok(child_owner, me)) {
+            if let Some(warnings) = writable.as_deref_mut() {
+                warnings.push(format!(
+                    "directory {}{shown} is writable by group or others (mode {:o}): they can rename or remove \
+                     the telemetry written there (`chmod go-w {}`, or `chmod +t` it, if that is not intended)",
+                    crate::text::shown(dir),
+                    m.mode() & 0o7777,
+                    crate::text::shown(dir)
+                ));
+                child_owner = m.uid();
+                continue;
+            }
             return Err(format!(
                 "directory {}{shown} is writable by group or others (mode {:o}); run `chmod go-w {}`",
                 crate::text::shown(dir),
