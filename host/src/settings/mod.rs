@@ -1810,11 +1810,12 @@ impl Settings {
             let mut kept: Vec<String> = Vec::new();
             let written = std::mem::take(&mut setting.value);
             let any_written = !written.is_empty();
+            let usable = |n: &String| builtin.contains(&n.as_str()) || from_distro.contains(n);
             for name in written {
                 if kept.contains(&name) {
                     continue;
                 }
-                if builtin.contains(&name.as_str()) || from_distro.contains(&name) {
+                if usable(&name) {
                     kept.push(name);
                     continue;
                 }
@@ -1846,14 +1847,11 @@ impl Settings {
                 // value, instead of turning the signal off.
                 // The next source: `distro.toml`'s names it can use (when it was not the one written), then the
                 // distro's, then the default.
-                let usable = |n: &String| {
-                    n == "none" || builtin.contains(&n.as_str()) || from_distro.contains(n)
-                };
                 let from_file = file
                     .filter(|_| !matches!(setting.source, Source::File(_)))
                     .map(|f| {
                         let mut names = list(f);
-                        names.retain(usable);
+                        names.retain(|n| n == "none" || usable(n));
                         names.dedup();
                         names
                     })

@@ -90,18 +90,18 @@ pub(crate) fn translate(
     for (pointer, message) in super::support::unsupported(model) {
         t.warn(&pointer, message);
     }
-    for (field, var) in [
-        ("attribute_count_limit", "OTEL_ATTRIBUTE_COUNT_LIMIT"),
-        (
-            "attribute_value_length_limit",
-            "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
-        ),
-    ] {
-        let p = format!("/attribute_limits/{field}");
-        if let Some(v) = model.pointer(&p).and_then(uint) {
-            t.set(var, v.to_string(), &p);
-        }
-    }
+    limits(
+        &mut t,
+        model.get("attribute_limits"),
+        "/attribute_limits",
+        &[
+            ("attribute_count_limit", "OTEL_ATTRIBUTE_COUNT_LIMIT"),
+            (
+                "attribute_value_length_limit",
+                "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+            ),
+        ],
+    );
     if let Some(d) = model.get("disabled").and_then(Value::as_bool) {
         t.set("OTEL_SDK_DISABLED", d.to_string(), "/disabled");
     }
@@ -469,11 +469,8 @@ fn exporter(t: &mut T, s: Signal, e: &Value, pointer: &str, file: Option<String>
                 t.set(&otlp("COMPRESSION"), v, &format!("{p}/compression"));
             }
             if let Some(v) = cfg.get("timeout").and_then(uint) {
-                t.set(
-                    &otlp("TIMEOUT"),
-                    no_limit(v).to_string(),
-                    &format!("{p}/timeout"),
-                );
+                // 0, "no limit" in the schema, is read as the environment's 0: no limit too.
+                t.set(&otlp("TIMEOUT"), v.to_string(), &format!("{p}/timeout"));
             }
             temporality(t, cfg);
             for (field, setting) in [
@@ -695,11 +692,6 @@ fn processors(
                 continue;
             }
             if let Some(v) = cfg.get(field).and_then(uint) {
-                let v = if field == "export_timeout" {
-                    no_limit(v)
-                } else {
-                    v
-                };
                 t.set(
                     &format!("{batch_prefix}_{setting}"),
                     v.to_string(),
@@ -728,9 +720,13 @@ fn uint(v: &Value) -> Option<u64> {
     })
 }
 
-/// A timeout of 0, which the schema reads as "no limit", as the longest one ndotel has (a day).
-fn no_limit(ms: u64) -> u64 {
-    if ms == 0 { 86_400_000 } else { ms }
+/// Each integer of the limits object `limits` (at `pointer`) as its variable: `(property, variable)`.
+fn limits(t: &mut T, limits: Option<&Value>, pointer: &str, fields: &[(&str, &str)]) {
+    for (field, var) in fields {
+        if let Some(v) = limits.and_then(|l| l.get(*field)).and_then(uint) {
+            t.set(var, v.to_string(), &format!("{pointer}/{field}"));
+        }
+    }
 }
 
 fn traces(t: &mut T, tp: Option<&Value>) -> Result<(), Problem> {
@@ -746,31 +742,28 @@ fn traces(t: &mut T, tp: Option<&Value>) -> Result<(), Problem> {
         tp.get("processors"),
         "OTEL_BSP",
     )?;
-    for (field, var) in [
-        ("attribute_count_limit", "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT"),
-        (
-            "attribute_value_length_limit",
-            "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
-        ),
-        ("event_count_limit", "OTEL_SPAN_EVENT_COUNT_LIMIT"),
-        ("link_count_limit", "OTEL_SPAN_LINK_COUNT_LIMIT"),
-        (
-            "event_attribute_count_limit",
-            "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
-        ),
-        (
-            "link_attribute_count_limit",
-            "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
-        ),
-    ] {
-        if let Some(v) = tp.pointer(&format!("/limits/{field}")).and_then(uint) {
-            t.set(
-                var,
-                v.to_string(),
-                &format!("/tracer_provider/limits/{field}"),
-            );
-        }
-    }
+    limits(
+        t,
+        tp.get("limits"),
+        "/tracer_provider/limits",
+        &[
+            ("attribute_count_limit", "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT"),
+            (
+                "attribute_value_length_limit",
+                "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+            ),
+            ("event_count_limit", "OTEL_SPAN_EVENT_COUNT_LIMIT"),
+            ("link_count_limit", "OTEL_SPAN_LINK_COUNT_LIMIT"),
+            (
+                "event_attribute_count_limit",
+                "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
+            ),
+            (
+                "link_attribute_count_limit",
+                "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
+            ),
+        ],
+    );
     let Some((kind, cfg)) = tp.get("sampler").and_then(only) else {
         return Ok(());
     };
@@ -1030,7 +1023,6 @@ fn metrics(t: &mut T, mp: Option<&Value>) -> Result<(), Problem> {
             ("timeout", "OTEL_METRIC_EXPORT_TIMEOUT"),
         ] {
             if let Some(v) = cfg.get(field).and_then(uint) {
-                let v = if field == "timeout" { no_limit(v) } else { v };
                 t.set(var, v.to_string(), &format!("{p}/{field}"));
             }
         }
@@ -1129,24 +1121,21 @@ fn logs(t: &mut T, lp: Option<&Value>) -> Result<(), Problem> {
         t.omitted(LOGS.exporters, "none", "logger_provider");
         return Ok(());
     };
-    for (field, var) in [
-        (
-            "attribute_count_limit",
-            "OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT",
-        ),
-        (
-            "attribute_value_length_limit",
-            "OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT",
-        ),
-    ] {
-        if let Some(v) = lp.pointer(&format!("/limits/{field}")).and_then(uint) {
-            t.set(
-                var,
-                v.to_string(),
-                &format!("/logger_provider/limits/{field}"),
-            );
-        }
-    }
+    limits(
+        t,
+        lp.get("limits"),
+        "/logger_provider/limits",
+        &[
+            (
+                "attribute_count_limit",
+                "OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT",
+            ),
+            (
+                "attribute_value_length_limit",
+                "OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+            ),
+        ],
+    );
     processors(
         t,
         LOGS,
