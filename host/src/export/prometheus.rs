@@ -92,27 +92,43 @@ fn serve(listener: TcpListener, registry: prometheus::Registry, stop: Arc<Atomic
         };
         // Every connection's thread ends within its deadlines, but a flood could still start them faster: past
         // [`MAX_THREADS`] a connection is closed at once.
-        if live.fetch_add(1, Ordering::AcqRel) >= MAX_THREADS {
-            live.fetch_sub(1, Ordering::AcqRel);
+        let Some(place) = Place::take(&live, MAX_THREADS) else {
             continue;
-        }
+        };
         let id = admit(&waiting, &stream);
-        let (registry, answering, left, ends) = (
-            registry.clone(),
-            answering.clone(),
-            waiting.clone(),
-            live.clone(),
-        );
+        let (registry, answering, left) = (registry.clone(), answering.clone(), waiting.clone());
+        // The place goes with the thread (or with the closure, when no thread starts) and is given back when
+        // it ends, a panic included.
         let spawned = std::thread::Builder::new()
             .name("ndotel-scrape".into())
             .spawn(move || {
+                let _place = place;
                 handle(stream, &registry, &answering, || leave(&left, id));
-                ends.fetch_sub(1, Ordering::AcqRel);
             });
         if spawned.is_err() {
             leave(&waiting, id);
-            live.fetch_sub(1, Ordering::AcqRel);
         }
+    }
+}
+
+/// One of at most so many places counted in a shared count, given back when dropped (a panic included), so no
+/// failure can keep a place taken for good.
+struct Place(Arc<AtomicUsize>);
+
+impl Place {
+    /// A place of `count`'s, if fewer than `max` are taken.
+    fn take(count: &Arc<AtomicUsize>, max: usize) -> Option<Place> {
+        if count.fetch_add(1, Ordering::AcqRel) >= max {
+            count.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Place(count.clone()))
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -171,7 +187,7 @@ fn leave(waiting: &Mutex<Waiting>, id: u64) {
 fn handle(
     mut stream: TcpStream,
     registry: &prometheus::Registry,
-    answering: &AtomicUsize,
+    answering: &Arc<AtomicUsize>,
     head_read: impl FnOnce(),
 ) {
     answer(&mut stream, registry, answering, head_read);
@@ -198,7 +214,7 @@ fn handle(
 fn answer(
     stream: &mut TcpStream,
     registry: &prometheus::Registry,
-    answering: &AtomicUsize,
+    answering: &Arc<AtomicUsize>,
     head_read: impl FnOnce(),
 ) {
     let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
@@ -208,17 +224,15 @@ fn answer(
         let _ = respond(stream, "400 Bad Request", "bad request\n");
         return;
     };
-    if answering.fetch_add(1, Ordering::AcqRel) >= MAX_SCRAPES {
-        answering.fetch_sub(1, Ordering::AcqRel);
+    let Some(_place) = Place::take(answering, MAX_SCRAPES) else {
         let _ = respond(
             stream,
             "503 Service Unavailable",
             "too many scrapes at once\n",
         );
         return;
-    }
+    };
     answer_head(stream, registry, &head);
-    answering.fetch_sub(1, Ordering::AcqRel);
 }
 
 /// The answer to a request whose head is `head`.
@@ -298,4 +312,31 @@ fn respond_bytes(stream: &mut TcpStream, status: &str, body: &[u8]) -> std::io::
         }
     }
     stream.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A place is given back however its holder ends, a panic included: no failure keeps the endpoint full.
+    #[test]
+    fn a_place_is_given_back_when_its_holder_panics() {
+        let count = Arc::new(AtomicUsize::new(0));
+        let first = Place::take(&count, 2).expect("a place");
+        let held = count.clone();
+        let panicked = std::thread::spawn(move || {
+            let _place = Place::take(&held, 2).expect("the second place");
+            assert!(Place::take(&held, 2).is_none(), "two of two taken");
+            panic!("the holder fails");
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert_eq!(
+            count.load(Ordering::Acquire),
+            1,
+            "the panicking holder's place is back"
+        );
+        drop(first);
+        assert_eq!(count.load(Ordering::Acquire), 0);
+    }
 }
